@@ -1,0 +1,20 @@
+# Finds the Debian packages Peerstack builds against and exposes each as an imported target
+# named Peerstack::dep::<name>, so module CMakeLists.txt only list what they use.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+
+pkg_check_modules(PISTACHE REQUIRED IMPORTED_TARGET libpistache)
+pkg_check_modules(CRYPTOPP REQUIRED IMPORTED_TARGET libcrypto++)
+pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
+find_package(simdjson 3 REQUIRED CONFIG)
+find_package(Boost 1.74 REQUIRED)
+
+add_library(Peerstack::dep::pistache ALIAS PkgConfig::PISTACHE)
+add_library(Peerstack::dep::cryptopp ALIAS PkgConfig::CRYPTOPP)
+add_library(Peerstack::dep::sqlite3 ALIAS PkgConfig::SQLITE3)
+add_library(Peerstack::dep::simdjson ALIAS simdjson::simdjson)
+add_library(Peerstack::dep::boost ALIAS Boost::headers)
+
+if(BUILD_TESTING)
+  find_package(GTest REQUIRED)
+endif()

@@ -1,0 +1,63 @@
+#include "base/log.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+
+namespace peerstack::log {
+namespace {
+
+std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
+std::mutex g_write_mutex;
+
+const char* LevelName(Level level) {
+  switch (level) {
+    case Level::kDebug: return "DEBUG";
+    case Level::kInfo: return "INFO";
+    case Level::kWarn: return "WARN";
+    case Level::kError: return "ERROR";
+    case Level::kOff: return "OFF";
+  }
+  return "?";
+}
+
+}  // namespace
+
+bool ParseLevel(std::string_view text, Level* out) {
+  static constexpr std::pair<std::string_view, Level> kNames[] = {
+      {"debug", Level::kDebug}, {"info", Level::kInfo}, {"warn", Level::kWarn},
+      {"error", Level::kError}, {"off", Level::kOff}};
+  for (const auto& [name, level] : kNames) {
+    if (text == name) {
+      *out = level;
+      return true;
+    }
+  }
+  return false;
+}
+
+void SetLevel(Level level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
+
+bool Enabled(Level level) {
+  return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+}
+
+void Write(Level level, std::string_view module, std::string_view message) {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const std::time_t secs = system_clock::to_time_t(now);
+  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::lock_guard<std::mutex> lock(g_write_mutex);
+  std::fprintf(stderr, "%s.%03dZ %-5s %.*s: %.*s\n", stamp, static_cast<int>(ms), LevelName(level),
+               static_cast<int>(module.size()), module.data(), static_cast<int>(message.size()),
+               message.data());
+  std::fflush(stderr);
+}
+
+}  // namespace peerstack::log

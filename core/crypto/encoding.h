@@ -1,0 +1,24 @@
+// Byte helpers: hex encoding (lower case) and a constant-time comparison for secrets
+// (tokens, MACs) so that timing does not reveal how many leading bytes matched.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace peerstack::crypto {
+
+using Bytes = std::vector<uint8_t>;
+
+std::string HexEncode(const uint8_t* data, size_t size);
+inline std::string HexEncode(const Bytes& b) { return HexEncode(b.data(), b.size()); }
+std::string HexEncode(std::string_view bytes);
+// Accepts upper and lower case; nullopt on odd length or a non-hex character.
+std::optional<Bytes> HexDecode(std::string_view hex);
+
+// True when a and b have the same length and content; time depends only on the lengths.
+bool ConstantTimeEqual(std::string_view a, std::string_view b);
+
+}  // namespace peerstack::crypto

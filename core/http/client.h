@@ -1,0 +1,43 @@
+// A small blocking HTTP/1.1 client (Boost.Beast on Asio) with an overall deadline and a cap
+// on the response size: every outgoing call Peerstack makes is bounded in time and memory.
+// Plain http:// only for now. Thread-safe: each call uses its own io_context.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+#include "http/message.h"
+
+namespace peerstack::http {
+
+struct ClientRequest {
+  std::string method = "GET";
+  std::string url;  // http://host[:port]/path?query
+  std::vector<Header> headers;
+  std::string body;
+  std::chrono::milliseconds timeout{5000};  // connect + send + receive
+  size_t max_response_bytes = 8u << 20;
+};
+
+struct ClientResponse {
+  int status = 0;
+  std::vector<Header> headers;  // names lower case
+  std::string body;
+  const std::string* header(std::string_view lower_name) const;
+};
+
+struct Url {
+  std::string host;
+  uint16_t port = 80;
+  std::string target = "/";
+};
+// Parses http://host[:port][/path]; "bad_url" otherwise (https is refused for now).
+Result<Url> ParseUrl(std::string_view url);
+
+// Errors: "bad_url", "timeout", "connect_failed", "io_error", "too_large".
+Result<ClientResponse> Fetch(const ClientRequest& request);
+
+}  // namespace peerstack::http

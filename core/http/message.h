@@ -1,0 +1,74 @@
+// HTTP/1.1 messages as the rest of Peerstack sees them: plain structs, no I/O.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace peerstack::http {
+
+struct Header {
+  std::string name;  // lower case
+  std::string value;
+};
+
+struct Request {
+  std::string method;  // as sent, e.g. "GET"
+  std::string target;  // the raw request-target
+  std::string path;    // target up to '?', still percent-encoded
+  std::string query;   // after '?', without it
+  int version_minor = 1;
+  std::vector<Header> headers;
+  std::string body;
+  std::string remote_address;  // the TCP peer; through a tunnel this is loopback: not trust
+
+  // First header with this (lower-case) name, or nullptr.
+  const std::string* header(std::string_view lower_name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::vector<Header> headers;  // Content-Length, Connection, Date, Server are added for you
+  std::string body;
+  bool close = false;  // close the connection after this response
+
+  Response& set(std::string name, std::string value) {
+    headers.push_back({std::move(name), std::move(value)});
+    return *this;
+  }
+  const std::string* header(std::string_view lower_name) const;
+};
+
+// A handler turns a request into a response. Called on a server worker thread; it must not
+// throw (the server turns an escaped exception into a bare 500 and logs it).
+using Handler = std::function<Response(const Request&)>;
+
+// {"error": {"code": code, "message": message}} with the given status.
+Response JsonError(int status, std::string_view code, std::string_view message);
+// A JSON body (already serialised) with Content-Type application/json.
+Response JsonResponse(int status, std::string body);
+
+const char* ReasonPhrase(int status);
+
+// Appends the wire form of a response. head_only omits the body but keeps its length.
+void AppendResponse(std::string& out, const Response& response, bool head_only, bool keep_alive,
+                    bool http10_keep_alive);
+
+// Limits and timeouts for a server; defaults suit a public listener.
+struct Limits {
+  size_t max_header_bytes = 16 * 1024;  // request line + headers; over it: 431
+  size_t max_headers = 100;             // header lines; over it: 431
+  size_t max_body_bytes = 1024 * 1024;  // over it: 413
+  size_t max_connections = 4096;        // further connections are closed at once
+  std::chrono::milliseconds header_timeout{5000};     // from first byte to end of headers
+  std::chrono::milliseconds body_timeout{30000};      // from end of headers to end of body
+  std::chrono::milliseconds keepalive_timeout{30000};  // idle between requests
+  std::chrono::milliseconds linger_timeout{2000};     // reading and discarding before close
+};
+
+}  // namespace peerstack::http

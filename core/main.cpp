@@ -1,0 +1,203 @@
+// The `peerstack` command line: the only code not shared with tests.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "base/files.h"
+#include "base/log.h"
+#include "crypto/encoding.h"
+#include "http/client.h"
+#include "json/json.h"
+#include "node/config.h"
+#include "node/node.h"
+#include "protocol/event.h"
+#include "store/key_file.h"
+
+namespace {
+
+using peerstack::Status;
+namespace node = peerstack::node;
+
+constexpr const char kVersion[] = PEERSTACK_VERSION;
+
+constexpr const char kHelp[] =
+    "peerstack: one binary that serves a web app and runs it as a peer-to-peer network.\n"
+    "\n"
+    "usage: peerstack [COMMAND] [options]\n"
+    "\n"
+    "commands:\n"
+    "  run       start a node (the default command)\n"
+    "  id        print this node's id and public key\n"
+    "  status    ask the running node's admin listener for a summary\n"
+    "\n"
+    "  peerstack --help, peerstack COMMAND --help, peerstack --version\n";
+
+constexpr const char kIdHelp[] =
+    "usage: peerstack id [--data-dir DIR]\n"
+    "\n"
+    "Prints the node id and the Ed25519 public key (hex) of the node in DIR.\n";
+
+constexpr const char kStatusHelp[] =
+    "usage: peerstack status [--data-dir DIR] [--json]\n"
+    "\n"
+    "Reads DIR/ports.json and DIR/admin.token and asks the running node's admin listener\n"
+    "for GET /status. --json prints the raw answer.\n";
+
+int Fail(const std::string& message, int code = 1) {
+  std::cerr << "peerstack: " << message << "\n";
+  return code;
+}
+
+bool WantsHelp(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") return true;
+  }
+  return false;
+}
+
+int Run(const std::vector<std::string>& args) {
+  if (WantsHelp(args)) {
+    std::cout << node::kRunHelp;
+    return 0;
+  }
+  node::Config config;
+  if (auto s = node::ParseRunConfig(args, std::getenv, &config); !s.ok()) {
+    return Fail(s.message(), 2);
+  }
+  peerstack::log::SetLevel(config.log_level);
+  node::PrepareProcess();
+
+  // Block the stop signals before any thread starts, so every thread inherits the mask and
+  // only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto opened = node::Node::Open(config, kVersion);
+  if (!opened) return Fail(opened.status().message());
+  auto& n = *opened;
+  if (auto s = n->Start(); !s.ok()) return Fail(s.message());
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  PS_LOG(kInfo, "node") << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                        << ", stopping";
+  n->Stop();
+  PS_LOG(kInfo, "node") << "stopped cleanly";
+  return 0;
+}
+
+int Id(const std::vector<std::string>& args) {
+  if (WantsHelp(args)) {
+    std::cout << kIdHelp;
+    return 0;
+  }
+  node::Config config;
+  std::vector<std::string> rest;
+  if (auto s = node::ParseDataDirOnly(args, std::getenv, &config, &rest); !s.ok()) {
+    return Fail(s.message(), 2);
+  }
+  if (!rest.empty()) return Fail("unexpected argument '" + rest[0] + "'", 2);
+  const std::string path = config.data_dir + "/" + node::kKeyFile;
+  if (!peerstack::files::Exists(path)) {
+    return Fail("no node key in " + config.data_dir + " (start the node once with peerstack run)");
+  }
+  bool created = false;
+  auto key = peerstack::store::LoadOrCreateNodeKey(path, &created);
+  if (!key) return Fail(key.status().message());
+  const auto& pub = key->public_key();
+  std::cout << "id         " << peerstack::protocol::NodeIdFor(pub) << "\n"
+            << "public_key " << peerstack::crypto::HexEncode(pub.data(), pub.size()) << "\n";
+  return 0;
+}
+
+int StatusCommand(const std::vector<std::string>& args) {
+  if (WantsHelp(args)) {
+    std::cout << kStatusHelp;
+    return 0;
+  }
+  node::Config config;
+  std::vector<std::string> rest;
+  if (auto s = node::ParseDataDirOnly(args, std::getenv, &config, &rest); !s.ok()) {
+    return Fail(s.message(), 2);
+  }
+  bool raw = false;
+  for (const auto& a : rest) {
+    if (a == "--json") raw = true;
+    else return Fail("unexpected argument '" + a + "'", 2);
+  }
+  auto ports_text = peerstack::files::ReadFile(config.data_dir + "/" + node::kPortsFile, 4096);
+  if (!ports_text) {
+    return Fail("no node is running with data dir " + config.data_dir + " (no ports.json)");
+  }
+  auto ports = peerstack::json::Parse(*ports_text);
+  const int64_t* admin = ports ? ports->find_int("admin") : nullptr;
+  if (!admin) return Fail("ports.json is malformed");
+  auto token = peerstack::store::LoadOrCreateToken(config.data_dir + "/" + node::kTokenFile);
+  if (!token) return Fail(token.status().message());
+
+  peerstack::http::ClientRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(*admin) + "/status";
+  req.headers.push_back({"authorization", "Bearer " + *token});
+  auto resp = peerstack::http::Fetch(req);
+  if (!resp) return Fail("cannot reach the node's admin listener: " + resp.status().message());
+  if (resp->status != 200) {
+    return Fail("admin listener answered " + std::to_string(resp->status) + ": " + resp->body);
+  }
+  if (raw) {
+    std::cout << resp->body << "\n";
+    return 0;
+  }
+  auto st = peerstack::json::Parse(resp->body);
+  if (!st) return Fail("admin listener sent malformed JSON");
+  auto str = [](const peerstack::json::Value* obj, const char* key) -> std::string {
+    if (!obj) return "?";
+    if (const std::string* s = obj->find_string(key)) return *s;
+    if (const int64_t* i = obj->find_int(key)) return std::to_string(*i);
+    return "?";
+  };
+  const auto* nd = st->find("node");
+  const auto* net = st->find("network");
+  const auto* pt = st->find("ports");
+  std::cout << "node       " << str(nd, "id") << " (version " << str(nd, "version") << ")\n"
+            << "url        " << str(nd, "url") << "\n"
+            << "network    " << str(net, "id") << "\n"
+            << "state      " << str(net, "state_hash") << "\n"
+            << "members    " << str(net, "members") << "\n"
+            << "ports      public " << str(pt, "public") << ", admin " << str(pt, "admin") << "\n"
+            << "uptime     " << str(nd, "uptime_ms") << " ms\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && (args[0] == "--version" || args[0] == "version")) {
+    std::cout << "peerstack " << kVersion << "\n";
+    return 0;
+  }
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h" || args[0] == "help")) {
+    std::cout << kHelp;
+    return 0;
+  }
+  std::string command = "run";
+  if (!args.empty() && args[0].rfind("-", 0) != 0) {
+    command = args[0];
+    args.erase(args.begin());
+  }
+  try {
+    if (command == "run") return Run(args);
+    if (command == "id") return Id(args);
+    if (command == "status") return StatusCommand(args);
+  } catch (const std::exception& e) {
+    return Fail(std::string("fatal: ") + e.what());
+  }
+  return Fail("unknown command '" + command + "'\n" + kHelp, 2);
+}

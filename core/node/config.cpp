@@ -1,0 +1,150 @@
+#include "node/config.h"
+
+#include <charconv>
+
+namespace peerstack::node {
+
+const char kRunHelp[] =
+    "usage: peerstack run [options]\n"
+    "\n"
+    "Starts a node: the public listener (frontend, /nodes, plugin and peer routes) and the\n"
+    "admin listener on 127.0.0.1 (bearer token in DATA_DIR/admin.token).\n"
+    "\n"
+    "options:\n"
+    "  --data-dir DIR      node key, token, state database (default .peerstack;\n"
+    "                      env PEERSTACK_DATA_DIR)\n"
+    "  --port N            public port, 0 = any free port (default 8080; env PEERSTACK_PORT)\n"
+    "  --admin-port N      admin port on 127.0.0.1, 0 = any (default 8081;\n"
+    "                      env PEERSTACK_ADMIN_PORT)\n"
+    "  --bind ADDR         public listener address (default 0.0.0.0)\n"
+    "  --front DIR         static frontend to serve (default front)\n"
+    "  --plugins DIR       plugin directory (default plugins)\n"
+    "  --public-url URL    the URL other nodes reach this one at\n"
+    "  --tunnel LIST       reachability providers, in order (default direct,upnp,relay)\n"
+    "  --join URL          join the network of the node at URL (env NETWORK_NODE_URL)\n"
+    "  --dev               development mode (load unsigned local plugins)\n"
+    "  --threads N         public listener worker threads (default: one per core)\n"
+    "  --log-level LEVEL   debug, info, warn, error or off (default info;\n"
+    "                      env PEERSTACK_LOG_LEVEL)\n"
+    "\n"
+    "Ports actually bound are written to DATA_DIR/ports.json once the node is ready.\n";
+
+namespace {
+
+Status ParsePort(const std::string& text, const std::string& what, uint16_t* out) {
+  unsigned value = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value > 65535) {
+    return Status::Error("bad_flag", what + " must be a port number 0-65535, got '" + text + "'");
+  }
+  *out = static_cast<uint16_t>(value);
+  return Status::Ok();
+}
+
+Status ParseCount(const std::string& text, const std::string& what, size_t* out) {
+  size_t value = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value > 256) {
+    return Status::Error("bad_flag", what + " must be a number 0-256, got '" + text + "'");
+  }
+  *out = value;
+  return Status::Ok();
+}
+
+// Splits "--flag=value" and "--flag value"; returns false when args[i] is not a flag.
+bool TakeFlag(const std::vector<std::string>& args, size_t* i, std::string* name,
+              std::string* value, bool* has_value) {
+  const std::string& a = args[*i];
+  if (a.rfind("--", 0) != 0) return false;
+  const size_t eq = a.find('=');
+  *name = a.substr(0, eq);
+  *has_value = false;
+  if (eq != std::string::npos) {
+    *value = a.substr(eq + 1);
+    *has_value = true;
+  } else if (*i + 1 < args.size() && args[*i + 1].rfind("--", 0) != 0) {
+    *value = args[*i + 1];
+    *has_value = true;
+  }
+  return true;
+}
+
+Status ApplyEnv(const GetEnv& env, Config* c) {
+  if (const char* v = env("PEERSTACK_DATA_DIR"); v && *v) c->data_dir = v;
+  if (const char* v = env("PEERSTACK_PORT"); v && *v) {
+    if (auto s = ParsePort(v, "PEERSTACK_PORT", &c->port); !s.ok()) return s;
+  }
+  if (const char* v = env("PEERSTACK_ADMIN_PORT"); v && *v) {
+    if (auto s = ParsePort(v, "PEERSTACK_ADMIN_PORT", &c->admin_port); !s.ok()) return s;
+  }
+  if (const char* v = env("NETWORK_NODE_URL"); v && *v) c->join_url = v;
+  if (const char* v = env("PEERSTACK_LOG_LEVEL"); v && *v) {
+    if (!log::ParseLevel(v, &c->log_level)) {
+      return Status::Error("bad_flag", std::string("PEERSTACK_LOG_LEVEL: unknown level '") + v +
+                                           "'");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, Config* c) {
+  if (auto s = ApplyEnv(env, c); !s.ok()) return s;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string name, value;
+    bool has_value = false;
+    if (!TakeFlag(args, &i, &name, &value, &has_value)) {
+      return Status::Error("bad_flag", "unexpected argument '" + args[i] + "'");
+    }
+    const bool inline_value = args[i].find('=') != std::string::npos;
+    if (name == "--dev") {
+      c->dev = true;
+      continue;
+    }
+    if (!has_value) return Status::Error("bad_flag", name + " needs a value");
+    if (!inline_value) ++i;
+    Status s = Status::Ok();
+    if (name == "--data-dir") c->data_dir = value;
+    else if (name == "--port") s = ParsePort(value, name, &c->port);
+    else if (name == "--admin-port") s = ParsePort(value, name, &c->admin_port);
+    else if (name == "--bind") c->bind = value;
+    else if (name == "--front") c->front_dir = value;
+    else if (name == "--plugins") c->plugins_dir = value;
+    else if (name == "--public-url") c->public_url = value;
+    else if (name == "--tunnel") c->tunnel = value;
+    else if (name == "--join") c->join_url = value;
+    else if (name == "--threads") s = ParseCount(value, name, &c->threads);
+    else if (name == "--log-level") {
+      if (!log::ParseLevel(value, &c->log_level)) {
+        s = Status::Error("bad_flag", "--log-level: unknown level '" + value + "'");
+      }
+    } else {
+      s = Status::Error("bad_flag", "unknown flag " + name + " (see peerstack run --help)");
+    }
+    if (!s.ok()) return s;
+  }
+  if (c->data_dir.empty()) return Status::Error("bad_flag", "--data-dir may not be empty");
+  if (c->port != 0 && c->port == c->admin_port) {
+    return Status::Error("bad_flag", "--port and --admin-port must differ");
+  }
+  return Status::Ok();
+}
+
+Status ParseDataDirOnly(const std::vector<std::string>& args, const GetEnv& env, Config* c,
+                        std::vector<std::string>* rest) {
+  if (const char* v = env("PEERSTACK_DATA_DIR"); v && *v) c->data_dir = v;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--data-dir") {
+      if (i + 1 >= args.size()) return Status::Error("bad_flag", "--data-dir needs a value");
+      c->data_dir = args[++i];
+    } else if (args[i].rfind("--data-dir=", 0) == 0) {
+      c->data_dir = args[i].substr(11);
+    } else {
+      rest->push_back(args[i]);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace peerstack::node

@@ -1,0 +1,42 @@
+// The node's configuration: the `peerstack run` flags and environment of DESIGN.md
+// section 10, with their defaults. Parsing is here (not in main.cpp) so tests can use it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/log.h"
+#include "base/result.h"
+
+namespace peerstack::node {
+
+struct Config {
+  std::string data_dir = ".peerstack";
+  uint16_t port = 8080;        // public listener; 0 = any free port
+  uint16_t admin_port = 8081;  // admin listener (always 127.0.0.1); 0 = any free port
+  std::string bind = "0.0.0.0";
+  std::string front_dir = "front";
+  std::string plugins_dir = "plugins";
+  std::string public_url;  // empty: http://127.0.0.1:<port>
+  std::string tunnel = "direct,upnp,relay";
+  std::string join_url;  // NETWORK_NODE_URL
+  bool dev = false;
+  log::Level log_level = log::Level::kInfo;
+  size_t threads = 0;  // public listener workers; 0 = one per core
+};
+
+// Applies PEERSTACK_DATA_DIR, PEERSTACK_PORT, PEERSTACK_ADMIN_PORT, NETWORK_NODE_URL and
+// PEERSTACK_LOG_LEVEL from env (a getenv-like function), then the flags in args (which
+// override the environment). Errors say which flag or variable is wrong.
+using GetEnv = std::function<const char*(const char*)>;
+Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, Config* config);
+
+// Only --data-dir (and PEERSTACK_DATA_DIR), for `peerstack id` and `peerstack status`.
+Status ParseDataDirOnly(const std::vector<std::string>& args, const GetEnv& env, Config* config,
+                        std::vector<std::string>* rest);
+
+extern const char kRunHelp[];
+
+}  // namespace peerstack::node

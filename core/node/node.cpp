@@ -1,0 +1,306 @@
+#include "node/node.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "base/files.h"
+#include "base/log.h"
+#include "crypto/encoding.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "http/static_files.h"
+#include "json/json.h"
+#include "protocol/genesis.h"
+#include "store/key_file.h"
+#include "store/store.h"
+
+namespace peerstack::node {
+namespace {
+
+// Routes that exist only on the admin listener. The public listener answers them 404 so the
+// SPA fallback cannot make them look like pages (and nothing about them leaks).
+constexpr const char* kAdminOnlyPaths[] = {"/status", "/sync", "/join", "/releases"};
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+struct Node::Impl {
+  Config config;
+  std::string version;
+  int lock_fd = -1;
+  std::unique_ptr<crypto::SigningKey> key;
+  std::string node_id;
+  std::string public_key_hex;
+  std::string admin_token;
+  store::StorePtr store;
+  protocol::NetworkState state;
+  std::string state_hash;
+  std::unique_ptr<http::StaticFiles> front;
+  http::Router public_router;
+  http::Router admin_router;
+  http::ServerPtr public_server;
+  http::ServerPtr admin_server;
+  std::chrono::steady_clock::time_point started;
+  int64_t started_wall_ms = 0;
+
+  std::string Path(const char* name) const { return config.data_dir + "/" + name; }
+
+  std::string SelfUrl() const {
+    if (!config.public_url.empty()) return config.public_url;
+    const uint16_t port = public_server ? public_server->port() : config.port;
+    std::string host = config.bind;
+    if (host == "0.0.0.0" || host == "::" || host.empty()) host = "127.0.0.1";
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    return "http://" + host + ":" + std::to_string(port);
+  }
+
+  Status LockDataDir() {
+    const std::string path = Path(kLockFile);
+    lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0) return Status::Error("io_error", "cannot open " + path);
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      return Status::Error("data_dir_busy", "another node is running with data dir " +
+                                                config.data_dir);
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(lock_fd, 0) == 0) (void)!::write(lock_fd, pid.data(), pid.size());
+    return Status::Ok();
+  }
+
+  // Loads the network state, creating the network on first start (seed case 1).
+  Status LoadOrCreateNetwork() {
+    auto events = store->Events();
+    if (!events) return events.status();
+    if (events->empty()) {
+      if (!config.join_url.empty()) {
+        // Joining another network arrives with the network protocol; until then be explicit.
+        PS_LOG(kWarn, "node") << "joining " << config.join_url
+                              << " is not supported yet; creating a new network instead";
+      }
+      auto genesis = protocol::MakeGenesis(*key, SelfUrl(), WallMs());
+      if (!genesis) return genesis.status();
+      const std::string wire = protocol::Encode(*genesis);
+      const std::string hash = protocol::HashOf(wire);
+      store::WriteBatch batch;
+      batch.events.push_back({hash, "genesis", wire});
+      batch.meta.emplace_back("network_id", hash);
+      if (auto s = store->Write(batch); !s.ok()) return s;
+      PS_LOG(kInfo, "node") << "created network " << hash;
+      events = store->Events();
+      if (!events) return events.status();
+    }
+    const store::EventRecord& first = events->front();
+    if (first.kind != "genesis") {
+      return Status::Error("bad_state", "the first stored event is not a genesis event");
+    }
+    auto st = protocol::StateFromGenesis(first.body);
+    if (!st) return Status::Error("bad_state", "stored genesis is invalid: " + st.status().message());
+    if (st->network_id != first.hash) {
+      return Status::Error("bad_state", "stored genesis does not match its hash");
+    }
+    state = std::move(st).value();
+    state_hash = state.StateHash();
+    return Status::Ok();
+  }
+
+  json::Value NodesJson() const {
+    json::Array nodes;
+    const int64_t now = WallMs();
+    for (const protocol::Member& m : state.members) {
+      const bool self = m.id == node_id;
+      nodes.push_back(json::Object{{"id", m.id},
+                                   {"url", self ? SelfUrl() : m.url},
+                                   {"online", self},
+                                   {"last_seen", self ? now : int64_t{0}},
+                                   {"version", self ? version : std::string()}});
+    }
+    return json::Object{{"network", state.network_id}, {"nodes", std::move(nodes)}};
+  }
+
+  json::Value StatusJson() const {
+    const auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    auto stats_json = [](const http::ServerPtr& s) -> json::Value {
+      if (!s) return nullptr;
+      const http::ServerStats st = s->stats();
+      return json::Object{{"connections", st.connections},
+                          {"open_connections", st.open_connections},
+                          {"rejected", st.rejected},
+                          {"requests", st.requests},
+                          {"timeouts", st.timeouts}};
+    };
+    return json::Object{
+        {"node", json::Object{{"id", node_id},
+                              {"public_key", public_key_hex},
+                              {"url", SelfUrl()},
+                              {"version", version},
+                              {"started_at", started_wall_ms},
+                              {"uptime_ms", static_cast<int64_t>(uptime.count())}}},
+        {"network", json::Object{{"id", state.network_id},
+                                 {"state_hash", state_hash},
+                                 {"members", state.members.size()}}},
+        {"ports", json::Object{{"public", public_server ? public_server->port() : 0},
+                               {"admin", admin_server ? admin_server->port() : 0}}},
+        {"listeners",
+         json::Object{{"public", stats_json(public_server)}, {"admin", stats_json(admin_server)}}},
+        {"plugins", json::Array{}},
+    };
+  }
+
+  void WireRoutes() {
+    auto nodes = [this](const http::Request&) {
+      return http::JsonResponse(200, json::Serialize(NodesJson()));
+    };
+    public_router.Add("GET", "/nodes", nodes);
+    for (const char* path : kAdminOnlyPaths) {
+      public_router.AddPrefix("*", path, [](const http::Request&) {
+        return http::JsonError(404, "not_found", "no such route");
+      });
+    }
+    for (const char* prefix : {"/api/", "/p2p/"}) {
+      public_router.AddPrefix("*", prefix, [](const http::Request&) {
+        return http::JsonError(404, "not_found", "no such route");
+      });
+    }
+    public_router.SetFallback([this](const http::Request& r) { return front->Handle(r); });
+
+    admin_router.Add("GET", "/status", [this](const http::Request&) {
+      return http::JsonResponse(200, json::Serialize(StatusJson()));
+    });
+    admin_router.Add("GET", "/nodes", nodes);
+  }
+
+  http::Response AdminHandle(const http::Request& r) const {
+    const std::string* auth = r.header("authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (!auth || auth->compare(0, kBearer.size(), kBearer) != 0 ||
+        !crypto::ConstantTimeEqual(std::string_view(*auth).substr(kBearer.size()),
+                                   admin_token)) {
+      http::Response resp =
+          http::JsonError(401, "unauthorized", "send Authorization: Bearer <DATA_DIR/admin.token>");
+      resp.set("www-authenticate", "Bearer");
+      return resp;
+    }
+    return admin_router.Handle(r);
+  }
+};
+
+Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string version) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  impl->version = std::move(version);
+  if (auto s = files::MakeDirs(config.data_dir); !s.ok()) return s;
+  if (auto s = impl->LockDataDir(); !s.ok()) return s;
+
+  bool created = false;
+  auto key = store::LoadOrCreateNodeKey(impl->Path(kKeyFile), &created);
+  if (!key) return key.status();
+  impl->key = std::make_unique<crypto::SigningKey>(std::move(key).value());
+  const auto& pub = impl->key->public_key();
+  impl->public_key_hex = crypto::HexEncode(pub.data(), pub.size());
+  impl->node_id = protocol::NodeIdFor(pub);
+  PS_LOG(kInfo, "node") << (created ? "created" : "loaded") << " node key, id " << impl->node_id;
+
+  auto token = store::LoadOrCreateToken(impl->Path(kTokenFile));
+  if (!token) return token.status();
+  impl->admin_token = std::move(token).value();
+
+  auto store = store::OpenSqliteStore(impl->Path(kStoreFile));
+  if (!store) return store.status();
+  impl->store = std::move(store).value();
+  if (auto s = impl->LoadOrCreateNetwork(); !s.ok()) return s;
+
+  if (!files::Exists(config.front_dir)) {
+    PS_LOG(kWarn, "node") << "frontend directory " << config.front_dir
+                          << " does not exist; / will answer 404";
+  }
+  impl->front = std::make_unique<http::StaticFiles>(http::StaticFilesOptions{config.front_dir});
+  impl->WireRoutes();
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Node::~Node() {
+  Stop();
+  if (impl_->lock_fd >= 0) ::close(impl_->lock_fd);
+}
+
+Status Node::Start() {
+  Impl& d = *impl_;
+  d.started = std::chrono::steady_clock::now();
+  d.started_wall_ms = WallMs();
+
+  http::ServerOptions admin;
+  admin.name = "admin";
+  admin.bind_address = "127.0.0.1";
+  admin.port = d.config.admin_port;
+  admin.threads = 1;
+  admin.limits.max_connections = 64;
+  admin.handler = [&d](const http::Request& r) { return d.AdminHandle(r); };
+  d.admin_server = http::MakeServer(std::move(admin));
+  if (auto s = d.admin_server->Start(); !s.ok()) return s;
+
+  http::ServerOptions pub;
+  pub.name = "public";
+  pub.bind_address = d.config.bind;
+  pub.port = d.config.port;
+  pub.threads = d.config.threads;
+  pub.handler = [&d](const http::Request& r) { return d.public_router.Handle(r); };
+  d.public_server = http::MakeServer(std::move(pub));
+  if (auto s = d.public_server->Start(); !s.ok()) {
+    d.admin_server->Stop();
+    return s;
+  }
+
+  const std::string ports = json::Serialize(json::Object{
+      {"admin", d.admin_server->port()}, {"public", d.public_server->port()}});
+  if (auto s = files::WriteFileAtomic(d.Path(kPortsFile), ports + "\n", 0644); !s.ok()) return s;
+  PS_LOG(kInfo, "node") << "serving " << d.SelfUrl() << " (public " << d.config.bind << ":"
+                        << d.public_server->port() << ", admin 127.0.0.1:"
+                        << d.admin_server->port() << "), network " << d.state.network_id;
+  return Status::Ok();
+}
+
+void Node::Stop() {
+  Impl& d = *impl_;
+  if (d.public_server) d.public_server->Stop();
+  if (d.admin_server) d.admin_server->Stop();
+  if (d.public_server || d.admin_server) ::unlink(d.Path(kPortsFile).c_str());
+  d.public_server.reset();
+  d.admin_server.reset();
+  if (d.store) {
+    if (auto s = d.store->Close(); !s.ok()) {
+      PS_LOG(kError, "node") << "closing store: " << s.ToString();
+    }
+    d.store.reset();
+  }
+}
+
+const std::string& Node::node_id() const { return impl_->node_id; }
+const std::string& Node::network_id() const { return impl_->state.network_id; }
+uint16_t Node::public_port() const {
+  return impl_->public_server ? impl_->public_server->port() : 0;
+}
+uint16_t Node::admin_port() const { return impl_->admin_server ? impl_->admin_server->port() : 0; }
+
+void PrepareProcess() {
+  ::signal(SIGPIPE, SIG_IGN);
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+}  // namespace peerstack::node

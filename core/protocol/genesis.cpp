@@ -1,0 +1,91 @@
+#include "protocol/genesis.h"
+
+#include <algorithm>
+
+#include "crypto/encoding.h"
+#include "crypto/sha256.h"
+
+namespace peerstack::protocol {
+namespace {
+
+Status Bad(std::string message) { return Status::Error("bad_genesis", std::move(message)); }
+
+}  // namespace
+
+Result<Event> MakeGenesis(const crypto::SigningKey& key, const std::string& url, int64_t time_ms,
+                          const GenesisParams& params) {
+  Event e;
+  e.kind = "genesis";
+  e.time_ms = time_ms;
+  const std::string pub = crypto::HexEncode(key.public_key().data(), key.public_key().size());
+  e.body = json::Object{
+      {"members", json::Array{json::Object{{"key", pub}, {"url", url}}}},
+      {"params",
+       json::Object{{"approval_denominator", params.approval_denominator},
+                    {"approval_numerator", params.approval_numerator},
+                    {"protocol", kProtocolVersion},
+                    {"publisher_threshold", params.publisher_threshold},
+                    {"publishers", json::Array{pub}}}},
+  };
+  return Sign(std::move(e), key);
+}
+
+std::string NetworkState::StateHash() const {
+  json::Array members_json;
+  for (const Member& m : members) {
+    members_json.push_back(json::Object{
+        {"id", m.id}, {"joined", m.joined_ms}, {"key", m.key}, {"url", m.url}});
+  }
+  json::Array publishers_json(publishers.begin(), publishers.end());
+  const json::Value state = json::Object{
+      {"members", std::move(members_json)},
+      {"network", network_id},
+      {"params", json::Object{{"approval_denominator", params.approval_denominator},
+                              {"approval_numerator", params.approval_numerator},
+                              {"publisher_threshold", params.publisher_threshold}}},
+      {"publishers", std::move(publishers_json)},
+  };
+  return crypto::Sha256Hex(json::Serialize(state));
+}
+
+Result<NetworkState> StateFromGenesis(const std::string& wire) {
+  auto decoded = Decode(wire);
+  if (!decoded) return decoded.status();
+  const Event& e = *decoded;
+  if (e.kind != "genesis") return Bad("not a genesis event");
+  if (!e.parents.empty()) return Bad("genesis has no parents");
+  if (auto s = VerifySignature(e); !s.ok()) return Bad("signature: " + s.message());
+  const json::Value* members = e.body.find("members");
+  const json::Value* params = e.body.find("params");
+  if (!members || !members->is_array() || members->as_array().size() != 1 || !params) {
+    return Bad("genesis names exactly one member");
+  }
+  const json::Value& m = members->as_array()[0];
+  const std::string* key = m.find_string("key");
+  const std::string* url = m.find_string("url");
+  if (!key || !url || *key != e.author) return Bad("the first member must be the author");
+  const int64_t* num = params->find_int("approval_numerator");
+  const int64_t* den = params->find_int("approval_denominator");
+  const int64_t* threshold = params->find_int("publisher_threshold");
+  const int64_t* protocol = params->find_int("protocol");
+  const json::Value* publishers = params->find("publishers");
+  if (!num || !den || !threshold || !protocol || !publishers || !publishers->is_array()) {
+    return Bad("genesis parameters missing");
+  }
+  if (*den <= 0 || *num <= 0 || *num > *den) return Bad("approval ratio must be in (0, 1]");
+  if (*protocol != kProtocolVersion) return Bad("unsupported protocol version");
+  NetworkState state;
+  state.network_id = HashOf(wire);
+  state.params = {*num, *den, *threshold};
+  for (const json::Value& p : publishers->as_array()) {
+    if (!p.is_string()) return Bad("publisher is not a key");
+    state.publishers.push_back(p.as_string());
+  }
+  if (*threshold < 1 || static_cast<size_t>(*threshold) > state.publishers.size()) {
+    return Bad("publisher threshold out of range");
+  }
+  state.members.push_back(Member{NodeIdForHex(*key), *key, *url, e.time_ms});
+  return state;
+}
+
+}  // namespace peerstack::protocol

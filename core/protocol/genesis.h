@@ -1,0 +1,48 @@
+// Case 1 of the seed: the first node creates the network. The genesis event names the
+// network's parameters (approval ratio, publisher keys and threshold, protocol version) and
+// its first member, and is signed by that member. The network id is the genesis event's hash.
+//
+// NetworkState is the deterministic fold of the valid events; for now only genesis exists
+// (joins, removals, addresses and releases come with the network protocol).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "protocol/event.h"
+
+namespace peerstack::protocol {
+
+struct GenesisParams {
+  int64_t approval_numerator = 2;  // a join needs ceil(num/den x members) approvals
+  int64_t approval_denominator = 3;
+  int64_t publisher_threshold = 1;
+};
+
+// A signed genesis event naming key as the only member and publisher, reachable at url.
+Result<Event> MakeGenesis(const crypto::SigningKey& key, const std::string& url, int64_t time_ms,
+                          const GenesisParams& params = {});
+
+struct Member {
+  std::string id;   // NodeIdFor(key)
+  std::string key;  // hex public key
+  std::string url;
+  int64_t joined_ms = 0;
+};
+
+struct NetworkState {
+  std::string network_id;  // hash of the genesis event
+  GenesisParams params;
+  std::vector<std::string> publishers;  // hex public keys
+  std::vector<Member> members;          // sorted by id
+  // sha256 over the canonical JSON of the state: equal on two nodes iff their states agree.
+  std::string StateHash() const;
+};
+
+// Validates a genesis event (signature, shape, author is the single member and publisher)
+// and returns the state it creates. wire is the event's encoded bytes.
+Result<NetworkState> StateFromGenesis(const std::string& wire);
+
+}  // namespace peerstack::protocol
