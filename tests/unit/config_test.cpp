@@ -1,0 +1,61 @@
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "node/config.h"
+
+namespace peerstack::node {
+namespace {
+
+struct FakeEnv {
+  std::map<std::string, std::string> vars;
+  GetEnv fn() const {
+    return [this](const char* name) -> const char* {
+      auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    };
+  }
+};
+
+TEST(RunConfig, HasTheContractDefaults) {
+  Config c;
+  ASSERT_TRUE(ParseRunConfig({}, FakeEnv{}.fn(), &c).ok());
+  EXPECT_EQ(c.port, 8080);
+  EXPECT_EQ(c.admin_port, 8081);
+  EXPECT_EQ(c.tunnel, "direct,upnp,relay");
+}
+
+TEST(RunConfig, FlagsOverrideEnvironment) {
+  FakeEnv env{{{"PEERSTACK_PORT", "9000"},
+               {"PEERSTACK_ADMIN_PORT", "9001"},
+               {"PEERSTACK_DATA_DIR", "/env"},
+               {"NETWORK_NODE_URL", "http://seed:8080"}}};
+  Config c;
+  ASSERT_TRUE(ParseRunConfig({"--port", "0", "--data-dir=/flag", "--dev"}, env.fn(), &c).ok());
+  EXPECT_EQ(c.port, 0);
+  EXPECT_EQ(c.admin_port, 9001);
+  EXPECT_EQ(c.data_dir, "/flag");
+  EXPECT_EQ(c.join_url, "http://seed:8080");
+  EXPECT_TRUE(c.dev);
+}
+
+TEST(RunConfig, ExplainsBadInput) {
+  Config c;
+  auto s = ParseRunConfig({"--port", "70000"}, FakeEnv{}.fn(), &c);
+  EXPECT_NE(s.message().find("--port"), std::string::npos);
+  s = ParseRunConfig({"--bogus", "1"}, FakeEnv{}.fn(), &c);
+  EXPECT_NE(s.message().find("unknown flag --bogus"), std::string::npos);
+  s = ParseRunConfig({"--port"}, FakeEnv{}.fn(), &c);
+  EXPECT_NE(s.message().find("needs a value"), std::string::npos);
+  Config d;
+  s = ParseRunConfig({"--port", "9", "--admin-port", "9"}, FakeEnv{}.fn(), &d);
+  EXPECT_FALSE(s.ok());
+  FakeEnv env{{{"PEERSTACK_PORT", "x"}}};
+  Config e;
+  EXPECT_NE(ParseRunConfig({}, env.fn(), &e).message().find("PEERSTACK_PORT"), std::string::npos);
+  Config f;
+  EXPECT_FALSE(ParseRunConfig({"--log-level", "loud"}, FakeEnv{}.fn(), &f).ok());
+}
+
+}  // namespace
+}  // namespace peerstack::node
