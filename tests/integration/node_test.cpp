@@ -1,0 +1,273 @@
+// The real peerstack binary, on port 0 in a temp data dir, as a user would run it.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <memory>
+
+#include "json/json.h"
+#include "support/test_support.h"
+
+namespace peerstack {
+namespace {
+
+using namespace std::chrono_literals;
+using test::RawConnection;
+
+constexpr const char kSecret[] = "OUTSIDE-FRONT-SECRET-7d1f";
+
+class NodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::WriteFile(dir_.Sub("secret.txt"), kSecret);
+    ::mkdir(dir_.Sub("front").c_str(), 0755);
+    test::WriteFile(dir_.Sub("front/index.html"), "<!doctype html><title>Peerstack</title>");
+    test::WriteFile(dir_.Sub("front/app.js"), "'use strict';");
+  }
+
+  void StartNode() {
+    ::unlink(dir_.Sub("data/ports.json").c_str());
+    node_ = std::make_unique<test::Process>(
+        test::PeerstackBinary(),
+        std::vector<std::string>{"run", "--data-dir", dir_.Sub("data"), "--port", "0",
+                                 "--admin-port", "0", "--bind", "127.0.0.1", "--front",
+                                 dir_.Sub("front"), "--plugins", dir_.Sub("plugins")},
+        dir_.Sub("node.log"));
+    ASSERT_GT(node_->pid(), 0);
+    ASSERT_TRUE(test::WaitFor(
+        [&] { return !test::ReadFileOrEmpty(dir_.Sub("data/ports.json")).empty(); }, 20s))
+        << test::ReadFileOrEmpty(dir_.Sub("node.log"));
+    auto ports = json::Parse(test::ReadFileOrEmpty(dir_.Sub("data/ports.json")));
+    ASSERT_TRUE(ports.ok());
+    public_port_ = static_cast<uint16_t>(*ports->find_int("public"));
+    admin_port_ = static_cast<uint16_t>(*ports->find_int("admin"));
+  }
+
+  std::string Token() {
+    std::string t = test::ReadFileOrEmpty(dir_.Sub("data/admin.token"));
+    while (!t.empty() && t.back() == '\n') t.pop_back();
+    return t;
+  }
+
+  json::Value GetJson(uint16_t port, const std::string& path,
+                      const std::vector<std::string>& headers = {}) {
+    auto r = test::HttpGet(port, path, headers);
+    EXPECT_TRUE(r.has_value()) << path;
+    if (!r) return nullptr;
+    EXPECT_EQ(r->status, 200) << path << ": " << r->body;
+    auto v = json::Parse(r->body);
+    EXPECT_TRUE(v.ok()) << r->body;
+    return v.ok() ? *v : json::Value(nullptr);
+  }
+
+  json::Value Status() { return GetJson(admin_port_, "/status", {"Authorization: Bearer " + Token()}); }
+
+  test::TempDir dir_;
+  std::unique_ptr<test::Process> node_;
+  uint16_t public_port_ = 0;
+  uint16_t admin_port_ = 0;
+};
+
+TEST_F(NodeTest, ServesTheFrontPage) {
+  StartNode();
+  auto r = test::HttpGet(public_port_, "/");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->headers["content-type"], "text/html; charset=utf-8");
+  EXPECT_NE(r->body.find("<title>Peerstack</title>"), std::string::npos);
+}
+
+TEST_F(NodeTest, ListsItselfInNodes) {
+  StartNode();
+  const json::Value nodes = GetJson(public_port_, "/nodes");
+  const json::Value status = Status();
+  ASSERT_TRUE(nodes.is_object());
+  EXPECT_EQ(*nodes.find_string("network"), *status.find("network")->find_string("id"));
+  const auto& list = nodes.find("nodes")->as_array();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(*list[0].find_string("id"), *status.find("node")->find_string("id"));
+  EXPECT_TRUE(list[0].find("online")->as_bool());
+  EXPECT_EQ(*list[0].find_string("url"), "http://127.0.0.1:" + std::to_string(public_port_));
+  EXPECT_TRUE(list[0].find("last_seen")->is_int());
+  EXPECT_FALSE(list[0].find_string("version")->empty());
+  // `peerstack id` and `peerstack status` agree with the node.
+  std::string out;
+  ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "id", "--data-dir", dir_.Sub("data")}, &out), 0);
+  EXPECT_NE(out.find(*list[0].find_string("id")), std::string::npos) << out;
+  ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out), 0)
+      << out;
+  EXPECT_NE(out.find(*nodes.find_string("network")), std::string::npos) << out;
+}
+
+TEST_F(NodeTest, FallsBackToIndexForClientRoutes) {
+  StartNode();
+  auto r = test::HttpGet(public_port_, "/blog/posts/42");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("<title>Peerstack</title>"), std::string::npos);
+  EXPECT_EQ(test::HttpGet(public_port_, "/missing.js")->status, 404);
+  EXPECT_EQ(test::HttpGet(public_port_, "/api/nothing")->status, 404);
+}
+
+TEST_F(NodeTest, AnswersNotModifiedForAMatchingEtag) {
+  StartNode();
+  auto first = test::HttpGet(public_port_, "/app.js");
+  ASSERT_TRUE(first.has_value());
+  const std::string etag = first->headers["etag"];
+  ASSERT_FALSE(etag.empty());
+  auto second = test::HttpGet(public_port_, "/app.js", {"If-None-Match: " + etag});
+  EXPECT_EQ(second->status, 304);
+  EXPECT_TRUE(second->body.empty());
+}
+
+TEST_F(NodeTest, RefusesPathTraversal) {
+  StartNode();
+  for (const char* path : {"/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt",
+                           "/%2e%2e%2fsecret.txt", "/front/../../secret.txt",
+                           "/%252e%252e/secret.txt", "/..%5csecret.txt", "/app.js%00"}) {
+    auto r = test::HttpGet(public_port_, path);
+    ASSERT_TRUE(r.has_value()) << path;
+    EXPECT_TRUE(r->status == 400 || r->status == 404) << path << " -> " << r->status;
+    EXPECT_EQ(r->body.find(kSecret), std::string::npos) << path;
+  }
+}
+
+TEST_F(NodeTest, KeepsAConnectionOpenWithoutAConnectionHeader) {
+  StartNode();
+  RawConnection c(public_port_);
+  ASSERT_TRUE(c.Send("GET /nodes HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto a = c.ReadResponse();
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->headers.count("connection"), 0u);
+  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto b = c.ReadResponse();
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->status, 200);
+}
+
+TEST_F(NodeTest, Answers413ToAnOversizeBodyAndDropsThePipelinedRequest) {
+  StartNode();
+  const auto requests_before =
+      *Status().find("listeners")->find("public")->find_int("requests");
+  RawConnection c(public_port_);
+  ASSERT_TRUE(c.Send("POST /nodes HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"
+                     "GET /nodes HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto r = c.ReadResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 413);
+  std::string extra;
+  EXPECT_TRUE(c.WaitClosed(5s, &extra));
+  EXPECT_EQ(extra, "");
+  EXPECT_EQ(*Status().find("listeners")->find("public")->find_int("requests"), requests_before);
+}
+
+TEST_F(NodeTest, RefusesDuplicateOrHugeContentLengthWithRssUnchanged) {
+  StartNode();
+  ASSERT_TRUE(test::HttpGet(public_port_, "/nodes").has_value());  // warm up
+  const long rss_before = node_->RssKb();
+  for (int i = 0; i < 20; ++i) {
+    for (const char* cl : {"Content-Length: 10\r\nContent-Length: 10\r\n",
+                           "Content-Length: 10\r\nContent-Length: 2000000000\r\n",
+                           "Content-Length: 18446744073709551616000\r\n"}) {
+      RawConnection c(public_port_);
+      ASSERT_TRUE(c.Send(std::string("POST /nodes HTTP/1.1\r\nHost: x\r\n") + cl + "\r\n"));
+      auto r = c.ReadResponse();
+      ASSERT_TRUE(r.has_value());
+      EXPECT_EQ(r->status, 400) << cl;
+    }
+  }
+  const long rss_after = node_->RssKb();
+  EXPECT_GT(rss_before, 0);
+  EXPECT_LT(rss_after - rss_before, 4 * 1024) << "RSS grew from " << rss_before << " kB";
+}
+
+TEST_F(NodeTest, Answers400ToAMalformedRequestLine) {
+  StartNode();
+  RawConnection c(public_port_);
+  ASSERT_TRUE(c.Send("GET /nodes HTTP/1.1 extra\r\nHost: x\r\n\r\n"));
+  auto r = c.ReadResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("\"error\""), std::string::npos);
+}
+
+TEST_F(NodeTest, AdminNeedsTheToken) {
+  StartNode();
+  EXPECT_EQ(test::HttpGet(admin_port_, "/status")->status, 401);
+  EXPECT_EQ(test::HttpGet(admin_port_, "/status", {"Authorization: Bearer wrong"})->status, 401);
+  EXPECT_EQ(test::HttpGet(admin_port_, "/status", {"Authorization: Basic " + Token()})->status,
+            401);
+  EXPECT_EQ(test::HttpGet(admin_port_, "/status", {"Authorization: Bearer " + Token()})->status,
+            200);
+}
+
+TEST_F(NodeTest, AdminPathsAreNotOnThePublicPort) {
+  StartNode();
+  for (const char* path : {"/status", "/sync", "/join", "/releases", "/status/"}) {
+    auto r = test::HttpGet(public_port_, path, {"Authorization: Bearer " + Token()});
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 404) << path;
+    EXPECT_EQ(r->body.find("state_hash"), std::string::npos);
+  }
+}
+
+TEST_F(NodeTest, KeepsItsIdentityAndNetworkAcrossRestarts) {
+  StartNode();
+  const json::Value before = Status();
+  EXPECT_EQ(node_->Stop(SIGTERM, 10s), 0);
+  StartNode();
+  const json::Value after = Status();
+  EXPECT_EQ(*after.find("node")->find_string("id"), *before.find("node")->find_string("id"));
+  EXPECT_EQ(*after.find("network")->find_string("id"), *before.find("network")->find_string("id"));
+  EXPECT_EQ(*after.find("network")->find_string("state_hash"),
+            *before.find("network")->find_string("state_hash"));
+}
+
+TEST_F(NodeTest, ExitsZeroOnSigtermAndSigint) {
+  StartNode();
+  EXPECT_EQ(node_->Stop(SIGTERM, 10s), 0);
+  EXPECT_TRUE(test::ReadFileOrEmpty(dir_.Sub("data/ports.json")).empty());
+  StartNode();
+  EXPECT_EQ(node_->Stop(SIGINT, 10s), 0);
+}
+
+TEST_F(NodeTest, KeepsSecretsPrivate) {
+  StartNode();
+  struct stat st {};
+  for (const char* f : {"data/node.key", "data/admin.token"}) {
+    ASSERT_EQ(::stat(dir_.Sub(f).c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
+  }
+  ASSERT_EQ(::stat(dir_.Sub("data").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 077, 0u);
+}
+
+TEST_F(NodeTest, RefusesASecondNodeOnTheSameDataDir) {
+  StartNode();
+  std::string out;
+  const int rc = test::RunCommand(
+      {test::PeerstackBinary(), "run", "--data-dir", dir_.Sub("data"), "--port", "0",
+       "--admin-port", "0", "--bind", "127.0.0.1"},
+      &out);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("another node is running"), std::string::npos) << out;
+}
+
+TEST(Cli, HelpVersionAndBadFlags) {
+  std::string out;
+  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "--version"}, &out), 0);
+  EXPECT_NE(out.find("peerstack 0."), std::string::npos);
+  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "--help"}, &out), 0);
+  EXPECT_NE(out.find("status"), std::string::npos);
+  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "run", "--help"}, &out), 0);
+  EXPECT_NE(out.find("--admin-port"), std::string::npos);
+  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "run", "--port", "x"}, &out), 2);
+  EXPECT_NE(out.find("--port"), std::string::npos);
+  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "frobnicate"}, &out), 2);
+  test::TempDir empty;
+  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", empty.path()}, &out), 1);
+  EXPECT_NE(out.find("no node is running"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace peerstack
