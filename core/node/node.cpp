@@ -172,6 +172,11 @@ struct Node::Impl {
         return http::JsonError(404, "not_found", "no such route");
       });
     }
+    // The self-extracting bundle arrives with core/bundle/; say so instead of serving the SPA.
+    public_router.Add("GET", "/download", [](const http::Request&) {
+      return http::JsonError(501, "not_implemented",
+                             "downloading this node is not available in this version yet");
+    });
     public_router.SetFallback([this](const http::Request& r) { return front->Handle(r); });
 
     admin_router.Add("GET", "/status", [this](const http::Request&) {

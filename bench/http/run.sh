@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Peerstack vs nginx on loopback, same machine, same run: a small JSON response (/nodes) and
+# a 4 KiB static file, driven by wrk. Rounds alternate which server goes first (the machine
+# is noisy); the report gives medians and Peerstack/nginx ratios, plus Peerstack's idle RSS.
+#
+#   bench/http/run.sh [--rounds N] [--duration SECONDS] [--connections N] [--server-threads N]
+#
+# Both servers get the same number of worker threads: by default one fewer than the cores,
+# because wrk needs one. (Measured: with 2 workers + wrk on 2 cores, both servers show ~4 ms
+# p99 from scheduler time slices, and Peerstack's req/s drops from ~125k to ~90k.)
+#
+# Needs a built tree (scripts/build.sh) and nginx + wrk (installed here if missing). Sends
+# traffic to 127.0.0.1 only; stops both servers on exit, also on failure.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+rounds=5 duration=5 connections=50
+threads=$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))
+while (($#)); do
+  case "$1" in
+    --rounds) rounds=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --server-threads) threads=$2; shift 2 ;;
+    *) echo "usage: $0 [--rounds N] [--duration S] [--connections N] [--server-threads N]" >&2
+       exit 2 ;;
+  esac
+done
+
+"$root/scripts/install-deps.sh" --bench
+bin=${PEERSTACK_BINARY:-$root/build/core/peerstack}
+[[ -x $bin ]] || "$root/scripts/build.sh"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { # a port nothing answers on, for nginx
+  local p
+  for p in $(shuf -i 20000-60000 -n 50); do
+    if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo "no free port" >&2; exit 1
+}
+wait_http() { # url, deadline 10 s
+  for _ in $(seq 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done
+  echo "server at $1 did not come up" >&2; exit 1
+}
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# Content both servers serve.
+mkdir -p "$work/front"
+echo '<!doctype html><title>bench</title>' > "$work/front/index.html"
+head -c 3072 /dev/urandom | base64 -w 64 | head -c 4096 > "$work/front/file4k.txt"
+
+# Peerstack, on any free port (it writes the ports it bound to ports.json).
+"$bin" run --data-dir "$work/data" --port 0 --admin-port 0 --bind 127.0.0.1 \
+  --front "$work/front" --threads "$threads" --log-level warn &
+ps_pid=$!
+pids+=("$ps_pid")
+for _ in $(seq 200); do [[ -s $work/data/ports.json ]] && break; sleep 0.05; done
+ps_port=$(sed -n 's/.*"public":\([0-9]*\).*/\1/p' "$work/data/ports.json")
+wait_http "http://127.0.0.1:$ps_port/nodes"
+sleep 1  # let start-up allocations settle before the idle reading
+idle_rss=$(rss_kb "$ps_pid")
+nodes_json=$(curl -fs "http://127.0.0.1:$ps_port/nodes")
+
+# nginx with the same worker count, the same bytes for /nodes, the same file.
+ng_port=$(free_port)
+mkdir -p "$work/nginx"
+printf '%s' "$nodes_json" > "$work/front/nodes.json"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes $threads;
+user root;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  open_file_cache max=100;
+  server {
+    listen 127.0.0.1:$ng_port;
+    root $work/front;
+    location = /nodes { default_type application/json; alias $work/front/nodes.json; }
+  }
+}
+CONF
+nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+pids+=("$!")
+wait_http "http://127.0.0.1:$ng_port/nodes"
+
+# One wrk run: prints "<req/s> <p99 ms>".
+measure() {
+  wrk -t1 -c"$connections" -d"${duration}s" --latency "$1" | awk '
+    /Requests\/sec/ {rps=$2}
+    /^ +99%/ {v=$2; u=v; gsub(/[0-9.]/,"",u); gsub(/[a-z]/,"",v);
+              if (u=="us") v/=1000; else if (u=="s") v*=1000; p99=v}
+    END {printf "%.0f %.3f\n", rps, p99}'
+}
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+declare -A rps p99
+for path in /nodes /file4k.txt; do
+  for ((r = 1; r <= rounds; r++)); do
+    order="peerstack nginx"; ((r % 2 == 0)) && order="nginx peerstack"
+    for server in $order; do
+      port=$ps_port; [[ $server == nginx ]] && port=$ng_port
+      read -r q l < <(measure "http://127.0.0.1:$port$path")
+      rps[$server$path]+="$q "; p99[$server$path]+="$l "
+      echo "round $r $server $path: $q req/s, p99 $l ms" >&2
+    done
+  done
+done
+busy_rss=$(rss_kb "$ps_pid")
+
+echo
+echo "| response | Peerstack req/s | nginx req/s | req/s ratio | Peerstack p99 ms | nginx p99 ms | p99 ratio |"
+echo "|---|---|---|---|---|---|---|"
+for path in /nodes /file4k.txt; do
+  pr=$(tr ' ' '\n' <<<"${rps[peerstack$path]}" | grep . | median)
+  nr=$(tr ' ' '\n' <<<"${rps[nginx$path]}" | grep . | median)
+  pl=$(tr ' ' '\n' <<<"${p99[peerstack$path]}" | grep . | median)
+  nl=$(tr ' ' '\n' <<<"${p99[nginx$path]}" | grep . | median)
+  label="$path (JSON, $(printf '%s' "$nodes_json" | wc -c) B)"
+  [[ $path == /file4k.txt ]] && label="$path (static, 4096 B)"
+  awk -v l="$label" -v pr="$pr" -v nr="$nr" -v pl="$pl" -v nl="$nl" 'BEGIN {
+    printf "| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f |\n", l, pr, nr, pr/nr, pl, nl, pl/nl }'
+done
+echo
+echo "Peerstack RSS: idle ${idle_rss} kB, after the runs ${busy_rss} kB (target idle < 15 MB)."
+echo "Settings: $rounds rounds x ${duration}s per server and response, wrk -t1 -c$connections," \
+  "$threads server threads/workers each, $(nproc) cores, nginx $(nginx -v 2>&1 | sed 's/.*\///')."
