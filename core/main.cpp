@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -93,16 +94,24 @@ int Run(const std::vector<std::string>& args) {
   return 0;
 }
 
-int Id(const std::vector<std::string>& args) {
+// The shared start of `id` and `status`: --help, then --data-dir; the rest is left in *rest.
+// Returns an exit code when the command is already done (help shown or bad usage).
+std::optional<int> ParseDataDirCommand(const std::vector<std::string>& args, const char* help,
+                                       node::Config* config, std::vector<std::string>* rest) {
   if (WantsHelp(args)) {
-    std::cout << kIdHelp;
+    std::cout << help;
     return 0;
   }
-  node::Config config;
-  std::vector<std::string> rest;
-  if (auto s = node::ParseDataDirOnly(args, std::getenv, &config, &rest); !s.ok()) {
+  if (auto s = node::ParseDataDirOnly(args, std::getenv, config, rest); !s.ok()) {
     return Fail(s.message(), 2);
   }
+  return std::nullopt;
+}
+
+int Id(const std::vector<std::string>& args) {
+  node::Config config;
+  std::vector<std::string> rest;
+  if (auto done = ParseDataDirCommand(args, kIdHelp, &config, &rest)) return *done;
   if (!rest.empty()) return Fail("unexpected argument '" + rest[0] + "'", 2);
   const std::string path = config.data_dir + "/" + node::kKeyFile;
   if (!peerstack::files::Exists(path)) {
@@ -118,15 +127,9 @@ int Id(const std::vector<std::string>& args) {
 }
 
 int StatusCommand(const std::vector<std::string>& args) {
-  if (WantsHelp(args)) {
-    std::cout << kStatusHelp;
-    return 0;
-  }
   node::Config config;
   std::vector<std::string> rest;
-  if (auto s = node::ParseDataDirOnly(args, std::getenv, &config, &rest); !s.ok()) {
-    return Fail(s.message(), 2);
-  }
+  if (auto done = ParseDataDirCommand(args, kStatusHelp, &config, &rest)) return *done;
   bool raw = false;
   for (const auto& a : rest) {
     if (a == "--json") raw = true;
