@@ -69,6 +69,7 @@ struct Limits {
   std::chrono::milliseconds body_timeout{30000};      // from end of headers to end of body
   std::chrono::milliseconds keepalive_timeout{30000};  // idle between requests
   std::chrono::milliseconds linger_timeout{2000};     // reading and discarding before close
+  std::chrono::milliseconds send_timeout{60000};      // for the client to take queued output
 };
 
 }  // namespace peerstack::http

@@ -28,6 +28,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using PeerPtr = std::shared_ptr<Pistache::Tcp::Peer>;
 
+// Answers produced for one connection before we hand them to the socket and look again.
+constexpr size_t kOutputHighWater = 1 << 20;
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
       .count();
@@ -111,15 +114,44 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
     Connection& c = *conn;
     if (c.closing) return;  // lingering close: read and discard
     c.in.append(buffer, len);
-    ProcessInput(c);
-    Flush(conn, peer);
-    UpdateDeadline(c);
+    Serve(conn, peer);
   }
 
  private:
-  void ProcessInput(Connection& c) {
+  // Answers buffered requests. While the client is not taking our answers (writes queued in
+  // the transport), input waits in c.in instead of producing more output, so a client that
+  // pipelines without reading cannot make us queue unbounded responses; if it keeps sending,
+  // its buffered input hits a cap and the connection is closed.
+  void Serve(const ConnectionPtr& conn, const PeerPtr& peer) {
+    Connection& c = *conn;
+    const Limits& limits = shared_->options.limits;
+    while (!c.closing) {
+      if (c.async_pending > 0) {
+        if (c.in.size() > limits.max_header_bytes + limits.max_body_bytes) {
+          c.closing = true;
+          c.in.clear();
+          ::shutdown(c.fd, SHUT_RDWR);
+          shared_->rejected.fetch_add(1, std::memory_order_relaxed);
+        }
+        break;
+      }
+      const bool more = ProcessInput(c);
+      Flush(conn, peer);
+      if (!more) break;
+    }
+    UpdateDeadline(c);
+  }
+
+  // Parses and answers requests from c.in until it needs more bytes or has produced
+  // kOutputHighWater bytes of answers; returns true in the latter case.
+  bool ProcessInput(Connection& c) {
     size_t offset = 0;
+    bool high_water = false;
     while (!c.closing && offset < c.in.size()) {
+      if (c.out.size() >= kOutputHighWater) {
+        high_water = true;
+        break;
+      }
       size_t consumed = 0;
       const auto state = c.parser.Parse(std::string_view(c.in).substr(offset), &consumed);
       offset += consumed;
@@ -151,6 +183,7 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
     }
     c.in.erase(0, offset);
     if (c.closing) c.in.clear();
+    return high_water && !c.closing;
   }
 
   static bool KeepAlive(const Request& req) {
@@ -201,12 +234,20 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
       ++c.async_pending;
       const size_t size = c.out.size();
       std::weak_ptr<Connection> weak = conn;
+      std::weak_ptr<Pistache::Tcp::Peer> weak_peer = peer;
+      // Runs on this worker's reactor thread when the transport has written the buffer.
       peer->send(Pistache::RawBuffer(std::move(c.out), size), MSG_NOSIGNAL)
           .then(
-              [weak](ssize_t) {
-                if (auto locked = weak.lock()) {
-                  --locked->async_pending;
+              [this, weak, weak_peer](ssize_t) {
+                auto locked = weak.lock();
+                if (!locked) return;
+                --locked->async_pending;
+                auto p = weak_peer.lock();
+                if (locked->async_pending == 0 && !locked->closing && p) {
+                  Serve(locked, p);  // input that waited for the client to catch up
+                } else {
                   MaybeShutdownWrite(*locked);
+                  UpdateDeadline(*locked);
                 }
               },
               [weak](std::exception_ptr) {
@@ -233,7 +274,10 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
   void UpdateDeadline(Connection& c) {
     const Limits& limits = shared_->options.limits;
     const int64_t now = NowMs();
-    if (c.closing) {
+    if (c.async_pending > 0) {
+      // Waiting for the client to take queued output.
+      c.deadline_ms = now + limits.send_timeout.count();
+    } else if (c.closing) {
       c.deadline_ms = now + limits.linger_timeout.count();
     } else if (c.in.empty() && !c.parser.head_complete()) {
       c.request_started = c.body_started = false;

@@ -162,16 +162,16 @@ struct Node::Impl {
       return http::JsonResponse(200, json::Serialize(NodesJson()));
     };
     public_router.Add("GET", "/nodes", nodes);
+    const http::Handler not_found = [](const http::Request&) {
+      return http::JsonError(404, "not_found", "no such route");
+    };
     for (const char* path : kAdminOnlyPaths) {
-      public_router.AddPrefix("*", path, [](const http::Request&) {
-        return http::JsonError(404, "not_found", "no such route");
-      });
+      public_router.Add("*", path, not_found);
+      public_router.AddPrefix("*", std::string(path) + "/", not_found);
     }
-    for (const char* prefix : {"/api/", "/p2p/"}) {
-      public_router.AddPrefix("*", prefix, [](const http::Request&) {
-        return http::JsonError(404, "not_found", "no such route");
-      });
-    }
+    // Mounted by plugins and the peer protocol when they land.
+    public_router.AddPrefix("*", "/api/", not_found);
+    public_router.AddPrefix("*", "/p2p/", not_found);
     // The self-extracting bundle arrives with core/bundle/; say so instead of serving the SPA.
     public_router.Add("GET", "/download", [](const http::Request&) {
       return http::JsonError(501, "not_implemented",

@@ -40,6 +40,7 @@ class ServerTest : public ::testing::Test {
     }
     Response resp;
     resp.body = r.method + " " + r.path + " " + std::to_string(r.body.size());
+    if (r.path == "/big") resp.body.resize(1 << 20, 'b');
     return resp;
   }
 
@@ -232,6 +233,26 @@ TEST_F(ServerTest, RefusesConnectionsOverTheLimit) {
   EXPECT_TRUE(c.WaitClosed(3s));
   a.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
   EXPECT_TRUE(a.ReadResponse().has_value());
+}
+
+TEST_F(ServerTest, StopsAnsweringAClientThatDoesNotRead) {
+  Start();
+  RawConnection c(port());
+  std::string burst;
+  for (int i = 0; i < 200; ++i) burst += "GET /big HTTP/1.1\r\nHost: h\r\n\r\n";
+  ASSERT_TRUE(c.Send(burst));
+  // 200 answers of 1 MiB would be 200 MiB queued for a client that reads nothing; the server
+  // must stop at what the socket buffers hold.
+  ASSERT_TRUE(test::WaitFor([this] { return executed_.load() > 0; }, 5s));
+  EXPECT_FALSE(test::WaitFor([this] { return executed_.load() >= 50; }, 1s))
+      << "executed " << executed_.load() << " requests for a client that does not read";
+  // Once the client reads, every answer arrives, in order.
+  for (int i = 0; i < 200; ++i) {
+    auto r = c.ReadResponse(10s);
+    ASSERT_TRUE(r.has_value()) << "response " << i;
+    ASSERT_EQ(r->body.size(), 1u << 20);
+  }
+  EXPECT_EQ(executed_.load(), 200);
 }
 
 TEST_F(ServerTest, StopLetsARunningHandlerFinish) {

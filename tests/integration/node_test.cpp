@@ -203,12 +203,14 @@ TEST_F(NodeTest, AdminNeedsTheToken) {
 
 TEST_F(NodeTest, AdminPathsAreNotOnThePublicPort) {
   StartNode();
-  for (const char* path : {"/status", "/sync", "/join", "/releases", "/status/"}) {
+  for (const char* path : {"/status", "/sync", "/join", "/releases", "/status/", "/sync/x"}) {
     auto r = test::HttpGet(public_port_, path, {"Authorization: Bearer " + Token()});
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->status, 404) << path;
     EXPECT_EQ(r->body.find("state_hash"), std::string::npos);
   }
+  // A client route that merely starts like an admin path is the SPA's.
+  EXPECT_EQ(test::HttpGet(public_port_, "/statuses")->status, 200);
 }
 
 TEST_F(NodeTest, KeepsItsIdentityAndNetworkAcrossRestarts) {
