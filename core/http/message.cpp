@@ -43,6 +43,10 @@ const std::string* Request::header(std::string_view lower_name) const {
   return FindHeader(headers, lower_name);
 }
 
+std::shared_ptr<Responder> Request::Defer() const {
+  return deferrer ? deferrer->Defer() : nullptr;
+}
+
 const std::string* Response::header(std::string_view lower_name) const {
   return FindHeader(headers, lower_name);
 }

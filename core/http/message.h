@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -16,6 +17,9 @@ struct Header {
   std::string name;  // lower case
   std::string value;
 };
+
+class Responder;
+class Deferrer;
 
 struct Request {
   std::string method;  // as sent, e.g. "GET"
@@ -29,6 +33,11 @@ struct Request {
 
   // First header with this (lower-case) name, or nullptr.
   const std::string* header(std::string_view lower_name) const;
+
+  // To answer later (from any thread): keep the responder, return Response::Deferred().
+  // Only available inside a server handler (nullptr elsewhere, e.g. in unit tests).
+  std::shared_ptr<Responder> Defer() const;
+  Deferrer* deferrer = nullptr;  // set by the server for the duration of the handler call
 };
 
 struct Response {
@@ -36,12 +45,33 @@ struct Response {
   std::vector<Header> headers;  // Content-Length, Connection, Date, Server are added for you
   std::string body;
   bool close = false;  // close the connection after this response
+  bool deferred = false;  // the answer comes later through Request::Defer()'s responder
+
+  static Response Deferred() {
+    Response r;
+    r.deferred = true;
+    return r;
+  }
 
   Response& set(std::string name, std::string value) {
     headers.push_back({std::move(name), std::move(value)});
     return *this;
   }
   const std::string* header(std::string_view lower_name) const;
+};
+
+// Completes a deferred request. Send() may be called from any thread, once; later calls are
+// ignored. A responder destroyed without Send() answers 500, so a request is never lost.
+class Responder {
+ public:
+  virtual ~Responder() = default;
+  virtual void Send(Response response) = 0;
+};
+
+class Deferrer {
+ public:
+  virtual ~Deferrer() = default;
+  virtual std::shared_ptr<Responder> Defer() = 0;
 };
 
 // A handler turns a request into a response. Called on a server worker thread; it must not

@@ -1,6 +1,7 @@
 // http::Server on Pistache's TCP layer. Each worker thread owns a clone of ConnectionHandler
-// and the connections its reactor serves, so per-connection state needs no lock; only the
-// timeout registry (read by the sweeper thread) is shared.
+// and the connections its reactor serves. A connection is served by its reactor thread, or
+// by the thread that completes a deferred answer; its mutex makes those take turns. The
+// timeout registry (read by the sweeper thread) has its own lock.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -36,33 +37,340 @@ int64_t NowMs() {
       .count();
 }
 
+struct DeferredState;
+
 struct Connection {
   Connection(int fd_in, const Limits& limits) : fd(fd_in), parser(limits) {}
   const int fd;
+  // Guards everything below: the reactor thread and threads completing deferred responses
+  // both serve the connection. Never held while waiting for anything else.
+  std::mutex mu;
+  std::weak_ptr<Pistache::Tcp::Peer> peer;
   RequestParser parser;
   std::string in;   // bytes received and not yet consumed
   std::string out;  // response bytes not yet handed to the socket
   std::string remote;
+  bool dead = false;           // Pistache reported the disconnection: never touch fd again
   bool closing = false;        // no more requests: discard input, close when written
   bool shut_wr = false;        // FIN sent
   bool request_started = false;
   bool body_started = false;
   bool sent_continue = false;
   int async_pending = 0;       // writes queued in Pistache's transport
+  // A handler deferred its answer: input waits until the responder sends it.
+  std::shared_ptr<DeferredState> parked;
+  bool parked_head = false, parked_keep_alive = false, parked_http10 = false;
   std::atomic<int64_t> deadline_ms{0};
   std::atomic<bool> expired{false};
 };
 using ConnectionPtr = std::shared_ptr<Connection>;
 
-// State shared by the server object, every handler clone and the sweeper thread.
-struct Shared {
+// State shared by the server object, every handler clone, responders and the sweeper.
+struct Shared : std::enable_shared_from_this<Shared> {
   ServerOptions options;
   std::mutex registry_mu;
   std::unordered_set<ConnectionPtr> registry;  // for the sweeper
   std::atomic<bool> stopping{false};
   std::atomic<int> inflight{0};
   std::atomic<uint64_t> connections{0}, requests{0}, rejected{0}, timeouts{0};
+
+  void Serve(const ConnectionPtr& conn);  // conn->mu held
+  bool ProcessInput(const ConnectionPtr& conn);
+  Response Call(const ConnectionPtr& conn, Request& req);
+  void Finish(Connection& c, const Response& resp, bool head_only, bool keep_alive, bool http10);
+  void Flush(const ConnectionPtr& conn);
+  void UpdateDeadline(Connection& c);
+  static void MaybeShutdownWrite(Connection& c);
+  static bool KeepAlive(const Request& req);
+  void Resume(const ConnectionPtr& conn, Response resp);  // from a responder
 };
+
+// One deferred request: who answers first (the handler's thread or the server) decides.
+struct DeferredState {
+  std::mutex mu;
+  bool done = false;      // Send() happened
+  bool attached = false;  // the connection is parked waiting for it
+  Response response;      // kept here when Send() comes before parking
+};
+
+class ResponderImpl final : public Responder {
+ public:
+  ResponderImpl(std::weak_ptr<Shared> shared, std::weak_ptr<Connection> conn,
+                std::shared_ptr<DeferredState> state)
+      : shared_(std::move(shared)), conn_(std::move(conn)), state_(std::move(state)) {}
+  ~ResponderImpl() override {
+    if (!sent_) Send(JsonError(500, "internal", "the handler dropped the request"));
+  }
+
+  void Send(Response response) override {
+    sent_ = true;
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      if (state_->done) return;
+      state_->done = true;
+      if (!state_->attached) {
+        state_->response = std::move(response);
+        return;  // the serving thread picks it up when the handler returns
+      }
+    }
+    auto shared = shared_.lock();
+    auto conn = conn_.lock();
+    if (shared && conn) {
+      shared->Resume(conn, std::move(response));
+    } else if (shared) {
+      shared->inflight.fetch_sub(1);
+    }
+  }
+
+ private:
+  std::weak_ptr<Shared> shared_;
+  std::weak_ptr<Connection> conn_;
+  std::shared_ptr<DeferredState> state_;
+  bool sent_ = false;
+};
+
+// Lives for one handler call; hands out at most one responder.
+class DeferrerImpl final : public Deferrer {
+ public:
+  DeferrerImpl(std::weak_ptr<Shared> shared, std::weak_ptr<Connection> conn)
+      : shared_(std::move(shared)), conn_(std::move(conn)) {}
+  std::shared_ptr<Responder> Defer() override {
+    if (!state_) state_ = std::make_shared<DeferredState>();
+    return std::make_shared<ResponderImpl>(shared_, conn_, state_);
+  }
+  std::shared_ptr<DeferredState> state() const { return state_; }
+
+ private:
+  std::weak_ptr<Shared> shared_;
+  std::weak_ptr<Connection> conn_;
+  std::shared_ptr<DeferredState> state_;
+};
+
+// Answers buffered requests. While the client is not taking our answers (writes queued in
+// the transport), or a handler's deferred answer is pending, input waits in c.in instead of
+// producing more output, so a client that pipelines without reading cannot make us queue
+// unbounded responses; if it keeps sending, its buffered input hits a cap and it is closed.
+void Shared::Serve(const ConnectionPtr& conn) {
+  Connection& c = *conn;
+  const Limits& limits = options.limits;
+  while (!c.closing && !c.dead) {
+    if (c.async_pending > 0 || c.parked) {
+      if (c.in.size() > limits.max_header_bytes + limits.max_body_bytes) {
+        c.closing = true;
+        c.in.clear();
+        ::shutdown(c.fd, SHUT_RDWR);
+        rejected.fetch_add(1, std::memory_order_relaxed);
+      }
+      break;
+    }
+    const bool more = ProcessInput(conn);
+    Flush(conn);
+    if (!more) break;
+  }
+  UpdateDeadline(c);
+}
+
+// Parses and answers requests from c.in until it needs more bytes, a handler defers, or
+// kOutputHighWater bytes of answers are waiting; returns true in the last case.
+bool Shared::ProcessInput(const ConnectionPtr& conn) {
+  Connection& c = *conn;
+  size_t offset = 0;
+  bool high_water = false;
+  while (!c.closing && !c.parked && offset < c.in.size()) {
+    if (c.out.size() >= kOutputHighWater) {
+      high_water = true;
+      break;
+    }
+    size_t consumed = 0;
+    const auto state = c.parser.Parse(std::string_view(c.in).substr(offset), &consumed);
+    offset += consumed;
+    if (state == RequestParser::State::kNeedMore) {
+      if (c.parser.expects_continue() && !c.sent_continue) {
+        c.out += "HTTP/1.1 100 Continue\r\n\r\n";
+        c.sent_continue = true;
+      }
+      break;
+    }
+    if (state == RequestParser::State::kError) {
+      Response r = JsonError(c.parser.error_status(), "bad_request", c.parser.error_message());
+      AppendResponse(c.out, r, false, false, false);
+      c.closing = true;
+      rejected.fetch_add(1, std::memory_order_relaxed);
+      PS_LOG(kDebug, "http") << options.name << ": " << c.parser.error_status() << " "
+                             << c.parser.error_message() << " from " << c.remote;
+      break;
+    }
+    Request& req = c.parser.request();
+    req.remote_address = c.remote;
+    c.request_started = c.body_started = c.sent_continue = false;
+    const bool keep_alive = KeepAlive(req);
+    const bool head_only = req.method == "HEAD";
+    const bool http10 = req.version_minor == 0;
+    DeferrerImpl deferrer(weak_from_this(), conn);
+    req.deferrer = &deferrer;
+    Response resp = Call(conn, req);
+    req.deferrer = nullptr;
+    if (resp.deferred) {
+      auto st = deferrer.state();
+      bool ready = false;
+      if (st) {
+        std::lock_guard<std::mutex> lock(st->mu);
+        ready = st->done;
+        if (ready) {
+          resp = std::move(st->response);
+        } else {
+          st->attached = true;
+        }
+      } else {
+        resp = JsonError(500, "internal", "handler deferred without a responder");
+        ready = true;
+      }
+      if (ready) {
+        inflight.fetch_sub(1);
+      } else {
+        c.parked = st;
+        c.parked_head = head_only;
+        c.parked_keep_alive = keep_alive;
+        c.parked_http10 = http10;
+        break;
+      }
+    } else {
+      inflight.fetch_sub(1);
+    }
+    Finish(c, resp, head_only, keep_alive, http10);
+  }
+  c.in.erase(0, offset);
+  if (c.closing) c.in.clear();
+  return high_water && !c.closing;
+}
+
+void Shared::Finish(Connection& c, const Response& resp, bool head_only, bool keep_alive,
+                    bool http10) {
+  if (resp.close || stopping.load(std::memory_order_relaxed)) keep_alive = false;
+  AppendResponse(c.out, resp, head_only, keep_alive, keep_alive && http10);
+  if (!keep_alive) c.closing = true;
+}
+
+void Shared::Resume(const ConnectionPtr& conn, Response resp) {
+  std::lock_guard<std::mutex> lock(conn->mu);
+  inflight.fetch_sub(1);
+  Connection& c = *conn;
+  if (c.dead) return;
+  c.parked.reset();
+  Finish(c, resp, c.parked_head, c.parked_keep_alive, c.parked_http10);
+  Flush(conn);
+  Serve(conn);  // pipelined requests that waited
+}
+
+bool Shared::KeepAlive(const Request& req) {
+  const std::string* conn = req.header("connection");
+  auto has = [&](std::string_view token) {
+    if (!conn) return false;
+    std::string lower(*conn);
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return lower.find(token) != std::string::npos;
+  };
+  if (req.version_minor == 0) return has("keep-alive");
+  return !has("close");
+}
+
+// Calls the handler; exceptions become a generic 500. The caller decrements inflight once
+// the answer exists (now, or when a deferred one arrives).
+Response Shared::Call(const ConnectionPtr& conn, Request& req) {
+  (void)conn;
+  inflight.fetch_add(1);
+  requests.fetch_add(1, std::memory_order_relaxed);
+  try {
+    return options.handler(req);
+  } catch (const std::exception& e) {
+    PS_LOG(kError, "http") << options.name << ": handler for " << req.method << " " << req.path
+                           << " threw: " << e.what();
+  } catch (...) {
+    PS_LOG(kError, "http") << options.name << ": handler for " << req.method << " " << req.path
+                           << " threw a non-standard exception";
+  }
+  return JsonError(500, "internal", "internal error");
+}
+
+// Writes what it can now; the rest goes through Pistache's write queue, in order.
+void Shared::Flush(const ConnectionPtr& conn) {
+  Connection& c = *conn;
+  if (c.dead) return;
+  if (!c.out.empty() && c.async_pending == 0) {
+    const ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      c.out.clear();
+      c.closing = true;
+      ::shutdown(c.fd, SHUT_RDWR);
+      return;
+    }
+    c.out.erase(0, n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  auto peer = c.peer.lock();
+  if (!c.out.empty() && peer) {
+    ++c.async_pending;
+    const size_t size = c.out.size();
+    std::weak_ptr<Connection> weak = conn;
+    std::weak_ptr<Shared> self = weak_from_this();
+    // Runs on the connection's reactor thread once the transport has written the buffer.
+    peer->send(Pistache::RawBuffer(std::move(c.out), size), MSG_NOSIGNAL)
+        .then(
+            [weak, self](ssize_t) {
+              auto locked = weak.lock();
+              auto shared = self.lock();
+              if (!locked || !shared) return;
+              std::lock_guard<std::mutex> lock(locked->mu);
+              --locked->async_pending;
+              if (locked->async_pending == 0 && !locked->closing && !locked->dead) {
+                shared->Serve(locked);  // input that waited for the client to catch up
+              } else {
+                MaybeShutdownWrite(*locked);
+                shared->UpdateDeadline(*locked);
+              }
+            },
+            [weak](std::exception_ptr) {
+              auto locked = weak.lock();
+              if (!locked) return;
+              std::lock_guard<std::mutex> lock(locked->mu);
+              --locked->async_pending;
+              if (!locked->dead) ::shutdown(locked->fd, SHUT_RDWR);
+            });
+    c.out.clear();
+  }
+  MaybeShutdownWrite(c);
+}
+
+// Once a closing connection has written everything: send FIN, keep reading (and discarding)
+// until the client closes or the linger timeout fires, so the client sees our answer
+// instead of a reset.
+void Shared::MaybeShutdownWrite(Connection& c) {
+  if (c.closing && !c.shut_wr && !c.dead && c.async_pending == 0 && c.out.empty()) {
+    ::shutdown(c.fd, SHUT_WR);
+    c.shut_wr = true;
+  }
+}
+
+void Shared::UpdateDeadline(Connection& c) {
+  const Limits& limits = options.limits;
+  const int64_t now = NowMs();
+  if (c.async_pending > 0 || c.parked) {
+    // Waiting for the client to take queued output, or for a deferred answer (whose own
+    // timeout belongs to whoever deferred it; this is only a safety net).
+    c.deadline_ms = now + limits.send_timeout.count();
+  } else if (c.closing) {
+    c.deadline_ms = now + limits.linger_timeout.count();
+  } else if (c.in.empty() && !c.parser.head_complete()) {
+    c.request_started = c.body_started = false;
+    c.deadline_ms = now + limits.keepalive_timeout.count();
+  } else if (!c.parser.head_complete()) {
+    // The header timeout runs from the request's first byte: trickling bytes do not extend it.
+    if (!c.request_started) c.deadline_ms = now + limits.header_timeout.count();
+    c.request_started = true;
+  } else {
+    if (!c.body_started) c.deadline_ms = now + limits.body_timeout.count();
+    c.body_started = true;
+  }
+}
 
 class ConnectionHandler final : public Pistache::Tcp::Handler {
  public:
@@ -76,6 +384,7 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
     const Limits& limits = shared_->options.limits;
     auto conn = std::make_shared<Connection>(fd, limits);
     conn->remote = peer->address().host();
+    conn->peer = peer;
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     shared_->connections.fetch_add(1, std::memory_order_relaxed);
@@ -97,9 +406,14 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
     conn->deadline_ms = NowMs() + limits.header_timeout.count();
   }
 
+  // Called before Pistache closes the fd: after this nobody may use it.
   void onDisconnection(const PeerPtr& peer) override {
     auto it = conns_.find(peer.get());
     if (it == conns_.end()) return;
+    {
+      std::lock_guard<std::mutex> lock(it->second->mu);
+      it->second->dead = true;
+    }
     {
       std::lock_guard<std::mutex> lock(shared_->registry_mu);
       shared_->registry.erase(it->second);
@@ -111,187 +425,13 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
     auto it = conns_.find(peer.get());
     if (it == conns_.end()) return;
     const ConnectionPtr conn = it->second;
-    Connection& c = *conn;
-    if (c.closing) return;  // lingering close: read and discard
-    c.in.append(buffer, len);
-    Serve(conn, peer);
+    std::lock_guard<std::mutex> lock(conn->mu);
+    if (conn->closing) return;  // lingering close: read and discard
+    conn->in.append(buffer, len);
+    shared_->Serve(conn);
   }
 
  private:
-  // Answers buffered requests. While the client is not taking our answers (writes queued in
-  // the transport), input waits in c.in instead of producing more output, so a client that
-  // pipelines without reading cannot make us queue unbounded responses; if it keeps sending,
-  // its buffered input hits a cap and the connection is closed.
-  void Serve(const ConnectionPtr& conn, const PeerPtr& peer) {
-    Connection& c = *conn;
-    const Limits& limits = shared_->options.limits;
-    while (!c.closing) {
-      if (c.async_pending > 0) {
-        if (c.in.size() > limits.max_header_bytes + limits.max_body_bytes) {
-          c.closing = true;
-          c.in.clear();
-          ::shutdown(c.fd, SHUT_RDWR);
-          shared_->rejected.fetch_add(1, std::memory_order_relaxed);
-        }
-        break;
-      }
-      const bool more = ProcessInput(c);
-      Flush(conn, peer);
-      if (!more) break;
-    }
-    UpdateDeadline(c);
-  }
-
-  // Parses and answers requests from c.in until it needs more bytes or has produced
-  // kOutputHighWater bytes of answers; returns true in the latter case.
-  bool ProcessInput(Connection& c) {
-    size_t offset = 0;
-    bool high_water = false;
-    while (!c.closing && offset < c.in.size()) {
-      if (c.out.size() >= kOutputHighWater) {
-        high_water = true;
-        break;
-      }
-      size_t consumed = 0;
-      const auto state = c.parser.Parse(std::string_view(c.in).substr(offset), &consumed);
-      offset += consumed;
-      if (state == RequestParser::State::kNeedMore) {
-        if (c.parser.expects_continue() && !c.sent_continue) {
-          c.out += "HTTP/1.1 100 Continue\r\n\r\n";
-          c.sent_continue = true;
-        }
-        break;
-      }
-      if (state == RequestParser::State::kError) {
-        Response r = JsonError(c.parser.error_status(), "bad_request", c.parser.error_message());
-        AppendResponse(c.out, r, false, false, false);
-        c.closing = true;
-        shared_->rejected.fetch_add(1, std::memory_order_relaxed);
-        PS_LOG(kDebug, "http") << shared_->options.name << ": " << c.parser.error_status() << " "
-                               << c.parser.error_message() << " from " << c.remote;
-        break;
-      }
-      Request& req = c.parser.request();
-      req.remote_address = c.remote;
-      c.request_started = c.body_started = c.sent_continue = false;
-      bool keep_alive = KeepAlive(req);
-      const Response resp = Call(req);
-      if (resp.close || shared_->stopping.load(std::memory_order_relaxed)) keep_alive = false;
-      AppendResponse(c.out, resp, req.method == "HEAD", keep_alive,
-                     keep_alive && req.version_minor == 0);
-      if (!keep_alive) c.closing = true;
-    }
-    c.in.erase(0, offset);
-    if (c.closing) c.in.clear();
-    return high_water && !c.closing;
-  }
-
-  static bool KeepAlive(const Request& req) {
-    const std::string* conn = req.header("connection");
-    auto has = [&](std::string_view token) {
-      if (!conn) return false;
-      std::string lower(*conn);
-      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      return lower.find(token) != std::string::npos;
-    };
-    if (req.version_minor == 0) return has("keep-alive");
-    return !has("close");
-  }
-
-  Response Call(const Request& req) {
-    shared_->inflight.fetch_add(1);
-    shared_->requests.fetch_add(1, std::memory_order_relaxed);
-    Response resp;
-    try {
-      resp = shared_->options.handler(req);
-    } catch (const std::exception& e) {
-      PS_LOG(kError, "http") << shared_->options.name << ": handler for " << req.method << " "
-                             << req.path << " threw: " << e.what();
-      resp = JsonError(500, "internal", "internal error");
-    } catch (...) {
-      PS_LOG(kError, "http") << shared_->options.name << ": handler for " << req.method << " "
-                             << req.path << " threw a non-standard exception";
-      resp = JsonError(500, "internal", "internal error");
-    }
-    shared_->inflight.fetch_sub(1);
-    return resp;
-  }
-
-  // Writes what it can now; the rest goes through Pistache's write queue, in order.
-  void Flush(const ConnectionPtr& conn, const PeerPtr& peer) {
-    Connection& c = *conn;
-    if (!c.out.empty() && c.async_pending == 0) {
-      const ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        c.out.clear();
-        c.closing = true;
-        ::shutdown(c.fd, SHUT_RDWR);
-        return;
-      }
-      c.out.erase(0, n > 0 ? static_cast<size_t>(n) : 0);
-    }
-    if (!c.out.empty()) {
-      ++c.async_pending;
-      const size_t size = c.out.size();
-      std::weak_ptr<Connection> weak = conn;
-      std::weak_ptr<Pistache::Tcp::Peer> weak_peer = peer;
-      // Runs on this worker's reactor thread when the transport has written the buffer.
-      peer->send(Pistache::RawBuffer(std::move(c.out), size), MSG_NOSIGNAL)
-          .then(
-              [this, weak, weak_peer](ssize_t) {
-                auto locked = weak.lock();
-                if (!locked) return;
-                --locked->async_pending;
-                auto p = weak_peer.lock();
-                if (locked->async_pending == 0 && !locked->closing && p) {
-                  Serve(locked, p);  // input that waited for the client to catch up
-                } else {
-                  MaybeShutdownWrite(*locked);
-                  UpdateDeadline(*locked);
-                }
-              },
-              [weak](std::exception_ptr) {
-                if (auto locked = weak.lock()) {
-                  --locked->async_pending;
-                  ::shutdown(locked->fd, SHUT_RDWR);
-                }
-              });
-      c.out.clear();
-    }
-    MaybeShutdownWrite(c);
-  }
-
-  // Once a closing connection has written everything: send FIN, keep reading (and discarding)
-  // until the client closes or the linger timeout fires, so the client sees our answer
-  // instead of a reset.
-  static void MaybeShutdownWrite(Connection& c) {
-    if (c.closing && !c.shut_wr && c.async_pending == 0 && c.out.empty()) {
-      ::shutdown(c.fd, SHUT_WR);
-      c.shut_wr = true;
-    }
-  }
-
-  void UpdateDeadline(Connection& c) {
-    const Limits& limits = shared_->options.limits;
-    const int64_t now = NowMs();
-    if (c.async_pending > 0) {
-      // Waiting for the client to take queued output.
-      c.deadline_ms = now + limits.send_timeout.count();
-    } else if (c.closing) {
-      c.deadline_ms = now + limits.linger_timeout.count();
-    } else if (c.in.empty() && !c.parser.head_complete()) {
-      c.request_started = c.body_started = false;
-      c.deadline_ms = now + limits.keepalive_timeout.count();
-    } else if (!c.parser.head_complete()) {
-      // The header timeout runs from the request's first byte: trickling bytes do not extend it.
-      if (!c.request_started) c.deadline_ms = now + limits.header_timeout.count();
-      c.request_started = true;
-    } else {
-      if (!c.body_started) c.deadline_ms = now + limits.body_timeout.count();
-      c.body_started = true;
-    }
-  }
-
   std::shared_ptr<Shared> shared_;
   std::unordered_map<const Pistache::Tcp::Peer*, ConnectionPtr> conns_;
 };
@@ -375,6 +515,7 @@ class PistacheServer final : public Server {
       for (const ConnectionPtr& c : shared_->registry) {
         const int64_t d = c->deadline_ms.load(std::memory_order_relaxed);
         if (d != 0 && now > d && !c->expired.exchange(true)) {
+          // Registry membership means Pistache has not closed the fd yet (see onDisconnection).
           ::shutdown(c->fd, SHUT_RDWR);
           shared_->timeouts.fetch_add(1, std::memory_order_relaxed);
         }

@@ -34,6 +34,31 @@ class ServerTest : public ::testing::Test {
     executed_.fetch_add(1);
     if (r.path == "/throw") throw std::runtime_error("secret internal detail");
     if (r.path == "/throw-int") throw 42;
+    if (r.path == "/defer") {
+      // Answer from another thread, after the handler has returned.
+      auto responder = r.Defer();
+      std::thread([responder, n = r.query] {
+        Response late;
+        late.body = "deferred " + n;
+        responder->Send(std::move(late));
+      }).detach();
+      return Response::Deferred();
+    }
+    if (r.path == "/defer-now") {
+      auto responder = r.Defer();
+      Response now;
+      now.body = "answered inside";
+      responder->Send(std::move(now));
+      return Response::Deferred();
+    }
+    if (r.path == "/defer-drop") {
+      (void)r.Defer();
+      return Response::Deferred();
+    }
+    if (r.path == "/defer-held") {
+      held_ = r.Defer();
+      return Response::Deferred();
+    }
     if (r.path == "/slow") {
       slow_started_ = true;
       test::WaitFor([this] { return release_slow_.load(); }, 10s);
@@ -47,6 +72,7 @@ class ServerTest : public ::testing::Test {
   uint16_t port() const { return server_->port(); }
 
   ServerPtr server_;
+  std::shared_ptr<Responder> held_;
   std::atomic<int> executed_{0};
   std::atomic<bool> slow_started_{false};
   std::atomic<bool> release_slow_{false};
@@ -253,6 +279,55 @@ TEST_F(ServerTest, StopsAnsweringAClientThatDoesNotRead) {
     ASSERT_EQ(r->body.size(), 1u << 20);
   }
   EXPECT_EQ(executed_.load(), 200);
+}
+
+TEST_F(ServerTest, DeferredAnswersKeepPipelineOrder) {
+  Start();
+  RawConnection c(port());
+  std::string burst;
+  for (int i = 0; i < 20; ++i) {
+    burst += "GET /defer?" + std::to_string(i) + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    burst += "GET /sync" + std::to_string(i) + " HTTP/1.1\r\nHost: h\r\n\r\n";
+  }
+  ASSERT_TRUE(c.Send(burst));
+  for (int i = 0; i < 20; ++i) {
+    auto a = c.ReadResponse();
+    ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(a->body, "deferred " + std::to_string(i));
+    auto b = c.ReadResponse();
+    ASSERT_TRUE(b.has_value());
+    EXPECT_EQ(b->body, "GET /sync" + std::to_string(i) + " 0");
+  }
+}
+
+TEST_F(ServerTest, DeferredAnswerSentInsideTheHandlerOrDropped) {
+  Start();
+  RawConnection c(port());
+  ASSERT_TRUE(c.Send("GET /defer-now HTTP/1.1\r\nHost: h\r\n\r\n"
+                     "GET /defer-drop HTTP/1.1\r\nHost: h\r\n\r\n"));
+  EXPECT_EQ(c.ReadResponse()->body, "answered inside");
+  auto dropped = c.ReadResponse();
+  ASSERT_TRUE(dropped.has_value());
+  EXPECT_EQ(dropped->status, 500);
+}
+
+TEST_F(ServerTest, DeferredAnswerForAGoneClientIsDropped) {
+  Start();
+  {
+    RawConnection c(port());
+    ASSERT_TRUE(c.Send("GET /defer-held HTTP/1.1\r\nHost: h\r\n\r\n"));
+    ASSERT_TRUE(test::WaitFor([this] { return executed_.load() == 1; }, 5s));
+  }  // the client leaves before the answer
+  ASSERT_TRUE(test::WaitFor([this] { return server_->stats().open_connections == 0; }, 5s));
+  Response late;
+  late.body = "too late";
+  held_->Send(std::move(late));
+  held_.reset();
+  // The server is fine and can still stop promptly (no in-flight request left behind).
+  EXPECT_EQ(test::HttpGet(port(), "/after")->status, 200);
+  const auto start = std::chrono::steady_clock::now();
+  server_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
 }
 
 TEST_F(ServerTest, StopLetsARunningHandlerFinish) {
