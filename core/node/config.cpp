@@ -24,6 +24,7 @@ const char kRunHelp[] =
     "  --join URL          join the network of the node at URL (env NETWORK_NODE_URL)\n"
     "  --dev               development mode (load unsigned local plugins)\n"
     "  --threads N         public listener worker threads (default: one per core)\n"
+    "  --plugin-timeout MS a plugin call running longer is answered 504 (default 10000)\n"
     "  --log-level LEVEL   debug, info, warn, error or off (default info;\n"
     "                      env PEERSTACK_LOG_LEVEL)\n"
     "\n"
@@ -46,6 +47,17 @@ Status ParseCount(const std::string& text, const std::string& what, size_t* out)
   auto r = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value > 256) {
     return Status::Error("bad_flag", what + " must be a number 0-256, got '" + text + "'");
+  }
+  *out = value;
+  return Status::Ok();
+}
+
+Status ParseMillis(const std::string& text, const std::string& what, int64_t* out) {
+  int64_t value = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value < 1 ||
+      value > 3600000) {
+    return Status::Error("bad_flag", what + " must be milliseconds 1-3600000, got '" + text + "'");
   }
   *out = value;
   return Status::Ok();
@@ -115,6 +127,7 @@ Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, C
     else if (name == "--tunnel") c->tunnel = value;
     else if (name == "--join") c->join_url = value;
     else if (name == "--threads") s = ParseCount(value, name, &c->threads);
+    else if (name == "--plugin-timeout") s = ParseMillis(value, name, &c->plugin_timeout_ms);
     else if (name == "--log-level") {
       if (!log::ParseLevel(value, &c->log_level)) {
         s = Status::Error("bad_flag", "--log-level: unknown level '" + value + "'");

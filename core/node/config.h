@@ -25,6 +25,7 @@ struct Config {
   bool dev = false;
   log::Level log_level = log::Level::kInfo;
   size_t threads = 0;  // public listener workers; 0 = one per core
+  int64_t plugin_timeout_ms = 10000;  // a plugin call longer than this is answered 504
 };
 
 // Applies PEERSTACK_DATA_DIR, PEERSTACK_PORT, PEERSTACK_ADMIN_PORT, NETWORK_NODE_URL and

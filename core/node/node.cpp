@@ -15,6 +15,7 @@
 #include "http/server.h"
 #include "http/static_files.h"
 #include "json/json.h"
+#include "plugins/plugin_host.h"
 #include "protocol/genesis.h"
 #include "store/key_file.h"
 #include "store/store.h"
@@ -42,7 +43,8 @@ struct Node::Impl {
   std::string node_id;
   std::string public_key_hex;
   std::string admin_token;
-  store::StorePtr store;
+  std::shared_ptr<store::Store> store;
+  std::unique_ptr<plugins::PluginHost> plugin_host;
   protocol::NetworkState state;
   std::string state_hash;
   std::unique_ptr<http::StaticFiles> front;
@@ -153,7 +155,7 @@ struct Node::Impl {
                                {"admin", admin_server ? admin_server->port() : 0}}},
         {"listeners",
          json::Object{{"public", stats_json(public_server)}, {"admin", stats_json(admin_server)}}},
-        {"plugins", json::Array{}},
+        {"plugins", plugin_host ? plugin_host->StatusJson() : json::Value(nullptr)},
     };
   }
 
@@ -169,8 +171,10 @@ struct Node::Impl {
       public_router.Add("*", path, not_found);
       public_router.AddPrefix("*", std::string(path) + "/", not_found);
     }
-    // Mounted by plugins and the peer protocol when they land.
-    public_router.AddPrefix("*", "/api/", not_found);
+    public_router.AddPrefix("*", "/api/", [this](const http::Request& r) {
+      return plugin_host->Handle(r, /*admin=*/false);
+    });
+    // Mounted by the peer protocol when it lands.
     public_router.AddPrefix("*", "/p2p/", not_found);
     // The self-extracting bundle arrives with core/bundle/; say so instead of serving the SPA.
     public_router.Add("GET", "/download", [](const http::Request&) {
@@ -183,6 +187,9 @@ struct Node::Impl {
       return http::JsonResponse(200, json::Serialize(StatusJson()));
     });
     admin_router.Add("GET", "/nodes", nodes);
+    admin_router.AddPrefix("*", "/api/", [this](const http::Request& r) {
+      return plugin_host->Handle(r, /*admin=*/true);
+    });
   }
 
   http::Response AdminHandle(const http::Request& r) const {
@@ -229,6 +236,16 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
     PS_LOG(kWarn, "node") << "frontend directory " << config.front_dir
                           << " does not exist; / will answer 404";
   }
+  plugins::PluginHostOptions po;
+  po.plugins_dir = config.plugins_dir;
+  po.cache_dir = impl->Path(kPluginCacheDir);
+  po.store = impl->store;
+  po.info = plugins::HostInfo{impl->node_id, impl->state.network_id, impl->SelfUrl(),
+                              impl->version};
+  po.timeout = std::chrono::milliseconds(config.plugin_timeout_ms);
+  po.dev = config.dev;
+  impl->plugin_host = std::make_unique<plugins::PluginHost>(std::move(po));
+
   impl->front = std::make_unique<http::StaticFiles>(http::StaticFilesOptions{config.front_dir});
   impl->WireRoutes();
   return std::unique_ptr<Node>(new Node(std::move(impl)));
@@ -245,6 +262,8 @@ Status Node::Start() {
   Impl& d = *impl_;
   d.started = std::chrono::steady_clock::now();
   d.started_wall_ms = WallMs();
+
+  d.plugin_host->Start();
 
   http::ServerOptions admin;
   admin.name = "admin";
@@ -268,6 +287,7 @@ Status Node::Start() {
     return s;
   }
 
+  d.plugin_host->SetPublicUrl(d.SelfUrl());
   const std::string ports = json::Serialize(json::Object{
       {"admin", d.admin_server->port()}, {"public", d.public_server->port()}});
   if (auto s = files::WriteFileAtomic(d.Path(kPortsFile), ports + "\n", 0644); !s.ok()) return s;
@@ -284,6 +304,7 @@ void Node::Stop() {
   if (d.public_server || d.admin_server) ::unlink(d.Path(kPortsFile).c_str());
   d.public_server.reset();
   d.admin_server.reset();
+  if (d.plugin_host) d.plugin_host->Stop();
   if (d.store) {
     if (auto s = d.store->Close(); !s.ok()) {
       PS_LOG(kError, "node") << "closing store: " << s.ToString();

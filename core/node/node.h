@@ -1,7 +1,9 @@
 // The composition root: turns a Config into a running node. It owns the data dir (lock,
 // keys, token, store), the network state, and the two listeners with their routes:
-//   public  (Config::bind:port)      frontend, GET /nodes; admin paths answer 404 here
-//   admin   (127.0.0.1:admin_port)   bearer token; GET /status, GET /nodes
+//   public  (Config::bind:port)      frontend, GET /nodes, plugins' public routes under /api/;
+//                                    admin paths answer 404 here
+//   admin   (127.0.0.1:admin_port)   bearer token; GET /status, GET /nodes, plugins' private
+//                                    (and public) routes under /api/
 // Start() and Stop() are called from one thread (main); handlers run on listener threads.
 #pragma once
 
@@ -20,6 +22,7 @@ inline constexpr const char kTokenFile[] = "admin.token";
 inline constexpr const char kPortsFile[] = "ports.json";
 inline constexpr const char kStoreFile[] = "state.db";
 inline constexpr const char kLockFile[] = "node.lock";
+inline constexpr const char kPluginCacheDir[] = "plugin-cache";
 
 class Node {
  public:

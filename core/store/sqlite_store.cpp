@@ -18,6 +18,12 @@ CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
   value BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS kv (
+  ns    TEXT NOT NULL,
+  key   BLOB NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY (ns, key)
+) WITHOUT ROWID;
 )sql";
 
 // Owns a prepared statement; resets it on scope exit so it can be reused.
@@ -115,6 +121,63 @@ class SqliteStore final : public Store {
     if (rc == SQLITE_DONE) return std::optional<std::string>();
     if (rc != SQLITE_ROW) return Error("select meta");
     return std::optional<std::string>(st.Column(0));
+  }
+
+  Result<std::optional<std::string>> KvGet(const std::string& ns, const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!db_) return Closed();
+    Stmt st(db_, "SELECT value FROM kv WHERE ns = ?1 AND key = ?2");
+    if (!st.ok()) return Error("prepare");
+    st.BindText(1, ns);
+    st.Bind(2, key);
+    const int rc = sqlite3_step(st.get());
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return Error("select kv");
+    return std::optional<std::string>(st.Column(0));
+  }
+
+  Status KvPut(const std::string& ns, const std::string& key, const std::string& value) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!db_) return Closed();
+    Stmt st(db_, "INSERT INTO kv(ns, key, value) VALUES (?1, ?2, ?3) "
+                 "ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value");
+    if (!st.ok()) return Error("prepare");
+    st.BindText(1, ns);
+    st.Bind(2, key);
+    st.Bind(3, value);
+    if (sqlite3_step(st.get()) != SQLITE_DONE) return Error("upsert kv");
+    return Status::Ok();
+  }
+
+  Status KvDelete(const std::string& ns, const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!db_) return Closed();
+    Stmt st(db_, "DELETE FROM kv WHERE ns = ?1 AND key = ?2");
+    if (!st.ok()) return Error("prepare");
+    st.BindText(1, ns);
+    st.Bind(2, key);
+    if (sqlite3_step(st.get()) != SQLITE_DONE) return Error("delete kv");
+    if (sqlite3_changes(db_) == 0) return Status::Error("not_found", "no such key");
+    return Status::Ok();
+  }
+
+  Result<std::vector<std::pair<std::string, std::string>>> KvList(const std::string& ns,
+                                                                  const std::string& prefix,
+                                                                  size_t limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!db_) return Closed();
+    // Blob comparison is memcmp order; substr() on a blob compares bytes.
+    Stmt st(db_, "SELECT key, value FROM kv WHERE ns = ?1 AND key >= ?2 "
+                 "AND substr(key, 1, length(?2)) = ?2 ORDER BY key LIMIT ?3");
+    if (!st.ok()) return Error("prepare");
+    st.BindText(1, ns);
+    st.Bind(2, prefix);
+    sqlite3_bind_int64(st.get(), 3, static_cast<sqlite3_int64>(limit));
+    std::vector<std::pair<std::string, std::string>> out;
+    int rc;
+    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) out.emplace_back(st.Column(0), st.Column(1));
+    if (rc != SQLITE_DONE) return Error("list kv");
+    return out;
   }
 
   Status Close() override {

@@ -37,6 +37,16 @@ class Store {
   // All events in the order they were first stored.
   virtual Result<std::vector<EventRecord>> Events() = 0;
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;
+
+  // A key/value space per namespace (a plugin's name). Each call is atomic and durable.
+  virtual Result<std::optional<std::string>> KvGet(const std::string& ns,
+                                                   const std::string& key) = 0;
+  virtual Status KvPut(const std::string& ns, const std::string& key, const std::string& value) = 0;
+  // "not_found" when the key is absent.
+  virtual Status KvDelete(const std::string& ns, const std::string& key) = 0;
+  // Keys starting with prefix, in byte order, at most limit pairs.
+  virtual Result<std::vector<std::pair<std::string, std::string>>> KvList(
+      const std::string& ns, const std::string& prefix, size_t limit) = 0;
   // Flushes and closes; later calls fail with "closed". Also done by the destructor.
   virtual Status Close() = 0;
 };

@@ -1,0 +1,767 @@
+#include "plugins/plugin_host.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#define BOOST_DLL_USE_STD_FS
+#include <boost/dll/shared_library.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "base/files.h"
+#include "base/log.h"
+#include "crypto/sha256.h"
+#include "http/static_files.h"
+#include "peerstack/plugin.hpp"
+#include "plugins/executor.h"
+#include "store/blob_store.h"
+
+// The opaque handles of plugin.h, defined by the host.
+namespace peerstack::plugins {
+// What PS_INFO_* answers; the public URL can change while plugins run.
+struct SharedInfo {
+  std::mutex mu;
+  HostInfo info;
+};
+}  // namespace peerstack::plugins
+
+struct ps_host {
+  // Shared, so that a call still running after the host stopped finds valid objects (the
+  // store then answers "closed").
+  std::shared_ptr<peerstack::store::Store> store;
+  std::shared_ptr<peerstack::plugins::SharedInfo> info;
+  std::string name;        // empty until the descriptor was read
+  std::string log_module;  // "plugin:<name>"
+  std::string config = "{}";
+};
+
+struct ps_response {
+  int status = 200;
+  std::vector<peerstack::http::Header> headers;
+  std::string body;
+};
+
+namespace peerstack::plugins {
+namespace {
+
+constexpr size_t kMaxKeyBytes = 1024;
+constexpr size_t kMaxValueBytes = 1 << 20;
+constexpr size_t kMaxRoutes = 256;
+constexpr size_t kMaxResponseBytes = 64u << 20;
+
+// The smallest descriptor this host reads: ABI 1.0 ends with shutdown.
+constexpr size_t kDescriptorV1Size = offsetof(ps_plugin, shutdown) + sizeof(void (*)(void*));
+
+bool ValidName(std::string_view n) {
+  if (n.empty() || n.size() > 32) return false;
+  for (size_t i = 0; i < n.size(); ++i) {
+    const char c = n[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    (i > 0 && (c == '_' || c == '-'));
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// MAJOR.MINOR.PATCH with optional -prerelease and +build of [0-9A-Za-z.-].
+bool ValidSemver(std::string_view v) {
+  if (v.empty() || v.size() > 64) return false;
+  size_t i = 0;
+  for (int part = 0; part < 3; ++part) {
+    const size_t start = i;
+    while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
+    if (i == start || (i - start > 1 && v[start] == '0')) return false;
+    if (part < 2) {
+      if (i >= v.size() || v[i] != '.') return false;
+      ++i;
+    }
+  }
+  if (i == v.size()) return true;
+  if (v[i] != '-' && v[i] != '+') return false;
+  for (++i; i < v.size(); ++i) {
+    const char c = v[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          c == '.' || c == '-' || c == '+')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ValidMethod(std::string_view m) {
+  return m == "GET" || m == "POST" || m == "PUT" || m == "DELETE" || m == "PATCH";
+}
+
+std::string FileName(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+struct Route {
+  std::string method;
+  std::string pattern;
+  bool is_private;
+  uint32_t id;
+};
+
+// A loaded plugin. Shared by the route table and by calls in flight; the last owner to let
+// go calls the plugin's shutdown (so it never runs while a handler does).
+struct Loaded {
+  std::string file;     // where it was found
+  std::string sha256;
+  std::string name;
+  std::string version;
+  bool concurrent = false;
+  std::vector<Route> routes;
+  const ps_plugin* desc = nullptr;
+  std::unique_ptr<ps_host> ctx;
+  std::timed_mutex serial;  // for plugins not marked concurrent
+  boost::dll::shared_library* library = nullptr;  // never unloaded, see the header
+
+  ~Loaded() {
+    if (desc && desc->shutdown) {
+      try {
+        desc->shutdown(desc->state);
+      } catch (...) {
+        // A C++ plugin's shutdown must not throw; nothing to do if one does anyway.
+      }
+    }
+    PS_LOG(kInfo, "plugins") << "retired " << name << " " << version;
+  }
+};
+using LoadedPtr = std::shared_ptr<Loaded>;
+
+struct Table {
+  std::map<std::string, LoadedPtr> by_name;
+};
+
+struct Failure {
+  std::string reason;
+};
+
+// One request on its way to a plugin: a copy of what the plugin may read, because the
+// connection's request buffer is reused once the HTTP answer (maybe a 504) is sent.
+struct Call {
+  LoadedPtr plugin;
+  uint32_t route_id = 0;
+  std::string method, path, route_path, query, body, remote;
+  std::vector<http::Header> headers;
+  std::vector<std::pair<std::string, std::string>> params;
+  bool admin = false;
+  std::chrono::milliseconds timeout{0};
+  std::shared_ptr<http::Responder> responder;
+};
+
+}  // namespace
+
+struct PluginHost::Impl {
+  PluginHostOptions options;
+  std::shared_ptr<SharedInfo> info = std::make_shared<SharedInfo>();
+  std::unique_ptr<Executor> executor;
+  std::unique_ptr<store::BlobStore> cache;
+  ps_host_api api{};
+
+  mutable std::mutex mu;  // guards failed, load_mu ordering below
+  std::mutex load_mu;     // one load at a time
+  std::shared_ptr<const Table> table = std::make_shared<Table>();  // std::atomic_load/store
+  std::map<std::string, Failure> failed;  // by file path
+
+  // Dev-mode watcher.
+  std::thread watcher;
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  bool watch_stop = false;
+  bool stopped = false;
+
+  std::shared_ptr<const Table> Snapshot() const { return std::atomic_load(&table); }
+
+  void RecordFailure(const std::string& file, const std::string& reason) {
+    PS_LOG(kError, "plugins") << "refused " << file << ": " << reason;
+    std::lock_guard<std::mutex> lock(mu);
+    failed[file] = Failure{reason};
+  }
+  void ClearFailure(const std::string& file) {
+    std::lock_guard<std::mutex> lock(mu);
+    failed.erase(file);
+  }
+
+  Status Load(const std::string& path);
+  http::Response Handle(const http::Request& request, bool admin);
+  void Watch();
+  void BuildApi();
+};
+
+// ---- host callbacks -------------------------------------------------------------------
+
+namespace {
+
+log::Level ToLevel(ps_log_level level) {
+  switch (level) {
+    case PS_LOG_DEBUG: return log::Level::kDebug;
+    case PS_LOG_INFO: return log::Level::kInfo;
+    case PS_LOG_WARN: return log::Level::kWarn;
+    default: return log::Level::kError;
+  }
+}
+
+int CbLogEnabled(ps_host*, ps_log_level level) { return log::Enabled(ToLevel(level)) ? 1 : 0; }
+
+void CbLog(ps_host* host, ps_log_level level, ps_str message) {
+  if (!log::Enabled(ToLevel(level))) return;
+  const std::string_view module =
+      host->log_module.empty() ? std::string_view("plugin") : std::string_view(host->log_module);
+  log::Write(ToLevel(level), module, sdk::FromPs(message).substr(0, 8192));
+}
+
+size_t CbInfo(ps_host* host, ps_info_key key, char* buf, size_t cap);
+void CbConfig(ps_host* host, ps_bytes_sink sink, void* user) {
+  sink(user, sdk::ToPs(host->config));
+}
+
+// The plugin's store, once its name (the namespace) is known: not during the entry call.
+store::Store* StoreFor(ps_host* host) {
+  if (host->name.empty()) return nullptr;
+  return host->store.get();
+}
+
+ps_status CbKvGet(ps_host* host, ps_str key, ps_bytes_sink sink, void* user) {
+  store::Store* st = StoreFor(host);
+  if (!st) return PS_ERR_UNSUPPORTED;
+  if (key.size > kMaxKeyBytes) return PS_ERR_TOO_LARGE;
+  auto v = st->KvGet(host->name, std::string(sdk::FromPs(key)));
+  if (!v) return PS_ERR_INTERNAL;
+  if (!v->has_value()) return PS_ERR_NOT_FOUND;
+  sink(user, sdk::ToPs(**v));
+  return PS_OK;
+}
+
+ps_status CbKvPut(ps_host* host, ps_str key, ps_str value) {
+  store::Store* st = StoreFor(host);
+  if (!st) return PS_ERR_UNSUPPORTED;
+  if (key.size > kMaxKeyBytes || value.size > kMaxValueBytes) return PS_ERR_TOO_LARGE;
+  auto s = st->KvPut(host->name, std::string(sdk::FromPs(key)), std::string(sdk::FromPs(value)));
+  return s.ok() ? PS_OK : PS_ERR_INTERNAL;
+}
+
+ps_status CbKvDelete(ps_host* host, ps_str key) {
+  store::Store* st = StoreFor(host);
+  if (!st) return PS_ERR_UNSUPPORTED;
+  if (key.size > kMaxKeyBytes) return PS_ERR_TOO_LARGE;
+  auto s = st->KvDelete(host->name, std::string(sdk::FromPs(key)));
+  if (s.code() == "not_found") return PS_ERR_NOT_FOUND;
+  return s.ok() ? PS_OK : PS_ERR_INTERNAL;
+}
+
+ps_status CbKvList(ps_host* host, ps_str prefix, size_t limit, ps_kv_sink sink, void* user) {
+  store::Store* st = StoreFor(host);
+  if (!st) return PS_ERR_UNSUPPORTED;
+  if (prefix.size > kMaxKeyBytes) return PS_ERR_TOO_LARGE;
+  auto rows = st->KvList(host->name, std::string(sdk::FromPs(prefix)), std::min<size_t>(limit, 100000));
+  if (!rows) return PS_ERR_INTERNAL;
+  for (const auto& [k, v] : *rows) sink(user, sdk::ToPs(k), sdk::ToPs(v));
+  return PS_OK;
+}
+
+ps_status CbStatus(ps_response* r, int status) {
+  if (status < 200 || status > 599) return PS_ERR_INVALID;
+  r->status = status;
+  return PS_OK;
+}
+
+ps_status CbHeader(ps_response* r, ps_str name, ps_str value) {
+  const std::string_view n = sdk::FromPs(name);
+  const std::string_view v = sdk::FromPs(value);
+  if (n.empty() || n.size() > 256 || v.size() > 8192) return PS_ERR_INVALID;
+  std::string lower;
+  for (char c : n) {
+    const bool token = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+    if (!token || c == '\0') return PS_ERR_INVALID;
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  for (char c : v) {
+    if (c == '\r' || c == '\n' || c == '\0') return PS_ERR_INVALID;
+  }
+  if (lower == "content-length" || lower == "connection" || lower == "date" ||
+      lower == "server" || lower == "transfer-encoding") {
+    return PS_ERR_INVALID;
+  }
+  r->headers.push_back({std::move(lower), std::string(v)});
+  return PS_OK;
+}
+
+ps_status CbWrite(ps_response* r, ps_str bytes) {
+  if (r->body.size() + bytes.size > kMaxResponseBytes) return PS_ERR_TOO_LARGE;
+  r->body.append(sdk::FromPs(bytes));
+  return PS_OK;
+}
+
+size_t CbInfo(ps_host* host, ps_info_key key, char* buf, size_t cap) {
+  std::string value;
+  HostInfo info;
+  {
+    std::lock_guard<std::mutex> lock(host->info->mu);
+    info = host->info->info;
+  }
+  switch (key) {
+    case PS_INFO_NODE_ID: value = info.node_id; break;
+    case PS_INFO_NETWORK_ID: value = info.network_id; break;
+    case PS_INFO_PUBLIC_URL: value = info.public_url; break;
+    case PS_INFO_HOST_VERSION: value = info.version; break;
+    case PS_INFO_PLUGIN_NAME: value = host->name; break;
+    default: return 0;
+  }
+  if (buf && cap > 0) std::memcpy(buf, value.data(), std::min(cap, value.size()));
+  return value.size();
+}
+
+}  // namespace
+
+void PluginHost::Impl::BuildApi() {
+  api.struct_size = sizeof(ps_host_api);
+  api.abi_major = PEERSTACK_PLUGIN_ABI_MAJOR;
+  api.abi_minor = PEERSTACK_PLUGIN_ABI_MINOR;
+  api.log_enabled = &CbLogEnabled;
+  api.log = &CbLog;
+  api.info = &CbInfo;
+  api.config = &CbConfig;
+  api.kv_get = &CbKvGet;
+  api.kv_put = &CbKvPut;
+  api.kv_delete = &CbKvDelete;
+  api.kv_list = &CbKvList;
+  api.response_status = &CbStatus;
+  api.response_header = &CbHeader;
+  api.response_write = &CbWrite;
+}
+
+// ---- loading --------------------------------------------------------------------------
+
+Status PluginHost::Impl::Load(const std::string& path) {
+  std::lock_guard<std::mutex> load_lock(load_mu);
+  auto refuse = [&](const std::string& reason) {
+    RecordFailure(path, reason);
+    return Status::Error("plugin_refused", reason);
+  };
+  auto bytes = files::ReadFile(path, options.max_file_bytes);
+  if (!bytes) return refuse("cannot read: " + bytes.status().message());
+  if (bytes->size() < 4 || bytes->compare(0, 4, "\x7f" "ELF") != 0) {
+    return refuse("not a shared library (no ELF header)");
+  }
+  // Load exactly the bytes we hashed, from a path nobody else writes (0444, by hash).
+  auto hash = cache->Put(*bytes);
+  if (!hash) return refuse("cannot cache: " + hash.status().message());
+  auto cached = cache->PathOf(*hash);
+  if (!cached) return refuse("cannot cache: " + cached.status().message());
+
+  auto library = std::make_unique<boost::dll::shared_library>();
+  try {
+    library->load(*cached, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception& e) {
+    return refuse(std::string("not a loadable shared library: ") + e.what());
+  }
+  if (!library->has(PEERSTACK_PLUGIN_ENTRY_SYMBOL)) {
+    return refuse("missing entry symbol " PEERSTACK_PLUGIN_ENTRY_SYMBOL);
+  }
+  auto entry = library->get<const ps_plugin*(const ps_host_api*, ps_host*)>(
+      PEERSTACK_PLUGIN_ENTRY_SYMBOL);
+
+  auto loaded = std::make_shared<Loaded>();
+  loaded->file = path;
+  loaded->sha256 = *hash;
+  loaded->ctx = std::make_unique<ps_host>();
+  loaded->ctx->store = options.store;
+  loaded->ctx->info = info;
+  const ps_plugin* desc = nullptr;
+  try {
+    desc = entry(&api, loaded->ctx.get());
+  } catch (...) {
+    desc = nullptr;  // a C entry cannot throw; a broken C++ one is refused like a NULL
+  }
+  // Never dlclose: even a refused library may have started threads or registered handlers.
+  loaded->library = library.release();
+  if (desc == nullptr) return refuse("the entry point returned no descriptor");
+  if (desc->struct_size < kDescriptorV1Size) return refuse("descriptor too small for ABI 1.0");
+  if (desc->abi_major != PEERSTACK_PLUGIN_ABI_MAJOR) {
+    return refuse("built for ABI " + std::to_string(desc->abi_major) + "." +
+                  std::to_string(desc->abi_minor) + "; this host supports ABI major " +
+                  std::to_string(PEERSTACK_PLUGIN_ABI_MAJOR));
+  }
+  // From here the descriptor is readable: a refusal lets the plugin free itself.
+  auto refuse_readable = [&](const std::string& reason) {
+    if (desc->shutdown) desc->shutdown(desc->state);
+    return refuse(reason);
+  };
+  if (desc->abi_minor > PEERSTACK_PLUGIN_ABI_MINOR) {
+    return refuse_readable("built for ABI 1." + std::to_string(desc->abi_minor) +
+                           ", newer than this host's 1." +
+                           std::to_string(PEERSTACK_PLUGIN_ABI_MINOR));
+  }
+  const std::string name = desc->name ? desc->name : "";
+  if (!ValidName(name)) return refuse_readable("invalid plugin name '" + name.substr(0, 40) + "'");
+  const std::string version = desc->version ? desc->version : "";
+  if (!ValidSemver(version)) {
+    return refuse_readable("plugin " + name + ": invalid version '" + version.substr(0, 40) + "'");
+  }
+  if (desc->handle == nullptr) return refuse_readable("plugin " + name + " has no handler");
+  if (desc->route_count > kMaxRoutes || (desc->route_count > 0 && desc->routes == nullptr)) {
+    return refuse_readable("plugin " + name + ": bad route table");
+  }
+  std::vector<Route> routes;
+  for (size_t i = 0; i < desc->route_count; ++i) {
+    const ps_route& r = desc->routes[i];
+    const std::string method = r.method ? r.method : "";
+    const std::string pattern = r.pattern ? r.pattern : "";
+    if (!ValidMethod(method)) {
+      return refuse_readable("plugin " + name + ": bad route method '" + method.substr(0, 16) + "'");
+    }
+    if (!sdk::ValidPattern(pattern)) {
+      return refuse_readable("plugin " + name + ": bad route pattern '" + pattern.substr(0, 64) +
+                             "'");
+    }
+    const bool is_private = (r.flags & PS_ROUTE_PRIVATE) != 0;
+    for (const Route& other : routes) {
+      if (other.method == method && other.pattern == pattern && other.is_private == is_private) {
+        return refuse_readable("plugin " + name + ": duplicate route " + method + " " + pattern);
+      }
+    }
+    routes.push_back({method, pattern, is_private, r.id});
+  }
+  {
+    auto current = Snapshot();
+    auto it = current->by_name.find(name);
+    if (it != current->by_name.end() && it->second->file != path) {
+      return refuse_readable("duplicate plugin name '" + name + "' (already loaded from " +
+                             it->second->file + ")");
+    }
+  }
+  // Configuration: plugins/<name>.json, validated as JSON.
+  std::string config = "{}";
+  const std::string config_path = options.plugins_dir + "/" + name + ".json";
+  if (files::Exists(config_path)) {
+    auto text = files::ReadFile(config_path, 1 << 20);
+    if (!text) return refuse_readable("plugin " + name + ": cannot read " + config_path);
+    auto parsed = json::Parse(*text);
+    if (!parsed) {
+      return refuse_readable("plugin " + name + ": " + config_path + " is not valid JSON (" +
+                             parsed.status().message() + ")");
+    }
+    config = std::move(text).value();
+  }
+  loaded->ctx->name = name;
+  loaded->ctx->log_module = "plugin:" + name;
+  loaded->ctx->config = std::move(config);
+  loaded->name = name;
+  loaded->version = version;
+  loaded->concurrent = (desc->flags & PS_PLUGIN_CONCURRENT) != 0;
+  loaded->routes = std::move(routes);
+  if (desc->init) {
+    ps_status st = PS_ERR_INTERNAL;
+    try {
+      st = desc->init(desc->state);
+    } catch (...) {
+    }
+    if (st != PS_OK) {
+      return refuse_readable("plugin " + name + ": init failed (status " + std::to_string(st) + ")");
+    }
+  }
+  loaded->desc = desc;  // from now on, ~Loaded calls shutdown
+
+  // Publish: a new table with this plugin (replacing an older version of it).
+  LoadedPtr replaced;
+  {
+    auto next = std::make_shared<Table>(*Snapshot());
+    auto& slot = next->by_name[name];
+    replaced = slot;
+    slot = loaded;
+    std::atomic_store(&table, std::shared_ptr<const Table>(std::move(next)));
+  }
+  ClearFailure(path);
+  if (options.dev) {
+    PS_LOG(kWarn, "plugins") << "dev mode: loaded unsigned plugin " << name << " " << version
+                             << " from " << path;
+  }
+  PS_LOG(kInfo, "plugins") << (replaced ? "replaced " : "loaded ") << name << " " << version
+                           << (replaced ? " (was " + replaced->version + ")" : std::string())
+                           << ", sha256 " << *hash << ", " << loaded->routes.size()
+                           << " routes";
+  return Status::Ok();
+}
+
+// ---- serving --------------------------------------------------------------------------
+
+http::Response PluginHost::Impl::Handle(const http::Request& request, bool admin) {
+  // /api/<name>[/rest]
+  std::string_view rest = std::string_view(request.path).substr(5);
+  const size_t slash = rest.find('/');
+  const std::string name(rest.substr(0, slash));
+  const std::string_view route_path =
+      slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+  auto snapshot = Snapshot();
+  auto it = snapshot->by_name.find(name);
+  if (it == snapshot->by_name.end()) {
+    return http::JsonError(404, "not_found", "no plugin named '" + name.substr(0, 64) + "'");
+  }
+  const LoadedPtr& plugin = it->second;
+  const std::string method = request.method == "HEAD" ? "GET" : request.method;
+  const Route* match = nullptr;
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string allow;
+  for (const Route& r : plugin->routes) {
+    if (r.is_private && !admin) continue;
+    std::vector<std::pair<std::string, std::string>> found;
+    if (!sdk::MatchPattern(r.pattern, route_path, &found)) continue;
+    if (r.method == method) {
+      match = &r;
+      params = std::move(found);
+      break;
+    }
+    if (allow.find(r.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + r.method;
+  }
+  if (!match) {
+    if (!allow.empty()) {
+      http::Response resp = http::JsonError(405, "method_not_allowed", method + " is not allowed here");
+      resp.set("allow", allow);
+      return resp;
+    }
+    return http::JsonError(404, "not_found", "no such route in plugin " + name);
+  }
+  for (auto& [k, v] : params) {
+    std::string decoded;
+    if (!http::PercentDecode(v, &decoded)) {
+      return http::JsonError(400, "bad_path", "malformed percent-encoding in the path");
+    }
+    v = std::move(decoded);
+  }
+
+  auto call = std::make_shared<Call>();
+  call->plugin = plugin;
+  call->route_id = match->id;
+  call->method = request.method;
+  call->path = request.path;
+  call->route_path = std::string(route_path);
+  call->query = request.query;
+  call->body = request.body;
+  call->remote = request.remote_address;
+  call->headers = request.headers;
+  call->params = std::move(params);
+  call->admin = admin;
+  call->timeout = options.timeout;
+  call->responder = request.Defer();
+  if (!call->responder) {
+    return http::JsonError(500, "internal", "plugin routes need a deferring server");
+  }
+  auto run = [call]() {
+    Loaded& p = *call->plugin;
+    std::vector<ps_header> headers;
+    headers.reserve(call->headers.size());
+    for (const auto& h : call->headers) headers.push_back({sdk::ToPs(h.name), sdk::ToPs(h.value)});
+    std::vector<ps_param> c_params;
+    for (const auto& [k, v] : call->params) c_params.push_back({sdk::ToPs(k), sdk::ToPs(v)});
+    ps_request req{};
+    req.struct_size = sizeof(ps_request);
+    req.method = sdk::ToPs(call->method);
+    req.path = sdk::ToPs(call->path);
+    req.route_path = sdk::ToPs(call->route_path);
+    req.query = sdk::ToPs(call->query);
+    req.headers = headers.data();
+    req.header_count = headers.size();
+    req.params = c_params.data();
+    req.param_count = c_params.size();
+    req.body = sdk::ToPs(call->body);
+    req.remote_address = sdk::ToPs(call->remote);
+    req.is_admin = call->admin ? 1 : 0;
+    ps_response resp;
+    ps_status st = PS_ERR_INTERNAL;
+    {
+      // Waiting for a serialised plugin is bounded by the call's own time limit: a hung
+      // handler must not pile up blocked workers behind it.
+      std::unique_lock<std::timed_mutex> serial(p.serial, std::defer_lock);
+      if (!p.concurrent && !serial.try_lock_for(call->timeout)) return;  // 504 already sent
+      try {
+        st = p.desc->handle(p.desc->state, call->route_id, &req, &resp);
+      } catch (...) {
+        st = PS_ERR_INTERNAL;  // a C++ plugin without the SDK's barrier
+      }
+    }
+    if (st != PS_OK) {
+      PS_LOG(kError, "plugins") << p.name << ": " << call->method << " " << call->path
+                                << " failed with status " << static_cast<int>(st);
+      call->responder->Send(http::JsonError(500, "plugin_error", "the plugin failed"));
+      return;
+    }
+    http::Response out;
+    out.status = resp.status;
+    out.headers = std::move(resp.headers);
+    out.body = std::move(resp.body);
+    call->responder->Send(std::move(out));
+  };
+  auto on_timeout = [call, timeout = options.timeout]() {
+    PS_LOG(kError, "plugins") << call->plugin->name << ": " << call->method << " " << call->path
+                              << " took longer than " << timeout.count() << " ms; answered 504";
+    call->responder->Send(http::JsonError(504, "plugin_timeout", "the plugin did not answer in time"));
+  };
+  if (!executor->Submit(run, on_timeout)) {
+    call->responder->Send(http::JsonError(503, "busy", "too many plugin calls waiting"));
+  }
+  return http::Response::Deferred();
+}
+
+// ---- dev-mode watcher -----------------------------------------------------------------
+
+namespace {
+
+struct FileSig {
+  off_t size = 0;
+  int64_t mtime_ns = 0;
+  ino_t inode = 0;
+  bool operator==(const FileSig&) const = default;
+};
+
+std::map<std::string, FileSig> ScanSharedLibraries(const std::string& dir) {
+  std::map<std::string, FileSig> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() < 4 || name.compare(name.size() - 3, 3, ".so") != 0 || name[0] == '.') continue;
+    const std::string path = dir + "/" + name;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    out[path] = FileSig{st.st_size,
+                        static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                        st.st_ino};
+  }
+  ::closedir(d);
+  return out;
+}
+
+}  // namespace
+
+void PluginHost::Impl::Watch() {
+  std::map<std::string, FileSig> settled = ScanSharedLibraries(options.plugins_dir);
+  std::map<std::string, FileSig> previous = settled;
+  std::unique_lock<std::mutex> lock(watch_mu);
+  while (!watch_stop) {
+    watch_cv.wait_for(lock, options.watch_interval);
+    if (watch_stop) break;
+    lock.unlock();
+    const auto now = ScanSharedLibraries(options.plugins_dir);
+    for (const auto& [path, sig] : now) {
+      // Load once a changed file looks the same on two scans in a row (a copy is finished).
+      auto prev = previous.find(path);
+      auto done = settled.find(path);
+      const bool stable = prev != previous.end() && prev->second == sig;
+      const bool changed = done == settled.end() || !(done->second == sig);
+      if (stable && changed) {
+        settled[path] = sig;
+        (void)Load(path);
+      }
+    }
+    for (auto it = settled.begin(); it != settled.end();) {
+      if (now.count(it->first) == 0) {
+        // Removed from the directory: retire the plugin loaded from it.
+        std::lock_guard<std::mutex> load_lock(load_mu);
+        auto next = std::make_shared<Table>(*Snapshot());
+        for (auto p = next->by_name.begin(); p != next->by_name.end();) {
+          p = p->second->file == it->first ? next->by_name.erase(p) : std::next(p);
+        }
+        std::atomic_store(&table, std::shared_ptr<const Table>(std::move(next)));
+        ClearFailure(it->first);
+        PS_LOG(kInfo, "plugins") << "removed " << it->first;
+        it = settled.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    previous = now;
+    lock.lock();
+  }
+}
+
+// ---- PluginHost -----------------------------------------------------------------------
+
+PluginHost::PluginHost(PluginHostOptions options) : impl_(std::make_shared<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->info->info = impl_->options.info;
+  impl_->BuildApi();
+  impl_->cache = std::make_unique<store::BlobStore>(impl_->options.cache_dir);
+  Executor::Options eo;
+  eo.workers = std::max<size_t>(1, impl_->options.workers);
+  eo.max_workers = eo.workers + 32;
+  eo.timeout = impl_->options.timeout;
+  impl_->executor = std::make_unique<Executor>(eo);
+}
+
+PluginHost::~PluginHost() { Stop(); }
+
+void PluginHost::Start() {
+  const auto found = ScanSharedLibraries(impl_->options.plugins_dir);
+  if (!files::Exists(impl_->options.plugins_dir)) {
+    PS_LOG(kInfo, "plugins") << "no plugins directory " << impl_->options.plugins_dir;
+  }
+  for (const auto& [path, sig] : found) (void)impl_->Load(path);
+  if (impl_->options.dev) {
+    PS_LOG(kWarn, "plugins") << "dev mode: watching " << impl_->options.plugins_dir
+                             << " and loading unsigned plugins";
+    impl_->watcher = std::thread([impl = impl_] { impl->Watch(); });
+  }
+}
+
+void PluginHost::SetPublicUrl(const std::string& url) {
+  std::lock_guard<std::mutex> lock(impl_->info->mu);
+  impl_->info->info.public_url = url;
+}
+
+Status PluginHost::LoadFile(const std::string& path) { return impl_->Load(path); }
+
+http::Response PluginHost::Handle(const http::Request& request, bool admin) {
+  return impl_->Handle(request, admin);
+}
+
+void PluginHost::Stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  {
+    std::lock_guard<std::mutex> lock(impl_->watch_mu);
+    impl_->watch_stop = true;
+  }
+  impl_->watch_cv.notify_all();
+  if (impl_->watcher.joinable()) impl_->watcher.join();
+  impl_->executor->Stop();
+  // Retire every plugin (each one's shutdown runs when its last call has let go).
+  std::atomic_store(&impl_->table, std::shared_ptr<const Table>(std::make_shared<Table>()));
+}
+
+json::Value PluginHost::StatusJson() const {
+  json::Array loaded;
+  for (const auto& [name, p] : impl_->Snapshot()->by_name) {
+    json::Array routes;
+    for (const Route& r : p->routes) {
+      std::string path = "/api/" + name + (r.pattern == "/" ? "/" : r.pattern);
+      routes.push_back(json::Object{{"method", r.method}, {"path", path}, {"private", r.is_private}});
+    }
+    loaded.push_back(json::Object{{"name", name},
+                                  {"version", p->version},
+                                  {"sha256", p->sha256},
+                                  {"file", FileName(p->file)},
+                                  {"concurrent", p->concurrent},
+                                  {"routes", std::move(routes)}});
+  }
+  json::Array failed;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (const auto& [file, f] : impl_->failed) {
+      failed.push_back(json::Object{{"file", FileName(file)}, {"reason", f.reason}});
+    }
+  }
+  return json::Object{{"loaded", std::move(loaded)}, {"failed", std::move(failed)}};
+}
+
+}  // namespace peerstack::plugins

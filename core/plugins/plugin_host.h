@@ -1,0 +1,78 @@
+// The plugin host: loads plugins (shared libraries with the C ABI of plugin-sdk's plugin.h),
+// mounts their routes under /api/<name>/, and runs their handlers.
+//
+// Loading (LoadAll at start; in dev mode also whenever a file in the directory changes):
+//   hash the file, copy it to a read-only content-addressed path (cache_dir/<sha256>), load
+//   exactly those bytes with RTLD_NOW | RTLD_LOCAL, check the entry symbol, the ABI version,
+//   struct sizes, the name, version and routes, read plugins/<name>.json, call init. Every
+//   refusal is logged once with its cause and listed in Status(); the rest keep serving.
+// Serving: Handle() matches the route (public routes on the public listener; the admin
+//   listener serves private and public ones), then defers the HTTP answer and runs the
+//   handler on the executor's workers: a plugin error or exception gives 500, a call past
+//   the time limit gives 504 (and is logged). A plugin not marked concurrent is serialised.
+// Replacing (dev mode): the new version is loaded beside the old one and the route table is
+//   swapped atomically; calls in flight on the old version finish; then the old version's
+//   shutdown runs. Libraries are never unloaded (dlclose is unsafe with thread-locals and
+//   with calls that never returned); retired code is simply never called again.
+// Thread-safe. Stop() before destroying the store it uses.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+#include "http/message.h"
+#include "json/json.h"
+#include "store/store.h"
+
+namespace peerstack::plugins {
+
+// What plugins can ask about the node (PS_INFO_*).
+struct HostInfo {
+  std::string node_id;
+  std::string network_id;
+  std::string public_url;
+  std::string version;
+};
+
+struct PluginHostOptions {
+  std::string plugins_dir;
+  std::string cache_dir;  // content-addressed copies of loaded libraries
+  std::shared_ptr<store::Store> store;
+  HostInfo info;
+  std::chrono::milliseconds timeout{10000};  // per handler call; then 504
+  size_t workers = 4;
+  bool dev = false;  // watch plugins_dir and hot-swap changed plugins
+  std::chrono::milliseconds watch_interval{200};
+  size_t max_file_bytes = 64u << 20;
+};
+
+class PluginHost {
+ public:
+  explicit PluginHost(PluginHostOptions options);
+  ~PluginHost();
+  PluginHost(const PluginHost&) = delete;
+  PluginHost& operator=(const PluginHost&) = delete;
+
+  // Loads every *.so in plugins_dir (sorted by name); in dev mode starts watching it.
+  void Start();
+  // Loads or replaces the plugin in one file. The error says why it was refused.
+  Status LoadFile(const std::string& path);
+  // What plugins get for PS_INFO_PUBLIC_URL from now on.
+  void SetPublicUrl(const std::string& url);
+  // Serves a request whose path starts with /api/. admin: it came through the admin listener.
+  http::Response Handle(const http::Request& request, bool admin);
+  // Stops watching and running calls, retires every plugin. Idempotent.
+  void Stop();
+
+  // {"loaded": [{name, version, sha256, file, concurrent, routes: [{method, path, private}]}],
+  //  "failed": [{file, reason}]}
+  json::Value StatusJson() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace peerstack::plugins
