@@ -1,0 +1,256 @@
+// The plugin host in the real binary: example plugins, every misbehaving fixture, timeouts,
+// private routes, dev-mode loading and hot swap, and a plugin built out of tree against the
+// installed SDK.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "support/test_node.h"
+
+namespace peerstack {
+namespace {
+
+using namespace std::chrono_literals;
+using test::TestNode;
+
+class PluginNodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::mkdir(dir_.Sub("plugins").c_str(), 0755);
+    ::mkdir(dir_.Sub("front").c_str(), 0755);
+    test::WriteFile(dir_.Sub("front/index.html"), "<!doctype html><title>t</title>");
+  }
+  std::string Plugins(const std::string& file = "") const {
+    return file.empty() ? dir_.Sub("plugins") : dir_.Sub("plugins/" + file);
+  }
+  void StartNode(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--front", dir_.Sub("front"), "--plugins", Plugins()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    node_ = std::make_unique<TestNode>(dir_.path(), args);
+    std::string why;
+    ASSERT_TRUE(node_->Start(&why)) << why;
+  }
+  std::map<std::string, std::string> FailedPlugins() {
+    std::map<std::string, std::string> out;
+    const json::Value st = node_->Status();
+    const json::Value* failed = st.is_object() ? st.find("plugins")->find("failed") : nullptr;
+    if (!failed) return out;
+    for (const auto& f : failed->as_array()) out[*f.find_string("file")] = *f.find_string("reason");
+    return out;
+  }
+  std::string LoadedVersion(const std::string& name) {
+    const json::Value st = node_->Status();
+    for (const auto& p : st.find("plugins")->find("loaded")->as_array()) {
+      if (*p.find_string("name") == name) return *p.find_string("version");
+    }
+    return "";
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<TestNode> node_;
+};
+
+TEST_F(PluginNodeTest, ServesHelloAndABlogWhosePostsSurviveARestart) {
+  test::CopyFile(test::BuiltPlugin("hello"), Plugins("libhello.so"));
+  test::CopyFile(test::BuiltPlugin("blog"), Plugins("libblog.so"));
+  StartNode();
+  const json::Value hello = node_->GetJson("/api/hello/");
+  ASSERT_TRUE(hello.is_object());
+  EXPECT_EQ(*hello.find_string("greeting"), "hello");
+  EXPECT_EQ(*hello.find_string("node"), *node_->Status().find("node")->find_string("id"));
+  EXPECT_EQ(*hello.find_string("version"), "1.0.0");
+  EXPECT_EQ(node_->Request("GET", "/api/hello")->status, 200);
+
+  auto created = node_->Request("POST", "/api/blog/posts",
+                                R"({"title":"First \"post\"","body":"Hello, network"})", true);
+  ASSERT_TRUE(created.has_value());
+  ASSERT_EQ(created->status, 201) << created->body;
+  EXPECT_EQ(created->headers["location"], "/api/blog/posts/1");
+  ASSERT_EQ(node_->Request("POST", "/api/blog/posts", R"({"title":"Second","body":""})", true)->status,
+            201);
+  auto updated = node_->Request("PUT", "/api/blog/posts/2", R"({"title":"2nd","body":"b"})", true);
+  EXPECT_EQ(updated->status, 200);
+  EXPECT_EQ(node_->Request("POST", "/api/blog/posts", R"({"title":""})", true)->status, 400);
+  EXPECT_EQ(node_->Request("POST", "/api/blog/posts", "not json", true)->status, 400);
+  EXPECT_EQ(node_->Request("GET", "/api/blog/posts/99")->status, 404);
+  EXPECT_EQ(node_->Request("GET", "/api/blog/posts/abc")->status, 404);
+
+  ASSERT_EQ(node_->Stop(SIGTERM), 0);
+  StartNode();
+  const json::Value posts = node_->GetJson("/api/blog/posts");
+  ASSERT_TRUE(posts.is_object());
+  const auto& list = posts.find("posts")->as_array();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(*list[0].find_string("title"), "2nd");  // newest first
+  EXPECT_EQ(*list[1].find_string("title"), "First \"post\"");
+  EXPECT_EQ(node_->Request("DELETE", "/api/blog/posts/1", "", true)->status, 204);
+  EXPECT_EQ(node_->Request("DELETE", "/api/blog/posts/1", "", true)->status, 404);
+  EXPECT_EQ(node_->Request("GET", "/api/blog/posts/1")->status, 404);
+}
+
+TEST_F(PluginNodeTest, PrivateRoutesAnswerOnlyOnTheAdminListener) {
+  test::CopyFile(test::BuiltPlugin("blog"), Plugins("libblog.so"));
+  StartNode();
+  const std::string post = R"({"title":"t","body":"b"})";
+  const auto on_public = node_->Request("POST", "/api/blog/posts", post);
+  EXPECT_TRUE(on_public->status == 404 || on_public->status == 405) << on_public->status;
+  EXPECT_EQ(node_->Request("DELETE", "/api/blog/posts/1")->status, 405);
+  // The admin listener wants the token for plugin routes too.
+  test::RawConnection c(node_->admin_port());
+  ASSERT_TRUE(c.Send("POST /api/blog/posts HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                     std::to_string(post.size()) + "\r\n\r\n" + post));
+  EXPECT_EQ(c.ReadResponse()->status, 401);
+  EXPECT_EQ(node_->Request("POST", "/api/blog/posts", post, true)->status, 201);
+  EXPECT_TRUE(node_->GetJson("/api/blog/posts").is_object());
+}
+
+TEST_F(PluginNodeTest, RefusesBrokenPluginsWithTheirReasonAndServesTheRest) {
+  test::CopyFile(test::BuiltPlugin("hello"), Plugins("libhello.so"));
+  for (const char* f : {"good", "wrong_major", "newer_minor", "no_entry", "bad_route",
+                        "init_fails"}) {
+    test::CopyFile(test::FixturePlugin(f), Plugins(std::string("lib") + f + ".so"));
+  }
+  // Sorted after libhello.so, so the real hello keeps its name.
+  test::CopyFile(test::FixturePlugin("duplicate_name"), Plugins("zz_duplicate.so"));
+  test::WriteFile(Plugins("notes.so"), "this is a text file, not a library\n");
+  test::WriteFile(Plugins("readme.txt"), "ignored: not a .so");
+  StartNode();
+
+  const auto failed = FailedPlugins();
+  const std::map<std::string, std::string> expected = {
+      {"libwrong_major.so", "this host supports ABI major 1"},
+      {"libnewer_minor.so", "newer than this host's 1.0"},
+      {"libno_entry.so", "missing entry symbol peerstack_plugin_entry"},
+      {"libbad_route.so", "bad route pattern"},
+      {"libinit_fails.so", "init failed"},
+      {"zz_duplicate.so", "duplicate plugin name 'hello'"},
+      {"notes.so", "not a shared library"},
+  };
+  EXPECT_EQ(failed.size(), expected.size());
+  for (const auto& [file, reason] : expected) {
+    ASSERT_TRUE(failed.count(file)) << file << " not listed as failed";
+    EXPECT_NE(failed.at(file).find(reason), std::string::npos) << file << ": " << failed.at(file);
+    // One clear log line per cause.
+    EXPECT_NE(node_->Log().find("refused " + Plugins(file) + ": "), std::string::npos) << file;
+  }
+  EXPECT_EQ(LoadedVersion("hello"), "1.0.0");
+  EXPECT_EQ(*node_->GetJson("/api/hello/").find_string("greeting"), "hello");
+  EXPECT_TRUE(node_->GetJson("/api/good/").find("good")->as_bool());
+}
+
+TEST_F(PluginNodeTest, HandlerErrorsGive500AndHungHandlers504) {
+  test::CopyFile(test::BuiltPlugin("hello"), Plugins("libhello.so"));
+  for (const char* f : {"errors", "throws", "hangs"}) {
+    test::CopyFile(test::FixturePlugin(f), Plugins(std::string("lib") + f + ".so"));
+  }
+  StartNode({"--plugin-timeout", "300"});
+  auto thrown = node_->Request("GET", "/api/throws/");
+  EXPECT_EQ(thrown->status, 500);
+  EXPECT_EQ(thrown->body.find("secret"), std::string::npos) << thrown->body;
+  EXPECT_EQ(node_->Request("GET", "/api/throws/teapot")->status, 418);
+  auto errored = node_->Request("GET", "/api/errors/");
+  EXPECT_EQ(errored->status, 500);
+  EXPECT_EQ(errored->body.find("secret"), std::string::npos) << errored->body;
+
+  for (int round = 0; round < 3; ++round) {
+    const auto start = std::chrono::steady_clock::now();
+    auto hung = node_->Request("GET", "/api/hangs/");
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_TRUE(hung.has_value());
+    EXPECT_EQ(hung->status, 504);
+    EXPECT_GE(took, 250ms);
+    EXPECT_LT(took, 3s);
+    // The node keeps serving, on every worker.
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(node_->Request("GET", "/api/hello/")->status, 200);
+  }
+  EXPECT_NE(node_->Log().find("took longer than 300 ms"), std::string::npos);
+  EXPECT_NE(node_->Log().find("secret exception text"), std::string::npos);  // log, not client
+  EXPECT_EQ(node_->Stop(SIGTERM), 0);
+}
+
+TEST_F(PluginNodeTest, DevModeLoadsADroppedInPluginWithoutRestart) {
+  StartNode({"--dev"});
+  EXPECT_EQ(node_->Request("GET", "/api/hello/")->status, 404);
+  test::CopyFile(test::BuiltPlugin("hello"), Plugins("libhello.so"));
+  EXPECT_TRUE(test::WaitFor(
+      [&] { return node_->Request("GET", "/api/hello/")->status == 200; }, 10s));
+  std::filesystem::remove(Plugins("libhello.so"));
+  EXPECT_TRUE(test::WaitFor(
+      [&] { return node_->Request("GET", "/api/hello/")->status == 404; }, 10s));
+}
+
+TEST_F(PluginNodeTest, DevModeHotSwapFailsNoRequest) {
+  test::CopyFile(test::BuiltPlugin("hello"), Plugins("libhello.so"));
+  StartNode({"--dev"});
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::atomic<bool> saw_new{false};
+  auto hammer = [&] {
+    test::RawConnection c(node_->public_port());
+    for (int i = 0; i < 200000 && !stop; ++i) {
+      auto r = c.Send("GET /api/hello/ HTTP/1.1\r\nHost: x\r\n\r\n") ? c.ReadResponse(5s)
+                                                                    : std::nullopt;
+      if (!r || r->status != 200) {
+        ++failed;
+        return;
+      }
+      ++ok;
+      if (r->body.find("\"version\":\"1.1.0\"") != std::string::npos) saw_new = true;
+    }
+  };
+  std::thread a(hammer), b(hammer);
+  ASSERT_TRUE(test::WaitFor([&] { return ok.load() > 200; }, 10s));
+  test::CopyFile(test::FixturePlugin("hello_v2"), Plugins("libhello.so"));
+  const bool swapped = test::WaitFor([&] { return saw_new.load() || failed.load() > 0; }, 15s);
+  const int at_swap = ok.load();
+  test::WaitFor([&] { return ok.load() > at_swap + 200 || failed.load() > 0; }, 5s);
+  stop = true;
+  a.join();
+  b.join();
+  EXPECT_TRUE(swapped && saw_new) << node_->Log();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(ok.load(), 400);
+  EXPECT_EQ(LoadedVersion("hello"), "1.1.0");
+  EXPECT_NE(node_->Log().find("retired hello 1.0.0"), std::string::npos);
+}
+
+TEST_F(PluginNodeTest, AnOutOfTreePluginBuiltAgainstTheInstalledSdkAnswers) {
+  // Install the SDK from this build, then build the quick-start example as a user would.
+  std::string out;
+  const std::string prefix = dir_.Sub("sdk");
+  ASSERT_EQ(test::RunCommand({"cmake", "--install", PEERSTACK_BUILD_DIR, "--prefix", prefix,
+                              "--component", "sdk"},
+                             &out),
+            0)
+      << out;
+  std::filesystem::copy(std::string(PEERSTACK_SOURCE_DIR) + "/plugin-sdk/examples/quickstart",
+                        dir_.Sub("greet"));
+  ASSERT_EQ(test::RunCommand({"cmake", "-S", dir_.Sub("greet"), "-B", dir_.Sub("greet/build"),
+                              "-DCMAKE_PREFIX_PATH=" + prefix, "-DCMAKE_BUILD_TYPE=Release"},
+                             &out),
+            0)
+      << out;
+  ASSERT_EQ(test::RunCommand({"cmake", "--build", dir_.Sub("greet/build")}, &out), 0) << out;
+  test::CopyFile(dir_.Sub("greet/build/libgreet.so"), Plugins("libgreet.so"));
+  StartNode();
+  const json::Value g = node_->GetJson("/api/greet/");
+  ASSERT_TRUE(g.is_object()) << node_->Log();
+  EXPECT_NE(g.find_string("greeting")->find("hello from "), std::string::npos);
+  EXPECT_EQ(*node_->GetJson("/api/greet/ada").find_string("greeting"), "hello, ada");
+  EXPECT_EQ(node_->Request("POST", "/api/greet/greeting", R"({"text":"hi"})", true)->status, 200)
+      << node_->Log();
+  EXPECT_EQ(*node_->GetJson("/api/greet/ada").find_string("greeting"), "hi, ada");
+  // Only the entry point is exported.
+  ASSERT_EQ(test::RunCommand({"nm", "-D", "--defined-only", dir_.Sub("greet/build/libgreet.so")},
+                             &out),
+            0);
+  EXPECT_NE(out.find("peerstack_plugin_entry"), std::string::npos);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+}
+
+}  // namespace
+}  // namespace peerstack

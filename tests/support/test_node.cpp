@@ -1,0 +1,82 @@
+#include "support/test_node.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace peerstack::test {
+
+std::string BuiltPlugin(const std::string& name) {
+  return std::string(PEERSTACK_BUILD_DIR) + "/plugins/lib" + name + ".so";
+}
+
+std::string FixturePlugin(const std::string& name) {
+  return std::string(PEERSTACK_BUILD_DIR) + "/tests/fixtures/plugins/lib" + name + ".so";
+}
+
+void CopyFile(const std::string& from, const std::string& to) {
+  // Copy to a temp name and rename: the destination changes atomically, like a deploy.
+  const std::string tmp = to + ".partial";
+  std::filesystem::copy_file(from, tmp, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::rename(tmp, to);
+}
+
+TestNode::TestNode(std::string dir, std::vector<std::string> extra_args)
+    : dir_(std::move(dir)), extra_args_(std::move(extra_args)) {}
+
+TestNode::~TestNode() = default;
+
+bool TestNode::Start(std::string* why) {
+  ::unlink((data_dir() + "/ports.json").c_str());
+  std::vector<std::string> args{"run", "--data-dir", data_dir(), "--port", "0", "--admin-port",
+                                "0", "--bind", "127.0.0.1"};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  process_ = std::make_unique<Process>(PeerstackBinary(), args, dir_ + "/node.log");
+  const bool ready = WaitFor(
+      [&] { return !ReadFileOrEmpty(data_dir() + "/ports.json").empty() || !process_->running(); },
+      20s);
+  auto ports = json::Parse(ReadFileOrEmpty(data_dir() + "/ports.json"));
+  if (!ready || !ports.ok()) {
+    if (why) *why = "node did not start:\n" + Log();
+    return false;
+  }
+  public_port_ = static_cast<uint16_t>(*ports->find_int("public"));
+  admin_port_ = static_cast<uint16_t>(*ports->find_int("admin"));
+  return true;
+}
+
+std::optional<int> TestNode::Stop(int sig, std::chrono::milliseconds timeout) {
+  if (!process_) return std::nullopt;
+  return process_->Stop(sig, timeout);
+}
+
+std::string TestNode::Token() const {
+  std::string t = ReadFileOrEmpty(data_dir() + "/admin.token");
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  return t;
+}
+
+std::optional<RawResponse> TestNode::Request(const std::string& method, const std::string& path,
+                                             const std::string& body, bool admin) const {
+  RawConnection c(admin ? admin_port_ : public_port_);
+  if (!c.connected()) return std::nullopt;
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  if (admin) req += AuthHeader() + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n";
+  }
+  req += "\r\n" + body;
+  if (!c.Send(req)) return std::nullopt;
+  return c.ReadResponse(15s, method == "HEAD");
+}
+
+json::Value TestNode::GetJson(const std::string& path, bool admin) const {
+  auto r = Request("GET", path, "", admin);
+  if (!r || r->status < 200 || r->status > 299) return nullptr;
+  auto v = json::Parse(r->body);
+  return v.ok() ? *v : json::Value(nullptr);
+}
+
+}  // namespace peerstack::test
