@@ -76,15 +76,15 @@ inline bool MatchPattern(std::string_view pattern, std::string_view path,
   return true;
 }
 
-// True for patterns the host accepts: starts with '/', segments of [A-Za-z0-9._~-] or
-// ":name" with name [A-Za-z0-9_]+, no empty inner segments, at most 256 bytes.
+// True for patterns the host accepts: starts with '/', segments of [A-Za-z0-9._~-] (not "."
+// or "..") or ":name" with name [A-Za-z0-9_]+, no empty inner segments, at most 256 bytes.
 inline bool ValidPattern(std::string_view p) {
   if (p.empty() || p.front() != '/' || p.size() > 256) return false;
   size_t i = 1;
   while (i < p.size()) {
     const size_t end = std::min(p.find('/', i), p.size());
     std::string_view seg = p.substr(i, end - i);
-    if (seg.empty()) return false;  // "//"
+    if (seg.empty() || seg == "." || seg == "..") return false;  // "//", dot segments
     bool param = seg.front() == ':';
     if (param) seg.remove_prefix(1);
     if (seg.empty()) return false;
