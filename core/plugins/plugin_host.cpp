@@ -56,6 +56,15 @@ constexpr size_t kMaxValueBytes = 1 << 20;
 constexpr size_t kMaxRoutes = 256;
 constexpr size_t kMaxResponseBytes = 64u << 20;
 
+// Libraries stay mapped until the process exits (see plugin_host.h): they are kept here, in a
+// registry that is never destroyed, rather than leaked, so leak checkers see them as reachable.
+void KeepLoaded(std::unique_ptr<boost::dll::shared_library> library) {
+  static std::mutex* mu = new std::mutex;
+  static auto* kept = new std::vector<std::unique_ptr<boost::dll::shared_library>>;
+  std::lock_guard<std::mutex> lock(*mu);
+  kept->push_back(std::move(library));
+}
+
 // The smallest descriptor this host reads: ABI 1.0 ends with shutdown.
 constexpr size_t kDescriptorV1Size = offsetof(ps_plugin, shutdown) + sizeof(void (*)(void*));
 
@@ -119,11 +128,12 @@ struct Loaded {
   std::string name;
   std::string version;
   bool concurrent = false;
+  bool nonblocking = false;               // PS_PLUGIN_NONBLOCKING: run on network threads
+  std::atomic<bool> demoted{false};       // broke that promise: back to the worker pool
   std::vector<Route> routes;
   const ps_plugin* desc = nullptr;
   std::unique_ptr<ps_host> ctx;
   std::timed_mutex serial;  // for plugins not marked concurrent
-  boost::dll::shared_library* library = nullptr;  // never unloaded, see the header
 
   ~Loaded() {
     if (desc && desc->shutdown) {
@@ -148,12 +158,14 @@ struct Failure {
 
 // One request on its way to a plugin: a copy of what the plugin may read, because the
 // connection's request buffer is reused once the HTTP answer (maybe a 504) is sent.
+using Params = std::vector<std::pair<std::string, std::string>>;
+
 struct Call {
   LoadedPtr plugin;
   uint32_t route_id = 0;
-  std::string method, path, route_path, query, body, remote;
-  std::vector<http::Header> headers;
-  std::vector<std::pair<std::string, std::string>> params;
+  http::Request request;  // the fields a plugin can see
+  std::string route_path;
+  Params params;
   bool admin = false;
   std::chrono::milliseconds timeout{0};
   std::shared_ptr<http::Responder> responder;
@@ -194,6 +206,9 @@ struct PluginHost::Impl {
 
   Status Load(const std::string& path);
   http::Response Handle(const http::Request& request, bool admin);
+  static http::Response Invoke(Loaded& p, uint32_t route_id, const http::Request& request,
+                               std::string_view route_path, const Params& params, bool admin,
+                               std::chrono::milliseconds wait_limit);
   void Watch();
   void BuildApi();
 };
@@ -360,12 +375,16 @@ Status PluginHost::Impl::Load(const std::string& path) {
   auto cached = cache->PathOf(*hash);
   if (!cached) return refuse("cannot cache: " + cached.status().message());
 
-  auto library = std::make_unique<boost::dll::shared_library>();
+  auto owned = std::make_unique<boost::dll::shared_library>();
   try {
-    library->load(*cached, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    owned->load(*cached, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
     return refuse(std::string("not a loadable shared library: ") + e.what());
   }
+  // Never dlclose once loaded: its constructors ran, it may have started threads or
+  // registered handlers; and a retired version may still be running a stuck call.
+  boost::dll::shared_library* library = owned.get();
+  KeepLoaded(std::move(owned));
   if (!library->has(PEERSTACK_PLUGIN_ENTRY_SYMBOL)) {
     return refuse("missing entry symbol " PEERSTACK_PLUGIN_ENTRY_SYMBOL);
   }
@@ -384,8 +403,6 @@ Status PluginHost::Impl::Load(const std::string& path) {
   } catch (...) {
     desc = nullptr;  // a C entry cannot throw; a broken C++ one is refused like a NULL
   }
-  // Never dlclose: even a refused library may have started threads or registered handlers.
-  loaded->library = library.release();
   if (desc == nullptr) return refuse("the entry point returned no descriptor");
   if (desc->struct_size < kDescriptorV1Size) return refuse("descriptor too small for ABI 1.0");
   if (desc->abi_major != PEERSTACK_PLUGIN_ABI_MAJOR) {
@@ -460,6 +477,7 @@ Status PluginHost::Impl::Load(const std::string& path) {
   loaded->name = name;
   loaded->version = version;
   loaded->concurrent = (desc->flags & PS_PLUGIN_CONCURRENT) != 0;
+  loaded->nonblocking = (desc->flags & PS_PLUGIN_NONBLOCKING) != 0;
   loaded->routes = std::move(routes);
   if (desc->init) {
     ps_status st = PS_ERR_INTERNAL;
@@ -540,16 +558,34 @@ http::Response PluginHost::Impl::Handle(const http::Request& request, bool admin
     v = std::move(decoded);
   }
 
+  if (plugin->nonblocking && !plugin->demoted.load(std::memory_order_relaxed)) {
+    // Declared non-blocking: run on this network thread, no handoff, no copy.
+    const auto start = std::chrono::steady_clock::now();
+    http::Response out = Invoke(*plugin, match->id, request, route_path, params, admin,
+                                std::chrono::milliseconds::max());
+    const auto took = std::chrono::steady_clock::now() - start;
+    if (took > options.nonblocking_budget && !plugin->demoted.exchange(true)) {
+      PS_LOG(kError, "plugins")
+          << plugin->name << " declares itself non-blocking but " << request.method << " "
+          << request.path << " took "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+          << " ms; its calls now run on the worker pool";
+    }
+    return out;
+  }
+
+  // Everything the plugin may read is copied: the connection's request buffer is reused
+  // once the HTTP answer (maybe a 504) is sent, while the call may still run.
   auto call = std::make_shared<Call>();
   call->plugin = plugin;
   call->route_id = match->id;
-  call->method = request.method;
-  call->path = request.path;
+  call->request.method = request.method;
+  call->request.path = request.path;
+  call->request.query = request.query;
+  call->request.body = request.body;
+  call->request.remote_address = request.remote_address;
+  call->request.headers = request.headers;
   call->route_path = std::string(route_path);
-  call->query = request.query;
-  call->body = request.body;
-  call->remote = request.remote_address;
-  call->headers = request.headers;
   call->params = std::move(params);
   call->admin = admin;
   call->timeout = options.timeout;
@@ -558,59 +594,81 @@ http::Response PluginHost::Impl::Handle(const http::Request& request, bool admin
     return http::JsonError(500, "internal", "plugin routes need a deferring server");
   }
   auto run = [call]() {
-    Loaded& p = *call->plugin;
-    std::vector<ps_header> headers;
-    headers.reserve(call->headers.size());
-    for (const auto& h : call->headers) headers.push_back({sdk::ToPs(h.name), sdk::ToPs(h.value)});
-    std::vector<ps_param> c_params;
-    for (const auto& [k, v] : call->params) c_params.push_back({sdk::ToPs(k), sdk::ToPs(v)});
-    ps_request req{};
-    req.struct_size = sizeof(ps_request);
-    req.method = sdk::ToPs(call->method);
-    req.path = sdk::ToPs(call->path);
-    req.route_path = sdk::ToPs(call->route_path);
-    req.query = sdk::ToPs(call->query);
-    req.headers = headers.data();
-    req.header_count = headers.size();
-    req.params = c_params.data();
-    req.param_count = c_params.size();
-    req.body = sdk::ToPs(call->body);
-    req.remote_address = sdk::ToPs(call->remote);
-    req.is_admin = call->admin ? 1 : 0;
-    ps_response resp;
-    ps_status st = PS_ERR_INTERNAL;
-    {
-      // Waiting for a serialised plugin is bounded by the call's own time limit: a hung
-      // handler must not pile up blocked workers behind it.
-      std::unique_lock<std::timed_mutex> serial(p.serial, std::defer_lock);
-      if (!p.concurrent && !serial.try_lock_for(call->timeout)) return;  // 504 already sent
-      try {
-        st = p.desc->handle(p.desc->state, call->route_id, &req, &resp);
-      } catch (...) {
-        st = PS_ERR_INTERNAL;  // a C++ plugin without the SDK's barrier
-      }
-    }
-    if (st != PS_OK) {
-      PS_LOG(kError, "plugins") << p.name << ": " << call->method << " " << call->path
-                                << " failed with status " << static_cast<int>(st);
-      call->responder->Send(http::JsonError(500, "plugin_error", "the plugin failed"));
-      return;
-    }
-    http::Response out;
-    out.status = resp.status;
-    out.headers = std::move(resp.headers);
-    out.body = std::move(resp.body);
-    call->responder->Send(std::move(out));
+    call->responder->Send(Invoke(*call->plugin, call->route_id, call->request, call->route_path,
+                                 call->params, call->admin, call->timeout));
   };
   auto on_timeout = [call, timeout = options.timeout]() {
-    PS_LOG(kError, "plugins") << call->plugin->name << ": " << call->method << " " << call->path
-                              << " took longer than " << timeout.count() << " ms; answered 504";
+    PS_LOG(kError, "plugins") << call->plugin->name << ": " << call->request.method << " "
+                              << call->request.path << " took longer than " << timeout.count()
+                              << " ms; answered 504";
     call->responder->Send(http::JsonError(504, "plugin_timeout", "the plugin did not answer in time"));
   };
   if (!executor->Submit(run, on_timeout)) {
     call->responder->Send(http::JsonError(503, "busy", "too many plugin calls waiting"));
   }
   return http::Response::Deferred();
+}
+
+// Calls the plugin's handle() for one request and turns the outcome into an HTTP response.
+// wait_limit bounds the wait for a serialised plugin (a hung handler must not pile up
+// blocked workers behind it); on expiry the answer is 504 (the watchdog's, when pooled).
+http::Response PluginHost::Impl::Invoke(Loaded& p, uint32_t route_id, const http::Request& request,
+                                        std::string_view route_path, const Params& params,
+                                        bool admin, std::chrono::milliseconds wait_limit) {
+  ps_header header_buf[32];
+  std::vector<ps_header> header_vec;
+  ps_header* headers = header_buf;
+  if (request.headers.size() > std::size(header_buf)) {
+    header_vec.resize(request.headers.size());
+    headers = header_vec.data();
+  }
+  for (size_t i = 0; i < request.headers.size(); ++i) {
+    headers[i] = {sdk::ToPs(request.headers[i].name), sdk::ToPs(request.headers[i].value)};
+  }
+  ps_param c_params[16];
+  const size_t param_count = std::min(params.size(), std::size(c_params));
+  for (size_t i = 0; i < param_count; ++i) {
+    c_params[i] = {sdk::ToPs(params[i].first), sdk::ToPs(params[i].second)};
+  }
+  ps_request req{};
+  req.struct_size = sizeof(ps_request);
+  req.method = sdk::ToPs(request.method);
+  req.path = sdk::ToPs(request.path);
+  req.route_path = sdk::ToPs(route_path);
+  req.query = sdk::ToPs(request.query);
+  req.headers = headers;
+  req.header_count = request.headers.size();
+  req.params = c_params;
+  req.param_count = param_count;
+  req.body = sdk::ToPs(request.body);
+  req.remote_address = sdk::ToPs(request.remote_address);
+  req.is_admin = admin ? 1 : 0;
+  ps_response resp;
+  ps_status st = PS_ERR_INTERNAL;
+  {
+    std::unique_lock<std::timed_mutex> serial(p.serial, std::defer_lock);
+    if (!p.concurrent) {
+      const bool locked = wait_limit == std::chrono::milliseconds::max()
+                              ? (serial.lock(), true)
+                              : serial.try_lock_for(wait_limit);
+      if (!locked) return http::JsonError(504, "plugin_timeout", "the plugin did not answer in time");
+    }
+    try {
+      st = p.desc->handle(p.desc->state, route_id, &req, &resp);
+    } catch (...) {
+      st = PS_ERR_INTERNAL;  // a C++ plugin without the SDK's barrier
+    }
+  }
+  if (st != PS_OK) {
+    PS_LOG(kError, "plugins") << p.name << ": " << request.method << " " << request.path
+                              << " failed with status " << static_cast<int>(st);
+    return http::JsonError(500, "plugin_error", "the plugin failed");
+  }
+  http::Response out;
+  out.status = resp.status;
+  out.headers = std::move(resp.headers);
+  out.body = std::move(resp.body);
+  return out;
 }
 
 // ---- dev-mode watcher -----------------------------------------------------------------
@@ -693,7 +751,9 @@ PluginHost::PluginHost(PluginHostOptions options) : impl_(std::make_shared<Impl>
   impl_->BuildApi();
   impl_->cache = std::make_unique<store::BlobStore>(impl_->options.cache_dir);
   Executor::Options eo;
-  eo.workers = std::max<size_t>(1, impl_->options.workers);
+  eo.workers = impl_->options.workers != 0
+                   ? impl_->options.workers
+                   : std::max<size_t>(2, std::thread::hardware_concurrency());
   eo.max_workers = eo.workers + 32;
   eo.timeout = impl_->options.timeout;
   impl_->executor = std::make_unique<Executor>(eo);
@@ -752,6 +812,7 @@ json::Value PluginHost::StatusJson() const {
                                   {"sha256", p->sha256},
                                   {"file", FileName(p->file)},
                                   {"concurrent", p->concurrent},
+                                  {"nonblocking", p->nonblocking && !p->demoted.load()},
                                   {"routes", std::move(routes)}});
   }
   json::Array failed;

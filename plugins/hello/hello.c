@@ -1,6 +1,7 @@
 /* The smallest Peerstack plugin, in plain C against plugin.h only.
  * GET /api/hello/ answers {"greeting": "hello", "node": <node id>, "plugin": "hello",
- * "version": <this plugin's version>}. Stateless, so it declares itself concurrent. */
+ * "version": <this plugin's version>}. Stateless and never blocking, so it declares itself
+ * concurrent and non-blocking (the host may run it on its network threads). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,15 @@
 
 #ifndef PEERSTACK_PLUGIN_VERSION
 #define PEERSTACK_PLUGIN_VERSION "1.0.0"
+#endif
+/* The benchmark builds this file a second time as "hellopool", without the non-blocking flag. */
+#ifndef HELLO_NAME
+#define HELLO_NAME "hello"
+#endif
+#ifdef HELLO_POOLED
+#define HELLO_FLAGS PS_PLUGIN_CONCURRENT
+#else
+#define HELLO_FLAGS (PS_PLUGIN_CONCURRENT | PS_PLUGIN_NONBLOCKING)
 #endif
 
 typedef struct hello_state {
@@ -46,8 +56,8 @@ static ps_status hello_handle(void* state, uint32_t route_id, const ps_request* 
   if (route_id != 0) return PS_ERR_INVALID;
   /* node_id is hex: no JSON escaping needed. */
   int n = snprintf(body, sizeof body,
-                   "{\"greeting\":\"hello\",\"node\":\"%s\",\"plugin\":\"hello\",\"version\":\"%s\"}",
-                   s->node_id, PEERSTACK_PLUGIN_VERSION);
+                   "{\"greeting\":\"hello\",\"node\":\"%s\",\"plugin\":\"%s\",\"version\":\"%s\"}",
+                   s->node_id, HELLO_NAME, PEERSTACK_PLUGIN_VERSION);
   if (n < 0 || (size_t)n >= sizeof body) return PS_ERR_INTERNAL;
   s->api->response_header(response, str_of("content-type"), str_of("application/json"));
   ps_str out = {body, (size_t)n};
@@ -66,11 +76,11 @@ PEERSTACK_PLUGIN_EXPORT const ps_plugin* peerstack_plugin_entry(const ps_host_ap
   s->descriptor.struct_size = sizeof s->descriptor;
   s->descriptor.abi_major = PEERSTACK_PLUGIN_ABI_MAJOR;
   s->descriptor.abi_minor = PEERSTACK_PLUGIN_ABI_MINOR;
-  s->descriptor.name = "hello";
+  s->descriptor.name = HELLO_NAME;
   s->descriptor.version = PEERSTACK_PLUGIN_VERSION;
   s->descriptor.routes = kRoutes;
   s->descriptor.route_count = sizeof kRoutes / sizeof kRoutes[0];
-  s->descriptor.flags = PS_PLUGIN_CONCURRENT;
+  s->descriptor.flags = HELLO_FLAGS;
   s->descriptor.state = s;
   s->descriptor.init = hello_init;
   s->descriptor.handle = hello_handle;

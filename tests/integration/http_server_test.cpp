@@ -341,7 +341,9 @@ TEST_F(ServerTest, StopLetsARunningHandlerFinish) {
   stopper.join();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->body, "GET /slow 0");
-  EXPECT_EQ(r->headers["connection"], "close");
+  // Whether the answer says "Connection: close" depends on who won the race; either way the
+  // server closes the connection once stopped.
+  EXPECT_TRUE(c.WaitClosed(5s));
 }
 
 TEST_F(ServerTest, ClientTalksToTheServer) {

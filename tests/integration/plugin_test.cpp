@@ -44,6 +44,7 @@ class PluginNodeTest : public ::testing::Test {
   }
   std::string LoadedVersion(const std::string& name) {
     const json::Value st = node_->Status();
+    if (!st.is_object()) return "";
     for (const auto& p : st.find("plugins")->find("loaded")->as_array()) {
       if (*p.find_string("name") == name) return *p.find_string("version");
     }
@@ -170,6 +171,26 @@ TEST_F(PluginNodeTest, HandlerErrorsGive500AndHungHandlers504) {
   EXPECT_NE(node_->Log().find("took longer than 300 ms"), std::string::npos);
   EXPECT_NE(node_->Log().find("secret exception text"), std::string::npos);  // log, not client
   EXPECT_EQ(node_->Stop(SIGTERM), 0);
+}
+
+TEST_F(PluginNodeTest, ANonBlockingPluginThatBlocksIsMovedToTheWorkerPool) {
+  test::CopyFile(test::FixturePlugin("slow_nonblocking"), Plugins("libslownb.so"));
+  test::CopyFile(test::BuiltPlugin("hello"), Plugins("libhello.so"));
+  StartNode();
+  auto nonblocking = [&](const std::string& name) {
+    const json::Value st = node_->Status();  // keep the value alive while iterating
+    for (const auto& p : st.find("plugins")->find("loaded")->as_array()) {
+      if (*p.find_string("name") == name) return p.find("nonblocking")->as_bool();
+    }
+    return false;
+  };
+  EXPECT_TRUE(nonblocking("slownb"));
+  EXPECT_TRUE(nonblocking("hello"));
+  EXPECT_EQ(node_->Request("GET", "/api/slownb/")->status, 200);
+  EXPECT_FALSE(nonblocking("slownb"));
+  EXPECT_TRUE(nonblocking("hello"));
+  EXPECT_NE(node_->Log().find("slownb declares itself non-blocking but"), std::string::npos);
+  EXPECT_EQ(node_->Request("GET", "/api/slownb/")->status, 200);  // still served, pooled
 }
 
 TEST_F(PluginNodeTest, DevModeLoadsADroppedInPluginWithoutRestart) {

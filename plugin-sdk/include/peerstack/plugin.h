@@ -171,6 +171,12 @@ typedef struct ps_route {
 
 /* Plugin flags. */
 #define PS_PLUGIN_CONCURRENT 1 /* handle() may run on several threads at once */
+/* handle() never blocks (no I/O waits, no locks held long, no sleeping): the host may call
+ * it directly on a network thread, skipping the hop to a worker thread. Such a call has no
+ * 504 deadline and stalls that thread's connections while it runs; a plugin whose call
+ * overruns the host's budget loses this treatment (logged). Without it, handle() runs on a
+ * worker thread and a call past the host's time limit is answered 504. */
+#define PS_PLUGIN_NONBLOCKING 2
 
 /*
  * What a plugin is. Returned by the entry point; owned by the plugin and valid (unchanged)
@@ -190,9 +196,10 @@ typedef struct ps_plugin {
   /* Called once on the host's loading thread after the descriptor was accepted, before any
    * handle(). An error refuses the plugin (logged with its name). May be NULL. */
   ps_status (*init)(void* state);
-  /* Called on a host worker thread per request for route `route_id`. Build the response
-   * with the host's response_* callbacks. Must not block indefinitely: the host answers
-   * 504 after its time limit (the call's eventual result is then discarded). */
+  /* Called per request for route `route_id`, on a host worker thread (or a network thread
+   * with PS_PLUGIN_NONBLOCKING). Build the response with the host's response_* callbacks.
+   * Must not block indefinitely: the host answers 504 after its time limit (the call's
+   * eventual result is then discarded). */
   ps_status (*handle)(void* state, uint32_t route_id, const ps_request* request,
                       ps_response* response);
   /* Called once when the plugin is retired (node stop or replacement by a new version),
