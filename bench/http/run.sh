@@ -13,18 +13,9 @@
 # traffic to 127.0.0.1 only; stops both servers on exit, also on failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-rounds=5 duration=5 connections=50
-threads=$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))
-while (($#)); do
-  case "$1" in
-    --rounds) rounds=$2; shift 2 ;;
-    --duration) duration=$2; shift 2 ;;
-    --connections) connections=$2; shift 2 ;;
-    --server-threads) threads=$2; shift 2 ;;
-    *) echo "usage: $0 [--rounds N] [--duration S] [--connections N] [--server-threads N]" >&2
-       exit 2 ;;
-  esac
-done
+source "$root/bench/lib.sh"
+bench_parse_args "$@"
+rounds=$bench_rounds connections=$bench_connections threads=$bench_threads
 
 "$root/scripts/install-deps.sh" --bench
 bin=${PEERSTACK_BINARY:-$root/build/core/peerstack}
@@ -96,23 +87,13 @@ nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
 pids+=("$!")
 wait_http "http://127.0.0.1:$ng_port/nodes"
 
-# One wrk run: prints "<req/s> <p99 ms>".
-measure() {
-  wrk -t1 -c"$connections" -d"${duration}s" --latency "$1" | awk '
-    /Requests\/sec/ {rps=$2}
-    /^ +99%/ {v=$2; u=v; gsub(/[0-9.]/,"",u); gsub(/[a-z]/,"",v);
-              if (u=="us") v/=1000; else if (u=="s") v*=1000; p99=v}
-    END {printf "%.0f %.3f\n", rps, p99}'
-}
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-
 declare -A rps p99
 for path in /nodes /file4k.txt; do
   for ((r = 1; r <= rounds; r++)); do
     order="peerstack nginx"; ((r % 2 == 0)) && order="nginx peerstack"
     for server in $order; do
       port=$ps_port; [[ $server == nginx ]] && port=$ng_port
-      read -r q l < <(measure "http://127.0.0.1:$port$path")
+      read -r q l < <(bench_measure "http://127.0.0.1:$port$path")
       rps[$server$path]+="$q "; p99[$server$path]+="$l "
       echo "round $r $server $path: $q req/s, p99 $l ms" >&2
     done
@@ -124,10 +105,10 @@ echo
 echo "| response | Peerstack req/s | nginx req/s | req/s ratio | Peerstack p99 ms | nginx p99 ms | p99 ratio |"
 echo "|---|---|---|---|---|---|---|"
 for path in /nodes /file4k.txt; do
-  pr=$(tr ' ' '\n' <<<"${rps[peerstack$path]}" | grep . | median)
-  nr=$(tr ' ' '\n' <<<"${rps[nginx$path]}" | grep . | median)
-  pl=$(tr ' ' '\n' <<<"${p99[peerstack$path]}" | grep . | median)
-  nl=$(tr ' ' '\n' <<<"${p99[nginx$path]}" | grep . | median)
+  pr=$(bench_median "${rps[peerstack$path]}")
+  nr=$(bench_median "${rps[nginx$path]}")
+  pl=$(bench_median "${p99[peerstack$path]}")
+  nl=$(bench_median "${p99[nginx$path]}")
   label="$path (JSON, $(printf '%s' "$nodes_json" | wc -c) B)"
   [[ $path == /file4k.txt ]] && label="$path (static, 4096 B)"
   awk -v l="$label" -v pr="$pr" -v nr="$nr" -v pl="$pl" -v nl="$nl" 'BEGIN {
@@ -135,5 +116,5 @@ for path in /nodes /file4k.txt; do
 done
 echo
 echo "Peerstack RSS: idle ${idle_rss} kB, after the runs ${busy_rss} kB (target idle < 15 MB)."
-echo "Settings: $rounds rounds x ${duration}s per server and response, wrk -t1 -c$connections," \
+echo "Settings: $rounds rounds x ${bench_duration}s per server and response, wrk -t1 -c$connections," \
   "$threads server threads/workers each, $(nproc) cores, nginx $(nginx -v 2>&1 | sed 's/.*\///')."

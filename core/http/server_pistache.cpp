@@ -486,9 +486,18 @@ class PistacheServer final : public Server {
     while (shared_->inflight.load() > 0 && Clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    // Pistache's shutdown leaves the accepted sockets open: close the conversations we still
+    // have (their fds are still Pistache's, so shut down, not close).
+    {
+      std::lock_guard<std::mutex> lock(shared_->registry_mu);
+      for (const ConnectionPtr& c : shared_->registry) {
+        std::lock_guard<std::mutex> conn_lock(c->mu);
+        if (!c->dead) ::shutdown(c->fd, SHUT_RDWR);
+        c->dead = true;
+      }
+      shared_->registry.clear();
+    }
     listener_.reset();
-    std::lock_guard<std::mutex> lock(shared_->registry_mu);
-    shared_->registry.clear();
   }
 
   ServerStats stats() const override {

@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "json/json.h"
-#include "support/test_support.h"
+#include "support/test_node.h"
 
 namespace peerstack {
 namespace {
@@ -26,32 +26,19 @@ class NodeTest : public ::testing::Test {
   }
 
   void StartNode() {
-    ::unlink(dir_.Sub("data/ports.json").c_str());
-    node_ = std::make_unique<test::Process>(
-        test::PeerstackBinary(),
-        std::vector<std::string>{"run", "--data-dir", dir_.Sub("data"), "--port", "0",
-                                 "--admin-port", "0", "--bind", "127.0.0.1", "--front",
-                                 dir_.Sub("front"), "--plugins", dir_.Sub("plugins")},
-        dir_.Sub("node.log"));
-    ASSERT_GT(node_->pid(), 0);
-    ASSERT_TRUE(test::WaitFor(
-        [&] { return !test::ReadFileOrEmpty(dir_.Sub("data/ports.json")).empty(); }, 20s))
-        << test::ReadFileOrEmpty(dir_.Sub("node.log"));
-    auto ports = json::Parse(test::ReadFileOrEmpty(dir_.Sub("data/ports.json")));
-    ASSERT_TRUE(ports.ok());
-    public_port_ = static_cast<uint16_t>(*ports->find_int("public"));
-    admin_port_ = static_cast<uint16_t>(*ports->find_int("admin"));
+    node_ = std::make_unique<test::TestNode>(
+        dir_.path(),
+        std::vector<std::string>{"--front", dir_.Sub("front"), "--plugins", dir_.Sub("plugins")});
+    std::string why;
+    ASSERT_TRUE(node_->Start(&why)) << why;
+    public_port_ = node_->public_port();
+    admin_port_ = node_->admin_port();
   }
 
-  std::string Token() {
-    std::string t = test::ReadFileOrEmpty(dir_.Sub("data/admin.token"));
-    while (!t.empty() && t.back() == '\n') t.pop_back();
-    return t;
-  }
+  std::string Token() const { return node_->Token(); }
 
-  json::Value GetJson(uint16_t port, const std::string& path,
-                      const std::vector<std::string>& headers = {}) {
-    auto r = test::HttpGet(port, path, headers);
+  json::Value GetJson(uint16_t port, const std::string& path) {
+    auto r = test::HttpGet(port, path);
     EXPECT_TRUE(r.has_value()) << path;
     if (!r) return nullptr;
     EXPECT_EQ(r->status, 200) << path << ": " << r->body;
@@ -60,10 +47,10 @@ class NodeTest : public ::testing::Test {
     return v.ok() ? *v : json::Value(nullptr);
   }
 
-  json::Value Status() { return GetJson(admin_port_, "/status", {"Authorization: Bearer " + Token()}); }
+  json::Value Status() { return node_->Status(); }
 
   test::TempDir dir_;
-  std::unique_ptr<test::Process> node_;
+  std::unique_ptr<test::TestNode> node_;
   uint16_t public_port_ = 0;
   uint16_t admin_port_ = 0;
 };
@@ -164,7 +151,7 @@ TEST_F(NodeTest, Answers413ToAnOversizeBodyAndDropsThePipelinedRequest) {
 TEST_F(NodeTest, RefusesDuplicateOrHugeContentLengthWithRssUnchanged) {
   StartNode();
   ASSERT_TRUE(test::HttpGet(public_port_, "/nodes").has_value());  // warm up
-  const long rss_before = node_->RssKb();
+  const long rss_before = node_->process()->RssKb();
   for (int i = 0; i < 20; ++i) {
     for (const char* cl : {"Content-Length: 10\r\nContent-Length: 10\r\n",
                            "Content-Length: 10\r\nContent-Length: 2000000000\r\n",
@@ -176,7 +163,7 @@ TEST_F(NodeTest, RefusesDuplicateOrHugeContentLengthWithRssUnchanged) {
       EXPECT_EQ(r->status, 400) << cl;
     }
   }
-  const long rss_after = node_->RssKb();
+  const long rss_after = node_->process()->RssKb();
   EXPECT_GT(rss_before, 0);
   EXPECT_LT(rss_after - rss_before, 4 * 1024) << "RSS grew from " << rss_before << " kB";
 }

@@ -1,0 +1,34 @@
+# Shared by the bench/*/run.sh scripts (sourced): options, wrk measurement, medians.
+# Every run sends traffic to 127.0.0.1 only.
+
+bench_rounds=5 bench_duration=5 bench_connections=50
+bench_threads=$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))
+
+# Parses --rounds N --duration S --connections N --server-threads N; exits 2 on anything else.
+bench_parse_args() {
+  while (($#)); do
+    case "$1" in
+      --rounds) bench_rounds=$2; shift 2 ;;
+      --duration) bench_duration=$2; shift 2 ;;
+      --connections) bench_connections=$2; shift 2 ;;
+      --server-threads) bench_threads=$2; shift 2 ;;
+      *) echo "usage: $0 [--rounds N] [--duration S] [--connections N] [--server-threads N]" >&2
+         exit 2 ;;
+    esac
+  done
+}
+
+# One wrk run against URL: prints "<req/s> <p99 ms>".
+bench_measure() {
+  wrk -t1 -c"$bench_connections" -d"${bench_duration}s" --latency "$1" | awk '
+    /Requests\/sec/ {rps=$2}
+    /^ +99%/ {v=$2; u=v; gsub(/[0-9.]/,"",u); gsub(/[a-z]/,"",v);
+              if (u=="us") v/=1000; else if (u=="s") v*=1000; p99=v}
+    END {printf "%.0f %.3f\n", rps, p99}'
+}
+
+# The median of the space-separated numbers in $1.
+bench_median() {
+  tr ' ' '\n' <<<"$1" | grep . | sort -g |
+    awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
+}
