@@ -112,7 +112,7 @@ TEST_F(PluginNodeTest, PrivateRoutesAnswerOnlyOnTheAdminListener) {
 TEST_F(PluginNodeTest, RefusesBrokenPluginsWithTheirReasonAndServesTheRest) {
   test::CopyFile(test::BuiltPlugin("hello"), Plugins("libhello.so"));
   for (const char* f : {"good", "wrong_major", "newer_minor", "no_entry", "bad_route",
-                        "init_fails"}) {
+                        "init_fails", "undefined_symbol"}) {
     test::CopyFile(test::FixturePlugin(f), Plugins(std::string("lib") + f + ".so"));
   }
   // Sorted after libhello.so, so the real hello keeps its name.
@@ -128,6 +128,7 @@ TEST_F(PluginNodeTest, RefusesBrokenPluginsWithTheirReasonAndServesTheRest) {
       {"libno_entry.so", "missing entry symbol peerstack_plugin_entry"},
       {"libbad_route.so", "bad route pattern"},
       {"libinit_fails.so", "init failed"},
+      {"libundefined_symbol.so", "undefined symbol: peerstack_function_that_does_not_exist"},
       {"zz_duplicate.so", "duplicate plugin name 'hello'"},
       {"notes.so", "not a shared library"},
   };
@@ -256,14 +257,20 @@ TEST_F(PluginNodeTest, AnOutOfTreePluginBuiltAgainstTheInstalledSdkAnswers) {
             0)
       << out;
   ASSERT_EQ(test::RunCommand({"cmake", "--build", dir_.Sub("greet/build")}, &out), 0) << out;
+  // Dropped into a running dev-mode node: it answers without a restart.
+  StartNode({"--dev"});
   test::CopyFile(dir_.Sub("greet/build/libgreet.so"), Plugins("libgreet.so"));
+  ASSERT_TRUE(test::WaitFor([&] { return node_->Request("GET", "/api/greet/")->status == 200; },
+                            10s))
+      << node_->Log();
+  EXPECT_EQ(node_->Request("POST", "/api/greet/greeting", R"({"text":"hi"})", true)->status, 200)
+      << node_->Log();
+  ASSERT_EQ(node_->Stop(SIGTERM), 0);
+  // And after a restart without --dev, with its stored greeting.
   StartNode();
   const json::Value g = node_->GetJson("/api/greet/");
   ASSERT_TRUE(g.is_object()) << node_->Log();
-  EXPECT_NE(g.find_string("greeting")->find("hello from "), std::string::npos);
-  EXPECT_EQ(*node_->GetJson("/api/greet/ada").find_string("greeting"), "hello, ada");
-  EXPECT_EQ(node_->Request("POST", "/api/greet/greeting", R"({"text":"hi"})", true)->status, 200)
-      << node_->Log();
+  EXPECT_NE(g.find_string("greeting")->find("hi from "), std::string::npos);
   EXPECT_EQ(*node_->GetJson("/api/greet/ada").find_string("greeting"), "hi, ada");
   // Only the entry point is exported.
   ASSERT_EQ(test::RunCommand({"nm", "-D", "--defined-only", dir_.Sub("greet/build/libgreet.so")},
