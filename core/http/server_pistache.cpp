@@ -76,7 +76,7 @@ struct Shared : std::enable_shared_from_this<Shared> {
 
   void Serve(const ConnectionPtr& conn);  // conn->mu held
   bool ProcessInput(const ConnectionPtr& conn);
-  Response Call(const ConnectionPtr& conn, Request& req);
+  Response Call(Request& req);
   void Finish(Connection& c, const Response& resp, bool head_only, bool keep_alive, bool http10);
   void Flush(const ConnectionPtr& conn);
   void UpdateDeadline(Connection& c);
@@ -208,7 +208,7 @@ bool Shared::ProcessInput(const ConnectionPtr& conn) {
     const bool http10 = req.version_minor == 0;
     DeferrerImpl deferrer(weak_from_this(), conn);
     req.deferrer = &deferrer;
-    Response resp = Call(conn, req);
+    Response resp = Call(req);
     req.deferrer = nullptr;
     if (resp.deferred) {
       auto st = deferrer.state();
@@ -276,8 +276,7 @@ bool Shared::KeepAlive(const Request& req) {
 
 // Calls the handler; exceptions become a generic 500. The caller decrements inflight once
 // the answer exists (now, or when a deferred one arrives).
-Response Shared::Call(const ConnectionPtr& conn, Request& req) {
-  (void)conn;
+Response Shared::Call(Request& req) {
   inflight.fetch_add(1);
   requests.fetch_add(1, std::memory_order_relaxed);
   try {

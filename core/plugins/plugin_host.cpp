@@ -180,8 +180,8 @@ struct PluginHost::Impl {
   std::unique_ptr<store::BlobStore> cache;
   ps_host_api api{};
 
-  mutable std::mutex mu;  // guards failed, load_mu ordering below
-  std::mutex load_mu;     // one load at a time
+  mutable std::mutex mu;  // guards failed
+  std::mutex load_mu;     // one load (or unload) at a time
   std::shared_ptr<const Table> table = std::make_shared<Table>();  // std::atomic_load/store
   std::map<std::string, Failure> failed;  // by file path
 
