@@ -523,9 +523,10 @@ class PistacheServer final : public Server {
       for (const ConnectionPtr& c : shared_->registry) {
         const int64_t d = c->deadline_ms.load(std::memory_order_relaxed);
         if (d != 0 && now > d && !c->expired.exchange(true)) {
+          // Counted first: whoever sees the close may read the stats right away.
+          shared_->timeouts.fetch_add(1);
           // Registry membership means Pistache has not closed the fd yet (see onDisconnection).
           ::shutdown(c->fd, SHUT_RDWR);
-          shared_->timeouts.fetch_add(1, std::memory_order_relaxed);
         }
       }
     }
