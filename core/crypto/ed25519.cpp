@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "crypto/random.h"
+#include "crypto/sha256.h"
 
 namespace peerstack::crypto {
 namespace {
@@ -126,9 +127,36 @@ Status Verify(std::string_view public_key, std::string_view message,
   return Status::Ok();
 }
 
+bool VerifyCache::Contains(const std::string& digest) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return seen_.count(digest) != 0;
+}
+
+void VerifyCache::Insert(const std::string& digest) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (seen_.size() >= capacity_) seen_.clear();
+  seen_.insert(digest);
+}
+
 Status VerifyWithDomain(std::string_view public_key, std::string_view domain,
-                        std::string_view payload, std::string_view signature) {
-  return Verify(public_key, DomainMessage(domain, payload), signature);
+                        std::string_view payload, std::string_view signature,
+                        VerifyCache* cache) {
+  const std::string message = DomainMessage(domain, payload);
+  std::string digest;
+  if (cache) {
+    Sha256Hasher h;
+    const uint64_t sizes[3] = {public_key.size(), message.size(), signature.size()};
+    h.Update(std::string_view(reinterpret_cast<const char*>(sizes), sizeof sizes));
+    h.Update(public_key);
+    h.Update(message);
+    h.Update(signature);
+    const Digest d = h.Final();
+    digest.assign(reinterpret_cast<const char*>(d.data()), d.size());
+    if (cache->Contains(digest)) return Status::Ok();
+  }
+  Status s = Verify(public_key, message, signature);
+  if (s.ok() && cache) cache->Insert(digest);
+  return s;
 }
 
 }  // namespace peerstack::crypto

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <mutex>
+#include <unordered_set>
 
 #include "base/result.h"
 
@@ -55,8 +57,27 @@ std::string DomainMessage(std::string_view domain, std::string_view payload);
 // "bad_length", "non_canonical_signature" (S >= L), "weak_key" (non-canonical or small-order
 // public key), "weak_signature" (small-order R), "bad_signature".
 Status Verify(std::string_view public_key, std::string_view message, std::string_view signature);
+
+// Remembers signatures that verified (a digest of key, message and signature), so the same
+// signature met again (an approval checked on arrival and again inside its event; the
+// simulator's many nodes) costs a hash instead of a curve operation. Only successes are
+// kept; a bounded set, cleared when full. Thread-safe.
+class VerifyCache {
+ public:
+  explicit VerifyCache(size_t capacity = 1 << 16) : capacity_(capacity) {}
+  bool Contains(const std::string& digest) const;
+  void Insert(const std::string& digest);
+
+ private:
+  size_t capacity_;
+  mutable std::mutex mu_;
+  std::unordered_set<std::string> seen_;
+};
+
+// cache may be null.
 Status VerifyWithDomain(std::string_view public_key, std::string_view domain,
-                        std::string_view payload, std::string_view signature);
+                        std::string_view payload, std::string_view signature,
+                        VerifyCache* cache = nullptr);
 
 inline std::string_view AsView(const PublicKey& k) {
   return {reinterpret_cast<const char*>(k.data()), k.size()};

@@ -32,7 +32,7 @@ Result<Event> Sign(Event event, const crypto::SigningKey& key) {
   return event;
 }
 
-Status VerifySignature(const Event& event) {
+Status VerifySignature(const Event& event, crypto::VerifyCache* cache) {
   auto pub = crypto::HexDecode(event.author);
   auto sig = crypto::HexDecode(event.sig);
   if (!pub || !sig) return Bad("author or signature is not hex");
@@ -41,7 +41,8 @@ Status VerifySignature(const Event& event) {
   auto as_view = [](const crypto::Bytes& b) {
     return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
   };
-  return crypto::VerifyWithDomain(as_view(*pub), "event/" + event.kind, *payload, as_view(*sig));
+  return crypto::VerifyWithDomain(as_view(*pub), "event/" + event.kind, *payload, as_view(*sig),
+                                  cache);
 }
 
 std::string Encode(const Event& event) {

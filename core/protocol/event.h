@@ -33,7 +33,7 @@ struct Event {
 // Fills author and sig. body must not hold floating point numbers.
 Result<Event> Sign(Event event, const crypto::SigningKey& key);
 // Checks the author's signature (with the hardened Ed25519 verify).
-Status VerifySignature(const Event& event);
+Status VerifySignature(const Event& event, crypto::VerifyCache* cache = nullptr);
 
 // Canonical wire bytes of a signed event.
 std::string Encode(const Event& event);

@@ -23,6 +23,7 @@ Result<Event> MakeGenesis(const crypto::SigningKey& key, const std::string& url,
       {"params",
        json::Object{{"approval_denominator", params.approval_denominator},
                     {"approval_numerator", params.approval_numerator},
+                    {"code", params.code_hash},
                     {"protocol", kProtocolVersion},
                     {"publisher_threshold", params.publisher_threshold},
                     {"publishers", json::Array{pub}}}},
@@ -42,6 +43,7 @@ std::string NetworkState::StateHash() const {
       {"network", network_id},
       {"params", json::Object{{"approval_denominator", params.approval_denominator},
                               {"approval_numerator", params.approval_numerator},
+                              {"code", params.code_hash},
                               {"publisher_threshold", params.publisher_threshold}}},
       {"publishers", std::move(publishers_json)},
   };
@@ -68,15 +70,17 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
   const int64_t* den = params->find_int("approval_denominator");
   const int64_t* threshold = params->find_int("publisher_threshold");
   const int64_t* protocol = params->find_int("protocol");
+  const std::string* code = params->find_string("code");
   const json::Value* publishers = params->find("publishers");
-  if (!num || !den || !threshold || !protocol || !publishers || !publishers->is_array()) {
+  if (!num || !den || !threshold || !protocol || !code || !publishers || !publishers->is_array()) {
     return Bad("genesis parameters missing");
   }
   if (*den <= 0 || *num <= 0 || *num > *den) return Bad("approval ratio must be in (0, 1]");
   if (*protocol != kProtocolVersion) return Bad("unsupported protocol version");
   NetworkState state;
   state.network_id = HashOf(wire);
-  state.params = {*num, *den, *threshold};
+  state.params = {*num, *den, *threshold, *code};
+  state.created_ms = e.time_ms;
   for (const json::Value& p : publishers->as_array()) {
     if (!p.is_string()) return Bad("publisher is not a key");
     state.publishers.push_back(p.as_string());
@@ -84,8 +88,24 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
   if (*threshold < 1 || static_cast<size_t>(*threshold) > state.publishers.size()) {
     return Bad("publisher threshold out of range");
   }
-  state.members.push_back(Member{NodeIdForHex(*key), *key, *url, e.time_ms});
+  const std::string id = NodeIdForHex(*key);
+  if (id.empty()) return Bad("the member key is not a public key");
+  state.members.push_back(Member{id, *key, *url, e.time_ms});
   return state;
+}
+
+const Member* NetworkState::FindMemberByKey(const std::string& key_hex) const {
+  for (const Member& m : members) {
+    if (m.key == key_hex) return &m;
+  }
+  return nullptr;
+}
+
+size_t NetworkState::Quorum() const {
+  const auto n = static_cast<int64_t>(members.size());
+  const int64_t q = (params.approval_numerator * n + params.approval_denominator - 1) /
+                    params.approval_denominator;
+  return static_cast<size_t>(std::max<int64_t>(1, q));
 }
 
 }  // namespace peerstack::protocol

@@ -19,6 +19,9 @@ struct GenesisParams {
   int64_t approval_numerator = 2;  // a join needs ceil(num/den x members) approvals
   int64_t approval_denominator = 3;
   int64_t publisher_threshold = 1;
+  // The code hash a joiner must present (hash of its plugin set) until releases change it;
+  // empty accepts any (development networks).
+  std::string code_hash;
 };
 
 // A signed genesis event naming key as the only member and publisher, reachable at url.
@@ -34,9 +37,14 @@ struct Member {
 
 struct NetworkState {
   std::string network_id;  // hash of the genesis event
+  int64_t created_ms = 0;
   GenesisParams params;
   std::vector<std::string> publishers;  // hex public keys
   std::vector<Member> members;          // sorted by id
+
+  const Member* FindMemberByKey(const std::string& key_hex) const;
+  // ceil(num/den x members): approvals a join needs.
+  size_t Quorum() const;
   // sha256 over the canonical JSON of the state: equal on two nodes iff their states agree.
   std::string StateHash() const;
 };

@@ -1,0 +1,377 @@
+#include "protocol/engine.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "crypto/encoding.h"
+
+namespace peerstack::protocol {
+namespace {
+
+constexpr size_t kMaxOrphans = 4096;
+constexpr size_t kMaxPending = 1024;
+
+std::string Str(const json::Value& body, const char* key) {
+  const std::string* s = body.find_string(key);
+  return s ? *s : std::string();
+}
+
+}  // namespace
+
+Engine::Engine(EngineConfig config, crypto::SigningKey key, Ledger ledger, Random* random)
+    : config_(std::move(config)), key_(std::move(key)), random_(random), ledger_(std::move(ledger)) {
+  key_hex_ = crypto::HexEncode(key_.public_key().data(), key_.public_key().size());
+  ledger_->set_verify_cache(config_.verify_cache);
+}
+
+Engine::Engine(EngineConfig config, crypto::SigningKey key, std::string seed_url, Random* random)
+    : config_(std::move(config)), key_(std::move(key)), random_(random),
+      seed_url_(std::move(seed_url)) {
+  key_hex_ = crypto::HexEncode(key_.public_key().data(), key_.public_key().size());
+}
+
+bool Engine::is_member() const { return ledger_ && ledger_->IsMember(key_hex_); }
+
+std::string Engine::RandomHex(size_t bytes) {
+  std::string out;
+  while (out.size() < bytes * 2) {
+    const uint64_t r = random_->Next();
+    out += crypto::HexEncode(reinterpret_cast<const uint8_t*>(&r), sizeof r);
+  }
+  out.resize(bytes * 2);
+  return out;
+}
+
+void Engine::Send(Output* out, const std::string& to, std::string type, json::Value body) const {
+  if (to.empty() || to == config_.url) return;
+  out->messages.push_back(Envelope{config_.url, to, std::move(type), std::move(body)});
+}
+
+std::vector<std::string> Engine::OtherMemberUrls() const {
+  std::vector<std::string> urls;
+  if (!ledger_) return urls;
+  for (const Member& m : ledger_->state().members) {
+    if (m.key != key_hex_ && !m.url.empty()) urls.push_back(m.url);
+  }
+  return urls;
+}
+
+void Engine::Receive(const Envelope& in, int64_t now, Output* out) {
+  if (in.type == "join") return OnJoin(in, now, out);
+  if (in.type == "challenge") return OnChallenge(in, out);
+  if (in.type == "answer") return OnAnswer(in, now, out);
+  if (in.type == "approval") return OnApproval(in, now, out);
+  if (in.type == "event") return OnEvent(in, out);
+  if (in.type == "sync") return OnSync(in, out);
+  if (in.type == "events") return OnEvents(in, now, out);
+  if (in.type == "refused") return OnRefused(in, out);
+  // "accepted" needs no action: the member-added event itself makes us a member.
+}
+
+// ---- member side of a join -------------------------------------------------------------
+
+void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
+  if (!is_member()) return;
+  const json::Value* req_json = in.body.find("request");
+  if (!req_json) return;
+  auto request = ParseJoinRequest(*req_json);
+  if (!request || !VerifyJoinRequest(*request, config_.verify_cache).ok()) {
+    return;  // forged: no answer at all
+  }
+  const std::string hash = request->Hash();
+  const std::string sponsor = in.body.find_string("sponsor") ? Str(in.body, "sponsor") : config_.url;
+  auto refuse = [&](const std::string& reason) {
+    Send(out, request->url, "refused", json::Object{{"reason", reason}, {"request", hash}});
+  };
+  if (auto it = pending_.find(hash); it != pending_.end()) {
+    // The same request again (a retry or a replay): resend what we already did.
+    Pending& p = it->second;
+    if (p.answered && p.sponsor != config_.url) {
+      Send(out, p.sponsor, "approval",
+           json::Object{{"approval", MakeApproval(key_, ledger_->network_id(), hash).ToJson()},
+                        {"request", hash}});
+    } else if (!p.answered) {
+      Send(out, request->url, "challenge", json::Object{{"nonce", p.nonce}, {"request", hash}});
+    }
+    return;
+  }
+  const NetworkState& st = ledger_->state();
+  if (request->network != st.network_id) return refuse("this node is in another network");
+  if (request->protocol != kProtocolVersion) {
+    return refuse("protocol version " + std::to_string(request->protocol) + " is not " +
+                  std::to_string(kProtocolVersion));
+  }
+  if (!st.params.code_hash.empty() && request->code != st.params.code_hash) {
+    return refuse("code hash " + request->code.substr(0, 16) +
+                  " does not match the network's accepted code " + st.params.code_hash);
+  }
+  if (std::llabs(now - request->time_ms) > config_.freshness_ms) {
+    return refuse("the request is stale (time too far from this node's clock)");
+  }
+  if (ledger_->IsMember(request->key)) return refuse("already a member");
+  if (seen_requests_.count(hash)) return;  // completed earlier
+  if (pending_.size() >= kMaxPending) return refuse("too many joins in progress; retry later");
+  Pending p;
+  p.request = *request;
+  p.sponsor = sponsor;
+  p.nonce = RandomHex(16);
+  p.created_ms = now;
+  pending_.emplace(hash, p);
+  if (sponsor == config_.url) {
+    // Ask every other member for its approval.
+    for (const std::string& url : OtherMemberUrls()) {
+      Send(out, url, "join", json::Object{{"request", request->ToJson()}, {"sponsor", config_.url}});
+    }
+  }
+  Send(out, request->url, "challenge", json::Object{{"nonce", p.nonce}, {"request", hash}});
+}
+
+void Engine::OnAnswer(const Envelope& in, int64_t now, Output* out) {
+  const std::string hash = Str(in.body, "request");
+  auto it = pending_.find(hash);
+  if (it == pending_.end() || it->second.answered || it->second.done) return;
+  Pending& p = it->second;
+  if (Str(in.body, "nonce") != p.nonce) return;
+  if (!VerifyChallenge(p.request.key, p.nonce, hash, Str(in.body, "sig")).ok()) return;
+  // The answer must come from the URL the request names (the one we challenged).
+  if (in.from != p.request.url) return;
+  p.answered = true;
+  Approval mine = MakeApproval(key_, ledger_->network_id(), hash);
+  if (p.sponsor == config_.url) {
+    p.approvals.emplace(mine.approver, mine);
+    MaybeComplete(hash, now, out);
+  } else {
+    Send(out, p.sponsor, "approval", json::Object{{"approval", mine.ToJson()}, {"request", hash}});
+  }
+}
+
+void Engine::OnApproval(const Envelope& in, int64_t now, Output* out) {
+  const std::string hash = Str(in.body, "request");
+  auto it = pending_.find(hash);
+  if (it == pending_.end() || it->second.sponsor != config_.url || it->second.done) return;
+  const json::Value* a_json = in.body.find("approval");
+  if (!a_json) return;
+  auto a = ParseApproval(*a_json);
+  if (!a || !ledger_->IsMember(a->approver)) return;
+  if (!VerifyApproval(*a, ledger_->network_id(), hash, config_.verify_cache).ok()) {
+    return;  // forged: ignored
+  }
+  it->second.approvals.emplace(a->approver, *a);
+  MaybeComplete(hash, now, out);
+}
+
+void Engine::MaybeComplete(const std::string& hash, int64_t now, Output* out) {
+  Pending& p = pending_.at(hash);
+  if (p.done || !ledger_) return;
+  // Approvals count only from current members (the certificate is checked against the
+  // event's parents: our heads).
+  std::vector<Approval> valid;
+  for (const auto& [key, a] : p.approvals) {
+    if (ledger_->IsMember(key)) valid.push_back(a);
+  }
+  if (valid.size() < ledger_->state().Quorum()) return;
+  Event e;
+  e.kind = "member-added";
+  e.parents = ledger_->Heads();
+  e.time_ms = now;
+  e.body = Ledger::MemberAddedBody(p.request, valid);
+  auto signed_event = Sign(std::move(e), key_);
+  if (!signed_event) return;
+  const std::string wire = Encode(*signed_event);
+  auto added = ledger_->Add(wire);
+  if (!added || *added != Ledger::Added::kAdded) return;
+  p.done = true;
+  seen_requests_.insert(hash);
+  out->new_events.push_back(wire);
+  Gossip(wire, "", out);
+  Send(out, p.request.url, "event", json::Object{{"event", wire}});
+  Send(out, p.request.url, "accepted", json::Object{{"request", hash}});
+}
+
+// ---- joiner side ----------------------------------------------------------------------
+
+void Engine::OnChallenge(const Envelope& in, Output* out) {
+  if (!my_request_) return;
+  const std::string hash = Str(in.body, "request");
+  if (hash != my_request_->Hash()) return;
+  const std::string nonce = Str(in.body, "nonce");
+  if (nonce.empty() || nonce.size() > 128) return;
+  Send(out, in.from, "answer",
+       json::Object{{"nonce", nonce}, {"request", hash}, {"sig", SignChallenge(key_, nonce, hash)}});
+}
+
+void Engine::OnRefused(const Envelope& in, Output* out) {
+  if (!my_request_ || Str(in.body, "request") != my_request_->Hash()) return;
+  out->refusals.push_back(Str(in.body, "reason"));
+}
+
+void Engine::SendJoinRequest(int64_t now, Output* out) {
+  if (!ledger_) {
+    // First learn the network: pull the ledger from the seed.
+    Send(out, seed_url_, "sync", json::Object{{"heads", json::Array{}}});
+    return;
+  }
+  my_request_ = MakeJoinRequest(key_, config_.url, config_.code_hash, ledger_->network_id(),
+                                RandomHex(16), now);
+  // A retry goes to a random member (the previous sponsor may be gone).
+  std::vector<std::string> urls = OtherMemberUrls();
+  std::string target = seed_url_;
+  if (join_backoff_ms_ > config_.join_retry_ms && !urls.empty()) {
+    target = urls[random_->Next() % urls.size()];
+  }
+  Send(out, target, "join", json::Object{{"request", my_request_->ToJson()}});
+}
+
+// ---- spreading events -----------------------------------------------------------------
+
+void Engine::Gossip(const std::string& wire, const std::string& except, Output* out) {
+  std::vector<std::string> urls = OtherMemberUrls();
+  urls.erase(std::remove(urls.begin(), urls.end(), except), urls.end());
+  size_t fanout = config_.fanout;
+  if (fanout == 0) {
+    const double n = static_cast<double>(ledger_->state().members.size());
+    fanout = static_cast<size_t>(std::ceil(std::log(std::max(2.0, n)))) + 1;
+  }
+  for (size_t i = 0; i < fanout && !urls.empty(); ++i) {
+    const size_t pick = random_->Next() % urls.size();
+    Send(out, urls[pick], "event", json::Object{{"event", wire}});
+    urls[pick] = urls.back();
+    urls.pop_back();
+  }
+}
+
+void Engine::Accept(const std::string& wire, const std::string& from, Output* out) {
+  if (!ledger_) return;
+  auto added = ledger_->Add(wire);
+  if (!added) return;  // invalid: dropped
+  if (*added == Ledger::Added::kMissingParents) {
+    if (orphans_.size() < kMaxOrphans) orphans_.emplace(HashOf(wire), wire);
+    Send(out, from, "sync", json::Object{{"heads", [&] {
+                                           json::Array a;
+                                           for (auto& h : ledger_->Heads()) a.push_back(h);
+                                           return a;
+                                         }()}});
+    return;
+  }
+  if (*added != Ledger::Added::kAdded) return;
+  out->new_events.push_back(wire);
+  Gossip(wire, from, out);
+  // Orphans whose parents may now be here.
+  bool progress = true;
+  while (progress && !orphans_.empty()) {
+    progress = false;
+    for (auto it = orphans_.begin(); it != orphans_.end();) {
+      auto r = ledger_->Add(it->second);
+      if (r && *r == Ledger::Added::kMissingParents) {
+        ++it;
+        continue;
+      }
+      if (r && *r == Ledger::Added::kAdded) {
+        out->new_events.push_back(it->second);
+        Gossip(it->second, "", out);
+        progress = true;
+      }
+      it = orphans_.erase(it);
+    }
+  }
+}
+
+void Engine::OnEvent(const Envelope& in, Output* out) {
+  const std::string* wire = in.body.find_string("event");
+  if (!wire || !ledger_) return;
+  Accept(*wire, in.from, out);
+}
+
+void Engine::OnSync(const Envelope& in, Output* out) {
+  if (!ledger_) return;
+  std::vector<std::string> heads;
+  if (const json::Value* h = in.body.find("heads"); h && h->is_array()) {
+    for (const json::Value& v : h->as_array()) {
+      if (v.is_string()) heads.push_back(v.as_string());
+    }
+  }
+  std::vector<std::string> unknown;
+  json::Array events;
+  if (heads.empty()) {
+    for (const std::string& w : ledger_->AllInOrder()) {
+      if (events.size() >= config_.sync_batch) break;
+      events.push_back(w);
+    }
+  } else {
+    for (const std::string& w : ledger_->Missing(heads, config_.sync_batch, &unknown)) {
+      events.push_back(w);
+    }
+  }
+  json::Array mine;
+  for (const std::string& h : ledger_->Heads()) mine.push_back(h);
+  if (!events.empty() || !unknown.empty()) {
+    Send(out, in.from, "events", json::Object{{"events", std::move(events)}, {"heads", mine}});
+  }
+  // They have events we lack: ask for them (our heads tell them what we have).
+  if (!unknown.empty() && is_member()) {
+    Send(out, in.from, "sync", json::Object{{"heads", std::move(mine)}});
+  }
+}
+
+void Engine::OnEvents(const Envelope& in, int64_t now, Output* out) {
+  const json::Value* events = in.body.find("events");
+  if (!events || !events->is_array()) return;
+  const auto& list = events->as_array();
+  if (!ledger_) {
+    // A joiner learning the network: the first event must be a genesis.
+    if (list.empty() || !list.front().is_string()) return;
+    auto l = Ledger::FromGenesis(list.front().as_string());
+    if (!l) return;
+    ledger_ = std::move(l).value();
+    ledger_->set_verify_cache(config_.verify_cache);
+    out->new_events.push_back(list.front().as_string());
+    for (size_t i = 1; i < list.size(); ++i) {
+      if (list[i].is_string()) Accept(list[i].as_string(), in.from, out);
+    }
+    if (!is_member()) {
+      join_backoff_ms_ = config_.join_retry_ms;
+      next_join_ms_ = now;  // ask right away
+      SendJoinRequest(now, out);
+      next_join_ms_ = now + join_backoff_ms_;
+    }
+    return;
+  }
+  for (const json::Value& w : list) {
+    if (w.is_string()) Accept(w.as_string(), in.from, out);
+  }
+}
+
+// ---- time -----------------------------------------------------------------------------
+
+void Engine::Tick(int64_t now, Output* out) {
+  if (!is_member()) {
+    if (now >= next_join_ms_) {
+      SendJoinRequest(now, out);
+      join_backoff_ms_ = join_backoff_ms_ == 0
+                             ? config_.join_retry_ms
+                             : std::min(join_backoff_ms_ * 2, config_.join_retry_max_ms);
+      next_join_ms_ = now + join_backoff_ms_;
+    }
+  }
+  if (ledger_ && now >= next_sync_ms_) {
+    // Anti-entropy: compare with one random member.
+    std::vector<std::string> urls = OtherMemberUrls();
+    if (!urls.empty()) {
+      json::Array heads;
+      for (const std::string& h : ledger_->Heads()) heads.push_back(h);
+      Send(out, urls[random_->Next() % urls.size()], "sync",
+           json::Object{{"heads", std::move(heads)}});
+    }
+    next_sync_ms_ = now + config_.sync_interval_ms;
+  }
+  // Forget joins that can no longer complete.
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (now - it->second.created_ms > 2 * config_.freshness_ms) {
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace peerstack::protocol

@@ -1,0 +1,134 @@
+// The protocol engine of one node, sans-I/O: fed messages and time, it returns the messages
+// to send and the events to persist. No sockets, threads or clocks inside: the daemon and the
+// deterministic simulator drive the same code.
+//
+// A member keeps the ledger and takes part in joins:
+//   - the member a joiner contacts (its sponsor) checks the request (signature, network,
+//     protocol, code hash, freshness, not yet a member), forwards it to the other members,
+//     and every member challenges the joiner's URL, approves once the joiner answers with
+//     its key, and sends the approval to the sponsor; the sponsor emits member-added once it
+//     holds ceil(ratio x members) approvals, and tells the joiner;
+//   - new events spread by push gossip (each node forwards a new event once, to ~ln N + 1
+//     random members: N log N messages per change) and by periodic pull anti-entropy
+//     (send my heads to a random member, receive what I lack), which also catches up nodes
+//     that were down.
+// A joiner first pulls the ledger from its seed (learning the network id and members), then
+// sends its signed request, answers challenges, and retries with backoff (new nonce, another
+// member) until its key is in the ledger.
+//
+// Not thread-safe: one owner drives it. Persist Output::new_events before sending
+// Output::messages: an event is acknowledged (forwarded, answered) only once stored.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "crypto/ed25519.h"
+#include "json/json.h"
+#include "protocol/join.h"
+#include "protocol/ledger.h"
+
+namespace peerstack::protocol {
+
+// Randomness, injected (the simulator seeds it).
+class Random {
+ public:
+  virtual ~Random() = default;
+  virtual uint64_t Next() = 0;
+};
+
+// A message between nodes. from/to are node URLs; body is the type's JSON.
+struct Envelope {
+  std::string from;
+  std::string to;
+  std::string type;  // join, challenge, answer, approval, refused, accepted, event, sync, events
+  json::Value body;
+};
+
+struct Output {
+  std::vector<Envelope> messages;
+  std::vector<std::string> new_events;  // wire bytes, parents first: persist these first
+  std::vector<std::string> refusals;    // reasons this node's own join was refused (joiner)
+};
+
+struct EngineConfig {
+  std::string url;        // where this node answers
+  std::string code_hash;  // this node's code (what it presents when joining)
+  int64_t sync_interval_ms = 1000;
+  int64_t join_retry_ms = 2000;       // first retry; doubles up to join_retry_max_ms
+  int64_t join_retry_max_ms = 30000;
+  int64_t freshness_ms = 5 * 60 * 1000;  // a join request older (or newer) than this is stale
+  size_t fanout = 0;                  // 0: ceil(ln N) + 1
+  size_t sync_batch = 512;            // events per anti-entropy answer
+  // Memoises signature checks; not owned, may be null, may be shared between engines.
+  crypto::VerifyCache* verify_cache = nullptr;
+};
+
+class Engine {
+ public:
+  // A member, from its ledger.
+  Engine(EngineConfig config, crypto::SigningKey key, Ledger ledger, Random* random);
+  // A node that wants to join the network of the node at seed_url.
+  Engine(EngineConfig config, crypto::SigningKey key, std::string seed_url, Random* random);
+
+  void Receive(const Envelope& in, int64_t now_ms, Output* out);
+  void Tick(int64_t now_ms, Output* out);
+
+  bool is_member() const;
+  const Ledger* ledger() const { return ledger_ ? &*ledger_ : nullptr; }
+  const std::string& url() const { return config_.url; }
+  const std::string& key_hex() const { return key_hex_; }
+  // Joins this node is sponsoring or approving, for status pages.
+  size_t pending_joins() const { return pending_.size(); }
+
+ private:
+  struct Pending {
+    JoinRequest request;
+    std::string sponsor;  // URL of the member collecting approvals (maybe this node)
+    std::string nonce;    // of our challenge
+    bool answered = false;
+    std::map<std::string, Approval> approvals;  // collected by the sponsor, by approver
+    int64_t created_ms = 0;
+    bool done = false;
+  };
+
+  void OnJoin(const Envelope& in, int64_t now, Output* out);
+  void OnChallenge(const Envelope& in, Output* out);
+  void OnAnswer(const Envelope& in, int64_t now, Output* out);
+  void OnApproval(const Envelope& in, int64_t now, Output* out);
+  void OnEvent(const Envelope& in, Output* out);
+  void OnSync(const Envelope& in, Output* out);
+  void OnEvents(const Envelope& in, int64_t now, Output* out);
+  void OnRefused(const Envelope& in, Output* out);
+
+  // Adds an event from the network; on success forwards it (gossip) and adopts orphans.
+  void Accept(const std::string& wire, const std::string& from, Output* out);
+  void Gossip(const std::string& wire, const std::string& except, Output* out);
+  void MaybeComplete(const std::string& request_hash, int64_t now, Output* out);
+  void SendJoinRequest(int64_t now, Output* out);
+  std::vector<std::string> OtherMemberUrls() const;
+  std::string RandomHex(size_t bytes);
+  void Send(Output* out, const std::string& to, std::string type, json::Value body) const;
+
+  EngineConfig config_;
+  crypto::SigningKey key_;
+  std::string key_hex_;
+  Random* random_;
+  std::optional<Ledger> ledger_;
+  std::map<std::string, Pending> pending_;      // by request hash
+  std::map<std::string, std::string> orphans_;  // hash -> wire, waiting for parents
+  std::set<std::string> seen_requests_;         // handled request hashes (replay guard)
+  int64_t next_sync_ms_ = 0;
+  // Joiner state.
+  std::string seed_url_;
+  std::optional<JoinRequest> my_request_;
+  int64_t next_join_ms_ = 0;
+  int64_t join_backoff_ms_ = 0;
+};
+
+}  // namespace peerstack::protocol

@@ -1,0 +1,137 @@
+#include "protocol/join.h"
+
+#include "crypto/encoding.h"
+#include "crypto/sha256.h"
+#include "protocol/event.h"
+
+namespace peerstack::protocol {
+namespace {
+
+constexpr char kJoinDomain[] = "join-request";
+constexpr char kApprovalDomain[] = "join-approval";
+constexpr char kChallengeDomain[] = "join-challenge";
+
+Status Bad(std::string message) { return Status::Error("bad_message", std::move(message)); }
+
+std::string Hex(const crypto::Signature& s) { return crypto::HexEncode(s.data(), s.size()); }
+
+bool IsHex(const std::string& s, size_t len) {
+  return s.size() == len && crypto::HexDecode(s).has_value();
+}
+
+}  // namespace
+
+Status VerifyHexSignature(const std::string& key_hex, std::string_view domain,
+                          const std::string& payload, const std::string& sig_hex,
+                          crypto::VerifyCache* cache) {
+  auto key = crypto::HexDecode(key_hex);
+  auto sig = crypto::HexDecode(sig_hex);
+  if (!key || !sig) return Bad("key or signature is not hex");
+  return crypto::VerifyWithDomain(
+      std::string_view(reinterpret_cast<const char*>(key->data()), key->size()), domain, payload,
+      std::string_view(reinterpret_cast<const char*>(sig->data()), sig->size()), cache);
+}
+
+json::Value JoinRequest::Unsigned() const {
+  return json::Object{{"code", code},       {"key", key},   {"network", network},
+                      {"nonce", nonce},     {"protocol", protocol}, {"time", time_ms},
+                      {"url", url}};
+}
+
+json::Value JoinRequest::ToJson() const {
+  json::Value v = Unsigned();
+  v.as_object().emplace("sig", sig);
+  return v;
+}
+
+std::string JoinRequest::Hash() const { return crypto::Sha256Hex(json::Serialize(Unsigned())); }
+
+JoinRequest MakeJoinRequest(const crypto::SigningKey& key, std::string url, std::string code,
+                            std::string network, std::string nonce, int64_t time_ms) {
+  JoinRequest r;
+  r.key = crypto::HexEncode(key.public_key().data(), key.public_key().size());
+  r.url = std::move(url);
+  r.code = std::move(code);
+  r.network = std::move(network);
+  r.nonce = std::move(nonce);
+  r.protocol = kProtocolVersion;
+  r.time_ms = time_ms;
+  r.sig = Hex(key.SignWithDomain(kJoinDomain, json::Serialize(r.Unsigned())));
+  return r;
+}
+
+Result<JoinRequest> ParseJoinRequest(const json::Value& v) {
+  if (!v.is_object() || v.as_object().size() != 8) return Bad("join request must have 8 fields");
+  const std::string* code = v.find_string("code");
+  const std::string* key = v.find_string("key");
+  const std::string* network = v.find_string("network");
+  const std::string* nonce = v.find_string("nonce");
+  const std::string* url = v.find_string("url");
+  const std::string* sig = v.find_string("sig");
+  const int64_t* protocol = v.find_int("protocol");
+  const int64_t* time = v.find_int("time");
+  if (!code || !key || !network || !nonce || !url || !sig || !protocol || !time) {
+    return Bad("join request fields missing or of the wrong type");
+  }
+  if (url->size() > 2048 || nonce->size() > 128 || code->size() > 128) {
+    return Bad("join request field too long");
+  }
+  return JoinRequest{*key, *url, *code, *network, *nonce, *protocol, *time, *sig};
+}
+
+Status VerifyJoinRequest(const JoinRequest& r, crypto::VerifyCache* cache) {
+  if (!IsHex(r.key, 64) || !IsHex(r.sig, 128)) return Bad("malformed key or signature");
+  return VerifyHexSignature(r.key, kJoinDomain, json::Serialize(r.Unsigned()), r.sig, cache);
+}
+
+json::Value Approval::ToJson() const { return json::Object{{"approver", approver}, {"sig", sig}}; }
+
+namespace {
+std::string ApprovalPayload(const std::string& approver, const std::string& network,
+                            const std::string& request_hash) {
+  return json::Serialize(
+      json::Object{{"approver", approver}, {"network", network}, {"request", request_hash}});
+}
+}  // namespace
+
+Approval MakeApproval(const crypto::SigningKey& key, const std::string& network,
+                      const std::string& request_hash) {
+  Approval a;
+  a.approver = crypto::HexEncode(key.public_key().data(), key.public_key().size());
+  a.sig = Hex(key.SignWithDomain(kApprovalDomain, ApprovalPayload(a.approver, network, request_hash)));
+  return a;
+}
+
+Result<Approval> ParseApproval(const json::Value& v) {
+  if (!v.is_object() || v.as_object().size() != 2) return Bad("approval must have 2 fields");
+  const std::string* approver = v.find_string("approver");
+  const std::string* sig = v.find_string("sig");
+  if (!approver || !sig) return Bad("approval fields missing");
+  return Approval{*approver, *sig};
+}
+
+Status VerifyApproval(const Approval& a, const std::string& network,
+                      const std::string& request_hash, crypto::VerifyCache* cache) {
+  if (!IsHex(a.approver, 64) || !IsHex(a.sig, 128)) return Bad("malformed approval");
+  return VerifyHexSignature(a.approver, kApprovalDomain,
+                            ApprovalPayload(a.approver, network, request_hash), a.sig, cache);
+}
+
+namespace {
+std::string ChallengePayload(const std::string& nonce, const std::string& request_hash) {
+  return json::Serialize(json::Object{{"nonce", nonce}, {"request", request_hash}});
+}
+}  // namespace
+
+std::string SignChallenge(const crypto::SigningKey& key, const std::string& nonce,
+                          const std::string& request_hash) {
+  return Hex(key.SignWithDomain(kChallengeDomain, ChallengePayload(nonce, request_hash)));
+}
+
+Status VerifyChallenge(const std::string& key_hex, const std::string& nonce,
+                       const std::string& request_hash, const std::string& sig_hex) {
+  return VerifyHexSignature(key_hex, kChallengeDomain, ChallengePayload(nonce, request_hash),
+                            sig_hex);
+}
+
+}  // namespace peerstack::protocol

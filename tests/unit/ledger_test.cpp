@@ -1,0 +1,158 @@
+// The validity rules of member-added events, one by one, with keys the test holds.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "crypto/encoding.h"
+#include "protocol/ledger.h"
+
+namespace peerstack::protocol {
+namespace {
+
+std::string Hex(const crypto::SigningKey& k) { return crypto::HexEncode(k.public_key().data(), 32); }
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (int i = 0; i < 6; ++i) keys_.push_back(crypto::SigningKey::Generate());
+    GenesisParams p;
+    p.code_hash = "c0de";
+    genesis_ = Encode(*MakeGenesis(keys_[0], "http://k0", 1000, p));
+    ledger_.emplace(std::move(Ledger::FromGenesis(genesis_)).value());
+  }
+
+  JoinRequest Request(size_t joiner, const std::string& code = "c0de") {
+    return MakeJoinRequest(keys_[joiner], "http://k" + std::to_string(joiner), code,
+                           ledger_->network_id(), "n" + std::to_string(joiner), 2000);
+  }
+
+  // A member-added event for `joiner`, authored by `author`, approved by `approvers`.
+  std::string Admit(size_t joiner, size_t author, const std::vector<size_t>& approvers,
+                    std::vector<std::string> parents = {}, const std::string& code = "c0de") {
+    const JoinRequest req = Request(joiner, code);
+    std::vector<Approval> approvals;
+    for (size_t a : approvers) approvals.push_back(MakeApproval(keys_[a], ledger_->network_id(), req.Hash()));
+    Event e;
+    e.kind = "member-added";
+    e.parents = parents.empty() ? ledger_->Heads() : parents;
+    e.time_ms = 3000;
+    e.body = Ledger::MemberAddedBody(req, approvals);
+    return Encode(*Sign(std::move(e), keys_[author]));
+  }
+
+  std::string AddError(const std::string& wire) {
+    auto r = ledger_->Add(wire);
+    return r.ok() ? "" : r.status().message();
+  }
+
+  std::vector<crypto::SigningKey> keys_;
+  std::string genesis_;
+  std::optional<Ledger> ledger_;
+};
+
+TEST_F(LedgerTest, AdmitsWithAQuorumOfMembersAsOfTheParents) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);  // 1 member: quorum 1
+  EXPECT_TRUE(ledger_->IsMember(Hex(keys_[1])));
+  // Two members now: ceil(2/3 x 2) = 2 approvals needed.
+  EXPECT_NE(AddError(Admit(2, 0, {0})).find("needs 2"), std::string::npos);
+  ASSERT_EQ(*ledger_->Add(Admit(2, 1, {0, 1})), Ledger::Added::kAdded);
+  EXPECT_EQ(ledger_->state().members.size(), 3u);
+}
+
+TEST_F(LedgerTest, RefusesApprovalsFromNonMembers) {
+  EXPECT_NE(AddError(Admit(1, 0, {3})).find("non-member"), std::string::npos);
+  EXPECT_FALSE(ledger_->IsMember(Hex(keys_[1])));
+}
+
+TEST_F(LedgerTest, RefusesDuplicateApprovers) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  EXPECT_NE(AddError(Admit(2, 0, {0, 0})).find("duplicate approver"), std::string::npos);
+}
+
+TEST_F(LedgerTest, RefusesAnAuthorWhoIsNotAMember) {
+  EXPECT_NE(AddError(Admit(1, 4, {0})).find("author was not a member"), std::string::npos);
+}
+
+TEST_F(LedgerTest, RefusesReAdmittingAMember) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  EXPECT_NE(AddError(Admit(1, 0, {0, 1})).find("already a member"), std::string::npos);
+}
+
+TEST_F(LedgerTest, RefusesAnotherCodeHash) {
+  EXPECT_NE(AddError(Admit(1, 0, {0}, {}, "bad")).find("code hash"), std::string::npos);
+}
+
+TEST_F(LedgerTest, RefusesApprovalsForAnotherRequest) {
+  const JoinRequest req = Request(1);
+  const JoinRequest other = Request(2);
+  Event e;
+  e.kind = "member-added";
+  e.parents = ledger_->Heads();
+  e.body = Ledger::MemberAddedBody(req, {MakeApproval(keys_[0], ledger_->network_id(), other.Hash())});
+  EXPECT_NE(AddError(Encode(*Sign(std::move(e), keys_[0]))).find("approval signature"),
+            std::string::npos);
+}
+
+TEST_F(LedgerTest, RefusesATamperedRequestOrEvent) {
+  std::string wire = Admit(1, 0, {0});
+  std::string tampered = wire;
+  tampered.replace(tampered.find("http://k1"), 9, "http://k9");
+  EXPECT_FALSE(ledger_->Add(tampered).ok());
+  std::string spaced = wire;
+  spaced.insert(1, " ");
+  EXPECT_FALSE(ledger_->Add(spaced).ok());
+  EXPECT_EQ(ledger_->size(), 1u);
+  EXPECT_EQ(*ledger_->Add(wire), Ledger::Added::kAdded);
+}
+
+TEST_F(LedgerTest, SignaturesDoNotCrossMessageTypes) {
+  // An approval's signature offered as the join request's signature is refused.
+  JoinRequest req = Request(1);
+  req.sig = MakeApproval(keys_[1], ledger_->network_id(), req.Hash()).sig;
+  EXPECT_FALSE(VerifyJoinRequest(req).ok());
+}
+
+TEST_F(LedgerTest, WaitsForMissingParents) {
+  const std::string first = Admit(1, 0, {0});
+  Ledger other = std::move(Ledger::FromGenesis(genesis_)).value();
+  ASSERT_EQ(*ledger_->Add(first), Ledger::Added::kAdded);
+  const std::string second = Admit(2, 1, {0, 1});
+  EXPECT_EQ(*other.Add(second), Ledger::Added::kMissingParents);
+  EXPECT_EQ(*other.Add(first), Ledger::Added::kAdded);
+  EXPECT_EQ(*other.Add(second), Ledger::Added::kAdded);
+  ASSERT_EQ(*ledger_->Add(second), Ledger::Added::kAdded);
+  EXPECT_EQ(other.StateHash(), ledger_->StateHash());
+  EXPECT_EQ(other.Heads(), ledger_->Heads());
+}
+
+TEST_F(LedgerTest, ConcurrentAdmissionsOfOneKeyConvergeInAnyOrder) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  const auto parents = ledger_->Heads();
+  // Two sponsors admit node 2 concurrently (same parents, different certificates).
+  const std::string a = Admit(2, 0, {0, 1}, parents);
+  const std::string b = Admit(2, 1, {1, 0}, parents);
+  Ledger x = std::move(Ledger::FromGenesis(genesis_)).value();
+  Ledger y = std::move(Ledger::FromGenesis(genesis_)).value();
+  for (Ledger* l : {&x, &y}) ASSERT_EQ(*l->Add(*ledger_->Wire(parents[0])), Ledger::Added::kAdded);
+  ASSERT_TRUE(x.Add(a).ok() && x.Add(b).ok());
+  ASSERT_TRUE(y.Add(b).ok() && y.Add(a).ok());
+  EXPECT_EQ(x.StateHash(), y.StateHash());
+  EXPECT_EQ(x.state().members.size(), 3u);
+  EXPECT_EQ(x.Heads().size(), 2u);
+}
+
+TEST_F(LedgerTest, MissingListsWhatAPeerLacksParentsFirst) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  ASSERT_EQ(*ledger_->Add(Admit(2, 1, {0, 1})), Ledger::Added::kAdded);
+  std::vector<std::string> unknown;
+  const auto all = ledger_->Missing({HashOf(genesis_)}, 100, &unknown);
+  ASSERT_EQ(all.size(), 2u);
+  Ledger peer = std::move(Ledger::FromGenesis(genesis_)).value();
+  for (const auto& w : all) EXPECT_EQ(*peer.Add(w), Ledger::Added::kAdded);
+  EXPECT_TRUE(ledger_->Missing(peer.Heads(), 100, &unknown).empty());
+  ledger_->Missing({std::string(64, 'a')}, 100, &unknown);
+  EXPECT_EQ(unknown.size(), 1u);
+}
+
+}  // namespace
+}  // namespace peerstack::protocol
