@@ -16,7 +16,8 @@
 #include "http/static_files.h"
 #include "json/json.h"
 #include "plugins/plugin_host.h"
-#include "protocol/genesis.h"
+#include "node/network_service.h"
+#include "protocol/event.h"
 #include "store/key_file.h"
 #include "store/store.h"
 
@@ -45,8 +46,7 @@ struct Node::Impl {
   std::string admin_token;
   std::shared_ptr<store::Store> store;
   std::unique_ptr<plugins::PluginHost> plugin_host;
-  protocol::NetworkState state;
-  std::string state_hash;
+  std::unique_ptr<NetworkService> network;
   std::unique_ptr<http::StaticFiles> front;
   http::Router public_router;
   http::Router admin_router;
@@ -79,56 +79,6 @@ struct Node::Impl {
     return Status::Ok();
   }
 
-  // Loads the network state, creating the network on first start (seed case 1).
-  Status LoadOrCreateNetwork() {
-    auto events = store->Events();
-    if (!events) return events.status();
-    if (events->empty()) {
-      if (!config.join_url.empty()) {
-        // Joining another network arrives with the network protocol; until then be explicit.
-        PS_LOG(kWarn, "node") << "joining " << config.join_url
-                              << " is not supported yet; creating a new network instead";
-      }
-      auto genesis = protocol::MakeGenesis(*key, SelfUrl(), WallMs());
-      if (!genesis) return genesis.status();
-      const std::string wire = protocol::Encode(*genesis);
-      const std::string hash = protocol::HashOf(wire);
-      store::WriteBatch batch;
-      batch.events.push_back({hash, "genesis", wire});
-      batch.meta.emplace_back("network_id", hash);
-      if (auto s = store->Write(batch); !s.ok()) return s;
-      PS_LOG(kInfo, "node") << "created network " << hash;
-      events = store->Events();
-      if (!events) return events.status();
-    }
-    const store::EventRecord& first = events->front();
-    if (first.kind != "genesis") {
-      return Status::Error("bad_state", "the first stored event is not a genesis event");
-    }
-    auto st = protocol::StateFromGenesis(first.body);
-    if (!st) return Status::Error("bad_state", "stored genesis is invalid: " + st.status().message());
-    if (st->network_id != first.hash) {
-      return Status::Error("bad_state", "stored genesis does not match its hash");
-    }
-    state = std::move(st).value();
-    state_hash = state.StateHash();
-    return Status::Ok();
-  }
-
-  json::Value NodesJson() const {
-    json::Array nodes;
-    const int64_t now = WallMs();
-    for (const protocol::Member& m : state.members) {
-      const bool self = m.id == node_id;
-      nodes.push_back(json::Object{{"id", m.id},
-                                   {"url", self ? SelfUrl() : m.url},
-                                   {"online", self},
-                                   {"last_seen", self ? now : int64_t{0}},
-                                   {"version", self ? version : std::string()}});
-    }
-    return json::Object{{"network", state.network_id}, {"nodes", std::move(nodes)}};
-  }
-
   json::Value StatusJson() const {
     const auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
@@ -148,9 +98,7 @@ struct Node::Impl {
                               {"version", version},
                               {"started_at", started_wall_ms},
                               {"uptime_ms", static_cast<int64_t>(uptime.count())}}},
-        {"network", json::Object{{"id", state.network_id},
-                                 {"state_hash", state_hash},
-                                 {"members", state.members.size()}}},
+        {"network", network->StatusJson()},
         {"ports", json::Object{{"public", public_server ? public_server->port() : 0},
                                {"admin", admin_server ? admin_server->port() : 0}}},
         {"listeners",
@@ -161,7 +109,7 @@ struct Node::Impl {
 
   void WireRoutes() {
     auto nodes = [this](const http::Request&) {
-      return http::JsonResponse(200, json::Serialize(NodesJson()));
+      return http::JsonResponse(200, json::Serialize(network->NodesJson()));
     };
     public_router.Add("GET", "/nodes", nodes);
     const http::Handler not_found = [](const http::Request&) {
@@ -174,8 +122,8 @@ struct Node::Impl {
     public_router.AddPrefix("*", "/api/", [this](const http::Request& r) {
       return plugin_host->Handle(r, /*admin=*/false);
     });
-    // Mounted by the peer protocol when it lands.
-    public_router.AddPrefix("*", "/p2p/", not_found);
+    public_router.AddPrefix("*", "/p2p/",
+                            [this](const http::Request& r) { return network->HandleMessage(r); });
     // The self-extracting bundle arrives with core/bundle/; say so instead of serving the SPA.
     public_router.Add("GET", "/download", [](const http::Request&) {
       return http::JsonError(501, "not_implemented",
@@ -187,6 +135,8 @@ struct Node::Impl {
       return http::JsonResponse(200, json::Serialize(StatusJson()));
     });
     admin_router.Add("GET", "/nodes", nodes);
+    admin_router.Add("POST", "/join", [this](const http::Request& r) { return network->HandleJoin(r); });
+    admin_router.Add("GET", "/sync", [this](const http::Request& r) { return network->HandleSync(r); });
     admin_router.AddPrefix("*", "/api/", [this](const http::Request& r) {
       return plugin_host->Handle(r, /*admin=*/true);
     });
@@ -230,7 +180,6 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   auto store = store::OpenSqliteStore(impl->Path(kStoreFile));
   if (!store) return store.status();
   impl->store = std::move(store).value();
-  if (auto s = impl->LoadOrCreateNetwork(); !s.ok()) return s;
 
   if (!files::Exists(config.front_dir)) {
     PS_LOG(kWarn, "node") << "frontend directory " << config.front_dir
@@ -240,11 +189,21 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   po.plugins_dir = config.plugins_dir;
   po.cache_dir = impl->Path(kPluginCacheDir);
   po.store = impl->store;
-  po.info = plugins::HostInfo{impl->node_id, impl->state.network_id, impl->SelfUrl(),
-                              impl->version};
+  po.info = plugins::HostInfo{impl->node_id, "", impl->SelfUrl(), impl->version};
   po.timeout = std::chrono::milliseconds(config.plugin_timeout_ms);
   po.dev = config.dev;
   impl->plugin_host = std::make_unique<plugins::PluginHost>(std::move(po));
+  // Plugins load now: the network needs their hash (what a joiner presents, what genesis
+  // accepts).
+  impl->plugin_host->Start();
+
+  NetworkOptions no;
+  no.key = std::make_unique<crypto::SigningKey>(*impl->key);
+  no.store = impl->store;
+  no.code_hash = CodeHashOf(impl->plugin_host->StatusJson());
+  no.join_url = config.join_url;
+  no.version = impl->version;
+  impl->network = std::make_unique<NetworkService>(std::move(no));
 
   impl->front = std::make_unique<http::StaticFiles>(http::StaticFilesOptions{config.front_dir});
   impl->WireRoutes();
@@ -262,8 +221,6 @@ Status Node::Start() {
   Impl& d = *impl_;
   d.started = std::chrono::steady_clock::now();
   d.started_wall_ms = WallMs();
-
-  d.plugin_host->Start();
 
   http::ServerOptions admin;
   admin.name = "admin";
@@ -288,12 +245,19 @@ Status Node::Start() {
   }
 
   d.plugin_host->SetPublicUrl(d.SelfUrl());
+  if (auto s = d.network->Start(d.SelfUrl()); !s.ok()) {
+    d.public_server->Stop();
+    d.admin_server->Stop();
+    return s;
+  }
+  d.plugin_host->SetNetworkId(d.network->network_id());
   const std::string ports = json::Serialize(json::Object{
       {"admin", d.admin_server->port()}, {"public", d.public_server->port()}});
   if (auto s = files::WriteFileAtomic(d.Path(kPortsFile), ports + "\n", 0644); !s.ok()) return s;
   PS_LOG(kInfo, "node") << "serving " << d.SelfUrl() << " (public " << d.config.bind << ":"
                         << d.public_server->port() << ", admin 127.0.0.1:"
-                        << d.admin_server->port() << "), network " << d.state.network_id;
+                        << d.admin_server->port() << "), network "
+                        << (d.network->network_id().empty() ? "(joining)" : d.network->network_id());
   return Status::Ok();
 }
 
@@ -304,6 +268,7 @@ void Node::Stop() {
   if (d.public_server || d.admin_server) ::unlink(d.Path(kPortsFile).c_str());
   d.public_server.reset();
   d.admin_server.reset();
+  if (d.network) d.network->Stop();
   if (d.plugin_host) d.plugin_host->Stop();
   if (d.store) {
     if (auto s = d.store->Close(); !s.ok()) {
@@ -314,7 +279,7 @@ void Node::Stop() {
 }
 
 const std::string& Node::node_id() const { return impl_->node_id; }
-const std::string& Node::network_id() const { return impl_->state.network_id; }
+std::string Node::network_id() const { return impl_->network->network_id(); }
 uint16_t Node::public_port() const {
   return impl_->public_server ? impl_->public_server->port() : 0;
 }

@@ -36,7 +36,7 @@ class Node {
   void Stop();
 
   const std::string& node_id() const;
-  const std::string& network_id() const;
+  std::string network_id() const;
   uint16_t public_port() const;
   uint16_t admin_port() const;
 

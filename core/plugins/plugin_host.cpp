@@ -788,6 +788,11 @@ void PluginHost::SetPublicUrl(const std::string& url) {
   impl_->info->info.public_url = url;
 }
 
+void PluginHost::SetNetworkId(const std::string& id) {
+  std::lock_guard<std::mutex> lock(impl_->info->mu);
+  impl_->info->info.network_id = id;
+}
+
 Status PluginHost::LoadFile(const std::string& path) { return impl_->Load(path); }
 
 http::Response PluginHost::Handle(const http::Request& request, bool admin) {

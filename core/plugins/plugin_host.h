@@ -66,6 +66,8 @@ class PluginHost {
   Status LoadFile(const std::string& path);
   // What plugins get for PS_INFO_PUBLIC_URL from now on.
   void SetPublicUrl(const std::string& url);
+  // What plugins get for PS_INFO_NETWORK_ID from now on.
+  void SetNetworkId(const std::string& id);
   // Serves a request whose path starts with /api/. admin: it came through the admin listener.
   http::Response Handle(const http::Request& request, bool admin);
   // Stops watching and running calls, retires every plugin. Idempotent.

@@ -32,6 +32,14 @@ Engine::Engine(EngineConfig config, crypto::SigningKey key, std::string seed_url
 
 bool Engine::is_member() const { return ledger_ && ledger_->IsMember(key_hex_); }
 
+size_t Engine::pending_joins() const {
+  size_t n = 0;
+  for (const auto& [hash, p] : pending_) {
+    if (!p.done && !(ledger_ && ledger_->IsMember(p.request.key))) ++n;
+  }
+  return n;
+}
+
 std::string Engine::RandomHex(size_t bytes) {
   std::string out;
   while (out.size() < bytes * 2) {
@@ -338,6 +346,18 @@ void Engine::OnEvents(const Envelope& in, int64_t now, Output* out) {
   }
   for (const json::Value& w : list) {
     if (w.is_string()) Accept(w.as_string(), in.from, out);
+  }
+}
+
+void Engine::SyncWithAll(Output* out) {
+  if (!ledger_) {
+    if (!seed_url_.empty()) Send(out, seed_url_, "sync", json::Object{{"heads", json::Array{}}});
+    return;
+  }
+  json::Array heads;
+  for (const std::string& h : ledger_->Heads()) heads.push_back(h);
+  for (const std::string& url : OtherMemberUrls()) {
+    Send(out, url, "sync", json::Object{{"heads", heads}});
   }
 }
 

@@ -78,13 +78,15 @@ class Engine {
 
   void Receive(const Envelope& in, int64_t now_ms, Output* out);
   void Tick(int64_t now_ms, Output* out);
+  // Anti-entropy with every other member now (an operator's "sync").
+  void SyncWithAll(Output* out);
 
   bool is_member() const;
   const Ledger* ledger() const { return ledger_ ? &*ledger_ : nullptr; }
   const std::string& url() const { return config_.url; }
   const std::string& key_hex() const { return key_hex_; }
-  // Joins this node is sponsoring or approving, for status pages.
-  size_t pending_joins() const { return pending_.size(); }
+  // Joins this node is sponsoring or approving that are not complete, for status pages.
+  size_t pending_joins() const;
 
  private:
   struct Pending {

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace peerstack::test {
@@ -29,8 +30,11 @@ TestNode::~TestNode() = default;
 
 bool TestNode::Start(std::string* why) {
   ::unlink((data_dir() + "/ports.json").c_str());
-  std::vector<std::string> args{"run", "--data-dir", data_dir(), "--port", "0", "--admin-port",
-                                "0", "--bind", "127.0.0.1"};
+  std::vector<std::string> args{"run", "--data-dir", data_dir(), "--admin-port", "0", "--bind",
+                                "127.0.0.1"};
+  if (std::find(extra_args_.begin(), extra_args_.end(), "--port") == extra_args_.end()) {
+    args.insert(args.end(), {"--port", "0"});
+  }
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   process_ = std::make_unique<Process>(PeerstackBinary(), args, dir_ + "/node.log");
   const bool ready = WaitFor(

@@ -98,3 +98,8 @@ std::optional<RawResponse> HttpGet(uint16_t port, const std::string& path,
                                    const std::vector<std::string>& extra_headers = {});
 
 }  // namespace peerstack::test
+
+namespace peerstack::test {
+// A TCP port on 127.0.0.1 that nothing listens on right now (bound to 0, then released).
+uint16_t FreePort();
+}  // namespace peerstack::test

@@ -1,0 +1,393 @@
+#include "node/network_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "base/log.h"
+#include "crypto/encoding.h"
+#include "crypto/random.h"
+#include "crypto/sha256.h"
+#include "http/client.h"
+#include "protocol/engine.h"
+
+namespace peerstack::node {
+namespace {
+
+constexpr size_t kMaxMessageBytes = 1 << 20;
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class KernelRandom final : public protocol::Random {
+ public:
+  uint64_t Next() override {
+    uint64_t v = 0;
+    crypto::RandomBytes(reinterpret_cast<uint8_t*>(&v), sizeof v);
+    return v;
+  }
+};
+
+bool ValidType(std::string_view t) {
+  if (t.empty() || t.size() > 16) return false;
+  return std::all_of(t.begin(), t.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+}
+
+std::string KindOf(const std::string& wire) {
+  auto e = protocol::Decode(wire);
+  return e ? e->kind : "unknown";
+}
+
+}  // namespace
+
+std::string CodeHashOf(const json::Value& plugin_status) {
+  std::vector<std::string> lines;
+  if (const json::Value* loaded = plugin_status.find("loaded"); loaded && loaded->is_array()) {
+    for (const json::Value& p : loaded->as_array()) {
+      const std::string* name = p.find_string("name");
+      const std::string* sha = p.find_string("sha256");
+      if (name && sha) lines.push_back(*name + " " + *sha + "\n");
+    }
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string all;
+  for (const auto& l : lines) all += l;
+  return crypto::Sha256Hex(all);
+}
+
+struct NetworkService::Impl {
+  NetworkOptions o;
+  std::string self_url;
+  std::string key_hex;
+  KernelRandom random;
+  crypto::VerifyCache verify_cache;
+
+  mutable std::mutex mu;  // engine, last_seen, refusals
+  std::unique_ptr<protocol::Engine> engine;
+  std::map<std::string, int64_t> last_seen;  // by member key
+  std::vector<std::string> refusals;
+  uint64_t changes = 0;  // events stored since start
+
+  std::mutex out_mu;
+  std::condition_variable out_cv;
+  std::deque<protocol::Envelope> outgoing;
+  bool stopping = false;
+  std::vector<std::thread> threads;
+
+  protocol::EngineConfig EngineConfigFor() {
+    protocol::EngineConfig ec;
+    ec.url = self_url;
+    ec.code_hash = o.code_hash;
+    ec.sync_interval_ms = o.sync_interval_ms;
+    ec.verify_cache = &verify_cache;
+    return ec;
+  }
+
+  // With mu held: store what the engine accepted, then queue what it wants sent.
+  void Drive(protocol::Output& out) {
+    if (!out.new_events.empty()) {
+      store::WriteBatch batch;
+      for (const std::string& w : out.new_events) {
+        batch.events.push_back({protocol::HashOf(w), KindOf(w), w});
+      }
+      if (auto s = o.store->Write(batch); !s.ok()) {
+        PS_LOG(kError, "network") << "cannot store events, not acknowledging them: " << s.ToString();
+        return;
+      }
+      changes += out.new_events.size();
+      for (const std::string& w : out.new_events) {
+        auto e = protocol::Decode(w);
+        if (e && e->kind == "member-added") {
+          const std::string* key = e->body.find("request")->find_string("key");
+          PS_LOG(kInfo, "network") << "member added: " << protocol::NodeIdForHex(key ? *key : "")
+                                   << (key && *key == key_hex ? " (this node)" : "");
+        }
+      }
+    }
+    for (const std::string& r : out.refusals) {
+      PS_LOG(kError, "network") << "join refused: " << r;
+      refusals.push_back(r);
+      if (refusals.size() > 16) refusals.erase(refusals.begin());
+    }
+    if (out.messages.empty()) return;
+    {
+      std::lock_guard<std::mutex> lock(out_mu);
+      for (auto& m : out.messages) {
+        if (outgoing.size() < 10000) outgoing.push_back(std::move(m));
+      }
+    }
+    out_cv.notify_all();
+  }
+
+  void SendLoop() {
+    while (true) {
+      protocol::Envelope e;
+      {
+        std::unique_lock<std::mutex> lock(out_mu);
+        out_cv.wait(lock, [&] { return stopping || !outgoing.empty(); });
+        if (stopping) return;
+        e = std::move(outgoing.front());
+        outgoing.pop_front();
+      }
+      const std::string body =
+          json::Serialize(json::Object{{"body", std::move(e.body)}, {"from", e.from}});
+      const crypto::Signature sig = o.key->SignWithDomain("p2p/" + e.type, body);
+      http::ClientRequest req;
+      req.method = "POST";
+      req.url = e.to + "/p2p/" + e.type;
+      req.body = body;
+      req.timeout = std::chrono::milliseconds(3000);
+      req.max_response_bytes = 64 * 1024;
+      req.headers = {{"content-type", "application/json"},
+                     {"x-peerstack-key", key_hex},
+                     {"x-peerstack-signature", crypto::HexEncode(sig.data(), sig.size())}};
+      auto r = http::Fetch(req);
+      if (!r) {
+        PS_LOG(kDebug, "network") << e.type << " to " << e.to << " failed: " << r.status().ToString();
+      } else if (r->status >= 300) {
+        PS_LOG(kDebug, "network") << e.type << " to " << e.to << " answered " << r->status;
+      }
+    }
+  }
+
+  void TickLoop() {
+    std::unique_lock<std::mutex> lock(out_mu);
+    while (!stopping) {
+      out_cv.wait_for(lock, std::chrono::milliseconds(100));
+      if (stopping) break;
+      lock.unlock();
+      {
+        std::lock_guard<std::mutex> engine_lock(mu);
+        protocol::Output out;
+        engine->Tick(WallMs(), &out);
+        Drive(out);
+      }
+      lock.lock();
+    }
+  }
+};
+
+NetworkService::NetworkService(NetworkOptions options) : impl_(std::make_shared<Impl>()) {
+  impl_->o = std::move(options);
+  const auto& pub = impl_->o.key->public_key();
+  impl_->key_hex = crypto::HexEncode(pub.data(), pub.size());
+}
+
+NetworkService::~NetworkService() { Stop(); }
+
+Status NetworkService::Start(const std::string& self_url) {
+  Impl& d = *impl_;
+  d.self_url = self_url;
+  auto events = d.o.store->Events();
+  if (!events) return events.status();
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (!events->empty()) {
+    if (events->front().kind != "genesis") {
+      return Status::Error("bad_state", "the first stored event is not a genesis event");
+    }
+    auto ledger = protocol::Ledger::FromGenesis(events->front().body);
+    if (!ledger) {
+      return Status::Error("bad_state", "stored genesis is invalid: " + ledger.status().message());
+    }
+    ledger->set_verify_cache(&d.verify_cache);
+    for (size_t i = 1; i < events->size(); ++i) {
+      auto r = ledger->Add((*events)[i].body);
+      if (!r || *r != protocol::Ledger::Added::kAdded) {
+        PS_LOG(kError, "network") << "stored event " << (*events)[i].hash << " is not valid here; skipped";
+      }
+    }
+    if (ledger->IsMember(d.key_hex) || d.o.join_url.empty()) {
+      PS_LOG(kInfo, "network") << "network " << ledger->network_id() << ", "
+                               << ledger->state().members.size() << " members, "
+                               << ledger->size() << " events";
+      d.engine = std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key,
+                                                    std::move(ledger).value(), &d.random);
+    }
+  } else if (d.o.join_url.empty()) {
+    protocol::GenesisParams params;
+    params.code_hash = d.o.code_hash;
+    auto genesis = protocol::MakeGenesis(*d.o.key, self_url, WallMs(), params);
+    if (!genesis) return genesis.status();
+    const std::string wire = protocol::Encode(*genesis);
+    store::WriteBatch batch;
+    batch.events.push_back({protocol::HashOf(wire), "genesis", wire});
+    batch.meta.emplace_back("network_id", protocol::HashOf(wire));
+    if (auto s = d.o.store->Write(batch); !s.ok()) return s;
+    PS_LOG(kInfo, "network") << "created network " << protocol::HashOf(wire);
+    d.engine = std::make_unique<protocol::Engine>(
+        d.EngineConfigFor(), *d.o.key, std::move(protocol::Ledger::FromGenesis(wire)).value(),
+        &d.random);
+  }
+  if (!d.engine) {
+    PS_LOG(kInfo, "network") << "asking " << d.o.join_url << " to admit this node";
+    d.engine = std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key, d.o.join_url,
+                                                  &d.random);
+  }
+  for (size_t i = 0; i < std::max<size_t>(1, d.o.senders); ++i) {
+    d.threads.emplace_back([impl = impl_] { impl->SendLoop(); });
+  }
+  d.threads.emplace_back([impl = impl_] { impl->TickLoop(); });
+  return Status::Ok();
+}
+
+void NetworkService::Stop() {
+  Impl& d = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(d.out_mu);
+    if (d.stopping) return;
+    d.stopping = true;
+  }
+  d.out_cv.notify_all();
+  for (auto& t : d.threads) t.join();
+  d.threads.clear();
+}
+
+http::Response NetworkService::HandleMessage(const http::Request& request) {
+  Impl& d = *impl_;
+  if (request.method != "POST") return http::JsonError(405, "method_not_allowed", "POST only");
+  const std::string type = request.path.substr(5);  // after "/p2p/"
+  if (!ValidType(type)) return http::JsonError(404, "not_found", "no such message type");
+  if (request.body.size() > kMaxMessageBytes) return http::JsonError(413, "too_large", "message too large");
+  const std::string* key = request.header("x-peerstack-key");
+  const std::string* sig = request.header("x-peerstack-signature");
+  if (!key || !sig) return http::JsonError(401, "unsigned", "messages must be signed");
+  // The signature over the raw bytes first; only then is the body parsed.
+  if (auto s = protocol::VerifyHexSignature(*key, "p2p/" + type, request.body, *sig); !s.ok()) {
+    return http::JsonError(401, "bad_signature", s.message());
+  }
+  auto parsed = json::Parse(request.body, {kMaxMessageBytes, 32});
+  if (!parsed) return http::JsonError(400, "bad_json", parsed.status().message());
+  const std::string* from = parsed->find_string("from");
+  const json::Value* body = parsed->find("body");
+  if (!from || !body || !body->is_object() || parsed->as_object().size() != 2) {
+    return http::JsonError(400, "bad_message", "a message is {\"body\": {...}, \"from\": URL}");
+  }
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (!d.engine) return http::JsonError(503, "not_ready", "the network is not started");
+  const int64_t now = WallMs();
+  if (const protocol::Ledger* l = d.engine->ledger(); l && l->IsMember(*key)) d.last_seen[*key] = now;
+  protocol::Output out;
+  d.engine->Receive(protocol::Envelope{*from, d.self_url, type, *body}, now, &out);
+  d.Drive(out);
+  return http::JsonResponse(202, "{\"ok\":true}");
+}
+
+http::Response NetworkService::HandleJoin(const http::Request& request) {
+  Impl& d = *impl_;
+  std::string url = d.o.join_url;
+  if (!request.body.empty()) {
+    auto body = json::Parse(request.body, {64 * 1024, 8});
+    if (!body) return http::JsonError(400, "bad_json", body.status().message());
+    if (const std::string* u = body->find_string("url")) url = *u;
+  }
+  if (url.empty()) return http::JsonError(400, "no_url", "send {\"url\": ...} or start with --join");
+  if (!http::ParseUrl(url).ok()) return http::JsonError(400, "bad_url", "not an http:// URL: " + url);
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (d.engine && d.engine->is_member()) {
+    return http::JsonError(409, "already_member",
+                           "this node is a member of network " + d.engine->ledger()->network_id() +
+                               "; use an empty data dir and --join to join another");
+  }
+  d.engine = std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key, url, &d.random);
+  d.refusals.clear();
+  protocol::Output out;
+  d.engine->Tick(WallMs(), &out);
+  d.Drive(out);
+  return http::JsonResponse(202, json::Serialize(json::Object{{"joining", url}}));
+}
+
+http::Response NetworkService::HandleSync(const http::Request&) {
+  Impl& d = *impl_;
+  auto snapshot = [&] {
+    std::lock_guard<std::mutex> lock(d.mu);
+    const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
+    return std::make_pair(l ? l->size() : 0, l ? l->StateHash() : std::string());
+  };
+  const auto before = snapshot();
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    protocol::Output out;
+    d.engine->SyncWithAll(&out);
+    d.Drive(out);
+  }
+  // Wait for the answers: until nothing changed for 300 ms, 3 s at most.
+  auto last = before;
+  auto quiet_since = std::chrono::steady_clock::now();
+  const auto deadline = quiet_since + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline &&
+         std::chrono::steady_clock::now() - quiet_since < std::chrono::milliseconds(300)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto now = snapshot();
+    if (now != last) {
+      last = now;
+      quiet_since = std::chrono::steady_clock::now();
+    }
+  }
+  const auto after = snapshot();
+  return http::JsonResponse(
+      200, json::Serialize(json::Object{
+               {"added", static_cast<int64_t>(after.first) - static_cast<int64_t>(before.first)},
+               {"events", after.first},
+               {"state_hash_before", before.second},
+               {"state_hash", after.second}}));
+}
+
+json::Value NetworkService::NodesJson() const {
+  const Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
+  json::Array nodes;
+  const int64_t now = WallMs();
+  if (l) {
+    for (const protocol::Member& m : l->state().members) {
+      const bool self = m.key == d.key_hex;
+      auto seen = d.last_seen.find(m.key);
+      const int64_t last = self ? now : (seen == d.last_seen.end() ? 0 : seen->second);
+      const bool online = self || (last != 0 && now - last <= 3 * d.o.sync_interval_ms + 1000);
+      nodes.push_back(json::Object{{"id", m.id},
+                                   {"url", self ? d.self_url : m.url},
+                                   {"online", online},
+                                   {"last_seen", last},
+                                   {"version", self ? d.o.version : std::string()}});
+    }
+  }
+  return json::Object{{"network", l ? l->network_id() : std::string()}, {"nodes", std::move(nodes)}};
+}
+
+json::Value NetworkService::StatusJson() const {
+  const Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
+  json::Array refusals(d.refusals.begin(), d.refusals.end());
+  return json::Object{
+      {"id", l ? l->network_id() : std::string()},
+      {"state_hash", l ? l->StateHash() : std::string()},
+      {"members", l ? l->state().members.size() : 0},
+      {"events", l ? l->size() : 0},
+      {"member", d.engine && d.engine->is_member()},
+      {"pending_joins", d.engine ? d.engine->pending_joins() : 0},
+      {"join_url", d.o.join_url},
+      {"code_hash", d.o.code_hash},
+      {"join_refusals", std::move(refusals)},
+  };
+}
+
+std::string NetworkService::network_id() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const protocol::Ledger* l = impl_->engine ? impl_->engine->ledger() : nullptr;
+  return l ? l->network_id() : std::string();
+}
+
+bool NetworkService::is_member() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->engine && impl_->engine->is_member();
+}
+
+}  // namespace peerstack::node

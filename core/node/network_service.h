@@ -1,0 +1,72 @@
+// The network, inside the node: drives the sans-I/O protocol engine (core/protocol) with real
+// time, real HTTP and the store.
+//
+//   - State: on start, the ledger is rebuilt from the stored events; with none stored, the
+//     node creates the network (seed case 1) unless a join URL is set (case 2: it joins).
+//   - Incoming: POST /p2p/<type> on the public listener. The body is signed by the sender's
+//     node key (headers X-Peerstack-Key, X-Peerstack-Signature) with the domain "p2p/<type>";
+//     the signature is checked over the raw bytes first, then the body is parsed strictly
+//     (no duplicate keys, no trailing data, 1 MiB at most), then the engine decides.
+//   - Outgoing: sender threads POST the engine's messages with a deadline and a size cap.
+//   - Events the engine accepts are written to the store before any message that depends on
+//     them is sent, so a node killed at any point restarts consistent.
+//   - Liveness (for /nodes): a member is online when a signed message from it arrived within
+//     3 sync intervals (local knowledge, not consensus).
+// Thread-safe: one mutex guards the engine.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+#include "crypto/ed25519.h"
+#include "http/message.h"
+#include "json/json.h"
+#include "store/store.h"
+
+namespace peerstack::node {
+
+struct NetworkOptions {
+  std::unique_ptr<crypto::SigningKey> key;
+  std::shared_ptr<store::Store> store;
+  std::string code_hash;  // of this node's plugin set
+  std::string join_url;   // empty: create (or keep) our own network
+  std::string version;
+  int64_t sync_interval_ms = 1000;
+  size_t senders = 2;  // threads sending outgoing messages
+};
+
+class NetworkService {
+ public:
+  explicit NetworkService(NetworkOptions options);
+  ~NetworkService();
+  NetworkService(const NetworkService&) = delete;
+  NetworkService& operator=(const NetworkService&) = delete;
+
+  // Loads or creates the ledger, then starts the timer and senders. self_url is where this
+  // node's public listener answers (known once it is bound).
+  Status Start(const std::string& self_url);
+  void Stop();
+
+  // POST /p2p/<type> (public listener).
+  http::Response HandleMessage(const http::Request& request);
+  // POST /join (admin): ask the network at the body's "url", or the configured join URL.
+  http::Response HandleJoin(const http::Request& request);
+  // GET /sync (admin): one anti-entropy round with every member now; what changed.
+  http::Response HandleSync(const http::Request& request);
+
+  json::Value NodesJson() const;   // the /nodes contract
+  json::Value StatusJson() const;  // for /status: network id, state hash, members, joins
+  std::string network_id() const;
+  bool is_member() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// The code hash a joiner presents: sha256 over "name sha256\n" lines of the loaded plugins,
+// sorted by name (empty set: sha256 of nothing).
+std::string CodeHashOf(const json::Value& plugin_status);
+
+}  // namespace peerstack::node

@@ -1,0 +1,232 @@
+// Real peerstack processes on loopback forming one network: sequential and concurrent joins,
+// refusals, forged and replayed messages, a member killed mid-join, and nodes catching up.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <set>
+
+#include "crypto/encoding.h"
+#include "protocol/join.h"
+#include "protocol/ledger.h"
+#include "support/test_node.h"
+
+namespace peerstack {
+namespace {
+
+using namespace std::chrono_literals;
+using test::TestNode;
+
+class NetworkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::mkdir(dir_.Sub("plugins").c_str(), 0755);
+    ::mkdir(dir_.Sub("other-plugins").c_str(), 0755);
+    test::CopyFile(test::BuiltPlugin("hello"), dir_.Sub("plugins/libhello.so"));
+    test::CopyFile(test::FixturePlugin("good"), dir_.Sub("other-plugins/libgood.so"));
+  }
+
+  // Starts node `name` on a fixed port (so it can restart at the same URL).
+  TestNode& Start(const std::string& name, const std::string& join_url = "",
+                  const std::string& plugins = "plugins") {
+    if (!ports_.count(name)) ports_[name] = test::FreePort();
+    ::mkdir(dir_.Sub(name).c_str(), 0755);
+    std::vector<std::string> args{"--port", std::to_string(ports_[name]), "--plugins",
+                                  dir_.Sub(plugins), "--front", dir_.Sub("front")};
+    if (!join_url.empty()) args.insert(args.end(), {"--join", join_url});
+    auto node = std::make_unique<TestNode>(dir_.Sub(name), args);
+    std::string why;
+    EXPECT_TRUE(node->Start(&why)) << why;
+    auto& slot = nodes_[name];
+    slot = std::move(node);
+    return *slot;
+  }
+  std::string Url(const std::string& name) {
+    return "http://127.0.0.1:" + std::to_string(ports_.at(name));
+  }
+  json::Value Network(const std::string& name) {
+    const json::Value st = nodes_.at(name)->Status();
+    return st.is_object() ? *st.find("network") : json::Value(nullptr);
+  }
+  std::set<std::string> MemberIds(const std::string& name) {
+    std::set<std::string> ids;
+    const json::Value nodes = nodes_.at(name)->GetJson("/nodes");
+    if (!nodes.is_object()) return ids;
+    for (const auto& n : nodes.find("nodes")->as_array()) ids.insert(*n.find_string("id"));
+    return ids;
+  }
+  std::string StateHash(const std::string& name) {
+    const json::Value n = Network(name);
+    return n.is_object() ? *n.find_string("state_hash") : "";
+  }
+  bool IsMember(const std::string& name) {
+    const json::Value n = Network(name);
+    return n.is_object() && n.find("member")->as_bool();
+  }
+  // All named nodes report the same state hash and `members` members.
+  bool Converged(const std::vector<std::string>& names, size_t members) {
+    std::string hash;
+    for (const auto& n : names) {
+      const json::Value net = Network(n);
+      if (!net.is_object() || *net.find_int("members") != static_cast<int64_t>(members)) return false;
+      const std::string h = *net.find_string("state_hash");
+      if (!hash.empty() && h != hash) return false;
+      hash = h;
+    }
+    return true;
+  }
+
+  test::TempDir dir_;
+  std::map<std::string, uint16_t> ports_;
+  std::map<std::string, std::unique_ptr<TestNode>> nodes_;
+};
+
+TEST_F(NetworkTest, FiveNodesJoinOneAfterAnotherAndAgree) {
+  Start("a");
+  const std::vector<std::string> names{"a", "b", "c", "d", "e"};
+  for (size_t i = 1; i < names.size(); ++i) {
+    Start(names[i], Url("a"));
+    ASSERT_TRUE(test::WaitFor([&] { return IsMember(names[i]); }, 20s))
+        << names[i] << " was not admitted:\n" << nodes_[names[i]]->Log();
+  }
+  ASSERT_TRUE(test::WaitFor([&] { return Converged(names, 5); }, 20s));
+  const std::set<std::string> ids = MemberIds("a");
+  EXPECT_EQ(ids.size(), 5u);
+  for (const auto& n : names) EXPECT_EQ(MemberIds(n), ids) << n;
+  // Every node's /nodes names the same network.
+  const std::string network = *nodes_["a"]->GetJson("/nodes").find_string("network");
+  for (const auto& n : names) EXPECT_EQ(*nodes_[n]->GetJson("/nodes").find_string("network"), network);
+}
+
+TEST_F(NetworkTest, ThreeJoinersAtOnceAreAllAdmitted) {
+  Start("a");
+  for (const char* n : {"b", "c", "d"}) Start(n, Url("a"));
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c", "d"}, 4); }, 40s))
+      << nodes_["b"]->Log();
+}
+
+TEST_F(NetworkTest, AJoinerWithAnotherPluginSetIsRefusedWithTheReason) {
+  Start("a");
+  Start("x", Url("a"), "other-plugins");
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        const json::Value net = Network("x");
+        return net.is_object() && !net.find("join_refusals")->as_array().empty();
+      },
+      20s))
+      << nodes_["x"]->Log();
+  const std::string reason = Network("x").find("join_refusals")->as_array()[0].as_string();
+  EXPECT_NE(reason.find("does not match the network's accepted code"), std::string::npos) << reason;
+  EXPECT_NE(reason.find(*Network("a").find_string("code_hash")), std::string::npos) << reason;
+  EXPECT_FALSE(IsMember("x"));
+  EXPECT_EQ(*Network("a").find_int("members"), 1);
+  EXPECT_NE(nodes_["x"]->Log().find("join refused"), std::string::npos);
+}
+
+// Posts a message to a node the way a peer would (signed envelope), or tampered.
+test::RawResponse PostMessage(uint16_t port, const std::string& type, const json::Value& body,
+                              const crypto::SigningKey& key, bool tamper = false) {
+  std::string raw = json::Serialize(json::Object{{"body", body}, {"from", "http://127.0.0.1:9"}});
+  const auto sig = key.SignWithDomain("p2p/" + type, raw);
+  if (tamper) raw[raw.size() / 2] ^= 1;
+  test::RawConnection c(port);
+  c.Send("POST /p2p/" + type + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+         std::to_string(raw.size()) + "\r\nX-Peerstack-Key: " +
+         crypto::HexEncode(key.public_key().data(), 32) + "\r\nX-Peerstack-Signature: " +
+         crypto::HexEncode(sig.data(), sig.size()) + "\r\n\r\n" + raw);
+  auto r = c.ReadResponse();
+  return r ? *r : test::RawResponse{};
+}
+
+TEST_F(NetworkTest, ForgedApprovalsReplaysAndForgeriesAdmitNobody) {
+  Start("a");
+  Start("b", Url("a"));
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b"}, 2); }, 20s));
+  const std::string network = *Network("a").find_string("id");
+  const std::string before = StateHash("a");
+  const auto attacker = crypto::SigningKey::Generate();
+  const uint16_t port = nodes_["a"]->public_port();
+
+  // Unsigned, badly signed, or signed under another message type: refused before parsing.
+  EXPECT_EQ(PostMessage(port, "join", json::Object{}, attacker, /*tamper=*/true).status, 401);
+  {
+    test::RawConnection c(port);
+    c.Send("POST /p2p/join HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+    EXPECT_EQ(c.ReadResponse()->status, 401);
+  }
+  // A stale join request (a replay of an old one) and a request for another network.
+  auto stale = protocol::MakeJoinRequest(attacker, "http://127.0.0.1:9", "x", network, "aa", 1000);
+  EXPECT_EQ(PostMessage(port, "join", json::Object{{"request", stale.ToJson()}}, attacker).status, 202);
+  // A forged certificate: the attacker approves its own request and authors the event.
+  auto own = protocol::MakeJoinRequest(attacker, "http://127.0.0.1:9", *Network("a").find_string("code_hash"),
+                                       network, "bb", 0);
+  protocol::Event e;
+  e.kind = "member-added";
+  e.parents = {network};  // the genesis event: a real parent
+  e.body = protocol::Ledger::MemberAddedBody(own, {protocol::MakeApproval(attacker, network, own.Hash())});
+  const std::string wire = protocol::Encode(*protocol::Sign(std::move(e), attacker));
+  EXPECT_EQ(PostMessage(port, "event", json::Object{{"event", wire}}, attacker).status, 202);
+  // A forged approval for a join nobody sponsors.
+  EXPECT_EQ(PostMessage(port, "approval",
+                        json::Object{{"approval", protocol::MakeApproval(attacker, network, own.Hash()).ToJson()},
+                                     {"request", own.Hash()}},
+                        attacker)
+                .status,
+            202);
+  // Malformed JSON with a valid signature: 400, nothing changes.
+  {
+    const std::string raw = "{\"body\":{},\"body\":{},\"from\":\"x\"}";
+    const auto sig = attacker.SignWithDomain("p2p/sync", raw);
+    test::RawConnection c(port);
+    c.Send("POST /p2p/sync HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(raw.size()) +
+           "\r\nX-Peerstack-Key: " + crypto::HexEncode(attacker.public_key().data(), 32) +
+           "\r\nX-Peerstack-Signature: " + crypto::HexEncode(sig.data(), sig.size()) + "\r\n\r\n" + raw);
+    EXPECT_EQ(c.ReadResponse()->status, 400);
+  }
+  // Give the nodes time to (not) act: a full anti-entropy round later nothing changed.
+  ASSERT_EQ(nodes_["a"]->Request("GET", "/sync", "", true)->status, 200);
+  EXPECT_EQ(StateHash("a"), before);
+  EXPECT_EQ(*Network("a").find_int("members"), 2);
+  EXPECT_EQ(*Network("a").find_int("pending_joins"), 0);
+}
+
+TEST_F(NetworkTest, AMemberKilledDuringAJoinRestartsAndCatchesUp) {
+  Start("a");
+  Start("b", Url("a"));
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b"}, 2); }, 20s));
+  Start("c", Url("a"));
+  // Kill b while c's join is in flight (it needs b's approval: quorum 2 of 2).
+  nodes_["b"]->process()->Stop(SIGKILL, 5s);
+  Start("b");
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c"}, 3); }, 40s))
+      << nodes_["c"]->Log() << nodes_["b"]->Log();
+}
+
+TEST_F(NetworkTest, AStoppedNodeCatchesUpThroughSyncAndThroughTheTimer) {
+  Start("a");
+  Start("b", Url("a"));
+  Start("c", Url("a"));
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c"}, 3); }, 40s));
+  // c is away while d and e join (a and b form the quorum of 2 of 3).
+  ASSERT_EQ(nodes_["c"]->Stop(SIGTERM), 0);
+  Start("d", Url("a"));
+  ASSERT_TRUE(test::WaitFor([&] { return IsMember("d"); }, 30s)) << nodes_["d"]->Log();
+  Start("e", Url("b"));
+  ASSERT_TRUE(test::WaitFor([&] { return IsMember("e"); }, 30s)) << nodes_["e"]->Log();
+  Start("c");
+  // An operator's /sync brings c up to date at once.
+  auto sync = nodes_["c"]->Request("GET", "/sync", "", true);
+  ASSERT_EQ(sync->status, 200);
+  auto report = json::Parse(sync->body);
+  EXPECT_GE(*report->find_int("added"), 1) << sync->body;
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c", "d", "e"}, 5); }, 20s));
+  // b is away while f joins; b catches up by itself (the anti-entropy timer), no /sync.
+  ASSERT_EQ(nodes_["b"]->Stop(SIGTERM), 0);
+  Start("f", Url("a"));
+  ASSERT_TRUE(test::WaitFor([&] { return IsMember("f"); }, 40s)) << nodes_["f"]->Log();
+  Start("b");
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c", "d", "e", "f"}, 6); }, 30s));
+}
+
+}  // namespace
+}  // namespace peerstack
