@@ -1,0 +1,101 @@
+// Join-to-converged latency with real peerstack processes on loopback. For each N, a network
+// of N-1 nodes is built (each join waited for), then the clock starts, node N is launched
+// with --join, and it stops when every node's admin /status reports N members with one state
+// hash. Repeated on fresh networks; prints p50, p90 and max per N.
+//   join_bench [--reps R] [N ...]      (default: R=5, N = 3 5 10)
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <sys/stat.h>
+
+#include "support/test_node.h"
+
+using namespace peerstack;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Net {
+  test::TempDir dir;
+  std::vector<std::unique_ptr<test::TestNode>> nodes;
+  std::vector<uint16_t> ports;
+
+  bool Add(bool join) {
+    const size_t i = nodes.size();
+    ports.push_back(test::FreePort());
+    const std::string home = dir.Sub("n" + std::to_string(i));
+    ::mkdir(home.c_str(), 0755);
+    std::vector<std::string> args{"--port", std::to_string(ports.back()), "--plugins",
+                                  dir.Sub("plugins"), "--log-level", "warn"};
+    if (join) args.insert(args.end(), {"--join", "http://127.0.0.1:" + std::to_string(ports[0])});
+    nodes.push_back(std::make_unique<test::TestNode>(home, args));
+    return nodes.back()->Start();
+  }
+
+  bool Converged(size_t members) const {
+    std::string hash;
+    for (const auto& n : nodes) {
+      const json::Value st = n->Status();
+      if (!st.is_object()) return false;
+      const json::Value* net = st.find("network");
+      if (*net->find_int("members") != static_cast<int64_t>(members)) return false;
+      const std::string h = *net->find_string("state_hash");
+      if (!hash.empty() && h != hash) return false;
+      hash = h;
+    }
+    return true;
+  }
+};
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5));
+  return v[i];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int reps = 5;
+  std::vector<size_t> sizes;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--reps" && i + 1 < argc) {
+      reps = std::atoi(argv[++i]);
+    } else {
+      sizes.push_back(static_cast<size_t>(std::atol(argv[i])));
+    }
+  }
+  if (sizes.empty()) sizes = {3, 5, 10};
+  std::printf("| N | p50 ms | p90 ms | max ms | runs |\n|---|---|---|---|---|\n");
+  for (size_t n : sizes) {
+    std::vector<double> ms;
+    for (int r = 0; r < reps; ++r) {
+      Net net;
+      ::mkdir(net.dir.Sub("plugins").c_str(), 0755);
+      bool ok = net.Add(false);
+      for (size_t i = 1; ok && i + 1 < n; ++i) {
+        ok = net.Add(true) && test::WaitFor([&] { return net.Converged(i + 1); }, std::chrono::seconds(30));
+      }
+      if (!ok) {
+        std::fprintf(stderr, "N=%zu: could not build the network\n", n);
+        return 1;
+      }
+      const auto start = Clock::now();
+      if (!net.Add(true) ||
+          !test::WaitFor([&] { return net.Converged(n); }, std::chrono::seconds(30))) {
+        std::fprintf(stderr, "N=%zu: the last join did not converge\n", n);
+        return 1;
+      }
+      ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    }
+    std::printf("| %zu | %.0f | %.0f | %.0f | %d |\n", n, Percentile(ms, 0.5), Percentile(ms, 0.9),
+                *std::max_element(ms.begin(), ms.end()), reps);
+    std::fflush(stdout);
+  }
+  return 0;
+}

@@ -1,0 +1,48 @@
+// The protocol at scale, in the deterministic simulator: N nodes join one after another
+// (no faults; delays 1-40 ms). Prints, per N, the simulated time from the last joiner's start
+// until every node holds the same state, and the messages per membership change divided by
+// N log2 N (all messages, and gossip pushes alone).
+//   sim_bench [N ...]     (default: 10 30 100)
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "sim/simulator.h"
+
+int main(int argc, char** argv) {
+  std::vector<size_t> sizes;
+  for (int i = 1; i < argc; ++i) sizes.push_back(static_cast<size_t>(std::atol(argv[i])));
+  if (sizes.empty()) sizes = {10, 30, 100};
+  std::printf("| N | last change converged in (sim ms) | messages/change | /(N log2 N) | gossip/change | /(N log2 N) | wall s |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
+  for (size_t n : sizes) {
+    peerstack::sim::SimConfig c;
+    c.seed = 42;
+    c.nodes = n;
+    c.join_spacing_ms = 400;
+    c.run_ms = static_cast<int64_t>(n) * 400 + 120000;
+    const auto start = std::chrono::steady_clock::now();
+    peerstack::sim::Simulator sim(c);
+    sim.Run(/*stop_when_converged=*/true);
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto& s = sim.stats();
+    const std::string problem = sim.CheckConvergence() + sim.CheckSafety();
+    if (!problem.empty()) {
+      std::printf("| %zu | did not converge: %s |\n", n, problem.c_str());
+      continue;
+    }
+    const double changes = static_cast<double>(n - 1);
+    const double nlogn = static_cast<double>(n) * std::log2(static_cast<double>(n));
+    const double per = static_cast<double>(s.messages) / changes;
+    const double gossip = static_cast<double>(s.event_messages) / changes;
+    const int64_t last_start = static_cast<int64_t>(n - 1) * c.join_spacing_ms;
+    std::printf("| %zu | %lld | %.0f | %.2f | %.0f | %.2f | %.1f |\n", n,
+                static_cast<long long>(s.converged_at_ms - last_start), per, per / nlogn, gossip,
+                gossip / nlogn, wall);
+    std::fflush(stdout);
+  }
+  return 0;
+}
