@@ -71,7 +71,6 @@ struct NetworkService::Impl {
 
   mutable std::mutex mu;  // engine, last_seen, refusals
   std::unique_ptr<protocol::Engine> engine;
-  std::map<std::string, int64_t> last_seen;  // by member key
   std::vector<std::string> refusals;
   uint64_t changes = 0;  // events stored since start
 
@@ -272,9 +271,14 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
   std::lock_guard<std::mutex> lock(d.mu);
   if (!d.engine) return http::JsonError(503, "not_ready", "the network is not started");
   const int64_t now = WallMs();
-  if (const protocol::Ledger* l = d.engine->ledger(); l && l->IsMember(*key)) d.last_seen[*key] = now;
+  // A member's messages come from its recorded URL: the key signed them, the URL is bound to
+  // the key in the ledger (so nobody can make another member look alive).
+  std::string sender = *from;
+  if (const protocol::Ledger* l = d.engine->ledger()) {
+    if (const protocol::Member* m = l->state().FindMemberByKey(*key)) sender = m->url;
+  }
   protocol::Output out;
-  d.engine->Receive(protocol::Envelope{*from, d.self_url, type, *body}, now, &out);
+  d.engine->Receive(protocol::Envelope{sender, d.self_url, type, *body}, now, &out);
   d.Drive(out);
   return http::JsonResponse(202, "{\"ok\":true}");
 }
@@ -348,9 +352,10 @@ json::Value NetworkService::NodesJson() const {
   if (l) {
     for (const protocol::Member& m : l->state().members) {
       const bool self = m.key == d.key_hex;
-      auto seen = d.last_seen.find(m.key);
-      const int64_t last = self ? now : (seen == d.last_seen.end() ? 0 : seen->second);
-      const bool online = self || (last != 0 && now - last <= 3 * d.o.sync_interval_ms + 1000);
+      const auto& live = d.engine->liveness();
+      auto seen = live.find(m.url);
+      const int64_t last = self ? now : (seen == live.end() ? 0 : seen->second.last_heard_ms);
+      const bool online = self || d.engine->IsOnline(m.url, now);
       nodes.push_back(json::Object{{"id", m.id},
                                    {"url", self ? d.self_url : m.url},
                                    {"online", online},

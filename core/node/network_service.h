@@ -10,8 +10,9 @@
 //   - Outgoing: sender threads POST the engine's messages with a deadline and a size cap.
 //   - Events the engine accepts are written to the store before any message that depends on
 //     them is sent, so a node killed at any point restarts consistent.
-//   - Liveness (for /nodes): a member is online when a signed message from it arrived within
-//     3 sync intervals (local knowledge, not consensus).
+//   - Liveness (for /nodes) is the engine's: SWIM-style probes with indirect checks; a
+//     member's messages count for it only when signed by its key (its URL is taken from the
+//     ledger, not from the message).
 // Thread-safe: one mutex guards the engine.
 #pragma once
 

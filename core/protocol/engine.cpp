@@ -65,6 +65,10 @@ std::vector<std::string> Engine::OtherMemberUrls() const {
 }
 
 void Engine::Receive(const Envelope& in, int64_t now, Output* out) {
+  Heard(in.from, now);
+  if (in.type == "ping") return OnPing(in, out);
+  if (in.type == "pingreq") return OnPingReq(in, out);
+  if (in.type == "ack") return OnAck(in, now, out);
   if (in.type == "join") return OnJoin(in, now, out);
   if (in.type == "challenge") return OnChallenge(in, out);
   if (in.type == "answer") return OnAnswer(in, now, out);
@@ -361,9 +365,108 @@ void Engine::SyncWithAll(Output* out) {
   }
 }
 
+// ---- liveness (SWIM) --------------------------------------------------------------------
+
+void Engine::Heard(const std::string& url, int64_t now) {
+  if (!ledger_) return;
+  for (const Member& m : ledger_->state().members) {
+    if (m.url == url && m.key != key_hex_) {
+      PeerLiveness& l = liveness_[url];
+      l.last_heard_ms = now;
+      l.suspect = false;
+      return;
+    }
+  }
+}
+
+bool Engine::IsOnline(const std::string& url, int64_t) const {
+  auto it = liveness_.find(url);
+  return it != liveness_.end() && !it->second.suspect;
+}
+
+namespace {
+uint64_t SeqOf(const json::Value& body) {
+  const int64_t* s = body.find_int("seq");
+  return s && *s > 0 ? static_cast<uint64_t>(*s) : 0;
+}
+}  // namespace
+
+void Engine::OnPing(const Envelope& in, Output* out) {
+  const uint64_t seq = SeqOf(in.body);
+  if (seq != 0) Send(out, in.from, "ack", json::Object{{"seq", static_cast<int64_t>(seq)}});
+}
+
+void Engine::OnPingReq(const Envelope& in, Output* out) {
+  if (!is_member()) return;
+  const std::string target = Str(in.body, "target");
+  const uint64_t seq = SeqOf(in.body);
+  if (target.empty() || seq == 0 || relays_.size() > 256) return;
+  const uint64_t mine = next_seq_++;
+  relays_[mine] = {in.from, seq};
+  Send(out, target, "ping", json::Object{{"seq", static_cast<int64_t>(mine)}});
+}
+
+void Engine::OnAck(const Envelope& in, int64_t now, Output* out) {
+  const uint64_t seq = SeqOf(in.body);
+  if (auto r = relays_.find(seq); r != relays_.end()) {
+    // We probed on someone's behalf: tell them the target answered.
+    Send(out, r->second.first, "ack",
+         json::Object{{"seq", static_cast<int64_t>(r->second.second)}, {"target", in.from}});
+    relays_.erase(r);
+    return;
+  }
+  if (probe_ && probe_->seq == seq && !probe_->answered) {
+    probe_->answered = true;
+    // An indirect ack names the target; a direct one comes from it (Heard did the rest).
+    const std::string target = Str(in.body, "target");
+    if (!target.empty() && target == probe_->target) Heard(target, now);
+  }
+}
+
+void Engine::Probe(int64_t now, Output* out) {
+  if (!is_member()) return;
+  if (probe_ && !probe_->answered) {
+    if (!probe_->indirect && now - probe_->sent_ms >= config_.probe_timeout_ms) {
+      // No direct answer: ask a few others to probe the target for us.
+      probe_->indirect = true;
+      std::vector<std::string> helpers = OtherMemberUrls();
+      helpers.erase(std::remove(helpers.begin(), helpers.end(), probe_->target), helpers.end());
+      for (size_t i = 0; i < config_.probe_helpers && !helpers.empty(); ++i) {
+        const size_t pick = random_->Next() % helpers.size();
+        Send(out, helpers[pick], "pingreq",
+             json::Object{{"seq", static_cast<int64_t>(probe_->seq)}, {"target", probe_->target}});
+        helpers[pick] = helpers.back();
+        helpers.pop_back();
+      }
+    }
+    if (now < next_probe_ms_) return;
+    liveness_[probe_->target].suspect = true;  // a whole interval without any answer
+  }
+  if (now < next_probe_ms_) return;
+  relays_.clear();  // helpers' pending probes are one interval old: forget them
+  probe_.reset();
+  next_probe_ms_ = now + config_.probe_interval_ms;
+  // Round-robin over a shuffled list (SWIM): every member is probed within one pass.
+  if (probe_order_.empty()) {
+    probe_order_ = OtherMemberUrls();
+    for (size_t i = probe_order_.size(); i > 1; --i) {
+      std::swap(probe_order_[i - 1], probe_order_[random_->Next() % i]);
+    }
+  }
+  if (probe_order_.empty()) return;
+  Probing p;
+  p.target = probe_order_.back();
+  probe_order_.pop_back();
+  p.seq = next_seq_++;
+  p.sent_ms = now;
+  Send(out, p.target, "ping", json::Object{{"seq", static_cast<int64_t>(p.seq)}});
+  probe_ = p;
+}
+
 // ---- time -----------------------------------------------------------------------------
 
 void Engine::Tick(int64_t now, Output* out) {
+  Probe(now, out);
   if (!is_member()) {
     if (now >= next_join_ms_) {
       SendJoinRequest(now, out);

@@ -65,6 +65,9 @@ struct EngineConfig {
   int64_t freshness_ms = 5 * 60 * 1000;  // a join request older (or newer) than this is stale
   size_t fanout = 0;                  // 0: ceil(ln N) + 1
   size_t sync_batch = 512;            // events per anti-entropy answer
+  int64_t probe_interval_ms = 1000;   // SWIM: one member probed per interval
+  int64_t probe_timeout_ms = 300;     // then ask probe_helpers others to probe it for us
+  size_t probe_helpers = 3;
   // Memoises signature checks; not owned, may be null, may be shared between engines.
   crypto::VerifyCache* verify_cache = nullptr;
 };
@@ -88,6 +91,17 @@ class Engine {
   // Joins this node is sponsoring or approving that are not complete, for status pages.
   size_t pending_joins() const;
 
+  // What this node knows of the others' liveness (SWIM-style: members are probed round-robin,
+  // one per interval; no direct answer within the timeout: a few others probe for us; no
+  // answer at all within the interval: suspect, until anything is heard from it again).
+  // Local knowledge, not consensus. By member URL; online = heard from and not suspect.
+  struct PeerLiveness {
+    int64_t last_heard_ms = 0;  // any message, ack or indirect ack
+    bool suspect = false;       // the last probe got no answer, direct or indirect
+  };
+  const std::map<std::string, PeerLiveness>& liveness() const { return liveness_; }
+  bool IsOnline(const std::string& url, int64_t now_ms) const;
+
  private:
   struct Pending {
     JoinRequest request;
@@ -107,6 +121,11 @@ class Engine {
   void OnSync(const Envelope& in, Output* out);
   void OnEvents(const Envelope& in, int64_t now, Output* out);
   void OnRefused(const Envelope& in, Output* out);
+  void OnPing(const Envelope& in, Output* out);
+  void OnPingReq(const Envelope& in, Output* out);
+  void OnAck(const Envelope& in, int64_t now, Output* out);
+  void Probe(int64_t now, Output* out);
+  void Heard(const std::string& url, int64_t now);
 
   // Adds an event from the network; on success forwards it (gossip) and adopts orphans.
   void Accept(const std::string& wire, const std::string& from, Output* out);
@@ -126,6 +145,21 @@ class Engine {
   std::map<std::string, std::string> orphans_;  // hash -> wire, waiting for parents
   std::set<std::string> seen_requests_;         // handled request hashes (replay guard)
   int64_t next_sync_ms_ = 0;
+  // SWIM probing.
+  struct Probing {
+    std::string target;
+    uint64_t seq = 0;
+    int64_t sent_ms = 0;
+    bool indirect = false;
+    bool answered = false;
+  };
+  std::map<std::string, PeerLiveness> liveness_;
+  std::optional<Probing> probe_;
+  std::vector<std::string> probe_order_;  // the rest of the current round-robin pass
+  uint64_t next_seq_ = 1;
+  int64_t next_probe_ms_ = 0;
+  // ping-req we are helping with: our ping seq -> (requester URL, requester's seq).
+  std::map<uint64_t, std::pair<std::string, uint64_t>> relays_;
   // Joiner state.
   std::string seed_url_;
   std::optional<JoinRequest> my_request_;

@@ -106,5 +106,45 @@ TEST(Simulation, GossipMessagesGrowAsNLogN) {
   }
 }
 
+// SWIM-style liveness: a crashed member is suspected by the others within a few probe
+// intervals and seen again after its restart; a member that one node cannot reach directly,
+// but others can, stays online in that node's view thanks to indirect probes.
+TEST(Simulation, LivenessSuspectsCrashedMembersAndUsesIndirectProbes) {
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    SimConfig c;
+    c.seed = seed;
+    c.nodes = 5;
+    c.run_ms = 60000;
+    Simulator sim(c);
+    sim.Run(/*stop_when_converged=*/true);
+    ASSERT_EQ(sim.CheckConvergence(), "") << "seed " << seed;
+    sim.RunUntil(sim.now() + 5000);
+    for (size_t o = 0; o < 5; ++o) {
+      for (size_t t = 0; t < 5; ++t) {
+        if (o != t) {
+          EXPECT_TRUE(sim.SeesOnline(o, t)) << "seed " << seed << ": " << o << " -> " << t;
+        }
+      }
+    }
+    // Node 0 cannot reach node 4 directly; the others relay its probes.
+    sim.SetLinkDown(0, 4, true);
+    sim.RunUntil(sim.now() + 8000);
+    EXPECT_TRUE(sim.SeesOnline(0, 4)) << "seed " << seed;
+    sim.SetLinkDown(0, 4, false);
+    // Node 3 crashes: the others notice, then see it back after its restart.
+    const int64_t crashed_at = sim.now();
+    sim.CrashNow(3, /*down_ms=*/12000);
+    bool suspected = false;
+    for (int step = 0; step < 200 && !suspected; ++step) {  // a round-robin pass: <= 5 s
+      suspected = !sim.SeesOnline(1, 3);
+      sim.RunUntil(sim.now() + 50);
+    }
+    EXPECT_TRUE(suspected) << "seed " << seed;
+    sim.RunUntil(crashed_at + 12000 + 6000);  // back up, then a probe round
+    EXPECT_TRUE(sim.SeesOnline(1, 3)) << "seed " << seed;
+    EXPECT_EQ(sim.CheckSafety(), "") << "seed " << seed;
+  }
+}
+
 }  // namespace
 }  // namespace peerstack::sim

@@ -89,14 +89,35 @@ void Simulator::Schedule(int64_t at, bool tick, size_t node, protocol::Envelope 
 void Simulator::ScheduleTick(int64_t at, size_t node) { Schedule(at, true, node); }
 
 bool Simulator::Blocked(size_t a, size_t b) const {
+  if (cut_links_.count({std::min(a, b), std::max(a, b)})) return true;
   return now_ < partition_until_ && side_[a] != side_[b];
+}
+
+void Simulator::SetLinkDown(size_t a, size_t b, bool down) {
+  const auto key = std::make_pair(std::min(a, b), std::max(a, b));
+  if (down) {
+    cut_links_.insert(key);
+  } else {
+    cut_links_.erase(key);
+  }
+}
+
+bool Simulator::SeesOnline(size_t observer, size_t target) const {
+  const auto& o = nodes_[observer];
+  return o->engine && o->engine->IsOnline(nodes_[target]->url, now_);
 }
 
 void Simulator::Route(protocol::Envelope e, bool honest) {
   if (honest) {
-    ++stats_.messages;
     const std::string& t = e.type;
-    if (t == "event") ++stats_.event_messages;
+    if (t == "ping" || t == "pingreq" || t == "ack") {
+      ++stats_.probe_messages;
+    } else {
+      ++stats_.messages;
+    }
+    if (t == "ping" || t == "pingreq" || t == "ack") {
+      // counted above
+    } else if (t == "event") ++stats_.event_messages;
     else if (t == "sync" || t == "events") ++stats_.sync_messages;
     else ++stats_.join_messages;
   }
@@ -130,11 +151,13 @@ void Simulator::Emit(size_t from, protocol::Output& out) {
   for (auto& e : out.messages) Route(std::move(e), true);
 }
 
-void Simulator::Crash(size_t i) {
+void Simulator::CrashNow(size_t node, int64_t down_ms) { Crash(node, down_ms); }
+
+void Simulator::Crash(size_t i, int64_t down_ms) {
   Node& n = *nodes_[i];
   n.up = false;
   n.engine.reset();
-  n.down_until = now_ + net_rng_.Between(300, 2000);
+  n.down_until = now_ + (down_ms > 0 ? down_ms : net_rng_.Between(300, 2000));
   ++n.generation;
   ScheduleTick(n.down_until, i);
 }
@@ -256,6 +279,16 @@ bool Simulator::Converged() const {
     if (h != hash) return false;
   }
   return nodes_.front()->engine->ledger()->state().members.size() == nodes_.size();
+}
+
+void Simulator::RunUntil(int64_t until_ms) {
+  while (!queue_.empty() && queue_.top().at <= until_ms) {
+    Delivery d = queue_.top();
+    queue_.pop();
+    now_ = d.at;
+    Handle(d);
+  }
+  now_ = until_ms;
 }
 
 void Simulator::Run(bool stop_when_converged) {

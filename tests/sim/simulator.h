@@ -57,6 +57,7 @@ struct SimStats {
   uint64_t join_messages = 0;   // join, challenge, answer, approval, accepted, refused
   uint64_t event_messages = 0;  // gossip pushes
   uint64_t sync_messages = 0;   // anti-entropy
+  uint64_t probe_messages = 0;  // liveness probes (periodic; not counted in messages)
   uint64_t dropped = 0;
   uint64_t forged_injected = 0;
   int64_t converged_at_ms = -1;  // first time all nodes were members with one state hash
@@ -76,6 +77,14 @@ class Simulator {
   const SimStats& stats() const { return stats_; }
   size_t members_at(size_t node) const;
 
+  // For targeted scenarios: continue until `until_ms`; cut or restore the link between two
+  // nodes (both directions); crash a node now (it restarts 0.3-2 s later); ask a node's view.
+  void RunUntil(int64_t until_ms);
+  void SetLinkDown(size_t a, size_t b, bool down);
+  void CrashNow(size_t node, int64_t down_ms);
+  bool SeesOnline(size_t observer, size_t target) const;
+  int64_t now() const { return now_; }
+
  private:
   struct Node;
   struct Delivery {
@@ -91,7 +100,7 @@ class Simulator {
   void Handle(const Delivery& d);
   void Emit(size_t from, protocol::Output& out);
   void Route(protocol::Envelope e, bool honest);
-  void Crash(size_t i);
+  void Crash(size_t i, int64_t down_ms = 0);
   void Restart(size_t i);
   void Attack();
   bool Blocked(size_t a, size_t b) const;
@@ -108,6 +117,7 @@ class Simulator {
   std::map<std::string, size_t> by_url_;
   std::set<std::string> legit_keys_;
   std::vector<size_t> side_;  // partition side per node (all 0 when none)
+  std::set<std::pair<size_t, size_t>> cut_links_;
   int64_t partition_until_ = 0;
   // What the attacker has seen.
   std::vector<json::Value> captured_requests_;
