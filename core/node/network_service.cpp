@@ -224,6 +224,16 @@ Status NetworkService::Start(const std::string& self_url) {
         d.EngineConfigFor(), *d.o.key, std::move(protocol::Ledger::FromGenesis(wire)).value(),
         &d.random);
   }
+  if (d.engine && d.engine->is_member()) {
+    // Back at another URL (a new port, a new tunnel): tell the network.
+    protocol::Output out;
+    const protocol::Member* me = d.engine->ledger()->state().FindMemberByKey(d.key_hex);
+    if (me && me->url != self_url) {
+      PS_LOG(kInfo, "network") << "announcing the new address " << self_url << " (was " << me->url << ")";
+    }
+    d.engine->AnnounceAddress(self_url, WallMs(), &out);
+    d.Drive(out);
+  }
   if (!d.engine) {
     PS_LOG(kInfo, "network") << "asking " << d.o.join_url << " to admit this node";
     d.engine = std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key, d.o.join_url,

@@ -353,6 +353,26 @@ void Engine::OnEvents(const Envelope& in, int64_t now, Output* out) {
   }
 }
 
+void Engine::AnnounceAddress(const std::string& url, int64_t now, Output* out) {
+  config_.url = url;
+  if (!is_member()) return;
+  const Member* me = ledger_->state().FindMemberByKey(key_hex_);
+  if (me && me->url == url) return;
+  Event e;
+  e.kind = "address";
+  e.parents = ledger_->Heads();
+  e.time_ms = now;
+  e.body = Ledger::AddressBody(url, ledger_->AddressSeq(key_hex_) + 1);
+  auto signed_event = Sign(std::move(e), key_);
+  if (!signed_event) return;
+  const std::string wire = Encode(*signed_event);
+  auto added = ledger_->Add(wire);
+  if (!added || *added != Ledger::Added::kAdded) return;
+  out->new_events.push_back(wire);
+  // Everyone needs the new URL to reach us: send it to every member, not a gossip sample.
+  for (const std::string& u : OtherMemberUrls()) Send(out, u, "event", json::Object{{"event", wire}});
+}
+
 void Engine::SyncWithAll(Output* out) {
   if (!ledger_) {
     if (!seed_url_.empty()) Send(out, seed_url_, "sync", json::Object{{"heads", json::Array{}}});

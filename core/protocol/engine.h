@@ -83,6 +83,9 @@ class Engine {
   void Tick(int64_t now_ms, Output* out);
   // Anti-entropy with every other member now (an operator's "sync").
   void SyncWithAll(Output* out);
+  // This member now answers at url: records and spreads a signed address event (when the
+  // ledger's URL for us differs). Also becomes this engine's URL.
+  void AnnounceAddress(const std::string& url, int64_t now_ms, Output* out);
 
   bool is_member() const;
   const Ledger* ledger() const { return ledger_ ? &*ledger_ : nullptr; }

@@ -34,6 +34,35 @@ const std::string* Ledger::Wire(const std::string& hash) const {
   return it == events_.end() ? nullptr : &it->second.wire;
 }
 
+json::Value Ledger::AddressBody(const std::string& url, int64_t seq) {
+  return json::Object{{"seq", seq}, {"url", url}};
+}
+
+int64_t Ledger::AddressSeq(const std::string& key_hex) const {
+  auto it = addresses_.find(key_hex);
+  return it == addresses_.end() ? 0 : it->second.seq;
+}
+
+Status Ledger::ValidateAddress(const Event& e) const {
+  if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
+  const std::string* url = e.body.find_string("url");
+  const int64_t* seq = e.body.find_int("seq");
+  if (!url || !seq || e.body.as_object().size() != 2) return Bad("address needs url and seq");
+  if (url->empty() || url->size() > 2048) return Bad("address URL empty or too long");
+  if (!MembersAt(e.parents).count(e.author)) return Bad("author was not a member at the event's parents");
+  int64_t highest = 0;
+  for (const std::string& h : Ancestors(e.parents)) {
+    const Event& a = events_.at(h).event;
+    if (a.kind == "address" && a.author == e.author) {
+      highest = std::max(highest, *a.body.find_int("seq"));
+    }
+  }
+  if (*seq <= highest) {
+    return Bad("address sequence " + std::to_string(*seq) + " is not above " + std::to_string(highest));
+  }
+  return Status::Ok();
+}
+
 json::Value Ledger::MemberAddedBody(const JoinRequest& request,
                                     const std::vector<Approval>& approvals) {
   json::Array list;
@@ -117,7 +146,9 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
   auto decoded = Decode(wire);
   if (!decoded) return decoded.status();
   Event& e = *decoded;
-  if (e.kind != "member-added") return Bad("unknown or misplaced event kind '" + e.kind + "'");
+  if (e.kind != "member-added" && e.kind != "address") {
+    return Bad("unknown or misplaced event kind '" + e.kind + "'");
+  }
   if (e.parents.empty() || e.parents.size() > kMaxParents) return Bad("bad parent count");
   if (std::set<std::string>(e.parents.begin(), e.parents.end()).size() != e.parents.size()) {
     return Bad("duplicate parent");
@@ -128,7 +159,9 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
     if (it == events_.end()) return Added::kMissingParents;
     depth = std::max(depth, it->second.depth + 1);
   }
-  if (auto s = ValidateMemberAdded(e); !s.ok()) return s;
+  if (auto s = e.kind == "address" ? ValidateAddress(e) : ValidateMemberAdded(e); !s.ok()) {
+    return s;
+  }
   auto [it, inserted] = events_.emplace(hash, Node{wire, std::move(e), depth});
   for (const std::string& p : it->second.event.parents) heads_.erase(p);
   heads_.insert(hash);
@@ -137,6 +170,17 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
 }
 
 void Ledger::Fold(const std::string& hash, const Node& node) {
+  if (node.event.kind == "address") {
+    const int64_t seq = *node.event.body.find_int("seq");
+    auto it = addresses_.find(node.event.author);
+    if (it != addresses_.end() &&
+        std::tie(it->second.seq, it->second.event_hash) >= std::tie(seq, hash)) {
+      return;
+    }
+    addresses_[node.event.author] = Address{seq, hash, *node.event.body.find_string("url")};
+    RebuildMembers();
+    return;
+  }
   const json::Value* req = node.event.body.find("request");
   auto request = ParseJoinRequest(*req);
   Member m{NodeIdForHex(request->key), request->key, request->url, node.event.time_ms};
@@ -149,8 +193,16 @@ void Ledger::Fold(const std::string& hash, const Node& node) {
   } else {
     admitted_.emplace(request->key, Admission{node.depth, hash, m});
   }
+  RebuildMembers();
+}
+
+void Ledger::RebuildMembers() {
   state_.members.clear();
-  for (const auto& [key, a] : admitted_) state_.members.push_back(a.member);
+  for (const auto& [key, a] : admitted_) {
+    Member m = a.member;
+    if (auto addr = addresses_.find(key); addr != addresses_.end()) m.url = addr->second.url;
+    state_.members.push_back(std::move(m));
+  }
   std::sort(state_.members.begin(), state_.members.end(),
             [](const Member& a, const Member& b) { return a.id < b.id; });
 }

@@ -7,6 +7,11 @@
 // request is correctly signed for this network, protocol and accepted code, and the joiner
 // was not yet a member at the parents.
 //
+// An address event (a member's new URL) is valid when its author was a member as of its
+// parents and its sequence number is above every address sequence of that author among its
+// ancestors; the URL in force is the one of the author's address event with the highest
+// (sequence, hash).
+//
 // The state is a deterministic function of the event set: members are the genesis member
 // plus every admitted key; when concurrent events admit the same key, the one with the
 // smallest (depth, hash) decides its record. Two ledgers with the same events have the same
@@ -57,6 +62,10 @@ class Ledger {
   // The member-added event body for a certificate (used by the engine, checked by Add).
   static json::Value MemberAddedBody(const JoinRequest& request,
                                      const std::vector<Approval>& approvals);
+  // The body of an address event announcing url with sequence seq.
+  static json::Value AddressBody(const std::string& url, int64_t seq);
+  // The highest address sequence of a member (0 if it never announced one).
+  int64_t AddressSeq(const std::string& key_hex) const;
 
  private:
   struct Node {
@@ -71,6 +80,8 @@ class Ledger {
   };
 
   Status ValidateMemberAdded(const Event& e) const;
+  Status ValidateAddress(const Event& e) const;
+  void RebuildMembers();
   std::set<std::string> MembersAt(const std::vector<std::string>& parents) const;
   std::set<std::string> Ancestors(const std::vector<std::string>& from) const;
   void Fold(const std::string& hash, const Node& node);
@@ -78,6 +89,12 @@ class Ledger {
   std::unordered_map<std::string, Node> events_;
   std::set<std::string> heads_;
   std::map<std::string, Admission> admitted_;  // by member key
+  struct Address {
+    int64_t seq;
+    std::string event_hash;
+    std::string url;
+  };
+  std::map<std::string, Address> addresses_;  // by member key: the URL in force
   std::string genesis_key_;
   NetworkState state_;
   crypto::VerifyCache* cache_ = nullptr;

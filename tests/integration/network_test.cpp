@@ -228,5 +228,26 @@ TEST_F(NetworkTest, AStoppedNodeCatchesUpThroughSyncAndThroughTheTimer) {
   ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c", "d", "e", "f"}, 6); }, 30s));
 }
 
+TEST_F(NetworkTest, ANodeBackAtAnotherPortAnnouncesItsNewAddress) {
+  Start("a");
+  Start("b", Url("a"));
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b"}, 2); }, 20s));
+  ASSERT_EQ(nodes_["b"]->Stop(SIGTERM), 0);
+  ports_["b"] = test::FreePort();  // b comes back elsewhere
+  Start("b");
+  const std::string b_id = *nodes_["b"]->Status().find("node")->find_string("id");
+  auto url_in_a = [&] {
+    const json::Value nodes = nodes_["a"]->GetJson("/nodes");
+    for (const auto& n : nodes.find("nodes")->as_array()) {
+      if (*n.find_string("id") == b_id) return *n.find_string("url");
+    }
+    return std::string();
+  };
+  ASSERT_TRUE(test::WaitFor([&] { return url_in_a() == Url("b"); }, 20s)) << url_in_a();
+  // And the network keeps working through the new address: a third node joins via a.
+  Start("c", Url("a"));
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c"}, 3); }, 40s));
+}
+
 }  // namespace
 }  // namespace peerstack

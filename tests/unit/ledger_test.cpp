@@ -154,5 +154,33 @@ TEST_F(LedgerTest, MissingListsWhatAPeerLacksParentsFirst) {
   EXPECT_EQ(unknown.size(), 1u);
 }
 
+std::string AddressEvent(const Ledger& l, const crypto::SigningKey& author, const std::string& url,
+                         int64_t seq, std::vector<std::string> parents = {}) {
+  Event e;
+  e.kind = "address";
+  e.parents = parents.empty() ? l.Heads() : parents;
+  e.body = Ledger::AddressBody(url, seq);
+  return Encode(*Sign(std::move(e), author));
+}
+
+TEST_F(LedgerTest, AddressEventsMoveAMemberWithARisingSequence) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  ASSERT_EQ(*ledger_->Add(AddressEvent(*ledger_, keys_[1], "http://moved:1", 1)), Ledger::Added::kAdded);
+  EXPECT_EQ(ledger_->state().FindMemberByKey(Hex(keys_[1]))->url, "http://moved:1");
+  EXPECT_NE(AddError(AddressEvent(*ledger_, keys_[1], "http://old", 1)).find("not above 1"),
+            std::string::npos);
+  EXPECT_NE(AddError(AddressEvent(*ledger_, keys_[4], "http://evil", 9)).find("not a member"),
+            std::string::npos);
+  // Concurrent announcements on two branches: the highest sequence wins, in any order.
+  const auto parents = ledger_->Heads();
+  const std::string two = AddressEvent(*ledger_, keys_[1], "http://two", 2, parents);
+  const std::string three = AddressEvent(*ledger_, keys_[1], "http://three", 3, parents);
+  Ledger x = *ledger_;
+  ASSERT_TRUE(x.Add(three).ok() && x.Add(two).ok());
+  ASSERT_TRUE(ledger_->Add(two).ok() && ledger_->Add(three).ok());
+  EXPECT_EQ(x.StateHash(), ledger_->StateHash());
+  EXPECT_EQ(x.state().FindMemberByKey(Hex(keys_[1]))->url, "http://three");
+}
+
 }  // namespace
 }  // namespace peerstack::protocol
