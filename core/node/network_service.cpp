@@ -353,6 +353,44 @@ http::Response NetworkService::HandleSync(const http::Request&) {
                {"state_hash", after.second}}));
 }
 
+namespace {
+http::Response StatusError(int http_status, const Status& s) {
+  return http::JsonError(http_status, s.code(), s.message());
+}
+}  // namespace
+
+http::Response NetworkService::HandleLeave(const http::Request&) {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  protocol::Output out;
+  if (auto s = d.engine->Leave(WallMs(), &out); !s.ok()) return StatusError(409, s);
+  d.Drive(out);
+  PS_LOG(kInfo, "network") << "left the network";
+  return http::JsonResponse(200, "{\"left\":true}");
+}
+
+http::Response NetworkService::HandleEvict(const http::Request& request) {
+  Impl& d = *impl_;
+  auto body = json::Parse(request.body, {64 * 1024, 8});
+  if (!body) return http::JsonError(400, "bad_json", body.status().message());
+  const std::string* id = body->find_string("id");
+  if (!id) return http::JsonError(400, "no_id", "send {\"id\": <node id>}");
+  std::lock_guard<std::mutex> lock(d.mu);
+  const protocol::Ledger* l = d.engine->ledger();
+  std::string key;
+  if (l) {
+    for (const protocol::Member& m : l->state().members) {
+      if (m.id == *id) key = m.key;
+    }
+  }
+  if (key.empty()) return http::JsonError(404, "not_found", "no member with id " + *id);
+  protocol::Output out;
+  if (auto s = d.engine->StartEviction(key, WallMs(), &out); !s.ok()) return StatusError(409, s);
+  d.Drive(out);
+  PS_LOG(kInfo, "network") << "asked the members to evict " << *id;
+  return http::JsonResponse(202, json::Serialize(json::Object{{"evicting", *id}}));
+}
+
 json::Value NetworkService::NodesJson() const {
   const Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);

@@ -55,6 +55,10 @@ class NetworkService {
   http::Response HandleJoin(const http::Request& request);
   // GET /sync (admin): one anti-entropy round with every member now; what changed.
   http::Response HandleSync(const http::Request& request);
+  // POST /leave (admin): this node leaves the network.
+  http::Response HandleLeave(const http::Request& request);
+  // POST /evict (admin) {"id": node id}: ask the members to evict an absent member.
+  http::Response HandleEvict(const http::Request& request);
 
   json::Value NodesJson() const;   // the /nodes contract
   json::Value StatusJson() const;  // for /status: network id, state hash, members, joins

@@ -26,7 +26,8 @@ namespace {
 
 // Routes that exist only on the admin listener. The public listener answers them 404 so the
 // SPA fallback cannot make them look like pages (and nothing about them leaks).
-constexpr const char* kAdminOnlyPaths[] = {"/status", "/sync", "/join", "/releases"};
+constexpr const char* kAdminOnlyPaths[] = {"/status", "/sync", "/join", "/leave", "/evict",
+                                           "/releases"};
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -137,6 +138,8 @@ struct Node::Impl {
     admin_router.Add("GET", "/nodes", nodes);
     admin_router.Add("POST", "/join", [this](const http::Request& r) { return network->HandleJoin(r); });
     admin_router.Add("GET", "/sync", [this](const http::Request& r) { return network->HandleSync(r); });
+    admin_router.Add("POST", "/leave", [this](const http::Request& r) { return network->HandleLeave(r); });
+    admin_router.Add("POST", "/evict", [this](const http::Request& r) { return network->HandleEvict(r); });
     admin_router.AddPrefix("*", "/api/", [this](const http::Request& r) {
       return plugin_host->Handle(r, /*admin=*/true);
     });

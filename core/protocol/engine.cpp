@@ -26,7 +26,7 @@ Engine::Engine(EngineConfig config, crypto::SigningKey key, Ledger ledger, Rando
 
 Engine::Engine(EngineConfig config, crypto::SigningKey key, std::string seed_url, Random* random)
     : config_(std::move(config)), key_(std::move(key)), random_(random),
-      seed_url_(std::move(seed_url)) {
+      seed_url_(std::move(seed_url)), joining_(true) {
   key_hex_ = crypto::HexEncode(key_.public_key().data(), key_.public_key().size());
 }
 
@@ -77,6 +77,8 @@ void Engine::Receive(const Envelope& in, int64_t now, Output* out) {
   if (in.type == "sync") return OnSync(in, out);
   if (in.type == "events") return OnEvents(in, now, out);
   if (in.type == "refused") return OnRefused(in, out);
+  if (in.type == "evict") return OnEvict(in, out);
+  if (in.type == "evictapproval") return OnEvictApproval(in, now, out);
   // "accepted" needs no action: the member-added event itself makes us a member.
 }
 
@@ -340,7 +342,7 @@ void Engine::OnEvents(const Envelope& in, int64_t now, Output* out) {
     for (size_t i = 1; i < list.size(); ++i) {
       if (list[i].is_string()) Accept(list[i].as_string(), in.from, out);
     }
-    if (!is_member()) {
+    if (joining_ && !is_member()) {
       join_backoff_ms_ = config_.join_retry_ms;
       next_join_ms_ = now;  // ask right away
       SendJoinRequest(now, out);
@@ -370,7 +372,99 @@ void Engine::AnnounceAddress(const std::string& url, int64_t now, Output* out) {
   if (!added || *added != Ledger::Added::kAdded) return;
   out->new_events.push_back(wire);
   // Everyone needs the new URL to reach us: send it to every member, not a gossip sample.
+  Broadcast(wire, out);
+}
+
+void Engine::Broadcast(const std::string& wire, Output* out) {
   for (const std::string& u : OtherMemberUrls()) Send(out, u, "event", json::Object{{"event", wire}});
+}
+
+Status Engine::Leave(int64_t now, Output* out) {
+  if (!is_member()) return Status::Error("not_member", "this node is not a member");
+  if (ledger_->state().members.size() == 1) {
+    return Status::Error("last_member", "the last member of a network cannot leave it");
+  }
+  Event e;
+  e.kind = "member-removed";
+  e.parents = ledger_->Heads();
+  e.time_ms = now;
+  e.body = Ledger::MemberRemovedBody(key_hex_, "leave", {});
+  auto signed_event = Sign(std::move(e), key_);
+  if (!signed_event) return signed_event.status();
+  const std::string wire = Encode(*signed_event);
+  const std::vector<std::string> urls = OtherMemberUrls();  // before we are gone from it
+  joining_ = false;  // and we do not ask to come back
+  auto added = ledger_->Add(wire);
+  if (!added) return added.status();
+  out->new_events.push_back(wire);
+  for (const std::string& u : urls) Send(out, u, "event", json::Object{{"event", wire}});
+  return Status::Ok();
+}
+
+Status Engine::StartEviction(const std::string& key, int64_t now, Output* out) {
+  if (!is_member()) return Status::Error("not_member", "this node is not a member");
+  if (key == key_hex_) return Status::Error("self", "a node leaves; it does not evict itself");
+  if (!ledger_->IsMember(key)) return Status::Error("not_found", "no such member");
+  auto& approvals = evictions_[key];
+  const Approval mine = MakeEvictionApproval(key_, ledger_->network_id(), key);
+  approvals.emplace(mine.approver, mine);
+  const Member* target = nullptr;
+  for (const Member& m : ledger_->state().members) {
+    if (m.key == key) target = &m;
+  }
+  for (const std::string& u : OtherMemberUrls()) {
+    if (target && u == target->url) continue;
+    Send(out, u, "evict", json::Object{{"key", key}});
+  }
+  OnEvictApproval(Envelope{config_.url, config_.url, "evictapproval",
+                           json::Object{{"approval", mine.ToJson()}, {"key", key}}},
+                  now, out);
+  return Status::Ok();
+}
+
+void Engine::OnEvict(const Envelope& in, Output* out) {
+  if (!is_member()) return;
+  const std::string key = Str(in.body, "key");
+  if (!ledger_->IsMember(key) || key == key_hex_) return;
+  const Member* target = nullptr;
+  for (const Member& m : ledger_->state().members) {
+    if (m.key == key) target = &m;
+  }
+  // Approve only what this node sees too: the member is not online in our view.
+  if (!target || IsOnline(target->url, 0)) return;
+  Send(out, in.from, "evictapproval",
+       json::Object{{"approval", MakeEvictionApproval(key_, ledger_->network_id(), key).ToJson()},
+                    {"key", key}});
+}
+
+void Engine::OnEvictApproval(const Envelope& in, int64_t now, Output* out) {
+  const std::string key = Str(in.body, "key");
+  auto it = evictions_.find(key);
+  if (it == evictions_.end() || !ledger_ || !ledger_->IsMember(key)) return;
+  const json::Value* a_json = in.body.find("approval");
+  if (!a_json) return;
+  auto a = ParseApproval(*a_json);
+  if (!a || a->approver == key || !ledger_->IsMember(a->approver)) return;
+  if (!VerifyEvictionApproval(*a, ledger_->network_id(), key, config_.verify_cache).ok()) return;
+  it->second.emplace(a->approver, *a);
+  std::vector<Approval> valid;
+  for (const auto& [k, approval] : it->second) {
+    if (ledger_->IsMember(k)) valid.push_back(approval);
+  }
+  if (valid.size() < ledger_->state().Quorum()) return;
+  Event e;
+  e.kind = "member-removed";
+  e.parents = ledger_->Heads();
+  e.time_ms = now;
+  e.body = Ledger::MemberRemovedBody(key, "evicted", valid);
+  auto signed_event = Sign(std::move(e), key_);
+  if (!signed_event) return;
+  const std::string wire = Encode(*signed_event);
+  auto added = ledger_->Add(wire);
+  if (!added || *added != Ledger::Added::kAdded) return;
+  evictions_.erase(it);
+  out->new_events.push_back(wire);
+  Broadcast(wire, out);
 }
 
 void Engine::SyncWithAll(Output* out) {
@@ -487,7 +581,7 @@ void Engine::Probe(int64_t now, Output* out) {
 
 void Engine::Tick(int64_t now, Output* out) {
   Probe(now, out);
-  if (!is_member()) {
+  if (joining_ && !is_member()) {
     if (now >= next_join_ms_) {
       SendJoinRequest(now, out);
       join_backoff_ms_ = join_backoff_ms_ == 0

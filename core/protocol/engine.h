@@ -86,6 +86,12 @@ class Engine {
   // This member now answers at url: records and spreads a signed address event (when the
   // ledger's URL for us differs). Also becomes this engine's URL.
   void AnnounceAddress(const std::string& url, int64_t now_ms, Output* out);
+  // This member leaves the network (a member-removed event it signs alone). Error when not a
+  // member or the last one.
+  Status Leave(int64_t now_ms, Output* out);
+  // Asks the members to evict the member with this key: each approves only if it does not
+  // see that member online; with a quorum of approvals this node emits member-removed.
+  Status StartEviction(const std::string& key_hex, int64_t now_ms, Output* out);
 
   bool is_member() const;
   const Ledger* ledger() const { return ledger_ ? &*ledger_ : nullptr; }
@@ -124,6 +130,9 @@ class Engine {
   void OnSync(const Envelope& in, Output* out);
   void OnEvents(const Envelope& in, int64_t now, Output* out);
   void OnRefused(const Envelope& in, Output* out);
+  void OnEvict(const Envelope& in, Output* out);
+  void OnEvictApproval(const Envelope& in, int64_t now, Output* out);
+  void Broadcast(const std::string& wire, Output* out);
   void OnPing(const Envelope& in, Output* out);
   void OnPingReq(const Envelope& in, Output* out);
   void OnAck(const Envelope& in, int64_t now, Output* out);
@@ -147,6 +156,7 @@ class Engine {
   std::map<std::string, Pending> pending_;      // by request hash
   std::map<std::string, std::string> orphans_;  // hash -> wire, waiting for parents
   std::set<std::string> seen_requests_;         // handled request hashes (replay guard)
+  std::map<std::string, std::map<std::string, Approval>> evictions_;  // key -> approvals (sponsor)
   int64_t next_sync_ms_ = 0;
   // SWIM probing.
   struct Probing {
@@ -165,6 +175,7 @@ class Engine {
   std::map<uint64_t, std::pair<std::string, uint64_t>> relays_;
   // Joiner state.
   std::string seed_url_;
+  bool joining_ = false;  // constructed to join (and not left since): ask until admitted
   std::optional<JoinRequest> my_request_;
   int64_t next_join_ms_ = 0;
   int64_t join_backoff_ms_ = 0;

@@ -118,6 +118,29 @@ Status VerifyApproval(const Approval& a, const std::string& network,
 }
 
 namespace {
+constexpr char kEvictDomain[] = "evict-approval";
+std::string EvictPayload(const std::string& approver, const std::string& network,
+                         const std::string& key) {
+  return json::Serialize(json::Object{{"approver", approver}, {"key", key}, {"network", network}});
+}
+}  // namespace
+
+Approval MakeEvictionApproval(const crypto::SigningKey& key, const std::string& network,
+                              const std::string& evicted_key) {
+  Approval a;
+  a.approver = crypto::HexEncode(key.public_key().data(), key.public_key().size());
+  a.sig = Hex(key.SignWithDomain(kEvictDomain, EvictPayload(a.approver, network, evicted_key)));
+  return a;
+}
+
+Status VerifyEvictionApproval(const Approval& a, const std::string& network,
+                              const std::string& evicted_key, crypto::VerifyCache* cache) {
+  if (!IsHex(a.approver, 64) || !IsHex(a.sig, 128)) return Bad("malformed approval");
+  return VerifyHexSignature(a.approver, kEvictDomain, EvictPayload(a.approver, network, evicted_key),
+                            a.sig, cache);
+}
+
+namespace {
 std::string ChallengePayload(const std::string& nonce, const std::string& request_hash) {
   return json::Serialize(json::Object{{"nonce", nonce}, {"request", request_hash}});
 }

@@ -55,6 +55,13 @@ Result<Approval> ParseApproval(const json::Value& v);
 Status VerifyApproval(const Approval& a, const std::string& network,
                       const std::string& request_hash, crypto::VerifyCache* cache = nullptr);
 
+// Eviction approvals: a member agrees that `key` should be removed (domain "evict-approval",
+// over network id + key). Same shape as join approvals.
+Approval MakeEvictionApproval(const crypto::SigningKey& key, const std::string& network,
+                              const std::string& evicted_key);
+Status VerifyEvictionApproval(const Approval& a, const std::string& network,
+                              const std::string& evicted_key, crypto::VerifyCache* cache = nullptr);
+
 // The joiner's answer to a challenge.
 std::string SignChallenge(const crypto::SigningKey& key, const std::string& nonce,
                           const std::string& request_hash);

@@ -23,9 +23,7 @@ Result<Ledger> Ledger::FromGenesis(const std::string& wire) {
   const std::string hash = HashOf(wire);
   l.events_.emplace(hash, Node{wire, std::move(event).value(), 0});
   l.heads_.insert(hash);
-  const Member& first = l.state_.members.front();
-  l.genesis_key_ = first.key;
-  l.admitted_.emplace(first.key, Admission{0, hash, first});
+  l.RebuildState();
   return l;
 }
 
@@ -34,40 +32,31 @@ const std::string* Ledger::Wire(const std::string& hash) const {
   return it == events_.end() ? nullptr : &it->second.wire;
 }
 
-json::Value Ledger::AddressBody(const std::string& url, int64_t seq) {
-  return json::Object{{"seq", seq}, {"url", url}};
-}
-
-int64_t Ledger::AddressSeq(const std::string& key_hex) const {
-  auto it = addresses_.find(key_hex);
-  return it == addresses_.end() ? 0 : it->second.seq;
-}
-
-Status Ledger::ValidateAddress(const Event& e) const {
-  if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
-  const std::string* url = e.body.find_string("url");
-  const int64_t* seq = e.body.find_int("seq");
-  if (!url || !seq || e.body.as_object().size() != 2) return Bad("address needs url and seq");
-  if (url->empty() || url->size() > 2048) return Bad("address URL empty or too long");
-  if (!MembersAt(e.parents).count(e.author)) return Bad("author was not a member at the event's parents");
-  int64_t highest = 0;
-  for (const std::string& h : Ancestors(e.parents)) {
-    const Event& a = events_.at(h).event;
-    if (a.kind == "address" && a.author == e.author) {
-      highest = std::max(highest, *a.body.find_int("seq"));
-    }
-  }
-  if (*seq <= highest) {
-    return Bad("address sequence " + std::to_string(*seq) + " is not above " + std::to_string(highest));
-  }
-  return Status::Ok();
-}
-
 json::Value Ledger::MemberAddedBody(const JoinRequest& request,
                                     const std::vector<Approval>& approvals) {
   json::Array list;
   for (const Approval& a : approvals) list.push_back(a.ToJson());
   return json::Object{{"approvals", std::move(list)}, {"request", request.ToJson()}};
+}
+
+json::Value Ledger::AddressBody(const std::string& url, int64_t seq) {
+  return json::Object{{"seq", seq}, {"url", url}};
+}
+
+json::Value Ledger::MemberRemovedBody(const std::string& key, const std::string& reason,
+                                      const std::vector<Approval>& approvals) {
+  json::Array list;
+  for (const Approval& a : approvals) list.push_back(a.ToJson());
+  return json::Object{{"approvals", std::move(list)}, {"key", key}, {"reason", reason}};
+}
+
+int64_t Ledger::AddressSeq(const std::string& key_hex) const {
+  auto it = current_.address.find(key_hex);
+  return it == current_.address.end() ? 0 : it->second.first;
+}
+
+bool Ledger::IsMember(const std::string& key_hex) const {
+  return current_.members.count(key_hex) != 0;
 }
 
 std::set<std::string> Ledger::Ancestors(const std::vector<std::string>& from) const {
@@ -83,16 +72,88 @@ std::set<std::string> Ledger::Ancestors(const std::vector<std::string>& from) co
   return seen;
 }
 
-std::set<std::string> Ledger::MembersAt(const std::vector<std::string>& parents) const {
-  std::set<std::string> keys{genesis_key_};
-  for (const std::string& h : Ancestors(parents)) {
-    const Event& e = events_.at(h).event;
-    if (e.kind != "member-added") continue;
-    if (const json::Value* req = e.body.find("request")) {
-      if (const std::string* key = req->find_string("key")) keys.insert(*key);
+Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes) const {
+  std::vector<std::pair<int64_t, const std::string*>> order;
+  order.reserve(hashes.size());
+  for (const std::string& h : hashes) order.emplace_back(events_.at(h).depth, &h);
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : *a.second < *b.second;
+  });
+  Membership m;
+  for (const auto& [depth, hash] : order) {
+    const Event& e = events_.at(*hash).event;
+    if (e.kind == "genesis") {
+      for (const json::Value& g : e.body.find("members")->as_array()) {
+        const std::string key = *g.find_string("key");
+        m.members.emplace(key, Member{NodeIdForHex(key), key, *g.find_string("url"), e.time_ms});
+      }
+    } else if (e.kind == "member-added") {
+      const json::Value* req = e.body.find("request");
+      const std::string key = *req->find_string("key");
+      m.members.emplace(key, Member{NodeIdForHex(key), key, *req->find_string("url"), e.time_ms});
+    } else if (e.kind == "member-removed") {
+      const std::string key = *e.body.find_string("key");
+      m.members.erase(key);
+      m.address.erase(key);
+    } else if (e.kind == "address") {
+      auto it = m.members.find(e.author);
+      if (it == m.members.end()) continue;
+      const int64_t seq = *e.body.find_int("seq");
+      auto cur = m.address.find(e.author);
+      if (cur != m.address.end() && std::tie(cur->second.first, cur->second.second) >= std::tie(seq, *hash)) {
+        continue;
+      }
+      m.address[e.author] = {seq, *hash};
+      it->second.url = *e.body.find_string("url");
     }
   }
+  return m;
+}
+
+std::set<std::string> Ledger::MembersAt(const std::vector<std::string>& parents) const {
+  std::set<std::string> keys;
+  for (const auto& [key, m] : Replay(Ancestors(parents)).members) keys.insert(key);
   return keys;
+}
+
+size_t Ledger::QuorumOf(size_t members) const {
+  const auto n = static_cast<int64_t>(members);
+  return static_cast<size_t>(std::max<int64_t>(
+      1, (state_.params.approval_numerator * n + state_.params.approval_denominator - 1) /
+             state_.params.approval_denominator));
+}
+
+void Ledger::RebuildState() {
+  std::set<std::string> all;
+  for (const auto& [h, n] : events_) all.insert(h);
+  current_ = Replay(all);
+  state_.members.clear();
+  for (const auto& [key, m] : current_.members) state_.members.push_back(m);
+  std::sort(state_.members.begin(), state_.members.end(),
+            [](const Member& a, const Member& b) { return a.id < b.id; });
+}
+
+Status Ledger::ValidateAddress(const Event& e) const {
+  if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
+  const std::string* url = e.body.find_string("url");
+  const int64_t* seq = e.body.find_int("seq");
+  if (!url || !seq || e.body.as_object().size() != 2) return Bad("address needs url and seq");
+  if (url->empty() || url->size() > 2048) return Bad("address URL empty or too long");
+  const std::set<std::string> ancestors = Ancestors(e.parents);
+  if (!Replay(ancestors).members.count(e.author)) {
+    return Bad("author was not a member at the event's parents");
+  }
+  int64_t highest = 0;
+  for (const std::string& h : ancestors) {
+    const Event& a = events_.at(h).event;
+    if (a.kind == "address" && a.author == e.author) {
+      highest = std::max(highest, *a.body.find_int("seq"));
+    }
+  }
+  if (*seq <= highest) {
+    return Bad("address sequence " + std::to_string(*seq) + " is not above " + std::to_string(highest));
+  }
+  return Status::Ok();
 }
 
 Status Ledger::ValidateMemberAdded(const Event& e) const {
@@ -113,6 +174,7 @@ Status Ledger::ValidateMemberAdded(const Event& e) const {
   if (!state_.params.code_hash.empty() && request->code != state_.params.code_hash) {
     return Bad("request code hash is not the accepted one");
   }
+  if (NodeIdForHex(request->key).empty()) return Bad("request key is not a public key");
   const std::set<std::string> members = MembersAt(e.parents);
   if (!members.count(e.author)) return Bad("author was not a member at the event's parents");
   if (members.count(request->key)) return Bad("joiner was already a member");
@@ -129,12 +191,50 @@ Status Ledger::ValidateMemberAdded(const Event& e) const {
       return Bad("approval signature: " + s.message());
     }
   }
-  const auto n = static_cast<int64_t>(members.size());
-  const int64_t quorum = std::max<int64_t>(
-      1, (state_.params.approval_numerator * n + state_.params.approval_denominator - 1) /
-             state_.params.approval_denominator);
-  if (static_cast<int64_t>(approvers.size()) < quorum) {
+  const size_t quorum = QuorumOf(members.size());
+  if (approvers.size() < quorum) {
     return Bad("certificate has " + std::to_string(approvers.size()) + " approvals, needs " +
+               std::to_string(quorum));
+  }
+  return Status::Ok();
+}
+
+Status Ledger::ValidateMemberRemoved(const Event& e) const {
+  if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
+  const std::string* key = e.body.find_string("key");
+  const std::string* reason = e.body.find_string("reason");
+  const json::Value* approvals_json = e.body.find("approvals");
+  if (!key || !reason || !approvals_json || !approvals_json->is_array() ||
+      e.body.as_object().size() != 3) {
+    return Bad("member-removed needs key, reason and approvals");
+  }
+  const std::set<std::string> members = MembersAt(e.parents);
+  if (!members.count(*key)) return Bad("the removed key was not a member at the event's parents");
+  if (!members.count(e.author)) return Bad("author was not a member at the event's parents");
+  if (members.size() == 1) return Bad("the last member cannot be removed");
+  const auto& list = approvals_json->as_array();
+  if (*reason == "leave") {
+    if (e.author != *key) return Bad("only a member itself can leave");
+    if (!list.empty()) return Bad("a leave carries no approvals");
+    return Status::Ok();
+  }
+  if (*reason != "evicted") return Bad("reason must be leave or evicted");
+  if (e.author == *key) return Bad("a member does not evict itself; it leaves");
+  if (list.size() > kMaxApprovals) return Bad("too many approvals");
+  std::set<std::string> approvers;
+  for (const json::Value& a_json : list) {
+    auto a = ParseApproval(a_json);
+    if (!a) return Bad("approval: " + a.status().message());
+    if (a->approver == *key) return Bad("the evicted member cannot approve its eviction");
+    if (!members.count(a->approver)) return Bad("approval from a non-member");
+    if (!approvers.insert(a->approver).second) return Bad("duplicate approver");
+    if (auto s = VerifyEvictionApproval(*a, state_.network_id, *key, cache_); !s.ok()) {
+      return Bad("approval signature: " + s.message());
+    }
+  }
+  const size_t quorum = QuorumOf(members.size());
+  if (approvers.size() < quorum) {
+    return Bad("eviction has " + std::to_string(approvers.size()) + " approvals, needs " +
                std::to_string(quorum));
   }
   return Status::Ok();
@@ -146,7 +246,7 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
   auto decoded = Decode(wire);
   if (!decoded) return decoded.status();
   Event& e = *decoded;
-  if (e.kind != "member-added" && e.kind != "address") {
+  if (e.kind != "member-added" && e.kind != "address" && e.kind != "member-removed") {
     return Bad("unknown or misplaced event kind '" + e.kind + "'");
   }
   if (e.parents.empty() || e.parents.size() > kMaxParents) return Bad("bad parent count");
@@ -159,52 +259,15 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
     if (it == events_.end()) return Added::kMissingParents;
     depth = std::max(depth, it->second.depth + 1);
   }
-  if (auto s = e.kind == "address" ? ValidateAddress(e) : ValidateMemberAdded(e); !s.ok()) {
-    return s;
-  }
+  Status valid = e.kind == "address"          ? ValidateAddress(e)
+                 : e.kind == "member-removed" ? ValidateMemberRemoved(e)
+                                              : ValidateMemberAdded(e);
+  if (!valid.ok()) return valid;
   auto [it, inserted] = events_.emplace(hash, Node{wire, std::move(e), depth});
   for (const std::string& p : it->second.event.parents) heads_.erase(p);
   heads_.insert(hash);
-  Fold(hash, it->second);
+  RebuildState();
   return Added::kAdded;
-}
-
-void Ledger::Fold(const std::string& hash, const Node& node) {
-  if (node.event.kind == "address") {
-    const int64_t seq = *node.event.body.find_int("seq");
-    auto it = addresses_.find(node.event.author);
-    if (it != addresses_.end() &&
-        std::tie(it->second.seq, it->second.event_hash) >= std::tie(seq, hash)) {
-      return;
-    }
-    addresses_[node.event.author] = Address{seq, hash, *node.event.body.find_string("url")};
-    RebuildMembers();
-    return;
-  }
-  const json::Value* req = node.event.body.find("request");
-  auto request = ParseJoinRequest(*req);
-  Member m{NodeIdForHex(request->key), request->key, request->url, node.event.time_ms};
-  auto it = admitted_.find(request->key);
-  if (it != admitted_.end()) {
-    // Concurrent admissions of one key: the smallest (depth, hash) decides, on every node.
-    const Admission& cur = it->second;
-    if (std::tie(cur.depth, cur.event_hash) <= std::tie(node.depth, hash)) return;
-    it->second = Admission{node.depth, hash, m};
-  } else {
-    admitted_.emplace(request->key, Admission{node.depth, hash, m});
-  }
-  RebuildMembers();
-}
-
-void Ledger::RebuildMembers() {
-  state_.members.clear();
-  for (const auto& [key, a] : admitted_) {
-    Member m = a.member;
-    if (auto addr = addresses_.find(key); addr != addresses_.end()) m.url = addr->second.url;
-    state_.members.push_back(std::move(m));
-  }
-  std::sort(state_.members.begin(), state_.members.end(),
-            [](const Member& a, const Member& b) { return a.id < b.id; });
 }
 
 std::vector<std::string> Ledger::Missing(const std::vector<std::string>& their_heads,

@@ -9,13 +9,16 @@
 //
 // An address event (a member's new URL) is valid when its author was a member as of its
 // parents and its sequence number is above every address sequence of that author among its
-// ancestors; the URL in force is the one of the author's address event with the highest
-// (sequence, hash).
+// ancestors. A member-removed event is valid when the removed key was a member as of its
+// parents and either the author is that member (a leave) or the author is another member
+// holding eviction approvals from at least ceil(num/den x M) members other than the evicted
+// one (an eviction).
 //
-// The state is a deterministic function of the event set: members are the genesis member
-// plus every admitted key; when concurrent events admit the same key, the one with the
-// smallest (depth, hash) decides its record. Two ledgers with the same events have the same
-// StateHash(). Not thread-safe (the engine owning it serialises access).
+// The state is a deterministic function of the event set: the events are replayed in
+// (depth, hash) order, parents first; a member-added adds its key unless present (so of two
+// concurrent admissions the first in that order decides the record), a member-removed
+// removes it, an address moves its author when its sequence is higher. Two ledgers with the
+// same events have the same StateHash(). Not thread-safe (the engine serialises access).
 #pragma once
 
 #include <cstdint>
@@ -50,7 +53,7 @@ class Ledger {
   bool Has(const std::string& hash) const { return events_.count(hash) != 0; }
   const std::string* Wire(const std::string& hash) const;
   size_t size() const { return events_.size(); }
-  bool IsMember(const std::string& key_hex) const { return admitted_.count(key_hex) != 0; }
+  bool IsMember(const std::string& key_hex) const;
 
   // What a peer whose heads are `their_heads` lacks, in an order that can be added one by one
   // (parents first); at most `limit`. Heads we do not know are reported in *unknown.
@@ -64,6 +67,10 @@ class Ledger {
                                      const std::vector<Approval>& approvals);
   // The body of an address event announcing url with sequence seq.
   static json::Value AddressBody(const std::string& url, int64_t seq);
+  // The body of a member-removed event: a leave (no approvals, authored by `key`) or an
+  // eviction (approvals from other members).
+  static json::Value MemberRemovedBody(const std::string& key, const std::string& reason,
+                                       const std::vector<Approval>& approvals);
   // The highest address sequence of a member (0 if it never announced one).
   int64_t AddressSeq(const std::string& key_hex) const;
 
@@ -73,30 +80,24 @@ class Ledger {
     Event event;
     int64_t depth = 0;
   };
-  struct Admission {
-    int64_t depth;
-    std::string event_hash;
-    Member member;
+  // Membership as of a set of events: replay them in (depth, hash) order.
+  struct Membership {
+    std::map<std::string, Member> members;  // by key
+    std::map<std::string, std::pair<int64_t, std::string>> address;  // key -> (seq, hash)
   };
-
+  Membership Replay(const std::set<std::string>& hashes) const;
+  std::set<std::string> Ancestors(const std::vector<std::string>& from) const;
+  std::set<std::string> MembersAt(const std::vector<std::string>& parents) const;
+  size_t QuorumOf(size_t members) const;
   Status ValidateMemberAdded(const Event& e) const;
   Status ValidateAddress(const Event& e) const;
-  void RebuildMembers();
-  std::set<std::string> MembersAt(const std::vector<std::string>& parents) const;
-  std::set<std::string> Ancestors(const std::vector<std::string>& from) const;
-  void Fold(const std::string& hash, const Node& node);
+  Status ValidateMemberRemoved(const Event& e) const;
+  void RebuildState();
 
   std::unordered_map<std::string, Node> events_;
   std::set<std::string> heads_;
-  std::map<std::string, Admission> admitted_;  // by member key
-  struct Address {
-    int64_t seq;
-    std::string event_hash;
-    std::string url;
-  };
-  std::map<std::string, Address> addresses_;  // by member key: the URL in force
-  std::string genesis_key_;
   NetworkState state_;
+  Membership current_;
   crypto::VerifyCache* cache_ = nullptr;
 };
 

@@ -249,5 +249,35 @@ TEST_F(NetworkTest, ANodeBackAtAnotherPortAnnouncesItsNewAddress) {
   ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c"}, 3); }, 40s));
 }
 
+TEST_F(NetworkTest, AMemberLeavesAndAnAbsentOneIsEvicted) {
+  Start("a");
+  for (const char* n : {"b", "c", "d"}) {
+    Start(n, Url("a"));
+    ASSERT_TRUE(test::WaitFor([&] { return IsMember(n); }, 30s)) << nodes_[n]->Log();
+  }
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c", "d"}, 4); }, 20s));
+  // c leaves on its own.
+  ASSERT_EQ(nodes_["c"]->Request("POST", "/leave", "", true)->status, 200);
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "d"}, 3); }, 20s));
+  EXPECT_FALSE(IsMember("c"));
+  // d disappears; once the others see it offline, a asks for its eviction (quorum 2 of 3,
+  // approvals from members who also see it absent).
+  const std::string d_id = *nodes_["d"]->Status().find("node")->find_string("id");
+  nodes_["d"]->process()->Stop(SIGKILL, 5s);
+  auto offline_in = [&](const std::string& who) {
+    const json::Value nodes = nodes_[who]->GetJson("/nodes");
+    for (const auto& n : nodes.find("nodes")->as_array()) {
+      if (*n.find_string("id") == d_id) return !n.find("online")->as_bool();
+    }
+    return false;
+  };
+  ASSERT_TRUE(test::WaitFor([&] { return offline_in("a") && offline_in("b"); }, 20s));
+  auto evict = nodes_["a"]->Request("POST", "/evict", "{\"id\":\"" + d_id + "\"}", true);
+  ASSERT_EQ(evict->status, 202) << evict->body;
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b"}, 2); }, 20s))
+      << nodes_["a"]->Log() << nodes_["b"]->Log();
+  EXPECT_EQ(nodes_["a"]->Request("POST", "/evict", "{\"id\":\"nobody\"}", true)->status, 404);
+}
+
 }  // namespace
 }  // namespace peerstack

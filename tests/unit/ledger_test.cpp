@@ -182,5 +182,62 @@ TEST_F(LedgerTest, AddressEventsMoveAMemberWithARisingSequence) {
   EXPECT_EQ(x.state().FindMemberByKey(Hex(keys_[1]))->url, "http://three");
 }
 
+std::string RemovedEvent(const Ledger& l, const crypto::SigningKey& author, const std::string& key,
+                         const std::string& reason, const std::vector<Approval>& approvals) {
+  Event e;
+  e.kind = "member-removed";
+  e.parents = l.Heads();
+  e.body = Ledger::MemberRemovedBody(key, reason, approvals);
+  return Encode(*Sign(std::move(e), author));
+}
+
+TEST_F(LedgerTest, AMemberLeavesAloneAndMayJoinAgain) {
+  EXPECT_NE(AddError(RemovedEvent(*ledger_, keys_[0], Hex(keys_[0]), "leave", {})).find("last member"),
+            std::string::npos);
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  // Only the member itself can leave.
+  EXPECT_NE(AddError(RemovedEvent(*ledger_, keys_[0], Hex(keys_[1]), "leave", {})).find("only a member itself"),
+            std::string::npos);
+  ASSERT_EQ(*ledger_->Add(RemovedEvent(*ledger_, keys_[1], Hex(keys_[1]), "leave", {})),
+            Ledger::Added::kAdded);
+  EXPECT_FALSE(ledger_->IsMember(Hex(keys_[1])));
+  EXPECT_EQ(ledger_->state().members.size(), 1u);
+  // Gone members cannot author; they can be admitted again.
+  EXPECT_NE(AddError(AddressEvent(*ledger_, keys_[1], "http://x", 5)).find("not a member"),
+            std::string::npos);
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  EXPECT_TRUE(ledger_->IsMember(Hex(keys_[1])));
+}
+
+TEST_F(LedgerTest, EvictionNeedsAQuorumOfOtherMembersEvictionApprovals) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  ASSERT_EQ(*ledger_->Add(Admit(2, 1, {0, 1})), Ledger::Added::kAdded);
+  ASSERT_EQ(*ledger_->Add(Admit(3, 0, {0, 1})), Ledger::Added::kAdded);  // 3 members: q = 2
+  const std::string net = ledger_->network_id();
+  const std::string target = Hex(keys_[3]);
+  // One approval is short of the quorum of 3 (4 members: q = 3).
+  EXPECT_NE(AddError(RemovedEvent(*ledger_, keys_[0], target, "evicted",
+                                  {MakeEvictionApproval(keys_[0], net, target)}))
+                .find("needs 3"),
+            std::string::npos);
+  // The evicted member's own approval does not count; join approvals are another domain.
+  EXPECT_NE(AddError(RemovedEvent(*ledger_, keys_[0], target, "evicted",
+                                  {MakeEvictionApproval(keys_[3], net, target)}))
+                .find("cannot approve its eviction"),
+            std::string::npos);
+  EXPECT_NE(AddError(RemovedEvent(*ledger_, keys_[0], target, "evicted",
+                                  {MakeApproval(keys_[0], net, target), MakeApproval(keys_[1], net, target),
+                                   MakeApproval(keys_[2], net, target)}))
+                .find("approval signature"),
+            std::string::npos);
+  ASSERT_EQ(*ledger_->Add(RemovedEvent(*ledger_, keys_[0], target, "evicted",
+                                       {MakeEvictionApproval(keys_[0], net, target),
+                                        MakeEvictionApproval(keys_[1], net, target),
+                                        MakeEvictionApproval(keys_[2], net, target)})),
+            Ledger::Added::kAdded);
+  EXPECT_FALSE(ledger_->IsMember(target));
+  EXPECT_EQ(ledger_->state().members.size(), 3u);
+}
+
 }  // namespace
 }  // namespace peerstack::protocol
