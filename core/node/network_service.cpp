@@ -48,19 +48,22 @@ std::string KindOf(const std::string& wire) {
 }  // namespace
 
 std::string CodeHashOf(const json::Value& plugin_status) {
-  std::vector<std::string> lines;
+  std::vector<std::pair<std::string, std::string>> pairs;
   if (const json::Value* loaded = plugin_status.find("loaded"); loaded && loaded->is_array()) {
     for (const json::Value& p : loaded->as_array()) {
       const std::string* name = p.find_string("name");
       const std::string* sha = p.find_string("sha256");
-      if (name && sha) lines.push_back(*name + " " + *sha + "\n");
+      if (name && sha) pairs.emplace_back(*name, *sha);
     }
   }
-  std::sort(lines.begin(), lines.end());
-  std::string all;
-  for (const auto& l : lines) all += l;
-  return crypto::Sha256Hex(all);
+  return protocol::CodeHashOf(std::move(pairs));
 }
+
+namespace {
+http::Response StatusError(int http_status, const Status& s) {
+  return http::JsonError(http_status, s.code(), s.message());
+}
+}  // namespace
 
 struct NetworkService::Impl {
   NetworkOptions o;
@@ -353,12 +356,6 @@ http::Response NetworkService::HandleSync(const http::Request&) {
                {"state_hash", after.second}}));
 }
 
-namespace {
-http::Response StatusError(int http_status, const Status& s) {
-  return http::JsonError(http_status, s.code(), s.message());
-}
-}  // namespace
-
 http::Response NetworkService::HandleLeave(const http::Request&) {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
@@ -389,6 +386,51 @@ http::Response NetworkService::HandleEvict(const http::Request& request) {
   d.Drive(out);
   PS_LOG(kInfo, "network") << "asked the members to evict " << *id;
   return http::JsonResponse(202, json::Serialize(json::Object{{"evicting", *id}}));
+}
+
+http::Response NetworkService::HandleRelease(const http::Request& request,
+                                             const json::Value& plugin_status) {
+  Impl& d = *impl_;
+  json::Value body = json::Object{};
+  if (!request.body.empty()) {
+    auto parsed = json::Parse(request.body, {1 << 20, 8});
+    if (!parsed || !parsed->is_object()) return http::JsonError(400, "bad_json", "send a JSON object");
+    body = std::move(parsed).value();
+  }
+  // The plugins: as given, or this node's loaded set.
+  const json::Value* given = body.find("plugins");
+  json::Array plugins;
+  if (given) {
+    if (!given->is_array()) return http::JsonError(400, "bad_plugins", "plugins is a list");
+    plugins = given->as_array();
+  } else if (const json::Value* loaded = plugin_status.find("loaded")) {
+    for (const json::Value& p : loaded->as_array()) {
+      plugins.push_back(json::Object{{"name", *p.find_string("name")},
+                                     {"sha256", *p.find_string("sha256")},
+                                     {"version", *p.find_string("version")}});
+    }
+  }
+  std::sort(plugins.begin(), plugins.end(), [](const json::Value& a, const json::Value& b) {
+    const std::string* x = a.find_string("name");
+    const std::string* y = b.find_string("name");
+    return x && y && *x < *y;
+  });
+  const int64_t* days = body.find_int("expires_in_days");
+  std::lock_guard<std::mutex> lock(d.mu);
+  const protocol::Ledger* l = d.engine->ledger();
+  if (!l) return http::JsonError(409, "not_member", "this node is not in a network");
+  auto manifest = protocol::ParseManifest(json::Object{
+      {"expires", WallMs() + (days ? *days : 90) * 86400000LL},
+      {"plugins", std::move(plugins)},
+      {"version", l->state().release_version + 1}});
+  if (!manifest) return http::JsonError(400, "bad_manifest", manifest.status().message());
+  protocol::Output out;
+  if (auto s = d.engine->PublishRelease(*manifest, WallMs(), &out); !s.ok()) return StatusError(409, s);
+  d.Drive(out);
+  PS_LOG(kInfo, "network") << "published release " << manifest->version << ", code "
+                           << manifest->CodeHash();
+  return http::JsonResponse(
+      201, json::Serialize(json::Object{{"code", manifest->CodeHash()}, {"manifest", manifest->ToJson()}}));
 }
 
 json::Value NetworkService::NodesJson() const {
@@ -428,6 +470,8 @@ json::Value NetworkService::StatusJson() const {
       {"pending_joins", d.engine ? d.engine->pending_joins() : 0},
       {"join_url", d.o.join_url},
       {"code_hash", d.o.code_hash},
+      {"accepted_code", l ? l->state().accepted_code : std::string()},
+      {"release", l ? l->state().release_version : 0},
       {"join_refusals", std::move(refusals)},
   };
 }

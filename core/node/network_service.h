@@ -55,6 +55,9 @@ class NetworkService {
   http::Response HandleJoin(const http::Request& request);
   // GET /sync (admin): one anti-entropy round with every member now; what changed.
   http::Response HandleSync(const http::Request& request);
+  // POST /releases (admin) {"plugins": [{"name","version","sha256"}] (default: the loaded
+  // ones, from plugin_status), "expires_in_days": N}: publish a release signed by this node.
+  http::Response HandleRelease(const http::Request& request, const json::Value& plugin_status);
   // POST /leave (admin): this node leaves the network.
   http::Response HandleLeave(const http::Request& request);
   // POST /evict (admin) {"id": node id}: ask the members to evict an absent member.

@@ -138,6 +138,9 @@ struct Node::Impl {
     admin_router.Add("GET", "/nodes", nodes);
     admin_router.Add("POST", "/join", [this](const http::Request& r) { return network->HandleJoin(r); });
     admin_router.Add("GET", "/sync", [this](const http::Request& r) { return network->HandleSync(r); });
+    admin_router.Add("POST", "/releases", [this](const http::Request& r) {
+      return network->HandleRelease(r, plugin_host->StatusJson());
+    });
     admin_router.Add("POST", "/leave", [this](const http::Request& r) { return network->HandleLeave(r); });
     admin_router.Add("POST", "/evict", [this](const http::Request& r) { return network->HandleEvict(r); });
     admin_router.AddPrefix("*", "/api/", [this](const http::Request& r) {

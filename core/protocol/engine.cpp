@@ -115,9 +115,11 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
     return refuse("protocol version " + std::to_string(request->protocol) + " is not " +
                   std::to_string(kProtocolVersion));
   }
-  if (!st.params.code_hash.empty() && request->code != st.params.code_hash) {
+  if (!st.accepted_code.empty() && request->code != st.accepted_code) {
     return refuse("code hash " + request->code.substr(0, 16) +
-                  " does not match the network's accepted code " + st.params.code_hash);
+                  " does not match the network's accepted code " + st.accepted_code +
+                  (st.release_version > 0 ? " (release " + std::to_string(st.release_version) + ")"
+                                          : std::string(" (genesis)")));
   }
   if (std::llabs(now - request->time_ms) > config_.freshness_ms) {
     return refuse("the request is stale (time too far from this node's clock)");
@@ -465,6 +467,31 @@ void Engine::OnEvictApproval(const Envelope& in, int64_t now, Output* out) {
   evictions_.erase(it);
   out->new_events.push_back(wire);
   Broadcast(wire, out);
+}
+
+Status Engine::PublishRelease(const Manifest& manifest, int64_t now, Output* out) {
+  if (!is_member()) return Status::Error("not_member", "this node is not a member");
+  const NetworkState& st = ledger_->state();
+  if (std::find(st.publishers.begin(), st.publishers.end(), key_hex_) == st.publishers.end()) {
+    return Status::Error("not_publisher", "this node's key is not one of the network's publishers");
+  }
+  if (st.params.publisher_threshold > 1) {
+    return Status::Error("threshold", "releases needing several publisher signatures are not "
+                                      "supported by this node yet");
+  }
+  Event e;
+  e.kind = "release";
+  e.parents = ledger_->Heads();
+  e.time_ms = now;
+  e.body = Ledger::ReleaseBody(manifest, {SignManifest(key_, manifest)});
+  auto signed_event = Sign(std::move(e), key_);
+  if (!signed_event) return signed_event.status();
+  const std::string wire = Encode(*signed_event);
+  auto added = ledger_->Add(wire);
+  if (!added) return added.status();
+  out->new_events.push_back(wire);
+  Broadcast(wire, out);
+  return Status::Ok();
 }
 
 void Engine::SyncWithAll(Output* out) {

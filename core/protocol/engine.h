@@ -32,6 +32,7 @@
 #include "json/json.h"
 #include "protocol/join.h"
 #include "protocol/ledger.h"
+#include "protocol/release.h"
 
 namespace peerstack::protocol {
 
@@ -86,6 +87,9 @@ class Engine {
   // This member now answers at url: records and spreads a signed address event (when the
   // ledger's URL for us differs). Also becomes this engine's URL.
   void AnnounceAddress(const std::string& url, int64_t now_ms, Output* out);
+  // Publishes a release signed by this node's key (a publisher; threshold 1): from then on
+  // joiners must present the manifest's code hash.
+  Status PublishRelease(const Manifest& manifest, int64_t now_ms, Output* out);
   // This member leaves the network (a member-removed event it signs alone). Error when not a
   // member or the last one.
   Status Leave(int64_t now_ms, Output* out);

@@ -46,6 +46,7 @@ std::string NetworkState::StateHash() const {
                               {"code", params.code_hash},
                               {"publisher_threshold", params.publisher_threshold}}},
       {"publishers", std::move(publishers_json)},
+      {"release", json::Object{{"code", accepted_code}, {"version", release_version}}},
   };
   return crypto::Sha256Hex(json::Serialize(state));
 }
@@ -80,6 +81,7 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
   NetworkState state;
   state.network_id = HashOf(wire);
   state.params = {*num, *den, *threshold, *code};
+  state.accepted_code = *code;
   state.created_ms = e.time_ms;
   for (const json::Value& p : publishers->as_array()) {
     if (!p.is_string()) return Bad("publisher is not a key");

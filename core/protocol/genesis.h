@@ -41,6 +41,10 @@ struct NetworkState {
   GenesisParams params;
   std::vector<std::string> publishers;  // hex public keys
   std::vector<Member> members;          // sorted by id
+  // The release in force: its manifest version (0: none yet) and the code hash joiners must
+  // present (the genesis code until a release replaces it).
+  int64_t release_version = 0;
+  std::string accepted_code;
 
   const Member* FindMemberByKey(const std::string& key_hex) const;
   // ceil(num/den x members): approvals a join needs.

@@ -43,6 +43,12 @@ json::Value Ledger::AddressBody(const std::string& url, int64_t seq) {
   return json::Object{{"seq", seq}, {"url", url}};
 }
 
+json::Value Ledger::ReleaseBody(const Manifest& m, const std::vector<PublisherSignature>& sigs) {
+  json::Array list;
+  for (const auto& s : sigs) list.push_back(json::Object{{"publisher", s.publisher}, {"sig", s.sig}});
+  return json::Object{{"manifest", m.ToJson()}, {"signatures", std::move(list)}};
+}
+
 json::Value Ledger::MemberRemovedBody(const std::string& key, const std::string& reason,
                                       const std::vector<Approval>& approvals) {
   json::Array list;
@@ -80,9 +86,17 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes) const {
     return a.first != b.first ? a.first < b.first : *a.second < *b.second;
   });
   Membership m;
+  m.accepted_code = state_.params.code_hash;
   for (const auto& [depth, hash] : order) {
     const Event& e = events_.at(*hash).event;
-    if (e.kind == "genesis") {
+    if (e.kind == "release") {
+      auto manifest = ParseManifest(*e.body.find("manifest"));
+      if (std::tie(manifest->version, *hash) > std::tie(m.release_version, m.release_hash)) {
+        m.release_version = manifest->version;
+        m.release_hash = *hash;
+        m.accepted_code = manifest->CodeHash();
+      }
+    } else if (e.kind == "genesis") {
       for (const json::Value& g : e.body.find("members")->as_array()) {
         const std::string key = *g.find_string("key");
         m.members.emplace(key, Member{NodeIdForHex(key), key, *g.find_string("url"), e.time_ms});
@@ -129,6 +143,8 @@ void Ledger::RebuildState() {
   current_ = Replay(all);
   state_.members.clear();
   for (const auto& [key, m] : current_.members) state_.members.push_back(m);
+  state_.release_version = current_.release_version;
+  state_.accepted_code = current_.accepted_code;
   std::sort(state_.members.begin(), state_.members.end(),
             [](const Member& a, const Member& b) { return a.id < b.id; });
 }
@@ -171,11 +187,13 @@ Status Ledger::ValidateMemberAdded(const Event& e) const {
   }
   if (request->network != state_.network_id) return Bad("request is for another network");
   if (request->protocol != kProtocolVersion) return Bad("request has another protocol version");
-  if (!state_.params.code_hash.empty() && request->code != state_.params.code_hash) {
+  if (NodeIdForHex(request->key).empty()) return Bad("request key is not a public key");
+  const Membership at = Replay(Ancestors(e.parents));
+  if (!at.accepted_code.empty() && request->code != at.accepted_code) {
     return Bad("request code hash is not the accepted one");
   }
-  if (NodeIdForHex(request->key).empty()) return Bad("request key is not a public key");
-  const std::set<std::string> members = MembersAt(e.parents);
+  std::set<std::string> members;
+  for (const auto& [k, m] : at.members) members.insert(k);
   if (!members.count(e.author)) return Bad("author was not a member at the event's parents");
   if (members.count(request->key)) return Bad("joiner was already a member");
   const auto& list = approvals_json->as_array();
@@ -195,6 +213,40 @@ Status Ledger::ValidateMemberAdded(const Event& e) const {
   if (approvers.size() < quorum) {
     return Bad("certificate has " + std::to_string(approvers.size()) + " approvals, needs " +
                std::to_string(quorum));
+  }
+  return Status::Ok();
+}
+
+Status Ledger::ValidateRelease(const Event& e) const {
+  if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
+  const json::Value* mj = e.body.find("manifest");
+  const json::Value* sj = e.body.find("signatures");
+  if (!mj || !sj || !sj->is_array() || e.body.as_object().size() != 2) {
+    return Bad("release needs a manifest and signatures");
+  }
+  auto manifest = ParseManifest(*mj);
+  if (!manifest) return Bad(manifest.status().message());
+  const Membership at = Replay(Ancestors(e.parents));
+  if (!at.members.count(e.author)) return Bad("author was not a member at the event's parents");
+  if (manifest->version <= at.release_version) {
+    return Bad("manifest version " + std::to_string(manifest->version) + " is not above " +
+               std::to_string(at.release_version) + " (no rollback)");
+  }
+  const std::set<std::string> publishers(state_.publishers.begin(), state_.publishers.end());
+  std::set<std::string> signers;
+  for (const json::Value& s : sj->as_array()) {
+    const std::string* pub = s.find_string("publisher");
+    const std::string* sig = s.find_string("sig");
+    if (!pub || !sig) return Bad("a signature has publisher and sig");
+    if (!publishers.count(*pub)) return Bad("signature from a key that is not a publisher");
+    if (!signers.insert(*pub).second) return Bad("duplicate publisher signature");
+    if (auto st = VerifyManifestSignature({*pub, *sig}, *manifest, cache_); !st.ok()) {
+      return Bad("publisher signature: " + st.message());
+    }
+  }
+  if (static_cast<int64_t>(signers.size()) < state_.params.publisher_threshold) {
+    return Bad("release has " + std::to_string(signers.size()) + " publisher signatures, needs " +
+               std::to_string(state_.params.publisher_threshold));
   }
   return Status::Ok();
 }
@@ -246,7 +298,8 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
   auto decoded = Decode(wire);
   if (!decoded) return decoded.status();
   Event& e = *decoded;
-  if (e.kind != "member-added" && e.kind != "address" && e.kind != "member-removed") {
+  if (e.kind != "member-added" && e.kind != "address" && e.kind != "member-removed" &&
+      e.kind != "release") {
     return Bad("unknown or misplaced event kind '" + e.kind + "'");
   }
   if (e.parents.empty() || e.parents.size() > kMaxParents) return Bad("bad parent count");
@@ -261,6 +314,7 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
   }
   Status valid = e.kind == "address"          ? ValidateAddress(e)
                  : e.kind == "member-removed" ? ValidateMemberRemoved(e)
+                 : e.kind == "release"        ? ValidateRelease(e)
                                               : ValidateMemberAdded(e);
   if (!valid.ok()) return valid;
   auto [it, inserted] = events_.emplace(hash, Node{wire, std::move(e), depth});

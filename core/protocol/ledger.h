@@ -14,6 +14,11 @@
 // holding eviction approvals from at least ceil(num/den x M) members other than the evicted
 // one (an eviction).
 //
+// A release event is valid when its author was a member as of its parents, its manifest
+// version is above the one in force as of its parents, and it carries signatures from at
+// least publisher_threshold distinct genesis publishers over the manifest. Joiners must then
+// present the manifest's code hash.
+//
 // The state is a deterministic function of the event set: the events are replayed in
 // (depth, hash) order, parents first; a member-added adds its key unless present (so of two
 // concurrent admissions the first in that order decides the record), a member-removed
@@ -32,6 +37,7 @@
 #include "protocol/event.h"
 #include "protocol/genesis.h"
 #include "protocol/join.h"
+#include "protocol/release.h"
 
 namespace peerstack::protocol {
 
@@ -67,6 +73,8 @@ class Ledger {
                                      const std::vector<Approval>& approvals);
   // The body of an address event announcing url with sequence seq.
   static json::Value AddressBody(const std::string& url, int64_t seq);
+  // The body of a release event: the manifest and its publisher signatures.
+  static json::Value ReleaseBody(const Manifest& m, const std::vector<PublisherSignature>& sigs);
   // The body of a member-removed event: a leave (no approvals, authored by `key`) or an
   // eviction (approvals from other members).
   static json::Value MemberRemovedBody(const std::string& key, const std::string& reason,
@@ -84,6 +92,9 @@ class Ledger {
   struct Membership {
     std::map<std::string, Member> members;  // by key
     std::map<std::string, std::pair<int64_t, std::string>> address;  // key -> (seq, hash)
+    int64_t release_version = 0;
+    std::string release_hash;
+    std::string accepted_code;  // genesis code until a release
   };
   Membership Replay(const std::set<std::string>& hashes) const;
   std::set<std::string> Ancestors(const std::vector<std::string>& from) const;
@@ -92,6 +103,7 @@ class Ledger {
   Status ValidateMemberAdded(const Event& e) const;
   Status ValidateAddress(const Event& e) const;
   Status ValidateMemberRemoved(const Event& e) const;
+  Status ValidateRelease(const Event& e) const;
   void RebuildState();
 
   std::unordered_map<std::string, Node> events_;

@@ -239,5 +239,42 @@ TEST_F(LedgerTest, EvictionNeedsAQuorumOfOtherMembersEvictionApprovals) {
   EXPECT_EQ(ledger_->state().members.size(), 3u);
 }
 
+std::string ReleaseEvent(const Ledger& l, const crypto::SigningKey& author,
+                         const std::vector<const crypto::SigningKey*>& signers, const Manifest& m) {
+  std::vector<PublisherSignature> sigs;
+  for (const auto* k : signers) sigs.push_back(SignManifest(*k, m));
+  Event e;
+  e.kind = "release";
+  e.parents = l.Heads();
+  e.body = Ledger::ReleaseBody(m, sigs);
+  return Encode(*Sign(std::move(e), author));
+}
+
+TEST_F(LedgerTest, ReleasesChangeTheAcceptedCodeWithoutRollback) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  Manifest m;
+  m.version = 1;
+  m.expires_ms = 99;
+  m.plugins = {{"blog", "1.0.0", std::string(64, 'b')}, {"hello", "1.1.0", std::string(64, 'a')}};
+  // Only publishers' signatures count (genesis names key 0).
+  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[1], {&keys_[1]}, m)).find("not a publisher"),
+            std::string::npos);
+  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[1], {}, m)).find("needs 1"), std::string::npos);
+  ASSERT_EQ(*ledger_->Add(ReleaseEvent(*ledger_, keys_[1], {&keys_[0]}, m)), Ledger::Added::kAdded);
+  EXPECT_EQ(ledger_->state().release_version, 1);
+  EXPECT_EQ(ledger_->state().accepted_code, m.CodeHash());
+  // No rollback.
+  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[0], {&keys_[0]}, m)).find("no rollback"),
+            std::string::npos);
+  // Joiners now need the manifest's code hash.
+  EXPECT_NE(AddError(Admit(2, 0, {0, 1}, {}, "c0de")).find("code hash"), std::string::npos);
+  EXPECT_EQ(*ledger_->Add(Admit(2, 0, {0, 1}, {}, m.CodeHash())), Ledger::Added::kAdded);
+  // A tampered manifest no longer matches its signature.
+  Manifest tampered = m;
+  tampered.version = 2;
+  auto sig = SignManifest(keys_[0], m);
+  EXPECT_FALSE(VerifyManifestSignature(sig, tampered).ok());
+}
+
 }  // namespace
 }  // namespace peerstack::protocol
