@@ -433,6 +433,37 @@ http::Response NetworkService::HandleRelease(const http::Request& request,
       201, json::Serialize(json::Object{{"code", manifest->CodeHash()}, {"manifest", manifest->ToJson()}}));
 }
 
+http::Response NetworkService::HandleRecover(const http::Request& request) {
+  Impl& d = *impl_;
+  json::Value body = json::Object{};
+  if (!request.body.empty()) {
+    auto parsed = json::Parse(request.body, {64 * 1024, 8});
+    if (!parsed || !parsed->is_object()) return http::JsonError(400, "bad_json", "send a JSON object");
+    body = std::move(parsed).value();
+  }
+  std::lock_guard<std::mutex> lock(d.mu);
+  const protocol::Ledger* l = d.engine->ledger();
+  if (!l) return http::JsonError(409, "no_network", "this node has no network");
+  std::vector<std::string> keep;
+  const json::Value* ids = body.find("keep");
+  const int64_t now = WallMs();
+  for (const protocol::Member& m : l->state().members) {
+    bool kept = false;
+    if (ids && ids->is_array()) {
+      for (const json::Value& id : ids->as_array()) kept |= id.is_string() && id.as_string() == m.id;
+    } else {
+      kept = m.key == d.key_hex || d.engine->IsOnline(m.url, now);
+    }
+    if (kept) keep.push_back(m.key);
+  }
+  if (keep.empty()) return http::JsonError(400, "nobody_kept", "keep names no current member");
+  protocol::Output out;
+  if (auto s = d.engine->Recover(keep, now, &out); !s.ok()) return StatusError(409, s);
+  d.Drive(out);
+  PS_LOG(kWarn, "network") << "re-formed the network around " << keep.size() << " members";
+  return http::JsonResponse(200, json::Serialize(json::Object{{"kept", static_cast<int64_t>(keep.size())}}));
+}
+
 json::Value NetworkService::NodesJson() const {
   const Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);

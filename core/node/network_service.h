@@ -58,6 +58,9 @@ class NetworkService {
   // POST /releases (admin) {"plugins": [{"name","version","sha256"}] (default: the loaded
   // ones, from plugin_status), "expires_in_days": N}: publish a release signed by this node.
   http::Response HandleRelease(const http::Request& request, const json::Value& plugin_status);
+  // POST /recover (admin) {"keep": [node ids]} (default: this node and the members it sees
+  // online): re-form the network around them, signed as its publisher.
+  http::Response HandleRecover(const http::Request& request);
   // POST /leave (admin): this node leaves the network.
   http::Response HandleLeave(const http::Request& request);
   // POST /evict (admin) {"id": node id}: ask the members to evict an absent member.

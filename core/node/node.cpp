@@ -26,8 +26,8 @@ namespace {
 
 // Routes that exist only on the admin listener. The public listener answers them 404 so the
 // SPA fallback cannot make them look like pages (and nothing about them leaks).
-constexpr const char* kAdminOnlyPaths[] = {"/status", "/sync", "/join", "/leave", "/evict",
-                                           "/releases"};
+constexpr const char* kAdminOnlyPaths[] = {"/status", "/sync",     "/join",   "/leave",
+                                           "/evict",  "/releases", "/recover"};
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -141,6 +141,7 @@ struct Node::Impl {
     admin_router.Add("POST", "/releases", [this](const http::Request& r) {
       return network->HandleRelease(r, plugin_host->StatusJson());
     });
+    admin_router.Add("POST", "/recover", [this](const http::Request& r) { return network->HandleRecover(r); });
     admin_router.Add("POST", "/leave", [this](const http::Request& r) { return network->HandleLeave(r); });
     admin_router.Add("POST", "/evict", [this](const http::Request& r) { return network->HandleEvict(r); });
     admin_router.AddPrefix("*", "/api/", [this](const http::Request& r) {

@@ -494,6 +494,39 @@ Status Engine::PublishRelease(const Manifest& manifest, int64_t now, Output* out
   return Status::Ok();
 }
 
+Status Engine::Recover(const std::vector<std::string>& keep, int64_t now, Output* out) {
+  if (!ledger_) return Status::Error("no_network", "this node has no network");
+  const NetworkState& st = ledger_->state();
+  if (std::find(st.publishers.begin(), st.publishers.end(), key_hex_) == st.publishers.end()) {
+    return Status::Error("not_publisher", "this node's key is not one of the network's publishers");
+  }
+  if (st.params.publisher_threshold > 1) {
+    return Status::Error("threshold", "recovery with several publisher signatures is not supported yet");
+  }
+  int64_t epoch = 1;
+  for (const std::string& w : ledger_->AllInOrder()) {
+    auto e = Decode(w);
+    if (e && e->kind == "recovery") epoch = std::max(epoch, *e->body.find_int("epoch") + 1);
+  }
+  const std::string sig_hex = [&] {
+    const auto sig = key_.SignWithDomain("recovery", Ledger::RecoveryPayload(ledger_->network_id(), keep, epoch));
+    return crypto::HexEncode(sig.data(), sig.size());
+  }();
+  Event e;
+  e.kind = "recovery";
+  e.parents = ledger_->Heads();
+  e.time_ms = now;
+  e.body = Ledger::RecoveryBody(keep, epoch, {{key_hex_, sig_hex}});
+  auto signed_event = Sign(std::move(e), key_);
+  if (!signed_event) return signed_event.status();
+  const std::string wire = Encode(*signed_event);
+  auto added = ledger_->Add(wire);
+  if (!added) return added.status();
+  out->new_events.push_back(wire);
+  Broadcast(wire, out);
+  return Status::Ok();
+}
+
 void Engine::SyncWithAll(Output* out) {
   if (!ledger_) {
     if (!seed_url_.empty()) Send(out, seed_url_, "sync", json::Object{{"heads", json::Array{}}});

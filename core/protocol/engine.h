@@ -90,6 +90,10 @@ class Engine {
   // Publishes a release signed by this node's key (a publisher; threshold 1): from then on
   // joiners must present the manifest's code hash.
   Status PublishRelease(const Manifest& manifest, int64_t now_ms, Output* out);
+  // Re-forms the network around `keep` (member keys), signed by this node's key as the
+  // network's publisher (threshold 1): every member not kept is removed. For when most
+  // members are gone for good and no quorum can be reached.
+  Status Recover(const std::vector<std::string>& keep, int64_t now_ms, Output* out);
   // This member leaves the network (a member-removed event it signs alone). Error when not a
   // member or the last one.
   Status Leave(int64_t now_ms, Output* out);

@@ -49,6 +49,20 @@ json::Value Ledger::ReleaseBody(const Manifest& m, const std::vector<PublisherSi
   return json::Object{{"manifest", m.ToJson()}, {"signatures", std::move(list)}};
 }
 
+std::string Ledger::RecoveryPayload(const std::string& network, const std::vector<std::string>& keep,
+                                    int64_t epoch) {
+  json::Array keys(keep.begin(), keep.end());
+  return json::Serialize(json::Object{{"epoch", epoch}, {"keep", std::move(keys)}, {"network", network}});
+}
+
+json::Value Ledger::RecoveryBody(const std::vector<std::string>& keep, int64_t epoch,
+                                 const std::vector<PublisherSignature>& sigs) {
+  json::Array keys(keep.begin(), keep.end());
+  json::Array list;
+  for (const auto& s : sigs) list.push_back(json::Object{{"publisher", s.publisher}, {"sig", s.sig}});
+  return json::Object{{"epoch", epoch}, {"keep", std::move(keys)}, {"signatures", std::move(list)}};
+}
+
 json::Value Ledger::MemberRemovedBody(const std::string& key, const std::string& reason,
                                       const std::vector<Approval>& approvals) {
   json::Array list;
@@ -89,7 +103,21 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes) const {
   m.accepted_code = state_.params.code_hash;
   for (const auto& [depth, hash] : order) {
     const Event& e = events_.at(*hash).event;
-    if (e.kind == "release") {
+    if (e.kind == "recovery") {
+      const int64_t epoch = *e.body.find_int("epoch");
+      if (epoch <= m.recovery_epoch) continue;
+      m.recovery_epoch = epoch;
+      std::set<std::string> keep;
+      for (const json::Value& k : e.body.find("keep")->as_array()) keep.insert(k.as_string());
+      for (auto it = m.members.begin(); it != m.members.end();) {
+        if (keep.count(it->first)) {
+          ++it;
+        } else {
+          m.address.erase(it->first);
+          it = m.members.erase(it);
+        }
+      }
+    } else if (e.kind == "release") {
       auto manifest = ParseManifest(*e.body.find("manifest"));
       if (std::tie(manifest->version, *hash) > std::tie(m.release_version, m.release_hash)) {
         m.release_version = manifest->version;
@@ -251,6 +279,47 @@ Status Ledger::ValidateRelease(const Event& e) const {
   return Status::Ok();
 }
 
+Status Ledger::ValidateRecovery(const Event& e) const {
+  if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
+  const int64_t* epoch = e.body.find_int("epoch");
+  const json::Value* keep = e.body.find("keep");
+  const json::Value* sj = e.body.find("signatures");
+  if (!epoch || !keep || !keep->is_array() || !sj || !sj->is_array() ||
+      e.body.as_object().size() != 3) {
+    return Bad("recovery needs epoch, keep and signatures");
+  }
+  const Membership at = Replay(Ancestors(e.parents));
+  if (*epoch <= at.recovery_epoch) return Bad("recovery epoch is not rising");
+  std::vector<std::string> keys;
+  size_t kept_members = 0;
+  for (const json::Value& k : keep->as_array()) {
+    if (!k.is_string()) return Bad("keep lists keys");
+    keys.push_back(k.as_string());
+    kept_members += at.members.count(k.as_string());
+  }
+  if (kept_members == 0) return Bad("a recovery must keep at least one current member");
+  const std::set<std::string> publishers(state_.publishers.begin(), state_.publishers.end());
+  const bool author_ok = at.members.count(e.author) || publishers.count(e.author);
+  if (!author_ok) return Bad("author is neither a member nor a publisher");
+  const std::string payload = RecoveryPayload(state_.network_id, keys, *epoch);
+  std::set<std::string> signers;
+  for (const json::Value& s : sj->as_array()) {
+    const std::string* pub = s.find_string("publisher");
+    const std::string* sig = s.find_string("sig");
+    if (!pub || !sig) return Bad("a signature has publisher and sig");
+    if (!publishers.count(*pub)) return Bad("signature from a key that is not a publisher");
+    if (!signers.insert(*pub).second) return Bad("duplicate publisher signature");
+    if (auto st = VerifyHexSignature(*pub, "recovery", payload, *sig, cache_); !st.ok()) {
+      return Bad("publisher signature: " + st.message());
+    }
+  }
+  if (static_cast<int64_t>(signers.size()) < state_.params.publisher_threshold) {
+    return Bad("recovery has " + std::to_string(signers.size()) + " publisher signatures, needs " +
+               std::to_string(state_.params.publisher_threshold));
+  }
+  return Status::Ok();
+}
+
 Status Ledger::ValidateMemberRemoved(const Event& e) const {
   if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
   const std::string* key = e.body.find_string("key");
@@ -299,7 +368,7 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
   if (!decoded) return decoded.status();
   Event& e = *decoded;
   if (e.kind != "member-added" && e.kind != "address" && e.kind != "member-removed" &&
-      e.kind != "release") {
+      e.kind != "release" && e.kind != "recovery") {
     return Bad("unknown or misplaced event kind '" + e.kind + "'");
   }
   if (e.parents.empty() || e.parents.size() > kMaxParents) return Bad("bad parent count");
@@ -315,6 +384,7 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
   Status valid = e.kind == "address"          ? ValidateAddress(e)
                  : e.kind == "member-removed" ? ValidateMemberRemoved(e)
                  : e.kind == "release"        ? ValidateRelease(e)
+                 : e.kind == "recovery"       ? ValidateRecovery(e)
                                               : ValidateMemberAdded(e);
   if (!valid.ok()) return valid;
   auto [it, inserted] = events_.emplace(hash, Node{wire, std::move(e), depth});

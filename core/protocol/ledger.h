@@ -19,6 +19,11 @@
 // least publisher_threshold distinct genesis publishers over the manifest. Joiners must then
 // present the manifest's code hash.
 //
+// A recovery event re-forms a network whose members are mostly gone for good: signed by
+// publisher_threshold genesis publishers (domain "recovery") over the network id, the keys to
+// keep and a rising epoch, it removes every member not kept. Any member (or the publisher's
+// own node) may author it; no member quorum is needed.
+//
 // The state is a deterministic function of the event set: the events are replayed in
 // (depth, hash) order, parents first; a member-added adds its key unless present (so of two
 // concurrent admissions the first in that order decides the record), a member-removed
@@ -75,6 +80,12 @@ class Ledger {
   static json::Value AddressBody(const std::string& url, int64_t seq);
   // The body of a release event: the manifest and its publisher signatures.
   static json::Value ReleaseBody(const Manifest& m, const std::vector<PublisherSignature>& sigs);
+  // The body of a recovery event: the members to keep, a rising epoch, publisher signatures
+  // over RecoveryPayload.
+  static json::Value RecoveryBody(const std::vector<std::string>& keep, int64_t epoch,
+                                  const std::vector<PublisherSignature>& sigs);
+  static std::string RecoveryPayload(const std::string& network,
+                                     const std::vector<std::string>& keep, int64_t epoch);
   // The body of a member-removed event: a leave (no approvals, authored by `key`) or an
   // eviction (approvals from other members).
   static json::Value MemberRemovedBody(const std::string& key, const std::string& reason,
@@ -94,6 +105,7 @@ class Ledger {
     std::map<std::string, std::pair<int64_t, std::string>> address;  // key -> (seq, hash)
     int64_t release_version = 0;
     std::string release_hash;
+    int64_t recovery_epoch = 0;
     std::string accepted_code;  // genesis code until a release
   };
   Membership Replay(const std::set<std::string>& hashes) const;
@@ -104,6 +116,7 @@ class Ledger {
   Status ValidateAddress(const Event& e) const;
   Status ValidateMemberRemoved(const Event& e) const;
   Status ValidateRelease(const Event& e) const;
+  Status ValidateRecovery(const Event& e) const;
   void RebuildState();
 
   std::unordered_map<std::string, Node> events_;

@@ -300,5 +300,23 @@ TEST_F(NetworkTest, AReleaseLetsANewPluginSetJoin) {
   EXPECT_EQ(nodes_["x"]->Request("POST", "/releases", body, true)->status, 409);
 }
 
+TEST_F(NetworkTest, ThePublisherReFormsTheNetworkWhenMostMembersAreGone) {
+  Start("a");
+  for (const char* n : {"b", "c"}) {
+    Start(n, Url("a"));
+    ASSERT_TRUE(test::WaitFor([&] { return IsMember(n); }, 30s));
+  }
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c"}, 3); }, 20s));
+  // b and c are gone for good: a alone cannot reach the quorum of 2 of 3 for a new member.
+  nodes_["b"]->process()->Stop(SIGKILL, 5s);
+  nodes_["c"]->process()->Stop(SIGKILL, 5s);
+  const std::string a_id = *nodes_["a"]->Status().find("node")->find_string("id");
+  auto recovered = nodes_["a"]->Request("POST", "/recover", R"({"keep":[")" + a_id + R"("]})", true);
+  ASSERT_EQ(recovered->status, 200) << recovered->body;
+  EXPECT_EQ(*Network("a").find_int("members"), 1);
+  Start("d", Url("a"));
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "d"}, 2); }, 20s)) << nodes_["d"]->Log();
+}
+
 }  // namespace
 }  // namespace peerstack

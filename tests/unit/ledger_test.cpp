@@ -276,5 +276,32 @@ TEST_F(LedgerTest, ReleasesChangeTheAcceptedCodeWithoutRollback) {
   EXPECT_FALSE(VerifyManifestSignature(sig, tampered).ok());
 }
 
+TEST_F(LedgerTest, ThePublisherReFormsANetworkWhoseMembersAreGone) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  ASSERT_EQ(*ledger_->Add(Admit(2, 1, {0, 1})), Ledger::Added::kAdded);
+  ASSERT_EQ(*ledger_->Add(Admit(3, 0, {0, 1})), Ledger::Added::kAdded);
+  auto recovery = [&](const crypto::SigningKey& author, const crypto::SigningKey& signer,
+                      std::vector<std::string> keep, int64_t epoch) {
+    const auto sig = signer.SignWithDomain(
+        "recovery", Ledger::RecoveryPayload(ledger_->network_id(), keep, epoch));
+    Event e;
+    e.kind = "recovery";
+    e.parents = ledger_->Heads();
+    e.body = Ledger::RecoveryBody(keep, epoch, {{Hex(signer), crypto::HexEncode(sig.data(), sig.size())}});
+    return Encode(*Sign(std::move(e), author));
+  };
+  // Only publishers sign recoveries.
+  EXPECT_NE(AddError(recovery(keys_[1], keys_[1], {Hex(keys_[1])}, 1)).find("not a publisher"),
+            std::string::npos);
+  ASSERT_EQ(*ledger_->Add(recovery(keys_[0], keys_[0], {Hex(keys_[0]), Hex(keys_[1])}, 1)),
+            Ledger::Added::kAdded);
+  EXPECT_EQ(ledger_->state().members.size(), 2u);
+  EXPECT_FALSE(ledger_->IsMember(Hex(keys_[3])));
+  // The epoch must rise; the quorum is now of the two kept members.
+  EXPECT_NE(AddError(recovery(keys_[0], keys_[0], {Hex(keys_[0])}, 1)).find("not rising"),
+            std::string::npos);
+  EXPECT_EQ(*ledger_->Add(Admit(4, 0, {0, 1})), Ledger::Added::kAdded);
+}
+
 }  // namespace
 }  // namespace peerstack::protocol
