@@ -7,13 +7,60 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "sim/simulator.h"
 
+namespace {
+
+// One join into an established network of n-1 founding members: the convergence time of
+// that single change and its messages / (N log2 N).
+void OneJoin(size_t n) {
+  peerstack::sim::SimConfig c;
+  c.seed = 42;
+  c.nodes = n;
+  c.founders = n - 1;
+  c.join_spacing_ms = 1000;  // the joiner starts at 1 s
+  c.run_ms = 120000;
+  const auto start = std::chrono::steady_clock::now();
+  peerstack::sim::Simulator sim(c);
+  sim.Run(/*stop_when_converged=*/true);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::string problem = sim.CheckConvergence() + sim.CheckSafety();
+  if (!problem.empty()) {
+    std::printf("| %zu | did not converge: %s |\n", n, problem.c_str());
+    return;
+  }
+  const auto& s = sim.stats();
+  const double nlogn = static_cast<double>(n) * std::log2(static_cast<double>(n));
+  std::printf("| %zu | %lld | %llu | %.2f | %llu | %.2f | %.1f |\n", n,
+              static_cast<long long>(s.converged_at_ms - c.join_spacing_ms),
+              static_cast<unsigned long long>(s.messages), static_cast<double>(s.messages) / nlogn,
+              static_cast<unsigned long long>(s.event_messages),
+              static_cast<double>(s.event_messages) / nlogn, wall);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::vector<size_t> sizes;
-  for (int i = 1; i < argc; ++i) sizes.push_back(static_cast<size_t>(std::atol(argv[i])));
+  bool one_join = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--one-join") {
+      one_join = true;
+    } else {
+      sizes.push_back(static_cast<size_t>(std::atol(argv[i])));
+    }
+  }
+  if (one_join) {
+    if (sizes.empty()) sizes = {10, 100, 1000};
+    std::printf("| N | the join converged in (sim ms) | messages | /(N log2 N) | gossip | /(N log2 N) | wall s |\n");
+    std::printf("|---|---|---|---|---|---|---|\n");
+    for (size_t n : sizes) OneJoin(n);
+    return 0;
+  }
   if (sizes.empty()) sizes = {10, 30, 100};
   std::printf("| N | last change converged in (sim ms) | messages/change | /(N log2 N) | gossip/change | /(N log2 N) | wall s |\n");
   std::printf("|---|---|---|---|---|---|---|\n");

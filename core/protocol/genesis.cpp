@@ -1,6 +1,7 @@
 #include "protocol/genesis.h"
 
 #include <algorithm>
+#include <set>
 
 #include "crypto/encoding.h"
 #include "crypto/sha256.h"
@@ -18,8 +19,10 @@ Result<Event> MakeGenesis(const crypto::SigningKey& key, const std::string& url,
   e.kind = "genesis";
   e.time_ms = time_ms;
   const std::string pub = crypto::HexEncode(key.public_key().data(), key.public_key().size());
+  json::Array members{json::Object{{"key", pub}, {"url", url}}};
+  for (const auto& [k, u] : params.founders) members.push_back(json::Object{{"key", k}, {"url", u}});
   e.body = json::Object{
-      {"members", json::Array{json::Object{{"key", pub}, {"url", url}}}},
+      {"members", std::move(members)},
       {"params",
        json::Object{{"approval_denominator", params.approval_denominator},
                     {"approval_numerator", params.approval_numerator},
@@ -60,8 +63,8 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
   if (auto s = VerifySignature(e); !s.ok()) return Bad("signature: " + s.message());
   const json::Value* members = e.body.find("members");
   const json::Value* params = e.body.find("params");
-  if (!members || !members->is_array() || members->as_array().size() != 1 || !params) {
-    return Bad("genesis names exactly one member");
+  if (!members || !members->is_array() || members->as_array().empty() || !params) {
+    return Bad("genesis names its founding members");
   }
   const json::Value& m = members->as_array()[0];
   const std::string* key = m.find_string("key");
@@ -80,7 +83,7 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
   if (*protocol != kProtocolVersion) return Bad("unsupported protocol version");
   NetworkState state;
   state.network_id = HashOf(wire);
-  state.params = {*num, *den, *threshold, *code};
+  state.params = {*num, *den, *threshold, *code, {}};
   state.accepted_code = *code;
   state.created_ms = e.time_ms;
   for (const json::Value& p : publishers->as_array()) {
@@ -90,9 +93,18 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
   if (*threshold < 1 || static_cast<size_t>(*threshold) > state.publishers.size()) {
     return Bad("publisher threshold out of range");
   }
-  const std::string id = NodeIdForHex(*key);
-  if (id.empty()) return Bad("the member key is not a public key");
-  state.members.push_back(Member{id, *key, *url, e.time_ms});
+  std::set<std::string> seen;
+  for (const json::Value& member : members->as_array()) {
+    const std::string* k = member.find_string("key");
+    const std::string* u = member.find_string("url");
+    if (!k || !u || member.as_object().size() != 2) return Bad("a member has key and url");
+    const std::string id = NodeIdForHex(*k);
+    if (id.empty()) return Bad("a member key is not a public key");
+    if (!seen.insert(*k).second) return Bad("a founding member is listed twice");
+    state.members.push_back(Member{id, *k, *u, e.time_ms});
+  }
+  std::sort(state.members.begin(), state.members.end(),
+            [](const Member& a, const Member& b) { return a.id < b.id; });
   return state;
 }
 

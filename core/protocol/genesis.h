@@ -1,6 +1,6 @@
 // Case 1 of the seed: the first node creates the network. The genesis event names the
 // network's parameters (approval ratio, publisher keys and threshold, protocol version) and
-// its first member, and is signed by that member. The network id is the genesis event's hash.
+// its founding members (the author first), and is signed by the author. The network id is the genesis event's hash.
 //
 // NetworkState is the deterministic fold of the valid events; for now only genesis exists
 // (joins, removals, addresses and releases come with the network protocol).
@@ -22,6 +22,9 @@ struct GenesisParams {
   // The code hash a joiner must present (hash of its plugin set) until releases change it;
   // empty accepts any (development networks).
   std::string code_hash;
+  // Other founding members besides the author: (hex key, url). Usually none; a network
+  // founded by several nodes at once (and the simulator's large networks) lists them.
+  std::vector<std::pair<std::string, std::string>> founders;
 };
 
 // A signed genesis event naming key as the only member and publisher, reachable at url.

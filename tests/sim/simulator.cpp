@@ -62,20 +62,27 @@ Simulator::Simulator(SimConfig config)
   protocol::EngineConfig ec;
   ec.code_hash = code;
   ec.verify_cache = &verify_cache_;
-  // Node 0 creates the network.
+  // Node 0 creates the network; nodes 1..founders-1 are founding members with it.
+  const size_t founders = std::max<size_t>(1, std::min(config_.founders, config_.nodes));
   protocol::GenesisParams params;
   params.code_hash = code;
+  for (size_t i = 1; i < founders; ++i) {
+    params.founders.emplace_back(crypto::HexEncode(nodes_[i]->key->public_key().data(), 32),
+                                 nodes_[i]->url);
+  }
   auto genesis = protocol::MakeGenesis(*nodes_[0]->key, nodes_[0]->url, 0, params);
   const std::string wire = protocol::Encode(*genesis);
-  nodes_[0]->persisted.push_back(wire);
-  ec.url = nodes_[0]->url;
-  nodes_[0]->engine = std::make_unique<protocol::Engine>(
-      ec, *nodes_[0]->key, std::move(protocol::Ledger::FromGenesis(wire)).value(),
-      nodes_[0]->rng.get());
-  nodes_[0]->up = true;
-  ScheduleTick(0, 0);
-  for (size_t i = 1; i < config_.nodes; ++i) {
-    nodes_[i]->start_at = static_cast<int64_t>(i) * config_.join_spacing_ms;
+  const protocol::Ledger founded = std::move(protocol::Ledger::FromGenesis(wire)).value();
+  for (size_t i = 0; i < founders; ++i) {
+    nodes_[i]->persisted.push_back(wire);
+    ec.url = nodes_[i]->url;
+    nodes_[i]->engine =
+        std::make_unique<protocol::Engine>(ec, *nodes_[i]->key, founded, nodes_[i]->rng.get());
+    nodes_[i]->up = true;
+    ScheduleTick(static_cast<int64_t>(i % 100), i);
+  }
+  for (size_t i = founders; i < config_.nodes; ++i) {
+    nodes_[i]->start_at = static_cast<int64_t>(i - founders + 1) * config_.join_spacing_ms;
     ScheduleTick(nodes_[i]->start_at, i);
   }
 }
@@ -187,7 +194,7 @@ void Simulator::Handle(const Delivery& d) {
   if (d.tick) {
     if (d.generation != n.generation) return;  // a tick of the node's previous life
     if (!n.up) {
-      if (d.node != 0 && n.persisted.empty() && !n.engine && now_ >= n.start_at &&
+      if (n.persisted.empty() && !n.engine && now_ >= n.start_at &&
           n.down_until == 0) {
         // A joiner starting: it knows the genesis node's URL (its seed).
         protocol::EngineConfig ec;

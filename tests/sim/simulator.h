@@ -38,6 +38,7 @@ class SeededRandom final : public protocol::Random {
 struct SimConfig {
   uint64_t seed = 1;
   size_t nodes = 5;                 // including the genesis node
+  size_t founders = 1;              // nodes that are members from genesis (the rest join)
   int64_t join_spacing_ms = 300;    // joiner i starts at i * spacing (0: all at once)
   int64_t min_delay_ms = 1;
   int64_t max_delay_ms = 40;
