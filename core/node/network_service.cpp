@@ -499,6 +499,7 @@ json::Value NetworkService::StatusJson() const {
       {"events", l ? l->size() : 0},
       {"member", d.engine && d.engine->is_member()},
       {"pending_joins", d.engine ? d.engine->pending_joins() : 0},
+      {"pending_approvals", d.engine ? d.engine->pending_approvals() : 0},
       {"join_url", d.o.join_url},
       {"code_hash", d.o.code_hash},
       {"accepted_code", l ? l->state().accepted_code : std::string()},

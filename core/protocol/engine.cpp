@@ -32,6 +32,14 @@ Engine::Engine(EngineConfig config, crypto::SigningKey key, std::string seed_url
 
 bool Engine::is_member() const { return ledger_ && ledger_->IsMember(key_hex_); }
 
+size_t Engine::pending_approvals() const {
+  size_t n = 0;
+  for (const auto& [hash, p] : pending_) {
+    if (!p.done && p.sponsor == config_.url) n += p.approvals.size();
+  }
+  return n;
+}
+
 size_t Engine::pending_joins() const {
   size_t n = 0;
   for (const auto& [hash, p] : pending_) {

@@ -107,6 +107,8 @@ class Engine {
   const std::string& key_hex() const { return key_hex_; }
   // Joins this node is sponsoring or approving that are not complete, for status pages.
   size_t pending_joins() const;
+  // Approvals this node holds for the joins it sponsors.
+  size_t pending_approvals() const;
 
   // What this node knows of the others' liveness (SWIM-style: members are probed round-robin,
   // one per interval; no direct answer within the timeout: a few others probe for us; no
