@@ -82,7 +82,7 @@ void Engine::Receive(const Envelope& in, int64_t now, Output* out) {
   if (in.type == "answer") return OnAnswer(in, now, out);
   if (in.type == "approval") return OnApproval(in, now, out);
   if (in.type == "event") return OnEvent(in, out);
-  if (in.type == "sync") return OnSync(in, out);
+  if (in.type == "sync") return OnSync(in, now, out);
   if (in.type == "events") return OnEvents(in, now, out);
   if (in.type == "refused") return OnRefused(in, out);
   if (in.type == "evict") return OnEvict(in, out);
@@ -306,8 +306,24 @@ void Engine::OnEvent(const Envelope& in, Output* out) {
   Accept(*wire, in.from, out);
 }
 
-void Engine::OnSync(const Envelope& in, Output* out) {
+void Engine::OnSync(const Envelope& in, int64_t now, Output* out) {
   if (!ledger_) return;
+  // Answers go to the URL the message names. For members that URL is bound to their key (the
+  // transport checks it); anyone else could name a victim's URL, so non-members get at most
+  // one answer per URL every 2 s and 20 a second in all: no reflection amplifier.
+  bool member_url = false;
+  for (const Member& m : ledger_->state().members) member_url |= m.url == in.from;
+  if (!member_url) {
+    auto last = stranger_syncs_.find(in.from);
+    if (last != stranger_syncs_.end() && now - last->second < 2000) return;
+    if (now - stranger_window_ms_ >= 1000) {
+      stranger_window_ms_ = now;
+      stranger_answers_ = 0;
+    }
+    if (++stranger_answers_ > 20) return;
+    if (stranger_syncs_.size() > 4096) stranger_syncs_.clear();
+    stranger_syncs_[in.from] = now;
+  }
   std::vector<std::string> heads;
   if (const json::Value* h = in.body.find("heads"); h && h->is_array()) {
     for (const json::Value& v : h->as_array()) {

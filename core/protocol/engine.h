@@ -137,7 +137,7 @@ class Engine {
   void OnAnswer(const Envelope& in, int64_t now, Output* out);
   void OnApproval(const Envelope& in, int64_t now, Output* out);
   void OnEvent(const Envelope& in, Output* out);
-  void OnSync(const Envelope& in, Output* out);
+  void OnSync(const Envelope& in, int64_t now, Output* out);
   void OnEvents(const Envelope& in, int64_t now, Output* out);
   void OnRefused(const Envelope& in, Output* out);
   void OnEvict(const Envelope& in, Output* out);
@@ -166,6 +166,9 @@ class Engine {
   std::map<std::string, Pending> pending_;      // by request hash
   std::map<std::string, std::string> orphans_;  // hash -> wire, waiting for parents
   std::set<std::string> seen_requests_;         // handled request hashes (replay guard)
+  std::map<std::string, int64_t> stranger_syncs_;  // non-member URL -> last answer (rate limit)
+  int64_t stranger_window_ms_ = 0;
+  int stranger_answers_ = 0;
   std::map<std::string, std::map<std::string, Approval>> evictions_;  // key -> approvals (sponsor)
   int64_t next_sync_ms_ = 0;
   // SWIM probing.
