@@ -194,21 +194,12 @@ void Engine::MaybeComplete(const std::string& hash, int64_t now, Output* out) {
     if (ledger_->IsMember(key)) valid.push_back(a);
   }
   if (valid.size() < ledger_->state().Quorum()) return;
-  Event e;
-  e.kind = "member-added";
-  e.parents = ledger_->Heads();
-  e.time_ms = now;
-  e.body = Ledger::MemberAddedBody(p.request, valid);
-  auto signed_event = Sign(std::move(e), key_);
-  if (!signed_event) return;
-  const std::string wire = Encode(*signed_event);
-  auto added = ledger_->Add(wire);
-  if (!added || *added != Ledger::Added::kAdded) return;
+  auto wire = EmitOwn("member-added", Ledger::MemberAddedBody(p.request, valid), now, out);
+  if (!wire) return;
   p.done = true;
   seen_requests_.insert(hash);
-  out->new_events.push_back(wire);
-  Gossip(wire, "", out);
-  Send(out, p.request.url, "event", json::Object{{"event", wire}});
+  Gossip(*wire, "", out);
+  Send(out, p.request.url, "event", json::Object{{"event", *wire}});
   Send(out, p.request.url, "accepted", json::Object{{"request", hash}});
 }
 
@@ -386,19 +377,10 @@ void Engine::AnnounceAddress(const std::string& url, int64_t now, Output* out) {
   if (!is_member()) return;
   const Member* me = ledger_->state().FindMemberByKey(key_hex_);
   if (me && me->url == url) return;
-  Event e;
-  e.kind = "address";
-  e.parents = ledger_->Heads();
-  e.time_ms = now;
-  e.body = Ledger::AddressBody(url, ledger_->AddressSeq(key_hex_) + 1);
-  auto signed_event = Sign(std::move(e), key_);
-  if (!signed_event) return;
-  const std::string wire = Encode(*signed_event);
-  auto added = ledger_->Add(wire);
-  if (!added || *added != Ledger::Added::kAdded) return;
-  out->new_events.push_back(wire);
+  auto wire = EmitOwn("address", Ledger::AddressBody(url, ledger_->AddressSeq(key_hex_) + 1), now, out);
+  if (!wire) return;
   // Everyone needs the new URL to reach us: send it to every member, not a gossip sample.
-  Broadcast(wire, out);
+  Broadcast(*wire, out);
 }
 
 void Engine::Broadcast(const std::string& wire, Output* out) {
@@ -410,20 +392,11 @@ Status Engine::Leave(int64_t now, Output* out) {
   if (ledger_->state().members.size() == 1) {
     return Status::Error("last_member", "the last member of a network cannot leave it");
   }
-  Event e;
-  e.kind = "member-removed";
-  e.parents = ledger_->Heads();
-  e.time_ms = now;
-  e.body = Ledger::MemberRemovedBody(key_hex_, "leave", {});
-  auto signed_event = Sign(std::move(e), key_);
-  if (!signed_event) return signed_event.status();
-  const std::string wire = Encode(*signed_event);
   const std::vector<std::string> urls = OtherMemberUrls();  // before we are gone from it
   joining_ = false;  // and we do not ask to come back
-  auto added = ledger_->Add(wire);
-  if (!added) return added.status();
-  out->new_events.push_back(wire);
-  for (const std::string& u : urls) Send(out, u, "event", json::Object{{"event", wire}});
+  auto wire = EmitOwn("member-removed", Ledger::MemberRemovedBody(key_hex_, "leave", {}), now, out);
+  if (!wire) return wire.status();
+  for (const std::string& u : urls) Send(out, u, "event", json::Object{{"event", *wire}});
   return Status::Ok();
 }
 
@@ -478,19 +451,26 @@ void Engine::OnEvictApproval(const Envelope& in, int64_t now, Output* out) {
     if (ledger_->IsMember(k)) valid.push_back(approval);
   }
   if (valid.size() < ledger_->state().Quorum()) return;
+  auto wire = EmitOwn("member-removed", Ledger::MemberRemovedBody(key, "evicted", valid), now, out);
+  if (!wire) return;
+  evictions_.erase(it);
+  Broadcast(*wire, out);
+}
+
+Result<std::string> Engine::EmitOwn(std::string kind, json::Value body, int64_t now, Output* out) {
   Event e;
-  e.kind = "member-removed";
+  e.kind = std::move(kind);
   e.parents = ledger_->Heads();
   e.time_ms = now;
-  e.body = Ledger::MemberRemovedBody(key, "evicted", valid);
+  e.body = std::move(body);
   auto signed_event = Sign(std::move(e), key_);
-  if (!signed_event) return;
-  const std::string wire = Encode(*signed_event);
+  if (!signed_event) return signed_event.status();
+  std::string wire = Encode(*signed_event);
   auto added = ledger_->Add(wire);
-  if (!added || *added != Ledger::Added::kAdded) return;
-  evictions_.erase(it);
+  if (!added) return added.status();
+  if (*added != Ledger::Added::kAdded) return Status::Error("not_added", "event not added");
   out->new_events.push_back(wire);
-  Broadcast(wire, out);
+  return wire;
 }
 
 Status Engine::PublishRelease(const Manifest& manifest, int64_t now, Output* out) {
@@ -503,18 +483,9 @@ Status Engine::PublishRelease(const Manifest& manifest, int64_t now, Output* out
     return Status::Error("threshold", "releases needing several publisher signatures are not "
                                       "supported by this node yet");
   }
-  Event e;
-  e.kind = "release";
-  e.parents = ledger_->Heads();
-  e.time_ms = now;
-  e.body = Ledger::ReleaseBody(manifest, {SignManifest(key_, manifest)});
-  auto signed_event = Sign(std::move(e), key_);
-  if (!signed_event) return signed_event.status();
-  const std::string wire = Encode(*signed_event);
-  auto added = ledger_->Add(wire);
-  if (!added) return added.status();
-  out->new_events.push_back(wire);
-  Broadcast(wire, out);
+  auto wire = EmitOwn("release", Ledger::ReleaseBody(manifest, {SignManifest(key_, manifest)}), now, out);
+  if (!wire) return wire.status();
+  Broadcast(*wire, out);
   return Status::Ok();
 }
 
@@ -536,18 +507,10 @@ Status Engine::Recover(const std::vector<std::string>& keep, int64_t now, Output
     const auto sig = key_.SignWithDomain("recovery", Ledger::RecoveryPayload(ledger_->network_id(), keep, epoch));
     return crypto::HexEncode(sig.data(), sig.size());
   }();
-  Event e;
-  e.kind = "recovery";
-  e.parents = ledger_->Heads();
-  e.time_ms = now;
-  e.body = Ledger::RecoveryBody(keep, epoch, {{key_hex_, sig_hex}});
-  auto signed_event = Sign(std::move(e), key_);
-  if (!signed_event) return signed_event.status();
-  const std::string wire = Encode(*signed_event);
-  auto added = ledger_->Add(wire);
-  if (!added) return added.status();
-  out->new_events.push_back(wire);
-  Broadcast(wire, out);
+  const std::vector<std::string> urls = OtherMemberUrls();  // including the ones removed now
+  auto wire = EmitOwn("recovery", Ledger::RecoveryBody(keep, epoch, {{key_hex_, sig_hex}}), now, out);
+  if (!wire) return wire.status();
+  for (const std::string& u : urls) Send(out, u, "event", json::Object{{"event", *wire}});
   return Status::Ok();
 }
 

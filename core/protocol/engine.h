@@ -143,6 +143,9 @@ class Engine {
   void OnEvict(const Envelope& in, Output* out);
   void OnEvictApproval(const Envelope& in, int64_t now, Output* out);
   void Broadcast(const std::string& wire, Output* out);
+  // Signs an event of ours on top of the current heads, adds it, queues it for storage;
+  // returns its wire bytes.
+  Result<std::string> EmitOwn(std::string kind, json::Value body, int64_t now, Output* out);
   void OnPing(const Envelope& in, Output* out);
   void OnPingReq(const Envelope& in, Output* out);
   void OnAck(const Envelope& in, int64_t now, Output* out);

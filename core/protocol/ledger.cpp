@@ -245,6 +245,26 @@ Status Ledger::ValidateMemberAdded(const Event& e) const {
   return Status::Ok();
 }
 
+Status Ledger::CheckPublisherSignatures(
+    const json::Value& list, const std::string& what,
+    const std::function<Status(const std::string&, const std::string&)>& verify) const {
+  const std::set<std::string> publishers(state_.publishers.begin(), state_.publishers.end());
+  std::set<std::string> signers;
+  for (const json::Value& s : list.as_array()) {
+    const std::string* pub = s.find_string("publisher");
+    const std::string* sig = s.find_string("sig");
+    if (!pub || !sig) return Bad("a signature has publisher and sig");
+    if (!publishers.count(*pub)) return Bad("signature from a key that is not a publisher");
+    if (!signers.insert(*pub).second) return Bad("duplicate publisher signature");
+    if (auto st = verify(*pub, *sig); !st.ok()) return Bad("publisher signature: " + st.message());
+  }
+  if (static_cast<int64_t>(signers.size()) < state_.params.publisher_threshold) {
+    return Bad(what + " has " + std::to_string(signers.size()) + " publisher signatures, needs " +
+               std::to_string(state_.params.publisher_threshold));
+  }
+  return Status::Ok();
+}
+
 Status Ledger::ValidateRelease(const Event& e) const {
   if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
   const json::Value* mj = e.body.find("manifest");
@@ -260,23 +280,9 @@ Status Ledger::ValidateRelease(const Event& e) const {
     return Bad("manifest version " + std::to_string(manifest->version) + " is not above " +
                std::to_string(at.release_version) + " (no rollback)");
   }
-  const std::set<std::string> publishers(state_.publishers.begin(), state_.publishers.end());
-  std::set<std::string> signers;
-  for (const json::Value& s : sj->as_array()) {
-    const std::string* pub = s.find_string("publisher");
-    const std::string* sig = s.find_string("sig");
-    if (!pub || !sig) return Bad("a signature has publisher and sig");
-    if (!publishers.count(*pub)) return Bad("signature from a key that is not a publisher");
-    if (!signers.insert(*pub).second) return Bad("duplicate publisher signature");
-    if (auto st = VerifyManifestSignature({*pub, *sig}, *manifest, cache_); !st.ok()) {
-      return Bad("publisher signature: " + st.message());
-    }
-  }
-  if (static_cast<int64_t>(signers.size()) < state_.params.publisher_threshold) {
-    return Bad("release has " + std::to_string(signers.size()) + " publisher signatures, needs " +
-               std::to_string(state_.params.publisher_threshold));
-  }
-  return Status::Ok();
+  return CheckPublisherSignatures(*sj, "release", [&](const std::string& pub, const std::string& sig) {
+    return VerifyManifestSignature({pub, sig}, *manifest, cache_);
+  });
 }
 
 Status Ledger::ValidateRecovery(const Event& e) const {
@@ -302,22 +308,9 @@ Status Ledger::ValidateRecovery(const Event& e) const {
   const bool author_ok = at.members.count(e.author) || publishers.count(e.author);
   if (!author_ok) return Bad("author is neither a member nor a publisher");
   const std::string payload = RecoveryPayload(state_.network_id, keys, *epoch);
-  std::set<std::string> signers;
-  for (const json::Value& s : sj->as_array()) {
-    const std::string* pub = s.find_string("publisher");
-    const std::string* sig = s.find_string("sig");
-    if (!pub || !sig) return Bad("a signature has publisher and sig");
-    if (!publishers.count(*pub)) return Bad("signature from a key that is not a publisher");
-    if (!signers.insert(*pub).second) return Bad("duplicate publisher signature");
-    if (auto st = VerifyHexSignature(*pub, "recovery", payload, *sig, cache_); !st.ok()) {
-      return Bad("publisher signature: " + st.message());
-    }
-  }
-  if (static_cast<int64_t>(signers.size()) < state_.params.publisher_threshold) {
-    return Bad("recovery has " + std::to_string(signers.size()) + " publisher signatures, needs " +
-               std::to_string(state_.params.publisher_threshold));
-  }
-  return Status::Ok();
+  return CheckPublisherSignatures(*sj, "recovery", [&](const std::string& pub, const std::string& sig) {
+    return VerifyHexSignature(pub, "recovery", payload, sig, cache_);
+  });
 }
 
 Status Ledger::ValidateMemberRemoved(const Event& e) const {

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -117,6 +118,10 @@ class Ledger {
   Status ValidateMemberRemoved(const Event& e) const;
   Status ValidateRelease(const Event& e) const;
   Status ValidateRecovery(const Event& e) const;
+  // Distinct genesis publishers, each verified, at least publisher_threshold of them.
+  Status CheckPublisherSignatures(
+      const json::Value& list, const std::string& what,
+      const std::function<Status(const std::string&, const std::string&)>& verify) const;
   void RebuildState();
 
   std::unordered_map<std::string, Node> events_;

@@ -199,10 +199,10 @@ TEST_F(PluginNodeTest, DevModeLoadsADroppedInPluginWithoutRestart) {
   EXPECT_EQ(node_->Request("GET", "/api/hello/")->status, 404);
   test::CopyFile(test::BuiltPlugin("hello"), Plugins("libhello.so"));
   EXPECT_TRUE(test::WaitFor(
-      [&] { return node_->Request("GET", "/api/hello/")->status == 200; }, 10s));
+      [&] { return node_->Request("GET", "/api/hello/")->status == 200; }, 30s));
   std::filesystem::remove(Plugins("libhello.so"));
   EXPECT_TRUE(test::WaitFor(
-      [&] { return node_->Request("GET", "/api/hello/")->status == 404; }, 10s));
+      [&] { return node_->Request("GET", "/api/hello/")->status == 404; }, 30s));
 }
 
 TEST_F(PluginNodeTest, DevModeHotSwapFailsNoRequest) {
@@ -261,7 +261,7 @@ TEST_F(PluginNodeTest, AnOutOfTreePluginBuiltAgainstTheInstalledSdkAnswers) {
   StartNode({"--dev"});
   test::CopyFile(dir_.Sub("greet/build/libgreet.so"), Plugins("libgreet.so"));
   ASSERT_TRUE(test::WaitFor([&] { return node_->Request("GET", "/api/greet/")->status == 200; },
-                            10s))
+                            30s))
       << node_->Log();
   EXPECT_EQ(node_->Request("POST", "/api/greet/greeting", R"({"text":"hi"})", true)->status, 200)
       << node_->Log();
