@@ -20,7 +20,10 @@ const char kRunHelp[] =
     "  --front DIR         static frontend to serve (default front)\n"
     "  --plugins DIR       plugin directory (default plugins)\n"
     "  --public-url URL    the URL other nodes reach this one at\n"
-    "  --tunnel LIST       reachability providers, in order (default direct,upnp,relay)\n"
+    "  --tunnel LIST       reachability providers, in order (default direct,upnp,relay;\n"
+    "                      available now: direct, command)\n"
+    "  --tunnel-command CMD   the `command` provider's program, e.g. 'lt --port {port}'\n"
+    "  --tunnel-url-pattern RE  regex for the URL in its output (default: the first URL)\n"
     "  --join URL          join the network of the node at URL (env NETWORK_NODE_URL)\n"
     "  --dev               development mode (load unsigned local plugins)\n"
     "  --threads N         public listener worker threads (default: one per core)\n"
@@ -125,6 +128,8 @@ Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, C
     else if (name == "--plugins") c->plugins_dir = value;
     else if (name == "--public-url") c->public_url = value;
     else if (name == "--tunnel") c->tunnel = value;
+    else if (name == "--tunnel-command") c->tunnel_command = value;
+    else if (name == "--tunnel-url-pattern") c->tunnel_url_pattern = value;
     else if (name == "--join") c->join_url = value;
     else if (name == "--threads") s = ParseCount(value, name, &c->threads);
     else if (name == "--plugin-timeout") s = ParseMillis(value, name, &c->plugin_timeout_ms);

@@ -21,6 +21,8 @@ struct Config {
   std::string plugins_dir = "plugins";
   std::string public_url;  // empty: http://127.0.0.1:<port>
   std::string tunnel = "direct,upnp,relay";
+  std::string tunnel_command;      // for the `command` provider; {port} = the public port
+  std::string tunnel_url_pattern;  // regex picking the URL from its output (default: first URL)
   std::string join_url;  // NETWORK_NODE_URL
   bool dev = false;
   log::Level log_level = log::Level::kInfo;

@@ -296,6 +296,44 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
   return http::JsonResponse(202, "{\"ok\":true}");
 }
 
+http::Response NetworkService::HandleIdentity(const http::Request& request) {
+  const Impl& d = *impl_;
+  std::string nonce;
+  if (request.query.rfind("nonce=", 0) == 0) nonce = request.query.substr(6);
+  if (nonce.empty() || nonce.size() > 64 || !crypto::HexDecode(nonce)) {
+    return http::JsonError(400, "bad_nonce", "send ?nonce=<hex, at most 64 characters>");
+  }
+  const crypto::Signature sig = d.o.key->SignWithDomain("identity", nonce);
+  return http::JsonResponse(200, json::Serialize(json::Object{
+                                     {"key", d.key_hex}, {"sig", crypto::HexEncode(sig.data(), sig.size())}}));
+}
+
+bool NetworkService::VerifyIdentity(const std::string& url) const {
+  const std::string nonce = crypto::RandomHex(16);
+  http::ClientRequest req;
+  req.url = url + "/p2p/identity?nonce=" + nonce;
+  req.timeout = std::chrono::milliseconds(3000);
+  req.max_response_bytes = 4096;
+  auto r = http::Fetch(req);
+  if (!r || r->status != 200) return false;
+  auto body = json::Parse(r->body, {4096, 4});
+  if (!body) return false;
+  const std::string* key = body->find_string("key");
+  const std::string* sig = body->find_string("sig");
+  return key && sig && *key == impl_->key_hex &&
+         protocol::VerifyHexSignature(*key, "identity", nonce, *sig).ok();
+}
+
+void NetworkService::AnnounceUrl(const std::string& url) {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  d.self_url = url;
+  if (!d.engine) return;
+  protocol::Output out;
+  d.engine->AnnounceAddress(url, WallMs(), &out);
+  d.Drive(out);
+}
+
 http::Response NetworkService::HandleJoin(const http::Request& request) {
   Impl& d = *impl_;
   std::string url = d.o.join_url;

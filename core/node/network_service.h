@@ -51,6 +51,13 @@ class NetworkService {
 
   // POST /p2p/<type> (public listener).
   http::Response HandleMessage(const http::Request& request);
+  // GET /p2p/identity?nonce=N (public): {"key", "sig"}, the nonce signed with the domain
+  // "identity": proves that whoever answers at this URL holds this node's key.
+  http::Response HandleIdentity(const http::Request& request);
+  // This node is now reachable at url: an address event if the ledger has another one.
+  void AnnounceUrl(const std::string& url);
+  // Checks that the node answering at url holds this node's key.
+  bool VerifyIdentity(const std::string& url) const;
   // POST /join (admin): ask the network at the body's "url", or the configured join URL.
   http::Response HandleJoin(const http::Request& request);
   // GET /sync (admin): one anti-entropy round with every member now; what changed.

@@ -6,7 +6,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 
 #include "base/files.h"
 #include "base/log.h"
@@ -16,6 +18,7 @@
 #include "http/static_files.h"
 #include "json/json.h"
 #include "plugins/plugin_host.h"
+#include "tunnel/tunnel.h"
 #include "node/network_service.h"
 #include "protocol/event.h"
 #include "store/key_file.h"
@@ -48,6 +51,9 @@ struct Node::Impl {
   std::shared_ptr<store::Store> store;
   std::unique_ptr<plugins::PluginHost> plugin_host;
   std::unique_ptr<NetworkService> network;
+  std::unique_ptr<tunnel::Manager> tunnels;
+  mutable std::mutex url_mu;
+  std::string tunnel_url;  // the URL a provider made us reachable at (empty: none yet)
   std::unique_ptr<http::StaticFiles> front;
   http::Router public_router;
   http::Router admin_router;
@@ -55,10 +61,20 @@ struct Node::Impl {
   http::ServerPtr admin_server;
   std::chrono::steady_clock::time_point started;
   int64_t started_wall_ms = 0;
+  std::atomic<bool> network_started{false};
 
   std::string Path(const char* name) const { return config.data_dir + "/" + name; }
 
   std::string SelfUrl() const {
+    {
+      std::lock_guard<std::mutex> lock(url_mu);
+      if (!tunnel_url.empty()) return tunnel_url;
+    }
+    return LocalUrl();
+  }
+
+  // The URL of the public listener as configured (before any tunnel).
+  std::string LocalUrl() const {
     if (!config.public_url.empty()) return config.public_url;
     const uint16_t port = public_server ? public_server->port() : config.port;
     std::string host = config.bind;
@@ -105,7 +121,20 @@ struct Node::Impl {
         {"listeners",
          json::Object{{"public", stats_json(public_server)}, {"admin", stats_json(admin_server)}}},
         {"plugins", plugin_host ? plugin_host->StatusJson() : json::Value(nullptr)},
+        {"tunnel", TunnelJson()},
     };
+  }
+
+  json::Value TunnelJson() const {
+    if (!tunnels) return json::Object{{"provider", "none"}, {"url", LocalUrl()}};
+    const tunnel::State st = tunnels->state();
+    json::Array failures;
+    for (const auto& [p, why] : st.failures) {
+      failures.push_back(json::Object{{"provider", p}, {"error", why}});
+    }
+    return json::Object{{"provider", st.provider.empty() ? "unreachable" : st.provider},
+                        {"url", st.url},
+                        {"failures", std::move(failures)}};
   }
 
   void WireRoutes() {
@@ -123,6 +152,8 @@ struct Node::Impl {
     public_router.AddPrefix("*", "/api/", [this](const http::Request& r) {
       return plugin_host->Handle(r, /*admin=*/false);
     });
+    public_router.Add("GET", "/p2p/identity",
+                      [this](const http::Request& r) { return network->HandleIdentity(r); });
     public_router.AddPrefix("*", "/p2p/",
                             [this](const http::Request& r) { return network->HandleMessage(r); });
     // The self-extracting bundle arrives with core/bundle/; say so instead of serving the SPA.
@@ -147,6 +178,44 @@ struct Node::Impl {
     admin_router.AddPrefix("*", "/api/", [this](const http::Request& r) {
       return plugin_host->Handle(r, /*admin=*/true);
     });
+  }
+
+  // Builds the --tunnel providers and picks the first that makes this node reachable.
+  void StartTunnels() {
+    tunnel::ManagerOptions mo;
+    size_t start = 0;
+    const std::string& list = config.tunnel;
+    while (start <= list.size()) {
+      size_t end = list.find(',', start);
+      if (end == std::string::npos) end = list.size();
+      const std::string name = list.substr(start, end - start);
+      start = end + 1;
+      if (name.empty()) continue;
+      if (name == "direct") {
+        mo.providers.push_back(tunnel::MakeDirectProvider(LocalUrl()));
+      } else if (name == "command") {
+        if (config.tunnel_command.empty()) {
+          PS_LOG(kWarn, "tunnel") << "`command` needs --tunnel-command; skipped";
+          continue;
+        }
+        mo.providers.push_back(tunnel::MakeCommandProvider(
+            config.tunnel_command, config.tunnel_url_pattern, public_server->port()));
+      } else {
+        PS_LOG(kInfo, "tunnel") << "provider `" << name << "` is not available in this version; skipped";
+      }
+    }
+    if (mo.providers.empty()) return;
+    mo.verify = [this](const std::string& url) { return network->VerifyIdentity(url); };
+    mo.on_change = [this](const std::string& url, const std::string&) {
+      {
+        std::lock_guard<std::mutex> lock(url_mu);
+        tunnel_url = url;
+      }
+      if (plugin_host) plugin_host->SetPublicUrl(url);
+      if (network_started) network->AnnounceUrl(url);
+    };
+    tunnels = std::make_unique<tunnel::Manager>(std::move(mo));
+    tunnels->Start();
   }
 
   http::Response AdminHandle(const http::Request& r) const {
@@ -251,12 +320,14 @@ Status Node::Start() {
     return s;
   }
 
+  d.StartTunnels();
   d.plugin_host->SetPublicUrl(d.SelfUrl());
   if (auto s = d.network->Start(d.SelfUrl()); !s.ok()) {
     d.public_server->Stop();
     d.admin_server->Stop();
     return s;
   }
+  d.network_started = true;
   d.plugin_host->SetNetworkId(d.network->network_id());
   const std::string ports = json::Serialize(json::Object{
       {"admin", d.admin_server->port()}, {"public", d.public_server->port()}});
@@ -270,6 +341,7 @@ Status Node::Start() {
 
 void Node::Stop() {
   Impl& d = *impl_;
+  if (d.tunnels) d.tunnels->Stop();
   if (d.public_server) d.public_server->Stop();
   if (d.admin_server) d.admin_server->Stop();
   if (d.public_server || d.admin_server) ::unlink(d.Path(kPortsFile).c_str());
