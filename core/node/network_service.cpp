@@ -184,7 +184,7 @@ NetworkService::NetworkService(NetworkOptions options) : impl_(std::make_shared<
 
 NetworkService::~NetworkService() { Stop(); }
 
-Status NetworkService::Start(const std::string& self_url) {
+Status NetworkService::Start(const std::string& self_url, const std::string& via) {
   Impl& d = *impl_;
   d.self_url = self_url;
   auto events = d.o.store->Events();
@@ -234,7 +234,7 @@ Status NetworkService::Start(const std::string& self_url) {
     if (me && me->url != self_url) {
       PS_LOG(kInfo, "network") << "announcing the new address " << self_url << " (was " << me->url << ")";
     }
-    d.engine->AnnounceAddress(self_url, WallMs(), &out);
+    d.engine->AnnounceAddress(self_url, WallMs(), &out, via);
     d.Drive(out);
   }
   if (!d.engine) {
@@ -324,13 +324,13 @@ bool NetworkService::VerifyIdentity(const std::string& url) const {
          protocol::VerifyHexSignature(*key, "identity", nonce, *sig).ok();
 }
 
-void NetworkService::AnnounceUrl(const std::string& url) {
+void NetworkService::AnnounceUrl(const std::string& url, const std::string& via) {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
   d.self_url = url;
   if (!d.engine) return;
   protocol::Output out;
-  d.engine->AnnounceAddress(url, WallMs(), &out);
+  d.engine->AnnounceAddress(url, WallMs(), &out, via);
   d.Drive(out);
 }
 
@@ -519,7 +519,8 @@ json::Value NetworkService::NodesJson() const {
                                    {"url", self ? d.self_url : m.url},
                                    {"online", online},
                                    {"last_seen", last},
-                                   {"version", self ? d.o.version : std::string()}});
+                                   {"version", self ? d.o.version : std::string()},
+                                   {"via", m.via.empty() ? std::string("direct") : m.via}});
     }
   }
   return json::Object{{"network", l ? l->network_id() : std::string()}, {"nodes", std::move(nodes)}};

@@ -46,7 +46,7 @@ class NetworkService {
 
   // Loads or creates the ledger, then starts the timer and senders. self_url is where this
   // node's public listener answers (known once it is bound).
-  Status Start(const std::string& self_url);
+  Status Start(const std::string& self_url, const std::string& via = "");
   void Stop();
 
   // POST /p2p/<type> (public listener).
@@ -55,7 +55,7 @@ class NetworkService {
   // "identity": proves that whoever answers at this URL holds this node's key.
   http::Response HandleIdentity(const http::Request& request);
   // This node is now reachable at url: an address event if the ledger has another one.
-  void AnnounceUrl(const std::string& url);
+  void AnnounceUrl(const std::string& url, const std::string& via);
   // Checks that the node answering at url holds this node's key.
   bool VerifyIdentity(const std::string& url) const;
   // POST /join (admin): ask the network at the body's "url", or the configured join URL.

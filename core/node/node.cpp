@@ -54,6 +54,7 @@ struct Node::Impl {
   std::unique_ptr<tunnel::Manager> tunnels;
   mutable std::mutex url_mu;
   std::string tunnel_url;  // the URL a provider made us reachable at (empty: none yet)
+  std::string tunnel_via;  // and which provider
   std::unique_ptr<http::StaticFiles> front;
   http::Router public_router;
   http::Router admin_router;
@@ -206,13 +207,14 @@ struct Node::Impl {
     }
     if (mo.providers.empty()) return;
     mo.verify = [this](const std::string& url) { return network->VerifyIdentity(url); };
-    mo.on_change = [this](const std::string& url, const std::string&) {
+    mo.on_change = [this](const std::string& url, const std::string& via) {
       {
         std::lock_guard<std::mutex> lock(url_mu);
         tunnel_url = url;
+        tunnel_via = via == "direct" ? "" : via;  // the default: no need to say it
       }
       if (plugin_host) plugin_host->SetPublicUrl(url);
-      if (network_started) network->AnnounceUrl(url);
+      if (network_started) network->AnnounceUrl(url, via == "direct" ? "" : via);
     };
     tunnels = std::make_unique<tunnel::Manager>(std::move(mo));
     tunnels->Start();
@@ -322,7 +324,12 @@ Status Node::Start() {
 
   d.StartTunnels();
   d.plugin_host->SetPublicUrl(d.SelfUrl());
-  if (auto s = d.network->Start(d.SelfUrl()); !s.ok()) {
+  std::string via;
+  {
+    std::lock_guard<std::mutex> lock(d.url_mu);
+    via = d.tunnel_via;
+  }
+  if (auto s = d.network->Start(d.SelfUrl(), via); !s.ok()) {
     d.public_server->Stop();
     d.admin_server->Stop();
     return s;

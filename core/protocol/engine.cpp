@@ -372,12 +372,14 @@ void Engine::OnEvents(const Envelope& in, int64_t now, Output* out) {
   }
 }
 
-void Engine::AnnounceAddress(const std::string& url, int64_t now, Output* out) {
+void Engine::AnnounceAddress(const std::string& url, int64_t now, Output* out,
+                             const std::string& via) {
   config_.url = url;
   if (!is_member()) return;
   const Member* me = ledger_->state().FindMemberByKey(key_hex_);
-  if (me && me->url == url) return;
-  auto wire = EmitOwn("address", Ledger::AddressBody(url, ledger_->AddressSeq(key_hex_) + 1), now, out);
+  if (me && me->url == url && me->via == via) return;
+  auto wire =
+      EmitOwn("address", Ledger::AddressBody(url, ledger_->AddressSeq(key_hex_) + 1, via), now, out);
   if (!wire) return;
   // Everyone needs the new URL to reach us: send it to every member, not a gossip sample.
   Broadcast(*wire, out);

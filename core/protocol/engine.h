@@ -86,7 +86,9 @@ class Engine {
   void SyncWithAll(Output* out);
   // This member now answers at url: records and spreads a signed address event (when the
   // ledger's URL for us differs). Also becomes this engine's URL.
-  void AnnounceAddress(const std::string& url, int64_t now_ms, Output* out);
+  // via names the path ("direct", "command", ...), shown to the others in /nodes.
+  void AnnounceAddress(const std::string& url, int64_t now_ms, Output* out,
+                       const std::string& via = "");
   // Publishes a release signed by this node's key (a publisher; threshold 1): from then on
   // joiners must present the manifest's code hash.
   Status PublishRelease(const Manifest& manifest, int64_t now_ms, Output* out);

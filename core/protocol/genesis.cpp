@@ -38,7 +38,7 @@ std::string NetworkState::StateHash() const {
   json::Array members_json;
   for (const Member& m : members) {
     members_json.push_back(json::Object{
-        {"id", m.id}, {"joined", m.joined_ms}, {"key", m.key}, {"url", m.url}});
+        {"id", m.id}, {"joined", m.joined_ms}, {"key", m.key}, {"url", m.url}, {"via", m.via}});
   }
   json::Array publishers_json(publishers.begin(), publishers.end());
   const json::Value state = json::Object{
@@ -101,7 +101,7 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
     const std::string id = NodeIdForHex(*k);
     if (id.empty()) return Bad("a member key is not a public key");
     if (!seen.insert(*k).second) return Bad("a founding member is listed twice");
-    state.members.push_back(Member{id, *k, *u, e.time_ms});
+    state.members.push_back(Member{id, *k, *u, e.time_ms, ""});
   }
   std::sort(state.members.begin(), state.members.end(),
             [](const Member& a, const Member& b) { return a.id < b.id; });

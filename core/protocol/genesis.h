@@ -36,6 +36,7 @@ struct Member {
   std::string key;  // hex public key
   std::string url;
   int64_t joined_ms = 0;
+  std::string via;  // how the member says it is reached ("direct", "command", ...); may be empty
 };
 
 struct NetworkState {

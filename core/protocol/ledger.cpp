@@ -39,8 +39,10 @@ json::Value Ledger::MemberAddedBody(const JoinRequest& request,
   return json::Object{{"approvals", std::move(list)}, {"request", request.ToJson()}};
 }
 
-json::Value Ledger::AddressBody(const std::string& url, int64_t seq) {
-  return json::Object{{"seq", seq}, {"url", url}};
+json::Value Ledger::AddressBody(const std::string& url, int64_t seq, const std::string& via) {
+  json::Value body = json::Object{{"seq", seq}, {"url", url}};
+  if (!via.empty()) body.as_object().emplace("via", via);
+  return body;
 }
 
 json::Value Ledger::ReleaseBody(const Manifest& m, const std::vector<PublisherSignature>& sigs) {
@@ -127,12 +129,12 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes) const {
     } else if (e.kind == "genesis") {
       for (const json::Value& g : e.body.find("members")->as_array()) {
         const std::string key = *g.find_string("key");
-        m.members.emplace(key, Member{NodeIdForHex(key), key, *g.find_string("url"), e.time_ms});
+        m.members.emplace(key, Member{NodeIdForHex(key), key, *g.find_string("url"), e.time_ms, ""});
       }
     } else if (e.kind == "member-added") {
       const json::Value* req = e.body.find("request");
       const std::string key = *req->find_string("key");
-      m.members.emplace(key, Member{NodeIdForHex(key), key, *req->find_string("url"), e.time_ms});
+      m.members.emplace(key, Member{NodeIdForHex(key), key, *req->find_string("url"), e.time_ms, ""});
     } else if (e.kind == "member-removed") {
       const std::string key = *e.body.find_string("key");
       m.members.erase(key);
@@ -147,6 +149,8 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes) const {
       }
       m.address[e.author] = {seq, *hash};
       it->second.url = *e.body.find_string("url");
+      const std::string* via = e.body.find_string("via");
+      it->second.via = via ? *via : std::string();
     }
   }
   return m;
@@ -181,7 +185,10 @@ Status Ledger::ValidateAddress(const Event& e) const {
   if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
   const std::string* url = e.body.find_string("url");
   const int64_t* seq = e.body.find_int("seq");
-  if (!url || !seq || e.body.as_object().size() != 2) return Bad("address needs url and seq");
+  const json::Value* via = e.body.find("via");
+  const size_t fields = via ? 3 : 2;
+  if (!url || !seq || e.body.as_object().size() != fields) return Bad("address needs url and seq");
+  if (via && (!via->is_string() || via->as_string().size() > 32)) return Bad("bad via");
   if (url->empty() || url->size() > 2048) return Bad("address URL empty or too long");
   const std::set<std::string> ancestors = Ancestors(e.parents);
   if (!Replay(ancestors).members.count(e.author)) {

@@ -78,7 +78,7 @@ class Ledger {
   static json::Value MemberAddedBody(const JoinRequest& request,
                                      const std::vector<Approval>& approvals);
   // The body of an address event announcing url with sequence seq.
-  static json::Value AddressBody(const std::string& url, int64_t seq);
+  static json::Value AddressBody(const std::string& url, int64_t seq, const std::string& via = "");
   // The body of a release event: the manifest and its publisher signatures.
   static json::Value ReleaseBody(const Manifest& m, const std::vector<PublisherSignature>& sigs);
   // The body of a recovery event: the members to keep, a rising epoch, publisher signatures

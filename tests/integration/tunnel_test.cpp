@@ -22,8 +22,10 @@ TEST(TunnelNode, ACommandTunnelIsUsedOnceItProvesToBeThisNode) {
   const json::Value tunnel = *node.Status().find("tunnel");
   EXPECT_EQ(*tunnel.find_string("provider"), "command");
   EXPECT_EQ(*tunnel.find_string("url"), "http://127.0.0.1:" + std::to_string(port));
-  // The node announces the tunnel's URL.
+  // The node announces the tunnel's URL, and /nodes says which path it is reached by.
   EXPECT_EQ(*node.Status().find("node")->find_string("url"), *tunnel.find_string("url"));
+  const json::Value nodes = node.GetJson("/nodes");
+  EXPECT_EQ(*nodes.find("nodes")->as_array()[0].find_string("via"), "command");
   // Through the tunnel (the public listener) the admin API does not exist, token or not.
   auto r = test::HttpGet(port, "/status", {node.AuthHeader()});
   ASSERT_TRUE(r.has_value());
