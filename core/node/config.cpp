@@ -21,9 +21,11 @@ const char kRunHelp[] =
     "  --plugins DIR       plugin directory (default plugins)\n"
     "  --public-url URL    the URL other nodes reach this one at\n"
     "  --tunnel LIST       reachability providers, in order (default direct,upnp,relay;\n"
-    "                      available now: direct, command)\n"
+    "                      available now: direct, command, relay)\n"
     "  --tunnel-command CMD   the `command` provider's program, e.g. 'lt --port {port}'\n"
     "  --tunnel-url-pattern RE  regex for the URL in its output (default: the first URL)\n"
+    "  --relay-port N      relay connections for members behind NAT on port N (0: any)\n"
+    "  --relay-via LIST    relays the `relay` provider uses: host:port[,host:port...]\n"
     "  --join URL          join the network of the node at URL (env NETWORK_NODE_URL)\n"
     "  --dev               development mode (load unsigned local plugins)\n"
     "  --threads N         public listener worker threads (default: one per core)\n"
@@ -130,6 +132,12 @@ Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, C
     else if (name == "--tunnel") c->tunnel = value;
     else if (name == "--tunnel-command") c->tunnel_command = value;
     else if (name == "--tunnel-url-pattern") c->tunnel_url_pattern = value;
+    else if (name == "--relay-via") c->relay_via = value;
+    else if (name == "--relay-port") {
+      uint16_t port = 0;
+      s = ParsePort(value, name, &port);
+      c->relay_port = port;
+    }
     else if (name == "--join") c->join_url = value;
     else if (name == "--threads") s = ParseCount(value, name, &c->threads);
     else if (name == "--plugin-timeout") s = ParseMillis(value, name, &c->plugin_timeout_ms);

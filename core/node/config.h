@@ -23,6 +23,8 @@ struct Config {
   std::string tunnel = "direct,upnp,relay";
   std::string tunnel_command;      // for the `command` provider; {port} = the public port
   std::string tunnel_url_pattern;  // regex picking the URL from its output (default: first URL)
+  int relay_port = -1;             // serve as a relay for members on this port (-1: off, 0: any)
+  std::string relay_via;           // relays for the `relay` provider: host:port[,host:port...]
   std::string join_url;  // NETWORK_NODE_URL
   bool dev = false;
   log::Level log_level = log::Level::kInfo;

@@ -553,6 +553,12 @@ std::string NetworkService::network_id() const {
   return l ? l->network_id() : std::string();
 }
 
+bool NetworkService::IsMemberKey(const std::string& key_hex) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const protocol::Ledger* l = impl_->engine ? impl_->engine->ledger() : nullptr;
+  return l && l->IsMember(key_hex);
+}
+
 bool NetworkService::is_member() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->engine && impl_->engine->is_member();

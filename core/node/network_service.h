@@ -77,6 +77,8 @@ class NetworkService {
   json::Value StatusJson() const;  // for /status: network id, state hash, members, joins
   std::string network_id() const;
   bool is_member() const;
+  // Is this public key (hex) a member of the network? (For the relay's reservations.)
+  bool IsMemberKey(const std::string& key_hex) const;
 
  private:
   struct Impl;

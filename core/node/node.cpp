@@ -13,11 +13,13 @@
 #include "base/files.h"
 #include "base/log.h"
 #include "crypto/encoding.h"
+#include "http/client.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "http/static_files.h"
 #include "json/json.h"
 #include "plugins/plugin_host.h"
+#include "tunnel/relay.h"
 #include "tunnel/tunnel.h"
 #include "node/network_service.h"
 #include "protocol/event.h"
@@ -52,6 +54,7 @@ struct Node::Impl {
   std::unique_ptr<plugins::PluginHost> plugin_host;
   std::unique_ptr<NetworkService> network;
   std::unique_ptr<tunnel::Manager> tunnels;
+  std::unique_ptr<tunnel::RelayServer> relay;
   mutable std::mutex url_mu;
   std::string tunnel_url;  // the URL a provider made us reachable at (empty: none yet)
   std::string tunnel_via;  // and which provider
@@ -123,6 +126,9 @@ struct Node::Impl {
          json::Object{{"public", stats_json(public_server)}, {"admin", stats_json(admin_server)}}},
         {"plugins", plugin_host ? plugin_host->StatusJson() : json::Value(nullptr)},
         {"tunnel", TunnelJson()},
+        {"relay", relay ? json::Value(json::Object{{"port", relay->port()},
+                                                   {"relayed", relay->relayed_nodes()}})
+                        : json::Value(nullptr)},
     };
   }
 
@@ -201,6 +207,21 @@ struct Node::Impl {
         }
         mo.providers.push_back(tunnel::MakeCommandProvider(
             config.tunnel_command, config.tunnel_url_pattern, public_server->port()));
+      } else if (name == "relay") {
+        std::vector<std::string> relays;
+        size_t at = 0;
+        while (at < config.relay_via.size()) {
+          size_t stop = config.relay_via.find(',', at);
+          if (stop == std::string::npos) stop = config.relay_via.size();
+          if (stop > at) relays.push_back(config.relay_via.substr(at, stop - at));
+          at = stop + 1;
+        }
+        if (relays.empty()) {
+          PS_LOG(kInfo, "tunnel") << "`relay` needs --relay-via (finding relays among the members "
+                                     "is not in this version); skipped";
+          continue;
+        }
+        mo.providers.push_back(tunnel::MakeRelayProvider(relays, *key, public_server->port()));
       } else {
         PS_LOG(kInfo, "tunnel") << "provider `" << name << "` is not available in this version; skipped";
       }
@@ -322,6 +343,16 @@ Status Node::Start() {
     return s;
   }
 
+  if (d.config.relay_port >= 0) {
+    tunnel::RelayServerOptions ro;
+    ro.bind = d.config.bind;
+    ro.port = static_cast<uint16_t>(d.config.relay_port);
+    auto parsed = http::ParseUrl(d.LocalUrl());
+    ro.public_host = parsed ? parsed->host : std::string("127.0.0.1");
+    ro.is_member = [&d](const std::string& key) { return d.network->IsMemberKey(key); };
+    d.relay = std::make_unique<tunnel::RelayServer>(std::move(ro));
+    if (auto s = d.relay->Start(); !s.ok()) return s;
+  }
   d.StartTunnels();
   d.plugin_host->SetPublicUrl(d.SelfUrl());
   std::string via;
@@ -349,6 +380,7 @@ Status Node::Start() {
 void Node::Stop() {
   Impl& d = *impl_;
   if (d.tunnels) d.tunnels->Stop();
+  if (d.relay) d.relay->Stop();
   if (d.public_server) d.public_server->Stop();
   if (d.admin_server) d.admin_server->Stop();
   if (d.public_server || d.admin_server) ::unlink(d.Path(kPortsFile).c_str());

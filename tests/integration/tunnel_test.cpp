@@ -3,6 +3,8 @@
 // (refused by the identity check, direct used instead), and the admin API never reachable
 // through a tunnel.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
 
 #include "support/test_node.h"
 
@@ -48,6 +50,72 @@ TEST(TunnelNode, ATunnelThatLeadsElsewhereIsRefusedAndDirectIsUsed) {
   }
   EXPECT_TRUE(command_failed) << json::Serialize(tunnel);
   EXPECT_NE(node.Log().find("provider `upnp` is not available"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace peerstack
+
+namespace peerstack {
+namespace {
+
+// A member behind "NAT" (reached only through its relay URL here) served by a member relay:
+// the page, /nodes and a plugin route work through the relay, and the network sees the
+// member's relay URL and path.
+TEST(TunnelNode, AMemberIsReachableThroughAnotherMembersRelay) {
+  test::TempDir dir;
+  ::mkdir(dir.Sub("plugins").c_str(), 0755);
+  ::mkdir(dir.Sub("front").c_str(), 0755);
+  test::WriteFile(dir.Sub("front/index.html"), "<!doctype html><title>relayed</title>");
+  test::CopyFile(test::BuiltPlugin("hello"), dir.Sub("plugins/libhello.so"));
+  ::mkdir(dir.Sub("a").c_str(), 0755);
+  ::mkdir(dir.Sub("b").c_str(), 0755);
+  const std::string common_front = dir.Sub("front");
+  test::TestNode a(dir.Sub("a"), {"--relay-port", "0", "--plugins", dir.Sub("plugins"), "--front", common_front});
+  std::string why;
+  ASSERT_TRUE(a.Start(&why)) << why;
+  const uint16_t relay_port = static_cast<uint16_t>(*a.Status().find("relay")->find_int("port"));
+  const std::string a_url = "http://127.0.0.1:" + std::to_string(a.public_port());
+  // b joins directly first (relays serve members only)...
+  const uint16_t b_port = test::FreePort();
+  auto b = std::make_unique<test::TestNode>(
+      dir.Sub("b"), std::vector<std::string>{"--port", std::to_string(b_port), "--join", a_url,
+                                             "--plugins", dir.Sub("plugins"), "--front", common_front});
+  ASSERT_TRUE(b->Start(&why)) << why;
+  ASSERT_TRUE(test::WaitFor([&] { return b->Status().find("network")->find("member")->as_bool(); }, 20s));
+  ASSERT_EQ(b->Stop(SIGTERM), 0);
+  // ...then comes back reachable only through a's relay.
+  b = std::make_unique<test::TestNode>(
+      dir.Sub("b"), std::vector<std::string>{"--port", std::to_string(b_port), "--tunnel", "relay",
+                                             "--relay-via", "127.0.0.1:" + std::to_string(relay_port),
+                                             "--plugins", dir.Sub("plugins"), "--front", common_front});
+  ASSERT_TRUE(b->Start(&why)) << why;
+  const json::Value tunnel = *b->Status().find("tunnel");
+  ASSERT_EQ(*tunnel.find_string("provider"), "relay") << json::Serialize(tunnel);
+  const std::string relay_url = *tunnel.find_string("url");
+  const uint16_t relayed_port = static_cast<uint16_t>(std::stoi(relay_url.substr(relay_url.rfind(':') + 1)));
+  EXPECT_NE(relayed_port, b_port);
+  // A browser's requests through the relay: the page, /nodes, a plugin route.
+  auto page = test::HttpGet(relayed_port, "/some/client/route");
+  ASSERT_TRUE(page.has_value());
+  EXPECT_NE(page->body.find("<title>relayed</title>"), std::string::npos);
+  auto hello = test::HttpGet(relayed_port, "/api/hello/");
+  ASSERT_TRUE(hello.has_value());
+  EXPECT_EQ(hello->status, 200);
+  EXPECT_EQ(*json::Parse(hello->body)->find_string("node"), *b->Status().find("node")->find_string("id"));
+  // The admin API is not reachable through the relay.
+  EXPECT_EQ(test::HttpGet(relayed_port, "/status", {b->AuthHeader()})->status, 404);
+  // a learns b's new URL and path.
+  const std::string b_id = *b->Status().find("node")->find_string("id");
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        const json::Value nodes = a.GetJson("/nodes");
+        for (const auto& n : nodes.find("nodes")->as_array()) {
+          if (*n.find_string("id") == b_id) return *n.find_string("url") == relay_url && *n.find_string("via") == "relay";
+        }
+        return false;
+      },
+      20s));
+  EXPECT_EQ(*a.Status().find("relay")->find_int("relayed"), 1);
 }
 
 }  // namespace

@@ -1,0 +1,67 @@
+// Peer relays: a reachable member forwards TCP connections to a member behind NAT over
+// connections that member opened (no third-party service). Like bore/frp:
+//
+//   NATed node N                      relay R (a reachable member)          browser
+//   control: connect to R:relay_port
+//            <- CHALLENGE <nonce>
+//            -> HELLO <key> <sig>      R checks the signature (domain "relay-hello") and
+//                                      that the key is a member; opens a public port P
+//            <- OK <public url>        (a port per relayed node, so root-relative links and
+//                                      client-side routes work unchanged in a browser)
+//                                                                      <- connects to R:P
+//            <- CONNECT <id>           (id: 128 random bits, a one-time capability)
+//   data:    connect to R:relay_port, -> DATA <id>; R splices it with the browser's socket,
+//            N splices it with a connection to its own public listener.
+//            <- PING / -> PONG         every 15 s; a dead control connection closes P.
+//
+// Limits per relayed node: connections at once and bytes per second (both directions).
+// Only the public listener is reachable through a relay (N connects to it alone).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "crypto/ed25519.h"
+#include "tunnel/tunnel.h"
+
+namespace peerstack::tunnel {
+
+struct RelayServerOptions {
+  std::string bind = "127.0.0.1";
+  uint16_t port = 0;               // control/data port; 0: any
+  std::string public_host = "127.0.0.1";  // host part of the URLs handed to relayed nodes
+  std::function<bool(const std::string& key_hex)> is_member;
+  size_t max_nodes = 16;
+  size_t max_connections_per_node = 64;
+  uint64_t max_bytes_per_second_per_node = 8u << 20;
+};
+
+class RelayServer {
+ public:
+  explicit RelayServer(RelayServerOptions options);
+  ~RelayServer();
+  RelayServer(const RelayServer&) = delete;
+  RelayServer& operator=(const RelayServer&) = delete;
+
+  Status Start();
+  void Stop();
+  uint16_t port() const;
+  size_t relayed_nodes() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// The `relay` provider: holds a control connection to the first relay of `relays`
+// ("host:port") that accepts it, and forwards each relayed connection to
+// 127.0.0.1:local_port. Alive() turns false when the control connection drops; the manager
+// then opens it again, trying the next relay.
+ProviderPtr MakeRelayProvider(std::vector<std::string> relays, const crypto::SigningKey& key,
+                              uint16_t local_port);
+
+}  // namespace peerstack::tunnel

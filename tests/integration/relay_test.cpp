@@ -1,0 +1,131 @@
+// Peer relays in-process: a relay server, the relay provider of a "NATed" node, and the
+// node's public listener (an http::Server) reached only through the relay.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "crypto/encoding.h"
+#include "http/client.h"
+#include "http/server.h"
+#include "support/test_support.h"
+#include "tunnel/relay.h"
+
+namespace peerstack::tunnel {
+namespace {
+
+using namespace std::chrono_literals;
+
+class RelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    http::ServerOptions so;
+    so.threads = 1;
+    so.handler = [](const http::Request& r) {
+      http::Response resp;
+      resp.body = "node says " + r.path;
+      if (r.path == "/big") resp.body.assign(2 << 20, 'x');
+      return resp;
+    };
+    node_ = http::MakeServer(so);
+    ASSERT_TRUE(node_->Start().ok());
+  }
+
+  std::unique_ptr<RelayServer> MakeRelay(size_t max_connections = 64) {
+    RelayServerOptions o;
+    o.is_member = [this](const std::string& key) {
+      return key == crypto::HexEncode(member_.public_key().data(), 32);
+    };
+    o.max_connections_per_node = max_connections;
+    auto relay = std::make_unique<RelayServer>(o);
+    EXPECT_TRUE(relay->Start().ok());
+    return relay;
+  }
+
+  static uint16_t PortOf(const std::string& url) {
+    return static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
+  }
+
+  crypto::SigningKey member_ = crypto::SigningKey::Generate();
+  http::ServerPtr node_;
+};
+
+TEST_F(RelayTest, AMemberIsReachableThroughTheRelay) {
+  auto relay = MakeRelay();
+  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, node_->port());
+  auto url = provider->Open();
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  EXPECT_TRUE(provider->Alive());
+  EXPECT_EQ(relay->relayed_nodes(), 1u);
+  // Several requests on one kept-alive connection, a large answer, and parallel clients.
+  test::RawConnection c(PortOf(*url));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.Send("GET /page" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c.ReadResponse(5s);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->body, "node says /page" + std::to_string(i));
+  }
+  http::ClientRequest big;
+  big.url = *url + "/big";
+  auto b = http::Fetch(big);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->body.size(), 2u << 20);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&] {
+      http::ClientRequest req;
+      req.url = *url + "/p";
+      auto r = http::Fetch(req);
+      if (r.ok() && r->body == "node says /p") ++ok;
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 8);
+  provider->Close();
+}
+
+TEST_F(RelayTest, OnlyMembersMayReserveARelay) {
+  auto relay = MakeRelay();
+  const auto stranger = crypto::SigningKey::Generate();
+  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, stranger, node_->port());
+  auto url = provider->Open();
+  ASSERT_FALSE(url.ok());
+  EXPECT_NE(url.status().message().find("only members"), std::string::npos) << url.status().message();
+  EXPECT_EQ(relay->relayed_nodes(), 0u);
+}
+
+TEST_F(RelayTest, MovesToAnotherRelayWhenItsRelayDies) {
+  auto first = MakeRelay();
+  auto second = MakeRelay();
+  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(first->port()),
+                                     "127.0.0.1:" + std::to_string(second->port())},
+                                    member_, node_->port());
+  auto url = provider->Open();
+  ASSERT_TRUE(url.ok());
+  first->Stop();
+  ASSERT_TRUE(test::WaitFor([&] { return !provider->Alive(); }, 10s));
+  auto again = provider->Open();  // what the manager does on failure
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_NE(*again, *url);
+  http::ClientRequest req;
+  req.url = *again + "/after";
+  auto r = http::Fetch(req);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "node says /after");
+}
+
+TEST_F(RelayTest, CapsConnectionsPerRelayedNode) {
+  auto relay = MakeRelay(/*max_connections=*/1);
+  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, node_->port());
+  auto url = provider->Open();
+  ASSERT_TRUE(url.ok());
+  test::RawConnection first(PortOf(*url));
+  ASSERT_TRUE(first.Send("GET /one HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(first.ReadResponse(5s).has_value());
+  test::RawConnection second(PortOf(*url));  // over the cap: closed at once
+  EXPECT_TRUE(second.WaitClosed(5s));
+}
+
+}  // namespace
+}  // namespace peerstack::tunnel
