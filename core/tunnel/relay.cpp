@@ -118,8 +118,15 @@ class RateLimiter {
   Clock::time_point last_ = Clock::now();
 };
 
+void NoDelay(int fd) {
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 // Copies both ways until either side closes, then closes both.
 void Splice(int a, int b, const std::shared_ptr<RateLimiter>& limit) {
+  NoDelay(a);
+  NoDelay(b);
   pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
   char buf[65536];
   bool open = true;
