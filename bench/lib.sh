@@ -32,3 +32,24 @@ bench_median() {
   tr ' ' '\n' <<<"$1" | grep . | sort -g |
     awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
 }
+
+# A scratch dir removed on exit, with the benchmark server started by bench_start_server.
+work=$(mktemp -d)
+server_pid=
+bench_cleanup() {
+  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; fi
+  rm -rf "$work"
+}
+trap bench_cleanup EXIT
+
+# bench_start_server OUT CMD...: runs CMD in the background with its output in OUT and waits
+# (10 s at most) for its first line: the ports it serves on.
+bench_start_server() {
+  local out=$1
+  shift
+  "$@" > "$out" &
+  server_pid=$!
+  for _ in $(seq 200); do [[ -s $out ]] && return 0; sleep 0.05; done
+  echo "the benchmark server did not start: $*" >&2
+  exit 1
+}

@@ -21,7 +21,6 @@ rounds=$bench_rounds connections=$bench_connections threads=$bench_threads
 bin=${PEERSTACK_BINARY:-$root/build/core/peerstack}
 [[ -x $bin ]] || "$root/scripts/build.sh"
 
-work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

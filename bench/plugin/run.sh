@@ -15,19 +15,9 @@ rounds=$bench_rounds connections=$bench_connections threads=$bench_threads
 build=${PEERSTACK_BUILD_DIR:-$root/build}
 [[ -x $build/bench/plugin/plugin_bench_server ]] || "$root/scripts/build.sh"
 
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 mkdir -p "$work/plugins"
 cp "$build/plugins/libhello.so" "$build/bench/plugins/libhellopool.so" "$work/plugins/"
-"$build/bench/plugin/plugin_bench_server" "$work/plugins" "$work" "$threads" > "$work/port" &
-server_pid=$!
-for _ in $(seq 200); do [[ -s $work/port ]] && break; sleep 0.05; done
+bench_start_server "$work/port" "$build/bench/plugin/plugin_bench_server" "$work/plugins" "$work" "$threads"
 port=$(cat "$work/port")
 a=$(curl -fs "http://127.0.0.1:$port/api/hello/")
 b=$(curl -fs "http://127.0.0.1:$port/builtin/hello")

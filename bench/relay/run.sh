@@ -10,16 +10,7 @@ bench_parse_args "$@"
 "$root/scripts/install-deps.sh" --bench
 build=${PEERSTACK_BUILD_DIR:-$root/build}
 [[ -x $build/bench/relay/relay_bench_server ]] || "$root/scripts/build.sh"
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-"$build/bench/relay/relay_bench_server" > "$work/ports" &
-server_pid=$!
-for _ in $(seq 200); do [[ -s $work/ports ]] && break; sleep 0.05; done
+bench_start_server "$work/ports" "$build/bench/relay/relay_bench_server"
 read -r direct relayed < "$work/ports"
 
 declare -A rps p99
