@@ -40,11 +40,6 @@ bool ValidType(std::string_view t) {
   return std::all_of(t.begin(), t.end(), [](char c) { return c >= 'a' && c <= 'z'; });
 }
 
-std::string KindOf(const std::string& wire) {
-  auto e = protocol::Decode(wire);
-  return e ? e->kind : "unknown";
-}
-
 }  // namespace
 
 std::string CodeHashOf(const json::Value& plugin_status) {
@@ -75,7 +70,6 @@ struct NetworkService::Impl {
   mutable std::mutex mu;  // engine, last_seen, refusals
   std::unique_ptr<protocol::Engine> engine;
   std::vector<std::string> refusals;
-  uint64_t changes = 0;  // events stored since start
 
   std::mutex out_mu;
   std::condition_variable out_cv;
@@ -96,21 +90,22 @@ struct NetworkService::Impl {
   void Drive(protocol::Output& out) {
     if (!out.new_events.empty()) {
       store::WriteBatch batch;
+      std::vector<std::string> added;  // keys of admitted members, for the log
       for (const std::string& w : out.new_events) {
-        batch.events.push_back({protocol::HashOf(w), KindOf(w), w});
+        auto e = protocol::Decode(w);
+        batch.events.push_back({protocol::HashOf(w), e ? e->kind : "unknown", w});
+        if (e && e->kind == "member-added") {
+          const std::string* key = e->body.find("request")->find_string("key");
+          if (key) added.push_back(*key);
+        }
       }
       if (auto s = o.store->Write(batch); !s.ok()) {
         PS_LOG(kError, "network") << "cannot store events, not acknowledging them: " << s.ToString();
         return;
       }
-      changes += out.new_events.size();
-      for (const std::string& w : out.new_events) {
-        auto e = protocol::Decode(w);
-        if (e && e->kind == "member-added") {
-          const std::string* key = e->body.find("request")->find_string("key");
-          PS_LOG(kInfo, "network") << "member added: " << protocol::NodeIdForHex(key ? *key : "")
-                                   << (key && *key == key_hex ? " (this node)" : "");
-        }
+      for (const std::string& key : added) {
+        PS_LOG(kInfo, "network") << "member added: " << protocol::NodeIdForHex(key)
+                                 << (key == key_hex ? " (this node)" : "");
       }
     }
     for (const std::string& r : out.refusals) {

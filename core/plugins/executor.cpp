@@ -169,11 +169,4 @@ void Executor::Stop() {
   }
 }
 
-size_t Executor::stuck_workers() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  size_t n = 0;
-  for (const auto& w : state_->workers) n += w->stuck ? 1 : 0;
-  return n;
-}
-
 }  // namespace peerstack::plugins

@@ -39,7 +39,6 @@ class Executor {
   // call are detached (their call may finish later).
   void Stop();
 
-  size_t stuck_workers() const;
 
  private:
   // Shared with the threads, so a worker stuck in a call that returns after the executor is

@@ -379,7 +379,9 @@ Status PluginHost::Impl::Load(const std::string& path) {
     }
   }
   // Load exactly the bytes we hashed, from a path nobody else writes (0444, by hash).
-  auto hash = cache->Put(*bytes);
+  // (Stored already when the same bytes were loaded before: no second hash of them.)
+  Result<std::string> hash =
+      cache->PathOf(digest).ok() ? Result<std::string>(digest) : cache->Put(*bytes);
   if (!hash) return refuse("cannot cache: " + hash.status().message());
   auto cached = cache->PathOf(*hash);
   if (!cached) return refuse("cannot cache: " + cached.status().message());
@@ -793,7 +795,6 @@ void PluginHost::SetNetworkId(const std::string& id) {
   impl_->info->info.network_id = id;
 }
 
-Status PluginHost::LoadFile(const std::string& path) { return impl_->Load(path); }
 
 http::Response PluginHost::Handle(const http::Request& request, bool admin) {
   return impl_->Handle(request, admin);

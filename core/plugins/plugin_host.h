@@ -62,8 +62,6 @@ class PluginHost {
 
   // Loads every *.so in plugins_dir (sorted by name); in dev mode starts watching it.
   void Start();
-  // Loads or replaces the plugin in one file. The error says why it was refused.
-  Status LoadFile(const std::string& path);
   // What plugins get for PS_INFO_PUBLIC_URL from now on.
   void SetPublicUrl(const std::string& url);
   // What plugins get for PS_INFO_NETWORK_ID from now on.

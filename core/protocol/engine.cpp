@@ -409,10 +409,7 @@ Status Engine::StartEviction(const std::string& key, int64_t now, Output* out) {
   auto& approvals = evictions_[key];
   const Approval mine = MakeEvictionApproval(key_, ledger_->network_id(), key);
   approvals.emplace(mine.approver, mine);
-  const Member* target = nullptr;
-  for (const Member& m : ledger_->state().members) {
-    if (m.key == key) target = &m;
-  }
+  const Member* target = ledger_->state().FindMemberByKey(key);
   for (const std::string& u : OtherMemberUrls()) {
     if (target && u == target->url) continue;
     Send(out, u, "evict", json::Object{{"key", key}});
@@ -427,10 +424,7 @@ void Engine::OnEvict(const Envelope& in, Output* out) {
   if (!is_member()) return;
   const std::string key = Str(in.body, "key");
   if (!ledger_->IsMember(key) || key == key_hex_) return;
-  const Member* target = nullptr;
-  for (const Member& m : ledger_->state().members) {
-    if (m.key == key) target = &m;
-  }
+  const Member* target = ledger_->state().FindMemberByKey(key);
   // Approve only what this node sees too: the member is not online in our view.
   if (!target || IsOnline(target->url, 0)) return;
   Send(out, in.from, "evictapproval",

@@ -115,8 +115,8 @@ const Member* NetworkState::FindMemberByKey(const std::string& key_hex) const {
   return nullptr;
 }
 
-size_t NetworkState::Quorum() const {
-  const auto n = static_cast<int64_t>(members.size());
+size_t QuorumOf(const GenesisParams& params, size_t members) {
+  const auto n = static_cast<int64_t>(members);
   const int64_t q = (params.approval_numerator * n + params.approval_denominator - 1) /
                     params.approval_denominator;
   return static_cast<size_t>(std::max<int64_t>(1, q));

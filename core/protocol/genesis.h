@@ -31,6 +31,9 @@ struct GenesisParams {
 Result<Event> MakeGenesis(const crypto::SigningKey& key, const std::string& url, int64_t time_ms,
                           const GenesisParams& params = {});
 
+// ceil(num/den x members), at least 1: the approvals a join or an eviction needs.
+size_t QuorumOf(const GenesisParams& params, size_t members);
+
 struct Member {
   std::string id;   // NodeIdFor(key)
   std::string key;  // hex public key
@@ -52,7 +55,7 @@ struct NetworkState {
 
   const Member* FindMemberByKey(const std::string& key_hex) const;
   // ceil(num/den x members): approvals a join needs.
-  size_t Quorum() const;
+  size_t Quorum() const { return QuorumOf(params, members.size()); }
   // sha256 over the canonical JSON of the state: equal on two nodes iff their states agree.
   std::string StateHash() const;
 };

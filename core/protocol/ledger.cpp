@@ -162,13 +162,6 @@ std::set<std::string> Ledger::MembersAt(const std::vector<std::string>& parents)
   return keys;
 }
 
-size_t Ledger::QuorumOf(size_t members) const {
-  const auto n = static_cast<int64_t>(members);
-  return static_cast<size_t>(std::max<int64_t>(
-      1, (state_.params.approval_numerator * n + state_.params.approval_denominator - 1) /
-             state_.params.approval_denominator));
-}
-
 void Ledger::RebuildState() {
   std::set<std::string> all;
   for (const auto& [h, n] : events_) all.insert(h);
@@ -244,7 +237,7 @@ Status Ledger::ValidateMemberAdded(const Event& e) const {
       return Bad("approval signature: " + s.message());
     }
   }
-  const size_t quorum = QuorumOf(members.size());
+  const size_t quorum = QuorumOf(state_.params, members.size());
   if (approvers.size() < quorum) {
     return Bad("certificate has " + std::to_string(approvers.size()) + " approvals, needs " +
                std::to_string(quorum));
@@ -353,7 +346,7 @@ Status Ledger::ValidateMemberRemoved(const Event& e) const {
       return Bad("approval signature: " + s.message());
     }
   }
-  const size_t quorum = QuorumOf(members.size());
+  const size_t quorum = QuorumOf(state_.params, members.size());
   if (approvers.size() < quorum) {
     return Bad("eviction has " + std::to_string(approvers.size()) + " approvals, needs " +
                std::to_string(quorum));

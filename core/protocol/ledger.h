@@ -112,7 +112,6 @@ class Ledger {
   Membership Replay(const std::set<std::string>& hashes) const;
   std::set<std::string> Ancestors(const std::vector<std::string>& from) const;
   std::set<std::string> MembersAt(const std::vector<std::string>& parents) const;
-  size_t QuorumOf(size_t members) const;
   Status ValidateMemberAdded(const Event& e) const;
   Status ValidateAddress(const Event& e) const;
   Status ValidateMemberRemoved(const Event& e) const;

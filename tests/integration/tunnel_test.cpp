@@ -18,7 +18,7 @@ TEST(TunnelNode, ACommandTunnelIsUsedOnceItProvesToBeThisNode) {
   const uint16_t port = test::FreePort();
   test::TestNode node(dir.path(), {"--port", std::to_string(port), "--tunnel", "command,direct",
                                    "--tunnel-command",
-                                   "echo forwarding; echo 'url: http://127.0.0.1:{port}'; exec sleep 600"});
+                                   "echo forwarding; echo 'url: http://127.0.0.1:{port}'; exec sleep infinity"});
   std::string why;
   ASSERT_TRUE(node.Start(&why)) << why;
   const json::Value tunnel = *node.Status().find("tunnel");
@@ -38,7 +38,7 @@ TEST(TunnelNode, ACommandTunnelIsUsedOnceItProvesToBeThisNode) {
 TEST(TunnelNode, ATunnelThatLeadsElsewhereIsRefusedAndDirectIsUsed) {
   test::TempDir dir;
   test::TestNode node(dir.path(), {"--tunnel", "command,upnp,direct", "--tunnel-command",
-                                   "echo 'url: http://127.0.0.1:1'; exec sleep 600"});
+                                   "echo 'url: http://127.0.0.1:1'; exec sleep infinity"});
   std::string why;
   ASSERT_TRUE(node.Start(&why)) << why;
   const json::Value tunnel = *node.Status().find("tunnel");
