@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "crypto/encoding.h"
 #include "crypto/random.h"
+#include "tunnel/splicer.h"
 
 namespace peerstack::tunnel {
 namespace {
@@ -89,66 +90,6 @@ bool ReadLine(int fd, std::string* line, int timeout_ms, size_t max = 512) {
   return false;
 }
 
-// Per relayed node: bytes per second, shared by all its connections in both directions.
-class RateLimiter {
- public:
-  explicit RateLimiter(uint64_t per_second) : rate_(per_second), tokens_(static_cast<double>(per_second)) {}
-  void Take(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (true) {
-      const auto now = Clock::now();
-      tokens_ = std::min(static_cast<double>(rate_),
-                         tokens_ + std::chrono::duration<double>(now - last_).count() * static_cast<double>(rate_));
-      last_ = now;
-      if (tokens_ >= static_cast<double>(n) || static_cast<double>(n) > static_cast<double>(rate_)) {
-        tokens_ -= static_cast<double>(n);
-        return;
-      }
-      const double wait = (static_cast<double>(n) - tokens_) / static_cast<double>(rate_);
-      lock.unlock();
-      std::this_thread::sleep_for(std::chrono::duration<double>(wait));  // throttling, by design
-      lock.lock();
-    }
-  }
-
- private:
-  std::mutex mu_;
-  uint64_t rate_;
-  double tokens_;
-  Clock::time_point last_ = Clock::now();
-};
-
-void NoDelay(int fd) {
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-// Copies both ways until either side closes, then closes both.
-void Splice(int a, int b, const std::shared_ptr<RateLimiter>& limit) {
-  NoDelay(a);
-  NoDelay(b);
-  pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
-  char buf[65536];
-  bool open = true;
-  while (open) {
-    if (::poll(fds, 2, 60000) <= 0) break;  // idle for a minute: give up
-    for (int i = 0; i < 2 && open; ++i) {
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      const ssize_t n = ::recv(fds[i].fd, buf, sizeof buf, 0);
-      if (n <= 0) {
-        open = false;
-        break;
-      }
-      if (limit) limit->Take(static_cast<size_t>(n));
-      if (!SendAll(fds[1 - i].fd, buf, static_cast<size_t>(n))) open = false;
-    }
-  }
-  ::shutdown(a, SHUT_RDWR);
-  ::shutdown(b, SHUT_RDWR);
-  ::close(a);
-  ::close(b);
-}
-
 int Listen(const std::string& host, uint16_t port, uint16_t* bound) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
@@ -181,7 +122,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
     std::mutex write_mu;  // control writes
     std::atomic<size_t> connections{0};
     std::atomic<bool> gone{false};
-    std::shared_ptr<RateLimiter> limit;
+    std::shared_ptr<ByteRate> limit;
   };
   struct Pending {
     std::shared_ptr<Node> node;
@@ -196,6 +137,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
   mutable std::mutex mu;  // nodes, pending
   std::map<std::string, std::shared_ptr<Node>> nodes;  // by key
   std::map<std::string, Pending> pending;              // by connection id
+  std::unique_ptr<Splicer> splicer = std::make_unique<Splicer>();  // reset (under mu) on Stop
   std::thread acceptor;
 
   void AcceptLoop() {
@@ -222,19 +164,15 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
   }
 
   void Data(int fd, const std::string& id) {
-    Pending p;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      auto it = pending.find(id);
-      if (it == pending.end()) {
-        ::close(fd);
-        return;
-      }
-      p = it->second;
-      pending.erase(it);
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = pending.find(id);
+    if (it == pending.end() || !splicer) {
+      ::close(fd);
+      return;
     }
-    Splice(fd, p.client, p.node->limit);
-    --p.node->connections;
+    auto node = it->second.node;
+    splicer->Add(fd, it->second.client, node->limit, [node] { --node->connections; });
+    pending.erase(it);
   }
 
   void Hello(int fd, const std::string& nonce, const std::string& rest) {
@@ -258,7 +196,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
     auto node = std::make_shared<Node>();
     node->key = key;
     node->control = fd;
-    node->limit = std::make_shared<RateLimiter>(o.max_bytes_per_second_per_node);
+    node->limit = std::make_shared<ByteRate>(o.max_bytes_per_second_per_node);
     {
       std::lock_guard<std::mutex> lock(mu);
       if (nodes.count(key)) {
@@ -365,12 +303,17 @@ void RelayServer::Stop() {
   ::shutdown(impl_->listener, SHUT_RDWR);
   if (impl_->acceptor.joinable()) impl_->acceptor.join();
   ::close(impl_->listener);
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  for (auto& [key, node] : impl_->nodes) {
-    node->gone = true;
-    ::shutdown(node->control, SHUT_RDWR);
-    ::shutdown(node->listener, SHUT_RDWR);
+  std::unique_ptr<Splicer> splicer;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (auto& [key, node] : impl_->nodes) {
+      node->gone = true;
+      ::shutdown(node->control, SHUT_RDWR);
+      ::shutdown(node->listener, SHUT_RDWR);
+    }
+    splicer = std::move(impl_->splicer);
   }
+  splicer.reset();  // relayed connections close with the relay
 }
 
 uint16_t RelayServer::port() const { return impl_->port; }
@@ -426,6 +369,7 @@ class RelayProvider final : public Provider {
     uint16_t port = 0;
     uint16_t local_port = 0;
     std::atomic<bool> alive{true};
+    Splicer splicer;
   };
 
   Result<std::string> TryRelay(const std::string& relay) {
@@ -490,7 +434,7 @@ class RelayProvider final : public Provider {
       ::close(data);
       return;
     }
-    Splice(data, local, nullptr);
+    s->splicer.Add(data, local);
   }
 
   std::vector<std::string> relays_;
