@@ -6,7 +6,7 @@ packages=(
   build-essential cmake pkg-config
   libpistache-dev libsimdjson-dev libcrypto++-dev
   libboost-dev libboost-system-dev libboost-filesystem-dev
-  libsqlite3-dev
+  libsqlite3-dev libminiupnpc-dev libnatpmp-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   curl
 )

@@ -37,6 +37,9 @@ struct Url {
 // Parses http://host[:port][/path]; "bad_url" otherwise (https is refused for now).
 Result<Url> ParseUrl(std::string_view url);
 
+// Percent-encodes everything but unreserved characters (RFC 3986), for query values.
+std::string PercentEncode(std::string_view in);
+
 // Errors: "bad_url", "timeout", "connect_failed", "io_error", "too_large".
 Result<ClientResponse> Fetch(const ClientRequest& request);
 

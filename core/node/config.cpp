@@ -21,7 +21,8 @@ const char kRunHelp[] =
     "  --plugins DIR       plugin directory (default plugins)\n"
     "  --public-url URL    the URL other nodes reach this one at\n"
     "  --tunnel LIST       reachability providers, in order (default direct,upnp,relay;\n"
-    "                      available now: direct, command, relay)\n"
+    "                      known: direct, upnp, relay, command)\n"
+    "  --upnp-lease S      lease asked of the router for the upnp mapping (default 3600)\n"
     "  --tunnel-command CMD   the `command` provider's program, e.g. 'lt --port {port}'\n"
     "  --tunnel-url-pattern RE  regex for the URL in its output (default: the first URL)\n"
     "  --relay-port N      relay connections for members behind NAT on port N (0: any)\n"
@@ -68,6 +69,19 @@ Status ParseMillis(const std::string& text, const std::string& what, int64_t* ou
   return Status::Ok();
 }
 
+Status ParseTunnelList(const std::string& text, std::string* out) {
+  const std::vector<std::string> names = SplitList(text);
+  for (const std::string& name : names) {
+    if (name != "direct" && name != "upnp" && name != "relay" && name != "command") {
+      return Status::Error("bad_flag", "--tunnel: unknown provider '" + name +
+                                           "' (known: direct, upnp, relay, command)");
+    }
+  }
+  if (names.empty()) return Status::Error("bad_flag", "--tunnel needs at least one provider");
+  *out = text;
+  return Status::Ok();
+}
+
 // Splits "--flag=value" and "--flag value"; returns false when args[i] is not a flag.
 bool TakeFlag(const std::vector<std::string>& args, size_t* i, std::string* name,
               std::string* value, bool* has_value) {
@@ -106,6 +120,18 @@ Status ApplyEnv(const GetEnv& env, Config* c) {
 
 }  // namespace
 
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, Config* c) {
   if (auto s = ApplyEnv(env, c); !s.ok()) return s;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -129,7 +155,12 @@ Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, C
     else if (name == "--front") c->front_dir = value;
     else if (name == "--plugins") c->plugins_dir = value;
     else if (name == "--public-url") c->public_url = value;
-    else if (name == "--tunnel") c->tunnel = value;
+    else if (name == "--tunnel") s = ParseTunnelList(value, &c->tunnel);
+    else if (name == "--upnp-lease") {
+      int64_t ms = 0;
+      s = ParseMillis(value + "000", name + " (seconds)", &ms);
+      c->upnp_lease_s = static_cast<int>(ms / 1000);
+    }
     else if (name == "--tunnel-command") c->tunnel_command = value;
     else if (name == "--tunnel-url-pattern") c->tunnel_url_pattern = value;
     else if (name == "--relay-via") c->relay_via = value;

@@ -23,6 +23,7 @@ struct Config {
   std::string tunnel = "direct,upnp,relay";
   std::string tunnel_command;      // for the `command` provider; {port} = the public port
   std::string tunnel_url_pattern;  // regex picking the URL from its output (default: first URL)
+  int upnp_lease_s = 3600;         // lease asked for the `upnp` mapping, renewed at half-time
   int relay_port = -1;             // serve as a relay for members on this port (-1: off, 0: any)
   std::string relay_via;           // relays for the `relay` provider: host:port[,host:port...]
   std::string join_url;  // NETWORK_NODE_URL
@@ -35,6 +36,9 @@ struct Config {
 // Applies PEERSTACK_DATA_DIR, PEERSTACK_PORT, PEERSTACK_ADMIN_PORT, NETWORK_NODE_URL and
 // PEERSTACK_LOG_LEVEL from env (a getenv-like function), then the flags in args (which
 // override the environment). Errors say which flag or variable is wrong.
+// "a,b,,c" -> {"a", "b", "c"} (for --tunnel and --relay-via).
+std::vector<std::string> SplitList(const std::string& text);
+
 using GetEnv = std::function<const char*(const char*)>;
 Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, Config* config);
 

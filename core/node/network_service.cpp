@@ -13,6 +13,7 @@
 #include "crypto/random.h"
 #include "crypto/sha256.h"
 #include "http/client.h"
+#include "http/static_files.h"
 #include "protocol/engine.h"
 
 namespace peerstack::node {
@@ -70,6 +71,11 @@ struct NetworkService::Impl {
   mutable std::mutex mu;  // engine, last_seen, refusals
   std::unique_ptr<protocol::Engine> engine;
   std::vector<std::string> refusals;
+
+  std::mutex reach_mu;  // rate limit of /p2p/reach
+  std::map<std::string, int64_t> reach_last;
+  int64_t reach_window_ms = 0;
+  int reach_count = 0;
 
   std::mutex out_mu;
   std::condition_variable out_cv;
@@ -303,20 +309,142 @@ http::Response NetworkService::HandleIdentity(const http::Request& request) {
                                      {"key", d.key_hex}, {"sig", crypto::HexEncode(sig.data(), sig.size())}}));
 }
 
-bool NetworkService::VerifyIdentity(const std::string& url) const {
-  const std::string nonce = crypto::RandomHex(16);
+namespace {
+
+// Fetches <url>/p2p/identity?nonce=N; the {key, sig} it answers, or why not.
+Result<std::pair<std::string, std::string>> FetchIdentity(const std::string& url, const std::string& nonce) {
   http::ClientRequest req;
   req.url = url + "/p2p/identity?nonce=" + nonce;
   req.timeout = std::chrono::milliseconds(3000);
   req.max_response_bytes = 4096;
   auto r = http::Fetch(req);
-  if (!r || r->status != 200) return false;
+  if (!r) return Status::Error("unreachable", r.status().message());
+  if (r->status != 200) return Status::Error("unreachable", "answered " + std::to_string(r->status));
   auto body = json::Parse(r->body, {4096, 4});
-  if (!body) return false;
+  if (!body) return Status::Error("not_a_node", "no identity at this URL");
   const std::string* key = body->find_string("key");
   const std::string* sig = body->find_string("sig");
-  return key && sig && *key == impl_->key_hex &&
-         protocol::VerifyHexSignature(*key, "identity", nonce, *sig).ok();
+  if (!key || !sig || key->size() != 64 || sig->size() != 128 || !crypto::HexDecode(*key) ||
+      !crypto::HexDecode(*sig)) {
+    return Status::Error("not_a_node", "no identity at this URL");
+  }
+  return std::make_pair(*key, *sig);
+}
+
+// "a=1&b=2" -> value of `name`, percent-decoded; false when absent or malformed.
+bool QueryParam(const std::string& query, std::string_view name, std::string* out) {
+  size_t at = 0;
+  while (at <= query.size()) {
+    size_t end = query.find('&', at);
+    if (end == std::string::npos) end = query.size();
+    const std::string_view part(query.data() + at, end - at);
+    if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=') {
+      return http::PercentDecode(part.substr(name.size() + 1), out);
+    }
+    at = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+http::Response NetworkService::HandleReach(const http::Request& request) {
+  Impl& d = *impl_;
+  std::string url, nonce;
+  if (!QueryParam(request.query, "url", &url) || !QueryParam(request.query, "nonce", &nonce) ||
+      nonce.empty() || nonce.size() > 64 || !crypto::HexDecode(nonce) || url.size() > 512) {
+    return http::JsonError(400, "bad_request", "send ?url=<the node's URL>&nonce=<hex, at most 64 characters>");
+  }
+  auto parsed = http::ParseUrl(url);
+  if (!parsed || url.find_first_of("?#") != std::string::npos) {
+    return http::JsonError(400, "bad_url", "url must be http://host[:port][/base path]");
+  }
+  // Not a reflector: one check per URL per second and ten per second in all (the answer
+  // carries only a key and a signature, never what the URL returned).
+  {
+    std::lock_guard<std::mutex> lock(d.reach_mu);
+    const int64_t now = WallMs();
+    if (now - d.reach_window_ms >= 1000) {
+      d.reach_window_ms = now;
+      d.reach_count = 0;
+      for (auto it = d.reach_last.begin(); it != d.reach_last.end();) {
+        it = now - it->second >= 1000 ? d.reach_last.erase(it) : std::next(it);
+      }
+    }
+    auto last = d.reach_last.find(url);
+    if (d.reach_count >= 10 || (last != d.reach_last.end() && now - last->second < 1000)) {
+      return http::JsonError(429, "busy", "too many reachability checks; try again in a second");
+    }
+    ++d.reach_count;
+    d.reach_last[url] = now;
+  }
+  auto answer = [url, nonce] {
+    auto id = FetchIdentity(url, nonce);
+    if (!id) return http::JsonError(502, id.status().code(), "cannot reach " + url + ": " + id.status().message());
+    return http::JsonResponse(200, json::Serialize(json::Object{{"key", id->first}, {"sig", id->second}}));
+  };
+  auto responder = request.Defer();
+  if (!responder) return answer();  // outside a server (tests): answer inline
+  std::thread([responder, answer] { responder->Send(answer()); }).detach();
+  return http::Response::Deferred();
+}
+
+bool NetworkService::VerifyIdentity(const std::string& url) const {
+  const Impl& d = *impl_;
+  auto ours = [&](const std::string& key, const std::string& nonce, const std::string& sig) {
+    return key == d.key_hex && protocol::VerifyHexSignature(key, "identity", nonce, sig).ok();
+  };
+  // Asked of peers first: a node cannot tell from inside whether others reach it (a router
+  // without hairpin NAT fails the self-check of a working mapping; a loopback URL passes it).
+  bool asked = false;
+  for (const std::string& witness : Witnesses(url)) {
+    const std::string nonce = crypto::RandomHex(16);
+    http::ClientRequest req;
+    req.url = witness + "/p2p/reach?url=" + http::PercentEncode(url) + "&nonce=" + nonce;
+    req.timeout = std::chrono::milliseconds(5000);
+    req.max_response_bytes = 4096;
+    auto r = http::Fetch(req);
+    if (!r || (r->status != 200 && r->status != 502)) continue;  // no answer: not a verdict
+    asked = true;
+    if (r->status == 502) {
+      PS_LOG(kInfo, "tunnel") << witness << " cannot reach " << url;
+      continue;
+    }
+    auto body = json::Parse(r->body, {4096, 4});
+    const std::string* key = body ? body->find_string("key") : nullptr;
+    const std::string* sig = body ? body->find_string("sig") : nullptr;
+    if (key && sig && ours(*key, nonce, *sig)) return true;
+  }
+  if (asked) return false;
+  // Alone (or no peer answered): the node checks its own URL.
+  const std::string nonce = crypto::RandomHex(16);
+  auto id = FetchIdentity(url, nonce);
+  return id && ours(id->first, nonce, id->second);
+}
+
+std::vector<std::string> NetworkService::Witnesses(const std::string& url) const {
+  const Impl& d = *impl_;
+  std::vector<std::string> out;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr) {
+      for (const auto& m : l->state().members) {
+        if (m.key != d.key_hex && !m.url.empty() && m.url != url) out.push_back(m.url);
+      }
+    }
+  }
+  // Three at most, not always the same ones.
+  for (size_t i = out.size(); i > 1; --i) {
+    uint8_t r = 0;
+    crypto::RandomBytes(&r, 1);
+    std::swap(out[i - 1], out[r % i]);
+  }
+  if (out.size() > 3) out.resize(3);
+  if (!d.o.join_url.empty() && d.o.join_url != url &&
+      std::find(out.begin(), out.end(), d.o.join_url) == out.end()) {
+    out.push_back(d.o.join_url);
+  }
+  return out;
 }
 
 void NetworkService::AnnounceUrl(const std::string& url, const std::string& via) {
@@ -546,6 +674,14 @@ std::string NetworkService::network_id() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   const protocol::Ledger* l = impl_->engine ? impl_->engine->ledger() : nullptr;
   return l ? l->network_id() : std::string();
+}
+
+bool NetworkService::MayUseRelay(const std::string& key_hex) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const protocol::Engine* e = impl_->engine.get();
+  if (!e) return false;
+  const protocol::Ledger* l = e->ledger();
+  return (l && l->IsMember(key_hex)) || e->HasPendingJoin(key_hex);
 }
 
 bool NetworkService::IsMemberKey(const std::string& key_hex) const {

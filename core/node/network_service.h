@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "crypto/ed25519.h"
@@ -56,7 +57,13 @@ class NetworkService {
   http::Response HandleIdentity(const http::Request& request);
   // This node is now reachable at url: an address event if the ledger has another one.
   void AnnounceUrl(const std::string& url, const std::string& via);
-  // Checks that the node answering at url holds this node's key.
+  // GET /p2p/reach?url=U&nonce=N (public): this node fetches U/p2p/identity?nonce=N and
+  // answers the {key, sig} it got (502 when it cannot reach U). Rate-limited; returns
+  // nothing else of what U answered.
+  http::Response HandleReach(const http::Request& request);
+  // Is url this node, as others see it? Asks up to three members and the join URL to call
+  // back (/p2p/reach); true when one of them got this node's signed identity. With no peer
+  // known (or none answering), the node checks its own URL.
   bool VerifyIdentity(const std::string& url) const;
   // POST /join (admin): ask the network at the body's "url", or the configured join URL.
   http::Response HandleJoin(const http::Request& request);
@@ -77,10 +84,14 @@ class NetworkService {
   json::Value StatusJson() const;  // for /status: network id, state hash, members, joins
   std::string network_id() const;
   bool is_member() const;
-  // Is this public key (hex) a member of the network? (For the relay's reservations.)
+  // May this key reserve a slot on our relay? Members, and joiners whose signed, valid join
+  // request this node holds (a node behind NAT needs a relay to answer its challenges).
+  bool MayUseRelay(const std::string& key_hex) const;
+  // Is this public key (hex) a member of the network?
   bool IsMemberKey(const std::string& key_hex) const;
 
  private:
+  std::vector<std::string> Witnesses(const std::string& url) const;
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };

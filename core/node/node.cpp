@@ -161,6 +161,8 @@ struct Node::Impl {
     });
     public_router.Add("GET", "/p2p/identity",
                       [this](const http::Request& r) { return network->HandleIdentity(r); });
+    public_router.Add("GET", "/p2p/reach",
+                      [this](const http::Request& r) { return network->HandleReach(r); });
     public_router.AddPrefix("*", "/p2p/",
                             [this](const http::Request& r) { return network->HandleMessage(r); });
     // The self-extracting bundle arrives with core/bundle/; say so instead of serving the SPA.
@@ -190,16 +192,12 @@ struct Node::Impl {
   // Builds the --tunnel providers and picks the first that makes this node reachable.
   void StartTunnels() {
     tunnel::ManagerOptions mo;
-    size_t start = 0;
-    const std::string& list = config.tunnel;
-    while (start <= list.size()) {
-      size_t end = list.find(',', start);
-      if (end == std::string::npos) end = list.size();
-      const std::string name = list.substr(start, end - start);
-      start = end + 1;
-      if (name.empty()) continue;
+    for (const std::string& name : SplitList(config.tunnel)) {
       if (name == "direct") {
         mo.providers.push_back(tunnel::MakeDirectProvider(LocalUrl()));
+      } else if (name == "upnp") {
+        mo.providers.push_back(tunnel::MakeUpnpProvider(config.bind, public_server->port(),
+                                                        std::chrono::seconds(config.upnp_lease_s)));
       } else if (name == "command") {
         if (config.tunnel_command.empty()) {
           PS_LOG(kWarn, "tunnel") << "`command` needs --tunnel-command; skipped";
@@ -208,22 +206,13 @@ struct Node::Impl {
         mo.providers.push_back(tunnel::MakeCommandProvider(
             config.tunnel_command, config.tunnel_url_pattern, public_server->port()));
       } else if (name == "relay") {
-        std::vector<std::string> relays;
-        size_t at = 0;
-        while (at < config.relay_via.size()) {
-          size_t stop = config.relay_via.find(',', at);
-          if (stop == std::string::npos) stop = config.relay_via.size();
-          if (stop > at) relays.push_back(config.relay_via.substr(at, stop - at));
-          at = stop + 1;
-        }
+        const std::vector<std::string> relays = SplitList(config.relay_via);
         if (relays.empty()) {
           PS_LOG(kInfo, "tunnel") << "`relay` needs --relay-via (finding relays among the members "
                                      "is not in this version); skipped";
           continue;
         }
         mo.providers.push_back(tunnel::MakeRelayProvider(relays, *key, public_server->port()));
-      } else {
-        PS_LOG(kInfo, "tunnel") << "provider `" << name << "` is not available in this version; skipped";
       }
     }
     if (mo.providers.empty()) return;
@@ -349,7 +338,7 @@ Status Node::Start() {
     ro.port = static_cast<uint16_t>(d.config.relay_port);
     auto parsed = http::ParseUrl(d.LocalUrl());
     ro.public_host = parsed ? parsed->host : std::string("127.0.0.1");
-    ro.is_member = [&d](const std::string& key) { return d.network->IsMemberKey(key); };
+    ro.is_member = [&d](const std::string& key) { return d.network->MayUseRelay(key); };
     d.relay = std::make_unique<tunnel::RelayServer>(std::move(ro));
     if (auto s = d.relay->Start(); !s.ok()) return s;
   }

@@ -192,7 +192,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
              .ok()) {
       return refuse("bad signature");
     }
-    if (!o.is_member || !o.is_member(key)) return refuse("only members of this network may use its relays");
+    if (!o.is_member || !o.is_member(key)) return refuse("only members of this network (and nodes it is admitting) may use its relays");
     auto node = std::make_shared<Node>();
     node->key = key;
     node->control = fd;

@@ -34,6 +34,7 @@ struct RelayServerOptions {
   std::string bind = "127.0.0.1";
   uint16_t port = 0;               // control/data port; 0: any
   std::string public_host = "127.0.0.1";  // host part of the URLs handed to relayed nodes
+  // May this key reserve a slot? (The node: members, and joiners whose request it holds.)
   std::function<bool(const std::string& key_hex)> is_member;
   size_t max_nodes = 16;
   size_t max_connections_per_node = 64;

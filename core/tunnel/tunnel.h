@@ -43,6 +43,12 @@ ProviderPtr MakeDirectProvider(std::string url);
 ProviderPtr MakeCommandProvider(std::string command, std::string url_pattern, uint16_t local_port,
                                 std::chrono::milliseconds start_timeout = std::chrono::seconds(20));
 
+// `upnp`: asks the router for a port mapping to local_port, by UPnP IGD (miniupnpc) and
+// else NAT-PMP (libnatpmp); the same port outside if free. Renews the lease at half-time from
+// Alive() and removes the mapping on Close(). Refuses when the node listens on loopback only.
+ProviderPtr MakeUpnpProvider(std::string bind_address, uint16_t local_port,
+                             std::chrono::seconds lease = std::chrono::seconds(3600));
+
 struct ManagerOptions {
   std::vector<ProviderPtr> providers;  // in order of preference
   // Is `url` this node? (identity check; injected so tests and the node share the manager.)

@@ -55,6 +55,14 @@ TEST(RunConfig, ExplainsBadInput) {
   EXPECT_NE(ParseRunConfig({}, env.fn(), &e).message().find("PEERSTACK_PORT"), std::string::npos);
   Config f;
   EXPECT_FALSE(ParseRunConfig({"--log-level", "loud"}, FakeEnv{}.fn(), &f).ok());
+  Config g;
+  s = ParseRunConfig({"--tunnel", "direct,ngrok"}, FakeEnv{}.fn(), &g);
+  EXPECT_NE(s.message().find("unknown provider 'ngrok'"), std::string::npos);
+  EXPECT_FALSE(ParseRunConfig({"--tunnel", ","}, FakeEnv{}.fn(), &g).ok());
+  EXPECT_FALSE(ParseRunConfig({"--upnp-lease", "0"}, FakeEnv{}.fn(), &g).ok());
+  ASSERT_TRUE(ParseRunConfig({"--tunnel", "upnp,relay", "--upnp-lease", "120"}, FakeEnv{}.fn(), &g).ok());
+  EXPECT_EQ(g.tunnel, "upnp,relay");
+  EXPECT_EQ(g.upnp_lease_s, 120);
 }
 
 }  // namespace

@@ -1,0 +1,203 @@
+// The `upnp` provider: asks the home router for a port mapping, by UPnP IGD first, then by
+// NAT-PMP; renews the lease at half-time and removes the mapping on Close.
+#include <arpa/inet.h>
+#include <sys/select.h>
+
+#include <chrono>
+#include <random>
+
+extern "C" {
+#include <miniupnpc/miniupnpc.h>
+#include <miniupnpc/upnpcommands.h>
+#include <miniupnpc/upnperrors.h>
+#include <natpmp.h>
+}
+
+#include "base/log.h"
+#include "tunnel/tunnel.h"
+
+namespace peerstack::tunnel {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kConflict = 718;          // ConflictInMappingEntry
+constexpr int kOnlyPermanent = 725;     // OnlyPermanentLeasesSupported
+
+std::string Url(const std::string& host, uint16_t port) { return "http://" + host + ":" + std::to_string(port); }
+
+// Waits for a NAT-PMP answer for at most `budget` (libnatpmp alone would retry for a minute).
+int AwaitNatPmp(natpmp_t* n, natpmpresp_t* resp, std::chrono::milliseconds budget) {
+  const auto deadline = Clock::now() + budget;
+  int r;
+  do {
+    fd_set fds;
+    FD_ZERO(&fds);
+    FD_SET(n->s, &fds);
+    timeval tv{};
+    getnatpmprequesttimeout(n, &tv);
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return NATPMP_ERR_RECVFROM;
+    const int64_t wait_us = std::min<int64_t>(left.count(), tv.tv_sec * 1000000 + tv.tv_usec);
+    tv.tv_sec = wait_us / 1000000;
+    tv.tv_usec = wait_us % 1000000;
+    ::select(n->s + 1, &fds, nullptr, nullptr, &tv);
+    r = readnatpmpresponseorretry(n, resp);
+  } while (r == NATPMP_TRYAGAIN);
+  return r;
+}
+
+class UpnpProvider final : public Provider {
+ public:
+  UpnpProvider(std::string bind, uint16_t local_port, std::chrono::seconds lease)
+      : bind_(std::move(bind)), local_port_(local_port), lease_(lease) {}
+  ~UpnpProvider() override { Close(); }
+
+  std::string name() const override { return "upnp"; }
+
+  Result<std::string> Open() override {
+    Close();
+    if (bind_ == "127.0.0.1" || bind_ == "localhost" || bind_ == "::1") {
+      return Status::Error("loopback_only",
+                           "the public listener is on " + bind_ + ": a router cannot forward to it (use --bind 0.0.0.0)");
+    }
+    auto upnp = OpenUpnp();
+    if (upnp) return upnp;
+    auto pmp = OpenNatPmp();
+    if (pmp) return pmp;
+    return Status::Error("no_port_mapping",
+                         "UPnP: " + upnp.status().message() + "; NAT-PMP: " + pmp.status().message());
+  }
+
+  // Renews the lease at half-time; a failed renewal makes the path dead (the manager fails over).
+  bool Alive() override {
+    if (kind_ == Kind::kNone) return false;
+    if (Clock::now() < renew_at_) return true;
+    const bool ok = kind_ == Kind::kUpnp ? AddUpnp(ext_port_) == 0 : MapNatPmp(lease_) > 0;
+    if (!ok) {
+      PS_LOG(kWarn, "tunnel") << "upnp: renewing the mapping of port " << ext_port_ << " failed";
+      kind_ = Kind::kNone;
+      return false;
+    }
+    renew_at_ = Clock::now() + std::max<std::chrono::seconds>(lease_ / 2, std::chrono::seconds(1));
+    return true;
+  }
+
+  void Close() override {
+    if (kind_ == Kind::kUpnp) {
+      const std::string port = std::to_string(ext_port_);
+      const int r = UPNP_DeletePortMapping(control_url_.c_str(), service_.c_str(), port.c_str(), "TCP", nullptr);
+      PS_LOG(kInfo, "tunnel") << "upnp: removed the mapping of port " << ext_port_
+                              << (r == 0 ? "" : std::string(" (router said: ") + strupnperror(r) + ")");
+    } else if (kind_ == Kind::kNatPmp) {
+      MapNatPmp(std::chrono::seconds(0));  // lifetime 0 deletes
+      PS_LOG(kInfo, "tunnel") << "nat-pmp: removed the mapping of port " << ext_port_;
+    }
+    kind_ = Kind::kNone;
+  }
+
+ private:
+  enum class Kind { kNone, kUpnp, kNatPmp };
+
+  Result<std::string> OpenUpnp() {
+    int err = 0;
+    UPNPDev* devs = upnpDiscover(2000, nullptr, nullptr, 0, 0, 2, &err);
+    if (!devs) return Status::Error("no_igd", "no UPnP device answered discovery");
+    UPNPUrls urls{};
+    IGDdatas data{};
+    char lan[64] = {0};
+    const int found = UPNP_GetValidIGD(devs, &urls, &data, lan, sizeof lan);
+    freeUPNPDevlist(devs);
+    if (found != 1) {
+      if (found != 0) FreeUPNPUrls(&urls);
+      return Status::Error("no_igd", found == 0   ? "no Internet Gateway Device found"
+                                     : found == 2 ? "the gateway says it is not connected"
+                                                  : "a UPnP device answered, but it is not a gateway");
+    }
+    control_url_ = urls.controlURL;
+    service_ = data.first.servicetype;
+    lan_ = lan;
+    FreeUPNPUrls(&urls);
+    char ext[40] = {0};
+    if (UPNP_GetExternalIPAddress(control_url_.c_str(), service_.c_str(), ext) != 0 || ext[0] == '\0') {
+      return Status::Error("no_external_ip", "the gateway did not tell its external address");
+    }
+    // Same port outside as inside if free; otherwise a few random ones.
+    std::mt19937 rng(std::random_device{}());
+    int r = -1;
+    uint16_t port = local_port_;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      r = AddUpnp(port);
+      if (r == kOnlyPermanent) {
+        permanent_ = true;
+        r = AddUpnp(port);
+      }
+      if (r != kConflict) break;
+      port = static_cast<uint16_t>(20000 + rng() % 40000);
+    }
+    if (r != 0) return Status::Error("mapping_refused", std::string("the gateway refused the mapping: ") + strupnperror(r));
+    kind_ = Kind::kUpnp;
+    ext_port_ = port;
+    renew_at_ = Clock::now() + std::max<std::chrono::seconds>(lease_ / 2, std::chrono::seconds(1));
+    PS_LOG(kInfo, "tunnel") << "upnp: " << ext << ":" << port << " -> " << lan_ << ":" << local_port_
+                            << (permanent_ ? " (permanent)" : " (lease " + std::to_string(lease_.count()) + " s)");
+    return Url(ext, port);
+  }
+
+  int AddUpnp(uint16_t ext_port) {
+    const std::string ext = std::to_string(ext_port), in = std::to_string(local_port_);
+    const std::string lease = permanent_ ? "0" : std::to_string(lease_.count());
+    const std::string desc = "peerstack " + in;
+    return UPNP_AddPortMapping(control_url_.c_str(), service_.c_str(), ext.c_str(), in.c_str(), lan_.c_str(),
+                               desc.c_str(), "TCP", nullptr, lease.c_str());
+  }
+
+  Result<std::string> OpenNatPmp() {
+    natpmp_t n;
+    if (initnatpmp(&n, 0, 0) < 0) return Status::Error("no_gateway", "no default gateway to ask");
+    natpmpresp_t resp{};
+    int r = sendpublicaddressrequest(&n);
+    if (r >= 0) r = AwaitNatPmp(&n, &resp, std::chrono::milliseconds(2000));
+    closenatpmp(&n);
+    if (r < 0) return Status::Error("no_nat_pmp", "the gateway does not answer NAT-PMP (error " + std::to_string(r) + ")");
+    char ext[INET_ADDRSTRLEN] = {0};
+    ::inet_ntop(AF_INET, &resp.pnu.publicaddress.addr, ext, sizeof ext);
+    ext_port_ = local_port_;
+    const int mapped = MapNatPmp(lease_);
+    if (mapped <= 0) return Status::Error("mapping_refused", "the gateway refused the NAT-PMP mapping");
+    kind_ = Kind::kNatPmp;
+    ext_port_ = static_cast<uint16_t>(mapped);
+    renew_at_ = Clock::now() + std::max<std::chrono::seconds>(lease_ / 2, std::chrono::seconds(1));
+    PS_LOG(kInfo, "tunnel") << "nat-pmp: " << ext << ":" << ext_port_ << " -> port " << local_port_;
+    return Url(ext, ext_port_);
+  }
+
+  // Returns the mapped public port (0 for a deletion that worked), or -1.
+  int MapNatPmp(std::chrono::seconds lifetime) {
+    natpmp_t n;
+    if (initnatpmp(&n, 0, 0) < 0) return -1;
+    natpmpresp_t resp{};
+    int r = sendnewportmappingrequest(&n, NATPMP_PROTOCOL_TCP, local_port_, ext_port_,
+                                      static_cast<uint32_t>(lifetime.count()));
+    if (r >= 0) r = AwaitNatPmp(&n, &resp, std::chrono::milliseconds(2000));
+    closenatpmp(&n);
+    if (r < 0) return -1;
+    return lifetime.count() == 0 ? 0 : resp.pnu.newportmapping.mappedpublicport;
+  }
+
+  std::string bind_;
+  uint16_t local_port_;
+  std::chrono::seconds lease_;
+  Kind kind_ = Kind::kNone;
+  bool permanent_ = false;
+  std::string control_url_, service_, lan_;
+  uint16_t ext_port_ = 0;
+  Clock::time_point renew_at_{};
+};
+
+}  // namespace
+
+ProviderPtr MakeUpnpProvider(std::string bind_address, uint16_t local_port, std::chrono::seconds lease) {
+  return std::make_unique<UpnpProvider>(std::move(bind_address), local_port, lease);
+}
+
+}  // namespace peerstack::tunnel
