@@ -64,6 +64,7 @@ http::Response StatusError(int http_status, const Status& s) {
 struct NetworkService::Impl {
   NetworkOptions o;
   std::string self_url;
+  std::string self_via;
   std::string key_hex;
   KernelRandom random;
   crypto::VerifyCache verify_cache;
@@ -86,6 +87,7 @@ struct NetworkService::Impl {
   protocol::EngineConfig EngineConfigFor() {
     protocol::EngineConfig ec;
     ec.url = self_url;
+    ec.via = self_via;
     ec.code_hash = o.code_hash;
     ec.sync_interval_ms = o.sync_interval_ms;
     ec.verify_cache = &verify_cache;
@@ -188,6 +190,7 @@ NetworkService::~NetworkService() { Stop(); }
 Status NetworkService::Start(const std::string& self_url, const std::string& via) {
   Impl& d = *impl_;
   d.self_url = self_url;
+  d.self_via = via;
   auto events = d.o.store->Events();
   if (!events) return events.status();
   std::lock_guard<std::mutex> lock(d.mu);

@@ -382,6 +382,7 @@ void Engine::OnEvents(const Envelope& in, int64_t now, Output* out) {
 void Engine::AnnounceAddress(const std::string& url, int64_t now, Output* out,
                              const std::string& via) {
   config_.url = url;
+  config_.via = via;
   if (!is_member()) return;
   const Member* me = ledger_->state().FindMemberByKey(key_hex_);
   if (me && me->url == url && me->via == via) return;
@@ -631,6 +632,14 @@ void Engine::Probe(int64_t now, Output* out) {
 
 void Engine::Tick(int64_t now, Output* out) {
   Probe(now, out);
+  // Admitted with the URL of our join request: say how we are reached if that differs
+  // (the path may have changed while we waited, or it is not direct).
+  if (is_member()) {
+    const Member* me = ledger_->state().FindMemberByKey(key_hex_);
+    if (me && (me->url != config_.url || me->via != config_.via)) {
+      AnnounceAddress(config_.url, now, out, config_.via);
+    }
+  }
   if (joining_ && !is_member()) {
     if (now >= next_join_ms_) {
       SendJoinRequest(now, out);

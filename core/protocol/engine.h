@@ -59,6 +59,7 @@ struct Output {
 
 struct EngineConfig {
   std::string url;        // where this node answers
+  std::string via;        // how (empty: directly; "upnp", "relay", "command")
   std::string code_hash;  // this node's code (what it presents when joining)
   int64_t sync_interval_ms = 1000;
   int64_t join_retry_ms = 2000;       // first retry; doubles up to join_retry_max_ms
