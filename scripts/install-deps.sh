@@ -10,10 +10,19 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   curl
 )
-# Benchmarks need nginx and wrk; install them only when asked (bench/http/run.sh does).
-if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(nginx-light wrk)
-fi
+# Benchmarks need nginx and wrk (--bench, bench/*/run.sh asks); the NAT lab (tests/netns/,
+# --lab, scripts/test.sh asks when run as root) needs nftables, miniupnpd, jq, and Node.js with
+# npm for localtunnel (an installed `node`/`npm` is used as is).
+for flag in "$@"; do
+  case $flag in
+    --bench) packages+=(nginx-light wrk) ;;
+    --lab)
+      packages+=(iproute2 nftables miniupnpd-nftables jq procps)
+      command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+      ;;
+    *) echo "install-deps: unknown option $flag (known: --bench, --lab)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

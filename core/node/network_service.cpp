@@ -679,14 +679,6 @@ std::string NetworkService::network_id() const {
   return l ? l->network_id() : std::string();
 }
 
-bool NetworkService::MayUseRelay(const std::string& key_hex) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  const protocol::Engine* e = impl_->engine.get();
-  if (!e) return false;
-  const protocol::Ledger* l = e->ledger();
-  return (l && l->IsMember(key_hex)) || e->HasPendingJoin(key_hex);
-}
-
 bool NetworkService::IsMemberKey(const std::string& key_hex) const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   const protocol::Ledger* l = impl_->engine ? impl_->engine->ledger() : nullptr;

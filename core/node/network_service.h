@@ -84,10 +84,7 @@ class NetworkService {
   json::Value StatusJson() const;  // for /status: network id, state hash, members, joins
   std::string network_id() const;
   bool is_member() const;
-  // May this key reserve a slot on our relay? Members, and joiners whose signed, valid join
-  // request this node holds (a node behind NAT needs a relay to answer its challenges).
-  bool MayUseRelay(const std::string& key_hex) const;
-  // Is this public key (hex) a member of the network?
+  // Is this public key (hex) a member of the network? (For the relay's reservations.)
   bool IsMemberKey(const std::string& key_hex) const;
 
  private:

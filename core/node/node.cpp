@@ -338,7 +338,7 @@ Status Node::Start() {
     ro.port = static_cast<uint16_t>(d.config.relay_port);
     auto parsed = http::ParseUrl(d.LocalUrl());
     ro.public_host = parsed ? parsed->host : std::string("127.0.0.1");
-    ro.is_member = [&d](const std::string& key) { return d.network->MayUseRelay(key); };
+    ro.is_member = [&d](const std::string& key) { return d.network->IsMemberKey(key); };
     d.relay = std::make_unique<tunnel::RelayServer>(std::move(ro));
     if (auto s = d.relay->Start(); !s.ok()) return s;
   }

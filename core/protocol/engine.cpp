@@ -40,13 +40,6 @@ size_t Engine::pending_approvals() const {
   return n;
 }
 
-bool Engine::HasPendingJoin(const std::string& key_hex) const {
-  for (const auto& [hash, p] : pending_) {
-    if (!p.done && p.request.key == key_hex) return true;
-  }
-  return false;
-}
-
 size_t Engine::pending_joins() const {
   size_t n = 0;
   for (const auto& [hash, p] : pending_) {

@@ -110,8 +110,6 @@ class Engine {
   const std::string& key_hex() const { return key_hex_; }
   // Joins this node is sponsoring or approving that are not complete, for status pages.
   size_t pending_joins() const;
-  // Does this node hold a valid, not yet decided join request signed by this key?
-  bool HasPendingJoin(const std::string& key_hex) const;
   // Approvals this node holds for the joins it sponsors.
   size_t pending_approvals() const;
 

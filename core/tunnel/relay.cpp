@@ -123,6 +123,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
     std::atomic<size_t> connections{0};
     std::atomic<bool> gone{false};
     std::shared_ptr<ByteRate> limit;
+    int64_t joiner_until_ms = 0;  // a joiner slot: must be a member by then (0: a member)
   };
   struct Pending {
     std::shared_ptr<Node> node;
@@ -192,7 +193,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
              .ok()) {
       return refuse("bad signature");
     }
-    if (!o.is_member || !o.is_member(key)) return refuse("only members of this network (and nodes it is admitting) may use its relays");
+    const bool member = o.is_member && o.is_member(key);
     auto node = std::make_shared<Node>();
     node->key = key;
     node->control = fd;
@@ -208,12 +209,22 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
         nodes.erase(key);
       }
       if (nodes.size() >= o.max_nodes) return refuse("this relay is full");
+      if (!member) {
+        size_t joiners = 0;
+        for (const auto& [k, n] : nodes) joiners += n->joiner_until_ms != 0;
+        if (joiners >= o.max_joiner_slots || o.joiner_slot_time.count() <= 0) {
+          return refuse("only members of this network may use its relays (the slots for joining nodes are taken)");
+        }
+        node->joiner_until_ms = NowMs() + o.joiner_slot_time.count();
+      }
       node->listener = Listen(o.bind, 0, &node->port);
       if (node->listener < 0) return refuse("cannot open a port");
       nodes[key] = node;
     }
     SendAll(fd, "OK http://" + o.public_host + ":" + std::to_string(node->port) + "\n");
-    PS_LOG(kInfo, "relay") << "relaying for " << key.substr(0, 16) << " on port " << node->port;
+    PS_LOG(kInfo, "relay") << "relaying for " << key.substr(0, 16) << " on port " << node->port
+                           << (member ? "" : " (a joining node: until it is a member, for "
+                                                 + std::to_string(o.joiner_slot_time.count() / 1000) + " s)");
     std::thread([self = shared_from_this(), node] { self->PublicLoop(node); }).detach();
     ControlLoop(node);
   }
@@ -256,6 +267,13 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
         next_ping = NowMs() + 15000;
       }
       ExpirePending();
+      if (node->joiner_until_ms != 0 && NowMs() >= node->joiner_until_ms) {
+        if (!o.is_member || !o.is_member(node->key)) {
+          PS_LOG(kInfo, "relay") << "the joiner slot of " << node->key.substr(0, 16) << " is over: not a member";
+          break;
+        }
+        node->joiner_until_ms = 0;  // admitted meanwhile: a member's slot now
+      }
     }
     node->gone = true;
     ::shutdown(node->listener, SHUT_RDWR);

@@ -5,7 +5,9 @@
 //   control: connect to R:relay_port
 //            <- CHALLENGE <nonce>
 //            -> HELLO <key> <sig>      R checks the signature (domain "relay-hello") and
-//                                      that the key is a member; opens a public port P
+//                                      that the key is a member (or gives it one of a few
+//                                      joiner slots, closed after 2 minutes unless it has
+//                                      become a member by then); opens a public port P
 //            <- OK <public url>        (a port per relayed node, so root-relative links and
 //                                      client-side routes work unchanged in a browser)
 //                                                                      <- connects to R:P
@@ -18,6 +20,7 @@
 // Only the public listener is reachable through a relay (N connects to it alone).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,9 +37,13 @@ struct RelayServerOptions {
   std::string bind = "127.0.0.1";
   uint16_t port = 0;               // control/data port; 0: any
   std::string public_host = "127.0.0.1";  // host part of the URLs handed to relayed nodes
-  // May this key reserve a slot? (The node: members, and joiners whose request it holds.)
   std::function<bool(const std::string& key_hex)> is_member;
   size_t max_nodes = 16;
+  // A node behind NAT needs a path before it can join (the network answers it at its URL), so
+  // a few slots go to non-members for a limited time; a slot whose node is not a member when
+  // the time is up closes.
+  size_t max_joiner_slots = 4;
+  std::chrono::milliseconds joiner_slot_time{std::chrono::minutes(2)};
   size_t max_connections_per_node = 64;
   uint64_t max_bytes_per_second_per_node = 8u << 20;
 };

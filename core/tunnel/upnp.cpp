@@ -100,7 +100,7 @@ class UpnpProvider final : public Provider {
 
   Result<std::string> OpenUpnp() {
     int err = 0;
-    UPNPDev* devs = upnpDiscover(2000, nullptr, nullptr, 0, 0, 2, &err);
+    UPNPDev* devs = upnpDiscover(1000, nullptr, nullptr, 0, 0, 2, &err);
     if (!devs) return Status::Error("no_igd", "no UPnP device answered discovery");
     UPNPUrls urls{};
     IGDdatas data{};

@@ -31,8 +31,11 @@ class RelayTest : public ::testing::Test {
     ASSERT_TRUE(node_->Start().ok());
   }
 
-  std::unique_ptr<RelayServer> MakeRelay(size_t max_connections = 64) {
+  std::unique_ptr<RelayServer> MakeRelay(size_t max_connections = 64, size_t joiner_slots = 0,
+                                         std::chrono::milliseconds joiner_time = 0ms) {
     RelayServerOptions o;
+    o.max_joiner_slots = joiner_slots;
+    o.joiner_slot_time = joiner_time;
     o.is_member = [this](const std::string& key) {
       return key == crypto::HexEncode(member_.public_key().data(), 32);
     };
@@ -93,6 +96,28 @@ TEST_F(RelayTest, OnlyMembersMayReserveARelay) {
   ASSERT_FALSE(url.ok());
   EXPECT_NE(url.status().message().find("only members"), std::string::npos) << url.status().message();
   EXPECT_EQ(relay->relayed_nodes(), 0u);
+}
+
+// A node that is not a member yet gets one of the few joiner slots, for a limited time: it is
+// relayed, then dropped unless it has become a member; with the slots taken, refused.
+TEST_F(RelayTest, AJoiningNodeGetsATimeLimitedSlot) {
+  auto relay = MakeRelay(64, 1, 500ms);
+  const auto joiner = crypto::SigningKey::Generate(), other = crypto::SigningKey::Generate();
+  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, joiner, node_->port());
+  auto url = provider->Open();
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  http::ClientRequest req;
+  req.url = *url + "/joining";
+  auto r = http::Fetch(req);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "node says /joining");
+  auto second = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, other, node_->port());
+  auto refused = second->Open();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("slots for joining nodes are taken"), std::string::npos);
+  // Not a member when the time is up: the relay lets go of it.
+  ASSERT_TRUE(test::WaitFor([&] { return !provider->Alive(); }, 10s));
+  EXPECT_TRUE(test::WaitFor([&] { return relay->relayed_nodes() == 0; }, 5s));
 }
 
 TEST_F(RelayTest, MovesToAnotherRelayWhenItsRelayDies) {

@@ -154,6 +154,17 @@ NFT
 
 lab_ns() { echo "$LAB_PREFIX-$1"; }
 
+# lab_hosts ROLE LINE...: /etc/hosts lines seen by programs started in ROLE's namespace
+# (ip netns exec bind-mounts /etc/netns/<ns>/hosts); call before starting them.
+lab_hosts() {
+  local role=$1
+  shift
+  mkdir -p "/etc/netns/$LAB_PREFIX-$role"
+  printf '127.0.0.1 localhost\n::1 localhost\n' >"/etc/netns/$LAB_PREFIX-$role/hosts"
+  printf '%s\n' "$@" >>"/etc/netns/$LAB_PREFIX-$role/hosts"
+  echo "nameserver 127.0.0.1" >"/etc/netns/$LAB_PREFIX-$role/resolv.conf"  # no DNS beyond the lab
+}
+
 # Runs a command in a role's namespace.
 lab_in() {
   local role=$1
@@ -220,6 +231,22 @@ lab_admin() {
   local token
   token=$(cat "$LAB_WORK/$name/data/admin.token" 2>/dev/null) || return 1
   lab_in "$role" curl -sf -m 5 -H "Authorization: Bearer $token" "http://127.0.0.1:8081$path"
+}
+
+# lab_await_path NAME PROVIDER SECONDS: waits until the node is reachable through PROVIDER;
+# sets node_url and node_id.
+lab_await_path() {
+  local name=$1 provider=$2 seconds=$3
+  lab_wait "$name reachable through $provider" "$seconds" "[ \"\$(lab_status $name .tunnel.provider)\" = $provider ]"
+  node_url=$(lab_status "$name" .tunnel.url)
+  node_id=$(lab_status "$name" .node.id)
+  lab_log "$name is $node_id at $node_url"
+}
+
+# lab_member_at OBSERVER ID URL VIA: does OBSERVER's /nodes list ID at URL, reached via VIA?
+lab_member_at() {
+  lab_admin "$1" /nodes | jq -e --arg k "$2" --arg u "$3" --arg v "$4" \
+    '.nodes[] | select(.id == $k and ($u == "" or .url == $u) and .via == $v)' >/dev/null
 }
 
 # lab_get ROLE URL: the body of a 200 answer, from ROLE's namespace.

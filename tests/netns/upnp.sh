@@ -24,16 +24,12 @@ lab_stop home
 # 2. miniupnpd on the router: `upnp` maps a port, peers confirm it, the node joins.
 lab_start_upnpd
 lab_node home home --bind 0.0.0.0 --tunnel upnp,direct --upnp-lease 600 --join "$pub"
-lab_wait "home reachable through upnp" 30 '[ "$(lab_status home .tunnel.provider)" = upnp ]'
-url=$(lab_status home .tunnel.url)
-home_id=$(lab_status home .node.id)
-lab_log "home's URL: $url"
+lab_await_path home upnp 30
+url=$node_url home_id=$node_id
 lab_check "the URL is the router's wan address" '[[ $url == http://$LAB_WAN.1:* ]]'
 lab_check "the router holds one mapping to home:8080" '[ "$(lab_mappings | grep -c "dnat ip to 192.168.1.10:8080")" = 1 ]'
-lab_wait "home admitted into pub's network" 30 \
-  'lab_admin pub /nodes | jq -e --arg k "$home_id" ".nodes[] | select(.id == \$k)"'
-lab_check "pub lists home at its upnp URL, via upnp" \
-  'lab_admin pub /nodes | jq -e --arg k "$home_id" --arg u "$url" ".nodes[] | select(.id == \$k and .url == \$u and .via == \"upnp\")"'
+lab_wait "home admitted into pub's network" 30 'lab_member_at pub "$home_id" "" upnp'
+lab_check "pub lists home at its upnp URL, via upnp" 'lab_member_at pub "$home_id" "$url" upnp'
 lab_check "home is a member" '[ "$(lab_status home .network.member)" = true ]'
 lab_check "the wan gets home's page" 'lab_get client "$url/" | grep -qi "<html"'
 lab_check "the wan gets an /api/ route" 'lab_get client "$url/api/hello/"'
