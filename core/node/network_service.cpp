@@ -1,6 +1,7 @@
 #include "node/network_service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -56,6 +57,14 @@ std::string CodeHashOf(const json::Value& plugin_status) {
 }
 
 namespace {
+void Shuffle(std::vector<std::string>* v) {
+  for (size_t i = v->size(); i > 1; --i) {
+    uint8_t r = 0;
+    crypto::RandomBytes(&r, 1);
+    std::swap((*v)[i - 1], (*v)[r % i]);
+  }
+}
+
 http::Response StatusError(int http_status, const Status& s) {
   return http::JsonError(http_status, s.code(), s.message());
 }
@@ -73,6 +82,7 @@ struct NetworkService::Impl {
   std::unique_ptr<protocol::Engine> engine;
   std::vector<std::string> refusals;
 
+  std::atomic<uint16_t> relay_port{0};
   std::mutex reach_mu;  // rate limit of /p2p/reach
   std::map<std::string, int64_t> reach_last;
   int64_t reach_window_ms = 0;
@@ -308,8 +318,47 @@ http::Response NetworkService::HandleIdentity(const http::Request& request) {
     return http::JsonError(400, "bad_nonce", "send ?nonce=<hex, at most 64 characters>");
   }
   const crypto::Signature sig = d.o.key->SignWithDomain("identity", nonce);
-  return http::JsonResponse(200, json::Serialize(json::Object{
-                                     {"key", d.key_hex}, {"sig", crypto::HexEncode(sig.data(), sig.size())}}));
+  json::Object answer{{"key", d.key_hex}, {"sig", crypto::HexEncode(sig.data(), sig.size())}};
+  if (const uint16_t relay = d.relay_port.load(); relay != 0) answer.emplace("relay", relay);
+  return http::JsonResponse(200, json::Serialize(std::move(answer)));
+}
+
+void NetworkService::set_relay_port(uint16_t port) { impl_->relay_port = port; }
+
+std::vector<std::string> NetworkService::FindRelays() const {
+  const Impl& d = *impl_;
+  std::vector<std::string> urls;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr) {
+      for (const auto& m : l->state().members) {
+        // A relayed member cannot relay for others; nor can we.
+        if (m.key != d.key_hex && !m.url.empty() && (m.via.empty() || m.via == "upnp")) urls.push_back(m.url);
+      }
+    }
+  }
+  Shuffle(&urls);
+  if (urls.size() > 4) urls.resize(4);
+  if (!d.o.join_url.empty() && std::find(urls.begin(), urls.end(), d.o.join_url) == urls.end()) {
+    urls.insert(urls.begin(), d.o.join_url);
+  }
+  std::vector<std::string> relays;
+  for (const std::string& url : urls) {
+    auto parsed = http::ParseUrl(url);
+    if (!parsed) continue;
+    http::ClientRequest req;
+    req.url = url + "/p2p/identity?nonce=00";
+    req.timeout = std::chrono::milliseconds(1500);
+    req.max_response_bytes = 4096;
+    auto r = http::Fetch(req);
+    if (!r || r->status != 200) continue;
+    auto body = json::Parse(r->body, {4096, 4});
+    const json::Value* port = body ? body->find("relay") : nullptr;
+    if (port && port->is_int() && port->as_int() > 0 && port->as_int() < 65536) {
+      relays.push_back(parsed->host + ":" + std::to_string(port->as_int()));
+    }
+  }
+  return relays;
 }
 
 namespace {
@@ -407,10 +456,11 @@ bool NetworkService::VerifyIdentity(const std::string& url) const {
     req.timeout = std::chrono::milliseconds(5000);
     req.max_response_bytes = 4096;
     auto r = http::Fetch(req);
-    if (!r || (r->status != 200 && r->status != 502)) continue;  // no answer: not a verdict
+    // No answer, or a node without /p2p/reach: no verdict. Busy (429): no confirmation now.
+    if (!r || (r->status != 200 && r->status != 502 && r->status != 429)) continue;
     asked = true;
-    if (r->status == 502) {
-      PS_LOG(kInfo, "tunnel") << witness << " cannot reach " << url;
+    if (r->status != 200) {
+      PS_LOG(kInfo, "tunnel") << witness << (r->status == 429 ? " is busy, not checking " : " cannot reach ") << url;
       continue;
     }
     auto body = json::Parse(r->body, {4096, 4});
@@ -437,11 +487,7 @@ std::vector<std::string> NetworkService::Witnesses(const std::string& url) const
     }
   }
   // Three at most, not always the same ones.
-  for (size_t i = out.size(); i > 1; --i) {
-    uint8_t r = 0;
-    crypto::RandomBytes(&r, 1);
-    std::swap(out[i - 1], out[r % i]);
-  }
+  Shuffle(&out);
   if (out.size() > 3) out.resize(3);
   if (!d.o.join_url.empty() && d.o.join_url != url &&
       std::find(out.begin(), out.end(), d.o.join_url) == out.end()) {

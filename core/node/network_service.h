@@ -53,8 +53,13 @@ class NetworkService {
   // POST /p2p/<type> (public listener).
   http::Response HandleMessage(const http::Request& request);
   // GET /p2p/identity?nonce=N (public): {"key", "sig"}, the nonce signed with the domain
-  // "identity": proves that whoever answers at this URL holds this node's key.
+  // "identity": proves that whoever answers at this URL holds this node's key; plus
+  // "relay": <port> when this node runs a relay (set_relay_port).
   http::Response HandleIdentity(const http::Request& request);
+  void set_relay_port(uint16_t port);
+  // Relays ("host:port") for the `relay` provider: those of the join URL's node and of up to
+  // four members reached without a relay (asked in random order, 1.5 s each).
+  std::vector<std::string> FindRelays() const;
   // This node is now reachable at url: an address event if the ledger has another one.
   void AnnounceUrl(const std::string& url, const std::string& via);
   // GET /p2p/reach?url=U&nonce=N (public): this node fetches U/p2p/identity?nonce=N and

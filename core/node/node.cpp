@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -206,13 +207,15 @@ struct Node::Impl {
         mo.providers.push_back(tunnel::MakeCommandProvider(
             config.tunnel_command, config.tunnel_url_pattern, public_server->port()));
       } else if (name == "relay") {
-        const std::vector<std::string> relays = SplitList(config.relay_via);
-        if (relays.empty()) {
-          PS_LOG(kInfo, "tunnel") << "`relay` needs --relay-via (finding relays among the members "
-                                     "is not in this version); skipped";
-          continue;
-        }
-        mo.providers.push_back(tunnel::MakeRelayProvider(relays, *key, public_server->port()));
+        // --relay-via first, then the relays the join URL's node and the members run.
+        auto candidates = [this, fixed = SplitList(config.relay_via)] {
+          std::vector<std::string> all = fixed;
+          for (std::string& r : network->FindRelays()) {
+            if (std::find(all.begin(), all.end(), r) == all.end()) all.push_back(std::move(r));
+          }
+          return all;
+        };
+        mo.providers.push_back(tunnel::MakeRelayProvider(candidates, *key, public_server->port()));
       }
     }
     if (mo.providers.empty()) return;
@@ -341,6 +344,7 @@ Status Node::Start() {
     ro.is_member = [&d](const std::string& key) { return d.network->IsMemberKey(key); };
     d.relay = std::make_unique<tunnel::RelayServer>(std::move(ro));
     if (auto s = d.relay->Start(); !s.ok()) return s;
+    d.network->set_relay_port(d.relay->port());
   }
   d.StartTunnels();
   d.plugin_host->SetPublicUrl(d.SelfUrl());
@@ -355,6 +359,7 @@ Status Node::Start() {
     return s;
   }
   d.network_started = true;
+  if (d.tunnels && d.tunnels->state().provider.empty()) d.tunnels->CheckNow();  // relays known now
   d.plugin_host->SetNetworkId(d.network->network_id());
   const std::string ports = json::Serialize(json::Object{
       {"admin", d.admin_server->port()}, {"public", d.public_server->port()}});

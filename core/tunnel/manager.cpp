@@ -16,6 +16,7 @@ struct Manager::Impl {
   std::mutex wait_mu;
   std::condition_variable cv;
   bool stopping = false;
+  bool check_now = false;
 
   void Fail(const std::string& provider, const std::string& why) {
     PS_LOG(kWarn, "tunnel") << provider << ": " << why;
@@ -68,7 +69,8 @@ struct Manager::Impl {
     auto next_better = std::chrono::steady_clock::now() + o.retry_better_interval;
     std::unique_lock<std::mutex> lock(wait_mu);
     while (!stopping) {
-      cv.wait_for(lock, o.check_interval);
+      cv.wait_for(lock, o.check_interval, [this] { return stopping || check_now; });
+      check_now = false;
       if (stopping) break;
       lock.unlock();
       if (current == SIZE_MAX) {
@@ -112,6 +114,14 @@ void Manager::Start() {
                              << impl_->o.check_interval.count() << " ms";
   }
   impl_->thread = std::thread([impl = impl_] { impl->Loop(); });
+}
+
+void Manager::CheckNow() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->wait_mu);
+    impl_->check_now = true;
+  }
+  impl_->cv.notify_all();
 }
 
 void Manager::Stop() {

@@ -211,7 +211,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
       if (nodes.size() >= o.max_nodes) return refuse("this relay is full");
       if (!member) {
         size_t joiners = 0;
-        for (const auto& [k, n] : nodes) joiners += n->joiner_until_ms != 0;
+        for (const auto& entry : nodes) joiners += entry.second->joiner_until_ms != 0;
         if (joiners >= o.max_joiner_slots || o.joiner_slot_time.count() <= 0) {
           return refuse("only members of this network may use its relays (the slots for joining nodes are taken)");
         }
@@ -347,25 +347,26 @@ namespace {
 
 class RelayProvider final : public Provider {
  public:
-  RelayProvider(std::vector<std::string> relays, const crypto::SigningKey& key, uint16_t local_port)
-      : relays_(std::move(relays)), key_(key), local_port_(local_port) {}
+  RelayProvider(RelayCandidates relays, const crypto::SigningKey& key, uint16_t local_port)
+      : candidates_(std::move(relays)), key_(key), local_port_(local_port) {}
   ~RelayProvider() override { Close(); }
 
   std::string name() const override { return "relay"; }
 
   Result<std::string> Open() override {
     Close();
-    std::string last_error = "no relay configured";
-    for (size_t attempt = 0; attempt < relays_.size(); ++attempt) {
-      const std::string& relay = relays_[(next_ + attempt) % relays_.size()];
+    const std::vector<std::string> relays = candidates_();
+    std::string last_error = "no relay known (none in --relay-via, no member runs one)";
+    for (size_t attempt = 0; attempt < relays.size(); ++attempt) {
+      const std::string& relay = relays[(next_ + attempt) % relays.size()];
       auto url = TryRelay(relay);
       if (url) {
-        next_ = (next_ + attempt) % relays_.size();
+        next_ = (next_ + attempt) % relays.size();
         return url;
       }
       last_error = relay + ": " + url.status().message();
     }
-    next_ = (next_ + 1) % std::max<size_t>(1, relays_.size());  // start elsewhere next time
+    next_ = (next_ + 1) % std::max<size_t>(1, relays.size());  // start elsewhere next time
     return Status::Error("relay_failed", last_error);
   }
 
@@ -455,7 +456,7 @@ class RelayProvider final : public Provider {
     s->splicer.Add(data, local);
   }
 
-  std::vector<std::string> relays_;
+  RelayCandidates candidates_;
   const crypto::SigningKey& key_;
   uint16_t local_port_;
   size_t next_ = 0;
@@ -465,9 +466,13 @@ class RelayProvider final : public Provider {
 
 }  // namespace
 
+ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key, uint16_t local_port) {
+  return std::make_unique<RelayProvider>(std::move(relays), key, local_port);
+}
+
 ProviderPtr MakeRelayProvider(std::vector<std::string> relays, const crypto::SigningKey& key,
                               uint16_t local_port) {
-  return std::make_unique<RelayProvider>(std::move(relays), key, local_port);
+  return MakeRelayProvider([relays = std::move(relays)] { return relays; }, key, local_port);
 }
 
 }  // namespace peerstack::tunnel

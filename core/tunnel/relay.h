@@ -65,10 +65,13 @@ class RelayServer {
   std::shared_ptr<Impl> impl_;
 };
 
-// The `relay` provider: holds a control connection to the first relay of `relays`
-// ("host:port") that accepts it, and forwards each relayed connection to
-// 127.0.0.1:local_port. Alive() turns false when the control connection drops; the manager
-// then opens it again, trying the next relay.
+// The `relay` provider: holds a control connection to the first relay ("host:port") that
+// accepts it, and forwards each relayed connection to 127.0.0.1:local_port. Alive() turns
+// false when the control connection drops; the manager then opens it again, trying the next
+// relay. `relays` is asked for the candidates at every Open (the node finds them among the
+// members); the fixed-list overload is for tests and --relay-via alone.
+using RelayCandidates = std::function<std::vector<std::string>()>;
+ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key, uint16_t local_port);
 ProviderPtr MakeRelayProvider(std::vector<std::string> relays, const crypto::SigningKey& key,
                               uint16_t local_port);
 

@@ -75,6 +75,9 @@ class Manager {
   // Picks the first working provider (blocking, so the node starts with a URL), then checks
   // and fails over on a background thread.
   void Start();
+  // Checks (or, unreachable, tries every provider) now instead of at the next interval: for
+  // when what providers depend on has changed (the network is loaded: relays are known).
+  void CheckNow();
   void Stop();
   State state() const;
 
