@@ -41,7 +41,10 @@ int main() {
   ro.max_bytes_per_second_per_node = 1ull << 40;  // unthrottled: measure the relay itself
   tunnel::RelayServer relay(ro);
   if (!relay.Start().ok()) return 1;
-  auto provider = tunnel::MakeRelayProvider({"127.0.0.1:" + std::to_string(relay.port())}, key, node->port());
+  // As the node does it: relayed connections handed straight to the server (Adopt).
+  const std::string relay_address = "127.0.0.1:" + std::to_string(relay.port());
+  auto provider = tunnel::MakeRelayProvider([relay_address] { return std::vector<std::string>{relay_address}; },
+                                            key, node->port(), [&](int fd) { return node->Adopt(fd); });
   auto url = provider->Open();
   if (!url) return 1;
   std::printf("%u %s\n", node->port(), url->substr(url->rfind(':') + 1).c_str());

@@ -48,6 +48,11 @@ class Server {
   // Stops accepting, lets running handlers finish, closes connections. Idempotent.
   virtual void Stop() = 0;
   virtual ServerStats stats() const = 0;
+  // Serves an already connected stream socket as if this listener had accepted it (a
+  // connection arriving through a relay), with the same limits and timeouts; its remote
+  // address reads 127.0.0.1. Takes ownership of fd: closes it and returns false when the
+  // server is not running.
+  virtual bool Adopt(int fd) = 0;
 };
 using ServerPtr = std::unique_ptr<Server>;
 

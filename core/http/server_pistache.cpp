@@ -2,6 +2,7 @@
 // and the connections its reactor serves. A connection is served by its reactor thread, or
 // by the thread that completes a deferred answer; its mutex makes those take turns. The
 // timeout registry (read by the sweeper thread) has its own lock.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -9,15 +10,18 @@
 #include <pistache/listener.h>
 #include <pistache/peer.h>
 #include <pistache/tcp.h>
+#include <pistache/transport.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "base/log.h"
 #include "http/parser.h"
@@ -435,6 +439,31 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
   std::unordered_map<const Pistache::Tcp::Peer*, ConnectionPtr> conns_;
 };
 
+// Pistache's listener hands accepted sockets to the transport of one of its workers and keeps
+// those transports to itself. This transport records every per-worker copy the reactor makes
+// of it (clone()), so the server can hand them sockets it did not accept (Adopt).
+struct TransportRegistry {
+  std::mutex mu;
+  std::vector<std::weak_ptr<Pistache::Tcp::Transport>> workers;
+};
+
+class AdoptingTransport final : public Pistache::Tcp::Transport {
+ public:
+  AdoptingTransport(const std::shared_ptr<Pistache::Tcp::Handler>& handler, std::shared_ptr<TransportRegistry> registry)
+      : Transport(handler), handler_prototype_(handler), registry_(std::move(registry)) {}
+
+  std::shared_ptr<Pistache::Aio::Handler> clone() const override {
+    auto copy = std::make_shared<AdoptingTransport>(handler_prototype_->clone(), registry_);
+    std::lock_guard<std::mutex> lock(registry_->mu);
+    registry_->workers.push_back(copy);
+    return copy;
+  }
+
+ private:
+  std::shared_ptr<Pistache::Tcp::Handler> handler_prototype_;
+  std::shared_ptr<TransportRegistry> registry_;
+};
+
 class PistacheServer final : public Server {
  public:
   explicit PistacheServer(ServerOptions options) : shared_(std::make_shared<Shared>()) {
@@ -453,7 +482,10 @@ class PistacheServer final : public Server {
                       Pistache::Flags<Pistache::Tcp::Options>(Pistache::Tcp::Options::ReuseAddr) |
                           Pistache::Tcp::Options::NoDelay | Pistache::Tcp::Options::CloseOnExec,
                       "ps-" + o.name);
-      listener_->setHandler(std::make_shared<ConnectionHandler>(shared_));
+      auto handler = std::make_shared<ConnectionHandler>(shared_);
+      listener_->setHandler(handler);
+      listener_->setTransportFactory(
+          [handler, registry = registry_] { return std::make_shared<AdoptingTransport>(handler, registry); });
       listener_->bind(Pistache::Address(o.bind_address, Pistache::Port(o.port)));
       port_ = static_cast<uint16_t>(listener_->getPort());
       listener_->runThreaded();
@@ -499,6 +531,23 @@ class PistacheServer final : public Server {
     listener_.reset();
   }
 
+  bool Adopt(int fd) override {
+    std::shared_ptr<Pistache::Tcp::Transport> transport;
+    if (started_ && !shared_->stopping) {
+      std::lock_guard<std::mutex> lock(registry_->mu);
+      if (!registry_->workers.empty()) {
+        transport = registry_->workers[static_cast<size_t>(fd) % registry_->workers.size()].lock();
+      }
+    }
+    if (!transport) {
+      ::close(fd);
+      return false;
+    }
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    transport->handleNewPeer(Pistache::Tcp::Peer::Create(fd, Pistache::Address("127.0.0.1", Pistache::Port(0))));
+    return true;
+  }
+
   ServerStats stats() const override {
     ServerStats s;
     s.connections = shared_->connections.load();
@@ -533,6 +582,7 @@ class PistacheServer final : public Server {
   }
 
   std::shared_ptr<Shared> shared_;
+  std::shared_ptr<TransportRegistry> registry_ = std::make_shared<TransportRegistry>();
   std::unique_ptr<Pistache::Tcp::Listener> listener_;
   uint16_t port_ = 0;
   bool started_ = false;

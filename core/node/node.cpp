@@ -215,7 +215,8 @@ struct Node::Impl {
           }
           return all;
         };
-        mo.providers.push_back(tunnel::MakeRelayProvider(candidates, *key, public_server->port()));
+        mo.providers.push_back(tunnel::MakeRelayProvider(
+            candidates, *key, public_server->port(), [this](int fd) { return public_server->Adopt(fd); }));
       }
     }
     if (mo.providers.empty()) return;

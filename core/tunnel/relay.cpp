@@ -347,8 +347,9 @@ namespace {
 
 class RelayProvider final : public Provider {
  public:
-  RelayProvider(RelayCandidates relays, const crypto::SigningKey& key, uint16_t local_port)
-      : candidates_(std::move(relays)), key_(key), local_port_(local_port) {}
+  RelayProvider(RelayCandidates relays, const crypto::SigningKey& key, uint16_t local_port,
+                DeliverConnection deliver)
+      : candidates_(std::move(relays)), key_(key), local_port_(local_port), deliver_(std::move(deliver)) {}
   ~RelayProvider() override { Close(); }
 
   std::string name() const override { return "relay"; }
@@ -387,6 +388,7 @@ class RelayProvider final : public Provider {
     std::string host;
     uint16_t port = 0;
     uint16_t local_port = 0;
+    DeliverConnection deliver;
     std::atomic<bool> alive{true};
     Splicer splicer;
   };
@@ -420,6 +422,7 @@ class RelayProvider final : public Provider {
     state_->host = host;
     state_->port = port;
     state_->local_port = local_port_;
+    state_->deliver = deliver_;
     control_thread_ = std::thread([s = state_] { ControlLoop(s); });
     return line.substr(3);
   }
@@ -448,6 +451,10 @@ class RelayProvider final : public Provider {
       ::close(data);
       return;
     }
+    if (s->deliver) {
+      s->deliver(data);
+      return;
+    }
     const int local = Connect("127.0.0.1", s->local_port, 3000);
     if (local < 0) {
       ::close(data);
@@ -459,6 +466,7 @@ class RelayProvider final : public Provider {
   RelayCandidates candidates_;
   const crypto::SigningKey& key_;
   uint16_t local_port_;
+  DeliverConnection deliver_;
   size_t next_ = 0;
   std::shared_ptr<State> state_;
   std::thread control_thread_;
@@ -466,8 +474,9 @@ class RelayProvider final : public Provider {
 
 }  // namespace
 
-ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key, uint16_t local_port) {
-  return std::make_unique<RelayProvider>(std::move(relays), key, local_port);
+ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key, uint16_t local_port,
+                              DeliverConnection deliver) {
+  return std::make_unique<RelayProvider>(std::move(relays), key, local_port, std::move(deliver));
 }
 
 ProviderPtr MakeRelayProvider(std::vector<std::string> relays, const crypto::SigningKey& key,

@@ -66,12 +66,15 @@ class RelayServer {
 };
 
 // The `relay` provider: holds a control connection to the first relay ("host:port") that
-// accepts it, and forwards each relayed connection to 127.0.0.1:local_port. Alive() turns
-// false when the control connection drops; the manager then opens it again, trying the next
-// relay. `relays` is asked for the candidates at every Open (the node finds them among the
-// members); the fixed-list overload is for tests and --relay-via alone.
+// accepts it, and hands each relayed connection to `deliver` (the node: its public server's
+// Adopt, so a relayed request costs no extra hop); without one, it forwards them to
+// 127.0.0.1:local_port. Alive() turns false when the control connection drops; the manager
+// then opens it again, trying the next relay. `relays` is asked for the candidates at every
+// Open (the node finds them among the members); the fixed-list overload is for tests.
 using RelayCandidates = std::function<std::vector<std::string>()>;
-ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key, uint16_t local_port);
+using DeliverConnection = std::function<bool(int fd)>;  // takes ownership of fd
+ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key, uint16_t local_port,
+                              DeliverConnection deliver = nullptr);
 ProviderPtr MakeRelayProvider(std::vector<std::string> relays, const crypto::SigningKey& key,
                               uint16_t local_port);
 

@@ -1,5 +1,6 @@
 // The HTTP server in-process, on port 0, driven with raw sockets so every byte is the test's.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <thread>
@@ -89,6 +90,35 @@ TEST_F(ServerTest, KeepsHttp11ConnectionsOpenWithoutAConnectionHeader) {
     EXPECT_EQ(r->headers.count("connection"), 0u);
   }
   EXPECT_EQ(server_->stats().connections, 1u);
+}
+
+// A connection the server did not accept (a relayed one) is served like an accepted one:
+// keep-alive, the same limits, counted in the stats; refused (and closed) once stopped.
+TEST_F(ServerTest, ServesAnAdoptedConnectionLikeAnAcceptedOne) {
+  Start();
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  ASSERT_TRUE(server_->Adopt(sv[1]));
+  RawConnection c(RawConnection::Fd{sv[0]});
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(c.Send("GET /adopted HTTP/1.1\r\nHost: h\r\n\r\n"));
+    auto r = c.ReadResponse();
+    ASSERT_TRUE(r.has_value()) << "request " << i;
+    EXPECT_EQ(r->body, "GET /adopted 0");
+  }
+  ASSERT_TRUE(c.Send("GARBAGE\r\n\r\n"));
+  auto bad = c.ReadResponse();
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_TRUE(c.WaitClosed(5s));
+  EXPECT_EQ(server_->stats().connections, 1u);
+
+  server_->Stop();
+  int late[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, late), 0);
+  EXPECT_FALSE(server_->Adopt(late[1]));
+  RawConnection refused(RawConnection::Fd{late[0]});
+  EXPECT_TRUE(refused.WaitClosed(5s));
 }
 
 TEST_F(ServerTest, AnswersPipelinedRequestsInOrder) {

@@ -74,6 +74,10 @@ struct RawResponse {
 class RawConnection {
  public:
   explicit RawConnection(uint16_t port);
+  struct Fd {
+    int fd;
+  };
+  explicit RawConnection(Fd connected) : fd_(connected.fd) {}  // an already connected socket
   ~RawConnection();
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;
