@@ -168,8 +168,19 @@ int StatusCommand(const std::vector<std::string>& args) {
   const auto* nd = st->find("node");
   const auto* net = st->find("network");
   const auto* pt = st->find("ports");
+  const auto* tn = st->find("tunnel");
   std::cout << "node       " << str(nd, "id") << " (version " << str(nd, "version") << ")\n"
             << "url        " << str(nd, "url") << "\n"
+            << "reached by " << str(tn, "provider") << "\n";
+  if (const auto* failures = tn ? tn->find("failures") : nullptr; failures && failures->is_array()) {
+    for (const auto& f : failures->as_array()) {
+      std::cout << "  " << str(&f, "provider") << " failed: " << str(&f, "error") << "\n";
+    }
+  }
+  if (const auto* relay = st->find("relay"); relay && relay->is_object()) {
+    std::cout << "relay      port " << str(relay, "port") << ", relaying " << str(relay, "relayed") << " node(s)\n";
+  }
+  std::cout
             << "network    " << str(net, "id") << "\n"
             << "state      " << str(net, "state_hash") << "\n"
             << "members    " << str(net, "members") << "\n"

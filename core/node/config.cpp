@@ -70,6 +70,18 @@ Status ParseMillis(const std::string& text, const std::string& what, int64_t* ou
   return Status::Ok();
 }
 
+// Renewed at half-time from checks 5 s apart: under 20 s a lease could lapse between checks.
+Status ParseLease(const std::string& text, int* out) {
+  int value = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value < 20 ||
+      value > 604800) {
+    return Status::Error("bad_flag", "--upnp-lease must be seconds 20-604800, got '" + text + "'");
+  }
+  *out = value;
+  return Status::Ok();
+}
+
 Status ParseTunnelList(const std::string& text, std::string* out) {
   const std::vector<std::string> names = SplitList(text);
   for (const std::string& name : names) {
@@ -157,11 +169,7 @@ Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, C
     else if (name == "--plugins") c->plugins_dir = value;
     else if (name == "--public-url") c->public_url = value;
     else if (name == "--tunnel") s = ParseTunnelList(value, &c->tunnel);
-    else if (name == "--upnp-lease") {
-      int64_t ms = 0;
-      s = ParseMillis(value + "000", name + " (seconds)", &ms);
-      c->upnp_lease_s = static_cast<int>(ms / 1000);
-    }
+    else if (name == "--upnp-lease") s = ParseLease(value, &c->upnp_lease_s);
     else if (name == "--tunnel-command") c->tunnel_command = value;
     else if (name == "--tunnel-url-pattern") c->tunnel_url_pattern = value;
     else if (name == "--relay-via") c->relay_via = value;

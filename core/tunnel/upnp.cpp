@@ -79,6 +79,8 @@ class UpnpProvider final : public Provider {
       return false;
     }
     renew_at_ = Clock::now() + std::max<std::chrono::seconds>(lease_ / 2, std::chrono::seconds(1));
+    PS_LOG(kInfo, "tunnel") << (kind_ == Kind::kUpnp ? "upnp" : "nat-pmp") << ": renewed the mapping of port "
+                            << ext_port_ << " (lease " << lease_.count() << " s)";
     return true;
   }
 

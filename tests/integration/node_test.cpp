@@ -84,6 +84,7 @@ TEST_F(NodeTest, ListsItselfInNodes) {
   ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out), 0)
       << out;
   EXPECT_NE(out.find(*nodes.find_string("network")), std::string::npos) << out;
+  EXPECT_NE(out.find("reached by direct"), std::string::npos) << out;  // which path reaches it
 }
 
 TEST_F(NodeTest, FallsBackToIndexForClientRoutes) {

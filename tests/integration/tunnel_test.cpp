@@ -55,6 +55,11 @@ TEST(TunnelNode, ATunnelThatLeadsElsewhereIsRefusedAndDirectIsUsed) {
   }
   EXPECT_TRUE(command_failed) << json::Serialize(tunnel);
   EXPECT_TRUE(upnp_refused) << json::Serialize(tunnel);
+  // `peerstack status` says the same.
+  std::string out;
+  ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", node.data_dir()}, &out), 0) << out;
+  EXPECT_NE(out.find("reached by direct"), std::string::npos) << out;
+  EXPECT_NE(out.find("upnp failed: the public listener is on 127.0.0.1"), std::string::npos) << out;
 }
 
 }  // namespace

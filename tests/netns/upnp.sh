@@ -23,9 +23,9 @@ lab_stop home
 
 # 2. miniupnpd on the router: `upnp` maps a port, peers confirm it, the node joins.
 lab_start_upnpd
-lab_node home home --bind 0.0.0.0 --tunnel upnp,direct --upnp-lease 600 --join "$pub"
+lab_node home home --bind 0.0.0.0 --tunnel upnp,direct --upnp-lease 20 --join "$pub"
 lab_await_path home upnp 30
-url=$node_url home_id=$node_id
+url=$node_url home_id=$node_id mapped_at=$SECONDS
 lab_check "the URL is the router's wan address" '[[ $url == http://$LAB_WAN.1:* ]]'
 lab_check "the router holds one mapping to home:8080" '[ "$(lab_mappings | grep -c "dnat ip to 192.168.1.10:8080")" = 1 ]'
 lab_wait "home admitted into pub's network" 30 'lab_member_at pub "$home_id" "" upnp'
@@ -35,6 +35,13 @@ lab_check "the wan gets home's page" 'lab_get client "$url/" | grep -qi "<html"'
 lab_check "the wan gets an /api/ route" 'lab_get client "$url/api/hello/"'
 lab_check "the admin API is not reachable through the mapping" \
   '[ "$(lab_in client curl -s -o /dev/null -w "%{http_code}" -m 5 "$url/status")" = 404 ]'
+
+# The router drops a mapping when its lease ends (20 s here); the node renews it at half-time.
+lab_wait "home renewed its lease" 30 'grep -q "upnp: renewed the mapping of port 8080 (lease 20 s)" "$LAB_WORK/home/log"'
+lab_log "waiting past the first lease's end"
+lab_wait "24 s since the mapping was made" 30 '(( SECONDS - mapped_at >= 24 ))'
+lab_check "the mapping outlived its first lease" '[ "$(lab_mappings | grep -c "dnat ip to 192.168.1.10:8080")" = 1 ]'
+lab_check "the wan still reaches home" 'lab_get client "$url/api/hello/"'
 
 # 3. A clean stop removes the mapping.
 lab_stop home

@@ -60,6 +60,7 @@ TEST(RunConfig, ExplainsBadInput) {
   EXPECT_NE(s.message().find("unknown provider 'ngrok'"), std::string::npos);
   EXPECT_FALSE(ParseRunConfig({"--tunnel", ","}, FakeEnv{}.fn(), &g).ok());
   EXPECT_FALSE(ParseRunConfig({"--upnp-lease", "0"}, FakeEnv{}.fn(), &g).ok());
+  EXPECT_NE(ParseRunConfig({"--upnp-lease", "19"}, FakeEnv{}.fn(), &g).message().find("20-604800"), std::string::npos);
   ASSERT_TRUE(ParseRunConfig({"--tunnel", "upnp,relay", "--upnp-lease", "120"}, FakeEnv{}.fn(), &g).ok());
   EXPECT_EQ(g.tunnel, "upnp,relay");
   EXPECT_EQ(g.upnp_lease_s, 120);
