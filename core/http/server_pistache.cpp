@@ -496,6 +496,8 @@ class PistacheServer final : public Server {
     }
     sweeper_ = std::thread([this] { SweepLoop(); });
     started_ = true;
+    std::lock_guard<std::mutex> lock(adopt_mu_);
+    adoptable_ = true;
     return Status::Ok();
   }
 
@@ -504,6 +506,10 @@ class PistacheServer final : public Server {
   void Stop() override {
     if (!started_) return;
     started_ = false;
+    {
+      std::lock_guard<std::mutex> lock(adopt_mu_);
+      adoptable_ = false;
+    }
     shared_->stopping = true;
     {
       std::lock_guard<std::mutex> lock(sweep_mu_);
@@ -532,8 +538,11 @@ class PistacheServer final : public Server {
   }
 
   bool Adopt(int fd) override {
+    // Under adopt_mu_: Stop closes the door before the reactors go, so no socket is handed to
+    // a transport that is shutting down.
+    std::lock_guard<std::mutex> adopt_lock(adopt_mu_);
     std::shared_ptr<Pistache::Tcp::Transport> transport;
-    if (started_ && !shared_->stopping) {
+    if (adoptable_) {
       std::lock_guard<std::mutex> lock(registry_->mu);
       if (!registry_->workers.empty()) {
         transport = registry_->workers[static_cast<size_t>(fd) % registry_->workers.size()].lock();
@@ -583,6 +592,8 @@ class PistacheServer final : public Server {
 
   std::shared_ptr<Shared> shared_;
   std::shared_ptr<TransportRegistry> registry_ = std::make_shared<TransportRegistry>();
+  std::mutex adopt_mu_;
+  bool adoptable_ = false;  // guarded by adopt_mu_
   std::unique_ptr<Pistache::Tcp::Listener> listener_;
   uint16_t port_ = 0;
   bool started_ = false;

@@ -26,6 +26,8 @@ const char kRunHelp[] =
     "  --tunnel-command CMD   the `command` provider's program, e.g. 'lt --port {port}'\n"
     "  --tunnel-url-pattern RE  regex for the URL in its output (default: the first URL)\n"
     "  --relay-port N      relay connections for members behind NAT on port N (0: any)\n"
+    "  --relay-connections N  connections at once per relayed node (default 64)\n"
+    "  --relay-rate B      bytes per second per relayed node (default 8388608)\n"
     "  --relay-via LIST    relays the `relay` provider tries first: host:port[,...]\n"
     "                      (then it finds the relays of the join node and the members)\n"
     "  --join URL          join the network of the node at URL (env NETWORK_NODE_URL)\n"
@@ -70,13 +72,25 @@ Status ParseMillis(const std::string& text, const std::string& what, int64_t* ou
   return Status::Ok();
 }
 
-// Renewed at half-time from checks 5 s apart: under 20 s a lease could lapse between checks.
+// Renewed at half-time; under 20 s a slow router answer could let a lease lapse.
 Status ParseLease(const std::string& text, int* out) {
   int value = 0;
   auto r = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value < 20 ||
       value > 604800) {
     return Status::Error("bad_flag", "--upnp-lease must be seconds 20-604800, got '" + text + "'");
+  }
+  *out = value;
+  return Status::Ok();
+}
+
+template <typename T>
+Status ParseRelayLimit(const std::string& text, const std::string& what, T min, T max, T* out) {
+  T value = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value < min || value > max) {
+    return Status::Error("bad_flag", what + " must be a number " + std::to_string(min) + "-" +
+                                         std::to_string(max) + ", got '" + text + "'");
   }
   *out = value;
   return Status::Ok();
@@ -173,6 +187,8 @@ Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, C
     else if (name == "--tunnel-command") c->tunnel_command = value;
     else if (name == "--tunnel-url-pattern") c->tunnel_url_pattern = value;
     else if (name == "--relay-via") c->relay_via = value;
+    else if (name == "--relay-connections") s = ParseRelayLimit<size_t>(value, name, 1, 4096, &c->relay_connections);
+    else if (name == "--relay-rate") s = ParseRelayLimit<uint64_t>(value, name, 1024, 1ull << 40, &c->relay_rate);
     else if (name == "--relay-port") {
       uint16_t port = 0;
       s = ParsePort(value, name, &port);

@@ -25,6 +25,8 @@ struct Config {
   std::string tunnel_url_pattern;  // regex picking the URL from its output (default: first URL)
   int upnp_lease_s = 3600;         // lease asked for the `upnp` mapping, renewed at half-time
   int relay_port = -1;             // serve as a relay for members on this port (-1: off, 0: any)
+  size_t relay_connections = 64;             // per relayed node, at once
+  uint64_t relay_rate = 8ull << 20;          // bytes/s per relayed node, both directions
   std::string relay_via;           // relays for the `relay` provider: host:port[,host:port...]
   std::string join_url;  // NETWORK_NODE_URL
   bool dev = false;

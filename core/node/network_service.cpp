@@ -1,5 +1,9 @@
 #include "node/network_service.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -85,6 +89,7 @@ struct NetworkService::Impl {
   std::atomic<uint16_t> relay_port{0};
   std::mutex reach_mu;  // rate limit of /p2p/reach
   std::map<std::string, int64_t> reach_last;
+  std::map<std::string, int> reach_by_source;
   int64_t reach_window_ms = 0;
   int reach_count = 0;
 
@@ -383,6 +388,39 @@ Result<std::pair<std::string, std::string>> FetchIdentity(const std::string& url
   return std::make_pair(*key, *sig);
 }
 
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
+}
+
+// May /p2p/reach fetch from this host? Resolves it and checks every address.
+bool AddressAllowed(const std::string& host, bool loopback_ok) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  std::string name = host;
+  if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+  if (::getaddrinfo(name.c_str(), nullptr, &hints, &res) != 0) return false;
+  bool ok = true;
+  for (addrinfo* ai = res; ai && ok; ai = ai->ai_next) {
+    if (ai->ai_family == AF_INET) {
+      const uint32_t a = ntohl(reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr.s_addr);
+      const bool loopback = (a >> 24) == 127;
+      const bool link_local = (a >> 16) == 0xA9FE;  // 169.254/16
+      const bool bad = a == 0 || (a >> 28) == 0xE || a == 0xFFFFFFFF || link_local;
+      ok = !bad && (loopback_ok || !loopback);
+    } else if (ai->ai_family == AF_INET6) {
+      const in6_addr& a = reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr;
+      const bool bad = IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_LINKLOCAL(&a) || IN6_IS_ADDR_MULTICAST(&a) ||
+                       IN6_IS_ADDR_V4MAPPED(&a);
+      ok = !bad && (loopback_ok || !IN6_IS_ADDR_LOOPBACK(&a));
+    } else {
+      ok = false;
+    }
+  }
+  ::freeaddrinfo(res);
+  return ok;
+}
+
 // "a=1&b=2" -> value of `name`, percent-decoded; false when absent or malformed.
 bool QueryParam(const std::string& query, std::string_view name, std::string* out) {
   size_t at = 0;
@@ -411,28 +449,41 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
   if (!parsed || url.find_first_of("?#") != std::string::npos) {
     return http::JsonError(400, "bad_url", "url must be http://host[:port][/base path]");
   }
-  // Not a reflector: one check per URL per second and ten per second in all (the answer
-  // carries only a key and a signature, never what the URL returned).
+  // Not a reflector: one check per URL per second, five per second per source, fifty in all
+  // (the answer carries only a key and a signature, never what the URL returned).
   {
     std::lock_guard<std::mutex> lock(d.reach_mu);
     const int64_t now = WallMs();
     if (now - d.reach_window_ms >= 1000) {
       d.reach_window_ms = now;
       d.reach_count = 0;
+      d.reach_by_source.clear();
       for (auto it = d.reach_last.begin(); it != d.reach_last.end();) {
         it = now - it->second >= 1000 ? d.reach_last.erase(it) : std::next(it);
       }
     }
     auto last = d.reach_last.find(url);
-    if (d.reach_count >= 10 || (last != d.reach_last.end() && now - last->second < 1000)) {
+    int& from_source = d.reach_by_source[request.remote_address];
+    if (d.reach_count >= 50 || from_source >= 5 || (last != d.reach_last.end() && now - last->second < 1000)) {
       return http::JsonError(429, "busy", "too many reachability checks; try again in a second");
     }
     ++d.reach_count;
+    ++from_source;
     d.reach_last[url] = now;
   }
-  auto answer = [url, nonce] {
+  // Loopback targets only for a node that is itself on loopback (one machine, tests); never
+  // link-local (cloud metadata), unspecified or multicast addresses. Errors say no more than
+  // "cannot reach": no port or path scanning through us.
+  const bool self_on_loopback = [&] {
+    std::lock_guard<std::mutex> lock(d.mu);
+    auto self = http::ParseUrl(d.self_url);
+    return self && IsLoopbackHost(self->host);
+  }();
+  auto answer = [url, nonce, host = parsed->host, self_on_loopback] {
+    const http::Response unreachable = http::JsonError(502, "unreachable", "cannot reach " + url);
+    if (!AddressAllowed(host, self_on_loopback)) return unreachable;
     auto id = FetchIdentity(url, nonce);
-    if (!id) return http::JsonError(502, id.status().code(), "cannot reach " + url + ": " + id.status().message());
+    if (!id) return unreachable;
     return http::JsonResponse(200, json::Serialize(json::Object{{"key", id->first}, {"sig", id->second}}));
   };
   auto responder = request.Defer();
@@ -441,38 +492,41 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
   return http::Response::Deferred();
 }
 
-bool NetworkService::VerifyIdentity(const std::string& url) const {
+tunnel::Reach NetworkService::VerifyIdentity(const std::string& url) const {
   const Impl& d = *impl_;
   auto ours = [&](const std::string& key, const std::string& nonce, const std::string& sig) {
     return key == d.key_hex && protocol::VerifyHexSignature(key, "identity", nonce, sig).ok();
   };
-  // Asked of peers first: a node cannot tell from inside whether others reach it (a router
-  // without hairpin NAT fails the self-check of a working mapping; a loopback URL passes it).
-  bool asked = false;
-  for (const std::string& witness : Witnesses(url)) {
+  // Asked of peers: a node cannot tell from inside whether others reach it (a router without
+  // hairpin NAT fails the self-check of a working mapping; a loopback URL passes it).
+  const std::vector<std::string> witnesses = Witnesses(url);
+  if (witnesses.empty()) {
+    // Alone (the first node of a network): the node checks its own URL.
+    const std::string nonce = crypto::RandomHex(16);
+    auto id = FetchIdentity(url, nonce);
+    return id && ours(id->first, nonce, id->second) ? tunnel::Reach::kConfirmed : tunnel::Reach::kRefuted;
+  }
+  bool refuted = false;
+  for (const std::string& witness : witnesses) {
     const std::string nonce = crypto::RandomHex(16);
     http::ClientRequest req;
     req.url = witness + "/p2p/reach?url=" + http::PercentEncode(url) + "&nonce=" + nonce;
     req.timeout = std::chrono::milliseconds(5000);
     req.max_response_bytes = 4096;
     auto r = http::Fetch(req);
-    // No answer, or a node without /p2p/reach: no verdict. Busy (429): no confirmation now.
-    if (!r || (r->status != 200 && r->status != 502 && r->status != 429)) continue;
-    asked = true;
-    if (r->status != 200) {
-      PS_LOG(kInfo, "tunnel") << witness << (r->status == 429 ? " is busy, not checking " : " cannot reach ") << url;
+    if (!r || (r->status != 200 && r->status != 502)) continue;  // down, busy, too old: no verdict
+    if (r->status == 502) {
+      PS_LOG(kInfo, "tunnel") << witness << " cannot reach " << url;
+      refuted = true;
       continue;
     }
     auto body = json::Parse(r->body, {4096, 4});
     const std::string* key = body ? body->find_string("key") : nullptr;
     const std::string* sig = body ? body->find_string("sig") : nullptr;
-    if (key && sig && ours(*key, nonce, *sig)) return true;
+    if (key && sig && ours(*key, nonce, *sig)) return tunnel::Reach::kConfirmed;
+    refuted = true;  // another node answers there
   }
-  if (asked) return false;
-  // Alone (or no peer answered): the node checks its own URL.
-  const std::string nonce = crypto::RandomHex(16);
-  auto id = FetchIdentity(url, nonce);
-  return id && ours(id->first, nonce, id->second);
+  return refuted ? tunnel::Reach::kRefuted : tunnel::Reach::kUnknown;
 }
 
 std::vector<std::string> NetworkService::Witnesses(const std::string& url) const {
@@ -500,6 +554,7 @@ void NetworkService::AnnounceUrl(const std::string& url, const std::string& via)
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
   d.self_url = url;
+  d.self_via = via;
   if (!d.engine) return;
   protocol::Output out;
   d.engine->AnnounceAddress(url, WallMs(), &out, via);

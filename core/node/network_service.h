@@ -25,6 +25,7 @@
 #include "http/message.h"
 #include "json/json.h"
 #include "store/store.h"
+#include "tunnel/tunnel.h"
 
 namespace peerstack::node {
 
@@ -67,9 +68,10 @@ class NetworkService {
   // nothing else of what U answered.
   http::Response HandleReach(const http::Request& request);
   // Is url this node, as others see it? Asks up to three members and the join URL to call
-  // back (/p2p/reach); true when one of them got this node's signed identity. With no peer
-  // known (or none answering), the node checks its own URL.
-  bool VerifyIdentity(const std::string& url) const;
+  // back (/p2p/reach): confirmed when one of them got this node's signed identity, refuted
+  // when one tried and did not, unknown when none could check (down, busy). With no peer
+  // known at all, the node checks its own URL.
+  tunnel::Reach VerifyIdentity(const std::string& url) const;
   // POST /join (admin): ask the network at the body's "url", or the configured join URL.
   http::Response HandleJoin(const http::Request& request);
   // GET /sync (admin): one anti-entropy round with every member now; what changed.

@@ -54,6 +54,13 @@ struct Node::Impl {
   std::shared_ptr<store::Store> store;
   std::unique_ptr<plugins::PluginHost> plugin_host;
   std::unique_ptr<NetworkService> network;
+  // Relayed connections are handed to the public server from the relay provider's threads,
+  // which may outlive the server by a few seconds at shutdown: they go through this gate.
+  struct AdoptGate {
+    std::mutex mu;
+    http::Server* server = nullptr;
+  };
+  std::shared_ptr<AdoptGate> adopt_gate = std::make_shared<AdoptGate>();
   std::unique_ptr<tunnel::Manager> tunnels;
   std::unique_ptr<tunnel::RelayServer> relay;
   mutable std::mutex url_mu;
@@ -216,7 +223,14 @@ struct Node::Impl {
           return all;
         };
         mo.providers.push_back(tunnel::MakeRelayProvider(
-            candidates, *key, public_server->port(), [this](int fd) { return public_server->Adopt(fd); }));
+            candidates, *key, public_server->port(), [gate = adopt_gate](int fd) {
+              std::lock_guard<std::mutex> lock(gate->mu);
+              if (!gate->server) {
+                ::close(fd);
+                return false;
+              }
+              return gate->server->Adopt(fd);
+            }));
       }
     }
     if (mo.providers.empty()) return;
@@ -336,6 +350,10 @@ Status Node::Start() {
     return s;
   }
 
+  {
+    std::lock_guard<std::mutex> lock(d.adopt_gate->mu);
+    d.adopt_gate->server = d.public_server.get();
+  }
   if (d.config.relay_port >= 0) {
     tunnel::RelayServerOptions ro;
     ro.bind = d.config.bind;
@@ -343,6 +361,8 @@ Status Node::Start() {
     auto parsed = http::ParseUrl(d.LocalUrl());
     ro.public_host = parsed ? parsed->host : std::string("127.0.0.1");
     ro.is_member = [&d](const std::string& key) { return d.network->IsMemberKey(key); };
+    ro.max_connections_per_node = d.config.relay_connections;
+    ro.max_bytes_per_second_per_node = d.config.relay_rate;
     d.relay = std::make_unique<tunnel::RelayServer>(std::move(ro));
     if (auto s = d.relay->Start(); !s.ok()) return s;
     d.network->set_relay_port(d.relay->port());
@@ -374,6 +394,10 @@ Status Node::Start() {
 
 void Node::Stop() {
   Impl& d = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(d.adopt_gate->mu);
+    d.adopt_gate->server = nullptr;
+  }
   if (d.tunnels) d.tunnels->Stop();
   if (d.relay) d.relay->Stop();
   if (d.public_server) d.public_server->Stop();

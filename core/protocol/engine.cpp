@@ -627,9 +627,12 @@ void Engine::Tick(int64_t now, Output* out) {
   Probe(now, out);
   // Admitted with the URL of our join request: say how we are reached if that differs
   // (the path may have changed while we waited, or it is not direct).
-  if (is_member()) {
+  // (At most every 10 s: a mismatch that persists, say another process with our key, must
+  // not turn into a broadcast per tick.)
+  if (is_member() && now - last_self_announce_ms_ >= 10000) {
     const Member* me = ledger_->state().FindMemberByKey(key_hex_);
     if (me && (me->url != config_.url || me->via != config_.via)) {
+      last_self_announce_ms_ = now;
       AnnounceAddress(config_.url, now, out, config_.via);
     }
   }

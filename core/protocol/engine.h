@@ -173,6 +173,7 @@ class Engine {
   std::map<std::string, std::string> orphans_;  // hash -> wire, waiting for parents
   std::set<std::string> seen_requests_;         // handled request hashes (replay guard)
   std::map<std::string, int64_t> stranger_syncs_;  // non-member URL -> last answer (rate limit)
+  int64_t last_self_announce_ms_ = -1000000;       // Tick's own-address repair
   int64_t stranger_window_ms_ = 0;
   int stranger_answers_ = 0;
   std::map<std::string, std::map<std::string, Approval>> evictions_;  // key -> approvals (sponsor)

@@ -39,8 +39,9 @@ struct Manager::Impl {
         Fail(p.name(), url.status().message());
         continue;
       }
-      if (!o.verify(*url)) {
-        Fail(p.name(), "the node does not answer with its key at " + *url);
+      if (const Reach r = o.verify(*url); r != Reach::kConfirmed) {
+        Fail(p.name(), r == Reach::kRefuted ? "the node does not answer with its key at " + *url
+                                            : "no peer could check " + *url + " now");
         if (i != current) p.Close();
         continue;
       }
@@ -82,7 +83,7 @@ struct Manager::Impl {
           std::lock_guard<std::mutex> state_lock(mu);
           url = st.url;
         }
-        if (!p.Alive() || !o.verify(url)) {
+        if (!p.Alive() || o.verify(url) == Reach::kRefuted) {
           Fail(p.name(), "the path stopped working");
           p.Close();
           current = SIZE_MAX;

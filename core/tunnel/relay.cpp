@@ -114,16 +114,24 @@ int Listen(const std::string& host, uint16_t port, uint16_t* bound) {
 // ---- the relay server (on a reachable member) --------------------------------------------
 
 struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
+  // Shared by the node's control thread, its public port's thread and its relayed
+  // connections; its sockets are closed only here, once nobody can use their numbers.
   struct Node {
     std::string key;
+    std::string address;  // of the control connection's peer
     int control = -1;
     int listener = -1;
     uint16_t port = 0;
     std::mutex write_mu;  // control writes
     std::atomic<size_t> connections{0};
+    std::atomic<size_t> max_connections{0};
     std::atomic<bool> gone{false};
-    std::shared_ptr<ByteRate> limit;
-    int64_t joiner_until_ms = 0;  // a joiner slot: must be a member by then (0: a member)
+    std::shared_ptr<ByteRate> limit;  // guarded by Impl::mu
+    int64_t joiner_until_ms = 0;      // a joiner slot: must be a member by then (0: a member)
+    ~Node() {
+      if (listener >= 0) ::close(listener);
+      if (control >= 0) ::close(control);
+    }
   };
   struct Pending {
     std::shared_ptr<Node> node;
@@ -138,6 +146,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
   mutable std::mutex mu;  // nodes, pending
   std::map<std::string, std::shared_ptr<Node>> nodes;  // by key
   std::map<std::string, Pending> pending;              // by connection id
+  std::map<std::string, int64_t> joiner_cooldown;      // address -> no joiner slot before
   std::unique_ptr<Splicer> splicer = std::make_unique<Splicer>();  // reset (under mu) on Stop
   std::thread acceptor;
 
@@ -166,7 +175,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
 
   void Data(int fd, const std::string& id) {
     std::lock_guard<std::mutex> lock(mu);
-    auto it = pending.find(id);
+    auto it = pending.find(id);  // (empty once stopping)
     if (it == pending.end() || !splicer) {
       ::close(fd);
       return;
@@ -196,13 +205,16 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
     const bool member = o.is_member && o.is_member(key);
     auto node = std::make_shared<Node>();
     node->key = key;
-    node->control = fd;
-    node->limit = std::make_shared<ByteRate>(o.max_bytes_per_second_per_node);
+    node->address = PeerAddress(fd);
     {
       std::lock_guard<std::mutex> lock(mu);
+      if (stopping) return refuse("this relay is stopping");
+      int64_t carried_joiner_until = 0;
       if (nodes.count(key)) {
-        // A reconnect: the old control connection is dead or about to be.
+        // A reconnect: the old control connection is dead or about to be. A joiner keeps the
+        // end of its slot.
         auto old = nodes[key];
+        carried_joiner_until = old->joiner_until_ms;
         old->gone = true;
         ::shutdown(old->control, SHUT_RDWR);
         ::shutdown(old->listener, SHUT_RDWR);
@@ -210,23 +222,62 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
       }
       if (nodes.size() >= o.max_nodes) return refuse("this relay is full");
       if (!member) {
-        size_t joiners = 0;
-        for (const auto& entry : nodes) joiners += entry.second->joiner_until_ms != 0;
-        if (joiners >= o.max_joiner_slots || o.joiner_slot_time.count() <= 0) {
-          return refuse("only members of this network may use its relays (the slots for joining nodes are taken)");
-        }
-        node->joiner_until_ms = NowMs() + o.joiner_slot_time.count();
+        if (auto why = JoinerRefusal(node->address); !why.empty()) return refuse(why);
+        node->joiner_until_ms = carried_joiner_until != 0 ? carried_joiner_until : NowMs() + o.joiner_slot_time.count();
       }
+      SetLimits(*node, member);
       node->listener = Listen(o.bind, 0, &node->port);
       if (node->listener < 0) return refuse("cannot open a port");
+      node->control = fd;
       nodes[key] = node;
     }
     SendAll(fd, "OK http://" + o.public_host + ":" + std::to_string(node->port) + "\n");
     PS_LOG(kInfo, "relay") << "relaying for " << key.substr(0, 16) << " on port " << node->port
-                           << (member ? "" : " (a joining node: until it is a member, for "
-                                                 + std::to_string(o.joiner_slot_time.count() / 1000) + " s)");
+                           << (member ? "" : " (a joining node from " + node->address + ": until it is a member, for " +
+                                                 std::to_string(o.joiner_slot_time.count() / 1000) + " s)");
     std::thread([self = shared_from_this(), node] { self->PublicLoop(node); }).detach();
     ControlLoop(node);
+  }
+
+  // With mu held: why a non-member at this address gets no joiner slot ("" when it does).
+  std::string JoinerRefusal(const std::string& address) {
+    const std::string refused = "only members of this network may use its relays";
+    if (o.max_joiner_slots == 0 || o.joiner_slot_time.count() <= 0) return refused;
+    size_t joiners = 0;
+    for (const auto& entry : nodes) {
+      if (entry.second->joiner_until_ms == 0) continue;
+      ++joiners;
+      if (entry.second->address == address) return refused + " (one joining node per address at a time)";
+    }
+    if (joiners >= o.max_joiner_slots) return refused + " (the slots for joining nodes are taken)";
+    auto cool = joiner_cooldown.find(address);
+    if (cool != joiner_cooldown.end() && NowMs() < cool->second) {
+      return refused + " (this address had a joiner slot recently)";
+    }
+    return "";
+  }
+
+  // With mu held: a member's limits, or the smaller ones of a joining node.
+  void SetLimits(Node& node, bool member) {
+    node.max_connections = member ? o.max_connections_per_node
+                                  : std::min(o.max_connections_per_node, o.joiner_connections);
+    node.limit = std::make_shared<ByteRate>(member ? o.max_bytes_per_second_per_node
+                                                   : std::min(o.max_bytes_per_second_per_node,
+                                                              o.joiner_bytes_per_second));
+  }
+
+  static std::string PeerAddress(int fd) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      if (addr.ss_family == AF_INET) {
+        ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, host, sizeof host);
+      } else if (addr.ss_family == AF_INET6) {
+        ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&addr)->sin6_addr, host, sizeof host);
+      }
+    }
+    return host;
   }
 
   // Browsers' connections to the node's port: ask the node for a data connection.
@@ -234,7 +285,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
     while (!node->gone && !stopping) {
       const int client = ::accept4(node->listener, nullptr, nullptr, SOCK_CLOEXEC);
       if (client < 0) break;
-      if (node->connections >= o.max_connections_per_node) {
+      if (node->connections >= node->max_connections) {
         ::close(client);
         continue;
       }
@@ -267,22 +318,36 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
         next_ping = NowMs() + 15000;
       }
       ExpirePending();
-      if (node->joiner_until_ms != 0 && NowMs() >= node->joiner_until_ms) {
-        if (!o.is_member || !o.is_member(node->key)) {
-          PS_LOG(kInfo, "relay") << "the joiner slot of " << node->key.substr(0, 16) << " is over: not a member";
-          break;
-        }
-        node->joiner_until_ms = 0;  // admitted meanwhile: a member's slot now
-      }
+      if (!JoinerStillWelcome(*node)) break;
     }
     node->gone = true;
-    ::shutdown(node->listener, SHUT_RDWR);
-    ::close(node->listener);
-    ::close(node->control);
+    ::shutdown(node->listener, SHUT_RDWR);  // ends PublicLoop; ~Node closes the sockets
+    ::shutdown(node->control, SHUT_RDWR);
     std::lock_guard<std::mutex> lock(mu);
     auto it = nodes.find(node->key);
     if (it != nodes.end() && it->second == node) nodes.erase(it);
     PS_LOG(kInfo, "relay") << "stopped relaying for " << node->key.substr(0, 16);
+  }
+
+  // A joiner that became a member gets a member's slot; one whose time is up, none (and its
+  // address waits before it may have another).
+  bool JoinerStillWelcome(Node& node) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (node.joiner_until_ms == 0) return true;
+    }
+    const bool member = o.is_member && o.is_member(node.key);  // not under mu: it takes the node's lock
+    std::lock_guard<std::mutex> lock(mu);
+    if (member) {
+      node.joiner_until_ms = 0;
+      SetLimits(node, true);
+      PS_LOG(kInfo, "relay") << node.key.substr(0, 16) << " is a member now: a member's slot";
+      return true;
+    }
+    if (NowMs() < node.joiner_until_ms) return true;
+    joiner_cooldown[node.address] = NowMs() + o.joiner_cooldown.count();
+    PS_LOG(kInfo, "relay") << "the joiner slot of " << node.key.substr(0, 16) << " is over: not a member";
+    return false;
   }
 
   void ExpirePending() {
@@ -329,6 +394,8 @@ void RelayServer::Stop() {
       ::shutdown(node->control, SHUT_RDWR);
       ::shutdown(node->listener, SHUT_RDWR);
     }
+    for (auto& [id, p] : impl_->pending) ::close(p.client);  // browsers still waiting
+    impl_->pending.clear();
     splicer = std::move(impl_->splicer);
   }
   splicer.reset();  // relayed connections close with the relay

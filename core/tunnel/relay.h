@@ -42,8 +42,13 @@ struct RelayServerOptions {
   // A node behind NAT needs a path before it can join (the network answers it at its URL), so
   // a few slots go to non-members for a limited time; a slot whose node is not a member when
   // the time is up closes.
+  // Joiner slots: one per address at a time, smaller limits, and an address whose slot ran out
+  // waits joiner_cooldown before it gets another (a slot is for joining, not a free tunnel).
   size_t max_joiner_slots = 4;
   std::chrono::milliseconds joiner_slot_time{std::chrono::minutes(2)};
+  std::chrono::milliseconds joiner_cooldown{std::chrono::minutes(10)};
+  size_t joiner_connections = 8;
+  uint64_t joiner_bytes_per_second = 256u << 10;
   size_t max_connections_per_node = 64;
   uint64_t max_bytes_per_second_per_node = 8u << 20;
 };

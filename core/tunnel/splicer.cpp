@@ -73,6 +73,7 @@ struct Pair {
   Clock::time_point last = Clock::now();
   std::shared_ptr<ByteRate> rate;
   std::function<void()> on_close;
+  bool closed = false;  // closed in this batch of events; freed after it
   Side side[2];
 
   bool DirectionDone(int i) const { return eof[i] && pending[i].empty(); }
@@ -92,6 +93,7 @@ struct Splicer::Impl {
   std::mutex mu;  // incoming
   std::vector<Pair*> incoming;
   std::unordered_set<Pair*> pairs;  // the loop thread's
+  std::vector<Pair*> closed;        // freed after the current batch: later events may name them
   size_t paused = 0;                 // pairs waiting for their byte rate
   std::vector<char> scratch = std::vector<char>(kReadSize);
   std::thread thread;
@@ -112,9 +114,10 @@ struct Splicer::Impl {
           continue;
         }
         Pair* p = side->pair;
-        if (!pairs.count(p)) continue;  // closed earlier in this batch
+        if (p->closed) continue;  // closed earlier in this batch
         if (!Handle(p, side->i, events[k].events)) Close(p);
       }
+      FreeClosed();
       const auto now = Clock::now();
       ResumePaused(now);
       if (now - last_sweep >= SweepEvery()) {
@@ -124,6 +127,7 @@ struct Splicer::Impl {
           if (now - p->last > idle) idle_pairs.push_back(p);
         }
         for (Pair* p : idle_pairs) Close(p);
+        FreeClosed();
       }
     }
   }
@@ -184,8 +188,10 @@ struct Splicer::Impl {
     }
     // Readable: copy while it flows (a few reads, then level-triggered epoll comes back), so
     // a large answer costs fewer wake-ups; a small one costs one read.
+    // (A hang-up is read even while the byte rate pauses the pair: it would report itself in
+    // a loop otherwise.)
     for (int reads = 0; reads < kReadsPerEvent && (ev & (EPOLLIN | EPOLLHUP)) && !p->eof[i] &&
-                        p->pending[i].empty() && p->paused_until == Clock::time_point{};
+                        p->pending[i].empty() && (p->paused_until == Clock::time_point{} || (ev & EPOLLHUP));
          ++reads) {
       const ssize_t n = ::recv(p->fd[i], scratch.data(), scratch.size(), 0);
       if (n == 0) {
@@ -271,8 +277,14 @@ struct Splicer::Impl {
     for (int i = 0; i < 2; ++i) ::close(p->fd[i]);  // also leaves the epoll set
     pairs.erase(p);
     --count;
+    p->closed = true;
+    closed.push_back(p);
     if (p->on_close) p->on_close();
-    delete p;
+  }
+
+  void FreeClosed() {
+    for (Pair* p : closed) delete p;
+    closed.clear();
   }
 };
 
@@ -297,6 +309,7 @@ Splicer::~Splicer() {
   impl_->thread.join();
   impl_->TakeIncoming();
   while (!impl_->pairs.empty()) impl_->Close(*impl_->pairs.begin());
+  impl_->FreeClosed();
   ::close(impl_->wake);
   ::close(impl_->ep);
 }

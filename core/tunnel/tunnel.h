@@ -49,10 +49,19 @@ ProviderPtr MakeCommandProvider(std::string command, std::string url_pattern, ui
 ProviderPtr MakeUpnpProvider(std::string bind_address, uint16_t local_port,
                              std::chrono::seconds lease = std::chrono::seconds(3600));
 
+// What a reachability check found out about a URL.
+enum class Reach {
+  kConfirmed,  // someone got this node's signed identity there
+  kRefuted,    // someone tried and did not (unreachable, or another node answers)
+  kUnknown,    // nobody could check now (peers busy or down)
+};
+
 struct ManagerOptions {
   std::vector<ProviderPtr> providers;  // in order of preference
   // Is `url` this node? (identity check; injected so tests and the node share the manager.)
-  std::function<bool(const std::string& url)> verify;
+  // A path is taken only when confirmed, and left only when refuted (or its provider dies):
+  // busy peers neither make nor break one.
+  std::function<Reach(const std::string& url)> verify;
   // Called (on the manager's thread) whenever the public URL or provider changes.
   std::function<void(const std::string& url, const std::string& provider)> on_change;
   std::chrono::milliseconds check_interval{5000};

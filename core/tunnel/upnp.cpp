@@ -4,7 +4,10 @@
 #include <sys/select.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <random>
+#include <thread>
 
 extern "C" {
 #include <miniupnpc/miniupnpc.h>
@@ -60,31 +63,42 @@ class UpnpProvider final : public Provider {
       return Status::Error("loopback_only",
                            "the public listener is on " + bind_ + ": a router cannot forward to it (use --bind 0.0.0.0)");
     }
-    auto upnp = OpenUpnp();
-    if (upnp) return upnp;
-    auto pmp = OpenNatPmp();
-    if (pmp) return pmp;
-    return Status::Error("no_port_mapping",
-                         "UPnP: " + upnp.status().message() + "; NAT-PMP: " + pmp.status().message());
+    Result<std::string> url = Status::Error("unset", "");
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto upnp = OpenUpnp();
+      if (upnp) {
+        url = upnp;
+      } else {
+        auto pmp = OpenNatPmp();
+        if (!pmp) {
+          return Status::Error("no_port_mapping",
+                               "UPnP: " + upnp.status().message() + "; NAT-PMP: " + pmp.status().message());
+        }
+        url = pmp;
+      }
+      stop_renewing_ = false;
+    }
+    renewer_ = std::thread([this] { RenewLoop(); });
+    return url;
   }
 
-  // Renews the lease at half-time; a failed renewal makes the path dead (the manager fails over).
+  // The lease is renewed at half-time by a thread of its own (the manager's checks may be
+  // late); a failed renewal, or one that moves the port, makes the path dead and the manager
+  // fails over.
   bool Alive() override {
-    if (kind_ == Kind::kNone) return false;
-    if (Clock::now() < renew_at_) return true;
-    const bool ok = kind_ == Kind::kUpnp ? AddUpnp(ext_port_) == 0 : MapNatPmp(lease_) > 0;
-    if (!ok) {
-      PS_LOG(kWarn, "tunnel") << "upnp: renewing the mapping of port " << ext_port_ << " failed";
-      kind_ = Kind::kNone;
-      return false;
-    }
-    renew_at_ = Clock::now() + std::max<std::chrono::seconds>(lease_ / 2, std::chrono::seconds(1));
-    PS_LOG(kInfo, "tunnel") << (kind_ == Kind::kUpnp ? "upnp" : "nat-pmp") << ": renewed the mapping of port "
-                            << ext_port_ << " (lease " << lease_.count() << " s)";
-    return true;
+    std::lock_guard<std::mutex> lock(mu_);
+    return kind_ != Kind::kNone && !renewal_failed_;
   }
 
   void Close() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_renewing_ = true;
+    }
+    cv_.notify_all();
+    if (renewer_.joinable()) renewer_.join();
+    std::lock_guard<std::mutex> lock(mu_);
     if (kind_ == Kind::kUpnp) {
       const std::string port = std::to_string(ext_port_);
       const int r = UPNP_DeletePortMapping(control_url_.c_str(), service_.c_str(), port.c_str(), "TCP", nullptr);
@@ -95,10 +109,32 @@ class UpnpProvider final : public Provider {
       PS_LOG(kInfo, "tunnel") << "nat-pmp: removed the mapping of port " << ext_port_;
     }
     kind_ = Kind::kNone;
+    renewal_failed_ = false;
   }
 
  private:
   enum class Kind { kNone, kUpnp, kNatPmp };
+
+  void RenewLoop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_renewing_ && !renewal_failed_) {
+      if (cv_.wait_until(lock, renew_at_, [this] { return stop_renewing_; })) break;
+      bool ok = false;
+      if (kind_ == Kind::kUpnp) {
+        ok = AddUpnp(ext_port_) == 0;
+      } else if (kind_ == Kind::kNatPmp) {
+        ok = MapNatPmp(lease_) == ext_port_;  // another port would be another URL
+      }
+      if (!ok) {
+        PS_LOG(kWarn, "tunnel") << "upnp: renewing the mapping of port " << ext_port_ << " failed";
+        renewal_failed_ = true;
+        break;
+      }
+      renew_at_ = Clock::now() + std::max<std::chrono::seconds>(lease_ / 2, std::chrono::seconds(1));
+      PS_LOG(kInfo, "tunnel") << (kind_ == Kind::kUpnp ? "upnp" : "nat-pmp") << ": renewed the mapping of port "
+                              << ext_port_ << " (lease " << lease_.count() << " s)";
+    }
+  }
 
   Result<std::string> OpenUpnp() {
     int err = 0;
@@ -194,6 +230,11 @@ class UpnpProvider final : public Provider {
   std::string control_url_, service_, lan_;
   uint16_t ext_port_ = 0;
   Clock::time_point renew_at_{};
+  std::mutex mu_;  // all of the above, between the manager's thread and the renewer
+  std::condition_variable cv_;
+  bool stop_renewing_ = false;
+  bool renewal_failed_ = false;
+  std::thread renewer_;
 };
 
 }  // namespace

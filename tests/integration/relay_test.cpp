@@ -98,10 +98,11 @@ TEST_F(RelayTest, OnlyMembersMayReserveARelay) {
   EXPECT_EQ(relay->relayed_nodes(), 0u);
 }
 
-// A node that is not a member yet gets one of the few joiner slots, for a limited time: it is
-// relayed, then dropped unless it has become a member; with the slots taken, refused.
+// A node that is not a member yet gets a joiner slot for a limited time: it is relayed (with
+// a joiner's smaller limits), then dropped unless it has become a member. One joiner per
+// address at a time, and an address whose slot ran out waits before getting another.
 TEST_F(RelayTest, AJoiningNodeGetsATimeLimitedSlot) {
-  auto relay = MakeRelay(64, 1, 500ms);
+  auto relay = MakeRelay(64, 4, 500ms);
   const auto joiner = crypto::SigningKey::Generate(), other = crypto::SigningKey::Generate();
   auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, joiner, node_->port());
   auto url = provider->Open();
@@ -114,10 +115,17 @@ TEST_F(RelayTest, AJoiningNodeGetsATimeLimitedSlot) {
   auto second = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, other, node_->port());
   auto refused = second->Open();
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("slots for joining nodes are taken"), std::string::npos);
-  // Not a member when the time is up: the relay lets go of it.
+  EXPECT_NE(refused.status().message().find("one joining node per address"), std::string::npos)
+      << refused.status().message();
+  // Not a member when the time is up: the relay lets go of it, and of its address for a while.
   ASSERT_TRUE(test::WaitFor([&] { return !provider->Alive(); }, 10s));
   EXPECT_TRUE(test::WaitFor([&] { return relay->relayed_nodes() == 0; }, 5s));
+  auto again = second->Open();
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("had a joiner slot recently"), std::string::npos) << again.status().message();
+  // Members are not affected.
+  auto member = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, node_->port());
+  EXPECT_TRUE(member->Open().ok());
 }
 
 TEST_F(RelayTest, MovesToAnotherRelayWhenItsRelayDies) {

@@ -41,12 +41,29 @@ lab_require() {
   done
   ip netns add "$LAB_PREFIX-probe" 2>/dev/null || lab_skip "cannot create network namespaces on this machine"
   ip netns del "$LAB_PREFIX-probe"
+  lab_sweep_stale
+}
+
+# Removes what an earlier run killed without its cleanup (SIGKILL) left behind: namespaces
+# named psl<pid>-* whose pid is gone, their processes and /etc/netns entries.
+lab_sweep_stale() {
+  local ns pid
+  for ns in $(ip netns list | grep -oE '^psl[0-9]+-[a-z0-9]+'); do
+    pid=${ns#psl}
+    pid=${pid%%-*}
+    kill -0 "$pid" 2>/dev/null && continue
+    echo "removing stale lab namespace $ns"
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+    ip netns del "$ns" 2>/dev/null
+    rm -rf "/etc/netns/$ns"
+  done
 }
 
 lab_log() { echo "[lab $(date +%T.%3N)] $*"; }
 
 lab_cleanup() {
   local pid ns
+  [[ -n ${LAB_WATCHDOG:-} ]] && { kill "$LAB_WATCHDOG" 2>/dev/null; pkill -P "$LAB_WATCHDOG" 2>/dev/null; }
   for ns in "${LAB_NAMESPACES[@]}"; do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do LAB_PIDS+=("$pid"); done
   done
@@ -89,7 +106,13 @@ lab_dump_logs() {
 lab_init() {
   LAB_WORK=$(mktemp -d "/tmp/peerstack-lab.XXXXXX")
   trap lab_finish EXIT
-  trap 'exit 130' INT TERM
+  trap 'echo "stopped by a signal"; exit 130' INT TERM
+  # A watchdog ends the run (TERM: the cleanup runs) before CTest's timeout would SIGKILL it.
+  (
+    exec >/dev/null 2>&1
+    sleep "${LAB_DEADLINE:-200}" && kill -TERM $$
+  ) &
+  LAB_WATCHDOG=$!
   local ns role
   for role in wan client pub1 pub2 router home; do
     ns="$LAB_PREFIX-$role"
@@ -172,13 +195,16 @@ lab_in() {
   ip netns exec "$LAB_PREFIX-$role" "$@"
 }
 
-# Starts miniupnpd (UPnP IGD + NAT-PMP) on the router.
+# lab_start_upnpd [upnp]: starts miniupnpd on the router: UPnP IGD and NAT-PMP, or with
+# "natpmp-only" NAT-PMP alone (a router that does not speak UPnP).
 lab_start_upnpd() {
+  local upnp=yes
+  [[ ${1:-} == natpmp-only ]] && upnp=no
   cat >"$LAB_WORK/miniupnpd.conf" <<CONF
 ext_ifname=r-wan
 listening_ip=r-lan
 http_port=5000
-enable_upnp=yes
+enable_upnp=$upnp
 enable_natpmp=yes
 secure_mode=yes
 system_uptime=yes
@@ -195,7 +221,11 @@ CONF
   ip netns exec "$LAB_PREFIX-router" /usr/sbin/miniupnpd -f "$LAB_WORK/miniupnpd.conf" -d \
     -P "$LAB_WORK/miniupnpd.pid" >"$LAB_WORK/miniupnpd.log" 2>&1 &
   LAB_PIDS+=($!)
-  lab_wait "miniupnpd listening on the router" 10 "lab_in router bash -c 'exec 3<>/dev/tcp/192.168.1.1/5000'"
+  if [[ $upnp == yes ]]; then
+    lab_wait "miniupnpd listening on the router" 10 "lab_in router bash -c 'exec 3<>/dev/tcp/192.168.1.1/5000'"
+  else
+    lab_wait "miniupnpd (NAT-PMP) listening on the router" 10 "lab_in router ss -lun | grep -q '192.168.1.1:5351 '"
+  fi
 }
 
 # The port mappings miniupnpd has installed (DNAT rules), one per line.

@@ -52,8 +52,12 @@ lab_check "the admin API is not reachable through the tunnel" \
 lab_check "home is not reachable any other way" '! lab_get client http://$LAB_WAN.1:8080/'
 
 # lt dies: the node notices, starts it again and is reachable at the same URL.
-# (The node's own command line holds the command with "{port}"; lt's has the number.)
-lt_pids=$(pgrep -f -- '\.bin/lt --port [0-9]+ --host http://lt\.test' | tr '\n' ' ')
+# lt's processes: in home's namespace only (not another run's), and not the node itself (its
+# command line holds the command with "{port}"; lt's has the number).
+lt_pids=""
+for pid in $(ip netns pids "$(lab_ns home)"); do
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE '\.bin/lt --port [0-9]+' && lt_pids+="$pid "
+done
 lab_log "killing lt (pids $lt_pids)"
 lab_check "lt runs under the node" '[ -n "$lt_pids" ]'
 kill -KILL $lt_pids

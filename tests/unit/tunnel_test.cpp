@@ -41,7 +41,7 @@ class ManagerTest : public ::testing::Test {
     ManagerOptions o;
     o.providers.push_back(std::make_unique<FakeProvider>("direct", "http://direct", &direct_));
     o.providers.push_back(std::make_unique<FakeProvider>("relay", "http://relay", &relay_));
-    o.verify = [this](const std::string& url) { return url != "http://unverified"; };
+    o.verify = [this](const std::string& url) { return url != "http://unverified" ? Reach::kConfirmed : Reach::kRefuted; };
     o.on_change = [this](const std::string& url, const std::string& p) {
       std::lock_guard<std::mutex> lock(mu_);
       changes_.push_back(p + " " + url);
@@ -96,7 +96,7 @@ TEST_F(ManagerTest, NeverTakesAnUnverifiedUrl) {
   ManagerOptions o;
   Knobs k;
   o.providers.push_back(std::make_unique<FakeProvider>("command", "http://unverified", &k));
-  o.verify = [](const std::string& url) { return url != "http://unverified"; };
+  o.verify = [](const std::string& url) { return url != "http://unverified" ? Reach::kConfirmed : Reach::kRefuted; };
   o.check_interval = 20ms;
   Manager m(std::move(o));
   m.Start();
@@ -104,6 +104,41 @@ TEST_F(ManagerTest, NeverTakesAnUnverifiedUrl) {
   ASSERT_EQ(m.state().failures.size(), 1u);
   EXPECT_NE(m.state().failures[0].second.find("does not answer with its key"), std::string::npos);
   m.Stop();
+}
+
+// Busy or absent peers (an unknown verdict) neither make a path nor break the one in use; a
+// refusal does.
+TEST(ManagerVerdicts, UnknownNeitherMakesNorBreaksAPath) {
+  Knobs k;
+  std::atomic<int> verdict{static_cast<int>(Reach::kUnknown)};
+  std::atomic<int> checks{0};
+  auto make = [&] {
+    ManagerOptions o;
+    o.providers.push_back(std::make_unique<FakeProvider>("direct", "http://direct", &k));
+    o.verify = [&](const std::string&) {
+      ++checks;
+      return static_cast<Reach>(verdict.load());
+    };
+    o.check_interval = 20ms;
+    return std::make_unique<Manager>(std::move(o));
+  };
+  auto unsure = make();
+  unsure->Start();
+  EXPECT_EQ(unsure->state().provider, "");  // not taken on an unknown verdict
+  EXPECT_NE(unsure->state().failures.at(0).second.find("no peer could check"), std::string::npos);
+  unsure->Stop();
+
+  verdict = static_cast<int>(Reach::kConfirmed);
+  auto m = make();
+  m->Start();
+  ASSERT_EQ(m->state().provider, "direct");
+  verdict = static_cast<int>(Reach::kUnknown);
+  const int seen = checks;
+  ASSERT_TRUE(test::WaitFor([&] { return checks >= seen + 5; }, 5s));
+  EXPECT_EQ(m->state().provider, "direct");  // kept through five unknown checks
+  verdict = static_cast<int>(Reach::kRefuted);
+  EXPECT_TRUE(test::WaitFor([&] { return m->state().provider.empty(); }, 5s));
+  m->Stop();
 }
 
 TEST(CommandProvider, TakesTheUrlTheProgramPrintsAndStopsIt) {
