@@ -5,7 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,13 +69,12 @@ std::vector<std::string> MergedEnv(const std::map<std::string, std::string>& ext
   return out;
 }
 
+// fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: a child dies with the test
+// process even when that crashes, so no node outlives a failed test. (Tests spawn from their
+// main thread; the signal follows the spawning thread.) Only async-signal-safe calls between
+// fork and exec: everything is prepared before.
 pid_t Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
             int out_fd) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
@@ -83,10 +82,19 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::map<std::string, st
   std::vector<char*> cenv;
   for (const auto& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
   cenv.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawnp(&pid, cargv[0], &actions, nullptr, cargv.data(), cenv.data()) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;  // the parent (or -1)
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+  const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull >= 0) ::dup2(devnull, 0);
+  if (out_fd >= 0) {
+    ::dup2(out_fd, 1);
+    ::dup2(out_fd, 2);
+  }
+  ::execvpe(cargv[0], cargv.data(), cenv.data());
+  ::_exit(127);
 }
 
 std::optional<int> DecodeStatus(int status) {
