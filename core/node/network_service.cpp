@@ -87,6 +87,8 @@ struct NetworkService::Impl {
   std::vector<std::string> refusals;
 
   std::atomic<uint16_t> relay_port{0};
+  // Checks in flight; shared with their threads, which may outlive the service at shutdown.
+  std::shared_ptr<std::atomic<int>> reach_inflight = std::make_shared<std::atomic<int>>(0);
   std::mutex reach_mu;  // rate limit of /p2p/reach
   std::map<std::string, int64_t> reach_last;
   std::map<std::string, int> reach_by_source;
@@ -369,9 +371,11 @@ std::vector<std::string> NetworkService::FindRelays() const {
 namespace {
 
 // Fetches <url>/p2p/identity?nonce=N; the {key, sig} it answers, or why not.
-Result<std::pair<std::string, std::string>> FetchIdentity(const std::string& url, const std::string& nonce) {
+Result<std::pair<std::string, std::string>> FetchIdentity(const std::string& url, const std::string& nonce,
+                                                          const std::string& host_header = "") {
   http::ClientRequest req;
   req.url = url + "/p2p/identity?nonce=" + nonce;
+  if (!host_header.empty()) req.headers.push_back({"host", host_header});
   req.timeout = std::chrono::milliseconds(3000);
   req.max_response_bytes = 4096;
   auto r = http::Fetch(req);
@@ -392,33 +396,41 @@ bool IsLoopbackHost(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
 }
 
-// May /p2p/reach fetch from this host? Resolves it and checks every address.
-bool AddressAllowed(const std::string& host, bool loopback_ok) {
+// May /p2p/reach fetch from this host? Resolves it once and checks every address; the
+// numeric address to connect to (so a second lookup cannot lead elsewhere), or "".
+std::string CheckedAddress(const std::string& host, bool loopback_ok) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
   std::string name = host;
   if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
-  if (::getaddrinfo(name.c_str(), nullptr, &hints, &res) != 0) return false;
-  bool ok = true;
+  if (::getaddrinfo(name.c_str(), nullptr, &hints, &res) != 0) return "";
+  bool ok = res != nullptr;
+  std::string chosen;
   for (addrinfo* ai = res; ai && ok; ai = ai->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {0};
     if (ai->ai_family == AF_INET) {
-      const uint32_t a = ntohl(reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr.s_addr);
+      const in_addr& in = reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr;
+      const uint32_t a = ntohl(in.s_addr);
       const bool loopback = (a >> 24) == 127;
       const bool link_local = (a >> 16) == 0xA9FE;  // 169.254/16
       const bool bad = a == 0 || (a >> 28) == 0xE || a == 0xFFFFFFFF || link_local;
       ok = !bad && (loopback_ok || !loopback);
+      ::inet_ntop(AF_INET, &in, text, sizeof text);
+      if (ok && chosen.empty()) chosen = text;
     } else if (ai->ai_family == AF_INET6) {
       const in6_addr& a = reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr;
       const bool bad = IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_LINKLOCAL(&a) || IN6_IS_ADDR_MULTICAST(&a) ||
                        IN6_IS_ADDR_V4MAPPED(&a);
       ok = !bad && (loopback_ok || !IN6_IS_ADDR_LOOPBACK(&a));
+      ::inet_ntop(AF_INET6, &a, text, sizeof text);
+      if (ok && chosen.empty()) chosen = "[" + std::string(text) + "]";
     } else {
       ok = false;
     }
   }
   ::freeaddrinfo(res);
-  return ok;
+  return ok ? chosen : "";
 }
 
 // "a=1&b=2" -> value of `name`, percent-decoded; false when absent or malformed.
@@ -479,16 +491,29 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
     auto self = http::ParseUrl(d.self_url);
     return self && IsLoopbackHost(self->host);
   }();
-  auto answer = [url, nonce, host = parsed->host, self_on_loopback] {
+  auto answer = [url, nonce, target = *parsed, self_on_loopback] {
     const http::Response unreachable = http::JsonError(502, "unreachable", "cannot reach " + url);
-    if (!AddressAllowed(host, self_on_loopback)) return unreachable;
-    auto id = FetchIdentity(url, nonce);
+    const std::string address = CheckedAddress(target.host, self_on_loopback);
+    if (address.empty()) return unreachable;
+    const size_t path_at = url.find('/', url.find("//") + 2);
+    const std::string port = ":" + std::to_string(target.port);
+    const std::string host = target.host.find(':') != std::string::npos ? "[" + target.host + "]" : target.host;
+    auto id = FetchIdentity("http://" + address + port + (path_at == std::string::npos ? "" : url.substr(path_at)),
+                            nonce, host + port);
     if (!id) return unreachable;
     return http::JsonResponse(200, json::Serialize(json::Object{{"key", id->first}, {"sig", id->second}}));
   };
   auto responder = request.Defer();
   if (!responder) return answer();  // outside a server (tests): answer inline
-  std::thread([responder, answer] { responder->Send(answer()); }).detach();
+  // At most 16 checks in flight (each may wait seconds for a slow URL).
+  if (d.reach_inflight->fetch_add(1) >= 16) {
+    --*d.reach_inflight;
+    return http::JsonError(429, "busy", "too many reachability checks; try again in a second");
+  }
+  std::thread([responder, answer, inflight = d.reach_inflight] {
+    responder->Send(answer());
+    --*inflight;
+  }).detach();
   return http::Response::Deferred();
 }
 
@@ -499,14 +524,14 @@ tunnel::Reach NetworkService::VerifyIdentity(const std::string& url) const {
   };
   // Asked of peers: a node cannot tell from inside whether others reach it (a router without
   // hairpin NAT fails the self-check of a working mapping; a loopback URL passes it).
-  const std::vector<std::string> witnesses = Witnesses(url);
-  if (witnesses.empty()) {
-    // Alone (the first node of a network): the node checks its own URL.
+  auto self_check = [&] {
     const std::string nonce = crypto::RandomHex(16);
     auto id = FetchIdentity(url, nonce);
     return id && ours(id->first, nonce, id->second) ? tunnel::Reach::kConfirmed : tunnel::Reach::kRefuted;
-  }
-  bool refuted = false;
+  };
+  const std::vector<std::string> witnesses = Witnesses(url);
+  if (witnesses.empty()) return self_check();  // alone: the first node of a network
+  bool refuted = false, busy = false;
   for (const std::string& witness : witnesses) {
     const std::string nonce = crypto::RandomHex(16);
     http::ClientRequest req;
@@ -514,7 +539,12 @@ tunnel::Reach NetworkService::VerifyIdentity(const std::string& url) const {
     req.timeout = std::chrono::milliseconds(5000);
     req.max_response_bytes = 4096;
     auto r = http::Fetch(req);
-    if (!r || (r->status != 200 && r->status != 502)) continue;  // down, busy, too old: no verdict
+    if (!r) continue;  // down: no verdict
+    if (r->status == 429) {
+      busy = true;
+      continue;
+    }
+    if (r->status != 200 && r->status != 502) continue;  // an older node: no verdict
     if (r->status == 502) {
       PS_LOG(kInfo, "tunnel") << witness << " cannot reach " << url;
       refuted = true;
@@ -526,7 +556,11 @@ tunnel::Reach NetworkService::VerifyIdentity(const std::string& url) const {
     if (key && sig && ours(*key, nonce, *sig)) return tunnel::Reach::kConfirmed;
     refuted = true;  // another node answers there
   }
-  return refuted ? tunnel::Reach::kRefuted : tunnel::Reach::kUnknown;
+  if (refuted) return tunnel::Reach::kRefuted;
+  if (busy) return tunnel::Reach::kUnknown;
+  // No peer answered at all (they all restart, say, behind paths of their own): the node's
+  // own check lets it start; the periodic checks correct it once a peer is back.
+  return self_check();
 }
 
 std::vector<std::string> NetworkService::Witnesses(const std::string& url) const {

@@ -69,8 +69,8 @@ class NetworkService {
   http::Response HandleReach(const http::Request& request);
   // Is url this node, as others see it? Asks up to three members and the join URL to call
   // back (/p2p/reach): confirmed when one of them got this node's signed identity, refuted
-  // when one tried and did not, unknown when none could check (down, busy). With no peer
-  // known at all, the node checks its own URL.
+  // when one tried and did not, unknown when they are busy. With no peer known, or none
+  // answering at all, the node checks its own URL.
   tunnel::Reach VerifyIdentity(const std::string& url) const;
   // POST /join (admin): ask the network at the body's "url", or the configured join URL.
   http::Response HandleJoin(const http::Request& request);

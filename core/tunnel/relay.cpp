@@ -146,9 +146,19 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
   mutable std::mutex mu;  // nodes, pending
   std::map<std::string, std::shared_ptr<Node>> nodes;  // by key
   std::map<std::string, Pending> pending;              // by connection id
-  std::map<std::string, int64_t> joiner_cooldown;      // address -> no joiner slot before
+  // Joiner slots by address: when the slot ends; then no new slot until end + cooldown. Kept
+  // across reconnects and new keys, so a slot cannot be renewed by saying hello again.
+  std::map<std::string, int64_t> joiner_slot_end;
+  std::mutex member_mu;  // is_member is called only under it, and never once stopping
+  bool members_closed = false;
   std::unique_ptr<Splicer> splicer = std::make_unique<Splicer>();  // reset (under mu) on Stop
   std::thread acceptor;
+
+  // The node's membership check, never after Stop (the node that answers it may be gone).
+  bool IsMember(const std::string& key) {
+    std::lock_guard<std::mutex> lock(member_mu);
+    return !members_closed && o.is_member && o.is_member(key);
+  }
 
   void AcceptLoop() {
     while (!stopping) {
@@ -202,19 +212,17 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
              .ok()) {
       return refuse("bad signature");
     }
-    const bool member = o.is_member && o.is_member(key);
+    if (stopping) return refuse("this relay is stopping");
+    const bool member = IsMember(key);
     auto node = std::make_shared<Node>();
     node->key = key;
     node->address = PeerAddress(fd);
     {
       std::lock_guard<std::mutex> lock(mu);
       if (stopping) return refuse("this relay is stopping");
-      int64_t carried_joiner_until = 0;
       if (nodes.count(key)) {
-        // A reconnect: the old control connection is dead or about to be. A joiner keeps the
-        // end of its slot.
+        // A reconnect: the old control connection is dead or about to be.
         auto old = nodes[key];
-        carried_joiner_until = old->joiner_until_ms;
         old->gone = true;
         ::shutdown(old->control, SHUT_RDWR);
         ::shutdown(old->listener, SHUT_RDWR);
@@ -222,8 +230,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
       }
       if (nodes.size() >= o.max_nodes) return refuse("this relay is full");
       if (!member) {
-        if (auto why = JoinerRefusal(node->address); !why.empty()) return refuse(why);
-        node->joiner_until_ms = carried_joiner_until != 0 ? carried_joiner_until : NowMs() + o.joiner_slot_time.count();
+        if (auto why = GrantJoinerSlot(*node); !why.empty()) return refuse(why);
       }
       SetLimits(*node, member);
       node->listener = Listen(o.bind, 0, &node->port);
@@ -233,27 +240,33 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
     }
     SendAll(fd, "OK http://" + o.public_host + ":" + std::to_string(node->port) + "\n");
     PS_LOG(kInfo, "relay") << "relaying for " << key.substr(0, 16) << " on port " << node->port
-                           << (member ? "" : " (a joining node from " + node->address + ": until it is a member, for " +
-                                                 std::to_string(o.joiner_slot_time.count() / 1000) + " s)");
+                           << (member ? "" : " (a joining node from " + node->address + ": until it is a member, " +
+                                                 std::to_string((node->joiner_until_ms - NowMs()) / 1000) + " s left)");
     std::thread([self = shared_from_this(), node] { self->PublicLoop(node); }).detach();
     ControlLoop(node);
   }
 
-  // With mu held: why a non-member at this address gets no joiner slot ("" when it does).
-  std::string JoinerRefusal(const std::string& address) {
+  // With mu held: gives a non-member a joiner slot (sets its end), or says why not.
+  std::string GrantJoinerSlot(Node& node) {
     const std::string refused = "only members of this network may use its relays";
     if (o.max_joiner_slots == 0 || o.joiner_slot_time.count() <= 0) return refused;
+    const int64_t now = NowMs();
     size_t joiners = 0;
     for (const auto& entry : nodes) {
       if (entry.second->joiner_until_ms == 0) continue;
       ++joiners;
-      if (entry.second->address == address) return refused + " (one joining node per address at a time)";
+      if (entry.second->address == node.address) return refused + " (one joining node per address at a time)";
     }
-    if (joiners >= o.max_joiner_slots) return refused + " (the slots for joining nodes are taken)";
-    auto cool = joiner_cooldown.find(address);
-    if (cool != joiner_cooldown.end() && NowMs() < cool->second) {
+    for (auto it = joiner_slot_end.begin(); it != joiner_slot_end.end();) {  // forget old ones
+      it = now >= it->second + o.joiner_cooldown.count() ? joiner_slot_end.erase(it) : std::next(it);
+    }
+    auto slot = joiner_slot_end.find(node.address);
+    if (slot != joiner_slot_end.end() && now >= slot->second) {
       return refused + " (this address had a joiner slot recently)";
     }
+    if (joiners >= o.max_joiner_slots) return refused + " (the slots for joining nodes are taken)";
+    if (slot == joiner_slot_end.end()) slot = joiner_slot_end.emplace(node.address, now + o.joiner_slot_time.count()).first;
+    node.joiner_until_ms = slot->second;  // a reconnect continues the same slot
     return "";
   }
 
@@ -293,6 +306,11 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
       const std::string id = crypto::RandomHex(16);
       {
         std::lock_guard<std::mutex> lock(mu);
+        if (stopping) {  // Stop has closed the pending ones already
+          ::close(client);
+          --node->connections;
+          break;
+        }
         pending[id] = Pending{node, client, NowMs()};
       }
       std::lock_guard<std::mutex> lock(node->write_mu);
@@ -329,23 +347,23 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
     PS_LOG(kInfo, "relay") << "stopped relaying for " << node->key.substr(0, 16);
   }
 
-  // A joiner that became a member gets a member's slot; one whose time is up, none (and its
-  // address waits before it may have another).
+  // A joiner that became a member gets a member's slot; one whose time is up, none (its
+  // address then waits for the cooldown: see GrantJoinerSlot).
   bool JoinerStillWelcome(Node& node) {
     {
       std::lock_guard<std::mutex> lock(mu);
       if (node.joiner_until_ms == 0) return true;
     }
-    const bool member = o.is_member && o.is_member(node.key);  // not under mu: it takes the node's lock
+    const bool member = IsMember(node.key);  // not under mu: it takes the node's lock
     std::lock_guard<std::mutex> lock(mu);
     if (member) {
       node.joiner_until_ms = 0;
+      joiner_slot_end.erase(node.address);
       SetLimits(node, true);
       PS_LOG(kInfo, "relay") << node.key.substr(0, 16) << " is a member now: a member's slot";
       return true;
     }
     if (NowMs() < node.joiner_until_ms) return true;
-    joiner_cooldown[node.address] = NowMs() + o.joiner_cooldown.count();
     PS_LOG(kInfo, "relay") << "the joiner slot of " << node.key.substr(0, 16) << " is over: not a member";
     return false;
   }
@@ -383,6 +401,10 @@ Status RelayServer::Start() {
 
 void RelayServer::Stop() {
   if (impl_->stopping.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->member_mu);
+    impl_->members_closed = true;
+  }
   ::shutdown(impl_->listener, SHUT_RDWR);
   if (impl_->acceptor.joinable()) impl_->acceptor.join();
   ::close(impl_->listener);

@@ -241,21 +241,27 @@ struct Splicer::Impl {
   }
 
   void Update(Pair* p, int i) {
-    if (!p->registered[i]) return;
     const int j = 1 - i;
     uint32_t want = 0;
     if (!p->eof[i] && p->pending[i].empty() && p->paused_until == Clock::time_point{}) want |= EPOLLIN;
     if (!p->pending[j].empty()) want |= EPOLLOUT;
-    if (want == 0 && p->eof[i] && p->shut[i]) {
-      // Nothing more to do with this socket; stop it reporting its hang-up in a loop.
-      ::epoll_ctl(ep, EPOLL_CTL_DEL, p->fd[i], nullptr);
-      p->registered[i] = false;
-      return;
-    }
-    if (want == p->interest[i]) return;
     epoll_event e{};
     e.events = want;
     e.data.ptr = &p->side[i];
+    if (want == 0 && p->eof[i]) {
+      // Nothing to do with this socket for now: out of the set, so that its hang-up does not
+      // report itself in a loop. Back in when there is something to write to it.
+      if (p->registered[i]) ::epoll_ctl(ep, EPOLL_CTL_DEL, p->fd[i], nullptr);
+      p->registered[i] = false;
+      p->interest[i] = 0;
+      return;
+    }
+    if (!p->registered[i]) {
+      if (::epoll_ctl(ep, EPOLL_CTL_ADD, p->fd[i], &e) == 0) p->registered[i] = true;
+      p->interest[i] = want;
+      return;
+    }
+    if (want == p->interest[i]) return;
     ::epoll_ctl(ep, EPOLL_CTL_MOD, p->fd[i], &e);
     p->interest[i] = want;
   }

@@ -115,23 +115,24 @@ class UpnpProvider final : public Provider {
  private:
   enum class Kind { kNone, kUpnp, kNatPmp };
 
+  // The router is asked without holding mu_ (it may be slow to answer): the manager's
+  // Alive() never waits for it. Only Close() stops this thread, and Close() joins it before
+  // touching the mapping, so the fields it reads stay put meanwhile.
   void RenewLoop() {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_renewing_ && !renewal_failed_) {
       if (cv_.wait_until(lock, renew_at_, [this] { return stop_renewing_; })) break;
-      bool ok = false;
-      if (kind_ == Kind::kUpnp) {
-        ok = AddUpnp(ext_port_) == 0;
-      } else if (kind_ == Kind::kNatPmp) {
-        ok = MapNatPmp(lease_) == ext_port_;  // another port would be another URL
-      }
-      if (!ok) {
+      const Kind kind = kind_;
+      lock.unlock();
+      const bool ok = kind == Kind::kUpnp ? AddUpnp(ext_port_) == 0 : MapNatPmp(lease_) == ext_port_;
+      lock.lock();
+      if (!ok) {  // (a NAT-PMP answer with another port would be another URL)
         PS_LOG(kWarn, "tunnel") << "upnp: renewing the mapping of port " << ext_port_ << " failed";
         renewal_failed_ = true;
         break;
       }
       renew_at_ = Clock::now() + std::max<std::chrono::seconds>(lease_ / 2, std::chrono::seconds(1));
-      PS_LOG(kInfo, "tunnel") << (kind_ == Kind::kUpnp ? "upnp" : "nat-pmp") << ": renewed the mapping of port "
+      PS_LOG(kInfo, "tunnel") << (kind == Kind::kUpnp ? "upnp" : "nat-pmp") << ": renewed the mapping of port "
                               << ext_port_ << " (lease " << lease_.count() << " s)";
     }
   }

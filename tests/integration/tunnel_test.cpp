@@ -162,6 +162,11 @@ TEST(TunnelNode, ANodeCallsBackAnotherNodesUrlForIt) {
   r = a.Request("GET", "/p2p/reach?url=" + nowhere + "&nonce=02");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 429);
+  // Never cloud metadata or other link-local addresses; the error says nothing more.
+  r = a.Request("GET", "/p2p/reach?url=" + http::PercentEncode("http://169.254.169.254") + "&nonce=03");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 502);
+  EXPECT_EQ(r->body.find("169.254.169.254:"), std::string::npos);
   for (const std::string& bad : std::vector<std::string>{"/p2p/reach", "/p2p/reach?url=ftp%3A%2F%2Fx&nonce=01",
                                  "/p2p/reach?url=" + http::PercentEncode(b_url) + "&nonce=zz",
                                  "/p2p/reach?url=%zz&nonce=01"}) {

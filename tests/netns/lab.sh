@@ -63,7 +63,8 @@ lab_log() { echo "[lab $(date +%T.%3N)] $*"; }
 
 lab_cleanup() {
   local pid ns
-  [[ -n ${LAB_WATCHDOG:-} ]] && { kill "$LAB_WATCHDOG" 2>/dev/null; pkill -P "$LAB_WATCHDOG" 2>/dev/null; }
+  # The watchdog's sleep first: once it is gone, the watchdog ends without a signal.
+  [[ -n ${LAB_WATCHDOG:-} ]] && { pkill -P "$LAB_WATCHDOG" 2>/dev/null; kill "$LAB_WATCHDOG" 2>/dev/null; }
   for ns in "${LAB_NAMESPACES[@]}"; do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do LAB_PIDS+=("$pid"); done
   done
@@ -83,6 +84,7 @@ lab_cleanup() {
 
 lab_finish() {
   local status=$?
+  trap '' INT TERM  # the cleanup runs to its end
   if ((status != 0 && status != 77)) || ((LAB_FAILS > 0)); then
     lab_dump_logs
   fi
@@ -108,9 +110,10 @@ lab_init() {
   trap lab_finish EXIT
   trap 'echo "stopped by a signal"; exit 130' INT TERM
   # A watchdog ends the run (TERM: the cleanup runs) before CTest's timeout would SIGKILL it.
+  # (Only if this script still runs: after a SIGKILL its pid could be another process's.)
   (
     exec >/dev/null 2>&1
-    sleep "${LAB_DEADLINE:-200}" && kill -TERM $$
+    sleep "${LAB_DEADLINE:-200}" && grep -q "tests/netns/" "/proc/$$/cmdline" && kill -TERM $$
   ) &
   LAB_WATCHDOG=$!
   local ns role

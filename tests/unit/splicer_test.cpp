@@ -113,6 +113,26 @@ TEST(Splicer, PassesHalfCloseOnAndClosesWhenBothEnd) {
   EXPECT_EQ(splicer.pairs(), 0u);
 }
 
+// After one side's half-close its socket leaves the epoll set (a hang-up would otherwise
+// report itself in a loop); a large answer to it must bring it back for writing.
+TEST(Splicer, WritesALargeAnswerToAHalfClosedSide) {
+  Splicer splicer;
+  Ends e;
+  splicer.Add(e.inner_left, e.inner_right);
+  WriteAll(e.left, "GET");
+  ::shutdown(e.left, SHUT_WR);
+  EXPECT_EQ(ReadUpTo(e.right, 3), "GET");
+  EXPECT_TRUE(AtEof(e.right));
+  const std::string answer = Pattern(8 << 20, 4);
+  std::thread w([&] {
+    WriteAll(e.right, answer);
+    ::shutdown(e.right, SHUT_WR);
+  });
+  const std::string got = ReadUpTo(e.left, answer.size() + 1);
+  w.join();
+  EXPECT_TRUE(got == answer) << got.size();
+}
+
 TEST(Splicer, ClosesThePairWhenOneSideGoesAway) {
   Splicer splicer;
   Ends e;
