@@ -68,14 +68,23 @@ struct Manager::Impl {
 
   void Loop() {
     auto next_better = std::chrono::steady_clock::now() + o.retry_better_interval;
+    // While unreachable, the attempts back off: check_interval, doubling up to 6x (5 s .. 30 s
+    // by default), so a node whose relays are all down does not hammer them.
+    auto wait = o.check_interval;
     std::unique_lock<std::mutex> lock(wait_mu);
     while (!stopping) {
-      cv.wait_for(lock, o.check_interval, [this] { return stopping || check_now; });
+      const bool woken = cv.wait_for(lock, wait, [this] { return stopping || check_now; });
+      if (woken) wait = o.check_interval;  // asked to check now: from the start
       check_now = false;
       if (stopping) break;
       lock.unlock();
       if (current == SIZE_MAX) {
-        TryFrom(o.providers.size());
+        if (TryFrom(o.providers.size())) {
+          wait = o.check_interval;
+        } else {
+          wait = std::min(wait * 2, o.check_interval * 6);
+          PS_LOG(kInfo, "tunnel") << "still unreachable; next attempt in " << wait.count() << " ms";
+        }
       } else {
         Provider& p = *o.providers[current];
         std::string url;
@@ -92,7 +101,7 @@ struct Manager::Impl {
             st.provider.clear();
             st.url.clear();
           }
-          TryFrom(o.providers.size());
+          if (!TryFrom(o.providers.size())) wait = std::min(wait * 2, o.check_interval * 6);
         } else if (current > 0 && std::chrono::steady_clock::now() >= next_better) {
           next_better = std::chrono::steady_clock::now() + o.retry_better_interval;
           TryFrom(current);  // a better one may work again
@@ -111,8 +120,9 @@ Manager::~Manager() { Stop(); }
 
 void Manager::Start() {
   if (!impl_->TryFrom(impl_->o.providers.size())) {
-    PS_LOG(kError, "tunnel") << "no provider made this node reachable; retrying every "
-                             << impl_->o.check_interval.count() << " ms";
+    PS_LOG(kError, "tunnel") << "no provider made this node reachable; retrying in "
+                             << impl_->o.check_interval.count() << " ms, then less often (up to "
+                             << impl_->o.check_interval.count() * 6 << " ms apart)";
   }
   impl_->thread = std::thread([impl = impl_] { impl->Loop(); });
 }

@@ -82,7 +82,8 @@ class Manager {
   Manager& operator=(const Manager&) = delete;
 
   // Picks the first working provider (blocking, so the node starts with a URL), then checks
-  // and fails over on a background thread.
+  // and fails over on a background thread; while none works, attempts back off from
+  // check_interval to 6x check_interval.
   void Start();
   // Checks (or, unreachable, tries every provider) now instead of at the next interval: for
   // when what providers depend on has changed (the network is loaded: relays are known).

@@ -141,6 +141,44 @@ TEST(ManagerVerdicts, UnknownNeitherMakesNorBreaksAPath) {
   m->Stop();
 }
 
+// While nothing works, the attempts back off (to 6x the check interval); CheckNow starts
+// over at once.
+TEST(ManagerBackoff, AttemptsSlowDownWhileUnreachableAndCheckNowRestarts) {
+  Knobs k;
+  k.opens = false;
+  std::atomic<int> opens{0};
+  class Counting final : public Provider {
+   public:
+    Counting(Knobs* knobs, std::atomic<int>* n) : k_(knobs), n_(n) {}
+    std::string name() const override { return "relay"; }
+    Result<std::string> Open() override {
+      ++*n_;
+      if (!k_->opens) return Status::Error("down", "no relay");
+      return std::string("http://relay");
+    }
+
+   private:
+    Knobs* k_;
+    std::atomic<int>* n_;
+  };
+  ManagerOptions o;
+  o.providers.push_back(std::make_unique<Counting>(&k, &opens));
+  o.verify = [](const std::string&) { return Reach::kConfirmed; };
+  o.check_interval = 50ms;
+  Manager m(std::move(o));
+  const auto start = std::chrono::steady_clock::now();
+  m.Start();
+  // Attempts at 0, 50, 150, 350, 650, 950 ms...: at most 5 in the first 800 ms (12 at a fixed
+  // interval); a floor the backoff guarantees, with no upper bound on a slow machine.
+  ASSERT_TRUE(test::WaitFor([&] { return opens >= 4; }, 5s));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(elapsed, 340ms);
+  k.opens = true;
+  m.CheckNow();
+  EXPECT_TRUE(test::WaitFor([&] { return m.state().provider == "relay"; }, 2s));
+  m.Stop();
+}
+
 TEST(CommandProvider, TakesTheUrlTheProgramPrintsAndStopsIt) {
   auto p = MakeCommandProvider("echo starting; echo 'your url is: https://fox.example.net/x/ ok'; exec sleep 30",
                                "", 8080, 5s);
