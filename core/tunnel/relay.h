@@ -12,12 +12,12 @@
 //                                      client-side routes work unchanged in a browser)
 //                                                                      <- connects to R:P
 //            <- CONNECT <id>           (id: 128 random bits, a one-time capability)
-//   data:    connect to R:relay_port, -> DATA <id>; R splices it with the browser's socket,
-//            N splices it with a connection to its own public listener.
+//   data:    connect to R:relay_port, -> DATA <id>; R splices it with the browser's socket
+//            (one epoll thread, splicer.h); N hands it to its public listener (Adopt).
 //            <- PING / -> PONG         every 15 s; a dead control connection closes P.
 //
 // Limits per relayed node: connections at once and bytes per second (both directions).
-// Only the public listener is reachable through a relay (N connects to it alone).
+// Only the public listener is reachable through a relay (N hands data connections to it alone).
 #pragma once
 
 #include <chrono>
@@ -41,9 +41,9 @@ struct RelayServerOptions {
   size_t max_nodes = 16;
   // A node behind NAT needs a path before it can join (the network answers it at its URL), so
   // a few slots go to non-members for a limited time; a slot whose node is not a member when
-  // the time is up closes.
-  // Joiner slots: one per address at a time, smaller limits, and an address whose slot ran out
-  // waits joiner_cooldown before it gets another (a slot is for joining, not a free tunnel).
+  // the time is up closes. One per address at a time, smaller limits, and the slot belongs to
+  // the address: reconnecting or a new key continues it, and once it ran out the address waits
+  // joiner_cooldown for another (a slot is for joining, not a free tunnel).
   size_t max_joiner_slots = 4;
   std::chrono::milliseconds joiner_slot_time{std::chrono::minutes(2)};
   std::chrono::milliseconds joiner_cooldown{std::chrono::minutes(10)};
