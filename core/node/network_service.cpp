@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -69,6 +70,58 @@ void Shuffle(std::vector<std::string>* v) {
   }
 }
 
+// What a node answers at <url>/p2p/identity?nonce=N: its key, the nonce signed (checked by
+// the caller, who knows which key it expects), and its relay port if it runs one.
+struct Identity {
+  std::string key, sig;
+  int relay = 0;
+};
+
+Result<Identity> FetchIdentity(const std::string& url, const std::string& nonce, const std::string& host_header = "",
+                               std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
+  http::ClientRequest req;
+  req.url = url + "/p2p/identity?nonce=" + nonce;
+  if (!host_header.empty()) req.headers.push_back({"host", host_header});
+  req.timeout = timeout;
+  req.max_response_bytes = 4096;
+  auto r = http::Fetch(req);
+  if (!r) return Status::Error("unreachable", r.status().message());
+  if (r->status != 200) return Status::Error("unreachable", "answered " + std::to_string(r->status));
+  auto body = json::Parse(r->body, {4096, 4});
+  if (!body) return Status::Error("not_a_node", "no identity at this URL");
+  const std::string* key = body->find_string("key");
+  const std::string* sig = body->find_string("sig");
+  if (!key || !sig || key->size() != 64 || sig->size() != 128 || !crypto::HexDecode(*key) ||
+      !crypto::HexDecode(*sig)) {
+    return Status::Error("not_a_node", "no identity at this URL");
+  }
+  Identity id{*key, *sig};
+  if (const int64_t* relay = body->find_int("relay"); relay && *relay > 0 && *relay < 65536) {
+    id.relay = static_cast<int>(*relay);
+  }
+  return id;
+}
+
+// "a=1&b=2" -> value of `name`, percent-decoded; false when absent or malformed.
+bool QueryParam(const std::string& query, std::string_view name, std::string* out) {
+  size_t at = 0;
+  while (at <= query.size()) {
+    size_t end = query.find('&', at);
+    if (end == std::string::npos) end = query.size();
+    const std::string_view part(query.data() + at, end - at);
+    if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=') {
+      return http::PercentDecode(part.substr(name.size() + 1), out);
+    }
+    at = end + 1;
+  }
+  return false;
+}
+
+// The nonce of /p2p/identity and /p2p/reach: hex, 1-64 characters.
+bool ValidNonce(const std::string& nonce) {
+  return !nonce.empty() && nonce.size() <= 64 && crypto::HexDecode(nonce).has_value();
+}
+
 http::Response StatusError(int http_status, const Status& s) {
   return http::JsonError(http_status, s.code(), s.message());
 }
@@ -100,6 +153,27 @@ struct NetworkService::Impl {
   std::deque<protocol::Envelope> outgoing;
   bool stopping = false;
   std::vector<std::thread> threads;
+
+  // The join node's URL, then up to `most` other members' URLs in random order; each kept
+  // only if keep(url, via) (the join node's via reads "").
+  std::vector<std::string> Peers(size_t most,
+                                 const std::function<bool(const std::string& url, const std::string& via)>& keep) const {
+    std::vector<std::string> members;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (const protocol::Ledger* l = engine ? engine->ledger() : nullptr) {
+        for (const auto& m : l->state().members) {
+          if (m.key != key_hex && !m.url.empty() && m.url != o.join_url && keep(m.url, m.via)) {
+            members.push_back(m.url);
+          }
+        }
+      }
+    }
+    Shuffle(&members);
+    if (members.size() > most) members.resize(most);
+    if (!o.join_url.empty() && keep(o.join_url, "")) members.insert(members.begin(), o.join_url);
+    return members;
+  }
 
   protocol::EngineConfig EngineConfigFor() {
     protocol::EngineConfig ec;
@@ -320,8 +394,7 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
 http::Response NetworkService::HandleIdentity(const http::Request& request) {
   const Impl& d = *impl_;
   std::string nonce;
-  if (request.query.rfind("nonce=", 0) == 0) nonce = request.query.substr(6);
-  if (nonce.empty() || nonce.size() > 64 || !crypto::HexDecode(nonce)) {
+  if (!QueryParam(request.query, "nonce", &nonce) || !ValidNonce(nonce)) {
     return http::JsonError(400, "bad_nonce", "send ?nonce=<hex, at most 64 characters>");
   }
   const crypto::Signature sig = d.o.key->SignWithDomain("identity", nonce);
@@ -333,64 +406,19 @@ http::Response NetworkService::HandleIdentity(const http::Request& request) {
 void NetworkService::set_relay_port(uint16_t port) { impl_->relay_port = port; }
 
 std::vector<std::string> NetworkService::FindRelays() const {
-  const Impl& d = *impl_;
-  std::vector<std::string> urls;
-  {
-    std::lock_guard<std::mutex> lock(d.mu);
-    if (const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr) {
-      for (const auto& m : l->state().members) {
-        // A relayed member cannot relay for others; nor can we.
-        if (m.key != d.key_hex && !m.url.empty() && (m.via.empty() || m.via == "upnp")) urls.push_back(m.url);
-      }
-    }
-  }
-  Shuffle(&urls);
-  if (urls.size() > 4) urls.resize(4);
-  if (!d.o.join_url.empty() && std::find(urls.begin(), urls.end(), d.o.join_url) == urls.end()) {
-    urls.insert(urls.begin(), d.o.join_url);
-  }
+  // A relayed member cannot relay for others.
+  const auto urls = impl_->Peers(4, [](const std::string&, const std::string& via) { return via.empty() || via == "upnp"; });
   std::vector<std::string> relays;
   for (const std::string& url : urls) {
     auto parsed = http::ParseUrl(url);
-    if (!parsed) continue;
-    http::ClientRequest req;
-    req.url = url + "/p2p/identity?nonce=00";
-    req.timeout = std::chrono::milliseconds(1500);
-    req.max_response_bytes = 4096;
-    auto r = http::Fetch(req);
-    if (!r || r->status != 200) continue;
-    auto body = json::Parse(r->body, {4096, 4});
-    const json::Value* port = body ? body->find("relay") : nullptr;
-    if (port && port->is_int() && port->as_int() > 0 && port->as_int() < 65536) {
-      relays.push_back(parsed->host + ":" + std::to_string(port->as_int()));
-    }
+    auto id = parsed ? FetchIdentity(url, "00", "", std::chrono::milliseconds(1500)) : Status::Error("bad_url", "");
+    if (id && id->relay != 0) relays.push_back(parsed->host + ":" + std::to_string(id->relay));
   }
   return relays;
 }
 
 namespace {
 
-// Fetches <url>/p2p/identity?nonce=N; the {key, sig} it answers, or why not.
-Result<std::pair<std::string, std::string>> FetchIdentity(const std::string& url, const std::string& nonce,
-                                                          const std::string& host_header = "") {
-  http::ClientRequest req;
-  req.url = url + "/p2p/identity?nonce=" + nonce;
-  if (!host_header.empty()) req.headers.push_back({"host", host_header});
-  req.timeout = std::chrono::milliseconds(3000);
-  req.max_response_bytes = 4096;
-  auto r = http::Fetch(req);
-  if (!r) return Status::Error("unreachable", r.status().message());
-  if (r->status != 200) return Status::Error("unreachable", "answered " + std::to_string(r->status));
-  auto body = json::Parse(r->body, {4096, 4});
-  if (!body) return Status::Error("not_a_node", "no identity at this URL");
-  const std::string* key = body->find_string("key");
-  const std::string* sig = body->find_string("sig");
-  if (!key || !sig || key->size() != 64 || sig->size() != 128 || !crypto::HexDecode(*key) ||
-      !crypto::HexDecode(*sig)) {
-    return Status::Error("not_a_node", "no identity at this URL");
-  }
-  return std::make_pair(*key, *sig);
-}
 
 bool IsLoopbackHost(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
@@ -433,20 +461,6 @@ std::string CheckedAddress(const std::string& host, bool loopback_ok) {
   return ok ? chosen : "";
 }
 
-// "a=1&b=2" -> value of `name`, percent-decoded; false when absent or malformed.
-bool QueryParam(const std::string& query, std::string_view name, std::string* out) {
-  size_t at = 0;
-  while (at <= query.size()) {
-    size_t end = query.find('&', at);
-    if (end == std::string::npos) end = query.size();
-    const std::string_view part(query.data() + at, end - at);
-    if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=') {
-      return http::PercentDecode(part.substr(name.size() + 1), out);
-    }
-    at = end + 1;
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -454,7 +468,7 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
   Impl& d = *impl_;
   std::string url, nonce;
   if (!QueryParam(request.query, "url", &url) || !QueryParam(request.query, "nonce", &nonce) ||
-      nonce.empty() || nonce.size() > 64 || !crypto::HexDecode(nonce) || url.size() > 512) {
+      !ValidNonce(nonce) || url.size() > 512) {
     return http::JsonError(400, "bad_request", "send ?url=<the node's URL>&nonce=<hex, at most 64 characters>");
   }
   auto parsed = http::ParseUrl(url);
@@ -501,7 +515,7 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
     auto id = FetchIdentity("http://" + address + port + (path_at == std::string::npos ? "" : url.substr(path_at)),
                             nonce, host + port);
     if (!id) return unreachable;
-    return http::JsonResponse(200, json::Serialize(json::Object{{"key", id->first}, {"sig", id->second}}));
+    return http::JsonResponse(200, json::Serialize(json::Object{{"key", id->key}, {"sig", id->sig}}));
   };
   auto responder = request.Defer();
   if (!responder) return answer();  // outside a server (tests): answer inline
@@ -527,9 +541,11 @@ tunnel::Reach NetworkService::VerifyIdentity(const std::string& url) const {
   auto self_check = [&] {
     const std::string nonce = crypto::RandomHex(16);
     auto id = FetchIdentity(url, nonce);
-    return id && ours(id->first, nonce, id->second) ? tunnel::Reach::kConfirmed : tunnel::Reach::kRefuted;
+    return id && ours(id->key, nonce, id->sig) ? tunnel::Reach::kConfirmed : tunnel::Reach::kRefuted;
   };
-  const std::vector<std::string> witnesses = Witnesses(url);
+  // Three members at most, not always the same ones, and the join node.
+  const std::vector<std::string> witnesses =
+      d.Peers(3, [&url](const std::string& peer, const std::string&) { return peer != url; });
   if (witnesses.empty()) return self_check();  // alone: the first node of a network
   bool refuted = false, busy = false;
   for (const std::string& witness : witnesses) {
@@ -563,26 +579,6 @@ tunnel::Reach NetworkService::VerifyIdentity(const std::string& url) const {
   return self_check();
 }
 
-std::vector<std::string> NetworkService::Witnesses(const std::string& url) const {
-  const Impl& d = *impl_;
-  std::vector<std::string> out;
-  {
-    std::lock_guard<std::mutex> lock(d.mu);
-    if (const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr) {
-      for (const auto& m : l->state().members) {
-        if (m.key != d.key_hex && !m.url.empty() && m.url != url) out.push_back(m.url);
-      }
-    }
-  }
-  // Three at most, not always the same ones.
-  Shuffle(&out);
-  if (out.size() > 3) out.resize(3);
-  if (!d.o.join_url.empty() && d.o.join_url != url &&
-      std::find(out.begin(), out.end(), d.o.join_url) == out.end()) {
-    out.push_back(d.o.join_url);
-  }
-  return out;
-}
 
 void NetworkService::AnnounceUrl(const std::string& url, const std::string& via) {
   Impl& d = *impl_;

@@ -95,7 +95,6 @@ class NetworkService {
   bool IsMemberKey(const std::string& key_hex) const;
 
  private:
-  std::vector<std::string> Witnesses(const std::string& url) const;
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };
