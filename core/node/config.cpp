@@ -41,59 +41,21 @@ const char kRunHelp[] =
 
 namespace {
 
-Status ParsePort(const std::string& text, const std::string& what, uint16_t* out) {
-  unsigned value = 0;
-  auto r = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value > 65535) {
-    return Status::Error("bad_flag", what + " must be a port number 0-65535, got '" + text + "'");
-  }
-  *out = static_cast<uint16_t>(value);
-  return Status::Ok();
-}
-
-Status ParseCount(const std::string& text, const std::string& what, size_t* out) {
-  size_t value = 0;
-  auto r = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value > 256) {
-    return Status::Error("bad_flag", what + " must be a number 0-256, got '" + text + "'");
-  }
-  *out = value;
-  return Status::Ok();
-}
-
-Status ParseMillis(const std::string& text, const std::string& what, int64_t* out) {
-  int64_t value = 0;
-  auto r = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value < 1 ||
-      value > 3600000) {
-    return Status::Error("bad_flag", what + " must be milliseconds 1-3600000, got '" + text + "'");
-  }
-  *out = value;
-  return Status::Ok();
-}
-
-// Renewed at half-time; under 20 s a slow router answer could let a lease lapse.
-Status ParseLease(const std::string& text, int* out) {
-  int value = 0;
-  auto r = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value < 20 ||
-      value > 604800) {
-    return Status::Error("bad_flag", "--upnp-lease must be seconds 20-604800, got '" + text + "'");
-  }
-  *out = value;
-  return Status::Ok();
-}
-
+// Every numeric flag: digits only, within [min, max]; the error names the flag and the range.
 template <typename T>
-Status ParseRelayLimit(const std::string& text, const std::string& what, T min, T max, T* out) {
+Status ParseNumber(const std::string& text, const std::string& what, const char* unit, T min, T max, T* out) {
   T value = 0;
   auto r = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value < min || value > max) {
-    return Status::Error("bad_flag", what + " must be a number " + std::to_string(min) + "-" +
+    return Status::Error("bad_flag", what + " must be " + unit + " " + std::to_string(min) + "-" +
                                          std::to_string(max) + ", got '" + text + "'");
   }
   *out = value;
   return Status::Ok();
+}
+
+Status ParsePort(const std::string& text, const std::string& what, uint16_t* out) {
+  return ParseNumber<uint16_t>(text, what, "a port number", 0, 65535, out);
 }
 
 Status ParseTunnelList(const std::string& text, std::string* out) {
@@ -183,20 +145,21 @@ Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, C
     else if (name == "--plugins") c->plugins_dir = value;
     else if (name == "--public-url") c->public_url = value;
     else if (name == "--tunnel") s = ParseTunnelList(value, &c->tunnel);
-    else if (name == "--upnp-lease") s = ParseLease(value, &c->upnp_lease_s);
+    // (Renewed at half-time; under 20 s a slow router answer could let a lease lapse.)
+    else if (name == "--upnp-lease") s = ParseNumber(value, name, "seconds", 20, 604800, &c->upnp_lease_s);
     else if (name == "--tunnel-command") c->tunnel_command = value;
     else if (name == "--tunnel-url-pattern") c->tunnel_url_pattern = value;
     else if (name == "--relay-via") c->relay_via = value;
-    else if (name == "--relay-connections") s = ParseRelayLimit<size_t>(value, name, 1, 4096, &c->relay_connections);
-    else if (name == "--relay-rate") s = ParseRelayLimit<uint64_t>(value, name, 1024, 1ull << 40, &c->relay_rate);
+    else if (name == "--relay-connections") s = ParseNumber<size_t>(value, name, "a number", 1, 4096, &c->relay_connections);
+    else if (name == "--relay-rate") s = ParseNumber<uint64_t>(value, name, "a number", 1024, 1ull << 40, &c->relay_rate);
     else if (name == "--relay-port") {
       uint16_t port = 0;
       s = ParsePort(value, name, &port);
       c->relay_port = port;
     }
     else if (name == "--join") c->join_url = value;
-    else if (name == "--threads") s = ParseCount(value, name, &c->threads);
-    else if (name == "--plugin-timeout") s = ParseMillis(value, name, &c->plugin_timeout_ms);
+    else if (name == "--threads") s = ParseNumber<size_t>(value, name, "a number", 0, 256, &c->threads);
+    else if (name == "--plugin-timeout") s = ParseNumber<int64_t>(value, name, "milliseconds", 1, 3600000, &c->plugin_timeout_ms);
     else if (name == "--log-level") {
       if (!log::ParseLevel(value, &c->log_level)) {
         s = Status::Error("bad_flag", "--log-level: unknown level '" + value + "'");
