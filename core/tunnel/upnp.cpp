@@ -78,6 +78,7 @@ class UpnpProvider final : public Provider {
         url = pmp;
       }
       stop_renewing_ = false;
+      renew_at_ = NextRenewal();
     }
     renewer_ = std::thread([this] { RenewLoop(); });
     return url;
@@ -118,6 +119,10 @@ class UpnpProvider final : public Provider {
   // The router is asked without holding mu_ (it may be slow to answer): the manager's
   // Alive() never waits for it. Only Close() stops this thread, and Close() joins it before
   // touching the mapping, so the fields it reads stay put meanwhile.
+  Clock::time_point NextRenewal() const {
+    return Clock::now() + std::max<std::chrono::seconds>(lease_ / 2, std::chrono::seconds(1));
+  }
+
   void RenewLoop() {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_renewing_ && !renewal_failed_) {
@@ -131,7 +136,7 @@ class UpnpProvider final : public Provider {
         renewal_failed_ = true;
         break;
       }
-      renew_at_ = Clock::now() + std::max<std::chrono::seconds>(lease_ / 2, std::chrono::seconds(1));
+      renew_at_ = NextRenewal();
       PS_LOG(kInfo, "tunnel") << (kind == Kind::kUpnp ? "upnp" : "nat-pmp") << ": renewed the mapping of port "
                               << ext_port_ << " (lease " << lease_.count() << " s)";
     }
@@ -176,7 +181,6 @@ class UpnpProvider final : public Provider {
     if (r != 0) return Status::Error("mapping_refused", std::string("the gateway refused the mapping: ") + strupnperror(r));
     kind_ = Kind::kUpnp;
     ext_port_ = port;
-    renew_at_ = Clock::now() + std::max<std::chrono::seconds>(lease_ / 2, std::chrono::seconds(1));
     PS_LOG(kInfo, "tunnel") << "upnp: " << ext << ":" << port << " -> " << lan_ << ":" << local_port_
                             << (permanent_ ? " (permanent)" : " (lease " + std::to_string(lease_.count()) + " s)");
     return Url(ext, port);
@@ -205,7 +209,6 @@ class UpnpProvider final : public Provider {
     if (mapped <= 0) return Status::Error("mapping_refused", "the gateway refused the NAT-PMP mapping");
     kind_ = Kind::kNatPmp;
     ext_port_ = static_cast<uint16_t>(mapped);
-    renew_at_ = Clock::now() + std::max<std::chrono::seconds>(lease_ / 2, std::chrono::seconds(1));
     PS_LOG(kInfo, "tunnel") << "nat-pmp: " << ext << ":" << ext_port_ << " -> port " << local_port_;
     return Url(ext, ext_port_);
   }
