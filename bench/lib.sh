@@ -27,6 +27,26 @@ bench_measure() {
     END {printf "%.0f %.3f\n", rps, p99}'
 }
 
+# bench_alternate NAME=URL...: bench_rounds rounds of bench_measure on each URL, in the given
+# order on odd rounds and the reverse on even ones (the machine is noisy: neither side always
+# goes first); appends each result to the caller's associative arrays rps[NAME] and p99[NAME].
+bench_alternate() {
+  local order r i entry name url q l
+  for ((r = 1; r <= bench_rounds; r++)); do
+    order=("$@")
+    if ((r % 2 == 0)); then
+      order=()
+      for ((i = $#; i >= 1; i--)); do order+=("${!i}"); done
+    fi
+    for entry in "${order[@]}"; do
+      name=${entry%%=*} url=${entry#*=}
+      read -r q l < <(bench_measure "$url")
+      rps[$name]+="$q " p99[$name]+="$l "
+      echo "round $r $name: $q req/s, p99 $l ms" >&2
+    done
+  done
+}
+
 # The median of the space-separated numbers in $1.
 bench_median() {
   tr ' ' '\n' <<<"$1" | grep . | sort -g |

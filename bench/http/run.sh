@@ -88,15 +88,7 @@ wait_http "http://127.0.0.1:$ng_port/nodes"
 
 declare -A rps p99
 for path in /nodes /file4k.txt; do
-  for ((r = 1; r <= rounds; r++)); do
-    order="peerstack nginx"; ((r % 2 == 0)) && order="nginx peerstack"
-    for server in $order; do
-      port=$ps_port; [[ $server == nginx ]] && port=$ng_port
-      read -r q l < <(bench_measure "http://127.0.0.1:$port$path")
-      rps[$server$path]+="$q "; p99[$server$path]+="$l "
-      echo "round $r $server $path: $q req/s, p99 $l ms" >&2
-    done
-  done
+  bench_alternate "peerstack$path=http://127.0.0.1:$ps_port$path" "nginx$path=http://127.0.0.1:$ng_port$path"
 done
 busy_rss=$(rss_kb "$ps_pid")
 

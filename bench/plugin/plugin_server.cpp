@@ -3,13 +3,12 @@
 // PS_PLUGIN_NONBLOCKING, so through the worker pool) from one http::Server, so wrk can
 // compare them in the same process.
 //   plugin_bench_server PLUGINS_DIR WORK_DIR THREADS   -> prints the port, runs until SIGTERM
-#include <signal.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
-#include "base/log.h"
+#include "bench/common/server_process.h"
 #include "bench/plugin/common.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -22,13 +21,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s PLUGINS_DIR WORK_DIR THREADS\n", argv[0]);
     return 2;
   }
-  log::SetLevel(log::Level::kWarn);
-  ::signal(SIGPIPE, SIG_IGN);
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  const sigset_t stop = bench::PrepareServerProcess();
 
   const std::string work = argv[2];
   auto store = store::OpenSqliteStore(work + "/bench.db");
@@ -60,8 +53,7 @@ int main(int argc, char** argv) {
   if (!server->Start().ok()) return 1;
   std::printf("%u\n", server->port());
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&stop, &sig);
+  bench::WaitForStop(stop);
   server->Stop();
   host.Stop();
   return 0;

@@ -24,19 +24,8 @@ b=$(curl -fs "http://127.0.0.1:$port/builtin/hello")
 [[ $a == "$b" ]] || { echo "responses differ: $a vs $b" >&2; exit 1; }
 
 declare -A rps p99
-for ((r = 1; r <= rounds; r++)); do
-  order="plugin builtin pooled"; ((r % 2 == 0)) && order="pooled builtin plugin"
-  for which in $order; do
-    case $which in
-      plugin) path=/api/hello/ ;;
-      builtin) path=/builtin/hello ;;
-      pooled) path=/api/hellopool/ ;;
-    esac
-    read -r q l < <(bench_measure "http://127.0.0.1:$port$path")
-    rps[$which]+="$q "; p99[$which]+="$l "
-    echo "round $r $which: $q req/s, p99 $l ms" >&2
-  done
-done
+bench_alternate "plugin=http://127.0.0.1:$port/api/hello/" "builtin=http://127.0.0.1:$port/builtin/hello" \
+  "pooled=http://127.0.0.1:$port/api/hellopool/"
 pr=$(bench_median "${rps[plugin]}")
 br=$(bench_median "${rps[builtin]}")
 pl=$(bench_median "${p99[plugin]}")

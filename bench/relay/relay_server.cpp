@@ -2,25 +2,18 @@
 // through a member relay (RelayServer + the relay provider), for bench/relay/run.sh.
 // Prints "<direct port> <relay port>" and serves until SIGTERM.
 //   GET /nodes  a small JSON answer      GET /file  1 MiB
-#include <signal.h>
 
 #include <cstdio>
 #include <string>
 
-#include "base/log.h"
+#include "bench/common/server_process.h"
 #include "crypto/encoding.h"
 #include "http/server.h"
 #include "tunnel/relay.h"
 
 int main() {
   using namespace peerstack;
-  log::SetLevel(log::Level::kWarn);
-  ::signal(SIGPIPE, SIG_IGN);
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  const sigset_t stop = bench::PrepareServerProcess();
 
   const std::string small =
       R"({"network":"fed6145189a2f3a5f711b4c55b6d82772aa397e4c62b77dcd8d672a109722fde","nodes":[]})";
@@ -49,8 +42,7 @@ int main() {
   if (!url) return 1;
   std::printf("%u %s\n", node->port(), url->substr(url->rfind(':') + 1).c_str());
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&stop, &sig);
+  bench::WaitForStop(stop);
   provider->Close();
   relay.Stop();
   node->Stop();

@@ -15,15 +15,7 @@ read -r direct relayed < "$work/ports"
 
 declare -A rps p99
 for path in /nodes /file; do
-  for ((r = 1; r <= bench_rounds; r++)); do
-    order="direct relay"; ((r % 2 == 0)) && order="relay direct"
-    for way in $order; do
-      port=$direct; [[ $way == relay ]] && port=$relayed
-      read -r q l < <(bench_measure "http://127.0.0.1:$port$path")
-      rps[$way$path]+="$q "; p99[$way$path]+="$l "
-      echo "round $r $way $path: $q req/s, p99 $l ms" >&2
-    done
-  done
+  bench_alternate "direct$path=http://127.0.0.1:$direct$path" "relay$path=http://127.0.0.1:$relayed$path"
 done
 echo "| response | direct req/s | relay req/s | ratio | direct p99 ms | relay p99 ms |"
 echo "|---|---|---|---|---|---|"
