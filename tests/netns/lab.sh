@@ -70,8 +70,7 @@ lab_cleanup() {
   done
   for pid in "${LAB_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for pid in "${LAB_PIDS[@]}"; do
-    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
+    lab_await_exit "$pid" 3 || kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
   done
   for ns in "${LAB_NAMESPACES[@]}"; do
@@ -253,9 +252,16 @@ lab_node() {
 lab_stop() {
   local name=$1 sig=${2:-TERM} pid=${LAB_NODE_PID[$1]}
   kill "-$sig" "$pid" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  lab_await_exit "$pid" 10 || { echo "$name did not stop within 10 s: killed"; kill -KILL "$pid" 2>/dev/null; }
   wait "$pid" 2>/dev/null
   return 0
+}
+
+# lab_await_exit PID SECONDS: returns as soon as PID has exited (true), or after SECONDS
+# (false). Any process, not only this shell's children (tail --pid watches it).
+lab_await_exit() {
+  kill -0 "$1" 2>/dev/null || return 0
+  timeout "$2" tail --pid="$1" -s 0.05 -f /dev/null 2>/dev/null
 }
 
 # lab_admin NAME PATH: GET on the node's admin API (from inside its namespace), JSON on stdout.
