@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/rate_limit.h"
 #include "crypto/encoding.h"
 #include "crypto/random.h"
 #include "crypto/sha256.h"
@@ -142,11 +143,9 @@ struct NetworkService::Impl {
   std::atomic<uint16_t> relay_port{0};
   // Checks in flight; shared with their threads, which may outlive the service at shutdown.
   std::shared_ptr<std::atomic<int>> reach_inflight = std::make_shared<std::atomic<int>>(0);
-  std::mutex reach_mu;  // rate limit of /p2p/reach
-  std::map<std::string, int64_t> reach_last;
-  std::map<std::string, int> reach_by_source;
-  int64_t reach_window_ms = 0;
-  int reach_count = 0;
+  std::mutex reach_mu;  // rate limits of /p2p/reach
+  RateLimit reach_by_source{5, 1000, 1000000};
+  RateLimit reach_by_url{1, 1000, 50};
 
   std::mutex out_mu;
   std::condition_variable out_cv;
@@ -480,22 +479,9 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
   {
     std::lock_guard<std::mutex> lock(d.reach_mu);
     const int64_t now = WallMs();
-    if (now - d.reach_window_ms >= 1000) {
-      d.reach_window_ms = now;
-      d.reach_count = 0;
-      d.reach_by_source.clear();
-      for (auto it = d.reach_last.begin(); it != d.reach_last.end();) {
-        it = now - it->second >= 1000 ? d.reach_last.erase(it) : std::next(it);
-      }
-    }
-    auto last = d.reach_last.find(url);
-    int& from_source = d.reach_by_source[request.remote_address];
-    if (d.reach_count >= 50 || from_source >= 5 || (last != d.reach_last.end() && now - last->second < 1000)) {
+    if (!d.reach_by_source.Admit(request.remote_address, now) || !d.reach_by_url.Admit(url, now)) {
       return http::JsonError(429, "busy", "too many reachability checks; try again in a second");
     }
-    ++d.reach_count;
-    ++from_source;
-    d.reach_last[url] = now;
   }
   // Loopback targets only for a node that is itself on loopback (one machine, tests); never
   // link-local (cloud metadata), unspecified or multicast addresses. Errors say no more than

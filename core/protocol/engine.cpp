@@ -305,15 +305,7 @@ void Engine::OnSync(const Envelope& in, int64_t now, Output* out) {
   bool member_url = false;
   for (const Member& m : ledger_->state().members) member_url |= m.url == in.from;
   if (!member_url) {
-    auto last = stranger_syncs_.find(in.from);
-    if (last != stranger_syncs_.end() && now - last->second < 2000) return;
-    if (now - stranger_window_ms_ >= 1000) {
-      stranger_window_ms_ = now;
-      stranger_answers_ = 0;
-    }
-    if (++stranger_answers_ > 20) return;
-    if (stranger_syncs_.size() > 4096) stranger_syncs_.clear();
-    stranger_syncs_[in.from] = now;
+    if (!stranger_syncs_.Admit(in.from, now)) return;
   }
   std::vector<std::string> heads;
   if (const json::Value* h = in.body.find("heads"); h && h->is_array()) {

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "base/rate_limit.h"
 #include "crypto/ed25519.h"
 #include "json/json.h"
 #include "protocol/join.h"
@@ -172,10 +173,9 @@ class Engine {
   std::map<std::string, Pending> pending_;      // by request hash
   std::map<std::string, std::string> orphans_;  // hash -> wire, waiting for parents
   std::set<std::string> seen_requests_;         // handled request hashes (replay guard)
-  std::map<std::string, int64_t> stranger_syncs_;  // non-member URL -> last answer (rate limit)
-  int64_t last_self_announce_ms_ = -1000000;       // Tick's own-address repair
-  int64_t stranger_window_ms_ = 0;
-  int stranger_answers_ = 0;
+  // Answers to non-members' sync go to a URL they name: once per URL per 2 s, 20/s in all.
+  RateLimit stranger_syncs_{1, 2000, 20};
+  int64_t last_self_announce_ms_ = -1000000;  // Tick's own-address repair
   std::map<std::string, std::map<std::string, Approval>> evictions_;  // key -> approvals (sponsor)
   int64_t next_sync_ms_ = 0;
   // SWIM probing.
