@@ -37,7 +37,7 @@ int main() {
   // As the node does it: relayed connections handed straight to the server (Adopt).
   const std::string relay_address = "127.0.0.1:" + std::to_string(relay.port());
   auto provider = tunnel::MakeRelayProvider([relay_address] { return std::vector<std::string>{relay_address}; },
-                                            key, node->port(), [&](int fd) { return node->Adopt(fd); });
+                                            key, [&](int fd) { return node->Adopt(fd); });
   auto url = provider->Open();
   if (!url) return 1;
   std::printf("%u %s\n", node->port(), url->substr(url->rfind(':') + 1).c_str());

@@ -223,7 +223,7 @@ struct Node::Impl {
           return all;
         };
         mo.providers.push_back(tunnel::MakeRelayProvider(
-            candidates, *key, public_server->port(), [gate = adopt_gate](int fd) {
+            candidates, *key, [gate = adopt_gate](int fd) {
               std::lock_guard<std::mutex> lock(gate->mu);
               if (!gate->server) {
                 ::close(fd);

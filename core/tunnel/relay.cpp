@@ -436,9 +436,8 @@ namespace {
 
 class RelayProvider final : public Provider {
  public:
-  RelayProvider(RelayCandidates relays, const crypto::SigningKey& key, uint16_t local_port,
-                DeliverConnection deliver)
-      : candidates_(std::move(relays)), key_(key), local_port_(local_port), deliver_(std::move(deliver)) {}
+  RelayProvider(RelayCandidates relays, const crypto::SigningKey& key, DeliverConnection deliver)
+      : candidates_(std::move(relays)), key_(key), deliver_(std::move(deliver)) {}
   ~RelayProvider() override { Close(); }
 
   std::string name() const override { return "relay"; }
@@ -476,10 +475,8 @@ class RelayProvider final : public Provider {
     int control = -1;
     std::string host;
     uint16_t port = 0;
-    uint16_t local_port = 0;
     DeliverConnection deliver;
     std::atomic<bool> alive{true};
-    Splicer splicer;
   };
 
   Result<std::string> TryRelay(const std::string& relay) {
@@ -510,7 +507,6 @@ class RelayProvider final : public Provider {
     state_->control = fd;
     state_->host = host;
     state_->port = port;
-    state_->local_port = local_port_;
     state_->deliver = deliver_;
     control_thread_ = std::thread([s = state_] { ControlLoop(s); });
     return line.substr(3);
@@ -531,7 +527,7 @@ class RelayProvider final : public Provider {
     s->alive = false;
   }
 
-  // One relayed connection: a data connection to the relay, spliced with our public listener.
+  // One relayed connection: a data connection to the relay, handed to our public listener.
   static void Forward(const std::shared_ptr<State>& s, const std::string& id) {
     const int data = Connect(s->host, s->port, 3000);
     if (data < 0) return;
@@ -540,21 +536,11 @@ class RelayProvider final : public Provider {
       ::close(data);
       return;
     }
-    if (s->deliver) {
-      s->deliver(data);
-      return;
-    }
-    const int local = Connect("127.0.0.1", s->local_port, 3000);
-    if (local < 0) {
-      ::close(data);
-      return;
-    }
-    s->splicer.Add(data, local);
+    s->deliver(data);
   }
 
   RelayCandidates candidates_;
   const crypto::SigningKey& key_;
-  uint16_t local_port_;
   DeliverConnection deliver_;
   size_t next_ = 0;
   std::shared_ptr<State> state_;
@@ -563,14 +549,13 @@ class RelayProvider final : public Provider {
 
 }  // namespace
 
-ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key, uint16_t local_port,
-                              DeliverConnection deliver) {
-  return std::make_unique<RelayProvider>(std::move(relays), key, local_port, std::move(deliver));
+ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key, DeliverConnection deliver) {
+  return std::make_unique<RelayProvider>(std::move(relays), key, std::move(deliver));
 }
 
 ProviderPtr MakeRelayProvider(std::vector<std::string> relays, const crypto::SigningKey& key,
-                              uint16_t local_port) {
-  return MakeRelayProvider([relays = std::move(relays)] { return relays; }, key, local_port);
+                              DeliverConnection deliver) {
+  return MakeRelayProvider([relays = std::move(relays)] { return relays; }, key, std::move(deliver));
 }
 
 }  // namespace peerstack::tunnel

@@ -72,15 +72,14 @@ class RelayServer {
 
 // The `relay` provider: holds a control connection to the first relay ("host:port") that
 // accepts it, and hands each relayed connection to `deliver` (the node: its public server's
-// Adopt, so a relayed request costs no extra hop); without one, it forwards them to
-// 127.0.0.1:local_port. Alive() turns false when the control connection drops; the manager
-// then opens it again, trying the next relay. `relays` is asked for the candidates at every
-// Open (the node finds them among the members); the fixed-list overload is for tests.
+// Adopt, so a relayed request costs no extra hop and reaches the public listener only).
+// Alive() turns false when the control connection drops; the manager then opens it again,
+// trying the next relay. `relays` is asked for the candidates at every Open (the node finds
+// them among the members).
 using RelayCandidates = std::function<std::vector<std::string>()>;
 using DeliverConnection = std::function<bool(int fd)>;  // takes ownership of fd
-ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key, uint16_t local_port,
-                              DeliverConnection deliver = nullptr);
+ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key, DeliverConnection deliver);
 ProviderPtr MakeRelayProvider(std::vector<std::string> relays, const crypto::SigningKey& key,
-                              uint16_t local_port);
+                              DeliverConnection deliver);
 
 }  // namespace peerstack::tunnel

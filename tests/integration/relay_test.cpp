@@ -45,17 +45,23 @@ class RelayTest : public ::testing::Test {
     return relay;
   }
 
+  // Relayed connections go to the node's server, as in the node (shared: a late one after
+  // the test is refused by the stopped server, not by a destroyed one).
+  DeliverConnection Deliver() {
+    return [node = node_](int fd) { return node->Adopt(fd); };
+  }
+
   static uint16_t PortOf(const std::string& url) {
     return static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
   }
 
   crypto::SigningKey member_ = crypto::SigningKey::Generate();
-  http::ServerPtr node_;
+  std::shared_ptr<http::Server> node_;
 };
 
 TEST_F(RelayTest, AMemberIsReachableThroughTheRelay) {
   auto relay = MakeRelay();
-  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, node_->port());
+  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, Deliver());
   auto url = provider->Open();
   ASSERT_TRUE(url.ok()) << url.status().ToString();
   EXPECT_TRUE(provider->Alive());
@@ -91,7 +97,7 @@ TEST_F(RelayTest, AMemberIsReachableThroughTheRelay) {
 TEST_F(RelayTest, OnlyMembersMayReserveARelay) {
   auto relay = MakeRelay();
   const auto stranger = crypto::SigningKey::Generate();
-  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, stranger, node_->port());
+  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, stranger, Deliver());
   auto url = provider->Open();
   ASSERT_FALSE(url.ok());
   EXPECT_NE(url.status().message().find("only members"), std::string::npos) << url.status().message();
@@ -104,7 +110,7 @@ TEST_F(RelayTest, OnlyMembersMayReserveARelay) {
 TEST_F(RelayTest, AJoiningNodeGetsATimeLimitedSlot) {
   auto relay = MakeRelay(64, 4, 500ms);
   const auto joiner = crypto::SigningKey::Generate(), other = crypto::SigningKey::Generate();
-  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, joiner, node_->port());
+  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, joiner, Deliver());
   auto url = provider->Open();
   ASSERT_TRUE(url.ok()) << url.status().ToString();
   http::ClientRequest req;
@@ -112,7 +118,7 @@ TEST_F(RelayTest, AJoiningNodeGetsATimeLimitedSlot) {
   auto r = http::Fetch(req);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->body, "node says /joining");
-  auto second = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, other, node_->port());
+  auto second = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, other, Deliver());
   auto refused = second->Open();
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("one joining node per address"), std::string::npos)
@@ -124,7 +130,7 @@ TEST_F(RelayTest, AJoiningNodeGetsATimeLimitedSlot) {
   ASSERT_FALSE(again.ok());
   EXPECT_NE(again.status().message().find("had a joiner slot recently"), std::string::npos) << again.status().message();
   // Members are not affected.
-  auto member = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, node_->port());
+  auto member = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, Deliver());
   EXPECT_TRUE(member->Open().ok());
 }
 
@@ -133,7 +139,7 @@ TEST_F(RelayTest, MovesToAnotherRelayWhenItsRelayDies) {
   auto second = MakeRelay();
   auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(first->port()),
                                      "127.0.0.1:" + std::to_string(second->port())},
-                                    member_, node_->port());
+                                    member_, Deliver());
   auto url = provider->Open();
   ASSERT_TRUE(url.ok());
   first->Stop();
@@ -150,7 +156,7 @@ TEST_F(RelayTest, MovesToAnotherRelayWhenItsRelayDies) {
 
 TEST_F(RelayTest, CapsConnectionsPerRelayedNode) {
   auto relay = MakeRelay(/*max_connections=*/1);
-  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, node_->port());
+  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, Deliver());
   auto url = provider->Open();
   ASSERT_TRUE(url.ok());
   test::RawConnection first(PortOf(*url));
