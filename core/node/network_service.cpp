@@ -28,12 +28,6 @@ namespace {
 
 constexpr size_t kMaxMessageBytes = 1 << 20;
 
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 class KernelRandom final : public protocol::Random {
  public:
   uint64_t Next() override {
@@ -42,6 +36,12 @@ class KernelRandom final : public protocol::Random {
     return v;
   }
 };
+
+// Messages the protocol repeats by itself (SWIM probes, anti-entropy rounds): the transport
+// may drop them under pressure, and a newer sync to a peer replaces one still waiting.
+bool Droppable(const std::string& type) {
+  return type == "ping" || type == "pingreq" || type == "ack" || type == "sync";
+}
 
 bool ValidType(std::string_view t) {
   if (t.empty() || t.size() > 16) return false;
@@ -78,17 +78,19 @@ struct Identity {
   int relay = 0;
 };
 
-Result<Identity> FetchIdentity(const std::string& url, const std::string& nonce, const std::string& host_header = "",
-                               std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
+http::ClientRequest IdentityRequest(const std::string& url, const std::string& nonce,
+                                    const std::string& host_header, std::chrono::milliseconds timeout) {
   http::ClientRequest req;
   req.url = url + "/p2p/identity?nonce=" + nonce;
   if (!host_header.empty()) req.headers.push_back({"host", host_header});
   req.timeout = timeout;
   req.max_response_bytes = 4096;
-  auto r = http::Fetch(req);
-  if (!r) return Status::Error("unreachable", r.status().message());
-  if (r->status != 200) return Status::Error("unreachable", "answered " + std::to_string(r->status));
-  auto body = json::Parse(r->body, {4096, 4});
+  return req;
+}
+
+Result<Identity> ParseIdentity(const http::ClientResponse& r) {
+  if (r.status != 200) return Status::Error("unreachable", "answered " + std::to_string(r.status));
+  auto body = json::Parse(r.body, {4096, 4});
   if (!body) return Status::Error("not_a_node", "no identity at this URL");
   const std::string* key = body->find_string("key");
   const std::string* sig = body->find_string("sig");
@@ -101,6 +103,14 @@ Result<Identity> FetchIdentity(const std::string& url, const std::string& nonce,
     id.relay = static_cast<int>(*relay);
   }
   return id;
+}
+
+// Blocking, for the tunnel manager's thread (its own checks): the same request and parse.
+Result<Identity> FetchIdentity(const std::string& url, const std::string& nonce,
+                               std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
+  auto r = http::Fetch(IdentityRequest(url, nonce, "", timeout));
+  if (!r) return Status::Error("unreachable", r.status().message());
+  return ParseIdentity(*r);
 }
 
 // "a=1&b=2" -> value of `name`, percent-decoded; false when absent or malformed.
@@ -141,17 +151,16 @@ struct NetworkService::Impl {
   std::vector<std::string> refusals;
 
   std::atomic<uint16_t> relay_port{0};
-  // Checks in flight; shared with their threads, which may outlive the service at shutdown.
-  std::shared_ptr<std::atomic<int>> reach_inflight = std::make_shared<std::atomic<int>>(0);
   std::mutex reach_mu;  // rate limits of /p2p/reach
   RateLimit reach_by_source{5, 1000, 1000000};
   RateLimit reach_by_url{1, 1000, 50};
 
-  std::mutex out_mu;
-  std::condition_variable out_cv;
-  std::deque<protocol::Envelope> outgoing;
+  std::mutex tick_mu;  // the timer thread's wake-up
+  std::condition_variable tick_cv;
   bool stopping = false;
-  std::vector<std::thread> threads;
+  std::thread ticker;
+
+  int64_t WallMs() const { return o.clock->WallMs(); }
 
   // The join node's URL, then up to `most` other members' URLs in random order; each kept
   // only if keep(url, via) (the join node's via reads "").
@@ -211,51 +220,32 @@ struct NetworkService::Impl {
       refusals.push_back(r);
       if (refusals.size() > 16) refusals.erase(refusals.begin());
     }
-    if (out.messages.empty()) return;
-    {
-      std::lock_guard<std::mutex> lock(out_mu);
-      for (auto& m : out.messages) {
-        if (outgoing.size() < 10000) outgoing.push_back(std::move(m));
-      }
-    }
-    out_cv.notify_all();
+    for (protocol::Envelope& e : out.messages) Post(std::move(e));
   }
 
-  void SendLoop() {
-    while (true) {
-      protocol::Envelope e;
-      {
-        std::unique_lock<std::mutex> lock(out_mu);
-        out_cv.wait(lock, [&] { return stopping || !outgoing.empty(); });
-        if (stopping) return;
-        e = std::move(outgoing.front());
-        outgoing.pop_front();
-      }
-      const std::string body =
-          json::Serialize(json::Object{{"body", std::move(e.body)}, {"from", e.from}});
-      const crypto::Signature sig = o.key->SignWithDomain("p2p/" + e.type, body);
-      http::ClientRequest req;
-      req.method = "POST";
-      req.url = e.to + "/p2p/" + e.type;
-      req.body = body;
-      req.timeout = std::chrono::milliseconds(3000);
-      req.max_response_bytes = 64 * 1024;
-      req.headers = {{"content-type", "application/json"},
-                     {"x-peerstack-key", key_hex},
-                     {"x-peerstack-signature", crypto::HexEncode(sig.data(), sig.size())}};
-      auto r = http::Fetch(req);
-      if (!r) {
-        PS_LOG(kDebug, "network") << e.type << " to " << e.to << " failed: " << r.status().ToString();
-      } else if (r->status >= 300) {
-        PS_LOG(kDebug, "network") << e.type << " to " << e.to << " answered " << r->status;
-      }
+  // Signs a message (domain "p2p/<type>" over the exact body bytes) and hands it to the
+  // transport, which never blocks.
+  void Post(protocol::Envelope e) {
+    std::string body = json::Serialize(json::Object{{"body", std::move(e.body)}, {"from", e.from}});
+    const crypto::Signature sig = o.key->SignWithDomain("p2p/" + e.type, body);
+    transport::Message m;
+    m.peer = e.to;
+    m.path = "/p2p/" + e.type;
+    m.body = std::move(body);
+    m.headers = {{"content-type", "application/json"},
+                 {"x-peerstack-key", key_hex},
+                 {"x-peerstack-signature", crypto::HexEncode(sig.data(), sig.size())}};
+    m.droppable = Droppable(e.type);
+    if (e.type == "sync") m.supersedes = "sync";
+    if (!o.transport->Send(std::move(m))) {
+      PS_LOG(kDebug, "network") << e.type << " to " << e.to << " not queued (its queue is full)";
     }
   }
 
   void TickLoop() {
-    std::unique_lock<std::mutex> lock(out_mu);
+    std::unique_lock<std::mutex> lock(tick_mu);
     while (!stopping) {
-      out_cv.wait_for(lock, std::chrono::milliseconds(100));
+      tick_cv.wait_for(lock, std::chrono::milliseconds(100));
       if (stopping) break;
       lock.unlock();
       {
@@ -309,7 +299,7 @@ Status NetworkService::Start(const std::string& self_url, const std::string& via
   } else if (d.o.join_url.empty()) {
     protocol::GenesisParams params;
     params.code_hash = d.o.code_hash;
-    auto genesis = protocol::MakeGenesis(*d.o.key, self_url, WallMs(), params);
+    auto genesis = protocol::MakeGenesis(*d.o.key, self_url, d.WallMs(), params);
     if (!genesis) return genesis.status();
     const std::string wire = protocol::Encode(*genesis);
     store::WriteBatch batch;
@@ -328,7 +318,7 @@ Status NetworkService::Start(const std::string& self_url, const std::string& via
     if (me && me->url != self_url) {
       PS_LOG(kInfo, "network") << "announcing the new address " << self_url << " (was " << me->url << ")";
     }
-    d.engine->AnnounceAddress(self_url, WallMs(), &out, via);
+    d.engine->AnnounceAddress(self_url, d.WallMs(), &out, via);
     d.Drive(out);
   }
   if (!d.engine) {
@@ -336,23 +326,19 @@ Status NetworkService::Start(const std::string& self_url, const std::string& via
     d.engine = std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key, d.o.join_url,
                                                   &d.random);
   }
-  for (size_t i = 0; i < std::max<size_t>(1, d.o.senders); ++i) {
-    d.threads.emplace_back([impl = impl_] { impl->SendLoop(); });
-  }
-  d.threads.emplace_back([impl = impl_] { impl->TickLoop(); });
+  d.ticker = std::thread([impl = impl_] { impl->TickLoop(); });
   return Status::Ok();
 }
 
 void NetworkService::Stop() {
   Impl& d = *impl_;
   {
-    std::lock_guard<std::mutex> lock(d.out_mu);
+    std::lock_guard<std::mutex> lock(d.tick_mu);
     if (d.stopping) return;
     d.stopping = true;
   }
-  d.out_cv.notify_all();
-  for (auto& t : d.threads) t.join();
-  d.threads.clear();
+  d.tick_cv.notify_all();
+  if (d.ticker.joinable()) d.ticker.join();
 }
 
 http::Response NetworkService::HandleMessage(const http::Request& request) {
@@ -377,12 +363,15 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
   }
   std::lock_guard<std::mutex> lock(d.mu);
   if (!d.engine) return http::JsonError(503, "not_ready", "the network is not started");
-  const int64_t now = WallMs();
+  const int64_t now = d.WallMs();
   // A member's messages come from its recorded URL: the key signed them, the URL is bound to
   // the key in the ledger (so nobody can make another member look alive).
   std::string sender = *from;
   if (const protocol::Ledger* l = d.engine->ledger()) {
-    if (const protocol::Member* m = l->state().FindMemberByKey(*key)) sender = m->url;
+    if (const protocol::Member* m = l->state().FindMemberByKey(*key)) {
+      sender = m->url;
+      d.o.transport->Heard(m->url);  // it answers again: no more backoff for it
+    }
   }
   protocol::Output out;
   d.engine->Receive(protocol::Envelope{sender, d.self_url, type, *body}, now, &out);
@@ -410,7 +399,7 @@ std::vector<std::string> NetworkService::FindRelays() const {
   std::vector<std::string> relays;
   for (const std::string& url : urls) {
     auto parsed = http::ParseUrl(url);
-    auto id = parsed ? FetchIdentity(url, "00", "", std::chrono::milliseconds(1500)) : Status::Error("bad_url", "");
+    auto id = parsed ? FetchIdentity(url, "00", std::chrono::milliseconds(1500)) : Status::Error("bad_url", "");
     if (id && id->relay != 0) relays.push_back(parsed->host + ":" + std::to_string(id->relay));
   }
   return relays;
@@ -423,43 +412,31 @@ bool IsLoopbackHost(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
 }
 
-// May /p2p/reach fetch from this host? Resolves it once and checks every address; the
-// numeric address to connect to (so a second lookup cannot lead elsewhere), or "".
-std::string CheckedAddress(const std::string& host, bool loopback_ok) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  std::string name = host;
-  if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
-  if (::getaddrinfo(name.c_str(), nullptr, &hints, &res) != 0) return "";
-  bool ok = res != nullptr;
+// May /p2p/reach fetch from a host with these (numeric) addresses? Every one must be allowed;
+// the one to connect to (so that a second lookup cannot lead elsewhere), or "".
+std::string CheckedAddress(const std::vector<std::string>& addresses, bool loopback_ok) {
   std::string chosen;
-  for (addrinfo* ai = res; ai && ok; ai = ai->ai_next) {
-    char text[INET6_ADDRSTRLEN] = {0};
-    if (ai->ai_family == AF_INET) {
-      const in_addr& in = reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr;
-      const uint32_t a = ntohl(in.s_addr);
+  for (const std::string& text : addresses) {
+    in_addr v4{};
+    in6_addr v6{};
+    bool ok = false;
+    if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+      const uint32_t a = ntohl(v4.s_addr);
       const bool loopback = (a >> 24) == 127;
       const bool link_local = (a >> 16) == 0xA9FE;  // 169.254/16
       const bool bad = a == 0 || (a >> 28) == 0xE || a == 0xFFFFFFFF || link_local;
       ok = !bad && (loopback_ok || !loopback);
-      ::inet_ntop(AF_INET, &in, text, sizeof text);
       if (ok && chosen.empty()) chosen = text;
-    } else if (ai->ai_family == AF_INET6) {
-      const in6_addr& a = reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr;
-      const bool bad = IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_LINKLOCAL(&a) || IN6_IS_ADDR_MULTICAST(&a) ||
-                       IN6_IS_ADDR_V4MAPPED(&a);
-      ok = !bad && (loopback_ok || !IN6_IS_ADDR_LOOPBACK(&a));
-      ::inet_ntop(AF_INET6, &a, text, sizeof text);
-      if (ok && chosen.empty()) chosen = "[" + std::string(text) + "]";
-    } else {
-      ok = false;
+    } else if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
+      const bool bad = IN6_IS_ADDR_UNSPECIFIED(&v6) || IN6_IS_ADDR_LINKLOCAL(&v6) || IN6_IS_ADDR_MULTICAST(&v6) ||
+                       IN6_IS_ADDR_V4MAPPED(&v6);
+      ok = !bad && (loopback_ok || !IN6_IS_ADDR_LOOPBACK(&v6));
+      if (ok && chosen.empty()) chosen = "[" + text + "]";
     }
+    if (!ok) return "";
   }
-  ::freeaddrinfo(res);
-  return ok ? chosen : "";
+  return chosen;
 }
-
 
 }  // namespace
 
@@ -478,7 +455,7 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
   // (the answer carries only a key and a signature, never what the URL returned).
   {
     std::lock_guard<std::mutex> lock(d.reach_mu);
-    const int64_t now = WallMs();
+    const int64_t now = d.WallMs();
     if (!d.reach_by_source.Admit(request.remote_address, now) || !d.reach_by_url.Admit(url, now)) {
       return http::JsonError(429, "busy", "too many reachability checks; try again in a second");
     }
@@ -491,29 +468,34 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
     auto self = http::ParseUrl(d.self_url);
     return self && IsLoopbackHost(self->host);
   }();
-  auto answer = [url, nonce, target = *parsed, self_on_loopback] {
-    const http::Response unreachable = http::JsonError(502, "unreachable", "cannot reach " + url);
-    const std::string address = CheckedAddress(target.host, self_on_loopback);
-    if (address.empty()) return unreachable;
-    const size_t path_at = url.find('/', url.find("//") + 2);
-    const std::string port = ":" + std::to_string(target.port);
-    const std::string host = target.host.find(':') != std::string::npos ? "[" + target.host + "]" : target.host;
-    auto id = FetchIdentity("http://" + address + port + (path_at == std::string::npos ? "" : url.substr(path_at)),
-                            nonce, host + port);
-    if (!id) return unreachable;
-    return http::JsonResponse(200, json::Serialize(json::Object{{"key", id->key}, {"sig", id->sig}}));
-  };
+  // Resolve once (on the transport's loop), check every address, fetch from the checked one;
+  // nothing here blocks the server's thread or holds one of its own.
   auto responder = request.Defer();
-  if (!responder) return answer();  // outside a server (tests): answer inline
-  // At most 16 checks in flight (each may wait seconds for a slow URL).
-  if (d.reach_inflight->fetch_add(1) >= 16) {
-    --*d.reach_inflight;
-    return http::JsonError(429, "busy", "too many reachability checks; try again in a second");
-  }
-  std::thread([responder, answer, inflight = d.reach_inflight] {
-    responder->Send(answer());
-    --*inflight;
-  }).detach();
+  if (!responder) return http::JsonError(500, "internal", "reachability checks need a server");
+  auto unreachable = [url] { return http::JsonError(502, "unreachable", "cannot reach " + url); };
+  // Too many checks in flight is no verdict on the URL: 429, as for the rate limits.
+  auto busy = [] { return http::JsonError(429, "busy", "too many reachability checks; try again in a second"); };
+  std::string name = parsed->host;
+  if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+  transport::Transport* transport = d.o.transport;
+  transport->Resolve(name, [=](Result<std::vector<std::string>> addresses) {
+    if (!addresses && addresses.status().code() == "busy") return responder->Send(busy());
+    const std::string address = addresses ? CheckedAddress(*addresses, self_on_loopback) : "";
+    if (address.empty()) return responder->Send(unreachable());
+    const size_t path_at = url.find('/', url.find("//") + 2);
+    const std::string port = ":" + std::to_string(parsed->port);
+    const std::string host = parsed->host.find(':') != std::string::npos ? "[" + parsed->host + "]" : parsed->host;
+    http::ClientRequest req = IdentityRequest(
+        "http://" + address + port + (path_at == std::string::npos ? "" : url.substr(path_at)), nonce, host + port,
+        std::chrono::milliseconds(3000));
+    transport->Fetch(std::move(req), [responder, unreachable, busy](Result<http::ClientResponse> r) {
+      if (!r && r.status().code() == "busy") return responder->Send(busy());
+      auto id = r ? ParseIdentity(*r) : Result<Identity>(r.status());
+      if (!id) return responder->Send(unreachable());
+      responder->Send(
+          http::JsonResponse(200, json::Serialize(json::Object{{"key", id->key}, {"sig", id->sig}})));
+    });
+  });
   return http::Response::Deferred();
 }
 
@@ -573,7 +555,7 @@ void NetworkService::AnnounceUrl(const std::string& url, const std::string& via)
   d.self_via = via;
   if (!d.engine) return;
   protocol::Output out;
-  d.engine->AnnounceAddress(url, WallMs(), &out, via);
+  d.engine->AnnounceAddress(url, d.WallMs(), &out, via);
   d.Drive(out);
 }
 
@@ -596,7 +578,7 @@ http::Response NetworkService::HandleJoin(const http::Request& request) {
   d.engine = std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key, url, &d.random);
   d.refusals.clear();
   protocol::Output out;
-  d.engine->Tick(WallMs(), &out);
+  d.engine->Tick(d.WallMs(), &out);
   d.Drive(out);
   return http::JsonResponse(202, json::Serialize(json::Object{{"joining", url}}));
 }
@@ -641,7 +623,7 @@ http::Response NetworkService::HandleLeave(const http::Request&) {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
   protocol::Output out;
-  if (auto s = d.engine->Leave(WallMs(), &out); !s.ok()) return StatusError(409, s);
+  if (auto s = d.engine->Leave(d.WallMs(), &out); !s.ok()) return StatusError(409, s);
   d.Drive(out);
   PS_LOG(kInfo, "network") << "left the network";
   return http::JsonResponse(200, "{\"left\":true}");
@@ -663,7 +645,7 @@ http::Response NetworkService::HandleEvict(const http::Request& request) {
   }
   if (key.empty()) return http::JsonError(404, "not_found", "no member with id " + *id);
   protocol::Output out;
-  if (auto s = d.engine->StartEviction(key, WallMs(), &out); !s.ok()) return StatusError(409, s);
+  if (auto s = d.engine->StartEviction(key, d.WallMs(), &out); !s.ok()) return StatusError(409, s);
   d.Drive(out);
   PS_LOG(kInfo, "network") << "asked the members to evict " << *id;
   return http::JsonResponse(202, json::Serialize(json::Object{{"evicting", *id}}));
@@ -701,12 +683,12 @@ http::Response NetworkService::HandleRelease(const http::Request& request,
   const protocol::Ledger* l = d.engine->ledger();
   if (!l) return http::JsonError(409, "not_member", "this node is not in a network");
   auto manifest = protocol::ParseManifest(json::Object{
-      {"expires", WallMs() + (days ? *days : 90) * 86400000LL},
+      {"expires", d.WallMs() + (days ? *days : 90) * 86400000LL},
       {"plugins", std::move(plugins)},
       {"version", l->state().release_version + 1}});
   if (!manifest) return http::JsonError(400, "bad_manifest", manifest.status().message());
   protocol::Output out;
-  if (auto s = d.engine->PublishRelease(*manifest, WallMs(), &out); !s.ok()) return StatusError(409, s);
+  if (auto s = d.engine->PublishRelease(*manifest, d.WallMs(), &out); !s.ok()) return StatusError(409, s);
   d.Drive(out);
   PS_LOG(kInfo, "network") << "published release " << manifest->version << ", code "
                            << manifest->CodeHash();
@@ -727,7 +709,7 @@ http::Response NetworkService::HandleRecover(const http::Request& request) {
   if (!l) return http::JsonError(409, "no_network", "this node has no network");
   std::vector<std::string> keep;
   const json::Value* ids = body.find("keep");
-  const int64_t now = WallMs();
+  const int64_t now = d.WallMs();
   for (const protocol::Member& m : l->state().members) {
     bool kept = false;
     if (ids && ids->is_array()) {
@@ -750,7 +732,7 @@ json::Value NetworkService::NodesJson() const {
   std::lock_guard<std::mutex> lock(d.mu);
   const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
   json::Array nodes;
-  const int64_t now = WallMs();
+  const int64_t now = d.WallMs();
   if (l) {
     for (const protocol::Member& m : l->state().members) {
       const bool self = m.key == d.key_hex;

@@ -7,7 +7,9 @@
 //     node key (headers X-Peerstack-Key, X-Peerstack-Signature) with the domain "p2p/<type>";
 //     the signature is checked over the raw bytes first, then the body is parsed strictly
 //     (no duplicate keys, no trailing data, 1 MiB at most), then the engine decides.
-//   - Outgoing: sender threads POST the engine's messages with a deadline and a size cap.
+//   - Outgoing: the engine's messages are signed and handed to the transport
+//     (transport/transport.h): a bounded queue per peer on an event loop, so a silent peer
+//     delays only its own messages. Probes and syncs may be dropped; the rest must arrive.
 //   - Events the engine accepts are written to the store before any message that depends on
 //     them is sent, so a node killed at any point restarts consistent.
 //   - Liveness (for /nodes) is the engine's: SWIM-style probes with indirect checks; a
@@ -20,11 +22,13 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/result.h"
 #include "crypto/ed25519.h"
 #include "http/message.h"
 #include "json/json.h"
 #include "store/store.h"
+#include "transport/transport.h"
 #include "tunnel/tunnel.h"
 
 namespace peerstack::node {
@@ -36,7 +40,8 @@ struct NetworkOptions {
   std::string join_url;   // empty: create (or keep) our own network
   std::string version;
   int64_t sync_interval_ms = 1000;
-  size_t senders = 2;  // threads sending outgoing messages
+  const Clock* clock = nullptr;             // required; not owned
+  transport::Transport* transport = nullptr;  // required; not owned, outlives Stop()
 };
 
 class NetworkService {
@@ -46,7 +51,7 @@ class NetworkService {
   NetworkService(const NetworkService&) = delete;
   NetworkService& operator=(const NetworkService&) = delete;
 
-  // Loads or creates the ledger, then starts the timer and senders. self_url is where this
+  // Loads or creates the ledger, then starts the timer. self_url is where this
   // node's public listener answers (known once it is bound).
   Status Start(const std::string& self_url, const std::string& via = "");
   void Stop();

@@ -20,6 +20,7 @@
 #include "http/static_files.h"
 #include "json/json.h"
 #include "plugins/plugin_host.h"
+#include "transport/transport.h"
 #include "tunnel/relay.h"
 #include "tunnel/tunnel.h"
 #include "node/network_service.h"
@@ -45,6 +46,7 @@ int64_t WallMs() {
 
 struct Node::Impl {
   Config config;
+  SystemClock clock;
   std::string version;
   int lock_fd = -1;
   std::unique_ptr<crypto::SigningKey> key;
@@ -53,6 +55,7 @@ struct Node::Impl {
   std::string admin_token;
   std::shared_ptr<store::Store> store;
   std::unique_ptr<plugins::PluginHost> plugin_host;
+  std::unique_ptr<transport::Transport> transport;  // outgoing peer traffic, one event loop
   std::unique_ptr<NetworkService> network;
   // Relayed connections are handed to the public server from the relay provider's threads,
   // which may outlive the server by a few seconds at shutdown: they go through this gate.
@@ -134,10 +137,31 @@ struct Node::Impl {
          json::Object{{"public", stats_json(public_server)}, {"admin", stats_json(admin_server)}}},
         {"plugins", plugin_host ? plugin_host->StatusJson() : json::Value(nullptr)},
         {"tunnel", TunnelJson()},
+        {"transport", TransportJson()},
         {"relay", relay ? json::Value(json::Object{{"port", relay->port()},
                                                    {"relayed", relay->relayed_nodes()}})
                         : json::Value(nullptr)},
     };
+  }
+
+  // Outgoing peer traffic: per peer what waits, what is in flight, and how it went.
+  json::Value TransportJson() const {
+    const transport::TransportStats st = transport->stats();
+    json::Array peers;
+    for (const transport::PeerStats& p : st.peers) {
+      peers.push_back(json::Object{{"peer", p.peer},
+                                   {"queued", p.queued},
+                                   {"in_flight", p.in_flight},
+                                   {"connections", p.connections},
+                                   {"backing_off", p.backing_off},
+                                   {"sent", p.counters.sent},
+                                   {"failed", p.counters.failed},
+                                   {"dropped", p.counters.dropped},
+                                   {"last_error", p.last_error}});
+    }
+    return json::Object{{"connections_opened", st.connections_opened},
+                        {"exchanges", st.exchanges},
+                        {"peers", std::move(peers)}};
   }
 
   json::Value TunnelJson() const {
@@ -303,7 +327,13 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   // accepts).
   impl->plugin_host->Start();
 
+  transport::TransportOptions to;
+  to.clock = &impl->clock;
+  impl->transport = std::make_unique<transport::Transport>(std::move(to));
+
   NetworkOptions no;
+  no.clock = &impl->clock;
+  no.transport = impl->transport.get();
   no.key = std::make_unique<crypto::SigningKey>(*impl->key);
   no.store = impl->store;
   no.code_hash = CodeHashOf(impl->plugin_host->StatusJson());
@@ -367,6 +397,7 @@ Status Node::Start() {
     if (auto s = d.relay->Start(); !s.ok()) return s;
     d.network->set_relay_port(d.relay->port());
   }
+  d.transport->Start();
   d.StartTunnels();
   d.plugin_host->SetPublicUrl(d.SelfUrl());
   std::string via;
@@ -406,6 +437,7 @@ void Node::Stop() {
   d.public_server.reset();
   d.admin_server.reset();
   if (d.network) d.network->Stop();
+  if (d.transport) d.transport->Stop();
   if (d.plugin_host) d.plugin_host->Stop();
   if (d.store) {
     if (auto s = d.store->Close(); !s.ok()) {

@@ -250,6 +250,55 @@ TEST_F(NetworkTest, ANodeBackAtAnotherPortAnnouncesItsNewAddress) {
   ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c"}, 3); }, 40s));
 }
 
+// The internet's usual failure: a member that goes silent (a frozen process accepts TCP
+// connections and answers nothing). Its messages may wait; nobody else's may.
+TEST_F(NetworkTest, AFrozenMemberStallsNeitherJoinsNorSyncForTheOthers) {
+  Start("a");
+  for (const char* n : {"b", "c"}) {
+    Start(n, Url("a"));
+    ASSERT_TRUE(test::WaitFor([&] { return IsMember(n); }, 30s)) << nodes_[n]->Log();
+  }
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c"}, 3); }, 20s));
+  // The same join twice, healthy then with c frozen: d into 3 members, then e into 4 with a
+  // quorum of 3 of 4 (a, b, d). Timed from a started joiner to the member flag.
+  auto timed_join = [&](const std::string& name) {
+    Start(name, Url("a"));
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(test::WaitFor([&] { return IsMember(name); }, 60s)) << nodes_[name]->Log();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  };
+  const auto healthy = timed_join("d");
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c", "d"}, 4); }, 20s));
+  ASSERT_EQ(::kill(nodes_["c"]->process()->pid(), SIGSTOP), 0);
+  const auto frozen = timed_join("e");
+  std::printf("join into a healthy network: %lld ms; with a frozen member: %lld ms\n",
+              static_cast<long long>(healthy.count()), static_cast<long long>(frozen.count()));
+  // 1.5x, with 300 ms for the granularity of the joiner's own timer (100 ms ticks).
+  EXPECT_LE(frozen.count(), healthy.count() * 3 / 2 + 300)
+      << "healthy " << healthy.count() << " ms, frozen " << frozen.count() << " ms\n"
+      << nodes_["e"]->Log();
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "d", "e"}, 5); }, 20s));
+  // An operator's /sync on a healthy member is not held up by the frozen one.
+  const auto sync_t0 = std::chrono::steady_clock::now();
+  auto sync = nodes_["a"]->Request("GET", "/sync", "", true);
+  ASSERT_TRUE(sync && sync->status == 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - sync_t0, 3500ms);
+  // The frozen member is shown offline.
+  auto c_online_in_a = [&] {
+    const json::Value nodes = nodes_["a"]->GetJson("/nodes");
+    for (const auto& n : nodes.find("nodes")->as_array()) {
+      if (*n.find_string("url") == Url("c")) return n.find("online")->as_bool();
+    }
+    return true;
+  };
+  EXPECT_TRUE(test::WaitFor([&] { return !c_online_in_a(); }, 20s));
+  // Thawed, it catches up (it missed e's admission) and is online again.
+  ASSERT_EQ(::kill(nodes_["c"]->process()->pid(), SIGCONT), 0);
+  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c", "d", "e"}, 5); }, 30s))
+      << nodes_["c"]->Log();
+  EXPECT_TRUE(test::WaitFor(c_online_in_a, 20s));
+}
+
 TEST_F(NetworkTest, AMemberLeavesAndAnAbsentOneIsEvicted) {
   Start("a");
   for (const char* n : {"b", "c", "d"}) {
