@@ -501,8 +501,9 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
 
 tunnel::Reach NetworkService::VerifyIdentity(const std::string& url) const {
   const Impl& d = *impl_;
-  auto ours = [&](const std::string& key, const std::string& nonce, const std::string& sig) {
-    return key == d.key_hex && protocol::VerifyHexSignature(key, "identity", nonce, sig).ok();
+  // By value: witnesses may answer after the verdict is in and this call has returned.
+  auto ours = [self = d.key_hex](const std::string& key, const std::string& nonce, const std::string& sig) {
+    return key == self && protocol::VerifyHexSignature(key, "identity", nonce, sig).ok();
   };
   // Asked of peers: a node cannot tell from inside whether others reach it (a router without
   // hairpin NAT fails the self-check of a working mapping; a loopback URL passes it).
@@ -515,33 +516,53 @@ tunnel::Reach NetworkService::VerifyIdentity(const std::string& url) const {
   const std::vector<std::string> witnesses =
       d.Peers(3, [&url](const std::string& peer, const std::string&) { return peer != url; });
   if (witnesses.empty()) return self_check();  // alone: the first node of a network
-  bool refuted = false, busy = false;
+  // All witnesses at once (a silent one costs nothing but its own answer); the first
+  // confirmation decides, otherwise every answer is waited for, 5 s at most.
+  struct Verdicts {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t pending = 0;
+    bool confirmed = false, refuted = false, busy = false;
+  };
+  auto v = std::make_shared<Verdicts>();
+  v->pending = witnesses.size();
   for (const std::string& witness : witnesses) {
     const std::string nonce = crypto::RandomHex(16);
     http::ClientRequest req;
     req.url = witness + "/p2p/reach?url=" + http::PercentEncode(url) + "&nonce=" + nonce;
     req.timeout = std::chrono::milliseconds(5000);
     req.max_response_bytes = 4096;
-    auto r = http::Fetch(req);
-    if (!r) continue;  // down: no verdict
-    if (r->status == 429) {
-      busy = true;
-      continue;
-    }
-    if (r->status != 200 && r->status != 502) continue;  // an older node: no verdict
-    if (r->status == 502) {
-      PS_LOG(kInfo, "tunnel") << witness << " cannot reach " << url;
-      refuted = true;
-      continue;
-    }
-    auto body = json::Parse(r->body, {4096, 4});
-    const std::string* key = body ? body->find_string("key") : nullptr;
-    const std::string* sig = body ? body->find_string("sig") : nullptr;
-    if (key && sig && ours(*key, nonce, *sig)) return tunnel::Reach::kConfirmed;
-    refuted = true;  // another node answers there
+    d.o.transport->Fetch(std::move(req), [v, witness, url, nonce, ours](Result<http::ClientResponse> r) {
+      bool confirmed = false, refuted = false, busy = false;
+      if (!r) {
+        busy = r.status().code() == "busy";  // ours: too many fetches; down: no verdict
+      } else if (r->status == 429) {
+        busy = true;
+      } else if (r->status == 502) {
+        PS_LOG(kInfo, "tunnel") << witness << " cannot reach " << url;
+        refuted = true;
+      } else if (r->status == 200) {
+        auto body = json::Parse(r->body, {4096, 4});
+        const std::string* key = body ? body->find_string("key") : nullptr;
+        const std::string* sig = body ? body->find_string("sig") : nullptr;
+        confirmed = key && sig && ours(*key, nonce, *sig);
+        refuted = !confirmed;  // another node answers there
+      }  // any other status: an older node, no verdict
+      std::lock_guard<std::mutex> lock(v->mu);
+      v->confirmed |= confirmed;
+      v->refuted |= refuted;
+      v->busy |= busy;
+      --v->pending;
+      v->cv.notify_all();
+    });
   }
-  if (refuted) return tunnel::Reach::kRefuted;
-  if (busy) return tunnel::Reach::kUnknown;
+  {
+    std::unique_lock<std::mutex> lock(v->mu);
+    v->cv.wait_for(lock, std::chrono::milliseconds(5500), [&] { return v->confirmed || v->pending == 0; });
+    if (v->confirmed) return tunnel::Reach::kConfirmed;
+    if (v->refuted) return tunnel::Reach::kRefuted;
+    if (v->busy || v->pending > 0) return tunnel::Reach::kUnknown;
+  }
   // No peer answered at all (they all restart, say, behind paths of their own): the node's
   // own check lets it start; the periodic checks correct it once a peer is back.
   return self_check();
