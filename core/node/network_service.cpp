@@ -133,6 +133,41 @@ bool ValidNonce(const std::string& nonce) {
   return !nonce.empty() && nonce.size() <= 64 && crypto::HexDecode(nonce).has_value();
 }
 
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
+}
+
+// 429 with Retry-After: what every limit of the peer protocol answers.
+http::Response TooMany(std::string_view message) {
+  http::Response r = http::JsonError(429, "busy", message);
+  r.set("retry-after", "1");
+  return r;
+}
+
+// Messages per second that one key may send, per type. Strangers (keys that are not members:
+// joiners, and anyone) get a small budget per key and a total for all of them, because keys
+// cost nothing to make; a join makes every member challenge a URL, so joins are the scarcest.
+// Members get a larger budget per key: a sponsor forwards every join it handles, a node that
+// catches up answers many syncs. (A node just admitted is still a stranger to members that
+// have not heard of it yet: strangers get a little of every type.) Legitimate traffic stays far below: a member probes one peer
+// and syncs with one peer a second.
+struct TypeLimit {
+  const char* type;
+  int stranger_per_key;
+  int stranger_total;
+  int member_per_key;
+};
+constexpr TypeLimit kTypeLimits[] = {
+    {"join", 2, 20, 100},       {"challenge", 10, 200, 100}, {"answer", 20, 200, 100},
+    {"approval", 10, 200, 200}, {"accepted", 10, 200, 50},   {"refused", 10, 200, 50},
+    {"event", 10, 200, 1000},   {"events", 10, 200, 200},    {"sync", 5, 100, 100},
+    {"ping", 10, 200, 100},     {"pingreq", 10, 200, 100},   {"ack", 10, 200, 100},
+    {"evict", 10, 200, 20},     {"evictapproval", 10, 200, 50},
+};
+// Per source address, all types, before a signature is checked (it costs CPU). Loopback is
+// exempt: tunnelled and relayed requests all arrive from there.
+constexpr int kPerAddressPerSecond = 500;
+
 http::Response StatusError(int http_status, const Status& s) {
   return http::JsonError(http_status, s.code(), s.message());
 }
@@ -154,6 +189,19 @@ struct NetworkService::Impl {
   std::mutex reach_mu;  // rate limits of /p2p/reach
   RateLimit reach_by_source{5, 1000, 1000000};
   RateLimit reach_by_url{1, 1000, 50};
+  std::mutex limits_mu;  // the /p2p/<type> limits
+  RateLimit by_address{kPerAddressPerSecond, 1000, 20000};
+  struct Budgets {
+    RateLimit strangers, members;
+  };
+  std::map<std::string, Budgets> by_type = [] {
+    std::map<std::string, Budgets> m;
+    for (const TypeLimit& t : kTypeLimits) {
+      m.emplace(t.type, Budgets{RateLimit(t.stranger_per_key, 1000, t.stranger_total),
+                                RateLimit(t.member_per_key, 1000, t.member_per_key * 256)});
+    }
+    return m;
+  }();
 
   std::mutex tick_mu;  // the timer thread's wake-up
   std::condition_variable tick_cv;
@@ -345,14 +393,34 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
   Impl& d = *impl_;
   if (request.method != "POST") return http::JsonError(405, "method_not_allowed", "POST only");
   const std::string type = request.path.substr(5);  // after "/p2p/"
-  if (!ValidType(type)) return http::JsonError(404, "not_found", "no such message type");
+  auto limit = d.by_type.find(type);
+  if (!ValidType(type) || limit == d.by_type.end()) return http::JsonError(404, "not_found", "no such message type");
   if (request.body.size() > kMaxMessageBytes) return http::JsonError(413, "too_large", "message too large");
   const std::string* key = request.header("x-peerstack-key");
   const std::string* sig = request.header("x-peerstack-signature");
   if (!key || !sig) return http::JsonError(401, "unsigned", "messages must be signed");
+  if (!IsLoopbackHost(request.remote_address)) {
+    std::lock_guard<std::mutex> lock(d.limits_mu);
+    if (!d.by_address.Admit(request.remote_address, d.o.clock->SteadyMs())) {
+      return TooMany("too many messages from this address; try again in a second");
+    }
+  }
   // The signature over the raw bytes first; only then is the body parsed.
   if (auto s = protocol::VerifyHexSignature(*key, "p2p/" + type, request.body, *sig); !s.ok()) {
     return http::JsonError(401, "bad_signature", s.message());
+  }
+  bool member = false;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    member = d.engine && d.engine->ledger() && d.engine->ledger()->IsMember(*key);
+  }
+  {
+    std::lock_guard<std::mutex> lock(d.limits_mu);
+    RateLimit& budget = member ? limit->second.members : limit->second.strangers;
+    if (!budget.Admit(*key, d.o.clock->SteadyMs())) {
+      return TooMany(member ? "too many " + type + " messages; try again in a second"
+                            : "too many " + type + " messages from non-members; try again in a second");
+    }
   }
   auto parsed = json::Parse(request.body, {kMaxMessageBytes, 32});
   if (!parsed) return http::JsonError(400, "bad_json", parsed.status().message());
@@ -408,9 +476,6 @@ std::vector<std::string> NetworkService::FindRelays() const {
 namespace {
 
 
-bool IsLoopbackHost(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
-}
 
 // May /p2p/reach fetch from a host with these (numeric) addresses? Every one must be allowed;
 // the one to connect to (so that a second lookup cannot lead elsewhere), or "".
@@ -455,9 +520,9 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
   // (the answer carries only a key and a signature, never what the URL returned).
   {
     std::lock_guard<std::mutex> lock(d.reach_mu);
-    const int64_t now = d.WallMs();
+    const int64_t now = d.o.clock->SteadyMs();
     if (!d.reach_by_source.Admit(request.remote_address, now) || !d.reach_by_url.Admit(url, now)) {
-      return http::JsonError(429, "busy", "too many reachability checks; try again in a second");
+      return TooMany("too many reachability checks; try again in a second");
     }
   }
   // Loopback targets only for a node that is itself on loopback (one machine, tests); never
@@ -474,7 +539,7 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
   if (!responder) return http::JsonError(500, "internal", "reachability checks need a server");
   auto unreachable = [url] { return http::JsonError(502, "unreachable", "cannot reach " + url); };
   // Too many checks in flight is no verdict on the URL: 429, as for the rate limits.
-  auto busy = [] { return http::JsonError(429, "busy", "too many reachability checks; try again in a second"); };
+  auto busy = [] { return TooMany("too many reachability checks; try again in a second"); };
   std::string name = parsed->host;
   if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
   transport::Transport* transport = d.o.transport;

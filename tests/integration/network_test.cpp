@@ -7,6 +7,7 @@
 #include <set>
 
 #include "crypto/encoding.h"
+#include "crypto/random.h"
 #include "crypto/sha256.h"
 #include "protocol/join.h"
 #include "protocol/ledger.h"
@@ -191,6 +192,36 @@ TEST_F(NetworkTest, ForgedApprovalsReplaysAndForgeriesAdmitNobody) {
   EXPECT_EQ(*Network("a").find_int("pending_joins"), 0);
 }
 
+TEST_F(NetworkTest, PeerMessagesAreLimitedPerKeyAndInAllWith429AndRetryAfter) {
+  Start("a");
+  const uint16_t port = nodes_["a"]->public_port();
+  const std::string network = *Network("a").find_string("id");
+  auto join_from = [&](const crypto::SigningKey& k) {
+    auto req = protocol::MakeJoinRequest(k, "http://127.0.0.1:9", "aa", network, crypto::RandomHex(8), 0);
+    return PostMessage(port, "join", json::Object{{"request", req.ToJson()}}, k);
+  };
+  // One key: two joins a second, then 429 with Retry-After.
+  const auto key = crypto::SigningKey::Generate();
+  EXPECT_EQ(join_from(key).status, 202);
+  EXPECT_EQ(join_from(key).status, 202);
+  const test::RawResponse limited = join_from(key);
+  EXPECT_EQ(limited.status, 429);
+  ASSERT_TRUE(limited.headers.count("retry-after"));
+  EXPECT_EQ(limited.headers.at("retry-after"), "1");
+  // Fresh keys cost nothing: all keys together get twenty joins a second.
+  int accepted = 0, refused = 0;
+  for (int i = 0; i < 40; ++i) {
+    const int status = join_from(crypto::SigningKey::Generate()).status;
+    accepted += status == 202;
+    refused += status == 429;
+  }
+  EXPECT_LE(accepted, 20);
+  EXPECT_GE(refused, 20);
+  // Another type has its own budget; an unknown type is refused before any of them.
+  EXPECT_EQ(PostMessage(port, "sync", json::Object{}, key).status, 202);
+  EXPECT_EQ(PostMessage(port, "nosuchtype", json::Object{}, key).status, 404);
+}
+
 TEST_F(NetworkTest, AMemberKilledDuringAJoinRestartsAndCatchesUp) {
   Start("a");
   Start("b", Url("a"));
@@ -276,7 +307,7 @@ TEST_F(NetworkTest, AFrozenMemberStallsNeitherJoinsNorSyncForTheOthers) {
   // 1.5x, with 300 ms for the granularity of the joiner's own timer (100 ms ticks).
   EXPECT_LE(frozen.count(), healthy.count() * 3 / 2 + 300)
       << "healthy " << healthy.count() << " ms, frozen " << frozen.count() << " ms\n"
-      << nodes_["e"]->Log();
+      << nodes_["e"]->Log() << "\n---- a\n" << nodes_["a"]->Log();
   ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "d", "e"}, 5); }, 20s));
   // An operator's /sync on a healthy member is not held up by the frozen one.
   const auto sync_t0 = std::chrono::steady_clock::now();
