@@ -11,9 +11,21 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <list>
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 
 #include "base/log.h"
 #include "crypto/encoding.h"
@@ -109,6 +121,126 @@ int Listen(const std::string& host, uint16_t port, uint16_t* bound) {
   return fd;
 }
 
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+// One event loop thread for the short, untrusted part of relay connections (handshakes):
+// nothing there blocks, every step has a deadline, so a stranger who connects and says
+// nothing costs a socket until the deadline, not a thread.
+class Loop {
+ public:
+  Loop() : work_(ioc_.get_executor()), thread_([this] { ioc_.run(); }) {}
+  ~Loop() {
+    work_.reset();
+    ioc_.stop();
+    thread_.join();
+  }
+  asio::io_context& ioc() { return ioc_; }
+
+ private:
+  asio::io_context ioc_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+// Writes `say` (if not empty), then reads one line of at most 512 bytes, within timeout_ms
+// in all; done(ok, line) on the loop thread. A peer that sends more than the line before
+// being answered breaks the protocol: not ok. The socket stays open either way (the caller
+// releases or closes it).
+void SayThenReadLine(const std::shared_ptr<tcp::socket>& sock, std::string say, int timeout_ms,
+                     std::function<void(bool, std::string)> done) {
+  struct Step {
+    std::shared_ptr<tcp::socket> sock;
+    asio::steady_timer timer;
+    asio::streambuf buf{512};
+    std::string say;
+    std::function<void(bool, std::string)> done;
+    Step(const std::shared_ptr<tcp::socket>& s, std::string text, std::function<void(bool, std::string)> d)
+        : sock(s), timer(s->get_executor()), say(std::move(text)), done(std::move(d)) {}
+  };
+  auto step = std::make_shared<Step>(sock, std::move(say), std::move(done));
+  step->timer.expires_after(std::chrono::milliseconds(timeout_ms));
+  step->timer.async_wait([step](const boost::system::error_code& ec) {
+    if (!ec) {
+      boost::system::error_code ignored;
+      step->sock->cancel(ignored);  // the pending read or write ends with an error
+    }
+  });
+  auto read = [step] {
+    asio::async_read_until(*step->sock, step->buf, '\n', [step](const boost::system::error_code& ec, size_t n) {
+      step->timer.cancel();
+      if (ec || step->buf.size() != n) return step->done(false, "");
+      std::string line(asio::buffers_begin(step->buf.data()), asio::buffers_begin(step->buf.data()) + n - 1);
+      step->done(true, std::move(line));
+    });
+  };
+  if (step->say.empty()) return read();
+  asio::async_write(*step->sock, asio::buffer(step->say), [step, read](const boost::system::error_code& ec, size_t) {
+    if (ec) {
+      step->timer.cancel();
+      return step->done(false, "");
+    }
+    read();
+  });
+}
+
+// Takes the descriptor out of an Asio socket for the blocking code that continues with it
+// (Asio leaves it non-blocking); -1 when there is none.
+int ReleaseBlocking(tcp::socket& sock) {
+  boost::system::error_code ec;
+  const int fd = sock.release(ec);
+  if (ec || fd < 0) return -1;
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+// Threads that run for an authenticated relayed node (its control connection and its public
+// port): at most max at once, joined when they end or at Clear().
+class NodeThreads {
+ public:
+  explicit NodeThreads(size_t max) : max_(max) {}
+  ~NodeThreads() { Clear(); }
+  bool Spawn(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Reap();
+    if (threads_.size() >= max_) return false;
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    threads_.push_back({std::thread([fn = std::move(fn), done] {
+                          fn();
+                          *done = true;
+                        }),
+                        done});
+    return true;
+  }
+  void Clear() {
+    std::list<Entry> all;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      all.swap(threads_);
+    }
+    for (Entry& e : all) e.thread.join();
+  }
+
+ private:
+  struct Entry {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  void Reap() {
+    for (auto it = threads_.begin(); it != threads_.end();) {
+      if (*it->done) {
+        it->thread.join();
+        it = threads_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  size_t max_;
+  std::mutex mu_;
+  std::list<Entry> threads_;
+};
+
 }  // namespace
 
 // ---- the relay server (on a reachable member) --------------------------------------------
@@ -153,6 +285,15 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
   bool members_closed = false;
   std::unique_ptr<Splicer> splicer = std::make_unique<Splicer>();  // reset (under mu) on Stop
   std::thread acceptor;
+  // Handshakes (CHALLENGE, then HELLO or DATA) on one event loop, capped in all and per
+  // address; only an authenticated node gets threads (two: control and public port).
+  static constexpr size_t kMaxHandshakes = 64;
+  static constexpr size_t kMaxHandshakesPerAddress = 8;
+  static constexpr int kHandshakeMs = 5000;
+  std::unique_ptr<Loop> loop = std::make_unique<Loop>();
+  std::map<std::string, size_t> handshakes;  // by address; guarded by mu
+  size_t handshaking = 0;                    // guarded by mu
+  std::unique_ptr<NodeThreads> node_threads;
 
   // The node's membership check, never after Stop (the node that answers it may be gone).
   bool IsMember(const std::string& key) {
@@ -167,20 +308,76 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
         if (stopping) return;
         continue;
       }
-      std::thread([self = shared_from_this(), fd] { self->Handle(fd); }).detach();
+      const std::string address = PeerAddress(fd);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (stopping || handshaking >= kMaxHandshakes || handshakes[address] >= kMaxHandshakesPerAddress) {
+          ::close(fd);
+          continue;
+        }
+        ++handshaking;
+        ++handshakes[address];
+      }
+      asio::post(loop->ioc(), [self = shared_from_this(), fd, address] { self->Handshake(fd, address); });
     }
   }
 
-  void Handle(int fd) {
+  // On the loop: CHALLENGE, then one line within the deadline. DATA is spliced at once;
+  // HELLO (a node asking for a port) gets its threads once its signature checks out.
+  void Handshake(int fd, const std::string& address) {
+    auto sock = std::make_shared<tcp::socket>(loop->ioc());
+    boost::system::error_code ec;
+    sock->assign(tcp::v4(), fd, ec);  // the listener is IPv4
+    if (ec) {
+      ::close(fd);
+      return EndHandshake(address);
+    }
     const std::string nonce = crypto::RandomHex(16);
-    std::string line;
-    if (!SendAll(fd, "CHALLENGE " + nonce + "\n") || !ReadLine(fd, &line, 5000)) {
+    SayThenReadLine(sock, "CHALLENGE " + nonce + "\n", kHandshakeMs,
+                    [self = shared_from_this(), sock, nonce, address](bool ok, std::string line) {
+                      self->EndHandshake(address);
+                      boost::system::error_code ignored;
+                      if (!ok || self->stopping) {
+                        sock->close(ignored);
+                        return;
+                      }
+                      const int own = ReleaseBlocking(*sock);
+                      if (own < 0) return;
+                      if (line.rfind("DATA ", 0) == 0) return self->Data(own, line.substr(5));
+                      if (line.rfind("HELLO ", 0) == 0) return self->StartNode(own, nonce, line.substr(6));
+                      ::close(own);
+                    });
+  }
+
+  void EndHandshake(const std::string& address) {
+    std::lock_guard<std::mutex> lock(mu);
+    --handshaking;
+    if (--handshakes[address] == 0) handshakes.erase(address);
+  }
+
+  // A HELLO: checked on the loop (a signature costs microseconds), then the node's control
+  // loop runs on a thread of its own.
+  void StartNode(int fd, const std::string& nonce, const std::string& rest) {
+    if (!HelloSigned(nonce, rest)) {
+      SendAll(fd, "ERR bad signature\n");
       ::close(fd);
       return;
     }
-    if (line.rfind("DATA ", 0) == 0) return Data(fd, line.substr(5));
-    if (line.rfind("HELLO ", 0) == 0) return Hello(fd, nonce, line.substr(6));
-    ::close(fd);
+    if (!node_threads->Spawn([self = shared_from_this(), fd, nonce, rest] { self->Hello(fd, nonce, rest); })) {
+      SendAll(fd, "ERR this relay is full\n");
+      ::close(fd);
+    }
+  }
+
+  static bool HelloSigned(const std::string& nonce, const std::string& rest) {
+    const size_t sp = rest.find(' ');
+    auto k = crypto::HexDecode(rest.substr(0, sp));
+    auto s = crypto::HexDecode(sp == std::string::npos ? "" : rest.substr(sp + 1));
+    return k && s &&
+           crypto::VerifyWithDomain(std::string_view(reinterpret_cast<const char*>(k->data()), k->size()),
+                                    kHelloDomain, nonce,
+                                    std::string_view(reinterpret_cast<const char*>(s->data()), s->size()))
+               .ok();
   }
 
   void Data(int fd, const std::string& id) {
@@ -195,23 +392,15 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
     pending.erase(it);
   }
 
+  // On a node thread, after HelloSigned: registers the node, opens its port, and runs its
+  // control loop until it goes.
   void Hello(int fd, const std::string& nonce, const std::string& rest) {
-    const size_t sp = rest.find(' ');
-    const std::string key = rest.substr(0, sp);
-    const std::string sig = sp == std::string::npos ? "" : rest.substr(sp + 1);
-    auto k = crypto::HexDecode(key);
-    auto s = crypto::HexDecode(sig);
+    const std::string key = rest.substr(0, rest.find(' '));
     auto refuse = [&](const std::string& why) {
       SendAll(fd, "ERR " + why + "\n");
       ::close(fd);
     };
-    if (!k || !s ||
-        !crypto::VerifyWithDomain(std::string_view(reinterpret_cast<const char*>(k->data()), k->size()),
-                                  kHelloDomain, nonce,
-                                  std::string_view(reinterpret_cast<const char*>(s->data()), s->size()))
-             .ok()) {
-      return refuse("bad signature");
-    }
+    if (!HelloSigned(nonce, rest)) return refuse("bad signature");  // (checked before; kept local)
     if (stopping) return refuse("this relay is stopping");
     const bool member = IsMember(key);
     auto node = std::make_shared<Node>();
@@ -242,7 +431,9 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
     PS_LOG(kInfo, "relay") << "relaying for " << key.substr(0, 16) << " on port " << node->port
                            << (member ? "" : " (a joining node from " + node->address + ": until it is a member, " +
                                                  std::to_string((node->joiner_until_ms - NowMs()) / 1000) + " s left)");
-    std::thread([self = shared_from_this(), node] { self->PublicLoop(node); }).detach();
+    if (!node_threads->Spawn([self = shared_from_this(), node] { self->PublicLoop(node); })) {
+      node->gone = true;  // cannot happen: two threads per node fit (see Start)
+    }
     ControlLoop(node);
   }
 
@@ -394,6 +585,9 @@ Status RelayServer::Start() {
     return Status::Error("listen_failed", "cannot listen for relays on " + impl_->o.bind + ":" +
                                               std::to_string(impl_->o.port));
   }
+  // Two threads per relayed node (control, public port), and one more for a node whose old
+  // control connection is still closing when it reconnects.
+  impl_->node_threads = std::make_unique<NodeThreads>(2 * impl_->o.max_nodes + 4);
   impl_->acceptor = std::thread([impl = impl_] { impl->AcceptLoop(); });
   PS_LOG(kInfo, "relay") << "relay for members on port " << impl_->port;
   return Status::Ok();
@@ -421,6 +615,8 @@ void RelayServer::Stop() {
     splicer = std::move(impl_->splicer);
   }
   splicer.reset();  // relayed connections close with the relay
+  if (impl_->node_threads) impl_->node_threads->Clear();  // their sockets are shut down above
+  impl_->loop.reset();  // handshakes in progress are dropped with their sockets
 }
 
 uint16_t RelayServer::port() const { return impl_->port; }
@@ -438,7 +634,10 @@ class RelayProvider final : public Provider {
  public:
   RelayProvider(RelayCandidates relays, const crypto::SigningKey& key, DeliverConnection deliver)
       : candidates_(std::move(relays)), key_(key), deliver_(std::move(deliver)) {}
-  ~RelayProvider() override { Close(); }
+  ~RelayProvider() override {
+    Close();
+    loop_.reset();  // data connections still being opened are dropped
+  }
 
   std::string name() const override { return "relay"; }
 
@@ -471,12 +670,17 @@ class RelayProvider final : public Provider {
   }
 
  private:
+  // Data connections being opened at once, at most (the relay allows 64 per node in all).
+  static constexpr int kMaxForwarding = 64;
+
   struct State {
     int control = -1;
     std::string host;
     uint16_t port = 0;
     DeliverConnection deliver;
     std::atomic<bool> alive{true};
+    Loop* loop = nullptr;  // the provider's; data connections are opened there
+    std::atomic<int> forwarding{0};
   };
 
   Result<std::string> TryRelay(const std::string& relay) {
@@ -508,6 +712,7 @@ class RelayProvider final : public Provider {
     state_->host = host;
     state_->port = port;
     state_->deliver = deliver_;
+    state_->loop = loop_.get();
     control_thread_ = std::thread([s = state_] { ControlLoop(s); });
     return line.substr(3);
   }
@@ -521,22 +726,56 @@ class RelayProvider final : public Provider {
       if (line == "PING") {
         if (!SendAll(s->control, "PONG\n")) break;
       } else if (line.rfind("CONNECT ", 0) == 0) {
-        std::thread([s, id = line.substr(8)] { Forward(s, id); }).detach();
+        Forward(s, line.substr(8));
       }
     }
     s->alive = false;
   }
 
-  // One relayed connection: a data connection to the relay, handed to our public listener.
+  // One relayed connection: a data connection to the relay, opened on the provider's loop
+  // (connect 3 s, the relay's challenge 5 s), then handed to our public listener.
   static void Forward(const std::shared_ptr<State>& s, const std::string& id) {
-    const int data = Connect(s->host, s->port, 3000);
-    if (data < 0) return;
-    std::string line;
-    if (!ReadLine(data, &line, 5000) || !SendAll(data, "DATA " + id + "\n")) {
-      ::close(data);
-      return;
+    if (s->forwarding.fetch_add(1) >= kMaxForwarding) {
+      --s->forwarding;
+      return;  // the browser's connection times out at the relay
     }
-    s->deliver(data);
+    asio::io_context& ioc = s->loop->ioc();
+    auto sock = std::make_shared<tcp::socket>(ioc);
+    auto resolver = std::make_shared<tcp::resolver>(ioc);
+    auto timer = std::make_shared<asio::steady_timer>(ioc, std::chrono::seconds(3));
+    timer->async_wait([sock, resolver](const boost::system::error_code& ec) {
+      if (ec) return;
+      boost::system::error_code ignored;
+      resolver->cancel();
+      sock->cancel(ignored);
+    });
+    auto end = [s] { --s->forwarding; };
+    resolver->async_resolve(
+        s->host, std::to_string(s->port),
+        [s, id, sock, resolver, timer, end](const boost::system::error_code& ec, tcp::resolver::results_type results) {
+          if (ec) {
+            timer->cancel();
+            return end();
+          }
+          asio::async_connect(*sock, results, [s, id, sock, timer, end](const boost::system::error_code& ec2,
+                                                                       const tcp::endpoint&) {
+            timer->cancel();
+            if (ec2) return end();
+            boost::system::error_code ignored;
+            sock->set_option(tcp::no_delay(true), ignored);
+            SayThenReadLine(sock, "", 5000, [s, id, sock, end](bool ok, const std::string& line) {
+              if (!ok || line.rfind("CHALLENGE ", 0) != 0) return end();
+              auto data_line = std::make_shared<std::string>("DATA " + id + "\n");
+              asio::async_write(*sock, asio::buffer(*data_line),
+                                [s, sock, data_line, end](const boost::system::error_code& ec3, size_t) {
+                                  end();
+                                  if (ec3) return;
+                                  const int fd = ReleaseBlocking(*sock);
+                                  if (fd >= 0) s->deliver(fd);
+                                });
+            });
+          });
+        });
   }
 
   RelayCandidates candidates_;
@@ -545,6 +784,7 @@ class RelayProvider final : public Provider {
   size_t next_ = 0;
   std::shared_ptr<State> state_;
   std::thread control_thread_;
+  std::unique_ptr<Loop> loop_ = std::make_unique<Loop>();
 };
 
 }  // namespace

@@ -1,8 +1,13 @@
 // Peer relays in-process: a relay server, the relay provider of a "NATed" node, and the
 // node's public listener (an http::Server) reached only through the relay.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "crypto/encoding.h"
@@ -164,6 +169,46 @@ TEST_F(RelayTest, CapsConnectionsPerRelayedNode) {
   ASSERT_TRUE(first.ReadResponse(5s).has_value());
   test::RawConnection second(PortOf(*url));  // over the cap: closed at once
   EXPECT_TRUE(second.WaitClosed(5s));
+}
+
+size_t ThreadCount() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// Strangers who connect and say nothing (or a silent peer) cost a socket until the handshake
+// deadline, never a thread; beyond the cap of handshakes per address they are closed at once.
+TEST_F(RelayTest, SilentStrangersCostNoThreadsAndAreCappedPerAddress) {
+  auto relay = MakeRelay();
+  const size_t before = ThreadCount();
+  std::vector<int> silent;
+  for (int i = 0; i < 20; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(relay->port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    silent.push_back(fd);
+  }
+  // Each within the cap gets its challenge (its handshake runs); the rest are closed at once.
+  size_t challenged = 0, closed = 0;
+  for (const int fd : silent) {
+    pollfd p{fd, POLLIN, 0};
+    char buf[64];
+    if (::poll(&p, 1, 2000) != 1) continue;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) ++closed;
+    if (n > 0 && std::string(buf, static_cast<size_t>(n)).rfind("CHALLENGE ", 0) == 0) ++challenged;
+  }
+  EXPECT_EQ(challenged, 8u) << "8 handshakes per address at once";
+  EXPECT_EQ(closed, 12u);
+  EXPECT_LE(ThreadCount(), before) << "no thread per connection";
+  for (const int fd : silent) ::close(fd);
+  // Once they hang up, their address may handshake again: a member gets its port.
+  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, Deliver());
+  EXPECT_TRUE(test::WaitFor([&] { return provider->Open().ok(); }, 5s));
 }
 
 }  // namespace
