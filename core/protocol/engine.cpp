@@ -10,6 +10,7 @@ namespace {
 
 constexpr size_t kMaxOrphans = 4096;
 constexpr size_t kMaxPending = 1024;
+constexpr size_t kMaxEarlyJoins = 16;
 
 std::string Str(const json::Value& body, const char* key) {
   const std::string* s = body.find_string(key);
@@ -74,26 +75,40 @@ std::vector<std::string> Engine::OtherMemberUrls() const {
 
 void Engine::Receive(const Envelope& in, int64_t now, Output* out) {
   Heard(in.from, now);
-  if (in.type == "ping") return OnPing(in, out);
-  if (in.type == "pingreq") return OnPingReq(in, out);
-  if (in.type == "ack") return OnAck(in, now, out);
-  if (in.type == "join") return OnJoin(in, now, out);
-  if (in.type == "challenge") return OnChallenge(in, out);
-  if (in.type == "answer") return OnAnswer(in, now, out);
-  if (in.type == "approval") return OnApproval(in, now, out);
-  if (in.type == "event") return OnEvent(in, out);
-  if (in.type == "sync") return OnSync(in, now, out);
-  if (in.type == "events") return OnEvents(in, now, out);
-  if (in.type == "refused") return OnRefused(in, out);
-  if (in.type == "evict") return OnEvict(in, out);
-  if (in.type == "evictapproval") return OnEvictApproval(in, now, out);
+  const std::string& t = in.type;
+  if (t == "ping") OnPing(in, out);
+  else if (t == "pingreq") OnPingReq(in, out);
+  else if (t == "ack") OnAck(in, now, out);
+  else if (t == "join") OnJoin(in, now, out);
+  else if (t == "challenge") OnChallenge(in, out);
+  else if (t == "answer") OnAnswer(in, now, out);
+  else if (t == "approval") OnApproval(in, now, out);
+  else if (t == "event") OnEvent(in, out);
+  else if (t == "sync") OnSync(in, now, out);
+  else if (t == "events") OnEvents(in, now, out);
+  else if (t == "refused") OnRefused(in, out);
+  else if (t == "evict") OnEvict(in, out);
+  else if (t == "evictapproval") OnEvictApproval(in, now, out);
   // "accepted" needs no action: the member-added event itself makes us a member.
+  if (!early_joins_.empty() && is_member()) {
+    std::vector<Envelope> early = std::move(early_joins_);
+    early_joins_.clear();
+    for (const Envelope& e : early) OnJoin(e, now, out);
+  }
 }
 
 // ---- member side of a join -------------------------------------------------------------
 
 void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
-  if (!is_member()) return;
+  if (!is_member()) {
+    // A sponsor asks a member it just admitted about its other joins (AskNewMembers) right
+    // after sending it the event that admits it; the two may arrive in either order.
+    if (joining_ && ledger_ && in.body.find_string("sponsor") &&
+        early_joins_.size() < kMaxEarlyJoins) {
+      early_joins_.push_back(in);
+    }
+    return;
+  }
   const json::Value* req_json = in.body.find("request");
   if (!req_json) return;
   auto request = ParseJoinRequest(*req_json);
@@ -140,14 +155,33 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
   p.sponsor = sponsor;
   p.nonce = RandomHex(16);
   p.created_ms = now;
-  pending_.emplace(hash, p);
+  Pending& mine = pending_.emplace(hash, std::move(p)).first->second;
   if (sponsor == config_.url) {
     // Ask every other member for its approval.
     for (const std::string& url : OtherMemberUrls()) {
+      mine.asked.insert(url);
       Send(out, url, "join", json::Object{{"request", request->ToJson()}, {"sponsor", config_.url}});
     }
   }
-  Send(out, request->url, "challenge", json::Object{{"nonce", p.nonce}, {"request", hash}});
+  Send(out, request->url, "challenge", json::Object{{"nonce", mine.nonce}, {"request", hash}});
+}
+
+// The quorum of a join counts the members as of the sponsor's heads when it completes, which
+// include members admitted after the request went out: they were never asked. Without
+// asking them, a join whose quorum needs every member that answers (the others silent or
+// gone) stalls whenever another join completes first, until the joiner retries with a fresh
+// request (2 s, then to a random member, maybe a silent one).
+void Engine::AskNewMembers(Output* out) {
+  std::vector<std::string> urls;
+  for (auto& [hash, p] : pending_) {
+    if (p.done || p.sponsor != config_.url || ledger_->IsMember(p.request.key)) continue;
+    if (urls.empty()) urls = OtherMemberUrls();
+    for (const std::string& url : urls) {
+      if (url == p.request.url || !p.asked.insert(url).second) continue;
+      Send(out, url, "join",
+           json::Object{{"request", p.request.ToJson()}, {"sponsor", config_.url}});
+    }
+  }
 }
 
 void Engine::OnAnswer(const Envelope& in, int64_t now, Output* out) {
@@ -201,6 +235,7 @@ void Engine::MaybeComplete(const std::string& hash, int64_t now, Output* out) {
   Gossip(*wire, "", out);
   Send(out, p.request.url, "event", json::Object{{"event", *wire}});
   Send(out, p.request.url, "accepted", json::Object{{"request", hash}});
+  AskNewMembers(out);  // after the event: the new member needs it to take part
 }
 
 // ---- joiner side ----------------------------------------------------------------------
@@ -289,6 +324,7 @@ void Engine::Accept(const std::string& wire, const std::string& from, Output* ou
       it = orphans_.erase(it);
     }
   }
+  AskNewMembers(out);
 }
 
 void Engine::OnEvent(const Envelope& in, Output* out) {

@@ -7,7 +7,8 @@
 //     protocol, code hash, freshness, not yet a member), forwards it to the other members,
 //     and every member challenges the joiner's URL, approves once the joiner answers with
 //     its key, and sends the approval to the sponsor; the sponsor emits member-added once it
-//     holds ceil(ratio x members) approvals, and tells the joiner;
+//     holds ceil(ratio x members) approvals (members admitted meanwhile count, so it asks
+//     them too), and tells the joiner;
 //   - new events spread by push gossip (each node forwards a new event once, to ~ln N + 1
 //     random members: N log N messages per change) and by periodic pull anti-entropy
 //     (send my heads to a random member, receive what I lack), which also catches up nodes
@@ -132,6 +133,7 @@ class Engine {
     std::string nonce;    // of our challenge
     bool answered = false;
     std::map<std::string, Approval> approvals;  // collected by the sponsor, by approver
+    std::set<std::string> asked;                // the sponsor forwarded the request to (URLs)
     int64_t created_ms = 0;
     bool done = false;
   };
@@ -160,6 +162,8 @@ class Engine {
   void Accept(const std::string& wire, const std::string& from, Output* out);
   void Gossip(const std::string& wire, const std::string& except, Output* out);
   void MaybeComplete(const std::string& request_hash, int64_t now, Output* out);
+  // Sponsor: forwards the joins it collects approvals for to members added since.
+  void AskNewMembers(Output* out);
   void SendJoinRequest(int64_t now, Output* out);
   std::vector<std::string> OtherMemberUrls() const;
   std::string RandomHex(size_t bytes);
@@ -173,6 +177,8 @@ class Engine {
   std::map<std::string, Pending> pending_;      // by request hash
   std::map<std::string, std::string> orphans_;  // hash -> wire, waiting for parents
   std::set<std::string> seen_requests_;         // handled request hashes (replay guard)
+  // Forwarded joins that reached us before the event admitting us (handled once admitted).
+  std::vector<Envelope> early_joins_;
   // Answers to non-members' sync go to a URL they name: once per URL per 2 s, 20/s in all.
   RateLimit stranger_syncs_{1, 2000, 20};
   int64_t last_self_announce_ms_ = -1000000;  // Tick's own-address repair

@@ -27,7 +27,20 @@ crypto::SigningKey KeyFrom(SeededRandom& rng) {
 
 std::string UrlOf(size_t i) { return "sim://" + std::to_string(i); }
 
+// As the daemon queues them (core/node/network_service.cpp): probes and syncs may be dropped
+// under pressure, and a newer sync to a peer replaces the one still waiting.
+bool Droppable(const std::string& type) {
+  return type == "ping" || type == "pingreq" || type == "ack" || type == "sync";
+}
+
 }  // namespace
+
+// One sender's outgoing queue towards one destination.
+struct Simulator::Link {
+  explicit Link(const transport::QueueLimits& limits) : queue(limits) {}
+  transport::PeerQueue<protocol::Envelope> queue;
+  int64_t retry_at = -1;  // a kRetry is scheduled then (one is enough)
+};
 
 struct Simulator::Node {
   size_t index = 0;
@@ -37,9 +50,13 @@ struct Simulator::Node {
   std::unique_ptr<protocol::Engine> engine;
   std::vector<std::string> persisted;  // the node's "disk": events in the order stored
   bool up = false;
+  bool silent = false;  // frozen: receives, sends and ticks nothing
   int64_t start_at = 0;
   int64_t down_until = 0;
-  uint64_t generation = 0;
+  int64_t admitted_at = -1;
+  uint64_t generation = 0;   // lives: a crash ends one, and the queues with it
+  uint64_t tick_serial = 0;  // only the latest tick scheduled runs
+  std::map<size_t, Link> queues;  // by destination; only the busy or failing ones
 };
 
 Simulator::Simulator(SimConfig config)
@@ -58,6 +75,7 @@ Simulator::Simulator(SimConfig config)
   }
   for (int i = 0; i < 3; ++i) attacker_keys_.push_back(KeyFrom(keys));
   side_.assign(config_.nodes, 0);
+  peak_queued_to_.assign(config_.nodes, 0);
 
   protocol::EngineConfig ec;
   ec.code_hash = code;
@@ -79,21 +97,59 @@ Simulator::Simulator(SimConfig config)
     nodes_[i]->engine =
         std::make_unique<protocol::Engine>(ec, *nodes_[i]->key, founded, nodes_[i]->rng.get());
     nodes_[i]->up = true;
+    nodes_[i]->admitted_at = 0;
     ScheduleTick(static_cast<int64_t>(i % 100), i);
   }
   for (size_t i = founders; i < config_.nodes; ++i) {
-    nodes_[i]->start_at = static_cast<int64_t>(i - founders + 1) * config_.join_spacing_ms;
+    nodes_[i]->start_at = config_.joins_from_ms +
+                          static_cast<int64_t>(i - founders + 1) * config_.join_spacing_ms;
     ScheduleTick(nodes_[i]->start_at, i);
+  }
+  // Silent founders: never node 0 (every joiner's seed), and few enough that the others
+  // still make a quorum of the founding members. Picked with a generator of their own, so a
+  // run with silent nodes has the same keys and node randomness as the same seed without
+  // (the network's draws differ once the traffic does).
+  const size_t max_silent = founders - protocol::QuorumOf(params, founders);
+  if (config_.silent > 0 && max_silent > 0) {
+    std::vector<size_t> candidates;
+    for (size_t i = 1; i < founders; ++i) candidates.push_back(i);
+    SeededRandom pick(config_.seed * 0x9e3779b97f4a7c15ULL + 3);
+    for (size_t k = 0; k < std::min(config_.silent, max_silent); ++k) {
+      const size_t j = k + pick.Next() % (candidates.size() - k);
+      std::swap(candidates[k], candidates[j]);
+      silent_nodes_.push_back(candidates[k]);
+    }
+    std::sort(silent_nodes_.begin(), silent_nodes_.end());
+    const bool thaws = config_.silent_until_ms > config_.silent_from_ms;
+    if (thaws) thaw_at_ = config_.silent_until_ms;
+    for (size_t i : silent_nodes_) {
+      Push(MakeDelivery(config_.silent_from_ms, Kind::kFreeze, i));
+      if (thaws) Push(MakeDelivery(config_.silent_until_ms, Kind::kThaw, i));
+    }
   }
 }
 
 Simulator::~Simulator() = default;
 
-void Simulator::Schedule(int64_t at, bool tick, size_t node, protocol::Envelope e) {
-  queue_.push(Delivery{at, seq_++, tick, node, tick ? nodes_[node]->generation : 0, std::move(e)});
+Simulator::Delivery Simulator::MakeDelivery(int64_t at, Kind kind, size_t node, size_t peer) {
+  Delivery d;
+  d.at = at;
+  d.kind = kind;
+  d.node = node;
+  d.peer = peer;
+  return d;
 }
 
-void Simulator::ScheduleTick(int64_t at, size_t node) { Schedule(at, true, node); }
+void Simulator::Push(Delivery d) {
+  d.seq = seq_++;
+  queue_.push(std::move(d));
+}
+
+void Simulator::ScheduleTick(int64_t at, size_t node) {
+  Delivery d = MakeDelivery(at, Kind::kTick, node);
+  d.generation = ++nodes_[node]->tick_serial;
+  Push(std::move(d));
+}
 
 bool Simulator::Blocked(size_t a, size_t b) const {
   if (cut_links_.count({std::min(a, b), std::max(a, b)})) return true;
@@ -114,30 +170,91 @@ bool Simulator::SeesOnline(size_t observer, size_t target) const {
   return o->engine && o->engine->IsOnline(nodes_[target]->url, now_);
 }
 
-void Simulator::Route(protocol::Envelope e, bool honest) {
-  if (honest) {
-    const std::string& t = e.type;
-    if (t == "ping" || t == "pingreq" || t == "ack") {
-      ++stats_.probe_messages;
+std::optional<size_t> Simulator::Enqueue(size_t from, protocol::Envelope e) {
+  const std::string& t = e.type;
+  if (t == "ping" || t == "pingreq" || t == "ack") {
+    ++stats_.probe_messages;
+  } else {
+    ++stats_.messages;
+    if (t == "event") {
+      ++stats_.event_messages;
+    } else if (t == "sync" || t == "events") {
+      ++stats_.sync_messages;
     } else {
-      ++stats_.messages;
+      ++stats_.join_messages;
     }
-    if (t == "ping" || t == "pingreq" || t == "ack") {
-      // counted above
-    } else if (t == "event") ++stats_.event_messages;
-    else if (t == "sync" || t == "events") ++stats_.sync_messages;
-    else ++stats_.join_messages;
   }
   auto to = by_url_.find(e.to);
-  auto from = by_url_.find(e.from);
-  if (to == by_url_.end()) return;  // nobody there (e.g. the attacker's URL)
+  if (to == by_url_.end() || to->second == from) return std::nullopt;  // nobody there
+  Node& n = *nodes_[from];
+  Link& link = n.queues.try_emplace(to->second, config_.transport.queue).first->second;
+  const bool droppable = Droppable(t);
+  std::string supersedes = t == "sync" ? "sync" : "";
+  if (link.queue.Push(std::move(e), droppable, std::move(supersedes), now_) !=
+      transport::Pushed::kQueued) {
+    ++stats_.queue_dropped;
+  }
+  peak_queued_to_[to->second] = std::max(peak_queued_to_[to->second], link.queue.size());
+  stats_.max_queued = std::max(stats_.max_queued, link.queue.size());
+  return to->second;
+}
+
+void Simulator::Pump(size_t from, size_t to) {
+  Node& n = *nodes_[from];
+  auto it = n.queues.find(to);
+  if (it == n.queues.end()) return;
+  if (!n.up || n.silent) return;  // a frozen process starts nothing
+  transport::PeerQueue<protocol::Envelope>& q = it->second.queue;
+  stats_.queue_dropped += q.Expire(now_);
+  while (auto m = q.Take(now_)) {
+    const Node& dest = *nodes_[to];
+    if (dest.up && !dest.silent) {
+      stats_.max_wait_ms = std::max(stats_.max_wait_ms, now_ - m->queued_ms);
+    }
+    Transmit(from, to, std::move(m->payload), /*via_queue=*/true);
+  }
+  if (q.size() > 0 && q.backing_off(now_)) {
+    // Wake up when the backoff ends. The queue keeps that time to itself; backing_off() is
+    // monotonic in time, so a bisection finds it exactly (instead of restating the formula).
+    int64_t lo = now_, hi = now_ + q.limits().backoff_max_ms;
+    while (hi - lo > 1) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      (q.backing_off(mid) ? lo : hi) = mid;
+    }
+    if (it->second.retry_at != hi) {
+      it->second.retry_at = hi;
+      Delivery d = MakeDelivery(hi, Kind::kRetry, from, to);
+      d.generation = n.generation;
+      Push(std::move(d));
+    }
+  } else if (q.idle() && q.failures() == 0) {
+    n.queues.erase(it);  // indistinguishable from a new queue: keep no memory for it
+  }
+}
+
+void Simulator::Transmit(size_t from, size_t to, protocol::Envelope e, bool via_queue) {
+  Delivery d = MakeDelivery(0, Kind::kArrive, to, from);
+  d.generation = from == kNobody ? 0 : nodes_[from]->generation;
+  d.completes = via_queue;
+  d.taken_at = now_;
   const bool faulty = now_ < config_.faults_until_ms;
-  if (from != by_url_.end() && Blocked(from->second, to->second)) {
+  if (from != kNobody && Blocked(from, to)) {
     ++stats_.dropped;
+    if (via_queue) {  // nothing answers across a cut: the exchange times out
+      d.kind = Kind::kTimeout;
+      d.node = from;
+      d.peer = to;
+      d.at = now_ + config_.transport.request_timeout_ms;
+      Push(std::move(d));
+    }
     return;
   }
   if (faulty && net_rng_.Unit() < config_.loss) {
     ++stats_.dropped;
+    if (!via_queue) return;
+    d.lost = true;  // the exchange still ends (and succeeds if the peer is there)
+    d.at = now_ + net_rng_.Between(config_.min_delay_ms, config_.max_delay_ms);
+    Push(std::move(d));
     return;
   }
   if (e.type == "join" && !e.body.find("sponsor")) {
@@ -145,17 +262,61 @@ void Simulator::Route(protocol::Envelope e, bool honest) {
   }
   const int64_t delay = net_rng_.Between(config_.min_delay_ms, config_.max_delay_ms);
   if (faulty && net_rng_.Unit() < config_.duplication) {
-    Schedule(now_ + net_rng_.Between(config_.min_delay_ms, config_.max_delay_ms), false,
-             to->second, e);
+    Delivery dup = d;
+    dup.completes = false;
+    dup.at = now_ + net_rng_.Between(config_.min_delay_ms, config_.max_delay_ms);
+    dup.envelope = e;
+    Push(std::move(dup));
   }
-  Schedule(now_ + delay, false, to->second, std::move(e));
+  d.at = now_ + delay;
+  d.envelope = std::move(e);
+  Push(std::move(d));
+}
+
+void Simulator::Complete(size_t from, size_t to, uint64_t generation, bool ok) {
+  Node& n = *nodes_[from];
+  if (n.generation != generation) return;  // the sender crashed since: that queue is gone
+  auto it = n.queues.find(to);
+  if (it == n.queues.end()) return;
+  it->second.queue.Done(ok, now_);
+  if (!ok) ++stats_.exchanges_failed;
+  Pump(from, to);
+}
+
+void Simulator::HeardFrom(size_t receiver, size_t sender) {
+  Node& n = *nodes_[receiver];
+  auto it = n.queues.find(sender);
+  if (it == n.queues.end() || it->second.queue.failures() == 0) return;
+  it->second.queue.Heard();  // it answers again: no more backoff for it
+  Pump(receiver, sender);
+}
+
+void Simulator::Route(protocol::Envelope e) {
+  auto to = by_url_.find(e.to);
+  if (to == by_url_.end()) return;
+  auto from = by_url_.find(e.from);
+  Transmit(from == by_url_.end() ? kNobody : from->second, to->second, std::move(e),
+           /*via_queue=*/false);
 }
 
 void Simulator::Emit(size_t from, protocol::Output& out) {
   Node& n = *nodes_[from];
   // Persist first, then send: what is acknowledged is on "disk".
   for (const std::string& w : out.new_events) n.persisted.push_back(w);
-  for (auto& e : out.messages) Route(std::move(e), true);
+  // Queue all, then start them (the transport pumps after the whole output is queued, so a
+  // second sync in one output replaces the first before either goes out).
+  std::vector<size_t> touched;
+  for (auto& e : out.messages) {
+    if (auto to = Enqueue(from, std::move(e))) touched.push_back(*to);
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  for (size_t to : touched) Pump(from, to);
+}
+
+void Simulator::NoteAdmitted(size_t i) {
+  Node& n = *nodes_[i];
+  if (n.admitted_at < 0 && n.engine && n.engine->is_member()) n.admitted_at = now_;
 }
 
 void Simulator::CrashNow(size_t node, int64_t down_ms) { Crash(node, down_ms); }
@@ -164,6 +325,7 @@ void Simulator::Crash(size_t i, int64_t down_ms) {
   Node& n = *nodes_[i];
   n.up = false;
   n.engine.reset();
+  n.queues.clear();  // with the process; what is on the wire still arrives
   n.down_until = now_ + (down_ms > 0 ? down_ms : net_rng_.Between(300, 2000));
   ++n.generation;
   ScheduleTick(n.down_until, i);
@@ -189,39 +351,81 @@ void Simulator::Restart(size_t i) {
   n.up = true;
 }
 
-void Simulator::Handle(const Delivery& d) {
+void Simulator::Handle(Delivery& d) {
   Node& n = *nodes_[d.node];
-  if (d.tick) {
-    if (d.generation != n.generation) return;  // a tick of the node's previous life
-    if (!n.up) {
-      if (n.persisted.empty() && !n.engine && now_ >= n.start_at &&
-          n.down_until == 0) {
-        // A joiner starting: it knows the genesis node's URL (its seed).
-        protocol::EngineConfig ec;
-        ec.url = n.url;
-        ec.code_hash = "c0de";
-        ec.verify_cache = &verify_cache_;
-        n.engine = std::make_unique<protocol::Engine>(ec, *n.key, UrlOf(0), n.rng.get());
-        n.up = true;
-      } else if (n.down_until != 0 && now_ >= n.down_until) {
-        Restart(d.node);
-      } else {
-        return;
+  switch (d.kind) {
+    case Kind::kArrive:
+      return Arrive(d);
+    case Kind::kTimeout:
+      return Complete(d.node, d.peer, d.generation, /*ok=*/false);
+    case Kind::kRetry:
+      if (d.generation != n.generation) return;
+      if (auto it = n.queues.find(d.peer); it != n.queues.end() && it->second.retry_at == d.at) {
+        it->second.retry_at = -1;
       }
+      return Pump(d.node, d.peer);
+    case Kind::kFreeze:
+      n.silent = true;  // its pending tick finds it so and stops
+      return;
+    case Kind::kThaw: {
+      n.silent = false;
+      ScheduleTick(now_, d.node);
+      std::vector<size_t> peers;
+      for (const auto& [to, link] : n.queues) peers.push_back(to);
+      for (size_t to : peers) Pump(d.node, to);  // what waited too long expires now
+      return;
     }
-    protocol::Output out;
-    n.engine->Tick(now_, &out);
-    Emit(d.node, out);
-    ScheduleTick(now_ + config_.tick_ms, d.node);
-    return;
+    case Kind::kTick:
+      break;
   }
+  if (d.generation != n.tick_serial) return;  // superseded (a crash, a thaw)
+  if (n.silent) return;                       // frozen: the thaw starts ticking again
   if (!n.up) {
-    ++stats_.dropped;
-    return;
+    if (n.persisted.empty() && !n.engine && now_ >= n.start_at && n.down_until == 0) {
+      // A joiner starting: it knows the genesis node's URL (its seed).
+      protocol::EngineConfig ec;
+      ec.url = n.url;
+      ec.code_hash = "c0de";
+      ec.verify_cache = &verify_cache_;
+      n.engine = std::make_unique<protocol::Engine>(ec, *n.key, UrlOf(0), n.rng.get());
+      n.up = true;
+    } else if (n.down_until != 0 && now_ >= n.down_until) {
+      Restart(d.node);
+    } else {
+      return;
+    }
   }
   protocol::Output out;
-  n.engine->Receive(d.envelope, now_, &out);
+  n.engine->Tick(now_, &out);
   Emit(d.node, out);
+  NoteAdmitted(d.node);
+  ScheduleTick(now_ + config_.tick_ms, d.node);
+}
+
+void Simulator::Arrive(Delivery& d) {
+  Node& n = *nodes_[d.node];
+  if (!n.up || n.silent) {
+    if (!d.lost) ++stats_.dropped;
+    if (d.completes) {
+      if (n.silent) {  // it took the connection and never answers
+        Delivery t = MakeDelivery(d.taken_at + config_.transport.request_timeout_ms,
+                                  Kind::kTimeout, d.peer, d.node);
+        t.generation = d.generation;
+        Push(std::move(t));
+      } else {  // nobody listens there: refused at once
+        Complete(d.peer, d.node, d.generation, /*ok=*/false);
+      }
+    }
+    return;
+  }
+  if (!d.lost) {
+    if (d.peer != kNobody) HeardFrom(d.node, d.peer);
+    protocol::Output out;
+    n.engine->Receive(d.envelope, now_, &out);
+    Emit(d.node, out);
+    NoteAdmitted(d.node);
+  }
+  if (d.completes) Complete(d.peer, d.node, d.generation, /*ok=*/true);
 }
 
 void Simulator::Attack() {
@@ -234,7 +438,7 @@ void Simulator::Attack() {
   const std::string attacker = "sim://attacker";
   auto send = [&](std::string type, json::Value body) {
     ++stats_.forged_injected;
-    Route(protocol::Envelope{attacker, to, std::move(type), std::move(body)}, false);
+    Route(protocol::Envelope{attacker, to, std::move(type), std::move(body)});
   };
   const crypto::SigningKey& evil = attacker_keys_[net_rng_.Next() % attacker_keys_.size()];
   switch (net_rng_.Next() % 5) {
@@ -280,6 +484,7 @@ void Simulator::Attack() {
 bool Simulator::Converged() const {
   std::string hash;
   for (const auto& n : nodes_) {
+    if (n->silent) continue;  // not expected to follow while frozen
     if (!n->up || !n->engine || !n->engine->is_member()) return false;
     const std::string h = n->engine->ledger()->StateHash();
     if (hash.empty()) hash = h;
@@ -288,10 +493,22 @@ bool Simulator::Converged() const {
   return nodes_.front()->engine->ledger()->state().members.size() == nodes_.size();
 }
 
+namespace {
+
+// Takes the earliest delivery out of the heap without copying its envelope: the heap orders
+// by (at, seq) only, which a move leaves intact, so pop() is still correct afterwards.
+template <typename Heap>
+auto PopTop(Heap& heap) {
+  auto d = std::move(const_cast<typename Heap::value_type&>(heap.top()));
+  heap.pop();
+  return d;
+}
+
+}  // namespace
+
 void Simulator::RunUntil(int64_t until_ms) {
   while (!queue_.empty() && queue_.top().at <= until_ms) {
-    Delivery d = queue_.top();
-    queue_.pop();
+    Delivery d = PopTop(queue_);
     now_ = d.at;
     Handle(d);
   }
@@ -303,8 +520,7 @@ void Simulator::Run(bool stop_when_converged) {
   int64_t next_attack = 50;
   int64_t next_check = 0;  // convergence is checked every 50 simulated ms, not per delivery
   while (!queue_.empty() && queue_.top().at <= config_.run_ms) {
-    Delivery d = queue_.top();
-    queue_.pop();
+    Delivery d = PopTop(queue_);
     now_ = d.at;
     // Fault injection happens between deliveries, at seeded times.
     if (now_ < config_.faults_until_ms && now_ >= next_fault) {
@@ -315,7 +531,8 @@ void Simulator::Run(bool stop_when_converged) {
       }
       if (config_.crashes && net_rng_.Unit() < 0.4) {
         const size_t i = net_rng_.Next() % nodes_.size();
-        if (nodes_[i]->up && nodes_[i]->engine && nodes_[i]->engine->is_member()) Crash(i);
+        const Node& n = *nodes_[i];
+        if (n.up && !n.silent && n.engine && n.engine->is_member()) Crash(i);
       }
     }
     if (config_.adversary && now_ >= next_attack) {
@@ -323,10 +540,16 @@ void Simulator::Run(bool stop_when_converged) {
       Attack();
     }
     Handle(d);
-    if (stats_.converged_at_ms < 0 && now_ >= config_.faults_until_ms && now_ >= next_check &&
-        (next_check = now_ + 50, Converged())) {
-      stats_.converged_at_ms = now_;
-      if (stop_when_converged) return;
+    // Checked until converged, and again after a thaw until the thawed nodes caught up.
+    const bool thawed = thaw_at_ >= 0 && now_ >= thaw_at_;
+    const bool pending = stats_.converged_at_ms < 0 || (thawed && stats_.caught_up_at_ms < 0);
+    if (pending && now_ >= config_.faults_until_ms && now_ >= next_check) {
+      next_check = now_ + 50;
+      if (Converged()) {
+        if (stats_.converged_at_ms < 0) stats_.converged_at_ms = now_;
+        if (thawed) stats_.caught_up_at_ms = now_;
+        if (stop_when_converged && (thaw_at_ < 0 || thawed)) return;
+      }
     }
   }
 }
@@ -336,9 +559,22 @@ size_t Simulator::members_at(size_t node) const {
   return n->engine && n->engine->ledger() ? n->engine->ledger()->state().members.size() : 0;
 }
 
+int64_t Simulator::started_at(size_t node) const { return nodes_[node]->start_at; }
+
+int64_t Simulator::admitted_at(size_t node) const { return nodes_[node]->admitted_at; }
+
+size_t Simulator::queued_to(size_t node) const {
+  size_t n = 0;
+  for (const auto& from : nodes_) {
+    if (auto it = from->queues.find(node); it != from->queues.end()) n += it->second.queue.size();
+  }
+  return n;
+}
+
 std::string Simulator::CheckConvergence() const {
   std::string hash;
   for (const auto& n : nodes_) {
+    if (n->silent) continue;  // still frozen: it catches up after its thaw
     if (!n->up || !n->engine) return "node " + std::to_string(n->index) + " is down";
     if (!n->engine->is_member()) return "node " + std::to_string(n->index) + " never joined";
     const std::string h = n->engine->ledger()->StateHash();

@@ -1,6 +1,14 @@
 // Engine behaviour that is easier to pin down with one engine than in the simulator.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "crypto/encoding.h"
 #include "protocol/engine.h"
 
 namespace peerstack::protocol {
@@ -36,6 +44,95 @@ TEST(Engine, StrangersCannotUseSyncAnswersAsAReflector) {
   size_t answered = 0;
   for (int i = 0; i < 50; ++i) answered += sync_from("http://s" + std::to_string(i), 5000);
   EXPECT_EQ(answered, 20u);
+}
+
+// Engines wired to each other: messages delivered one at a time in order (or each output in
+// reverse), none to the silent URLs, and those `hold` picks kept back until Release().
+struct Wires {
+  std::map<std::string, Engine*> engines;
+  std::set<std::string> silent;
+  std::function<bool(const Envelope&)> hold;
+  bool reversed = false;
+  std::deque<Envelope> wire;
+  std::vector<Envelope> held;
+
+  void Post(Output& out) {
+    if (reversed) std::reverse(out.messages.begin(), out.messages.end());
+    for (Envelope& e : out.messages) wire.push_back(std::move(e));
+  }
+  void Tick(const std::string& url, int64_t now) {
+    Output out;
+    engines.at(url)->Tick(now, &out);
+    Post(out);
+  }
+  void Drain(int64_t now) {
+    while (!wire.empty()) {
+      Envelope e = std::move(wire.front());
+      wire.pop_front();
+      if (silent.count(e.to) || !engines.count(e.to)) continue;
+      if (hold && hold(e)) {
+        held.push_back(std::move(e));
+        continue;
+      }
+      Output out;
+      engines.at(e.to)->Receive(e, now, &out);
+      Post(out);
+    }
+  }
+  void Release(int64_t now) {
+    hold = nullptr;
+    for (Envelope& e : held) wire.push_back(std::move(e));
+    held.clear();
+    Drain(now);
+  }
+};
+
+// Four founders, one silent: a join needs the three others (quorum 3 of 4). J2's request is
+// out (its challenges held back) when J1 is admitted; from then J2 needs 4 approvals of 5,
+// so J1's too, though J1 was not a member when J2's request was forwarded. The sponsor asks
+// J1 once it has admitted it, and J1 takes part even when that request reaches it before
+// the event admitting it (reversed order). Nothing is retried here: no tick after the start.
+TEST(Engine, TheSponsorAsksMembersAdmittedWhileAJoinIsPending) {
+  for (bool reversed : {false, true}) {
+    SCOPED_TRACE(reversed ? "each output delivered in reverse" : "in order");
+    const std::vector<std::string> urls = {"http://a", "http://b", "http://c", "http://d",
+                                           "http://j1", "http://j2"};
+    std::vector<crypto::SigningKey> keys;
+    for (size_t i = 0; i < urls.size(); ++i) keys.push_back(crypto::SigningKey::Generate());
+    GenesisParams params;
+    for (size_t i = 1; i < 4; ++i) {
+      params.founders.emplace_back(crypto::HexEncode(keys[i].public_key().data(), 32), urls[i]);
+    }
+    const std::string genesis = Encode(*MakeGenesis(keys[0], urls[0], 0, params));
+    CountingRandom random;
+    std::vector<std::unique_ptr<Engine>> engines;
+    Wires net;
+    net.reversed = reversed;
+    net.silent.insert("http://d");
+    for (size_t i = 0; i < urls.size(); ++i) {
+      EngineConfig config;
+      config.url = urls[i];
+      if (i < 4) {
+        engines.push_back(std::make_unique<Engine>(
+            config, keys[i], std::move(Ledger::FromGenesis(genesis)).value(), &random));
+      } else {
+        engines.push_back(std::make_unique<Engine>(config, keys[i], urls[0], &random));
+      }
+      net.engines[urls[i]] = engines.back().get();
+    }
+    const int64_t now = 1000;
+    net.hold = [](const Envelope& e) { return e.to == "http://j2" && e.type == "challenge"; };
+    net.Tick("http://j2", now);
+    net.Drain(now);
+    ASSERT_EQ(engines[0]->pending_joins(), 1u);  // J2's, waiting for its answers
+    net.Tick("http://j1", now);
+    net.Drain(now);
+    ASSERT_TRUE(engines[4]->is_member());
+    ASSERT_EQ(engines[0]->ledger()->state().members.size(), 5u);
+    net.Release(now);
+    EXPECT_TRUE(engines[5]->is_member());
+    EXPECT_EQ(engines[0]->ledger()->state().members.size(), 6u);
+  }
 }
 
 }  // namespace
