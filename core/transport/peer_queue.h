@@ -115,14 +115,14 @@ class PeerQueue {
   // The peer was heard from: whatever backoff it had ends.
   void Heard() { failures_ = 0; }
 
-  // Drops messages that waited too long; returns how many.
+  // Drops messages that waited too long; returns how many. (Not only from the front: a
+  // superseding message keeps its place in line with a newer time.)
   size_t Expire(int64_t now_ms) {
     size_t n = 0;
     for (auto* list : {&must_, &may_}) {
-      while (!list->empty() && now_ms - list->front().queued_ms > limits_.max_age_ms) {
-        list->pop_front();
-        ++n;
-      }
+      const size_t before = list->size();
+      std::erase_if(*list, [&](const Queued<Payload>& q) { return now_ms - q.queued_ms > limits_.max_age_ms; });
+      n += before - list->size();
     }
     counters_.dropped += n;
     return n;
@@ -132,6 +132,8 @@ class PeerQueue {
   size_t in_flight() const { return in_flight_; }
   bool idle() const { return size() == 0 && in_flight_ == 0; }
   bool backing_off(int64_t now_ms) const { return failures_ > 0 && now_ms < retry_at_ms_; }
+  // When a failing peer may take its next message (meaningful while failures() > 0).
+  int64_t retry_at_ms() const { return retry_at_ms_; }
   int failures() const { return failures_; }
   const QueueCounters& counters() const { return counters_; }
   const QueueLimits& limits() const { return limits_; }

@@ -214,13 +214,8 @@ void Simulator::Pump(size_t from, size_t to) {
     Transmit(from, to, std::move(m->payload), /*via_queue=*/true);
   }
   if (q.size() > 0 && q.backing_off(now_)) {
-    // Wake up when the backoff ends. The queue keeps that time to itself; backing_off() is
-    // monotonic in time, so a bisection finds it exactly (instead of restating the formula).
-    int64_t lo = now_, hi = now_ + q.limits().backoff_max_ms;
-    while (hi - lo > 1) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      (q.backing_off(mid) ? lo : hi) = mid;
-    }
+    // Wake up when the backoff ends.
+    const int64_t hi = q.retry_at_ms();
     if (it->second.retry_at != hi) {
       it->second.retry_at = hi;
       Delivery d = MakeDelivery(hi, Kind::kRetry, from, to);

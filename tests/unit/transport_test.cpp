@@ -111,6 +111,15 @@ TEST(PeerQueue, MessagesThatWaitedTooLongExpire) {
   EXPECT_TRUE(q.idle());
 }
 
+TEST(PeerQueue, AnOldMessageBehindASupersedingOneStillExpires) {
+  PeerQueue<int> q(Limits(128, 2, 1000));
+  q.Push(1, true, "sync", 0);
+  q.Push(2, true, "", 100);
+  q.Push(3, true, "sync", 900);  // replaces 1 in its place, with its own time
+  EXPECT_EQ(q.Expire(1101), 1u);  // 2 is too old although 3, before it, is not
+  EXPECT_EQ(q.Take(1101)->payload, 3);
+}
+
 // A listening socket nobody serves: connections complete (the kernel's backlog), bytes are
 // taken, nothing ever answers. What a SIGSTOPped peer looks like.
 class SilentPeer {
