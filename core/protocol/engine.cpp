@@ -144,8 +144,12 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
                   (st.release_version > 0 ? " (release " + std::to_string(st.release_version) + ")"
                                           : std::string(" (genesis)")));
   }
-  if (std::llabs(now - request->time_ms) > config_.freshness_ms) {
-    return refuse("the request is stale (time too far from this node's clock)");
+  if (const int64_t skew = request->time_ms - now; std::llabs(skew) > config_.freshness_ms) {
+    // A replayed request, or a clock that is off: say by how much, so a person can tell.
+    return refuse("the request's time is " + std::to_string(std::llabs(skew) / 60000) + " min " +
+                  (skew > 0 ? "ahead of" : "behind") + " this member's clock (at most " +
+                  std::to_string(config_.freshness_ms / 60000) +
+                  " min allowed): a replay, or a clock that is off; check the clocks");
   }
   if (ledger_->IsMember(request->key)) return refuse("already a member");
   if (seen_requests_.count(hash)) return;  // completed earlier

@@ -52,6 +52,7 @@ struct Wires {
   std::map<std::string, Engine*> engines;
   std::set<std::string> silent;
   std::function<bool(const Envelope&)> hold;
+  std::map<std::string, int64_t> skew;  // how far an engine's clock is off
   bool reversed = false;
   std::deque<Envelope> wire;
   std::vector<Envelope> held;
@@ -62,7 +63,7 @@ struct Wires {
   }
   void Tick(const std::string& url, int64_t now) {
     Output out;
-    engines.at(url)->Tick(now, &out);
+    engines.at(url)->Tick(now + Skew(url), &out);
     Post(out);
   }
   void Drain(int64_t now) {
@@ -75,9 +76,13 @@ struct Wires {
         continue;
       }
       Output out;
-      engines.at(e.to)->Receive(e, now, &out);
+      engines.at(e.to)->Receive(e, now + Skew(e.to), &out);
       Post(out);
     }
+  }
+  int64_t Skew(const std::string& url) const {
+    auto it = skew.find(url);
+    return it == skew.end() ? 0 : it->second;
   }
   void Release(int64_t now) {
     hold = nullptr;
@@ -133,6 +138,70 @@ TEST(Engine, TheSponsorAsksMembersAdmittedWhileAJoinIsPending) {
     EXPECT_TRUE(engines[5]->is_member());
     EXPECT_EQ(engines[0]->ledger()->state().members.size(), 6u);
   }
+}
+
+// One clock an hour off. Membership, events, gossip and sync do not read the clock's value
+// (liveness only measures intervals on one node's own clock); join requests do: they must be
+// within 5 minutes of each judging member's clock (replays). So a member whose clock is off
+// refuses every join it judges, and the others admit without it while they are a quorum;
+// a joiner whose clock is off is refused by everyone, with the reason.
+TEST(Engine, AClockAnHourOffRefusesTheJoinsItJudgesAndIsRefusedWhenItJoins) {
+  constexpr int64_t kHour = 3600 * 1000;
+  const std::vector<std::string> urls = {"http://a", "http://b", "http://c", "http://j", "http://k"};
+  std::vector<crypto::SigningKey> keys;
+  for (size_t i = 0; i < urls.size(); ++i) keys.push_back(crypto::SigningKey::Generate());
+  GenesisParams params;
+  for (size_t i = 1; i < 3; ++i) {
+    params.founders.emplace_back(crypto::HexEncode(keys[i].public_key().data(), 32), urls[i]);
+  }
+  const int64_t now = 10 * kHour;
+  const std::string genesis = Encode(*MakeGenesis(keys[0], urls[0], now, params));
+  CountingRandom random;
+  std::vector<std::unique_ptr<Engine>> engines;
+  Wires net;
+  net.skew["http://c"] = kHour;   // a member an hour ahead
+  net.skew["http://k"] = -kHour;  // a joiner an hour behind
+  for (size_t i = 0; i < urls.size(); ++i) {
+    EngineConfig config;
+    config.url = urls[i];
+    if (i < 3) {
+      engines.push_back(std::make_unique<Engine>(config, keys[i], std::move(Ledger::FromGenesis(genesis)).value(),
+                                                 &random));
+    } else {
+      engines.push_back(std::make_unique<Engine>(config, keys[i], urls[0], &random));
+    }
+    net.engines[urls[i]] = engines.back().get();
+  }
+  std::vector<std::string> refusals_j, refusals_k;
+  auto joined = [&](size_t who, std::vector<std::string>* refusals) {
+    for (int t = 0; t < 3 && !engines[who]->is_member(); ++t) {
+      Output out;
+      engines[who]->Tick(now + net.Skew(urls[who]) + t * 100, &out);
+      net.Post(out);
+      // Collect what the joiner is told (its own Receive reports refusals in Output).
+      while (!net.wire.empty()) {
+        Envelope e = std::move(net.wire.front());
+        net.wire.pop_front();
+        if (!net.engines.count(e.to)) continue;
+        Output o2;
+        net.engines.at(e.to)->Receive(e, now + net.Skew(e.to), &o2);
+        if (e.to == urls[who]) refusals->insert(refusals->end(), o2.refusals.begin(), o2.refusals.end());
+        net.Post(o2);
+      }
+    }
+    return engines[who]->is_member();
+  };
+  // j (right clock): a and b approve, c refuses; 2 of 3 is the quorum.
+  EXPECT_TRUE(joined(3, &refusals_j));
+  ASSERT_FALSE(refusals_j.empty());
+  EXPECT_NE(refusals_j[0].find("60 min behind this member's clock"), std::string::npos) << refusals_j[0];
+  // k (an hour behind): refused by all, and told why; never admitted.
+  EXPECT_FALSE(joined(4, &refusals_k));
+  ASSERT_FALSE(refusals_k.empty());
+  EXPECT_NE(refusals_k[0].find("60 min behind"), std::string::npos) << refusals_k[0];
+  EXPECT_EQ(engines[0]->ledger()->state().members.size(), 4u);
+  // The member whose clock is off still holds the same state as the others.
+  EXPECT_EQ(engines[2]->ledger()->StateHash(), engines[0]->ledger()->StateHash());
 }
 
 }  // namespace
