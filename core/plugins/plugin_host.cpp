@@ -262,7 +262,11 @@ ps_status CbKvPut(ps_host* host, ps_str key, ps_str value) {
   if (!st) return PS_ERR_UNSUPPORTED;
   if (key.size > kMaxKeyBytes || value.size > kMaxValueBytes) return PS_ERR_TOO_LARGE;
   auto s = st->KvPut(host->name, std::string(sdk::FromPs(key)), std::string(sdk::FromPs(value)));
-  return s.ok() ? PS_OK : PS_ERR_INTERNAL;
+  if (!s.ok()) {
+    PS_LOG(kError, "plugins") << host->name << ": cannot store a value: " << s.ToString();
+    return PS_ERR_INTERNAL;
+  }
+  return PS_OK;
 }
 
 ps_status CbKvDelete(ps_host* host, ps_str key) {
@@ -271,7 +275,11 @@ ps_status CbKvDelete(ps_host* host, ps_str key) {
   if (key.size > kMaxKeyBytes) return PS_ERR_TOO_LARGE;
   auto s = st->KvDelete(host->name, std::string(sdk::FromPs(key)));
   if (s.code() == "not_found") return PS_ERR_NOT_FOUND;
-  return s.ok() ? PS_OK : PS_ERR_INTERNAL;
+  if (!s.ok()) {
+    PS_LOG(kError, "plugins") << host->name << ": cannot delete a value: " << s.ToString();
+    return PS_ERR_INTERNAL;
+  }
+  return PS_OK;
 }
 
 ps_status CbKvList(ps_host* host, ps_str prefix, size_t limit, ps_kv_sink sink, void* user) {
