@@ -241,8 +241,10 @@ struct NetworkService::Impl {
     return ec;
   }
 
-  // With mu held: store what the engine accepted, then queue what it wants sent.
-  void Drive(protocol::Output& out) {
+  // With mu held: store what the engine accepted, then queue what it wants sent. An error
+  // when the store refused (a full disk): nothing is sent, and the caller must not
+  // acknowledge.
+  Status Drive(protocol::Output& out) {
     if (!out.new_events.empty()) {
       store::WriteBatch batch;
       std::vector<std::string> added;  // keys of admitted members, for the log
@@ -256,7 +258,7 @@ struct NetworkService::Impl {
       }
       if (auto s = o.store->Write(batch); !s.ok()) {
         PS_LOG(kError, "network") << "cannot store events, not acknowledging them: " << s.ToString();
-        return;
+        return s;
       }
       for (const std::string& key : added) {
         PS_LOG(kInfo, "network") << "member added: " << protocol::NodeIdForHex(key)
@@ -269,6 +271,7 @@ struct NetworkService::Impl {
       if (refusals.size() > 16) refusals.erase(refusals.begin());
     }
     for (protocol::Envelope& e : out.messages) Post(std::move(e));
+    return Status::Ok();
   }
 
   // Signs a message (domain "p2p/<type>" over the exact body bytes) and hands it to the
@@ -300,7 +303,7 @@ struct NetworkService::Impl {
         std::lock_guard<std::mutex> engine_lock(mu);
         protocol::Output out;
         engine->Tick(WallMs(), &out);
-        Drive(out);
+        (void)Drive(out);  // logged; the next tick or sync repeats what matters
       }
       lock.lock();
     }
@@ -367,7 +370,7 @@ Status NetworkService::Start(const std::string& self_url, const std::string& via
       PS_LOG(kInfo, "network") << "announcing the new address " << self_url << " (was " << me->url << ")";
     }
     d.engine->AnnounceAddress(self_url, d.WallMs(), &out, via);
-    d.Drive(out);
+    (void)d.Drive(out);  // logged; the tick repeats the announcement
   }
   if (!d.engine) {
     PS_LOG(kInfo, "network") << "asking " << d.o.join_url << " to admit this node";
@@ -443,7 +446,7 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
   }
   protocol::Output out;
   d.engine->Receive(protocol::Envelope{sender, d.self_url, type, *body}, now, &out);
-  d.Drive(out);
+  if (auto s = d.Drive(out); !s.ok()) return http::JsonError(503, "cannot_store", s.message());
   return http::JsonResponse(202, "{\"ok\":true}");
 }
 
@@ -642,7 +645,7 @@ void NetworkService::AnnounceUrl(const std::string& url, const std::string& via)
   if (!d.engine) return;
   protocol::Output out;
   d.engine->AnnounceAddress(url, d.WallMs(), &out, via);
-  d.Drive(out);
+  (void)d.Drive(out);  // logged; the tick's own-address repair tries again
 }
 
 http::Response NetworkService::HandleJoin(const http::Request& request) {
@@ -665,7 +668,7 @@ http::Response NetworkService::HandleJoin(const http::Request& request) {
   d.refusals.clear();
   protocol::Output out;
   d.engine->Tick(d.WallMs(), &out);
-  d.Drive(out);
+  (void)d.Drive(out);  // a joiner stores nothing until it is admitted
   return http::JsonResponse(202, json::Serialize(json::Object{{"joining", url}}));
 }
 
@@ -681,7 +684,7 @@ http::Response NetworkService::HandleSync(const http::Request&) {
     std::lock_guard<std::mutex> lock(d.mu);
     protocol::Output out;
     d.engine->SyncWithAll(&out);
-    d.Drive(out);
+    if (auto s = d.Drive(out); !s.ok()) return StatusError(507, s);
   }
   // Wait for the answers: until nothing changed for 300 ms, 3 s at most.
   auto last = before;
@@ -710,7 +713,7 @@ http::Response NetworkService::HandleLeave(const http::Request&) {
   std::lock_guard<std::mutex> lock(d.mu);
   protocol::Output out;
   if (auto s = d.engine->Leave(d.WallMs(), &out); !s.ok()) return StatusError(409, s);
-  d.Drive(out);
+  if (auto s = d.Drive(out); !s.ok()) return StatusError(507, s);
   PS_LOG(kInfo, "network") << "left the network";
   return http::JsonResponse(200, "{\"left\":true}");
 }
@@ -732,7 +735,7 @@ http::Response NetworkService::HandleEvict(const http::Request& request) {
   if (key.empty()) return http::JsonError(404, "not_found", "no member with id " + *id);
   protocol::Output out;
   if (auto s = d.engine->StartEviction(key, d.WallMs(), &out); !s.ok()) return StatusError(409, s);
-  d.Drive(out);
+  if (auto s = d.Drive(out); !s.ok()) return StatusError(507, s);
   PS_LOG(kInfo, "network") << "asked the members to evict " << *id;
   return http::JsonResponse(202, json::Serialize(json::Object{{"evicting", *id}}));
 }
@@ -775,7 +778,7 @@ http::Response NetworkService::HandleRelease(const http::Request& request,
   if (!manifest) return http::JsonError(400, "bad_manifest", manifest.status().message());
   protocol::Output out;
   if (auto s = d.engine->PublishRelease(*manifest, d.WallMs(), &out); !s.ok()) return StatusError(409, s);
-  d.Drive(out);
+  if (auto s = d.Drive(out); !s.ok()) return StatusError(507, s);
   PS_LOG(kInfo, "network") << "published release " << manifest->version << ", code "
                            << manifest->CodeHash();
   return http::JsonResponse(
@@ -808,7 +811,7 @@ http::Response NetworkService::HandleRecover(const http::Request& request) {
   if (keep.empty()) return http::JsonError(400, "nobody_kept", "keep names no current member");
   protocol::Output out;
   if (auto s = d.engine->Recover(keep, now, &out); !s.ok()) return StatusError(409, s);
-  d.Drive(out);
+  if (auto s = d.Drive(out); !s.ok()) return StatusError(507, s);
   PS_LOG(kWarn, "network") << "re-formed the network around " << keep.size() << " members";
   return http::JsonResponse(200, json::Serialize(json::Object{{"kept", static_cast<int64_t>(keep.size())}}));
 }
