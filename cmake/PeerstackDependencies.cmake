@@ -21,6 +21,9 @@ add_library(Peerstack::dep::cryptopp ALIAS PkgConfig::CRYPTOPP)
 add_library(Peerstack::dep::sqlite3 ALIAS PkgConfig::SQLITE3)
 add_library(Peerstack::dep::simdjson ALIAS simdjson::simdjson)
 add_library(Peerstack::dep::boost ALIAS Boost::headers)
+# TLS for outgoing https:// requests (Asio SSL on Debian's OpenSSL 3).
+find_package(OpenSSL REQUIRED)
+add_library(Peerstack::dep::openssl ALIAS OpenSSL::SSL)
 add_library(Peerstack::dep::miniupnpc ALIAS PkgConfig::MINIUPNPC)
 add_library(Peerstack::dep::natpmp ALIAS peerstack_dep_natpmp)
 

@@ -1,6 +1,8 @@
 // A small blocking HTTP/1.1 client (Boost.Beast on Asio) with an overall deadline and a cap
 // on the response size: every outgoing call Peerstack makes is bounded in time and memory.
-// Plain http:// only for now. Thread-safe: each call uses its own io_context.
+// http:// and https:// (certificates verified against the system's CA store plus an optional
+// PEM file, host name checked). Thread-safe: each call uses its own io_context. The same
+// exchange code (exchange.h) carries the peer transport's messages.
 #pragma once
 
 #include <chrono>
@@ -20,6 +22,9 @@ struct ClientRequest {
   std::string body;
   std::chrono::milliseconds timeout{5000};  // connect + send + receive
   size_t max_response_bytes = 8u << 20;
+  std::string ca_file;      // https: trusted besides the system's CAs (a private CA), PEM
+  std::string server_name;  // https: the name to verify (and send as SNI) when the URL's
+                            // host is an address that was looked up for it; empty: the host
 };
 
 struct ClientResponse {
@@ -33,14 +38,16 @@ struct Url {
   std::string host;
   uint16_t port = 80;
   std::string target = "/";
+  bool tls = false;  // https://
 };
-// Parses http://host[:port][/path]; "bad_url" otherwise (https is refused for now).
+// Parses http[s]://host[:port][/path] (ports 80 and 443 by default); "bad_url" otherwise.
 Result<Url> ParseUrl(std::string_view url);
 
 // Percent-encodes everything but unreserved characters (RFC 3986), for query values.
 std::string PercentEncode(std::string_view in);
 
-// Errors: "bad_url", "timeout", "connect_failed", "io_error", "too_large".
+// Errors: "bad_url", "bad_ca_file", "timeout", "connect_failed", "tls_failed", "io_error",
+// "too_large".
 Result<ClientResponse> Fetch(const ClientRequest& request);
 
 }  // namespace peerstack::http

@@ -31,6 +31,8 @@ const char kRunHelp[] =
     "  --relay-via LIST    relays the `relay` provider tries first: host:port[,...]\n"
     "                      (then it finds the relays of the join node and the members)\n"
     "  --join URL          join the network of the node at URL (env NETWORK_NODE_URL)\n"
+    "  --ca-file FILE      for https:// peers: trust these CA certificates (PEM) besides\n"
+    "                      the system's (env PEERSTACK_CA_FILE)\n"
     "  --dev               development mode (load unsigned local plugins)\n"
     "  --threads N         public listener worker threads (default: one per core)\n"
     "  --plugin-timeout MS a plugin call running longer is answered 504 (default 10000)\n"
@@ -98,6 +100,7 @@ Status ApplyEnv(const GetEnv& env, Config* c) {
     if (auto s = ParsePort(v, "PEERSTACK_ADMIN_PORT", &c->admin_port); !s.ok()) return s;
   }
   if (const char* v = env("NETWORK_NODE_URL"); v && *v) c->join_url = v;
+  if (const char* v = env("PEERSTACK_CA_FILE"); v && *v) c->ca_file = v;
   if (const char* v = env("PEERSTACK_LOG_LEVEL"); v && *v) {
     if (!log::ParseLevel(v, &c->log_level)) {
       return Status::Error("bad_flag", std::string("PEERSTACK_LOG_LEVEL: unknown level '") + v +
@@ -158,6 +161,7 @@ Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, C
       c->relay_port = port;
     }
     else if (name == "--join") c->join_url = value;
+    else if (name == "--ca-file") c->ca_file = value;
     else if (name == "--threads") s = ParseNumber<size_t>(value, name, "a number", 0, 256, &c->threads);
     else if (name == "--plugin-timeout") s = ParseNumber<int64_t>(value, name, "milliseconds", 1, 3600000, &c->plugin_timeout_ms);
     else if (name == "--log-level") {

@@ -29,6 +29,7 @@ struct Config {
   uint64_t relay_rate = 8ull << 20;          // bytes/s per relayed node, both directions
   std::string relay_via;           // relays for the `relay` provider: host:port[,host:port...]
   std::string join_url;  // NETWORK_NODE_URL
+  std::string ca_file;   // PEM CAs trusted for https:// peers besides the system's
   bool dev = false;
   log::Level log_level = log::Level::kInfo;
   size_t threads = 0;  // public listener workers; 0 = one per core

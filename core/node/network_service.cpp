@@ -106,9 +106,11 @@ Result<Identity> ParseIdentity(const http::ClientResponse& r) {
 }
 
 // Blocking, for the tunnel manager's thread (its own checks): the same request and parse.
-Result<Identity> FetchIdentity(const std::string& url, const std::string& nonce,
+Result<Identity> FetchIdentity(const std::string& url, const std::string& nonce, const std::string& ca_file,
                                std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
-  auto r = http::Fetch(IdentityRequest(url, nonce, "", timeout));
+  http::ClientRequest req = IdentityRequest(url, nonce, "", timeout);
+  req.ca_file = ca_file;
+  auto r = http::Fetch(req);
   if (!r) return Status::Error("unreachable", r.status().message());
   return ParseIdentity(*r);
 }
@@ -470,7 +472,7 @@ std::vector<std::string> NetworkService::FindRelays() const {
   std::vector<std::string> relays;
   for (const std::string& url : urls) {
     auto parsed = http::ParseUrl(url);
-    auto id = parsed ? FetchIdentity(url, "00", std::chrono::milliseconds(1500)) : Status::Error("bad_url", "");
+    auto id = parsed ? FetchIdentity(url, "00", impl_->o.ca_file, std::chrono::milliseconds(1500)) : Status::Error("bad_url", "");
     if (id && id->relay != 0) relays.push_back(parsed->host + ":" + std::to_string(id->relay));
   }
   return relays;
@@ -517,7 +519,7 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
   }
   auto parsed = http::ParseUrl(url);
   if (!parsed || url.find_first_of("?#") != std::string::npos) {
-    return http::JsonError(400, "bad_url", "url must be http://host[:port][/base path]");
+    return http::JsonError(400, "bad_url", "url must be http[s]://host[:port][/base path]");
   }
   // Not a reflector: one check per URL per second, five per second per source, fifty in all
   // (the answer carries only a key and a signature, never what the URL returned).
@@ -553,9 +555,11 @@ http::Response NetworkService::HandleReach(const http::Request& request) {
     const size_t path_at = url.find('/', url.find("//") + 2);
     const std::string port = ":" + std::to_string(parsed->port);
     const std::string host = parsed->host.find(':') != std::string::npos ? "[" + parsed->host + "]" : parsed->host;
-    http::ClientRequest req = IdentityRequest(
-        "http://" + address + port + (path_at == std::string::npos ? "" : url.substr(path_at)), nonce, host + port,
-        std::chrono::milliseconds(3000));
+    // https: connect to the checked address, verify the certificate for the URL's name.
+    http::ClientRequest req = IdentityRequest(std::string(parsed->tls ? "https://" : "http://") + address + port +
+                                                  (path_at == std::string::npos ? "" : url.substr(path_at)),
+                                              nonce, host + port, std::chrono::milliseconds(3000));
+    if (parsed->tls) req.server_name = name;
     transport->Fetch(std::move(req), [responder, unreachable, busy](Result<http::ClientResponse> r) {
       if (!r && r.status().code() == "busy") return responder->Send(busy());
       auto id = r ? ParseIdentity(*r) : Result<Identity>(r.status());
@@ -577,7 +581,7 @@ tunnel::Reach NetworkService::VerifyIdentity(const std::string& url) const {
   // hairpin NAT fails the self-check of a working mapping; a loopback URL passes it).
   auto self_check = [&] {
     const std::string nonce = crypto::RandomHex(16);
-    auto id = FetchIdentity(url, nonce);
+    auto id = FetchIdentity(url, nonce, d.o.ca_file);
     return id && ours(id->key, nonce, id->sig) ? tunnel::Reach::kConfirmed : tunnel::Reach::kRefuted;
   };
   // Three members at most, not always the same ones, and the join node.
@@ -657,7 +661,7 @@ http::Response NetworkService::HandleJoin(const http::Request& request) {
     if (const std::string* u = body->find_string("url")) url = *u;
   }
   if (url.empty()) return http::JsonError(400, "no_url", "send {\"url\": ...} or start with --join");
-  if (!http::ParseUrl(url).ok()) return http::JsonError(400, "bad_url", "not an http:// URL: " + url);
+  if (!http::ParseUrl(url).ok()) return http::JsonError(400, "bad_url", "not an http:// or https:// URL: " + url);
   std::lock_guard<std::mutex> lock(d.mu);
   if (d.engine && d.engine->is_member()) {
     return http::JsonError(409, "already_member",

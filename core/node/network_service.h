@@ -42,6 +42,7 @@ struct NetworkOptions {
   int64_t sync_interval_ms = 1000;
   const Clock* clock = nullptr;             // required; not owned
   transport::Transport* transport = nullptr;  // required; not owned, outlives Stop()
+  std::string ca_file;                        // for https:// peers (the blocking checks)
 };
 
 class NetworkService {

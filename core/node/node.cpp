@@ -329,11 +329,13 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
 
   transport::TransportOptions to;
   to.clock = &impl->clock;
+  to.ca_file = config.ca_file;
   impl->transport = std::make_unique<transport::Transport>(std::move(to));
 
   NetworkOptions no;
   no.clock = &impl->clock;
   no.transport = impl->transport.get();
+  no.ca_file = config.ca_file;
   no.key = std::make_unique<crypto::SigningKey>(*impl->key);
   no.store = impl->store;
   no.code_hash = CodeHashOf(impl->plugin_host->StatusJson());

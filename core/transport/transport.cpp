@@ -12,148 +12,21 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include "base/log.h"
+#include "http/exchange.h"
 
 namespace peerstack::transport {
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr int64_t kSweepMs = 250;
 constexpr int64_t kForgetPeerMs = 60000;  // an idle peer with nothing open is forgotten after this
 
-// One TCP connection to a peer; either idle (kept alive, no operation pending) or owned by
-// exactly one exchange.
-struct Conn {
-  explicit Conn(asio::io_context& ioc) : stream(ioc), resolver(ioc) {}
-  void Close() {
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.close();
-  }
-  beast::tcp_stream stream;
-  tcp::resolver resolver;
-  beast::flat_buffer buffer;
-  bool connected = false;
-  int64_t idle_since_ms = 0;
-};
-using ConnPtr = std::shared_ptr<Conn>;
-
-// One request and its answer.
-struct Exchange {
-  bhttp::request<bhttp::string_body> request;
-  std::optional<bhttp::response_parser<bhttp::string_body>> parser;
-  std::string host, port;
-  // Either one deadline for everything (fetches) or a connect timeout, then a timeout for
-  // write + read (messages).
-  std::optional<std::chrono::steady_clock::time_point> deadline;
-  std::chrono::milliseconds connect_timeout{0}, request_timeout{0};
-  size_t max_response_bytes = 0;
-  bool reused = false;  // on a kept-alive connection: a close before any answer byte is stale
-  std::shared_ptr<Conn> conn;  // the connection it runs on (a stale one is replaced)
-  // (this exchange, result, keep_alive: the answer allows reuse, stale: retry on a new
-  // connection). Takes the exchange as an argument so that it need not capture itself.
-  std::function<void(const std::shared_ptr<Exchange>&, Result<http::ClientResponse>, bool, bool)> done;
-};
-using ExchangePtr = std::shared_ptr<Exchange>;
-
-Status Failure(const char* stage, const beast::error_code& ec, const Exchange& x) {
-  if (ec == beast::error::timeout) return Status::Error("timeout", std::string(stage) + " timed out");
-  if (ec == bhttp::error::body_limit) {
-    return Status::Error("too_large", "response larger than " + std::to_string(x.max_response_bytes));
-  }
-  return Status::Error(std::string(stage) == "connect" ? "connect_failed" : "io_error",
-                       std::string(stage) + ": " + ec.message());
-}
-
-bool PeerClosed(const beast::error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
-         ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
-}
-
-void Read(const ConnPtr& c, const ExchangePtr& x) {
-  x->parser.emplace();
-  x->parser->body_limit(x->max_response_bytes);
-  x->parser->header_limit(64 * 1024);
-  bhttp::async_read(c->stream, c->buffer, *x->parser, [c, x](beast::error_code ec, size_t n) {
-    if (ec) return x->done(x, Failure("receive", ec, *x), false, x->reused && n == 0 && PeerClosed(ec));
-    c->stream.expires_never();
-    auto& res = x->parser->get();
-    http::ClientResponse out;
-    out.status = static_cast<int>(res.result_int());
-    for (const auto& field : res) {
-      std::string name(field.name_string());
-      for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      out.headers.push_back({std::move(name), std::string(field.value())});
-    }
-    const bool keep_alive = res.keep_alive();
-    out.body = std::move(res.body());
-    x->done(x, std::move(out), keep_alive, false);
-  });
-}
-
-void Write(const ConnPtr& c, const ExchangePtr& x) {
-  if (x->deadline) {
-    c->stream.expires_at(*x->deadline);
-  } else {
-    c->stream.expires_after(x->request_timeout);
-  }
-  bhttp::async_write(c->stream, x->request, [c, x](beast::error_code ec, size_t) {
-    if (ec) return x->done(x, Failure("send", ec, *x), false, x->reused && PeerClosed(ec));
-    Read(c, x);
-  });
-}
-
-void Run(const ConnPtr& c, const ExchangePtr& x) {
-  if (c->connected) return Write(c, x);
-  c->resolver.async_resolve(x->host, x->port, [c, x](beast::error_code ec, tcp::resolver::results_type results) {
-    if (ec) return x->done(x, Failure("resolve", ec, *x), false, false);
-    if (x->deadline) {
-      c->stream.expires_at(*x->deadline);
-    } else {
-      c->stream.expires_after(x->connect_timeout);
-    }
-    c->stream.async_connect(results, [c, x](beast::error_code ec2, const tcp::endpoint&) {
-      if (ec2) return x->done(x, Failure("connect", ec2, *x), false, false);
-      c->connected = true;
-      Write(c, x);
-    });
-  });
-}
-
-std::string HostHeader(const http::Url& url) {
-  const std::string host = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
-  return host + ":" + std::to_string(url.port);
-}
-
-ExchangePtr MakeExchange(const http::Url& url, const std::string& method, const std::string& target,
-                         const std::vector<http::Header>& headers, std::string body, bool close) {
-  auto x = std::make_shared<Exchange>();
-  x->host = url.host;
-  x->port = std::to_string(url.port);
-  auto& req = x->request;
-  req.method_string(method);
-  req.target(target);
-  req.version(11);
-  req.set(bhttp::field::host, HostHeader(url));
-  req.set(bhttp::field::user_agent, "peerstack");
-  if (close) req.set(bhttp::field::connection, "close");
-  for (const http::Header& h : headers) req.set(h.name, h.value);
-  if (!body.empty() || method == "POST" || method == "PUT") {
-    req.body() = std::move(body);
-    req.prepare_payload();
-  }
-  return x;
-}
+using http::ConnectionPtr;
+using http::ExchangePtr;
 
 struct Outgoing {
   std::string path, body;
@@ -163,18 +36,23 @@ struct Outgoing {
 }  // namespace
 
 struct Transport::Impl : std::enable_shared_from_this<Impl> {
+  struct Idle {
+    ConnectionPtr conn;
+    int64_t since_ms;
+  };
   struct Peer {
     explicit Peer(const QueueLimits& limits) : queue(limits) {}
     PeerQueue<Outgoing> queue;
     http::Url url;
-    std::vector<ConnPtr> idle;  // connected, kept alive, nothing pending
-    size_t open = 0;            // connections, busy or idle
+    std::vector<Idle> idle;  // connected, kept alive, nothing pending
+    size_t open = 0;         // connections, busy or idle
     bool pump_posted = false;
     int64_t last_used_ms = 0;
     std::string last_error;
   };
 
   TransportOptions o;
+  std::unique_ptr<asio::ssl::context> tls;  // for https:// peers (null if it could not be made)
   asio::io_context ioc{1};
   asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
   asio::steady_timer sweep{ioc};
@@ -188,15 +66,27 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
 
   int64_t Now() const { return o.clock->SteadyMs(); }
 
-  static void CloseConn(Peer& p, const ConnPtr& c) {
-    c->Close();
+  static void CloseConn(Peer& p, const ConnectionPtr& c) {
+    http::CloseConnection(*c);
     if (p.open > 0) --p.open;
   }
 
-  ConnPtr NewConn(Peer& p) {
+  ConnectionPtr NewConn(Peer& p) {
     ++p.open;
     ++connections_opened;
-    return std::make_shared<Conn>(ioc);
+    return http::NewConnection(ioc, p.url.tls ? tls.get() : nullptr);
+  }
+
+  // The callback of a message's exchange. It holds the exchange weakly: the exchange's own
+  // handlers keep it alive while it runs, and it must not keep itself alive.
+  std::function<void(http::Exchange::Outcome)> MessageDone(const std::string& key, const ExchangePtr& x,
+                                                           const ConnectionPtr& c) {
+    return [weak = std::weak_ptr<Impl>(shared_from_this()), key, wx = std::weak_ptr<http::Exchange>(x),
+            c](http::Exchange::Outcome outcome) {
+      auto self = weak.lock();
+      auto x2 = wx.lock();
+      if (self && x2) self->OnMessageDone(key, x2, c, std::move(outcome));
+    };
   }
 
   // With mu held, on the loop thread: start every message the peer may take now.
@@ -204,65 +94,71 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
     if (stopping || !started) return;
     const int64_t now = Now();
     while (auto q = p.queue.Take(now)) {
-      ConnPtr c;
+      ConnectionPtr c;
       bool reused = false;
       if (!p.idle.empty()) {
-        c = std::move(p.idle.back());
+        c = std::move(p.idle.back().conn);
         p.idle.pop_back();
         reused = true;
       } else {
         c = NewConn(p);
       }
-      auto x = MakeExchange(p.url, "POST", q->payload.path, q->payload.headers, std::move(q->payload.body),
-                            /*close=*/false);
+      auto x = std::make_shared<http::Exchange>();
+      x->url = p.url;
+      x->url.target = q->payload.path;
+      x->method = "POST";
+      x->headers = std::move(q->payload.headers);
+      x->body = std::move(q->payload.body);
       x->connect_timeout = o.connect_timeout;
       x->request_timeout = o.request_timeout;
       x->max_response_bytes = o.max_response_bytes;
       x->reused = reused;
-      x->conn = c;
-      std::weak_ptr<Impl> weak = shared_from_this();
-      x->done = [weak, key](const ExchangePtr& self_x, Result<http::ClientResponse> r, bool keep_alive,
-                            bool stale) {
-        if (auto self = weak.lock()) self->OnMessageDone(key, self_x, std::move(r), keep_alive, stale);
-      };
-      Run(c, x);
+      x->done = MessageDone(key, x, c);
+      http::Run(c, x);
     }
   }
 
-  void OnMessageDone(std::string key, const ExchangePtr& x, Result<http::ClientResponse> r, bool keep_alive,
-                     bool stale) {
-    const ConnPtr c = x->conn;
+  void OnMessageDone(const std::string& key, const ExchangePtr& x, const ConnectionPtr& c,
+                     http::Exchange::Outcome outcome) {
     std::lock_guard<std::mutex> lock(mu);
     if (stopping) return;
     auto it = peers.find(key);
     if (it == peers.end()) return;  // cannot happen: a peer with messages in flight is kept
     Peer& p = it->second;
-    if (stale) {
+    if (outcome.stale) {
       // The peer closed a kept-alive connection before we used it: once more, on a new one.
       CloseConn(p, c);
-      x->conn = NewConn(p);
+      ConnectionPtr fresh = NewConn(p);
       x->reused = false;
-      x->parser.reset();
-      Run(x->conn, x);
+      x->done = MessageDone(key, x, fresh);
+      http::Run(fresh, x);
       return;
     }
     const int64_t now = Now();
+    const Result<http::ClientResponse>& r = outcome.response;
     if (r.ok()) {
       ++exchanges;
+      if (!p.last_error.empty()) {
+        PS_LOG(kInfo, "transport") << key << " answers again";
+      }
       p.last_error.clear();
       if (r->status >= 300) {
-        PS_LOG(kDebug, "transport") << x->request.target() << " to " << key << " answered " << r->status;
+        PS_LOG(kDebug, "transport") << x->url.target << " to " << key << " answered " << r->status;
       }
     } else {
-      p.last_error = r.status().ToString();
-      PS_LOG(kDebug, "transport") << x->request.target() << " to " << key << " failed: " << p.last_error;
+      // Said once when a peer starts failing (and when that changes), not for every message.
+      const std::string error = r.status().ToString();
+      if (error != p.last_error) {
+        PS_LOG(kWarn, "transport") << "cannot reach " << key << ": " << error;
+      }
+      p.last_error = error;
+      PS_LOG(kDebug, "transport") << x->url.target << " to " << key << " failed: " << error;
     }
     // Any answer, even an error status, shows the peer is there.
     p.queue.Done(r.ok(), now);
     p.last_used_ms = now;
-    if (r.ok() && keep_alive) {
-      c->idle_since_ms = now;
-      p.idle.push_back(c);
+    if (r.ok() && outcome.keep_alive) {
+      p.idle.push_back({c, now});
     } else {
       CloseConn(p, c);
     }
@@ -292,8 +188,8 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
         Peer& p = it->second;
         p.queue.Expire(now);
         for (auto c = p.idle.begin(); c != p.idle.end();) {
-          if (now - (*c)->idle_since_ms >= o.idle_timeout.count()) {
-            CloseConn(p, *c);
+          if (now - c->since_ms >= o.idle_timeout.count()) {
+            CloseConn(p, c->conn);
             c = p.idle.erase(c);
           } else {
             ++c;
@@ -308,7 +204,7 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
       }
     }
     sweep.expires_after(std::chrono::milliseconds(kSweepMs));
-    sweep.async_wait([weak = std::weak_ptr<Impl>(shared_from_this())](const beast::error_code& ec) {
+    sweep.async_wait([weak = std::weak_ptr<Impl>(shared_from_this())](const boost::system::error_code& ec) {
       if (ec) return;
       if (auto self = weak.lock()) self->Sweep();
     });
@@ -320,7 +216,7 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
     for (auto it = peers.begin(); it != peers.end(); ++it) {
       Peer& p = it->second;
       if (p.queue.idle() && !p.pump_posted) {
-        for (const ConnPtr& c : p.idle) CloseConn(p, c);
+        for (const Idle& c : p.idle) CloseConn(p, c.conn);
         p.idle.clear();
         if (p.open == 0) {
           peers.erase(it);
@@ -334,6 +230,13 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
 
 Transport::Transport(TransportOptions options) : impl_(std::make_shared<Impl>()) {
   impl_->o = std::move(options);
+  auto tls = http::MakeClientTlsContext(impl_->o.ca_file);
+  if (tls) {
+    impl_->tls = std::move(tls).value();
+  } else {
+    // https:// peers then fail with a clear error; http:// ones are unaffected.
+    PS_LOG(kError, "transport") << tls.status().message();
+  }
 }
 
 Transport::~Transport() { Stop(); }
@@ -364,7 +267,7 @@ void Transport::Stop() {
   if (d.thread.joinable()) d.thread.join();
   std::lock_guard<std::mutex> lock(d.mu);
   for (auto& [key, p] : d.peers) {
-    for (const ConnPtr& c : p.idle) c->Close();
+    for (const Impl::Idle& c : p.idle) http::CloseConnection(*c.conn);
     p.idle.clear();
   }
   d.peers.clear();
@@ -377,7 +280,7 @@ bool Transport::Send(Message m) {
   auto it = d.peers.find(m.peer);
   if (it == d.peers.end()) {
     auto url = http::ParseUrl(m.peer);
-    if (!url || url->target != "/") return false;
+    if (!url || url->target != "/" || (url->tls && !d.tls)) return false;
     if (!d.MakeRoom()) {
       PS_LOG(kWarn, "transport") << "too many peers (" << d.o.max_peers << "); dropped a message to " << m.peer;
       return false;
@@ -410,6 +313,7 @@ void Transport::Fetch(http::ClientRequest request, FetchCallback done) {
   Impl& d = *impl_;
   auto url = http::ParseUrl(request.url);
   if (!url) return done(url.status());
+  if (url->tls && !d.tls) return done(Status::Error("tls_failed", "TLS is not available: see the log"));
   {
     std::lock_guard<std::mutex> lock(d.mu);
     if (d.stopping || !d.started) return done(Status::Error("stopped", "the transport is not running"));
@@ -417,26 +321,30 @@ void Transport::Fetch(http::ClientRequest request, FetchCallback done) {
     ++d.fetches;
     ++d.connections_opened;
   }
-  auto x = MakeExchange(*url, request.method, url->target, request.headers, std::move(request.body),
-                        /*close=*/true);
+  auto x = std::make_shared<http::Exchange>();
+  x->url = *url;
+  x->method = request.method;
+  x->headers = std::move(request.headers);
+  x->body = std::move(request.body);
+  x->keep_alive = false;
   x->deadline = std::chrono::steady_clock::now() + request.timeout;
   x->max_response_bytes = request.max_response_bytes;
-  auto c = std::make_shared<Conn>(d.ioc);
-  x->conn = c;
+  x->server_name = request.server_name;
+  auto c = http::NewConnection(d.ioc, url->tls ? d.tls.get() : nullptr);
   std::weak_ptr<Impl> weak = impl_;
-  x->done = [weak, done = std::move(done)](const ExchangePtr& self_x, Result<http::ClientResponse> r, bool, bool) {
-    self_x->conn->Close();
+  x->done = [weak, c, done = std::move(done)](http::Exchange::Outcome outcome) {
+    http::CloseConnection(*c);
     auto self = weak.lock();
     if (!self) return;
     {
       std::lock_guard<std::mutex> lock(self->mu);
       --self->fetches;
       if (self->stopping) return;
-      if (r.ok()) ++self->exchanges;
+      if (outcome.response.ok()) ++self->exchanges;
     }
-    done(std::move(r));
+    done(std::move(outcome.response));
   };
-  asio::post(d.ioc, [c, x] { Run(c, x); });
+  asio::post(d.ioc, [c, x] { http::Run(c, x); });
 }
 
 void Transport::Resolve(const std::string& host, ResolveCallback done) {
@@ -450,7 +358,8 @@ void Transport::Resolve(const std::string& host, ResolveCallback done) {
   auto resolver = std::make_shared<tcp::resolver>(d.ioc);
   std::weak_ptr<Impl> weak = impl_;
   resolver->async_resolve(
-      host, "80", [weak, resolver, done = std::move(done)](beast::error_code ec, tcp::resolver::results_type results) {
+      host, "80", [weak, resolver, done = std::move(done)](boost::system::error_code ec,
+                                                            tcp::resolver::results_type results) {
         auto self = weak.lock();
         if (!self) return;
         {

@@ -14,7 +14,8 @@
 //     `max_response_bytes` fails the exchange.
 //   - Bounded: at most `max_peers` peers are tracked (idle ones are forgotten first) and at
 //     most `max_fetches` one-off exchanges run at once.
-// Plain http:// for now (https:// is refused with "bad_url", as http::Fetch does).
+// http:// and https:// peers (certificates verified against the system's CAs plus ca_file,
+// host names checked; http/exchange.h carries both this and the blocking http::Fetch).
 // Thread-safe: Send, Heard, Fetch and stats may be called from any thread; callbacks run on
 // the loop thread and must not block.
 #pragma once
@@ -51,6 +52,7 @@ struct TransportOptions {
   std::chrono::milliseconds request_timeout{3000};  // write + read, after the connect
   std::chrono::milliseconds idle_timeout{15000};    // a kept-alive connection unused this long closes
   size_t max_response_bytes = 64 * 1024;
+  std::string ca_file;  // trusted for https:// besides the system's CAs (PEM); empty: none
 };
 
 struct PeerStats {

@@ -389,7 +389,10 @@ TEST_F(ServerTest, ClientTalksToTheServer) {
 }
 
 TEST(HttpClient, FailsClearlyAndOnTime) {
-  EXPECT_EQ(ParseUrl("https://x").status().code(), "bad_url");
+  EXPECT_EQ(ParseUrl("ftp://x").status().code(), "bad_url");
+  EXPECT_TRUE(ParseUrl("https://x")->tls);
+  EXPECT_EQ(ParseUrl("https://x")->port, 443);
+  EXPECT_FALSE(ParseUrl("http://x")->tls);
   EXPECT_EQ(ParseUrl("http://h:99999/").status().code(), "bad_url");
   EXPECT_EQ(ParseUrl("http://[::1]:81/p")->port, 81);
   EXPECT_EQ(ParseUrl("http://h")->target, "/");

@@ -319,7 +319,7 @@ TEST(Transport, FetchHasADeadlineAndABoundOnRequestsInFlight) {
   ASSERT_TRUE(test::WaitFor([&] { return count() == 4; }, 3s));
   EXPECT_EQ(results[3], "202");
   http::ClientRequest bad;
-  bad.url = "https://example.invalid/";
+  bad.url = "ftp://example.invalid/";
   t.Fetch(bad, record);
   EXPECT_EQ(results[4], "bad_url");
 }
