@@ -6,21 +6,24 @@ packages=(
   build-essential cmake pkg-config
   libpistache-dev libsimdjson-dev libcrypto++-dev
   libboost-dev libboost-system-dev libboost-filesystem-dev
-  libsqlite3-dev libminiupnpc-dev libnatpmp-dev
+  libsqlite3-dev libminiupnpc-dev libnatpmp-dev libssl-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  curl
+  curl socat openssl
 )
 # Benchmarks need nginx and wrk (--bench, bench/*/run.sh asks); the NAT lab (tests/netns/,
 # --lab, scripts/test.sh asks when run as root) needs nftables, miniupnpd, jq, and Node.js with
-# npm for localtunnel (an installed `node`/`npm` is used as is).
+# npm for localtunnel (an installed `node`/`npm` is used as is); the fuzz harnesses
+# (tests/fuzz/, --fuzz, scripts/test.sh and bench/fuzz/run.sh ask) need clang-14 and its
+# libFuzzer and sanitizer runtimes.
 for flag in "$@"; do
   case $flag in
     --bench) packages+=(nginx-light wrk) ;;
+    --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
     --lab)
       packages+=(iproute2 nftables miniupnpd-nftables jq procps)
       command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
       ;;
-    *) echo "install-deps: unknown option $flag (known: --bench, --lab)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown option $flag (known: --bench, --lab, --fuzz)" >&2; exit 2 ;;
   esac
 done
 
