@@ -95,6 +95,10 @@ struct Limits {
   size_t max_headers = 100;             // header lines; over it: 431
   size_t max_body_bytes = 1024 * 1024;  // over it: 413
   size_t max_connections = 4096;        // further connections are closed at once
+  // From one address (loopback exempt: tunnelled and relayed connections all come from there;
+  // a household or an office shares one address, so this is generous).
+  size_t max_connections_per_address = 256;
+  bool loopback_exempt = true;  // tests of the cap turn it off
   std::chrono::milliseconds header_timeout{5000};     // from first byte to end of headers
   std::chrono::milliseconds body_timeout{30000};      // from end of headers to end of body
   std::chrono::milliseconds keepalive_timeout{30000};  // idle between requests

@@ -36,6 +36,10 @@ using PeerPtr = std::shared_ptr<Pistache::Tcp::Peer>;
 // Answers produced for one connection before we hand them to the socket and look again.
 constexpr size_t kOutputHighWater = 1 << 20;
 
+bool IsLoopback(const std::string& address) {
+  return address.rfind("127.", 0) == 0 || address == "::1" || address == "::ffff:127.0.0.1";
+}
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
       .count();
@@ -74,6 +78,7 @@ struct Shared : std::enable_shared_from_this<Shared> {
   ServerOptions options;
   std::mutex registry_mu;
   std::unordered_set<ConnectionPtr> registry;  // for the sweeper
+  std::unordered_map<std::string, size_t> per_address;  // open connections counted against the cap
   std::atomic<bool> stopping{false};
   std::atomic<int> inflight{0};
   std::atomic<uint64_t> connections{0}, requests{0}, rejected{0}, timeouts{0};
@@ -395,6 +400,11 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
     {
       std::lock_guard<std::mutex> lock(shared_->registry_mu);
       over_limit = shared_->registry.size() >= limits.max_connections;
+      if (!limits.loopback_exempt || !IsLoopback(conn->remote)) {
+        size_t& n = shared_->per_address[conn->remote];
+        over_limit |= n >= limits.max_connections_per_address;
+        ++n;  // undone in onDisconnection, like the registry entry
+      }
       shared_->registry.insert(conn);
     }
     conns_.emplace(peer.get(), conn);
@@ -420,6 +430,9 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
     {
       std::lock_guard<std::mutex> lock(shared_->registry_mu);
       shared_->registry.erase(it->second);
+      // (Not counted, as loopback is when exempt: not found.)
+      auto n = shared_->per_address.find(it->second->remote);
+      if (n != shared_->per_address.end() && --n->second == 0) shared_->per_address.erase(n);
     }
     conns_.erase(it);
   }

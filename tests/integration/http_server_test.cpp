@@ -132,6 +132,29 @@ TEST_F(ServerTest, AnswersPipelinedRequestsInOrder) {
   EXPECT_EQ(c.ReadResponse()->body, "GET /c 0");
 }
 
+TEST_F(ServerTest, CapsConnectionsPerAddress) {
+  Limits limits;
+  limits.max_connections_per_address = 3;
+  limits.loopback_exempt = false;  // all test traffic is loopback
+  Start(limits);
+  std::vector<std::unique_ptr<RawConnection>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<RawConnection>(port()));
+    ASSERT_TRUE(open.back()->Send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"));
+    ASSERT_TRUE(open.back()->ReadResponse().has_value());
+  }
+  RawConnection fourth(port());
+  EXPECT_TRUE(fourth.WaitClosed(3s)) << "over the cap: closed at once";
+  // One goes away: its slot is free again.
+  open.pop_back();
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        RawConnection again(port());
+        return again.Send("GET /b HTTP/1.1\r\nHost: h\r\n\r\n") && again.ReadResponse(500ms).has_value();
+      },
+      5s));
+}
+
 TEST_F(ServerTest, ClosesAfter413AndNeverExecutesTheSmuggledRequest) {
   Limits limits;
   limits.max_body_bytes = 1024;
