@@ -22,11 +22,10 @@
 #include "http/client.h"
 #include "http/static_files.h"
 #include "protocol/engine.h"
+#include "protocol/envelope.h"
 
 namespace peerstack::node {
 namespace {
-
-constexpr size_t kMaxMessageBytes = 1 << 20;
 
 class KernelRandom final : public protocol::Random {
  public:
@@ -279,15 +278,14 @@ struct NetworkService::Impl {
   // Signs a message (domain "p2p/<type>" over the exact body bytes) and hands it to the
   // transport, which never blocks.
   void Post(protocol::Envelope e) {
-    std::string body = json::Serialize(json::Object{{"body", std::move(e.body)}, {"from", e.from}});
-    const crypto::Signature sig = o.key->SignWithDomain("p2p/" + e.type, body);
+    protocol::Sealed sealed = protocol::Seal(e, *o.key);
     transport::Message m;
     m.peer = e.to;
-    m.path = "/p2p/" + e.type;
-    m.body = std::move(body);
+    m.path = std::move(sealed.path);
+    m.body = std::move(sealed.body);
     m.headers = {{"content-type", "application/json"},
-                 {"x-peerstack-key", key_hex},
-                 {"x-peerstack-signature", crypto::HexEncode(sig.data(), sig.size())}};
+                 {"x-peerstack-key", std::move(sealed.key_hex)},
+                 {"x-peerstack-signature", std::move(sealed.sig_hex)}};
     m.droppable = Droppable(e.type);
     if (e.type == "sync") m.supersedes = "sync";
     if (!o.transport->Send(std::move(m))) {
@@ -400,19 +398,18 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
   const std::string type = request.path.substr(5);  // after "/p2p/"
   auto limit = d.by_type.find(type);
   if (!ValidType(type) || limit == d.by_type.end()) return http::JsonError(404, "not_found", "no such message type");
-  if (request.body.size() > kMaxMessageBytes) return http::JsonError(413, "too_large", "message too large");
   const std::string* key = request.header("x-peerstack-key");
   const std::string* sig = request.header("x-peerstack-signature");
-  if (!key || !sig) return http::JsonError(401, "unsigned", "messages must be signed");
+  if (request.body.size() > protocol::kMaxEnvelopeBytes) return http::JsonError(413, "too_large", "message too large");
   if (!IsLoopbackHost(request.remote_address)) {
     std::lock_guard<std::mutex> lock(d.limits_mu);
     if (!d.by_address.Admit(request.remote_address, d.o.clock->SteadyMs())) {
       return TooMany("too many messages from this address; try again in a second");
     }
   }
-  // The signature over the raw bytes first; only then is the body parsed.
-  if (auto s = protocol::VerifyHexSignature(*key, "p2p/" + type, request.body, *sig); !s.ok()) {
-    return http::JsonError(401, "bad_signature", s.message());
+  // The signature over the raw bytes first; only then is the body parsed (protocol/envelope.h).
+  if (auto s = protocol::Verify(type, request.body, key, sig); !s.ok()) {
+    return http::JsonError(s.code() == "too_large" ? 413 : 401, s.code(), s.message());
   }
   bool member = false;
   {
@@ -427,27 +424,14 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
                             : "too many " + type + " messages from non-members; try again in a second");
     }
   }
-  auto parsed = json::Parse(request.body, {kMaxMessageBytes, 32});
-  if (!parsed) return http::JsonError(400, "bad_json", parsed.status().message());
-  const std::string* from = parsed->find_string("from");
-  const json::Value* body = parsed->find("body");
-  if (!from || !body || !body->is_object() || parsed->as_object().size() != 2) {
-    return http::JsonError(400, "bad_message", "a message is {\"body\": {...}, \"from\": URL}");
-  }
   std::lock_guard<std::mutex> lock(d.mu);
   if (!d.engine) return http::JsonError(503, "not_ready", "the network is not started");
+  auto envelope = protocol::Open(type, request.body, *key, d.engine->ledger(), d.self_url);
+  if (!envelope) return http::JsonError(400, envelope.status().code(), envelope.status().message());
+  if (member) d.o.transport->Heard(envelope->from);  // it answers again: no more backoff for it
   const int64_t now = d.WallMs();
-  // A member's messages come from its recorded URL: the key signed them, the URL is bound to
-  // the key in the ledger (so nobody can make another member look alive).
-  std::string sender = *from;
-  if (const protocol::Ledger* l = d.engine->ledger()) {
-    if (const protocol::Member* m = l->state().FindMemberByKey(*key)) {
-      sender = m->url;
-      d.o.transport->Heard(m->url);  // it answers again: no more backoff for it
-    }
-  }
   protocol::Output out;
-  d.engine->Receive(protocol::Envelope{sender, d.self_url, type, *body}, now, &out);
+  d.engine->Receive(*envelope, now, &out);
   if (auto s = d.Drive(out); !s.ok()) return http::JsonError(503, "cannot_store", s.message());
   return http::JsonResponse(202, "{\"ok\":true}");
 }
