@@ -12,6 +12,7 @@
 
 #include "base/result.h"
 #include "http/message.h"
+#include "http/url.h"
 
 namespace peerstack::http {
 
@@ -33,18 +34,6 @@ struct ClientResponse {
   std::string body;
   const std::string* header(std::string_view lower_name) const;
 };
-
-struct Url {
-  std::string host;
-  uint16_t port = 80;
-  std::string target = "/";
-  bool tls = false;  // https://
-};
-// Parses http[s]://host[:port][/path] (ports 80 and 443 by default); "bad_url" otherwise.
-Result<Url> ParseUrl(std::string_view url);
-
-// Percent-encodes everything but unreserved characters (RFC 3986), for query values.
-std::string PercentEncode(std::string_view in);
 
 // Errors: "bad_url", "bad_ca_file", "timeout", "connect_failed", "tls_failed", "io_error",
 // "too_large".

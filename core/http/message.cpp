@@ -60,6 +60,12 @@ Response JsonError(int status, std::string_view code, std::string_view message) 
   return JsonResponse(status, std::move(body));
 }
 
+Response TooMany(std::string_view message) {
+  Response r = JsonError(429, "busy", message);
+  r.set("retry-after", "1");
+  return r;
+}
+
 Response JsonResponse(int status, std::string body) {
   Response r;
   r.status = status;

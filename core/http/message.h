@@ -80,6 +80,9 @@ using Handler = std::function<Response(const Request&)>;
 
 // {"error": {"code": code, "message": message}} with the given status.
 Response JsonError(int status, std::string_view code, std::string_view message);
+// 429 {"error": {"code": "busy", "message": message}} with Retry-After: 1, what every rate
+// limit answers.
+Response TooMany(std::string_view message);
 // A JSON body (already serialised) with Content-Type application/json.
 Response JsonResponse(int status, std::string body);
 

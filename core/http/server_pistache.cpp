@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "http/parser.h"
 #include "http/server.h"
+#include "http/url.h"
 
 namespace peerstack::http {
 namespace {
@@ -35,10 +36,6 @@ using PeerPtr = std::shared_ptr<Pistache::Tcp::Peer>;
 
 // Answers produced for one connection before we hand them to the socket and look again.
 constexpr size_t kOutputHighWater = 1 << 20;
-
-bool IsLoopback(const std::string& address) {
-  return address.rfind("127.", 0) == 0 || address == "::1" || address == "::ffff:127.0.0.1";
-}
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
@@ -400,7 +397,7 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
     {
       std::lock_guard<std::mutex> lock(shared_->registry_mu);
       over_limit = shared_->registry.size() >= limits.max_connections;
-      if (!limits.loopback_exempt || !IsLoopback(conn->remote)) {
+      if (!limits.loopback_exempt || !IsLoopbackHost(conn->remote)) {
         size_t& n = shared_->per_address[conn->remote];
         over_limit |= n >= limits.max_connections_per_address;
         ++n;  // undone in onDisconnection, like the registry entry

@@ -59,23 +59,6 @@ bool HasPrefix(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
-bool PercentDecode(std::string_view in, std::string* out) {
-  out->clear();
-  out->reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out->push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    auto hex = crypto::HexDecode(in.substr(i + 1, 2));
-    if (!hex) return false;
-    out->push_back(static_cast<char>((*hex)[0]));
-    i += 2;
-  }
-  return true;
-}
-
 std::string MimeTypeFor(std::string_view name) {
   static const std::unordered_map<std::string_view, std::string_view> kTypes = {
       {"html", "text/html; charset=utf-8"},  {"htm", "text/html; charset=utf-8"},

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "http/message.h"
+#include "http/url.h"
 
 namespace peerstack::http {
 
@@ -40,8 +41,6 @@ class StaticFiles {
   std::unique_ptr<Impl> impl_;
 };
 
-// Percent-decodes a URL path; false on a malformed escape.
-bool PercentDecode(std::string_view in, std::string* out);
 // The Content-Type for a file name ("application/octet-stream" when unknown).
 std::string MimeTypeFor(std::string_view file_name);
 

@@ -70,81 +70,6 @@ void Shuffle(std::vector<std::string>* v) {
   }
 }
 
-// What a node answers at <url>/p2p/identity?nonce=N: its key, the nonce signed (checked by
-// the caller, who knows which key it expects), and its relay port if it runs one.
-struct Identity {
-  std::string key, sig;
-  int relay = 0;
-};
-
-http::ClientRequest IdentityRequest(const std::string& url, const std::string& nonce,
-                                    const std::string& host_header, std::chrono::milliseconds timeout) {
-  http::ClientRequest req;
-  req.url = url + "/p2p/identity?nonce=" + nonce;
-  if (!host_header.empty()) req.headers.push_back({"host", host_header});
-  req.timeout = timeout;
-  req.max_response_bytes = 4096;
-  return req;
-}
-
-Result<Identity> ParseIdentity(const http::ClientResponse& r) {
-  if (r.status != 200) return Status::Error("unreachable", "answered " + std::to_string(r.status));
-  auto body = json::Parse(r.body, {4096, 4});
-  if (!body) return Status::Error("not_a_node", "no identity at this URL");
-  const std::string* key = body->find_string("key");
-  const std::string* sig = body->find_string("sig");
-  if (!key || !sig || key->size() != 64 || sig->size() != 128 || !crypto::HexDecode(*key) ||
-      !crypto::HexDecode(*sig)) {
-    return Status::Error("not_a_node", "no identity at this URL");
-  }
-  Identity id{*key, *sig};
-  if (const int64_t* relay = body->find_int("relay"); relay && *relay > 0 && *relay < 65536) {
-    id.relay = static_cast<int>(*relay);
-  }
-  return id;
-}
-
-// Blocking, for the tunnel manager's thread (its own checks): the same request and parse.
-Result<Identity> FetchIdentity(const std::string& url, const std::string& nonce, const std::string& ca_file,
-                               std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
-  http::ClientRequest req = IdentityRequest(url, nonce, "", timeout);
-  req.ca_file = ca_file;
-  auto r = http::Fetch(req);
-  if (!r) return Status::Error("unreachable", r.status().message());
-  return ParseIdentity(*r);
-}
-
-// "a=1&b=2" -> value of `name`, percent-decoded; false when absent or malformed.
-bool QueryParam(const std::string& query, std::string_view name, std::string* out) {
-  size_t at = 0;
-  while (at <= query.size()) {
-    size_t end = query.find('&', at);
-    if (end == std::string::npos) end = query.size();
-    const std::string_view part(query.data() + at, end - at);
-    if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=') {
-      return http::PercentDecode(part.substr(name.size() + 1), out);
-    }
-    at = end + 1;
-  }
-  return false;
-}
-
-// The nonce of /p2p/identity and /p2p/reach: hex, 1-64 characters.
-bool ValidNonce(const std::string& nonce) {
-  return !nonce.empty() && nonce.size() <= 64 && crypto::HexDecode(nonce).has_value();
-}
-
-bool IsLoopbackHost(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
-}
-
-// 429 with Retry-After: what every limit of the peer protocol answers.
-http::Response TooMany(std::string_view message) {
-  http::Response r = http::JsonError(429, "busy", message);
-  r.set("retry-after", "1");
-  return r;
-}
-
 // Messages per second that one key may send, per type. Strangers (keys that are not members:
 // joiners, and anyone) get a small budget per key and a total for all of them, because keys
 // cost nothing to make; a join makes every member challenge a URL, so joins are the scarcest.
@@ -186,10 +111,6 @@ struct NetworkService::Impl {
   std::unique_ptr<protocol::Engine> engine;
   std::vector<std::string> refusals;
 
-  std::atomic<uint16_t> relay_port{0};
-  std::mutex reach_mu;  // rate limits of /p2p/reach
-  RateLimit reach_by_source{5, 1000, 1000000};
-  RateLimit reach_by_url{1, 1000, 50};
   std::mutex limits_mu;  // the /p2p/<type> limits
   RateLimit by_address{kPerAddressPerSecond, 1000, 20000};
   struct Budgets {
@@ -401,10 +322,10 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
   const std::string* key = request.header("x-peerstack-key");
   const std::string* sig = request.header("x-peerstack-signature");
   if (request.body.size() > protocol::kMaxEnvelopeBytes) return http::JsonError(413, "too_large", "message too large");
-  if (!IsLoopbackHost(request.remote_address)) {
+  if (!http::IsLoopbackHost(request.remote_address)) {
     std::lock_guard<std::mutex> lock(d.limits_mu);
     if (!d.by_address.Admit(request.remote_address, d.o.clock->SteadyMs())) {
-      return TooMany("too many messages from this address; try again in a second");
+      return http::TooMany("too many messages from this address; try again in a second");
     }
   }
   // The signature over the raw bytes first; only then is the body parsed (protocol/envelope.h).
@@ -420,7 +341,7 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
     std::lock_guard<std::mutex> lock(d.limits_mu);
     RateLimit& budget = member ? limit->second.members : limit->second.strangers;
     if (!budget.Admit(*key, d.o.clock->SteadyMs())) {
-      return TooMany(member ? "too many " + type + " messages; try again in a second"
+      return http::TooMany(member ? "too many " + type + " messages; try again in a second"
                             : "too many " + type + " messages from non-members; try again in a second");
     }
   }
@@ -435,195 +356,6 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
   if (auto s = d.Drive(out); !s.ok()) return http::JsonError(503, "cannot_store", s.message());
   return http::JsonResponse(202, "{\"ok\":true}");
 }
-
-http::Response NetworkService::HandleIdentity(const http::Request& request) {
-  const Impl& d = *impl_;
-  std::string nonce;
-  if (!QueryParam(request.query, "nonce", &nonce) || !ValidNonce(nonce)) {
-    return http::JsonError(400, "bad_nonce", "send ?nonce=<hex, at most 64 characters>");
-  }
-  const crypto::Signature sig = d.o.key->SignWithDomain("identity", nonce);
-  json::Object answer{{"key", d.key_hex}, {"sig", crypto::HexEncode(sig.data(), sig.size())}};
-  if (const uint16_t relay = d.relay_port.load(); relay != 0) answer.emplace("relay", relay);
-  return http::JsonResponse(200, json::Serialize(std::move(answer)));
-}
-
-void NetworkService::set_relay_port(uint16_t port) { impl_->relay_port = port; }
-
-std::vector<std::string> NetworkService::FindRelays() const {
-  // A relayed member cannot relay for others.
-  const auto urls = impl_->Peers(4, [](const std::string&, const std::string& via) { return via.empty() || via == "upnp"; });
-  std::vector<std::string> relays;
-  for (const std::string& url : urls) {
-    auto parsed = http::ParseUrl(url);
-    auto id = parsed ? FetchIdentity(url, "00", impl_->o.ca_file, std::chrono::milliseconds(1500)) : Status::Error("bad_url", "");
-    if (id && id->relay != 0) relays.push_back(parsed->host + ":" + std::to_string(id->relay));
-  }
-  return relays;
-}
-
-namespace {
-
-
-
-// May /p2p/reach fetch from a host with these (numeric) addresses? Every one must be allowed;
-// the one to connect to (so that a second lookup cannot lead elsewhere), or "".
-std::string CheckedAddress(const std::vector<std::string>& addresses, bool loopback_ok) {
-  std::string chosen;
-  for (const std::string& text : addresses) {
-    in_addr v4{};
-    in6_addr v6{};
-    bool ok = false;
-    if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
-      const uint32_t a = ntohl(v4.s_addr);
-      const bool loopback = (a >> 24) == 127;
-      const bool link_local = (a >> 16) == 0xA9FE;  // 169.254/16
-      const bool bad = a == 0 || (a >> 28) == 0xE || a == 0xFFFFFFFF || link_local;
-      ok = !bad && (loopback_ok || !loopback);
-      if (ok && chosen.empty()) chosen = text;
-    } else if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
-      const bool bad = IN6_IS_ADDR_UNSPECIFIED(&v6) || IN6_IS_ADDR_LINKLOCAL(&v6) || IN6_IS_ADDR_MULTICAST(&v6) ||
-                       IN6_IS_ADDR_V4MAPPED(&v6);
-      ok = !bad && (loopback_ok || !IN6_IS_ADDR_LOOPBACK(&v6));
-      if (ok && chosen.empty()) chosen = "[" + text + "]";
-    }
-    if (!ok) return "";
-  }
-  return chosen;
-}
-
-}  // namespace
-
-http::Response NetworkService::HandleReach(const http::Request& request) {
-  Impl& d = *impl_;
-  std::string url, nonce;
-  if (!QueryParam(request.query, "url", &url) || !QueryParam(request.query, "nonce", &nonce) ||
-      !ValidNonce(nonce) || url.size() > 512) {
-    return http::JsonError(400, "bad_request", "send ?url=<the node's URL>&nonce=<hex, at most 64 characters>");
-  }
-  auto parsed = http::ParseUrl(url);
-  if (!parsed || url.find_first_of("?#") != std::string::npos) {
-    return http::JsonError(400, "bad_url", "url must be http[s]://host[:port][/base path]");
-  }
-  // Not a reflector: one check per URL per second, five per second per source, fifty in all
-  // (the answer carries only a key and a signature, never what the URL returned).
-  {
-    std::lock_guard<std::mutex> lock(d.reach_mu);
-    const int64_t now = d.o.clock->SteadyMs();
-    if (!d.reach_by_source.Admit(request.remote_address, now) || !d.reach_by_url.Admit(url, now)) {
-      return TooMany("too many reachability checks; try again in a second");
-    }
-  }
-  // Loopback targets only for a node that is itself on loopback (one machine, tests); never
-  // link-local (cloud metadata), unspecified or multicast addresses. Errors say no more than
-  // "cannot reach": no port or path scanning through us.
-  const bool self_on_loopback = [&] {
-    std::lock_guard<std::mutex> lock(d.mu);
-    auto self = http::ParseUrl(d.self_url);
-    return self && IsLoopbackHost(self->host);
-  }();
-  // Resolve once (on the transport's loop), check every address, fetch from the checked one;
-  // nothing here blocks the server's thread or holds one of its own.
-  auto responder = request.Defer();
-  if (!responder) return http::JsonError(500, "internal", "reachability checks need a server");
-  auto unreachable = [url] { return http::JsonError(502, "unreachable", "cannot reach " + url); };
-  // Too many checks in flight is no verdict on the URL: 429, as for the rate limits.
-  auto busy = [] { return TooMany("too many reachability checks; try again in a second"); };
-  std::string name = parsed->host;
-  if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
-  transport::Transport* transport = d.o.transport;
-  transport->Resolve(name, [=](Result<std::vector<std::string>> addresses) {
-    if (!addresses && addresses.status().code() == "busy") return responder->Send(busy());
-    const std::string address = addresses ? CheckedAddress(*addresses, self_on_loopback) : "";
-    if (address.empty()) return responder->Send(unreachable());
-    const size_t path_at = url.find('/', url.find("//") + 2);
-    const std::string port = ":" + std::to_string(parsed->port);
-    const std::string host = parsed->host.find(':') != std::string::npos ? "[" + parsed->host + "]" : parsed->host;
-    // https: connect to the checked address, verify the certificate for the URL's name.
-    http::ClientRequest req = IdentityRequest(std::string(parsed->tls ? "https://" : "http://") + address + port +
-                                                  (path_at == std::string::npos ? "" : url.substr(path_at)),
-                                              nonce, host + port, std::chrono::milliseconds(3000));
-    if (parsed->tls) req.server_name = name;
-    transport->Fetch(std::move(req), [responder, unreachable, busy](Result<http::ClientResponse> r) {
-      if (!r && r.status().code() == "busy") return responder->Send(busy());
-      auto id = r ? ParseIdentity(*r) : Result<Identity>(r.status());
-      if (!id) return responder->Send(unreachable());
-      responder->Send(
-          http::JsonResponse(200, json::Serialize(json::Object{{"key", id->key}, {"sig", id->sig}})));
-    });
-  });
-  return http::Response::Deferred();
-}
-
-tunnel::Reach NetworkService::VerifyIdentity(const std::string& url) const {
-  const Impl& d = *impl_;
-  // By value: witnesses may answer after the verdict is in and this call has returned.
-  auto ours = [self = d.key_hex](const std::string& key, const std::string& nonce, const std::string& sig) {
-    return key == self && protocol::VerifyHexSignature(key, "identity", nonce, sig).ok();
-  };
-  // Asked of peers: a node cannot tell from inside whether others reach it (a router without
-  // hairpin NAT fails the self-check of a working mapping; a loopback URL passes it).
-  auto self_check = [&] {
-    const std::string nonce = crypto::RandomHex(16);
-    auto id = FetchIdentity(url, nonce, d.o.ca_file);
-    return id && ours(id->key, nonce, id->sig) ? tunnel::Reach::kConfirmed : tunnel::Reach::kRefuted;
-  };
-  // Three members at most, not always the same ones, and the join node.
-  const std::vector<std::string> witnesses =
-      d.Peers(3, [&url](const std::string& peer, const std::string&) { return peer != url; });
-  if (witnesses.empty()) return self_check();  // alone: the first node of a network
-  // All witnesses at once (a silent one costs nothing but its own answer); the first
-  // confirmation decides, otherwise every answer is waited for, 5 s at most.
-  struct Verdicts {
-    std::mutex mu;
-    std::condition_variable cv;
-    size_t pending = 0;
-    bool confirmed = false, refuted = false, busy = false;
-  };
-  auto v = std::make_shared<Verdicts>();
-  v->pending = witnesses.size();
-  for (const std::string& witness : witnesses) {
-    const std::string nonce = crypto::RandomHex(16);
-    http::ClientRequest req;
-    req.url = witness + "/p2p/reach?url=" + http::PercentEncode(url) + "&nonce=" + nonce;
-    req.timeout = std::chrono::milliseconds(5000);
-    req.max_response_bytes = 4096;
-    d.o.transport->Fetch(std::move(req), [v, witness, url, nonce, ours](Result<http::ClientResponse> r) {
-      bool confirmed = false, refuted = false, busy = false;
-      if (!r) {
-        busy = r.status().code() == "busy";  // ours: too many fetches; down: no verdict
-      } else if (r->status == 429) {
-        busy = true;
-      } else if (r->status == 502) {
-        PS_LOG(kInfo, "tunnel") << witness << " cannot reach " << url;
-        refuted = true;
-      } else if (r->status == 200) {
-        auto body = json::Parse(r->body, {4096, 4});
-        const std::string* key = body ? body->find_string("key") : nullptr;
-        const std::string* sig = body ? body->find_string("sig") : nullptr;
-        confirmed = key && sig && ours(*key, nonce, *sig);
-        refuted = !confirmed;  // another node answers there
-      }  // any other status: an older node, no verdict
-      std::lock_guard<std::mutex> lock(v->mu);
-      v->confirmed |= confirmed;
-      v->refuted |= refuted;
-      v->busy |= busy;
-      --v->pending;
-      v->cv.notify_all();
-    });
-  }
-  {
-    std::unique_lock<std::mutex> lock(v->mu);
-    v->cv.wait_for(lock, std::chrono::milliseconds(5500), [&] { return v->confirmed || v->pending == 0; });
-    if (v->confirmed) return tunnel::Reach::kConfirmed;
-    if (v->refuted) return tunnel::Reach::kRefuted;
-    if (v->busy || v->pending > 0) return tunnel::Reach::kUnknown;
-  }
-  // No peer answered at all (they all restart, say, behind paths of their own): the node's
-  // own check lets it start; the periodic checks correct it once a peer is back.
-  return self_check();
-}
-
 
 void NetworkService::AnnounceUrl(const std::string& url, const std::string& via) {
   Impl& d = *impl_;
@@ -847,6 +579,16 @@ json::Value NetworkService::StatusJson() const {
       {"release", l ? l->state().release_version : 0},
       {"join_refusals", std::move(refusals)},
   };
+}
+
+std::vector<std::string> NetworkService::Peers(
+    size_t most, const std::function<bool(const std::string& url, const std::string& via)>& keep) const {
+  return impl_->Peers(most, keep);
+}
+
+std::string NetworkService::self_url() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->self_url;
 }
 
 std::string NetworkService::network_id() const {

@@ -18,6 +18,7 @@
 // Thread-safe: one mutex guards the engine.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,25 +60,14 @@ class NetworkService {
 
   // POST /p2p/<type> (public listener).
   http::Response HandleMessage(const http::Request& request);
-  // GET /p2p/identity?nonce=N (public): {"key", "sig"}, the nonce signed with the domain
-  // "identity": proves that whoever answers at this URL holds this node's key; plus
-  // "relay": <port> when this node runs a relay (set_relay_port).
-  http::Response HandleIdentity(const http::Request& request);
-  void set_relay_port(uint16_t port);
-  // Relays ("host:port") for the `relay` provider: those of the join URL's node and of up to
-  // four members reached without a relay (asked in random order, 1.5 s each).
-  std::vector<std::string> FindRelays() const;
   // This node is now reachable at url: an address event if the ledger has another one.
   void AnnounceUrl(const std::string& url, const std::string& via);
-  // GET /p2p/reach?url=U&nonce=N (public): this node fetches U/p2p/identity?nonce=N and
-  // answers the {key, sig} it got (502 when it cannot reach U). Rate-limited; returns
-  // nothing else of what U answered.
-  http::Response HandleReach(const http::Request& request);
-  // Is url this node, as others see it? Asks up to three members and the join URL to call
-  // back (/p2p/reach): confirmed when one of them got this node's signed identity, refuted
-  // when one tried and did not, unknown when they are busy. With no peer known, or none
-  // answering at all, the node checks its own URL.
-  tunnel::Reach VerifyIdentity(const std::string& url) const;
+  // The join node's URL, then up to `most` other members' URLs in random order; each kept
+  // only if keep(url, via) (the join node's via reads ""). For reachability checks.
+  std::vector<std::string> Peers(size_t most,
+                                 const std::function<bool(const std::string& url, const std::string& via)>& keep) const;
+  // Where this node answers now (its public URL, as announced).
+  std::string self_url() const;
   // POST /join (admin): ask the network at the body's "url", or the configured join URL.
   http::Response HandleJoin(const http::Request& request);
   // GET /sync (admin): one anti-entropy round with every member now; what changed.

@@ -24,6 +24,7 @@
 #include "tunnel/relay.h"
 #include "tunnel/tunnel.h"
 #include "node/network_service.h"
+#include "node/reachability.h"
 #include "protocol/event.h"
 #include "store/key_file.h"
 #include "store/store.h"
@@ -57,6 +58,7 @@ struct Node::Impl {
   std::unique_ptr<plugins::PluginHost> plugin_host;
   std::unique_ptr<transport::Transport> transport;  // outgoing peer traffic, one event loop
   std::unique_ptr<NetworkService> network;
+  std::unique_ptr<Reachability> reachability;  // /p2p/identity, /p2p/reach, witnesses, relays
   // Relayed connections are handed to the public server from the relay provider's threads,
   // which may outlive the server by a few seconds at shutdown: they go through this gate.
   struct AdoptGate {
@@ -192,9 +194,9 @@ struct Node::Impl {
       return plugin_host->Handle(r, /*admin=*/false);
     });
     public_router.Add("GET", "/p2p/identity",
-                      [this](const http::Request& r) { return network->HandleIdentity(r); });
+                      [this](const http::Request& r) { return reachability->HandleIdentity(r); });
     public_router.Add("GET", "/p2p/reach",
-                      [this](const http::Request& r) { return network->HandleReach(r); });
+                      [this](const http::Request& r) { return reachability->HandleReach(r); });
     public_router.AddPrefix("*", "/p2p/",
                             [this](const http::Request& r) { return network->HandleMessage(r); });
     // The self-extracting bundle arrives with core/bundle/; say so instead of serving the SPA.
@@ -241,7 +243,7 @@ struct Node::Impl {
         // --relay-via first, then the relays the join URL's node and the members run.
         auto candidates = [this, fixed = SplitList(config.relay_via)] {
           std::vector<std::string> all = fixed;
-          for (std::string& r : network->FindRelays()) {
+          for (std::string& r : reachability->FindRelays()) {
             if (std::find(all.begin(), all.end(), r) == all.end()) all.push_back(std::move(r));
           }
           return all;
@@ -258,7 +260,7 @@ struct Node::Impl {
       }
     }
     if (mo.providers.empty()) return;
-    mo.verify = [this](const std::string& url) { return network->VerifyIdentity(url); };
+    mo.verify = [this](const std::string& url) { return reachability->VerifyIdentity(url); };
     mo.on_change = [this](const std::string& url, const std::string& via) {
       {
         std::lock_guard<std::mutex> lock(url_mu);
@@ -342,6 +344,14 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   no.join_url = config.join_url;
   no.version = impl->version;
   impl->network = std::make_unique<NetworkService>(std::move(no));
+  ReachabilityOptions ro;
+  ro.key = impl->key.get();
+  ro.clock = &impl->clock;
+  ro.transport = impl->transport.get();
+  ro.ca_file = config.ca_file;
+  ro.peers = [network = impl->network.get()](size_t most, const PeerFilter& keep) { return network->Peers(most, keep); };
+  ro.self_url = [network = impl->network.get()] { return network->self_url(); };
+  impl->reachability = std::make_unique<Reachability>(std::move(ro));
 
   impl->front = std::make_unique<http::StaticFiles>(http::StaticFilesOptions{config.front_dir});
   impl->WireRoutes();
@@ -397,7 +407,7 @@ Status Node::Start() {
     ro.max_bytes_per_second_per_node = d.config.relay_rate;
     d.relay = std::make_unique<tunnel::RelayServer>(std::move(ro));
     if (auto s = d.relay->Start(); !s.ok()) return s;
-    d.network->set_relay_port(d.relay->port());
+    d.reachability->set_relay_port(d.relay->port());
   }
   d.transport->Start();
   d.StartTunnels();
