@@ -49,15 +49,9 @@ bool ValidType(std::string_view t) {
 
 }  // namespace
 
-std::string CodeHashOf(const json::Value& plugin_status) {
+std::string CodeHashOf(const std::vector<plugins::LoadedPlugin>& loaded) {
   std::vector<std::pair<std::string, std::string>> pairs;
-  if (const json::Value* loaded = plugin_status.find("loaded"); loaded && loaded->is_array()) {
-    for (const json::Value& p : loaded->as_array()) {
-      const std::string* name = p.find_string("name");
-      const std::string* sha = p.find_string("sha256");
-      if (name && sha) pairs.emplace_back(*name, *sha);
-    }
-  }
+  for (const plugins::LoadedPlugin& p : loaded) pairs.emplace_back(p.name, p.sha256);
   return protocol::CodeHashOf(std::move(pairs));
 }
 
@@ -94,9 +88,6 @@ constexpr TypeLimit kTypeLimits[] = {
 // exempt: tunnelled and relayed requests all arrive from there.
 constexpr int kPerAddressPerSecond = 500;
 
-http::Response StatusError(int http_status, const Status& s) {
-  return http::JsonError(http_status, s.code(), s.message());
-}
 }  // namespace
 
 struct NetworkService::Impl {
@@ -180,7 +171,7 @@ struct NetworkService::Impl {
       }
       if (auto s = o.store->Write(batch); !s.ok()) {
         PS_LOG(kError, "network") << "cannot store events, not acknowledging them: " << s.ToString();
-        return s;
+        return Status::Error("cannot_store", "cannot store the event: " + s.ToString());
       }
       for (const std::string& key : added) {
         PS_LOG(kInfo, "network") << "member added: " << protocol::NodeIdForHex(key)
@@ -353,7 +344,7 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
   const int64_t now = d.WallMs();
   protocol::Output out;
   d.engine->Receive(*envelope, now, &out);
-  if (auto s = d.Drive(out); !s.ok()) return http::JsonError(503, "cannot_store", s.message());
+  if (auto s = d.Drive(out); !s.ok()) return http::JsonError(503, s.code(), s.message());
   return http::JsonResponse(202, "{\"ok\":true}");
 }
 
@@ -368,31 +359,25 @@ void NetworkService::AnnounceUrl(const std::string& url, const std::string& via)
   (void)d.Drive(out);  // logged; the tick's own-address repair tries again
 }
 
-http::Response NetworkService::HandleJoin(const http::Request& request) {
+Result<std::string> NetworkService::Join(const std::string& given_url) {
   Impl& d = *impl_;
-  std::string url = d.o.join_url;
-  if (!request.body.empty()) {
-    auto body = json::Parse(request.body, {64 * 1024, 8});
-    if (!body) return http::JsonError(400, "bad_json", body.status().message());
-    if (const std::string* u = body->find_string("url")) url = *u;
-  }
-  if (url.empty()) return http::JsonError(400, "no_url", "send {\"url\": ...} or start with --join");
-  if (!http::ParseUrl(url).ok()) return http::JsonError(400, "bad_url", "not an http:// or https:// URL: " + url);
+  const std::string url = given_url.empty() ? d.o.join_url : given_url;
+  if (url.empty()) return Status::Error("no_url", "send {\"url\": ...} or start with --join");
+  if (!http::ParseUrl(url).ok()) return Status::Error("bad_url", "not an http:// or https:// URL: " + url);
   std::lock_guard<std::mutex> lock(d.mu);
   if (d.engine && d.engine->is_member()) {
-    return http::JsonError(409, "already_member",
-                           "this node is a member of network " + d.engine->ledger()->network_id() +
-                               "; use an empty data dir and --join to join another");
+    return Status::Error("already_member", "this node is a member of network " + d.engine->ledger()->network_id() +
+                                               "; use an empty data dir and --join to join another");
   }
   d.engine = std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key, url, &d.random);
   d.refusals.clear();
   protocol::Output out;
   d.engine->Tick(d.WallMs(), &out);
   (void)d.Drive(out);  // a joiner stores nothing until it is admitted
-  return http::JsonResponse(202, json::Serialize(json::Object{{"joining", url}}));
+  return url;
 }
 
-http::Response NetworkService::HandleSync(const http::Request&) {
+Result<NetworkService::SyncReport> NetworkService::Sync() {
   Impl& d = *impl_;
   auto snapshot = [&] {
     std::lock_guard<std::mutex> lock(d.mu);
@@ -402,138 +387,99 @@ http::Response NetworkService::HandleSync(const http::Request&) {
   const auto before = snapshot();
   {
     std::lock_guard<std::mutex> lock(d.mu);
+    if (!d.engine) return Status::Error("not_started", "the network is not started");
     protocol::Output out;
     d.engine->SyncWithAll(&out);
-    if (auto s = d.Drive(out); !s.ok()) return StatusError(507, s);
+    if (auto s = d.Drive(out); !s.ok()) return s;
   }
-  // Wait for the answers: until nothing changed for 300 ms, 3 s at most.
+  // Wait for the answers: until nothing changed for 300 ms, 3 s at most (the answers arrive
+  // as requests on the public listener; there is no single event to wait on).
   auto last = before;
-  auto quiet_since = std::chrono::steady_clock::now();
-  const auto deadline = quiet_since + std::chrono::seconds(3);
-  while (std::chrono::steady_clock::now() < deadline &&
-         std::chrono::steady_clock::now() - quiet_since < std::chrono::milliseconds(300)) {
+  const int64_t start = d.o.clock->SteadyMs();
+  int64_t quiet_since = start;
+  while (d.o.clock->SteadyMs() - start < 3000 && d.o.clock->SteadyMs() - quiet_since < 300) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const auto now = snapshot();
     if (now != last) {
       last = now;
-      quiet_since = std::chrono::steady_clock::now();
+      quiet_since = d.o.clock->SteadyMs();
     }
   }
   const auto after = snapshot();
-  return http::JsonResponse(
-      200, json::Serialize(json::Object{
-               {"added", static_cast<int64_t>(after.first) - static_cast<int64_t>(before.first)},
-               {"events", after.first},
-               {"state_hash_before", before.second},
-               {"state_hash", after.second}}));
+  return SyncReport{static_cast<int64_t>(after.first) - static_cast<int64_t>(before.first), after.first, before.second,
+                    after.second};
 }
 
-http::Response NetworkService::HandleLeave(const http::Request&) {
+Status NetworkService::Leave() {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
+  if (!d.engine) return Status::Error("not_started", "the network is not started");
   protocol::Output out;
-  if (auto s = d.engine->Leave(d.WallMs(), &out); !s.ok()) return StatusError(409, s);
-  if (auto s = d.Drive(out); !s.ok()) return StatusError(507, s);
+  if (auto s = d.engine->Leave(d.WallMs(), &out); !s.ok()) return s;
+  if (auto s = d.Drive(out); !s.ok()) return s;
   PS_LOG(kInfo, "network") << "left the network";
-  return http::JsonResponse(200, "{\"left\":true}");
+  return Status::Ok();
 }
 
-http::Response NetworkService::HandleEvict(const http::Request& request) {
+Status NetworkService::Evict(const std::string& node_id) {
   Impl& d = *impl_;
-  auto body = json::Parse(request.body, {64 * 1024, 8});
-  if (!body) return http::JsonError(400, "bad_json", body.status().message());
-  const std::string* id = body->find_string("id");
-  if (!id) return http::JsonError(400, "no_id", "send {\"id\": <node id>}");
   std::lock_guard<std::mutex> lock(d.mu);
-  const protocol::Ledger* l = d.engine->ledger();
+  const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
   std::string key;
   if (l) {
     for (const protocol::Member& m : l->state().members) {
-      if (m.id == *id) key = m.key;
+      if (m.id == node_id) key = m.key;
     }
   }
-  if (key.empty()) return http::JsonError(404, "not_found", "no member with id " + *id);
+  if (key.empty()) return Status::Error("not_found", "no member with id " + node_id);
   protocol::Output out;
-  if (auto s = d.engine->StartEviction(key, d.WallMs(), &out); !s.ok()) return StatusError(409, s);
-  if (auto s = d.Drive(out); !s.ok()) return StatusError(507, s);
-  PS_LOG(kInfo, "network") << "asked the members to evict " << *id;
-  return http::JsonResponse(202, json::Serialize(json::Object{{"evicting", *id}}));
+  if (auto s = d.engine->StartEviction(key, d.WallMs(), &out); !s.ok()) return s;
+  if (auto s = d.Drive(out); !s.ok()) return s;
+  PS_LOG(kInfo, "network") << "asked the members to evict " << node_id;
+  return Status::Ok();
 }
 
-http::Response NetworkService::HandleRelease(const http::Request& request,
-                                             const json::Value& plugin_status) {
+Result<protocol::Manifest> NetworkService::PublishRelease(std::vector<ReleasePlugin> plugins,
+                                                          int64_t expires_in_days) {
   Impl& d = *impl_;
-  json::Value body = json::Object{};
-  if (!request.body.empty()) {
-    auto parsed = json::Parse(request.body, {1 << 20, 8});
-    if (!parsed || !parsed->is_object()) return http::JsonError(400, "bad_json", "send a JSON object");
-    body = std::move(parsed).value();
+  std::sort(plugins.begin(), plugins.end(),
+            [](const ReleasePlugin& a, const ReleasePlugin& b) { return a.name < b.name; });
+  json::Array list;
+  for (const ReleasePlugin& p : plugins) {
+    list.push_back(json::Object{{"name", p.name}, {"sha256", p.sha256}, {"version", p.version}});
   }
-  // The plugins: as given, or this node's loaded set.
-  const json::Value* given = body.find("plugins");
-  json::Array plugins;
-  if (given) {
-    if (!given->is_array()) return http::JsonError(400, "bad_plugins", "plugins is a list");
-    plugins = given->as_array();
-  } else if (const json::Value* loaded = plugin_status.find("loaded")) {
-    for (const json::Value& p : loaded->as_array()) {
-      plugins.push_back(json::Object{{"name", *p.find_string("name")},
-                                     {"sha256", *p.find_string("sha256")},
-                                     {"version", *p.find_string("version")}});
-    }
-  }
-  std::sort(plugins.begin(), plugins.end(), [](const json::Value& a, const json::Value& b) {
-    const std::string* x = a.find_string("name");
-    const std::string* y = b.find_string("name");
-    return x && y && *x < *y;
-  });
-  const int64_t* days = body.find_int("expires_in_days");
   std::lock_guard<std::mutex> lock(d.mu);
-  const protocol::Ledger* l = d.engine->ledger();
-  if (!l) return http::JsonError(409, "not_member", "this node is not in a network");
-  auto manifest = protocol::ParseManifest(json::Object{
-      {"expires", d.WallMs() + (days ? *days : 90) * 86400000LL},
-      {"plugins", std::move(plugins)},
-      {"version", l->state().release_version + 1}});
-  if (!manifest) return http::JsonError(400, "bad_manifest", manifest.status().message());
+  const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
+  if (!l) return Status::Error("not_member", "this node is not in a network");
+  auto manifest = protocol::ParseManifest(json::Object{{"expires", d.WallMs() + expires_in_days * 86400000LL},
+                                                       {"plugins", std::move(list)},
+                                                       {"version", l->state().release_version + 1}});
+  if (!manifest) return Status::Error("bad_manifest", manifest.status().message());
   protocol::Output out;
-  if (auto s = d.engine->PublishRelease(*manifest, d.WallMs(), &out); !s.ok()) return StatusError(409, s);
-  if (auto s = d.Drive(out); !s.ok()) return StatusError(507, s);
-  PS_LOG(kInfo, "network") << "published release " << manifest->version << ", code "
-                           << manifest->CodeHash();
-  return http::JsonResponse(
-      201, json::Serialize(json::Object{{"code", manifest->CodeHash()}, {"manifest", manifest->ToJson()}}));
+  if (auto s = d.engine->PublishRelease(*manifest, d.WallMs(), &out); !s.ok()) return s;
+  if (auto s = d.Drive(out); !s.ok()) return s;
+  PS_LOG(kInfo, "network") << "published release " << manifest->version << ", code " << manifest->CodeHash();
+  return manifest;
 }
 
-http::Response NetworkService::HandleRecover(const http::Request& request) {
+Result<size_t> NetworkService::Recover(const std::optional<std::vector<std::string>>& keep_ids) {
   Impl& d = *impl_;
-  json::Value body = json::Object{};
-  if (!request.body.empty()) {
-    auto parsed = json::Parse(request.body, {64 * 1024, 8});
-    if (!parsed || !parsed->is_object()) return http::JsonError(400, "bad_json", "send a JSON object");
-    body = std::move(parsed).value();
-  }
   std::lock_guard<std::mutex> lock(d.mu);
-  const protocol::Ledger* l = d.engine->ledger();
-  if (!l) return http::JsonError(409, "no_network", "this node has no network");
+  const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
+  if (!l) return Status::Error("no_network", "this node has no network");
   std::vector<std::string> keep;
-  const json::Value* ids = body.find("keep");
   const int64_t now = d.WallMs();
   for (const protocol::Member& m : l->state().members) {
-    bool kept = false;
-    if (ids && ids->is_array()) {
-      for (const json::Value& id : ids->as_array()) kept |= id.is_string() && id.as_string() == m.id;
-    } else {
-      kept = m.key == d.key_hex || d.engine->IsOnline(m.url, now);
-    }
+    const bool kept = keep_ids ? std::find(keep_ids->begin(), keep_ids->end(), m.id) != keep_ids->end()
+                               : m.key == d.key_hex || d.engine->IsOnline(m.url, now);
     if (kept) keep.push_back(m.key);
   }
-  if (keep.empty()) return http::JsonError(400, "nobody_kept", "keep names no current member");
+  if (keep.empty()) return Status::Error("nobody_kept", "keep names no current member");
   protocol::Output out;
-  if (auto s = d.engine->Recover(keep, now, &out); !s.ok()) return StatusError(409, s);
-  if (auto s = d.Drive(out); !s.ok()) return StatusError(507, s);
+  if (auto s = d.engine->Recover(keep, now, &out); !s.ok()) return s;
+  if (auto s = d.Drive(out); !s.ok()) return s;
   PS_LOG(kWarn, "network") << "re-formed the network around " << keep.size() << " members";
-  return http::JsonResponse(200, json::Serialize(json::Object{{"kept", static_cast<int64_t>(keep.size())}}));
+  return keep.size();
 }
 
 json::Value NetworkService::NodesJson() const {

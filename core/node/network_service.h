@@ -20,6 +20,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@
 #include "crypto/ed25519.h"
 #include "http/message.h"
 #include "json/json.h"
+#include "plugins/plugin_host.h"
+#include "protocol/release.h"
 #include "store/store.h"
 #include "transport/transport.h"
 #include "tunnel/tunnel.h"
@@ -68,20 +71,34 @@ class NetworkService {
                                  const std::function<bool(const std::string& url, const std::string& via)>& keep) const;
   // Where this node answers now (its public URL, as announced).
   std::string self_url() const;
-  // POST /join (admin): ask the network at the body's "url", or the configured join URL.
-  http::Response HandleJoin(const http::Request& request);
-  // GET /sync (admin): one anti-entropy round with every member now; what changed.
-  http::Response HandleSync(const http::Request& request);
-  // POST /releases (admin) {"plugins": [{"name","version","sha256"}] (default: the loaded
-  // ones, from plugin_status), "expires_in_days": N}: publish a release signed by this node.
-  http::Response HandleRelease(const http::Request& request, const json::Value& plugin_status);
-  // POST /recover (admin) {"keep": [node ids]} (default: this node and the members it sees
-  // online): re-form the network around them, signed as its publisher.
-  http::Response HandleRecover(const http::Request& request);
-  // POST /leave (admin): this node leaves the network.
-  http::Response HandleLeave(const http::Request& request);
-  // POST /evict (admin) {"id": node id}: ask the members to evict an absent member.
-  http::Response HandleEvict(const http::Request& request);
+  // ---- What an operator does (admin; node/admin_routes.h puts HTTP on these). Errors:
+  // "cannot_store" when the store refuses the event (a full disk), the protocol's own
+  // ("not_member", "last_member", ...) and those named below.
+  // Ask the network at url (empty: the configured join URL) to admit this node: "no_url",
+  // "bad_url", "already_member". The URL asked.
+  Result<std::string> Join(const std::string& url);
+  struct SyncReport {
+    int64_t added = 0;  // events
+    size_t events = 0;
+    std::string state_hash_before, state_hash;
+  };
+  // One anti-entropy round with every member now, and what it changed (waits for the
+  // answers: until quiet for 300 ms, 3 s at most).
+  Result<SyncReport> Sync();
+  // This node leaves the network.
+  Status Leave();
+  // Asks the members to evict the member with this id: "not_found".
+  Status Evict(const std::string& node_id);
+  struct ReleasePlugin {
+    std::string name, version, sha256;
+  };
+  // Publishes a release of these plugins, signed by this node (a publisher), expiring in
+  // that many days: "not_member", "bad_manifest".
+  Result<protocol::Manifest> PublishRelease(std::vector<ReleasePlugin> plugins, int64_t expires_in_days);
+  // Re-forms the network around the members with these ids (default: this node and the
+  // members it sees online), signed as its publisher: "no_network", "nobody_kept". The
+  // number of members kept.
+  Result<size_t> Recover(const std::optional<std::vector<std::string>>& keep_ids);
 
   json::Value NodesJson() const;   // the /nodes contract
   json::Value StatusJson() const;  // for /status: network id, state hash, members, joins
@@ -97,6 +114,6 @@ class NetworkService {
 
 // The code hash a joiner presents: sha256 over "name sha256\n" lines of the loaded plugins,
 // sorted by name (empty set: sha256 of nothing).
-std::string CodeHashOf(const json::Value& plugin_status);
+std::string CodeHashOf(const std::vector<plugins::LoadedPlugin>& loaded);
 
 }  // namespace peerstack::node

@@ -23,6 +23,7 @@
 #include "transport/transport.h"
 #include "tunnel/relay.h"
 #include "tunnel/tunnel.h"
+#include "node/admin_routes.h"
 #include "node/network_service.h"
 #include "node/reachability.h"
 #include "protocol/event.h"
@@ -210,14 +211,7 @@ struct Node::Impl {
       return http::JsonResponse(200, json::Serialize(StatusJson()));
     });
     admin_router.Add("GET", "/nodes", nodes);
-    admin_router.Add("POST", "/join", [this](const http::Request& r) { return network->HandleJoin(r); });
-    admin_router.Add("GET", "/sync", [this](const http::Request& r) { return network->HandleSync(r); });
-    admin_router.Add("POST", "/releases", [this](const http::Request& r) {
-      return network->HandleRelease(r, plugin_host->StatusJson());
-    });
-    admin_router.Add("POST", "/recover", [this](const http::Request& r) { return network->HandleRecover(r); });
-    admin_router.Add("POST", "/leave", [this](const http::Request& r) { return network->HandleLeave(r); });
-    admin_router.Add("POST", "/evict", [this](const http::Request& r) { return network->HandleEvict(r); });
+    AddNetworkAdminRoutes(admin_router, *network, *plugin_host);
     admin_router.AddPrefix("*", "/api/", [this](const http::Request& r) {
       return plugin_host->Handle(r, /*admin=*/true);
     });
@@ -340,7 +334,7 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   no.ca_file = config.ca_file;
   no.key = std::make_unique<crypto::SigningKey>(*impl->key);
   no.store = impl->store;
-  no.code_hash = CodeHashOf(impl->plugin_host->StatusJson());
+  no.code_hash = CodeHashOf(impl->plugin_host->Plugins().loaded);
   no.join_url = config.join_url;
   no.version = impl->version;
   impl->network = std::make_unique<NetworkService>(std::move(no));

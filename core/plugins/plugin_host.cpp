@@ -822,29 +822,38 @@ void PluginHost::Stop() {
   std::atomic_store(&impl_->table, std::shared_ptr<const Table>(std::make_shared<Table>()));
 }
 
-json::Value PluginHost::StatusJson() const {
-  json::Array loaded;
+PluginSet PluginHost::Plugins() const {
+  PluginSet set;
   for (const auto& [name, p] : impl_->Snapshot()->by_name) {
-    json::Array routes;
+    LoadedPlugin l{name, p->version, p->sha256, FileName(p->file), p->concurrent,
+                   p->nonblocking && !p->demoted.load(), {}};
     for (const Route& r : p->routes) {
-      std::string path = "/api/" + name + (r.pattern == "/" ? "/" : r.pattern);
-      routes.push_back(json::Object{{"method", r.method}, {"path", path}, {"private", r.is_private}});
+      l.routes.push_back({r.method, "/api/" + name + (r.pattern == "/" ? "/" : r.pattern), r.is_private});
     }
-    loaded.push_back(json::Object{{"name", name},
-                                  {"version", p->version},
-                                  {"sha256", p->sha256},
-                                  {"file", FileName(p->file)},
-                                  {"concurrent", p->concurrent},
-                                  {"nonblocking", p->nonblocking && !p->demoted.load()},
+    set.loaded.push_back(std::move(l));
+  }
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  for (const auto& [file, f] : impl_->failed) set.failed.push_back({FileName(file), f.reason});
+  return set;
+}
+
+json::Value ToJson(const PluginSet& set) {
+  json::Array loaded;
+  for (const LoadedPlugin& p : set.loaded) {
+    json::Array routes;
+    for (const PluginRoute& r : p.routes) {
+      routes.push_back(json::Object{{"method", r.method}, {"path", r.path}, {"private", r.is_private}});
+    }
+    loaded.push_back(json::Object{{"name", p.name},
+                                  {"version", p.version},
+                                  {"sha256", p.sha256},
+                                  {"file", p.file},
+                                  {"concurrent", p.concurrent},
+                                  {"nonblocking", p.nonblocking},
                                   {"routes", std::move(routes)}});
   }
   json::Array failed;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    for (const auto& [file, f] : impl_->failed) {
-      failed.push_back(json::Object{{"file", FileName(file)}, {"reason", f.reason}});
-    }
-  }
+  for (const FailedPlugin& f : set.failed) failed.push_back(json::Object{{"file", f.file}, {"reason", f.reason}});
   return json::Object{{"loaded", std::move(loaded)}, {"failed", std::move(failed)}};
 }
 

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "http/message.h"
@@ -53,6 +54,30 @@ struct PluginHostOptions {
   size_t max_file_bytes = 64u << 20;
 };
 
+// What is loaded, as values (the status page and the code hash are built from these).
+struct PluginRoute {
+  std::string method;
+  std::string path;  // as mounted: /api/<name>/...
+  bool is_private = false;
+};
+struct LoadedPlugin {
+  std::string name, version, sha256;
+  std::string file;  // the file name in plugins_dir
+  bool concurrent = false;
+  bool nonblocking = false;  // runs on the network thread (not demoted to the pool)
+  std::vector<PluginRoute> routes;
+};
+struct FailedPlugin {
+  std::string file, reason;
+};
+struct PluginSet {
+  std::vector<LoadedPlugin> loaded;  // by name
+  std::vector<FailedPlugin> failed;
+};
+// {"loaded": [{name, version, sha256, file, concurrent, nonblocking, routes: [{method, path,
+//  private}]}], "failed": [{file, reason}]}
+json::Value ToJson(const PluginSet& set);
+
 class PluginHost {
  public:
   explicit PluginHost(PluginHostOptions options);
@@ -71,9 +96,8 @@ class PluginHost {
   // Stops watching and running calls, retires every plugin. Idempotent.
   void Stop();
 
-  // {"loaded": [{name, version, sha256, file, concurrent, routes: [{method, path, private}]}],
-  //  "failed": [{file, reason}]}
-  json::Value StatusJson() const;
+  PluginSet Plugins() const;
+  json::Value StatusJson() const { return ToJson(Plugins()); }
 
  private:
   struct Impl;
