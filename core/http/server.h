@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "base/clock.h"
 #include "base/result.h"
 #include "http/message.h"
 
@@ -28,6 +29,7 @@ struct ServerOptions {
   size_t threads = 0;  // worker threads; 0: one per core
   Limits limits;
   Handler handler;
+  const Clock* clock = nullptr;  // deadlines; null: the system clock. Not owned
 };
 
 struct ServerStats {

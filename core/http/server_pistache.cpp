@@ -37,10 +37,6 @@ using PeerPtr = std::shared_ptr<Pistache::Tcp::Peer>;
 // Answers produced for one connection before we hand them to the socket and look again.
 constexpr size_t kOutputHighWater = 1 << 20;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
-      .count();
-}
 
 struct DeferredState;
 
@@ -73,6 +69,8 @@ using ConnectionPtr = std::shared_ptr<Connection>;
 // State shared by the server object, every handler clone, responders and the sweeper.
 struct Shared : std::enable_shared_from_this<Shared> {
   ServerOptions options;
+  SystemClock system_clock;  // when options.clock is null
+  int64_t Now() const { return (options.clock ? options.clock : &system_clock)->SteadyMs(); }
   std::mutex registry_mu;
   std::unordered_set<ConnectionPtr> registry;  // for the sweeper
   std::unordered_map<std::string, size_t> per_address;  // open connections counted against the cap
@@ -357,7 +355,7 @@ void Shared::MaybeShutdownWrite(Connection& c) {
 
 void Shared::UpdateDeadline(Connection& c) {
   const Limits& limits = options.limits;
-  const int64_t now = NowMs();
+  const int64_t now = Now();
   if (c.async_pending > 0 || c.parked) {
     // Waiting for the client to take queued output, or for a deferred answer (whose own
     // timeout belongs to whoever deferred it; this is only a safety net).
@@ -413,7 +411,7 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
                             << conn->remote;
       return;
     }
-    conn->deadline_ms = NowMs() + limits.header_timeout.count();
+    conn->deadline_ms = shared_->Now() + limits.header_timeout.count();
   }
 
   // Called before Pistache closes the fd: after this nobody may use it.
@@ -586,7 +584,7 @@ class PistacheServer final : public Server {
     while (!sweep_stop_) {
       sweep_cv_.wait_for(lock, std::chrono::milliseconds(100));
       if (sweep_stop_) break;
-      const int64_t now = NowMs();
+      const int64_t now = shared_->Now();
       std::lock_guard<std::mutex> reg(shared_->registry_mu);
       for (const ConnectionPtr& c : shared_->registry) {
         const int64_t d = c->deadline_ms.load(std::memory_order_relaxed);

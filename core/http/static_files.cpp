@@ -26,11 +26,6 @@ struct CachedFile {
   int64_t checked_at_ms = 0;
 };
 
-int64_t MonotonicMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 int64_t MtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
@@ -88,6 +83,7 @@ std::string MimeTypeFor(std::string_view name) {
 
 struct StaticFiles::Impl {
   StaticFilesOptions options;
+  SystemClock system_clock;  // when options.clock is null
   std::string real_root;  // realpath of the root, without trailing slash
   mutable std::shared_mutex mu;
   mutable std::unordered_map<std::string, std::shared_ptr<const CachedFile>> cache;
@@ -95,7 +91,7 @@ struct StaticFiles::Impl {
   // Loads (or revalidates) the file at a decoded, checked relative path ("/a/b.js").
   // nullptr when absent, a directory, outside the root, or unreadable.
   std::shared_ptr<const CachedFile> Load(const std::string& rel) const {
-    const int64_t now = MonotonicMs();
+    const int64_t now = (options.clock ? options.clock : &system_clock)->SteadyMs();
     {
       std::shared_lock<std::shared_mutex> lock(mu);
       auto it = cache.find(rel);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "http/message.h"
 #include "http/url.h"
 
@@ -25,6 +26,7 @@ struct StaticFilesOptions {
   std::vector<std::string> excluded_prefixes = {"/api/", "/p2p/"};
   size_t max_cached_file_bytes = 1 << 20;
   size_t max_file_bytes = 256u << 20;
+  const Clock* clock = nullptr;  // when to revalidate a cached file; null: the system clock
 };
 
 class StaticFiles {

@@ -38,11 +38,6 @@ namespace {
 constexpr const char* kAdminOnlyPaths[] = {"/status", "/sync",     "/join",   "/leave",
                                            "/evict",  "/releases", "/recover"};
 
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -77,7 +72,7 @@ struct Node::Impl {
   http::Router admin_router;
   http::ServerPtr public_server;
   http::ServerPtr admin_server;
-  std::chrono::steady_clock::time_point started;
+  int64_t started_ms = 0;  // clock.SteadyMs() at Start
   int64_t started_wall_ms = 0;
   std::atomic<bool> network_started{false};
 
@@ -115,8 +110,7 @@ struct Node::Impl {
   }
 
   json::Value StatusJson() const {
-    const auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - started);
+    const int64_t uptime_ms = clock.SteadyMs() - started_ms;
     auto stats_json = [](const http::ServerPtr& s) -> json::Value {
       if (!s) return nullptr;
       const http::ServerStats st = s->stats();
@@ -132,7 +126,7 @@ struct Node::Impl {
                               {"url", SelfUrl()},
                               {"version", version},
                               {"started_at", started_wall_ms},
-                              {"uptime_ms", static_cast<int64_t>(uptime.count())}}},
+                              {"uptime_ms", uptime_ms}}},
         {"network", network->StatusJson()},
         {"ports", json::Object{{"public", public_server ? public_server->port() : 0},
                                {"admin", admin_server ? admin_server->port() : 0}}},
@@ -347,7 +341,10 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   ro.self_url = [network = impl->network.get()] { return network->self_url(); };
   impl->reachability = std::make_unique<Reachability>(std::move(ro));
 
-  impl->front = std::make_unique<http::StaticFiles>(http::StaticFilesOptions{config.front_dir});
+  http::StaticFilesOptions so;
+  so.root = config.front_dir;
+  so.clock = &impl->clock;
+  impl->front = std::make_unique<http::StaticFiles>(std::move(so));
   impl->WireRoutes();
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
@@ -361,8 +358,8 @@ Node::~Node() {
 
 Status Node::Start() {
   Impl& d = *impl_;
-  d.started = std::chrono::steady_clock::now();
-  d.started_wall_ms = WallMs();
+  d.started_ms = d.clock.SteadyMs();
+  d.started_wall_ms = d.clock.WallMs();
 
   http::ServerOptions admin;
   admin.name = "admin";
@@ -371,6 +368,7 @@ Status Node::Start() {
   admin.threads = 1;
   admin.limits.max_connections = 64;
   admin.handler = [&d](const http::Request& r) { return d.AdminHandle(r); };
+  admin.clock = &d.clock;
   d.admin_server = http::MakeServer(std::move(admin));
   if (auto s = d.admin_server->Start(); !s.ok()) return s;
 
@@ -380,6 +378,7 @@ Status Node::Start() {
   pub.port = d.config.port;
   pub.threads = d.config.threads;
   pub.handler = [&d](const http::Request& r) { return d.public_router.Handle(r); };
+  pub.clock = &d.clock;
   d.public_server = http::MakeServer(std::move(pub));
   if (auto s = d.public_server->Start(); !s.ok()) {
     d.admin_server->Stop();
@@ -399,6 +398,7 @@ Status Node::Start() {
     ro.is_member = [&d](const std::string& key) { return d.network->IsMemberKey(key); };
     ro.max_connections_per_node = d.config.relay_connections;
     ro.max_bytes_per_second_per_node = d.config.relay_rate;
+    ro.clock = &d.clock;
     d.relay = std::make_unique<tunnel::RelayServer>(std::move(ro));
     if (auto s = d.relay->Start(); !s.ok()) return s;
     d.reachability->set_relay_port(d.relay->port());

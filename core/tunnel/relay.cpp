@@ -35,11 +35,12 @@
 namespace peerstack::tunnel {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 constexpr char kHelloDomain[] = "relay-hello";
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+// For waits that really wait (poll): always the system's time.
+int64_t RealMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now().time_since_epoch()).count();
 }
 
 int Connect(const std::string& host, uint16_t port, int timeout_ms) {
@@ -89,10 +90,10 @@ bool SendAll(int fd, const std::string& data) { return SendAll(fd, data.data(), 
 // Reads one line (without the newline), byte by byte so nothing after it is consumed.
 bool ReadLine(int fd, std::string* line, int timeout_ms, size_t max = 512) {
   line->clear();
-  const int64_t deadline = NowMs() + timeout_ms;
+  const int64_t deadline = RealMs() + timeout_ms;
   while (line->size() < max) {
     pollfd p{fd, POLLIN, 0};
-    const int64_t left = deadline - NowMs();
+    const int64_t left = deadline - RealMs();
     if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) != 1) return false;
     char c;
     if (::recv(fd, &c, 1, 0) != 1) return false;
@@ -272,6 +273,8 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
   };
 
   RelayServerOptions o;
+  SystemClock system_clock;  // when o.clock is null
+  int64_t NowMs() const { return (o.clock ? o.clock : &system_clock)->SteadyMs(); }
   int listener = -1;
   uint16_t port = 0;
   std::atomic<bool> stopping{false};

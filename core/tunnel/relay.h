@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/result.h"
 #include "crypto/ed25519.h"
 #include "tunnel/tunnel.h"
@@ -51,6 +52,8 @@ struct RelayServerOptions {
   uint64_t joiner_bytes_per_second = 256u << 10;
   size_t max_connections_per_node = 64;
   uint64_t max_bytes_per_second_per_node = 8u << 20;
+  // Joiner slots, pending connections and pings; null: the system clock. Not owned.
+  const Clock* clock = nullptr;
 };
 
 class RelayServer {
