@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "http/parser.h"
 
 namespace peerstack::http {
@@ -132,7 +136,10 @@ TEST(RequestParser, RefusesSmugglingShapes) {
   EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: h\r\nX : a\r\n\r\n"), 400);          // space
   EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01\r\n\r\n"), 400);       // control
   EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n"), 400);
-  EXPECT_EQ(ErrorFor("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"), 501);
+  EXPECT_EQ(ErrorFor("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
+  EXPECT_EQ(ErrorFor("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                     "Content-Length: 5\r\n\r\n"),
+            400);
   EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\n\r\n"), 400);                              // no Host
   EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
 }
@@ -145,6 +152,206 @@ TEST(RequestParser, AcceptsHttp10WithoutHostAndAbsoluteForm) {
             State::kRequest);
   EXPECT_EQ(p.request().path, "/a/b");
   EXPECT_EQ(p.request().query, "q");
+}
+
+// Feeds data to p in pieces the way the server does (it drops what Parse consumed and appends
+// what arrives) and returns every request completed, in order; *last gets the final state and
+// *max_buffered the most the caller had to keep while a body was being read.
+std::vector<Request> FeedInPieces(RequestParser& p, const std::string& data,
+                                  const std::vector<size_t>& cuts, State* last,
+                                  size_t* max_buffered = nullptr) {
+  std::vector<Request> done;
+  std::string buf;
+  size_t from = 0;
+  std::vector<size_t> ends = cuts;
+  ends.push_back(data.size());
+  *last = State::kNeedMore;
+  for (const size_t to : ends) {
+    buf.append(data, from, to - from);
+    from = to;
+    while (!buf.empty()) {
+      size_t consumed = 0;
+      *last = p.Parse(buf, &consumed);
+      EXPECT_LE(consumed, buf.size());
+      buf.erase(0, consumed);
+      if (*last == State::kRequest) {
+        done.push_back(p.request());
+        continue;
+      }
+      break;
+    }
+    if (max_buffered && p.head_complete()) *max_buffered = std::max(*max_buffered, buf.size());
+    if (*last == State::kError) break;
+  }
+  return done;
+}
+
+const std::string kChunkedPost =
+    "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "5\r\nhello\r\n"
+    "7;name=value;flag\r\n, world\r\n"
+    "000\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n";
+
+TEST(RequestParser, DecodesAChunkedBodyAndDropsTrailers) {
+  RequestParser p(Limits{});
+  const Outcome o = ParseAll(p, kChunkedPost);
+  ASSERT_EQ(o.state, State::kRequest) << p.error_message();
+  EXPECT_EQ(o.consumed, kChunkedPost.size());
+  EXPECT_EQ(p.request().method, "POST");
+  EXPECT_EQ(p.request().path, "/up");
+  EXPECT_EQ(p.request().body, "hello, world");
+  EXPECT_EQ(p.request().header("x-checksum"), nullptr);  // trailers are discarded
+  // The coding name is case-insensitive; nothing else is accepted in its place.
+  for (const char* te : {"Chunked", "CHUNKED", "  chunked\t"}) {
+    RequestParser q(Limits{});
+    ASSERT_EQ(ParseAll(q, std::string("PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:") + te +
+                              "\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+                  .state,
+              State::kRequest)
+        << te;
+    EXPECT_EQ(q.request().body, "abc");
+  }
+}
+
+TEST(RequestParser, DecodesAChunkedBodySplitAtEveryByte) {
+  for (size_t cut = 0; cut <= kChunkedPost.size(); ++cut) {
+    RequestParser p(Limits{});
+    State last;
+    const auto got = FeedInPieces(p, kChunkedPost, {cut}, &last);
+    ASSERT_EQ(got.size(), 1u) << "cut at " << cut << ": " << p.error_message();
+    EXPECT_EQ(got[0].body, "hello, world") << cut;
+    EXPECT_EQ(last, State::kRequest);
+  }
+  // One byte at a time: once the head is parsed, the caller holds at most one unfinished line.
+  RequestParser p(Limits{});
+  std::vector<size_t> cuts;
+  for (size_t i = 1; i < kChunkedPost.size(); ++i) cuts.push_back(i);
+  State last;
+  size_t max_buffered = 0;
+  const auto got = FeedInPieces(p, kChunkedPost, cuts, &last, &max_buffered);
+  ASSERT_EQ(got.size(), 1u) << p.error_message();
+  EXPECT_EQ(got[0].body, "hello, world");
+  EXPECT_LE(max_buffered, std::string("7;name=value;flag\r").size());
+}
+
+TEST(RequestParser, ConsumesChunkedFramingAsItArrives) {
+  RequestParser p(Limits{});
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  Outcome o = ParseAll(p, head + "4\r\nabcd\r\n2");
+  EXPECT_EQ(o.state, State::kNeedMore);
+  EXPECT_TRUE(p.head_complete());  // the body timeout applies from here on
+  EXPECT_EQ(o.consumed, head.size() + 9);  // all but the unfinished size line
+  o = ParseAll(p, "2\r\nef");
+  EXPECT_EQ(o.state, State::kNeedMore);
+  EXPECT_EQ(o.consumed, 5u);  // data is taken even before its chunk is complete
+  o = ParseAll(p, "\r\n0\r\n\r\n");
+  ASSERT_EQ(o.state, State::kRequest);
+  EXPECT_EQ(o.consumed, 7u);
+  EXPECT_EQ(p.request().body, "abcdef");
+  EXPECT_FALSE(p.head_complete());
+}
+
+TEST(RequestParser, FramesAPipelinedRequestAfterAChunkedOne) {
+  const std::string next = "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+  const std::string both = kChunkedPost + next;
+  RequestParser p(Limits{});
+  Outcome o = ParseAll(p, both);
+  ASSERT_EQ(o.state, State::kRequest);
+  EXPECT_EQ(o.consumed, kChunkedPost.size());
+  o = ParseAll(p, both.substr(o.consumed));
+  ASSERT_EQ(o.state, State::kRequest);
+  EXPECT_EQ(o.consumed, next.size());
+  EXPECT_EQ(p.request().path, "/next");
+  EXPECT_EQ(p.request().body, "");
+  // And at every split point.
+  for (size_t cut = 0; cut <= both.size(); ++cut) {
+    RequestParser q(Limits{});
+    State last;
+    const auto got = FeedInPieces(q, both, {cut}, &last);
+    ASSERT_EQ(got.size(), 2u) << "cut at " << cut;
+    EXPECT_EQ(got[0].body, "hello, world");
+    EXPECT_EQ(got[1].path, "/next");
+  }
+}
+
+TEST(RequestParser, RefusesAChunkedBodyOverTheLimit) {
+  Limits limits;
+  limits.max_body_bytes = 10;
+  limits.max_header_bytes = 256;
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(ErrorFor(head + "6\r\nabcdef\r\n4\r\nghij\r\n0\r\n\r\n", limits), 0);  // 10: fits
+  EXPECT_EQ(ErrorFor(head + "6\r\nabcdef\r\n5\r\nghijk\r\n0\r\n\r\n", limits), 413);
+  // Decided from the size line, before any of the data arrives.
+  EXPECT_EQ(ErrorFor(head + "b\r\n", limits), 413);
+  EXPECT_EQ(ErrorFor(head + "ffffffffffffffff\r\n", limits), 413);
+  // Tiny chunks with long extensions: the framing runs out before the body limit does
+  // (2 * 10 + 256 bytes on the wire).
+  std::string slow = head;
+  for (int i = 0; i < 5; ++i) slow += "1;" + std::string(60, 'x') + "\r\na\r\n";
+  EXPECT_EQ(ErrorFor(slow, limits), 413);
+  // Trailers count against the header limit.
+  EXPECT_EQ(ErrorFor(head + "0\r\nX: " + std::string(300, 't') + "\r\n\r\n", limits), 431);
+  std::string many = head + "0\r\n";
+  for (int i = 0; i < 101; ++i) many += "T: 1\r\n";
+  EXPECT_EQ(ErrorFor(many + "\r\n"), 431);
+}
+
+TEST(RequestParser, RefusesMalformedChunkSizes) {
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const char* bad : {"\r\n", "x\r\n", "-1\r\n", "+5\r\n", "0x5\r\n", " 5\r\n",
+                          "5 \r\n", "5,\r\n", "5\x01\r\n", "5;a\x7f\r\n", "5\n",
+                          "5\rhello\r\n", "10000000000000000\r\n"}) {
+    EXPECT_EQ(ErrorFor(head + bad + "hello\r\n0\r\n\r\n"), 400) << bad;
+  }
+  // Leading zeros are fine, as are extensions after white space.
+  EXPECT_EQ(ErrorFor(head + "000000000000000000005 ;x=\"y z\"\r\nhello\r\n0\r\n\r\n"), 0);
+  EXPECT_EQ(ErrorFor(head + "5;" + std::string(1100, 'e') + "\r\nhello\r\n0\r\n\r\n"), 400);
+  EXPECT_EQ(ErrorFor(head + "5\r\nhelloXY0\r\n\r\n"), 400);   // data not followed by CRLF
+  EXPECT_EQ(ErrorFor(head + "5\r\nhello\r\r0\r\n\r\n"), 400);
+  EXPECT_EQ(ErrorFor(head + "0\r\nbad trailer\r\n\r\n"), 400);
+  EXPECT_EQ(ErrorFor(head + "0\r\nX: a\r\n folded\r\n\r\n"), 400);
+  EXPECT_EQ(ErrorFor(head + "0\r\nX: a\n\r\n"), 400);  // bare LF in a trailer
+}
+
+TEST(RequestParser, RefusesOtherTransferEncodings) {
+  auto with = [](const std::string& fields) {
+    return ErrorFor("POST / HTTP/1.1\r\nHost: h\r\n" + fields + "\r\n0\r\n\r\n");
+  };
+  // Two framings: request smuggling, whatever the order.
+  EXPECT_EQ(with("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n"), 400);
+  EXPECT_EQ(with("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"), 400);
+  EXPECT_EQ(with("Content-Length: 0\r\nTransfer-Encoding: gzip\r\n"), 400);
+  // Codings we do not decode, and lists.
+  EXPECT_EQ(with("Transfer-Encoding: gzip, chunked\r\n"), 501);
+  EXPECT_EQ(with("Transfer-Encoding: chunked, gzip\r\n"), 501);
+  EXPECT_EQ(with("Transfer-Encoding: chunked, chunked\r\n"), 501);
+  EXPECT_EQ(with("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"), 501);
+  EXPECT_EQ(with("Transfer-Encoding: identity\r\n"), 501);
+  EXPECT_EQ(with("Transfer-Encoding: chunked;q=1\r\n"), 501);
+  EXPECT_EQ(with("Transfer-Encoding:\r\n"), 501);
+  // HTTP/1.0 has no chunked coding.
+  EXPECT_EQ(ErrorFor("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), 400);
+}
+
+TEST(RequestParser, FlagsExpectContinueForAChunkedBody) {
+  RequestParser p(Limits{});
+  const Outcome o = ParseAll(p,
+                             "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n");
+  EXPECT_EQ(o.state, State::kNeedMore);
+  EXPECT_TRUE(p.expects_continue());
+  ASSERT_EQ(ParseAll(p, "0\r\n\r\n").state, State::kRequest);
+  EXPECT_FALSE(p.expects_continue());
+}
+
+TEST(RequestParser, CountsLeadingBlankLinesAcrossCalls) {
+  // Fed one at a time (an idle client keeping the connection alive), the limit still holds.
+  RequestParser p(Limits{});
+  State last;
+  FeedInPieces(p, "\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", {2, 4, 6, 8, 10},
+               &last);
+  EXPECT_EQ(last, State::kError);
+  EXPECT_EQ(p.error_status(), 400);
 }
 
 TEST(RequestParser, SkipsLeadingBlankLines) {
