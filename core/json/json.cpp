@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -92,6 +93,11 @@ void Write(std::string& out, const Value& v) {
       char buf[32];
       auto r = std::to_chars(buf, buf + sizeof buf, d);
       out.append(buf, r.ptr);
+      // Digits alone would read back as an integer: -0.0 as 0, 1e20 as one beyond int64
+      // (refused). ".0" keeps it a double, so Parse(Serialize(v)) is v.
+      if (std::find_if(buf, r.ptr, [](char c) { return c == '.' || c == 'e'; }) == r.ptr) {
+        out += ".0";
+      }
       return;
     }
     case Value::Type::kString:

@@ -83,7 +83,8 @@ struct ParseLimits {
 // Errors have code "bad_json" and a message that says what is wrong (never the input).
 Result<Value> Parse(std::string_view text, const ParseLimits& limits = {});
 
-// Compact, sorted-key JSON; doubles as the shortest text that reads back the same.
+// Compact, sorted-key JSON; doubles as the shortest text that reads back the same, with ".0"
+// added when that text is all digits (so a double never reads back as an integer).
 std::string Serialize(const Value& value);
 // Canonical bytes for signing; "not_canonical" if the value holds a floating point number.
 Result<std::string> Canonical(const Value& value);

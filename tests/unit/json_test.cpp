@@ -37,6 +37,21 @@ TEST(CanonicalJson, RoundTripsThroughSimdjson) {
   EXPECT_EQ(Parse(R"("\u00e9")")->as_string(), "\xc3\xa9");
 }
 
+// Found by tests/fuzz/json_fuzz.cpp: -0.0 serialized as "-0" (read back as the integer 0),
+// and -5.187440506262845e19 as "-51874405062628450304", which Parse refuses (beyond int64).
+TEST(CanonicalJson, DoublesReadBackAsDoubles) {
+  for (const double d : {-0.0, 1.0, -5.187440506262845e19, 1e300, 0.1}) {
+    const std::string text = Serialize(Value(d));
+    auto again = Parse(text);
+    ASSERT_TRUE(again.ok()) << text << ": " << again.status().ToString();
+    ASSERT_TRUE(again->is_double()) << text;
+    EXPECT_EQ(Serialize(*again), text);
+  }
+  EXPECT_EQ(Serialize(Value(-0.0)), "-0.0");
+  EXPECT_EQ(Serialize(Value(1.0)), "1.0");
+  EXPECT_EQ(Serialize(Value(1)), "1");
+}
+
 TEST(JsonParse, RefusesDuplicateKeys) {
   auto v = Parse(R"({"a":1,"a":2})");
   ASSERT_FALSE(v.ok());

@@ -298,6 +298,20 @@ TEST(SdkJson, ParsesStrictlyAndRoundTrips) {
   EXPECT_EQ(Json(std::string("q\"\n")).Dump(), R"("q\"\n")");
 }
 
+// Found by tests/fuzz/sdk_json_fuzz.cpp: Dump converted every number to int64 before checking
+// its range (undefined behaviour for 1e300; UBSan in the sanitizer pass stops on it).
+TEST(SdkJson, DumpsNumbersBeyondInt64) {
+  for (const char* text : {"1e300", "-1e300", "9007199254740993", "1e-300", "-0"}) {
+    auto v = Json::Parse(text);
+    ASSERT_TRUE(v.has_value()) << text;
+    auto again = Json::Parse(v->Dump());
+    ASSERT_TRUE(again.has_value()) << v->Dump();
+    EXPECT_EQ(again->as_number(), v->as_number()) << text;
+  }
+  EXPECT_EQ(Json(1e300).Dump(), "1.0000000000000001e+300");
+  EXPECT_EQ(Json(-0.0).Dump(), "0");
+}
+
 // plugin.h is the ABI: changing it without bumping the version must fail here. When you
 // change it on purpose: bump PEERSTACK_PLUGIN_ABI_MINOR (or MAJOR), follow the compatibility
 // policy at the top of plugin.h, and record the new version and hash below.

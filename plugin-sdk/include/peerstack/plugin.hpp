@@ -194,8 +194,10 @@ class Json {
       case 2: {
         const double d = as_number();
         char buf[32];
-        if (d == static_cast<double>(static_cast<int64_t>(d)) && d < 9.007199254740992e15 &&
-            d > -9.007199254740992e15) {
+        // The range test comes first: converting a double outside int64's range (1e300, inf,
+        // NaN) to an integer is undefined behaviour.
+        if (d < 9.007199254740992e15 && d > -9.007199254740992e15 &&
+            d == static_cast<double>(static_cast<int64_t>(d))) {
           std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(d));
         } else if (d != d || d == 1.0 / 0.0 || d == -1.0 / 0.0) {
           std::snprintf(buf, sizeof buf, "null");
