@@ -7,12 +7,20 @@ function(peerstack_set_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow
     -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
     -Wformat=2 -Wimplicit-fallthrough
-    -Wno-maybe-uninitialized)
+    $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)  # clang (fuzz builds) has no such warning
 endfunction()
 
 function(peerstack_set_sanitizers target)
   if(PEERSTACK_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+  if(PEERSTACK_FUZZ)
+    # Fuzz builds (clang): coverage feedback for libFuzzer and the sanitizers in every library
+    # a harness links, not only in the harness; UB stops the run like a crash. Executables
+    # link the sanitizer runtimes; tests/fuzz/ links the harnesses with libFuzzer's main.
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link,address,undefined
+                           -fno-sanitize-recover=all -fno-omit-frame-pointer)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)
   endif()
 endfunction()

@@ -2,7 +2,10 @@
 # Builds Peerstack and runs every test (unit and integration) with CTest; then builds the
 # same tests with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) and runs them
 # again, so the bad-input suites also prove the absence of memory errors and UB.
-# PEERSTACK_SKIP_SANITIZERS=1 skips the second pass (quicker local runs).
+# PEERSTACK_SKIP_SANITIZERS=1 skips the second pass (quicker local runs). Last, the libFuzzer
+# harnesses (tests/fuzz/) are built with clang-14 in build-fuzz/ and each runs briefly on its
+# seed corpus (CTest label fuzz; PEERSTACK_FUZZ_SECONDS each, 10 by default); a crash fails
+# the script. PEERSTACK_SKIP_FUZZ=1 skips that step.
 # The NAT lab tests (label netns: network namespaces, so root) run in the first pass only; as
 # root this script installs their packages too, otherwise they report themselves skipped.
 set -euo pipefail
@@ -22,4 +25,15 @@ if [[ "${PEERSTACK_SKIP_SANITIZERS:-0}" != 1 ]]; then
   (cd "$root/build-asan" &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --output-on-failure -j "$jobs" --timeout 300 --label-exclude netns)
+fi
+
+if [[ "${PEERSTACK_SKIP_FUZZ:-0}" != 1 ]]; then
+  echo "== short fuzz runs (build-fuzz/, clang-14, libFuzzer + ASan + UBSan)"
+  "$root/scripts/install-deps.sh" --fuzz
+  fuzz_dir=${PEERSTACK_FUZZ_BUILD_DIR:-$root/build-fuzz}
+  CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$fuzz_dir" -DPEERSTACK_FUZZ=ON \
+    -DBUILD_TESTING=ON -DPEERSTACK_BUILD_BENCH=OFF \
+    -DPEERSTACK_FUZZ_SECONDS="${PEERSTACK_FUZZ_SECONDS:-10}" >/dev/null
+  cmake --build "$fuzz_dir" -j "$jobs" --target fuzz_harnesses
+  (cd "$fuzz_dir" && ctest --output-on-failure -j "$jobs" --label-regex '^fuzz$')
 fi
