@@ -3,8 +3,11 @@
 #include <openssl/ssl.h>
 
 #include <cctype>
+#include <utility>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -85,7 +88,7 @@ bool PeerClosed(const beast::error_code& ec) {
 }
 
 void Finish(const ExchangePtr& x, Exchange::Outcome outcome) {
-  auto done = std::move(x->done);  // called once; and x may be run again by it
+  auto done = std::exchange(x->done, nullptr);  // called once; and x may be run again by it
   if (done) done(std::move(outcome));
 }
 
@@ -113,7 +116,9 @@ void Read(const ConnectionPtr& c, const ExchangePtr& x) {
         for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         out.headers.push_back({std::move(name), std::string(field.value())});
       }
-      const bool keep_alive = res.keep_alive();
+      // The parser's view (a body that ends at EOF closes), and nothing read beyond the
+      // answer: leftover bytes would be taken for the next answer.
+      const bool keep_alive = parser->keep_alive() && c->buffer.size() == 0;
       out.body = std::move(res.body());
       Finish(x, {std::move(out), keep_alive, false});
     });
@@ -168,16 +173,40 @@ void Handshake(const ConnectionPtr& c, const ExchangePtr& x) {
 
 void Run(const ConnectionPtr& c, const ExchangePtr& x) {
   if (c->connected) return Write(c, x);
+  auto connect = [c, x](const tcp::resolver::results_type& results) {
+    Expire(*c, *x, x->connect_timeout);
+    c->tcp().async_connect(results, [c, x](beast::error_code ec, const tcp::endpoint&) {
+      if (ec) return Finish(x, {Failure("connect", ec, *x), false, false});
+      c->connected = true;
+      if (c->secure) return Handshake(c, x);
+      Write(c, x);
+    });
+  };
+  // An address needs no lookup: connect at once (Asio runs lookups one at a time on one
+  // thread per io_context, so a slow name must not hold up the peers given by address).
+  beast::error_code ec;
+  const asio::ip::address address = asio::ip::make_address(x->url.host, ec);
+  if (!ec) {
+    return connect(tcp::resolver::results_type::create(tcp::endpoint(address, x->url.port), x->url.host,
+                                                       std::to_string(x->url.port)));
+  }
+  // A name: the lookup gets the connect deadline too (a resolver that never answers must not
+  // hold the exchange); a late answer finds the exchange finished and is dropped.
+  auto timer = std::make_shared<asio::steady_timer>(c->tcp().get_executor());
+  if (x->deadline) {
+    timer->expires_at(*x->deadline);
+  } else {
+    timer->expires_after(x->connect_timeout);
+  }
+  timer->async_wait([x](const beast::error_code& e) {
+    if (!e) Finish(x, {Status::Error("timeout", "name lookup timed out"), false, false});
+  });
   c->resolver.async_resolve(x->url.host, std::to_string(x->url.port),
-                            [c, x](beast::error_code ec, tcp::resolver::results_type results) {
-                              if (ec) return Finish(x, {Failure("resolve", ec, *x), false, false});
-                              Expire(*c, *x, x->connect_timeout);
-                              c->tcp().async_connect(results, [c, x](beast::error_code ec2, const tcp::endpoint&) {
-                                if (ec2) return Finish(x, {Failure("connect", ec2, *x), false, false});
-                                c->connected = true;
-                                if (c->secure) return Handshake(c, x);
-                                Write(c, x);
-                              });
+                            [x, timer, connect](beast::error_code e, tcp::resolver::results_type results) {
+                              timer->cancel();
+                              if (!x->done) return;  // timed out meanwhile
+                              if (e) return Finish(x, {Failure("resolve", e, *x), false, false});
+                              connect(results);
                             });
 }
 

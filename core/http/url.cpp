@@ -30,6 +30,12 @@ std::string PercentEncode(std::string_view in) {
 }
 
 Result<Url> ParseUrl(std::string_view url) {
+  // No control characters or spaces anywhere: they would end up in a request line (CR LF
+  // injection into whatever the URL points at).
+  for (const char ch : url) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7F) return Status::Error("bad_url", "control character or space in the URL");
+  }
   Url out;
   if (url.substr(0, 7) == "http://") {
     url.remove_prefix(7);

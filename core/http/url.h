@@ -16,7 +16,8 @@ struct Url {
   std::string target = "/";
   bool tls = false;  // https://
 };
-// Parses http[s]://host[:port][/path] (ports 80 and 443 by default); "bad_url" otherwise.
+// Parses http[s]://host[:port][/path] (ports 80 and 443 by default); "bad_url" otherwise,
+// also for any control character or space (none may reach a request line).
 Result<Url> ParseUrl(std::string_view url);
 
 // A loopback host or address: localhost, 127.0.0.0/8, ::1 (bracketed or not), or an IPv4

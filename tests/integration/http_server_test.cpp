@@ -413,6 +413,10 @@ TEST_F(ServerTest, ClientTalksToTheServer) {
 
 TEST(HttpClient, FailsClearlyAndOnTime) {
   EXPECT_EQ(ParseUrl("ftp://x").status().code(), "bad_url");
+  // Nothing that could end a request line gets through (CR LF injection).
+  EXPECT_EQ(ParseUrl("http://h/a\r\nX-Injected: 1").status().code(), "bad_url");
+  EXPECT_EQ(ParseUrl("http://h/a b").status().code(), "bad_url");
+  EXPECT_EQ(ParseUrl(std::string("http://h/a\0b", 12)).status().code(), "bad_url");
   EXPECT_TRUE(ParseUrl("https://x")->tls);
   EXPECT_EQ(ParseUrl("https://x")->port, 443);
   EXPECT_FALSE(ParseUrl("http://x")->tls);
