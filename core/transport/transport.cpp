@@ -1,6 +1,7 @@
 #include "transport/transport.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <map>
 #include <mutex>
@@ -9,6 +10,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -57,6 +59,11 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
   asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
   asio::steady_timer sweep{ioc};
   std::thread thread;
+  // Name lookups of Resolve() on a loop of their own (see there).
+  asio::io_context lookups{1};
+  asio::executor_work_guard<asio::io_context::executor_type> lookups_work{lookups.get_executor()};
+  std::thread lookup_thread;
+  size_t lookups_running = 0;
 
   mutable std::mutex mu;
   std::map<std::string, Peer> peers;
@@ -253,6 +260,7 @@ void Transport::Start() {
     if (auto self = weak.lock()) self->Sweep();
   });
   d.thread = std::thread([impl = impl_] { impl->ioc.run(); });
+  d.lookup_thread = std::thread([impl = impl_] { impl->lookups.run(); });
 }
 
 void Transport::Stop() {
@@ -265,6 +273,9 @@ void Transport::Stop() {
   d.work.reset();
   d.ioc.stop();
   if (d.thread.joinable()) d.thread.join();
+  d.lookups_work.reset();
+  d.lookups.stop();
+  if (d.lookup_thread.joinable()) d.lookup_thread.join();
   std::lock_guard<std::mutex> lock(d.mu);
   for (auto& [key, p] : d.peers) {
     for (const Impl::Idle& c : p.idle) http::CloseConnection(*c.conn);
@@ -314,13 +325,20 @@ void Transport::Fetch(http::ClientRequest request, FetchCallback done) {
   auto url = http::ParseUrl(request.url);
   if (!url) return done(url.status());
   if (url->tls && !d.tls) return done(Status::Error("tls_failed", "TLS is not available: see the log"));
+  // Refusals are decided under the lock and told after it (done may call back in).
+  Status refused = Status::Ok();
   {
     std::lock_guard<std::mutex> lock(d.mu);
-    if (d.stopping || !d.started) return done(Status::Error("stopped", "the transport is not running"));
-    if (d.fetches >= d.o.max_fetches) return done(Status::Error("busy", "too many requests in flight"));
-    ++d.fetches;
-    ++d.connections_opened;
+    if (d.stopping || !d.started) {
+      refused = Status::Error("stopped", "the transport is not running");
+    } else if (d.fetches >= d.o.max_fetches) {
+      refused = Status::Error("busy", "too many requests in flight");
+    } else {
+      ++d.fetches;
+      ++d.connections_opened;
+    }
   }
+  if (!refused.ok()) return done(refused);
   auto x = std::make_shared<http::Exchange>();
   x->url = *url;
   x->method = request.method;
@@ -349,29 +367,54 @@ void Transport::Fetch(http::ClientRequest request, FetchCallback done) {
 
 void Transport::Resolve(const std::string& host, ResolveCallback done) {
   Impl& d = *impl_;
+  boost::system::error_code numeric;
+  const asio::ip::address address = asio::ip::make_address(host, numeric);
+  if (!numeric) return done(std::vector<std::string>{address.to_string()});  // nothing to look up
+  Status refused = Status::Ok();
   {
     std::lock_guard<std::mutex> lock(d.mu);
-    if (d.stopping || !d.started) return done(Status::Error("stopped", "the transport is not running"));
-    if (d.fetches >= d.o.max_fetches) return done(Status::Error("busy", "too many requests in flight"));
-    ++d.fetches;
+    if (d.stopping || !d.started) {
+      refused = Status::Error("stopped", "the transport is not running");
+    } else if (d.lookups_running >= d.o.max_lookups) {
+      refused = Status::Error("busy", "too many name lookups in flight");
+    } else {
+      ++d.lookups_running;
+    }
   }
-  auto resolver = std::make_shared<tcp::resolver>(d.ioc);
+  if (!refused.ok()) return done(refused);
+  // On the lookups' own loop (Asio runs one lookup at a time per loop: a name that takes
+  // long must not delay peer traffic), with a deadline; an answer after it is dropped.
+  struct Once {
+    std::atomic<bool> done{false};
+  };
+  auto once = std::make_shared<Once>();
+  auto resolver = std::make_shared<tcp::resolver>(d.lookups);
+  auto timer = std::make_shared<asio::steady_timer>(d.lookups, d.o.lookup_timeout);
   std::weak_ptr<Impl> weak = impl_;
-  resolver->async_resolve(
-      host, "80", [weak, resolver, done = std::move(done)](boost::system::error_code ec,
-                                                            tcp::resolver::results_type results) {
-        auto self = weak.lock();
-        if (!self) return;
-        {
-          std::lock_guard<std::mutex> lock(self->mu);
-          --self->fetches;
-          if (self->stopping) return;
-        }
-        if (ec) return done(Status::Error("resolve_failed", ec.message()));
-        std::vector<std::string> addresses;
-        for (const auto& entry : results) addresses.push_back(entry.endpoint().address().to_string());
-        done(std::move(addresses));
-      });
+  auto finish = [weak, once, done = std::move(done)](Result<std::vector<std::string>> r) {
+    if (once->done.exchange(true)) return;
+    auto self = weak.lock();
+    if (!self) return;
+    {
+      std::lock_guard<std::mutex> lock(self->mu);
+      --self->lookups_running;
+      if (self->stopping) return;
+    }
+    done(std::move(r));
+  };
+  timer->async_wait([finish](const boost::system::error_code& ec) {
+    if (!ec) finish(Status::Error("timeout", "name lookup timed out"));
+  });
+  resolver->async_resolve(host, "80",
+                          [resolver, timer, finish](boost::system::error_code ec, tcp::resolver::results_type results) {
+                            timer->cancel();
+                            if (ec) return finish(Status::Error("resolve_failed", ec.message()));
+                            std::vector<std::string> addresses;
+                            for (const auto& entry : results) {
+                              addresses.push_back(entry.endpoint().address().to_string());
+                            }
+                            finish(std::move(addresses));
+                          });
 }
 
 TransportStats Transport::stats() const {

@@ -48,6 +48,8 @@ struct TransportOptions {
   QueueLimits queue;
   size_t max_peers = 1024;
   size_t max_fetches = 32;
+  size_t max_lookups = 8;                           // Resolve() calls at once
+  std::chrono::milliseconds lookup_timeout{3000};   // a Resolve() answer after this is dropped
   std::chrono::milliseconds connect_timeout{1500};
   std::chrono::milliseconds request_timeout{3000};  // write + read, after the connect
   std::chrono::milliseconds idle_timeout{15000};    // a kept-alive connection unused this long closes
@@ -96,8 +98,9 @@ class Transport {
   // request.max_response_bytes caps the answer). done runs on the loop thread, or is
   // called at once with "busy" when max_fetches are running, "bad_url" for a bad URL.
   void Fetch(http::ClientRequest request, FetchCallback done);
-  // Resolves a host name to numeric addresses (IPv6 without brackets) on the loop: no
-  // blocking lookup on the caller's thread. Counted with the fetches; done as for Fetch.
+  // Resolves a host name to numeric addresses (IPv6 without brackets): an address at once,
+  // a name on a loop of its own (never delaying peer traffic), within lookup_timeout
+  // ("timeout"), at most max_lookups at once ("busy"). done runs on that loop.
   using ResolveCallback = std::function<void(Result<std::vector<std::string>>)>;
   void Resolve(const std::string& host, ResolveCallback done);
 
