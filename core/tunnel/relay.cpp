@@ -131,10 +131,13 @@ using tcp = asio::ip::tcp;
 class Loop {
  public:
   Loop() : work_(ioc_.get_executor()), thread_([this] { ioc_.run(); }) {}
-  ~Loop() {
+  ~Loop() { Shutdown(); }
+  // Stops the loop and waits for the handler running now, if any; pending ones are dropped
+  // (with their sockets). The object stays valid. Idempotent; not from the loop's thread.
+  void Shutdown() {
     work_.reset();
     ioc_.stop();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
   asio::io_context& ioc() { return ioc_; }
 
@@ -204,7 +207,7 @@ class NodeThreads {
   bool Spawn(std::function<void()> fn) {
     std::lock_guard<std::mutex> lock(mu_);
     Reap();
-    if (threads_.size() >= max_) return false;
+    if (closed_ || threads_.size() >= max_) return false;
     auto done = std::make_shared<std::atomic<bool>>(false);
     threads_.push_back({std::thread([fn = std::move(fn), done] {
                           fn();
@@ -213,10 +216,13 @@ class NodeThreads {
                         done});
     return true;
   }
+  // Joins every thread; later Spawns are refused (so none can outlive this, or join itself
+  // from the destructor).
   void Clear() {
     std::list<Entry> all;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
       all.swap(threads_);
     }
     for (Entry& e : all) e.thread.join();
@@ -240,6 +246,7 @@ class NodeThreads {
   size_t max_;
   std::mutex mu_;
   std::list<Entry> threads_;
+  bool closed_ = false;
 };
 
 }  // namespace
@@ -290,9 +297,11 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
   std::thread acceptor;
   // Handshakes (CHALLENGE, then HELLO or DATA) on one event loop, capped in all and per
   // address; only an authenticated node gets threads (two: control and public port).
-  static constexpr size_t kMaxHandshakes = 64;
+  // A handshake costs a socket and a little memory on the loop, so many may wait; a few
+  // addresses cannot take them all (8 each), and a silent one is gone after 3 s.
+  static constexpr size_t kMaxHandshakes = 1024;
   static constexpr size_t kMaxHandshakesPerAddress = 8;
-  static constexpr int kHandshakeMs = 5000;
+  static constexpr int kHandshakeMs = 3000;
   std::unique_ptr<Loop> loop = std::make_unique<Loop>();
   std::map<std::string, size_t> handshakes;  // by address; guarded by mu
   size_t handshaking = 0;                    // guarded by mu
@@ -619,7 +628,7 @@ void RelayServer::Stop() {
   }
   splicer.reset();  // relayed connections close with the relay
   if (impl_->node_threads) impl_->node_threads->Clear();  // their sockets are shut down above
-  impl_->loop.reset();  // handshakes in progress are dropped with their sockets
+  impl_->loop->Shutdown();  // handshakes in progress are dropped with their sockets
 }
 
 uint16_t RelayServer::port() const { return impl_->port; }
