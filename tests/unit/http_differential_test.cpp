@@ -2,8 +2,8 @@
 // widely used HTTP/1.1 parser that runs without I/O through put()). Both read the same
 // requests: the fuzz seed corpus (tests/fuzz/corpus/http_parser/) and the tricky cases below.
 // They must agree on accept / reject / incomplete and, where both accept, on method, target
-// and body of every pipelined request. Where we differ on purpose, kKnown says why; an entry
-// that stops being a disagreement fails the test too, so the list stays true.
+// and body of every pipelined request. Where we differ on purpose, KnownDisagreements() says
+// why; an entry that stops being a disagreement fails the test too, so the list stays true.
 #include <gtest/gtest.h>
 
 #include <boost/beast/core/error.hpp>
@@ -31,9 +31,12 @@ enum class Verdict { kAccept, kReject, kIncomplete };
 
 const char* Name(Verdict v) {
   switch (v) {
-    case Verdict::kAccept: return "accept";
-    case Verdict::kReject: return "reject";
-    case Verdict::kIncomplete: return "incomplete";
+    case Verdict::kAccept:
+      return "accept";
+    case Verdict::kReject:
+      return "reject";
+    case Verdict::kIncomplete:
+      return "incomplete";
   }
   return "?";
 }
@@ -106,8 +109,8 @@ Outcome Beast(std::string_view in) {
       }
     }
     const auto& r = parser.get();
-    out.requests.push_back(std::string(r.method_string()) + " " + std::string(r.target()) +
-                           " | " + r.body());
+    out.requests.push_back(std::string(r.method_string()) + " " + std::string(r.target()) + " | " +
+                           r.body());
   }
   out.verdict = Verdict::kAccept;
   return out;
@@ -137,16 +140,22 @@ std::vector<Case> TrickyCases() {
       {"space before colon", "GET / HTTP/1.1\r\nHost: h\r\nX : a\r\n\r\n"},
       {"empty header name", "GET / HTTP/1.1\r\nHost: h\r\n: a\r\n\r\n"},
       {"duplicate Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
-      {"Content-Length leading zeros", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 003\r\n\r\nabc"},
+      {"Content-Length leading zeros",
+       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 003\r\n\r\nabc"},
       {"Content-Length plus sign", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +3\r\n\r\nabc"},
-      {"Content-Length huge", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n"},
-      {"Content-Length over body limit", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1048577\r\n\r\n"},
-      {"two equal Content-Lengths", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na"},
+      {"Content-Length huge",
+       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n"},
+      {"Content-Length over body limit",
+       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1048577\r\n\r\n"},
+      {"two equal Content-Lengths",
+       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na"},
       {"incomplete body", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc"},
       {"incomplete head", "GET / HTTP/1.1\r\nHost: h\r\n"},
-      {"head over the limit", "GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(20000, 'a') + "\r\n\r\n"},
-      {"chunked upper-case coding and hex", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: CHUNKED\r\n\r\n"
-                                            "A\r\n0123456789\r\n0\r\n\r\n"},
+      {"head over the limit",
+       "GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(20000, 'a') + "\r\n\r\n"},
+      {"chunked upper-case coding and hex",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: CHUNKED\r\n\r\n"
+       "A\r\n0123456789\r\n0\r\n\r\n"},
       {"chunk extension quoted", kChunkedHead + "3;a=\"b c\"\r\nabc\r\n0\r\n\r\n"},
       {"chunk extension token", kChunkedHead + "3;a=b;c\r\nabc\r\n0;x=y\r\n\r\n"},
       {"chunk size leading zeros", kChunkedHead + "0003\r\nabc\r\n0000\r\n\r\n"},
@@ -165,19 +174,25 @@ std::vector<Case> TrickyCases() {
       {"chunked trailer without colon", kChunkedHead + "3\r\nabc\r\n0\r\nbad\r\n\r\n"},
       {"chunked incomplete", kChunkedHead + "3\r\nab"},
       {"chunked missing last chunk", kChunkedHead + "3\r\nabc\r\n"},
-      {"chunked then pipelined", kChunkedHead + "3\r\nabc\r\n0\r\n\r\nGET /n HTTP/1.1\r\nHost: h\r\n\r\n"},
-      {"chunked then Content-Length", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
-                                      "Content-Length: 3\r\n\r\n0\r\n\r\n"},
-      {"Content-Length then chunked", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
-                                      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
-      {"two chunked fields", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
-                             "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+      {"chunked then pipelined",
+       kChunkedHead + "3\r\nabc\r\n0\r\n\r\nGET /n HTTP/1.1\r\nHost: h\r\n\r\n"},
+      {"chunked then Content-Length",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+       "Content-Length: 3\r\n\r\n0\r\n\r\n"},
+      {"Content-Length then chunked",
+       "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+      {"two chunked fields",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
       {"chunked, gzip", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"},
-      {"chunked, chunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"},
+      {"chunked, chunked",
+       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"},
       {"empty Host", "GET / HTTP/1.1\r\nHost:\r\n\r\n"},
       {"identity coding", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n"},
       {"chunked in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
-      {"too many header fields", [] {
+      {"too many header fields",
+       [] {
          std::string s = "GET / HTTP/1.1\r\nHost: h\r\n";
          for (int i = 0; i < 120; ++i) s += "X" + std::to_string(i) + ": 1\r\n";
          return s + "\r\n";
@@ -204,8 +219,7 @@ const std::map<std::string, Known>& KnownDisagreements() {
        {Verdict::kReject, Verdict::kAccept,
         "RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host"}},
       {"duplicate Host",
-       {Verdict::kReject, Verdict::kAccept,
-        "RFC 9112 3.2: more than one Host field MUST get 400"}},
+       {Verdict::kReject, Verdict::kAccept, "RFC 9112 3.2: more than one Host field MUST get 400"}},
       {"corpus/length_list.http",
        {Verdict::kReject, Verdict::kAccept,
         "a Content-Length list (\"1, 1\") is a malformed value to us: RFC 9110 8.6 allows "
@@ -268,8 +282,8 @@ void Compare(const Case& c, std::set<std::string>* seen_known) {
     return;
   }
   seen_known->insert(c.name);
-  EXPECT_NE(ours, beast) << c.name << ": listed as a disagreement, but both say "
-                         << ours.ToString() << "; remove it from KnownDisagreements";
+  EXPECT_NE(ours, beast) << c.name << ": listed as a disagreement, but both say " << ours.ToString()
+                         << "; remove it from KnownDisagreements";
   EXPECT_EQ(ours.verdict, it->second.ours) << c.name << ": ours " << ours.ToString();
   EXPECT_EQ(beast.verdict, it->second.beast) << c.name << ": beast " << beast.ToString();
 }
