@@ -234,6 +234,40 @@ TEST_F(NetworkTest, AMemberKilledDuringAJoinRestartsAndCatchesUp) {
       << nodes_["c"]->Log() << nodes_["b"]->Log();
 }
 
+// kill -9 of the sponsor while joins are in flight, ten times: after every restart its
+// database is whole, every member it had admitted is still there, and the joiner it was
+// handling is admitted in the end (it asks again).
+TEST_F(NetworkTest, TheSponsorKilledMidJoinTenTimesLosesNoAdmission) {
+  Start("a");
+  std::vector<std::string> admitted;
+  for (int i = 0; i < 10; ++i) {
+    const std::string name = "j" + std::to_string(i);
+    SCOPED_TRACE(name);
+    Start(name, Url("a"));  // its join starts at once
+    if (i % 2 == 1) {
+      // Later: while a holds the join (or right after it admitted it).
+      test::WaitFor(
+          [&] {
+            const json::Value st = nodes_["a"]->Status();
+            return !st.is_object() || *st.find("network")->find_int("pending_joins") > 0 || IsMember(name);
+          },
+          5s);
+    }
+    ASSERT_TRUE(nodes_["a"]->Stop(SIGKILL, 5s).has_value());
+    std::string check;
+    ASSERT_EQ(test::RunCommand({"sqlite3", dir_.Sub("a/data/state.db"), "PRAGMA integrity_check;"}, &check), 0);
+    ASSERT_EQ(check, "ok\n");
+    Start("a");
+    ASSERT_TRUE(test::WaitFor([&] { return IsMember(name); }, 30s)) << nodes_[name]->Log();
+    admitted.push_back(name);
+    const std::set<std::string> ids = MemberIds("a");
+    for (const std::string& n : admitted) {
+      EXPECT_TRUE(ids.count(*nodes_[n]->Status().find("node")->find_string("id"))) << n << " was lost";
+    }
+  }
+  EXPECT_EQ(MemberIds("a").size(), 11u);
+}
+
 TEST_F(NetworkTest, AStoppedNodeCatchesUpThroughSyncAndThroughTheTimer) {
   Start("a");
   Start("b", Url("a"));
