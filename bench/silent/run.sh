@@ -41,16 +41,20 @@ status() {
   curl -s -m 2 -H "Authorization: Bearer $(cat "$work/$1/admin.token")" "http://127.0.0.1:$(port "$1" admin)/status"
 }
 member() { [[ $(status "$1" | jq -r .network.member) == true ]]; }
-# timed_join NAME SEED: ms from the joiner serving to its being a member (60 s at most).
+# timed_join NAME SEED: sets join_ms to the ms from the joiner serving to its being a member
+# (60 s at most). Not in a subshell: start records the node's PID for the cleanup.
 timed_join() {
   start "$1" --join "http://127.0.0.1:$(port "$2" public)"
   local t0 deadline=$((SECONDS + 60))
   t0=$(now_ms)
+  join_ms=60000
   while ((SECONDS < deadline)); do
-    member "$1" && { echo $(($(now_ms) - t0)); return 0; }
+    if member "$1"; then
+      join_ms=$(($(now_ms) - t0))
+      return 0
+    fi
     sleep 0.01
   done
-  echo 60000
 }
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
@@ -62,10 +66,12 @@ for ((r = 1; r <= rounds; r++)); do
     start "$n" --join "http://127.0.0.1:$(port a public)"
     for _ in $(seq 2000); do member "$n" && break; sleep 0.01; done
   done
-  healthy=$(timed_join d a)
+  timed_join d a
+  healthy=$join_ms
   for _ in $(seq 500); do [[ $(status c | jq .network.members) == 4 ]] && break; sleep 0.01; done
   kill -STOP "${pid_of[c]}"
-  silent=$(timed_join e a)
+  timed_join e a
+  silent=$join_ms
   echo "round $r: healthy join $healthy ms, with a frozen member $silent ms" >&2
   healthy_all+="$healthy " silent_all+="$silent "
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
