@@ -33,7 +33,6 @@
 #include "protocol/release.h"
 #include "store/store.h"
 #include "transport/transport.h"
-#include "tunnel/tunnel.h"
 
 namespace peerstack::node {
 
@@ -46,7 +45,6 @@ struct NetworkOptions {
   int64_t sync_interval_ms = 1000;
   const Clock* clock = nullptr;             // required; not owned
   transport::Transport* transport = nullptr;  // required; not owned, outlives Stop()
-  std::string ca_file;                        // for https:// peers (the blocking checks)
 };
 
 class NetworkService {

@@ -325,7 +325,6 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   NetworkOptions no;
   no.clock = &impl->clock;
   no.transport = impl->transport.get();
-  no.ca_file = config.ca_file;
   no.key = std::make_unique<crypto::SigningKey>(*impl->key);
   no.store = impl->store;
   no.code_hash = CodeHashOf(impl->plugin_host->Plugins().loaded);

@@ -73,6 +73,15 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
 
   int64_t Now() const { return o.clock->SteadyMs(); }
 
+  // Takes one of `cap` slots counted in *running (a fetch, a lookup), or says why not.
+  Status Admit(size_t* running, size_t cap, const char* what) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stopping || !started) return Status::Error("stopped", "the transport is not running");
+    if (*running >= cap) return Status::Error("busy", std::string("too many ") + what + " in flight");
+    ++*running;
+    return Status::Ok();
+  }
+
   static void CloseConn(Peer& p, const ConnectionPtr& c) {
     http::CloseConnection(*c);
     if (p.open > 0) --p.open;
@@ -326,19 +335,11 @@ void Transport::Fetch(http::ClientRequest request, FetchCallback done) {
   if (!url) return done(url.status());
   if (url->tls && !d.tls) return done(Status::Error("tls_failed", "TLS is not available: see the log"));
   // Refusals are decided under the lock and told after it (done may call back in).
-  Status refused = Status::Ok();
+  if (Status s = d.Admit(&d.fetches, d.o.max_fetches, "requests"); !s.ok()) return done(s);
   {
     std::lock_guard<std::mutex> lock(d.mu);
-    if (d.stopping || !d.started) {
-      refused = Status::Error("stopped", "the transport is not running");
-    } else if (d.fetches >= d.o.max_fetches) {
-      refused = Status::Error("busy", "too many requests in flight");
-    } else {
-      ++d.fetches;
-      ++d.connections_opened;
-    }
+    ++d.connections_opened;  // a fetch has a connection of its own
   }
-  if (!refused.ok()) return done(refused);
   auto x = std::make_shared<http::Exchange>();
   x->url = *url;
   x->method = request.method;
@@ -370,18 +371,7 @@ void Transport::Resolve(const std::string& host, ResolveCallback done) {
   boost::system::error_code numeric;
   const asio::ip::address address = asio::ip::make_address(host, numeric);
   if (!numeric) return done(std::vector<std::string>{address.to_string()});  // nothing to look up
-  Status refused = Status::Ok();
-  {
-    std::lock_guard<std::mutex> lock(d.mu);
-    if (d.stopping || !d.started) {
-      refused = Status::Error("stopped", "the transport is not running");
-    } else if (d.lookups_running >= d.o.max_lookups) {
-      refused = Status::Error("busy", "too many name lookups in flight");
-    } else {
-      ++d.lookups_running;
-    }
-  }
-  if (!refused.ok()) return done(refused);
+  if (Status s = d.Admit(&d.lookups_running, d.o.max_lookups, "name lookups"); !s.ok()) return done(s);
   // On the lookups' own loop (Asio runs one lookup at a time per loop: a name that takes
   // long must not delay peer traffic), with a deadline; an answer after it is dropped.
   struct Once {
