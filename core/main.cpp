@@ -16,6 +16,7 @@
 #include "node/config.h"
 #include "node/node.h"
 #include "protocol/event.h"
+#include "release_cli.h"
 #include "store/key_file.h"
 
 namespace {
@@ -34,6 +35,8 @@ constexpr const char kHelp[] =
     "  run       start a node (the default command)\n"
     "  id        print this node's id and public key\n"
     "  status    ask the running node's admin listener for a summary\n"
+    "  keygen    make a publisher key (signs releases)\n"
+    "  release   create, sign, publish and follow a release of the app\n"
     "\n"
     "  peerstack --help, peerstack COMMAND --help, peerstack --version\n";
 
@@ -135,30 +138,12 @@ int StatusCommand(const std::vector<std::string>& args) {
     if (a == "--json") raw = true;
     else return Fail("unexpected argument '" + a + "'", 2);
   }
-  auto ports_text = peerstack::files::ReadFile(config.data_dir + "/" + node::kPortsFile, 4096);
-  if (!ports_text) {
-    return Fail("no node is running with data dir " + config.data_dir + " (no ports.json)");
-  }
-  auto ports = peerstack::json::Parse(*ports_text);
-  const int64_t* admin = ports ? ports->find_int("admin") : nullptr;
-  if (!admin) return Fail("ports.json is malformed");
-  auto token = peerstack::store::LoadOrCreateToken(config.data_dir + "/" + node::kTokenFile);
-  if (!token) return Fail(token.status().message());
-
-  peerstack::http::ClientRequest req;
-  req.url = "http://127.0.0.1:" + std::to_string(*admin) + "/status";
-  req.headers.push_back({"authorization", "Bearer " + *token});
-  auto resp = peerstack::http::Fetch(req);
-  if (!resp) return Fail("cannot reach the node's admin listener: " + resp.status().message());
-  if (resp->status != 200) {
-    return Fail("admin listener answered " + std::to_string(resp->status) + ": " + resp->body);
-  }
+  auto st = peerstack::cli::Admin(config.data_dir, "GET", "/status");
+  if (!st) return Fail(st.status().message());
   if (raw) {
-    std::cout << resp->body << "\n";
+    std::cout << peerstack::json::Serialize(*st) << "\n";
     return 0;
   }
-  auto st = peerstack::json::Parse(resp->body);
-  if (!st) return Fail("admin listener sent malformed JSON");
   auto str = [](const peerstack::json::Value* obj, const char* key) -> std::string {
     if (!obj) return "?";
     if (const std::string* s = obj->find_string(key)) return *s;
@@ -210,6 +195,8 @@ int main(int argc, char** argv) {
     if (command == "run") return Run(args);
     if (command == "id") return Id(args);
     if (command == "status") return StatusCommand(args);
+    if (command == "keygen") return peerstack::cli::Keygen(args);
+    if (command == "release") return peerstack::cli::Release(args);
   } catch (const std::exception& e) {
     return Fail(std::string("fatal: ") + e.what());
   }

@@ -20,5 +20,7 @@ std::optional<Bytes> HexDecode(std::string_view hex);
 
 // True when a and b have the same length and content; time depends only on the lengths.
 bool ConstantTimeEqual(std::string_view a, std::string_view b);
+// 64 lower-case hex digits: how a sha256 (a blob's name, a network id) is written.
+bool IsSha256Hex(std::string_view s);
 
 }  // namespace peerstack::crypto

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "json/json.h"
+#include "protocol/release.h"
 
 namespace peerstack::node {
 namespace {
@@ -25,10 +26,11 @@ int HttpStatusOf(const Status& s) {
   if (kBadInput.count(s.code())) return 400;
   if (s.code() == "not_found") return 404;
   if (s.code() == "cannot_store") return 507;
+  if (s.code() == "missing") return 424;
   return 409;
 }
 
-void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, const plugins::PluginHost& plugins) {
+void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, release::ReleaseManager& releases) {
   router.Add("POST", "/join", [&network](const http::Request& r) {
     auto body = BodyOf(r);
     if (!body) return ErrorOf(body.status());
@@ -57,29 +59,48 @@ void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, const 
     if (auto s = network.Evict(*id); !s.ok()) return ErrorOf(s);
     return http::JsonResponse(202, json::Serialize(json::Object{{"evicting", *id}}));
   });
-  router.Add("POST", "/releases", [&network, &plugins](const http::Request& r) {
+  // A release signed offline: the blobs are in the store already (`peerstack release publish`
+  // put them there), then the event goes into the ledger and the rollout starts.
+  router.Add("POST", "/releases", [&network, &releases](const http::Request& r) {
     auto body = BodyOf(r);
     if (!body) return ErrorOf(body.status());
-    std::vector<NetworkService::ReleasePlugin> list;
-    if (const json::Value* given = body->find("plugins")) {
-      if (!given->is_array()) return ErrorOf(Status::Error("bad_plugins", "plugins is a list"));
-      for (const json::Value& p : given->as_array()) {
-        const std::string* name = p.find_string("name");
-        const std::string* version = p.find_string("version");
-        const std::string* sha = p.find_string("sha256");
-        if (!name || !version || !sha) {
-          return ErrorOf(Status::Error("bad_plugins", "each plugin is {\"name\", \"version\", \"sha256\"}"));
-        }
-        list.push_back({*name, *version, *sha});
-      }
-    } else {
-      for (const plugins::LoadedPlugin& p : plugins.Plugins().loaded) list.push_back({p.name, p.version, p.sha256});
-    }
-    const int64_t* days = body->find_int("expires_in_days");
-    auto manifest = network.PublishRelease(std::move(list), days ? *days : 90);
+    const json::Value* mj = body->find("manifest");
+    const json::Value* sj = body->find("signatures");
+    if (!mj || !sj) return ErrorOf(Status::Error("bad_manifest", "send {\"manifest\": ..., \"signatures\": [...]}"));
+    auto manifest = protocol::ParseManifest(*mj);
     if (!manifest) return ErrorOf(manifest.status());
-    return http::JsonResponse(
-        201, json::Serialize(json::Object{{"code", manifest->CodeHash()}, {"manifest", manifest->ToJson()}}));
+    auto sigs = protocol::ParseSignatures(*sj);
+    if (!sigs) return ErrorOf(sigs.status());
+    if (auto s = releases.CheckBlobs(*manifest); !s.ok()) return ErrorOf(s);
+    if (auto s = network.PublishRelease(*manifest, *sigs); !s.ok()) return ErrorOf(s);
+    releases.Poke();
+    return http::JsonResponse(201, json::Serialize(json::Object{{"code", manifest->CodeHash()},
+                                                                {"version", manifest->version}}));
+  });
+  router.Add("GET", "/releases", [&releases](const http::Request&) {
+    return http::JsonResponse(200, json::Serialize(releases.RolloutJson()));
+  });
+  router.Add("GET", "/publishers", [&network](const http::Request&) {
+    return http::JsonResponse(200, json::Serialize(json::Object{{"next_seq", network.next_publishers_seq()}}));
+  });
+  router.Add("POST", "/publishers", [&network](const http::Request& r) {
+    auto body = BodyOf(r);
+    if (!body) return ErrorOf(body.status());
+    const json::Value* keys_json = body->find("publishers");
+    const int64_t* threshold = body->find_int("threshold");
+    const json::Value* sj = body->find("signatures");
+    if (!keys_json || !keys_json->is_array() || !threshold || !sj) {
+      return ErrorOf(Status::Error("bad_manifest", "send {\"publishers\": [hex keys], \"threshold\": N, \"signatures\": [...]}"));
+    }
+    std::vector<std::string> keys;
+    for (const json::Value& k : keys_json->as_array()) {
+      if (!k.is_string()) return ErrorOf(Status::Error("bad_manifest", "publishers are hex keys"));
+      keys.push_back(k.as_string());
+    }
+    auto sigs = protocol::ParseSignatures(*sj);
+    if (!sigs) return ErrorOf(sigs.status());
+    if (auto s = network.ChangePublishers(keys, *threshold, *sigs); !s.ok()) return ErrorOf(s);
+    return http::JsonResponse(201, json::Serialize(json::Object{{"publishers", keys.size()}, {"threshold", *threshold}}));
   });
   router.Add("POST", "/recover", [&network](const http::Request& r) {
     auto body = BodyOf(r);

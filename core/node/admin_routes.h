@@ -6,15 +6,18 @@
 //   GET  /sync                                       200 {"added", "events", "state_hash_before", "state_hash"}
 //   POST /leave                                      200 {"left": true}
 //   POST /evict    {"id"}                            202 {"evicting": id}
-//   POST /releases {"plugins"?: [{name, version, sha256}], "expires_in_days"?: N}
-//                                                    201 {"code", "manifest"} (default: the loaded plugins, 90 days)
+//   POST /releases {"manifest", "signatures"}      201 {"code", "version"}; 424 when a file
+//                                                    is not in the blob store; 409 refused by the ledger
+//   GET  /releases                                   200 the rollout, member by member
+//   GET  /publishers                                 200 {"next_seq"}
+//   POST /publishers {"publishers", "threshold", "signatures"}  201
 //   POST /recover  {"keep"?: [node ids]}             200 {"kept": N}
 #pragma once
 
 #include "base/result.h"
 #include "http/router.h"
 #include "node/network_service.h"
-#include "plugins/plugin_host.h"
+#include "release/manager.h"
 
 namespace peerstack::node {
 
@@ -23,7 +26,7 @@ namespace peerstack::node {
 // forbids (not a member, already one, the last member, a rollback, ...).
 int HttpStatusOf(const Status& s);
 
-// network and plugins must outlive the router.
-void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, const plugins::PluginHost& plugins);
+// network and releases must outlive the router.
+void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, release::ReleaseManager& releases);
 
 }  // namespace peerstack::node

@@ -1,5 +1,6 @@
 #include "node/config.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace peerstack::node {
@@ -33,7 +34,11 @@ const char kRunHelp[] =
     "  --join URL          join the network of the node at URL (env NETWORK_NODE_URL)\n"
     "  --ca-file FILE      for https:// peers: trust these CA certificates (PEM) besides\n"
     "                      the system's (env PEERSTACK_CA_FILE)\n"
-    "  --dev               development mode (load unsigned local plugins)\n"
+    "  --dev               development mode: serve the local plugins and files unsigned,\n"
+    "                      reload them on change, install no release (warned in /status)\n"
+    "  --publisher-key LIST  a new network's release signers: public keys (hex), key files\n"
+    "                      made by `peerstack keygen`, or `node` (default: node)\n"
+    "  --publisher-threshold N  signatures a release needs (default 1)\n"
     "  --threads N         public listener worker threads (default: one per core)\n"
     "  --plugin-timeout MS a plugin call running longer is answered 504 (default 10000)\n"
     "  --log-level LEVEL   debug, info, warn, error or off (default info;\n"
@@ -162,6 +167,10 @@ Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, C
     }
     else if (name == "--join") c->join_url = value;
     else if (name == "--ca-file") c->ca_file = value;
+    else if (name == "--publisher-key") {
+      for (std::string& k : SplitList(value)) c->publishers.push_back(std::move(k));
+    }
+    else if (name == "--publisher-threshold") s = ParseNumber<int64_t>(value, name, "a number", 1, 64, &c->publisher_threshold);
     else if (name == "--threads") s = ParseNumber<size_t>(value, name, "a number", 0, 256, &c->threads);
     else if (name == "--plugin-timeout") s = ParseNumber<int64_t>(value, name, "milliseconds", 1, 3600000, &c->plugin_timeout_ms);
     else if (name == "--log-level") {
@@ -174,6 +183,9 @@ Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, C
     if (!s.ok()) return s;
   }
   if (c->data_dir.empty()) return Status::Error("bad_flag", "--data-dir may not be empty");
+  if (c->publisher_threshold > static_cast<int64_t>(std::max<size_t>(1, c->publishers.size()))) {
+    return Status::Error("bad_flag", "--publisher-threshold is more than the publisher keys given");
+  }
   if (c->port != 0 && c->port == c->admin_port) {
     return Status::Error("bad_flag", "--port and --admin-port must differ");
   }

@@ -31,6 +31,10 @@ struct Config {
   std::string join_url;  // NETWORK_NODE_URL
   std::string ca_file;   // PEM CAs trusted for https:// peers besides the system's
   bool dev = false;
+  // A new network's publisher keys (hex), from --publisher-key (a key or a key file, "node" for
+  // this node's key; empty: this node's key alone), and how many must sign a release.
+  std::vector<std::string> publishers;
+  int64_t publisher_threshold = 1;
   log::Level log_level = log::Level::kInfo;
   size_t threads = 0;  // public listener workers; 0 = one per core
   int64_t plugin_timeout_ms = 10000;  // a plugin call longer than this is answered 504

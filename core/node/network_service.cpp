@@ -49,11 +49,6 @@ bool ValidType(std::string_view t) {
 
 }  // namespace
 
-std::string CodeHashOf(const std::vector<plugins::LoadedPlugin>& loaded) {
-  std::vector<std::pair<std::string, std::string>> pairs;
-  for (const plugins::LoadedPlugin& p : loaded) pairs.emplace_back(p.name, p.sha256);
-  return protocol::CodeHashOf(std::move(pairs));
-}
 
 namespace {
 void Shuffle(std::vector<std::string>* v) {
@@ -173,6 +168,7 @@ struct NetworkService::Impl {
         PS_LOG(kError, "network") << "cannot store events, not acknowledging them: " << s.ToString();
         return Status::Error("cannot_store", "cannot store the event: " + s.ToString());
       }
+      if (o.on_change) o.on_change();
       for (const std::string& key : added) {
         PS_LOG(kInfo, "network") << "member added: " << protocol::NodeIdForHex(key)
                                  << (key == key_hex ? " (this node)" : "");
@@ -261,7 +257,9 @@ Status NetworkService::Start(const std::string& self_url, const std::string& via
     }
   } else if (d.o.join_url.empty()) {
     protocol::GenesisParams params;
-    params.code_hash = d.o.code_hash;
+    params.code_hash = d.o.any_code ? std::string() : d.o.code_hash;
+    params.publishers = d.o.publishers;
+    params.publisher_threshold = d.o.publisher_threshold;
     auto genesis = protocol::MakeGenesis(*d.o.key, self_url, d.WallMs(), params);
     if (!genesis) return genesis.status();
     const std::string wire = protocol::Encode(*genesis);
@@ -439,27 +437,91 @@ Status NetworkService::Evict(const std::string& node_id) {
   return Status::Ok();
 }
 
-Result<protocol::Manifest> NetworkService::PublishRelease(std::vector<ReleasePlugin> plugins,
-                                                          int64_t expires_in_days) {
+Status NetworkService::PublishRelease(const protocol::Manifest& manifest,
+                                      const std::vector<protocol::PublisherSignature>& sigs) {
   Impl& d = *impl_;
-  std::sort(plugins.begin(), plugins.end(),
-            [](const ReleasePlugin& a, const ReleasePlugin& b) { return a.name < b.name; });
-  json::Array list;
-  for (const ReleasePlugin& p : plugins) {
-    list.push_back(json::Object{{"name", p.name}, {"sha256", p.sha256}, {"version", p.version}});
-  }
   std::lock_guard<std::mutex> lock(d.mu);
-  const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
-  if (!l) return Status::Error("not_member", "this node is not in a network");
-  auto manifest = protocol::ParseManifest(json::Object{{"expires", d.WallMs() + expires_in_days * 86400000LL},
-                                                       {"plugins", std::move(list)},
-                                                       {"version", l->state().release_version + 1}});
-  if (!manifest) return Status::Error("bad_manifest", manifest.status().message());
+  if (!d.engine || !d.engine->is_member()) return Status::Error("not_member", "this node is not a member");
   protocol::Output out;
-  if (auto s = d.engine->PublishRelease(*manifest, d.WallMs(), &out); !s.ok()) return s;
+  if (auto s = d.engine->PublishRelease(manifest, sigs, d.WallMs(), &out); !s.ok()) return s;
   if (auto s = d.Drive(out); !s.ok()) return s;
-  PS_LOG(kInfo, "network") << "published release " << manifest->version << ", code " << manifest->CodeHash();
-  return manifest;
+  PS_LOG(kInfo, "network") << "published release " << manifest.version << ", code " << manifest.CodeHash();
+  return Status::Ok();
+}
+
+Status NetworkService::ChangePublishers(const std::vector<std::string>& keys, int64_t threshold,
+                                        const std::vector<protocol::PublisherSignature>& sigs) {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (!d.engine || !d.engine->is_member()) return Status::Error("not_member", "this node is not a member");
+  protocol::Output out;
+  if (auto s = d.engine->ChangePublishers(keys, threshold, sigs, d.WallMs(), &out); !s.ok()) return s;
+  if (auto s = d.Drive(out); !s.ok()) return s;
+  PS_LOG(kWarn, "network") << "publisher set changed: " << keys.size() << " keys, threshold " << threshold;
+  return Status::Ok();
+}
+
+int64_t NetworkService::next_publishers_seq() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->engine ? impl_->engine->next_publishers_seq() : 1;
+}
+
+Status NetworkService::ReportRelease(const std::string& release_event, const std::string& status,
+                                     const std::string& reason) {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (!d.engine) return Status::Error("not_member", "this node is not a member");
+  protocol::Output out;
+  if (auto s = d.engine->ReportRelease(release_event, status, reason, d.WallMs(), &out); !s.ok()) return s;
+  return d.Drive(out);
+}
+
+void NetworkService::SetCodeHash(const std::string& code) {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (code != d.o.code_hash) {
+    PS_LOG(kInfo, "network") << "this node's code is now " << code.substr(0, 16);
+  }
+  d.o.code_hash = code;
+  if (d.engine) d.engine->SetCodeHash(code);
+}
+
+release::NetworkView NetworkService::ReleaseView() const {
+  const Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  release::NetworkView v;
+  const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
+  if (!l) return v;
+  const protocol::NetworkState& st = l->state();
+  v.has_ledger = true;
+  v.is_member = d.engine->is_member();
+  v.network_id = st.network_id;
+  v.accepted_codes = st.AcceptedCodes();
+  for (const protocol::Member& m : st.members) {
+    v.member_keys.push_back(m.key);
+    if (m.key != d.key_hex) v.member_urls[m.key] = m.url;
+  }
+  auto fill = [&](const protocol::NetworkState::ReleaseRef& ref, release::NetworkView::Release* out) {
+    out->event = ref.event;
+    out->version = ref.version;
+    out->code = ref.code;
+    out->time_ms = ref.time_ms;
+    if (auto it = st.reports.find(ref.event); it != st.reports.end()) out->reports = it->second;
+    if (ref.event.empty()) return;
+    const std::string* wire = l->Wire(ref.event);
+    if (!wire) return;
+    auto e = protocol::Decode(*wire);
+    if (!e) return;
+    if (const json::Value* m = e->body.find("manifest")) {
+      if (auto parsed = protocol::ParseManifest(*m)) out->manifest = *parsed;
+    }
+    if (const protocol::Member* author = st.FindMemberByKey(e->author); author && author->key != d.key_hex) {
+      out->author_url = author->url;
+    }
+  };
+  fill(st.release, &v.current);
+  fill(st.previous, &v.previous);
+  return v;
 }
 
 Result<size_t> NetworkService::Recover(const std::optional<std::vector<std::string>>& keep_ids) {
@@ -482,6 +544,26 @@ Result<size_t> NetworkService::Recover(const std::optional<std::vector<std::stri
   return keep.size();
 }
 
+namespace {
+
+// The release a member runs, as far as its reports tell: the newest it reported healthy
+// (or the one before a release it reported failed); null when it reported nothing.
+json::Value ReleaseOf(const protocol::NetworkState& st, const std::string& key) {
+  auto reported = [&](const protocol::NetworkState::ReleaseRef& r) -> const protocol::NetworkState::Report* {
+    auto it = st.reports.find(r.event);
+    if (r.event.empty() || it == st.reports.end()) return nullptr;
+    auto mine = it->second.find(key);
+    return mine == it->second.end() ? nullptr : &mine->second;
+  };
+  if (const auto* r = reported(st.release)) {
+    return r->status == "healthy" ? st.release.version : std::max<int64_t>(0, st.previous.version);
+  }
+  if (const auto* r = reported(st.previous); r && r->status == "healthy") return st.previous.version;
+  return nullptr;
+}
+
+}  // namespace
+
 json::Value NetworkService::NodesJson() const {
   const Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
@@ -500,6 +582,7 @@ json::Value NetworkService::NodesJson() const {
                                    {"online", online},
                                    {"last_seen", last},
                                    {"version", self ? d.o.version : std::string()},
+                                   {"release", ReleaseOf(l->state(), m.key)},
                                    {"via", m.via.empty() ? std::string("direct") : m.via}});
     }
   }
@@ -523,6 +606,13 @@ json::Value NetworkService::StatusJson() const {
       {"code_hash", d.o.code_hash},
       {"accepted_code", l ? l->state().accepted_code : std::string()},
       {"release", l ? l->state().release_version : 0},
+      {"accepted_codes", [&] {
+         json::Array a;
+         if (l) {
+           for (const std::string& c : l->state().AcceptedCodes()) a.push_back(c);
+         }
+         return a;
+       }()},
       {"join_refusals", std::move(refusals)},
   };
 }

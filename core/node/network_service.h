@@ -31,6 +31,7 @@
 #include "json/json.h"
 #include "plugins/plugin_host.h"
 #include "protocol/release.h"
+#include "release/manager.h"
 #include "store/store.h"
 #include "transport/transport.h"
 
@@ -39,10 +40,17 @@ namespace peerstack::node {
 struct NetworkOptions {
   std::unique_ptr<crypto::SigningKey> key;
   std::shared_ptr<store::Store> store;
-  std::string code_hash;  // of this node's plugin set
+  std::string code_hash;  // of this node's files (what it presents when joining)
+  bool any_code = false;  // a network created now accepts any code (--dev: a development network)
   std::string join_url;   // empty: create (or keep) our own network
   std::string version;
   int64_t sync_interval_ms = 1000;
+  // Genesis (a new network): the publisher keys (hex) and how many must sign a release;
+  // empty: this node's key alone.
+  std::vector<std::string> publishers;
+  int64_t publisher_threshold = 1;
+  // Called (under the network's lock: it must only note it) when the ledger gained events.
+  std::function<void()> on_change;
   const Clock* clock = nullptr;             // required; not owned
   transport::Transport* transport = nullptr;  // required; not owned, outlives Stop()
 };
@@ -87,12 +95,20 @@ class NetworkService {
   Status Leave();
   // Asks the members to evict the member with this id: "not_found".
   Status Evict(const std::string& node_id);
-  struct ReleasePlugin {
-    std::string name, version, sha256;
-  };
-  // Publishes a release of these plugins, signed by this node (a publisher), expiring in
-  // that many days: "not_member", "bad_manifest".
-  Result<protocol::Manifest> PublishRelease(std::vector<ReleasePlugin> plugins, int64_t expires_in_days);
+  // Puts a signed release in the ledger (the signatures were made offline, by at least the
+  // publisher threshold): "not_member", "bad_event" (rollback, signatures, another network).
+  Status PublishRelease(const protocol::Manifest& manifest, const std::vector<protocol::PublisherSignature>& sigs);
+  // Changes the publisher set: the signatures are over
+  // protocol::PublisherSetPayload(network, keys, threshold, next_publishers_seq()).
+  Status ChangePublishers(const std::vector<std::string>& keys, int64_t threshold,
+                          const std::vector<protocol::PublisherSignature>& sigs);
+  int64_t next_publishers_seq() const;
+  // A release-report event from this member.
+  Status ReportRelease(const std::string& release_event, const std::string& status, const std::string& reason);
+  // This node now runs code with this hash (what it presents when joining).
+  void SetCodeHash(const std::string& code);
+  // The ledger's releases, members and reports, for the release manager.
+  release::NetworkView ReleaseView() const;
   // Re-forms the network around the members with these ids (default: this node and the
   // members it sees online), signed as its publisher: "no_network", "nobody_kept". The
   // number of members kept.
@@ -110,8 +126,5 @@ class NetworkService {
   std::shared_ptr<Impl> impl_;
 };
 
-// The code hash a joiner presents: sha256 over "name sha256\n" lines of the loaded plugins,
-// sorted by name (empty set: sha256 of nothing).
-std::string CodeHashOf(const std::vector<plugins::LoadedPlugin>& loaded);
 
 }  // namespace peerstack::node

@@ -20,6 +20,7 @@
 #include "http/static_files.h"
 #include "json/json.h"
 #include "plugins/plugin_host.h"
+#include "release/manager.h"
 #include "transport/transport.h"
 #include "tunnel/relay.h"
 #include "tunnel/tunnel.h"
@@ -36,7 +37,7 @@ namespace {
 // Routes that exist only on the admin listener. The public listener answers them 404 so the
 // SPA fallback cannot make them look like pages (and nothing about them leaks).
 constexpr const char* kAdminOnlyPaths[] = {"/status", "/sync",     "/join",   "/leave",
-                                           "/evict",  "/releases", "/recover"};
+                                           "/evict",  "/releases", "/recover", "/publishers"};
 
 
 }  // namespace
@@ -55,6 +56,7 @@ struct Node::Impl {
   std::unique_ptr<transport::Transport> transport;  // outgoing peer traffic, one event loop
   std::unique_ptr<NetworkService> network;
   std::unique_ptr<Reachability> reachability;  // /p2p/identity, /p2p/reach, witnesses, relays
+  std::unique_ptr<release::ReleaseManager> releases;  // what runs; fetching, switching, reports
   // Relayed connections are handed to the public server from the relay provider's threads,
   // which may outlive the server by a few seconds at shutdown: they go through this gate.
   struct AdoptGate {
@@ -67,7 +69,26 @@ struct Node::Impl {
   mutable std::mutex url_mu;
   std::string tunnel_url;  // the URL a provider made us reachable at (empty: none yet)
   std::string tunnel_via;  // and which provider
-  std::unique_ptr<http::StaticFiles> front;
+  // The frontend of the release that runs (std::atomic_load/store): replaced whole on a switch.
+  std::shared_ptr<const http::StaticFiles> front;
+
+  std::shared_ptr<const http::StaticFiles> Front() const { return std::atomic_load(&front); }
+  void SetFront(std::shared_ptr<const http::StaticFiles> f) { std::atomic_store(&front, std::move(f)); }
+  std::shared_ptr<const http::StaticFiles> MakeFront(const std::string& root) {
+    http::StaticFilesOptions so;
+    so.root = root;
+    so.clock = &clock;
+    return std::make_shared<const http::StaticFiles>(std::move(so));
+  }
+  http::Response ServeFront(const http::Request& r) const {
+    auto f = Front();
+    if (!f) {
+      http::Response resp = http::JsonError(503, "installing", "this node is installing its release; retry shortly");
+      resp.set("retry-after", "1");
+      return resp;
+    }
+    return f->Handle(r);
+  }
   http::Router public_router;
   http::Router admin_router;
   http::ServerPtr public_server;
@@ -133,6 +154,8 @@ struct Node::Impl {
         {"listeners",
          json::Object{{"public", stats_json(public_server)}, {"admin", stats_json(admin_server)}}},
         {"plugins", plugin_host ? plugin_host->StatusJson() : json::Value(nullptr)},
+        {"release", releases ? releases->StatusJson() : json::Value(nullptr)},
+        {"dev", config.dev},
         {"tunnel", TunnelJson()},
         {"transport", TransportJson()},
         {"relay", relay ? json::Value(json::Object{{"port", relay->port()},
@@ -192,6 +215,8 @@ struct Node::Impl {
                       [this](const http::Request& r) { return reachability->HandleIdentity(r); });
     public_router.Add("GET", "/p2p/reach",
                       [this](const http::Request& r) { return reachability->HandleReach(r); });
+    public_router.AddPrefix("*", "/p2p/blob/",
+                            [this](const http::Request& r) { return releases->HandleBlob(r); });
     public_router.AddPrefix("*", "/p2p/",
                             [this](const http::Request& r) { return network->HandleMessage(r); });
     // The self-extracting bundle arrives with core/bundle/; say so instead of serving the SPA.
@@ -199,13 +224,13 @@ struct Node::Impl {
       return http::JsonError(501, "not_implemented",
                              "downloading this node is not available in this version yet");
     });
-    public_router.SetFallback([this](const http::Request& r) { return front->Handle(r); });
+    public_router.SetFallback([this](const http::Request& r) { return ServeFront(r); });
 
     admin_router.Add("GET", "/status", [this](const http::Request&) {
       return http::JsonResponse(200, json::Serialize(StatusJson()));
     });
     admin_router.Add("GET", "/nodes", nodes);
-    AddNetworkAdminRoutes(admin_router, *network, *plugin_host);
+    AddNetworkAdminRoutes(admin_router, *network, *releases);
     admin_router.AddPrefix("*", "/api/", [this](const http::Request& r) {
       return plugin_host->Handle(r, /*admin=*/true);
     });
@@ -307,27 +332,71 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   }
   plugins::PluginHostOptions po;
   po.plugins_dir = config.plugins_dir;
-  po.cache_dir = impl->Path(kPluginCacheDir);
+  po.cache_dir = impl->Path(kBlobsDir);  // the release's blobs are loaded where they are
   po.store = impl->store;
   po.info = plugins::HostInfo{impl->node_id, "", impl->SelfUrl(), impl->version};
   po.timeout = std::chrono::milliseconds(config.plugin_timeout_ms);
   po.dev = config.dev;
+  po.load_dir = config.dev;  // outside dev mode the release manager says what runs
   impl->plugin_host = std::make_unique<plugins::PluginHost>(std::move(po));
-  // Plugins load now: the network needs their hash (what a joiner presents, what genesis
-  // accepts).
   impl->plugin_host->Start();
+  if (config.dev) {
+    PS_LOG(kWarn, "node") << "DEV MODE: serving unsigned local plugins and files from " << config.plugins_dir
+                          << " and " << config.front_dir << "; releases are not installed";
+    impl->SetFront(impl->MakeFront(config.front_dir));
+  }
 
   transport::TransportOptions to;
   to.clock = &impl->clock;
   to.ca_file = config.ca_file;
   impl->transport = std::make_unique<transport::Transport>(std::move(to));
 
+  Impl* d = impl.get();
+  release::ReleaseManagerOptions rm;
+  rm.clock = &impl->clock;
+  rm.transport = impl->transport.get();
+  rm.data_dir = config.data_dir;
+  rm.plugins_dir = config.plugins_dir;
+  rm.front_dir = config.front_dir;
+  rm.self_key = impl->public_key_hex;
+  rm.dev = config.dev;
+  rm.view = [d] { return d->network->ReleaseView(); };
+  rm.report = [d](const std::string& release, const std::string& status, const std::string& reason) {
+    return d->network->ReportRelease(release, status, reason);
+  };
+  rm.install = [d](const release::App& app) {
+    if (auto s = d->plugin_host->Replace(app.plugins, app.best_effort); !s.ok()) return s;
+    d->SetFront(d->MakeFront(app.front_root));
+    return Status::Ok();
+  };
+  rm.code_changed = [d](const std::string& code) { d->network->SetCodeHash(code); };
+  rm.plugin_calls = [d] { return d->plugin_host->Calls(); };
+  if (const char* fault = std::getenv("PEERSTACK_FAULT_BLOBS"); fault && *fault) {
+    rm.fault = fault;
+    PS_LOG(kWarn, "node") << "test hook PEERSTACK_FAULT_BLOBS=" << fault << ": this node serves blobs wrong on purpose";
+  }
+  impl->releases = std::make_unique<release::ReleaseManager>(std::move(rm));
+
   NetworkOptions no;
   no.clock = &impl->clock;
+  for (const std::string& p : config.publishers) {
+    if (p == "node") {
+      no.publishers.push_back(impl->public_key_hex);
+    } else if (p.size() == 64 && crypto::HexDecode(p)) {
+      no.publishers.push_back(p);
+    } else {
+      auto k = store::LoadKey(p);
+      if (!k) return Status::Error("bad_flag", "--publisher-key " + p + ": " + k.status().message());
+      no.publishers.push_back(crypto::HexEncode(k->public_key().data(), k->public_key().size()));
+    }
+  }
+  no.publisher_threshold = config.publisher_threshold;
+  no.on_change = [d] { d->releases->Poke(); };
   no.transport = impl->transport.get();
   no.key = std::make_unique<crypto::SigningKey>(*impl->key);
   no.store = impl->store;
-  no.code_hash = CodeHashOf(impl->plugin_host->Plugins().loaded);
+  no.code_hash = impl->releases->initial_code();
+  no.any_code = config.dev;
   no.join_url = config.join_url;
   no.version = impl->version;
   impl->network = std::make_unique<NetworkService>(std::move(no));
@@ -340,10 +409,6 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   ro.self_url = [network = impl->network.get()] { return network->self_url(); };
   impl->reachability = std::make_unique<Reachability>(std::move(ro));
 
-  http::StaticFilesOptions so;
-  so.root = config.front_dir;
-  so.clock = &impl->clock;
-  impl->front = std::make_unique<http::StaticFiles>(std::move(so));
   impl->WireRoutes();
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
@@ -416,6 +481,11 @@ Status Node::Start() {
     return s;
   }
   d.network_started = true;
+  if (auto s = d.releases->Start(); !s.ok()) {
+    d.public_server->Stop();
+    d.admin_server->Stop();
+    return s;
+  }
   if (d.tunnels && d.tunnels->state().provider.empty()) d.tunnels->CheckNow();  // relays known now
   d.plugin_host->SetNetworkId(d.network->network_id());
   const std::string ports = json::Serialize(json::Object{
@@ -441,6 +511,7 @@ void Node::Stop() {
   if (d.public_server || d.admin_server) ::unlink(d.Path(kPortsFile).c_str());
   d.public_server.reset();
   d.admin_server.reset();
+  if (d.releases) d.releases->Stop();
   if (d.network) d.network->Stop();
   if (d.transport) d.transport->Stop();
   if (d.plugin_host) d.plugin_host->Stop();

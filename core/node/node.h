@@ -22,7 +22,7 @@ inline constexpr const char kTokenFile[] = "admin.token";
 inline constexpr const char kPortsFile[] = "ports.json";
 inline constexpr const char kStoreFile[] = "state.db";
 inline constexpr const char kLockFile[] = "node.lock";
-inline constexpr const char kPluginCacheDir[] = "plugin-cache";
+inline constexpr const char kBlobsDir[] = "blobs";  // content-addressed files of releases
 
 class Node {
  public:

@@ -17,6 +17,7 @@
 
 #include "base/files.h"
 #include "base/log.h"
+#include "crypto/encoding.h"
 #include "crypto/sha256.h"
 #include "http/static_files.h"
 #include "peerstack/plugin.hpp"
@@ -130,6 +131,8 @@ struct Loaded {
   bool concurrent = false;
   bool nonblocking = false;               // PS_PLUGIN_NONBLOCKING: run on network threads
   std::atomic<bool> demoted{false};       // broke that promise: back to the worker pool
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> failures{0};      // 500 (plugin error) or 504 (time limit)
   std::vector<Route> routes;
   const ps_plugin* desc = nullptr;
   std::unique_ptr<ps_host> ctx;
@@ -205,6 +208,12 @@ struct PluginHost::Impl {
   }
 
   Status Load(const std::string& path);
+  // Loads and initialises one library without publishing it. expected_sha: refuse other
+  // bytes (empty: any); shown_file: the name Plugins() reports. For a set, duplicate names
+  // are checked by the caller.
+  Result<LoadedPtr> Prepare(const std::string& path, const std::string& expected_sha,
+                            const std::string& shown_file, bool check_duplicate);
+  Status Replace(const std::vector<PluginFile>& set, bool best_effort);
   http::Response Handle(const http::Request& request, bool admin);
   static http::Response Invoke(Loaded& p, uint32_t route_id, const http::Request& request,
                                std::string_view route_path, const Params& params, bool admin,
@@ -366,10 +375,10 @@ void PluginHost::Impl::BuildApi() {
 
 // ---- loading --------------------------------------------------------------------------
 
-Status PluginHost::Impl::Load(const std::string& path) {
-  std::lock_guard<std::mutex> load_lock(load_mu);
+Result<LoadedPtr> PluginHost::Impl::Prepare(const std::string& path, const std::string& expected_sha,
+                                            const std::string& shown_file, bool check_duplicate) {
   auto refuse = [&](const std::string& reason) {
-    RecordFailure(path, reason);
+    RecordFailure(shown_file, reason);
     return Status::Error("plugin_refused", reason);
   };
   auto bytes = files::ReadFile(path, options.max_file_bytes);
@@ -380,10 +389,12 @@ Status PluginHost::Impl::Load(const std::string& path) {
   // The same bytes from the same file are already serving (a touched file, a copy of the
   // same build): nothing to do. dlopen would hand back the loaded library anyway.
   const std::string digest = crypto::Sha256Hex(*bytes);
-  for (const auto& [n, p] : Snapshot()->by_name) {
-    if (p->file == path && p->sha256 == digest) {
-      ClearFailure(path);
-      return Status::Ok();
+  if (!expected_sha.empty() && !crypto::ConstantTimeEqual(digest, expected_sha)) {
+    return refuse("the file's sha256 is " + digest + ", not the " + expected_sha + " its release lists");
+  }
+  if (check_duplicate) {
+    for (const auto& [n, p] : Snapshot()->by_name) {
+      if (p->file == path && p->sha256 == digest) return LoadedPtr();
     }
   }
   // Load exactly the bytes we hashed, from a path nobody else writes (0444, by hash).
@@ -411,7 +422,7 @@ Status PluginHost::Impl::Load(const std::string& path) {
       PEERSTACK_PLUGIN_ENTRY_SYMBOL);
 
   auto loaded = std::make_shared<Loaded>();
-  loaded->file = path;
+  loaded->file = shown_file;
   loaded->sha256 = *hash;
   loaded->ctx = std::make_unique<ps_host>();
   loaded->ctx->store = options.store;
@@ -469,7 +480,7 @@ Status PluginHost::Impl::Load(const std::string& path) {
     }
     routes.push_back({method, pattern, is_private, r.id});
   }
-  {
+  if (check_duplicate) {
     auto current = Snapshot();
     auto it = current->by_name.find(name);
     if (it != current->by_name.end() && it->second->file != path) {
@@ -509,25 +520,76 @@ Status PluginHost::Impl::Load(const std::string& path) {
     }
   }
   loaded->desc = desc;  // from now on, ~Loaded calls shutdown
+  return loaded;
+}
 
+Status PluginHost::Impl::Load(const std::string& path) {
+  std::lock_guard<std::mutex> load_lock(load_mu);
+  // The same bytes from the same file are already serving (a touched file, a copy of the
+  // same build): nothing to do. dlopen would hand back the loaded library anyway.
+  auto prepared = Prepare(path, "", path, /*check_duplicate=*/true);
+  if (!prepared) return prepared.status();
+  LoadedPtr loaded = *prepared;
+  if (!loaded) {
+    ClearFailure(path);
+    return Status::Ok();  // unchanged
+  }
   // Publish: a new table with this plugin (replacing an older version of it).
   LoadedPtr replaced;
   {
     auto next = std::make_shared<Table>(*Snapshot());
-    auto& slot = next->by_name[name];
+    auto& slot = next->by_name[loaded->name];
     replaced = slot;
     slot = loaded;
     std::atomic_store(&table, std::shared_ptr<const Table>(std::move(next)));
   }
   ClearFailure(path);
   if (options.dev) {
-    PS_LOG(kWarn, "plugins") << "dev mode: loaded unsigned plugin " << name << " " << version
+    PS_LOG(kWarn, "plugins") << "dev mode: loaded unsigned plugin " << loaded->name << " " << loaded->version
                              << " from " << path;
   }
-  PS_LOG(kInfo, "plugins") << (replaced ? "replaced " : "loaded ") << name << " " << version
+  PS_LOG(kInfo, "plugins") << (replaced ? "replaced " : "loaded ") << loaded->name << " " << loaded->version
                            << (replaced ? " (was " + replaced->version + ")" : std::string())
-                           << ", sha256 " << *hash << ", " << loaded->routes.size()
+                           << ", sha256 " << loaded->sha256 << ", " << loaded->routes.size()
                            << " routes";
+  return Status::Ok();
+}
+
+Status PluginHost::Impl::Replace(const std::vector<PluginFile>& set, bool best_effort) {
+  std::lock_guard<std::mutex> load_lock(load_mu);
+  auto current = Snapshot();
+  auto next = std::make_shared<Table>();
+  std::vector<std::string> changed;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    failed.clear();
+  }
+  for (const PluginFile& f : set) {
+    // Unchanged bytes keep running as they are: no second init, no lost state.
+    LoadedPtr same;
+    for (const auto& [n, p] : current->by_name) {
+      if (p->sha256 == f.sha256) same = p;
+    }
+    LoadedPtr loaded = same;
+    if (!loaded) {
+      auto prepared = Prepare(f.path, f.sha256, f.file, /*check_duplicate=*/false);
+      if (!prepared && best_effort) continue;  // listed in failed
+      if (!prepared) return prepared.status();  // the prepared ones retire with `next`
+      loaded = *prepared;
+      changed.push_back(loaded->name + " " + loaded->version);
+    }
+    if (next->by_name.count(loaded->name)) {
+      RecordFailure(f.file, "duplicate plugin name '" + loaded->name + "' (already loaded from " +
+                                next->by_name[loaded->name]->file + ")");
+      if (best_effort) continue;
+      return Status::Error("plugin_refused", "duplicate plugin name '" + loaded->name + "' in the release");
+    }
+    next->by_name[loaded->name] = loaded;
+  }
+  std::atomic_store(&table, std::shared_ptr<const Table>(std::move(next)));
+  PS_LOG(kInfo, "plugins") << "switched to a set of " << set.size() << " plugins ("
+                           << (changed.empty() ? std::string("none changed") : std::to_string(changed.size()) + " new")
+                           << "); calls in flight finish on the old code";
   return Status::Ok();
 }
 
@@ -617,6 +679,7 @@ http::Response PluginHost::Impl::Handle(const http::Request& request, bool admin
                                  call->params, call->admin, call->timeout));
   };
   auto on_timeout = [call, timeout = options.timeout]() {
+    call->plugin->failures.fetch_add(1, std::memory_order_relaxed);
     PS_LOG(kError, "plugins") << call->plugin->name << ": " << call->request.method << " "
                               << call->request.path << " took longer than " << timeout.count()
                               << " ms; answered 504";
@@ -678,7 +741,9 @@ http::Response PluginHost::Impl::Invoke(Loaded& p, uint32_t route_id, const http
       st = PS_ERR_INTERNAL;  // a C++ plugin without the SDK's barrier
     }
   }
+  p.calls.fetch_add(1, std::memory_order_relaxed);
   if (st != PS_OK) {
+    p.failures.fetch_add(1, std::memory_order_relaxed);
     PS_LOG(kError, "plugins") << p.name << ": " << request.method << " " << request.path
                               << " failed with status " << static_cast<int>(st);
     return http::JsonError(500, "plugin_error", "the plugin failed");
@@ -781,6 +846,7 @@ PluginHost::PluginHost(PluginHostOptions options) : impl_(std::make_shared<Impl>
 PluginHost::~PluginHost() { Stop(); }
 
 void PluginHost::Start() {
+  if (!impl_->options.load_dir) return;  // the node installs a release with Replace()
   const auto found = ScanSharedLibraries(impl_->options.plugins_dir);
   if (!files::Exists(impl_->options.plugins_dir)) {
     PS_LOG(kInfo, "plugins") << "no plugins directory " << impl_->options.plugins_dir;
@@ -803,6 +869,19 @@ void PluginHost::SetNetworkId(const std::string& id) {
   impl_->info->info.network_id = id;
 }
 
+
+Status PluginHost::Replace(const std::vector<PluginFile>& set, bool best_effort) {
+  return impl_->Replace(set, best_effort);
+}
+
+PluginCalls PluginHost::Calls() const {
+  PluginCalls c;
+  for (const auto& [name, p] : impl_->Snapshot()->by_name) {
+    c.calls += p->calls.load(std::memory_order_relaxed);
+    c.failures += p->failures.load(std::memory_order_relaxed);
+  }
+  return c;
+}
 
 http::Response PluginHost::Handle(const http::Request& request, bool admin) {
   return impl_->Handle(request, admin);

@@ -13,6 +13,7 @@
 //   A plugin marked PS_PLUGIN_NONBLOCKING runs directly on the network thread instead (no
 //   handoff: about twice the throughput for small handlers) without that isolation; one
 //   call over nonblocking_budget moves it to the pool for good, with a log line.
+// Replacing a whole set (a release, Replace()) works the same way for every plugin at once.
 // Replacing (dev mode): the new version is loaded beside the old one and the route table is
 //   swapped atomically; calls in flight on the old version finish; then the old version's
 //   shutdown runs. Libraries are never unloaded (dlclose is unsafe with thread-locals and
@@ -50,6 +51,9 @@ struct PluginHostOptions {
   std::chrono::milliseconds nonblocking_budget{20};
   size_t workers = 0;  // 0: max(2, cores)
   bool dev = false;  // watch plugins_dir and hot-swap changed plugins
+  // Start() loads every *.so in plugins_dir (dev mode, and tests); false: nothing is loaded
+  // until Replace() names a set (a node outside dev mode runs only its release's files).
+  bool load_dir = true;
   std::chrono::milliseconds watch_interval{200};
   size_t max_file_bytes = 64u << 20;
 };
@@ -70,6 +74,16 @@ struct LoadedPlugin {
 struct FailedPlugin {
   std::string file, reason;
 };
+// One file of a release, for Replace(): a verified, read-only, content-addressed path.
+struct PluginFile {
+  std::string file;    // its name in the release (what Plugins() shows)
+  std::string path;    // where the bytes are
+  std::string sha256;  // what they must hash to
+};
+struct PluginCalls {
+  uint64_t calls = 0;
+  uint64_t failures = 0;  // answered 500 or 504
+};
 struct PluginSet {
   std::vector<LoadedPlugin> loaded;  // by name
   std::vector<FailedPlugin> failed;
@@ -85,8 +99,19 @@ class PluginHost {
   PluginHost(const PluginHost&) = delete;
   PluginHost& operator=(const PluginHost&) = delete;
 
-  // Loads every *.so in plugins_dir (sorted by name); in dev mode starts watching it.
+  // Loads every *.so in plugins_dir (sorted by name) unless load_dir is false; in dev mode
+  // starts watching it.
   void Start();
+  // Runs exactly this set from now on: each new library is loaded and initialised beside the
+  // running ones (a file whose sha256 is already running is kept as it is), then the route
+  // table switches at once; calls in flight finish on the old code, plugins not in the set
+  // retire. All or nothing: when one file is refused (wrong hash, not a plugin, init fails,
+  // a duplicate name) nothing changes and the reason is returned and listed in Plugins().
+  // best_effort (the files a node was started with): the refused ones are listed and left
+  // out, the rest run.
+  Status Replace(const std::vector<PluginFile>& set, bool best_effort = false);
+  // Calls and failures of the plugins running now, since each was loaded.
+  PluginCalls Calls() const;
   // What plugins get for PS_INFO_PUBLIC_URL from now on.
   void SetPublicUrl(const std::string& url);
   // What plugins get for PS_INFO_NETWORK_ID from now on.

@@ -138,10 +138,13 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
     return refuse("protocol version " + std::to_string(request->protocol) + " is not " +
                   std::to_string(kProtocolVersion));
   }
-  if (!st.accepted_code.empty() && request->code != st.accepted_code) {
+  if (const std::vector<std::string> codes = st.AcceptedCodes();
+      !codes.empty() && std::find(codes.begin(), codes.end(), request->code) == codes.end()) {
+    // The joiner fetches and installs the release named here, then asks again
+    // (core/release/): the words "run release N" are what it looks for.
     return refuse("code hash " + request->code.substr(0, 16) +
                   " does not match the network's accepted code " + st.accepted_code +
-                  (st.release_version > 0 ? " (release " + std::to_string(st.release_version) + ")"
+                  (st.release_version > 0 ? " (run release " + std::to_string(st.release_version) + ")"
                                           : std::string(" (genesis)")));
   }
   if (const int64_t skew = request->time_ms - now; std::llabs(skew) > config_.freshness_ms) {
@@ -502,18 +505,45 @@ Result<std::string> Engine::EmitOwn(std::string kind, json::Value body, int64_t 
   return wire;
 }
 
-Status Engine::PublishRelease(const Manifest& manifest, int64_t now, Output* out) {
+Status Engine::PublishRelease(const Manifest& manifest, const std::vector<PublisherSignature>& sigs,
+                              int64_t now, Output* out) {
   if (!is_member()) return Status::Error("not_member", "this node is not a member");
-  const NetworkState& st = ledger_->state();
-  if (std::find(st.publishers.begin(), st.publishers.end(), key_hex_) == st.publishers.end()) {
-    return Status::Error("not_publisher", "this node's key is not one of the network's publishers");
-  }
-  if (st.params.publisher_threshold > 1) {
-    return Status::Error("threshold", "releases needing several publisher signatures are not "
-                                      "supported by this node yet");
-  }
-  auto wire = EmitOwn("release", Ledger::ReleaseBody(manifest, {SignManifest(key_, manifest)}), now, out);
+  auto wire = EmitOwn("release", Ledger::ReleaseBody(manifest, sigs), now, out);
   if (!wire) return wire.status();
+  Broadcast(*wire, out);
+  return Status::Ok();
+}
+
+int64_t Engine::next_publishers_seq() const {
+  return ledger_ ? ledger_->state().publishers_seq + 1 : 1;
+}
+
+Status Engine::ChangePublishers(const std::vector<std::string>& keys, int64_t threshold,
+                                const std::vector<PublisherSignature>& sigs, int64_t now, Output* out) {
+  if (!is_member()) return Status::Error("not_member", "this node is not a member");
+  auto wire = EmitOwn("publishers", Ledger::PublishersBody(keys, threshold, next_publishers_seq(), sigs),
+                      now, out);
+  if (!wire) return wire.status();
+  Broadcast(*wire, out);
+  return Status::Ok();
+}
+
+Status Engine::ReportRelease(const std::string& release_event, const std::string& status,
+                             const std::string& reason, int64_t now, Output* out) {
+  if (!is_member()) return Status::Error("not_member", "this node is not a member");
+  auto it = ledger_->state().reports.find(release_event);
+  if (it != ledger_->state().reports.end()) {
+    auto mine = it->second.find(key_hex_);
+    if (mine != it->second.end() && (mine->second.status == status || mine->second.status == "failed")) {
+      return Status::Ok();
+    }
+  }
+  auto wire = EmitOwn("release-report", Ledger::ReportBody(release_event, status, reason), now, out);
+  if (!wire) {
+    // Made already (a report for an older release, not kept in the state): nothing to do.
+    if (wire.status().message().find("made already") != std::string::npos) return Status::Ok();
+    return wire.status();
+  }
   Broadcast(*wire, out);
   return Status::Ok();
 }

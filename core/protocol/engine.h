@@ -92,9 +92,29 @@ class Engine {
   // via names the path ("direct", "command", ...), shown to the others in /nodes.
   void AnnounceAddress(const std::string& url, int64_t now_ms, Output* out,
                        const std::string& via = "");
-  // Publishes a release signed by this node's key (a publisher; threshold 1): from then on
-  // joiners must present the manifest's code hash.
-  Status PublishRelease(const Manifest& manifest, int64_t now_ms, Output* out);
+  // Publishes a release whose manifest carries these publisher signatures (made offline, at
+  // least the threshold of them; this node need not be a publisher): "not_member", or the
+  // ledger's refusal ("bad_event": rollback, too few signatures, another network...).
+  Status PublishRelease(const Manifest& manifest, const std::vector<PublisherSignature>& sigs,
+                        int64_t now_ms, Output* out);
+  // Changes the publisher set (signatures of the current set's threshold over
+  // PublisherSetPayload with the next sequence number, which the caller reads with
+  // next_publishers_seq()).
+  Status ChangePublishers(const std::vector<std::string>& keys, int64_t threshold,
+                          const std::vector<PublisherSignature>& sigs, int64_t now_ms, Output* out);
+  int64_t next_publishers_seq() const;
+  // Reports how a release runs on this member ("healthy" or "failed" and why); once per
+  // (release, status): a repeat is a no-op.
+  Status ReportRelease(const std::string& release_event, const std::string& status,
+                       const std::string& reason, int64_t now_ms, Output* out);
+  // This node's code changed (it installed another release): what it presents from now on;
+  // a joiner asks again at the next tick.
+  void SetCodeHash(const std::string& code) {
+    if (code == config_.code_hash) return;
+    config_.code_hash = code;
+    next_join_ms_ = 0;
+    join_backoff_ms_ = 0;
+  }
   // Re-forms the network around `keep` (member keys), signed by this node's key as the
   // network's publisher (threshold 1): every member not kept is removed. For when most
   // members are gone for good and no quorum can be reached.

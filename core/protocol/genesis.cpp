@@ -21,6 +21,9 @@ Result<Event> MakeGenesis(const crypto::SigningKey& key, const std::string& url,
   const std::string pub = crypto::HexEncode(key.public_key().data(), key.public_key().size());
   json::Array members{json::Object{{"key", pub}, {"url", url}}};
   for (const auto& [k, u] : params.founders) members.push_back(json::Object{{"key", k}, {"url", u}});
+  json::Array publishers;
+  if (params.publishers.empty()) publishers.push_back(pub);
+  for (const std::string& p : params.publishers) publishers.push_back(p);
   e.body = json::Object{
       {"members", std::move(members)},
       {"params",
@@ -29,9 +32,21 @@ Result<Event> MakeGenesis(const crypto::SigningKey& key, const std::string& url,
                     {"code", params.code_hash},
                     {"protocol", kProtocolVersion},
                     {"publisher_threshold", params.publisher_threshold},
-                    {"publishers", json::Array{pub}}}},
+                    {"publishers", std::move(publishers)}}},
   };
   return Sign(std::move(e), key);
+}
+
+std::vector<std::string> NetworkState::AcceptedCodes() const { return AcceptedCodesOf(release, previous); }
+
+std::vector<std::string> NetworkState::AcceptedCodesOf(const ReleaseRef& release, const ReleaseRef& previous) {
+  std::vector<std::string> codes;
+  if (release.code.empty() && release.version == 0) return codes;  // genesis names none
+  codes.push_back(release.code);
+  if (previous.version >= 0 && !previous.code.empty() && previous.code != release.code) {
+    codes.push_back(previous.code);
+  }
+  return codes;
 }
 
 std::string NetworkState::StateHash() const {
@@ -49,7 +64,8 @@ std::string NetworkState::StateHash() const {
                               {"code", params.code_hash},
                               {"publisher_threshold", params.publisher_threshold}}},
       {"publishers", std::move(publishers_json)},
-      {"release", json::Object{{"code", accepted_code}, {"version", release_version}}},
+      {"release", json::Object{{"code", accepted_code}, {"event", release.event}, {"version", release_version}}},
+      {"publishers_seq", publishers_seq},
   };
   return crypto::Sha256Hex(json::Serialize(state));
 }
@@ -83,11 +99,16 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
   if (*protocol != kProtocolVersion) return Bad("unsupported protocol version");
   NetworkState state;
   state.network_id = HashOf(wire);
-  state.params = {*num, *den, *threshold, *code, {}};
+  state.params = {*num, *den, *threshold, *code, {}, {}};
   state.accepted_code = *code;
+  state.release.code = *code;
+  state.previous.version = -1;
   state.created_ms = e.time_ms;
   for (const json::Value& p : publishers->as_array()) {
-    if (!p.is_string()) return Bad("publisher is not a key");
+    if (!p.is_string() || NodeIdForHex(p.as_string()).empty()) return Bad("publisher is not a key");
+    if (std::find(state.publishers.begin(), state.publishers.end(), p.as_string()) != state.publishers.end()) {
+      return Bad("a publisher is listed twice");
+    }
     state.publishers.push_back(p.as_string());
   }
   if (*threshold < 1 || static_cast<size_t>(*threshold) > state.publishers.size()) {

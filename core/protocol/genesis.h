@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct GenesisParams {
   // Other founding members besides the author: (hex key, url). Usually none; a network
   // founded by several nodes at once (and the simulator's large networks) lists them.
   std::vector<std::pair<std::string, std::string>> founders;
+  // The publisher keys (hex) whose signatures releases need, publisher_threshold of them;
+  // empty: the author's key alone.
+  std::vector<std::string> publishers;
 };
 
 // A signed genesis event naming key as the only member and publisher, reachable at url.
@@ -52,6 +56,30 @@ struct NetworkState {
   // present (the genesis code until a release replaces it).
   int64_t release_version = 0;
   std::string accepted_code;
+  // The release in force and the one before it (docs/releases.md). event: the release event's
+  // hash (empty for release 0, the genesis code); time_ms: the event's time.
+  struct ReleaseRef {
+    std::string event;
+    int64_t version = 0;
+    std::string code;
+    int64_t time_ms = 0;
+  };
+  ReleaseRef release;
+  ReleaseRef previous;  // version -1 when there is none
+  // What members reported of a release: by release event hash, then by member key.
+  struct Report {
+    std::string status;  // "healthy" or "failed"
+    std::string reason;
+    int64_t time_ms = 0;
+  };
+  std::map<std::string, std::map<std::string, Report>> reports;  // current and previous only
+  int64_t publishers_seq = 0;  // rises with each publisher-set change
+
+  // The codes a joiner may present: the release in force and the one before it (both run
+  // while a rollout is under way, and after a halted one). Empty entries are left out; an
+  // empty list accepts any code (a development network whose genesis names none).
+  std::vector<std::string> AcceptedCodes() const;
+  static std::vector<std::string> AcceptedCodesOf(const ReleaseRef& release, const ReleaseRef& previous);
 
   const Member* FindMemberByKey(const std::string& key_hex) const;
   // ceil(num/den x members): approvals a join needs.

@@ -20,6 +20,8 @@ Result<Ledger> Ledger::FromGenesis(const std::string& wire) {
   if (!event) return event.status();
   Ledger l;
   l.state_ = std::move(st).value();
+  l.genesis_publishers_ = l.state_.publishers;
+  l.genesis_threshold_ = l.state_.params.publisher_threshold;
   const std::string hash = HashOf(wire);
   l.events_.emplace(hash, Node{wire, std::move(event).value(), 0});
   l.heads_.insert(hash);
@@ -49,6 +51,20 @@ json::Value Ledger::ReleaseBody(const Manifest& m, const std::vector<PublisherSi
   json::Array list;
   for (const auto& s : sigs) list.push_back(json::Object{{"publisher", s.publisher}, {"sig", s.sig}});
   return json::Object{{"manifest", m.ToJson()}, {"signatures", std::move(list)}};
+}
+
+json::Value Ledger::PublishersBody(const std::vector<std::string>& keys, int64_t threshold,
+                                   int64_t seq, const std::vector<PublisherSignature>& sigs) {
+  json::Array list(keys.begin(), keys.end());
+  return json::Object{{"publishers", std::move(list)},
+                      {"seq", seq},
+                      {"signatures", ToJson(sigs)},
+                      {"threshold", threshold}};
+}
+
+json::Value Ledger::ReportBody(const std::string& release_event, const std::string& status,
+                               const std::string& reason) {
+  return json::Object{{"reason", reason.substr(0, 256)}, {"release", release_event}, {"status", status}};
 }
 
 std::string Ledger::RecoveryPayload(const std::string& network, const std::vector<std::string>& keep,
@@ -103,6 +119,8 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes) const {
   });
   Membership m;
   m.accepted_code = state_.params.code_hash;
+  m.release.code = state_.params.code_hash;
+  m.previous.version = -1;
   for (const auto& [depth, hash] : order) {
     const Event& e = events_.at(*hash).event;
     if (e.kind == "recovery") {
@@ -125,8 +143,28 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes) const {
         m.release_version = manifest->version;
         m.release_hash = *hash;
         m.accepted_code = manifest->CodeHash();
+        m.previous = m.release;
+        m.release = {*hash, manifest->version, m.accepted_code, e.time_ms};
       }
+    } else if (e.kind == "publishers") {
+      const int64_t seq = *e.body.find_int("seq");
+      if (seq <= m.publishers_seq) continue;
+      m.publishers_seq = seq;
+      m.publishers.clear();
+      for (const json::Value& k : e.body.find("publishers")->as_array()) m.publishers.push_back(k.as_string());
+      m.publisher_threshold = *e.body.find_int("threshold");
+    } else if (e.kind == "release-report") {
+      const std::string release = *e.body.find_string("release");
+      const std::string status = *e.body.find_string("status");
+      m.reported.emplace(e.author, release, status);
+      if (!m.members.count(e.author)) continue;
+      NetworkState::Report& r = m.reports[release][e.author];
+      // A failure stands once reported; a later healthy report does not hide it.
+      if (r.status == "failed") continue;
+      r = {status, *e.body.find_string("reason"), e.time_ms};
     } else if (e.kind == "genesis") {
+      m.publishers = genesis_publishers_;
+      m.publisher_threshold = genesis_threshold_;
       for (const json::Value& g : e.body.find("members")->as_array()) {
         const std::string key = *g.find_string("key");
         m.members.emplace(key, Member{NodeIdForHex(key), key, *g.find_string("url"), e.time_ms, ""});
@@ -170,6 +208,16 @@ void Ledger::RebuildState() {
   for (const auto& [key, m] : current_.members) state_.members.push_back(m);
   state_.release_version = current_.release_version;
   state_.accepted_code = current_.accepted_code;
+  state_.release = current_.release;
+  state_.previous = current_.previous;
+  state_.publishers = current_.publishers;
+  state_.params.publisher_threshold = current_.publisher_threshold;
+  state_.publishers_seq = current_.publishers_seq;
+  state_.reports.clear();
+  for (const std::string* h : {&current_.release.event, &current_.previous.event}) {
+    auto it = current_.reports.find(*h);
+    if (!h->empty() && it != current_.reports.end()) state_.reports[*h] = it->second;
+  }
   std::sort(state_.members.begin(), state_.members.end(),
             [](const Member& a, const Member& b) { return a.id < b.id; });
 }
@@ -217,8 +265,9 @@ Status Ledger::ValidateMemberAdded(const Event& e) const {
   if (request->protocol != kProtocolVersion) return Bad("request has another protocol version");
   if (NodeIdForHex(request->key).empty()) return Bad("request key is not a public key");
   const Membership at = Replay(Ancestors(e.parents));
-  if (!at.accepted_code.empty() && request->code != at.accepted_code) {
-    return Bad("request code hash is not the accepted one");
+  if (const auto codes = NetworkState::AcceptedCodesOf(at.release, at.previous);
+      !codes.empty() && std::find(codes.begin(), codes.end(), request->code) == codes.end()) {
+    return Bad("request code hash is not an accepted one (the release in force or the one before)");
   }
   std::set<std::string> members;
   for (const auto& [k, m] : at.members) members.insert(k);
@@ -246,9 +295,10 @@ Status Ledger::ValidateMemberAdded(const Event& e) const {
 }
 
 Status Ledger::CheckPublisherSignatures(
-    const json::Value& list, const std::string& what,
+    const Membership& at, const json::Value& list, const std::string& what,
     const std::function<Status(const std::string&, const std::string&)>& verify) const {
-  const std::set<std::string> publishers(state_.publishers.begin(), state_.publishers.end());
+  const std::set<std::string> publishers(at.publishers.begin(), at.publishers.end());
+  if (list.as_array().size() > 64) return Bad("too many signatures");
   std::set<std::string> signers;
   for (const json::Value& s : list.as_array()) {
     const std::string* pub = s.find_string("publisher");
@@ -258,9 +308,9 @@ Status Ledger::CheckPublisherSignatures(
     if (!signers.insert(*pub).second) return Bad("duplicate publisher signature");
     if (auto st = verify(*pub, *sig); !st.ok()) return Bad("publisher signature: " + st.message());
   }
-  if (static_cast<int64_t>(signers.size()) < state_.params.publisher_threshold) {
+  if (static_cast<int64_t>(signers.size()) < at.publisher_threshold) {
     return Bad(what + " has " + std::to_string(signers.size()) + " publisher signatures, needs " +
-               std::to_string(state_.params.publisher_threshold));
+               std::to_string(at.publisher_threshold));
   }
   return Status::Ok();
 }
@@ -276,11 +326,14 @@ Status Ledger::ValidateRelease(const Event& e) const {
   if (!manifest) return Bad(manifest.status().message());
   const Membership at = Replay(Ancestors(e.parents));
   if (!at.members.count(e.author)) return Bad("author was not a member at the event's parents");
+  if (manifest->network != state_.network_id) {
+    return Bad("the manifest is for network " + manifest->network.substr(0, 16) + ", not this one");
+  }
   if (manifest->version <= at.release_version) {
     return Bad("manifest version " + std::to_string(manifest->version) + " is not above " +
                std::to_string(at.release_version) + " (no rollback)");
   }
-  return CheckPublisherSignatures(*sj, "release", [&](const std::string& pub, const std::string& sig) {
+  return CheckPublisherSignatures(at, *sj, "release", [&](const std::string& pub, const std::string& sig) {
     return VerifyManifestSignature({pub, sig}, *manifest, cache_);
   });
 }
@@ -304,13 +357,63 @@ Status Ledger::ValidateRecovery(const Event& e) const {
     kept_members += at.members.count(k.as_string());
   }
   if (kept_members == 0) return Bad("a recovery must keep at least one current member");
-  const std::set<std::string> publishers(state_.publishers.begin(), state_.publishers.end());
+  const std::set<std::string> publishers(at.publishers.begin(), at.publishers.end());
   const bool author_ok = at.members.count(e.author) || publishers.count(e.author);
   if (!author_ok) return Bad("author is neither a member nor a publisher");
   const std::string payload = RecoveryPayload(state_.network_id, keys, *epoch);
-  return CheckPublisherSignatures(*sj, "recovery", [&](const std::string& pub, const std::string& sig) {
+  return CheckPublisherSignatures(at, *sj, "recovery", [&](const std::string& pub, const std::string& sig) {
     return VerifyHexSignature(pub, "recovery", payload, sig, cache_);
   });
+}
+
+Status Ledger::ValidatePublishers(const Event& e) const {
+  if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
+  const json::Value* keys_json = e.body.find("publishers");
+  const int64_t* seq = e.body.find_int("seq");
+  const int64_t* threshold = e.body.find_int("threshold");
+  const json::Value* sj = e.body.find("signatures");
+  if (!keys_json || !keys_json->is_array() || !seq || !threshold || !sj || !sj->is_array() ||
+      e.body.as_object().size() != 4) {
+    return Bad("publishers needs publishers, seq, signatures and threshold");
+  }
+  std::vector<std::string> keys;
+  for (const json::Value& k : keys_json->as_array()) {
+    if (!k.is_string() || NodeIdForHex(k.as_string()).empty()) return Bad("a publisher is not a key");
+    if (std::find(keys.begin(), keys.end(), k.as_string()) != keys.end()) return Bad("a publisher is listed twice");
+    keys.push_back(k.as_string());
+  }
+  if (keys.empty() || keys.size() > 64) return Bad("a publisher set has 1 to 64 keys");
+  if (*threshold < 1 || *threshold > static_cast<int64_t>(keys.size())) return Bad("publisher threshold out of range");
+  const Membership at = Replay(Ancestors(e.parents));
+  if (*seq <= at.publishers_seq) return Bad("publisher-set sequence is not rising");
+  const std::set<std::string> current(at.publishers.begin(), at.publishers.end());
+  if (!at.members.count(e.author) && !current.count(e.author)) {
+    return Bad("author is neither a member nor a publisher");
+  }
+  const std::string payload = PublisherSetPayload(state_.network_id, keys, *threshold, *seq);
+  return CheckPublisherSignatures(at, *sj, "publisher-set change", [&](const std::string& pub, const std::string& sig) {
+    return VerifyHexSignature(pub, "publisher-set", payload, sig, cache_);
+  });
+}
+
+Status Ledger::ValidateReport(const Event& e) const {
+  if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
+  const std::string* release = e.body.find_string("release");
+  const std::string* status = e.body.find_string("status");
+  const std::string* reason = e.body.find_string("reason");
+  if (!release || !status || !reason || e.body.as_object().size() != 3) {
+    return Bad("release-report needs reason, release and status");
+  }
+  if (*status != "healthy" && *status != "failed") return Bad("status must be healthy or failed");
+  if (reason->size() > 256) return Bad("reason longer than 256 bytes");
+  const std::set<std::string> ancestors = Ancestors(e.parents);
+  if (!ancestors.count(*release) || events_.at(*release).event.kind != "release") {
+    return Bad("the reported release is not among the event's ancestors");
+  }
+  const Membership at = Replay(ancestors);
+  if (!at.members.count(e.author)) return Bad("author was not a member at the event's parents");
+  if (at.reported.count({e.author, *release, *status})) return Bad("this report was made already");
+  return Status::Ok();
 }
 
 Status Ledger::ValidateMemberRemoved(const Event& e) const {
@@ -361,7 +464,8 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
   if (!decoded) return decoded.status();
   Event& e = *decoded;
   if (e.kind != "member-added" && e.kind != "address" && e.kind != "member-removed" &&
-      e.kind != "release" && e.kind != "recovery") {
+      e.kind != "release" && e.kind != "recovery" && e.kind != "publishers" &&
+      e.kind != "release-report") {
     return Bad("unknown or misplaced event kind '" + e.kind + "'");
   }
   if (e.parents.empty() || e.parents.size() > kMaxParents) return Bad("bad parent count");
@@ -378,6 +482,8 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
                  : e.kind == "member-removed" ? ValidateMemberRemoved(e)
                  : e.kind == "release"        ? ValidateRelease(e)
                  : e.kind == "recovery"       ? ValidateRecovery(e)
+                 : e.kind == "publishers"     ? ValidatePublishers(e)
+                 : e.kind == "release-report" ? ValidateReport(e)
                                               : ValidateMemberAdded(e);
   if (!valid.ok()) return valid;
   auto [it, inserted] = events_.emplace(hash, Node{wire, std::move(e), depth});

@@ -14,10 +14,20 @@
 // holding eviction approvals from at least ceil(num/den x M) members other than the evicted
 // one (an eviction).
 //
-// A release event is valid when its author was a member as of its parents, its manifest
-// version is above the one in force as of its parents, and it carries signatures from at
-// least publisher_threshold distinct genesis publishers over the manifest. Joiners must then
-// present the manifest's code hash.
+// A release event is valid when its author was a member as of its parents, its manifest is
+// for this network, its version is above the one in force as of its parents, and it carries
+// signatures from at least the threshold of distinct publishers (as of its parents) over the
+// manifest. Joiners may then present the manifest's code or the previous release's.
+//
+// A publishers event changes the publisher set (rotation after a lost key): valid when its
+// author is a member or a publisher, its sequence rises, the new set is 1..64 distinct keys
+// with a threshold in range, and it carries signatures of the current set's threshold over
+// PublisherSetPayload (domain "publisher-set").
+//
+// A release-report event is a member saying how a release runs on it: "healthy" or "failed"
+// (with a reason), valid when its author was a member and the release event is among its
+// ancestors, once per (author, release, status). The staged rollout (core/release/rollout.h)
+// is decided from these reports, so every node decides it the same way.
 //
 // A recovery event re-forms a network whose members are mostly gone for good: signed by
 // publisher_threshold genesis publishers (domain "recovery") over the network id, the keys to
@@ -36,6 +46,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -91,6 +102,11 @@ class Ledger {
   // eviction (approvals from other members).
   static json::Value MemberRemovedBody(const std::string& key, const std::string& reason,
                                        const std::vector<Approval>& approvals);
+  static json::Value PublishersBody(const std::vector<std::string>& keys, int64_t threshold,
+                                    int64_t seq, const std::vector<PublisherSignature>& sigs);
+  // status: "healthy" or "failed".
+  static json::Value ReportBody(const std::string& release_event, const std::string& status,
+                                const std::string& reason);
   // The highest address sequence of a member (0 if it never announced one).
   int64_t AddressSeq(const std::string& key_hex) const;
 
@@ -108,6 +124,12 @@ class Ledger {
     std::string release_hash;
     int64_t recovery_epoch = 0;
     std::string accepted_code;  // genesis code until a release
+    NetworkState::ReleaseRef release, previous;
+    std::vector<std::string> publishers;
+    int64_t publisher_threshold = 1;
+    int64_t publishers_seq = 0;
+    std::map<std::string, std::map<std::string, NetworkState::Report>> reports;
+    std::set<std::tuple<std::string, std::string, std::string>> reported;  // (author, release, status)
   };
   Membership Replay(const std::set<std::string>& hashes) const;
   std::set<std::string> Ancestors(const std::vector<std::string>& from) const;
@@ -117,9 +139,11 @@ class Ledger {
   Status ValidateMemberRemoved(const Event& e) const;
   Status ValidateRelease(const Event& e) const;
   Status ValidateRecovery(const Event& e) const;
-  // Distinct genesis publishers, each verified, at least publisher_threshold of them.
+  Status ValidatePublishers(const Event& e) const;
+  Status ValidateReport(const Event& e) const;
+  // Distinct publishers of the set in force at `at`, each verified, at least its threshold.
   Status CheckPublisherSignatures(
-      const json::Value& list, const std::string& what,
+      const Membership& at, const json::Value& list, const std::string& what,
       const std::function<Status(const std::string&, const std::string&)>& verify) const;
   void RebuildState();
 
@@ -127,6 +151,8 @@ class Ledger {
   std::set<std::string> heads_;
   NetworkState state_;
   Membership current_;
+  std::vector<std::string> genesis_publishers_;
+  int64_t genesis_threshold_ = 1;
   crypto::VerifyCache* cache_ = nullptr;
 };
 

@@ -3,18 +3,10 @@
 #include <algorithm>
 
 #include "base/files.h"
+#include "crypto/encoding.h"
 #include "crypto/sha256.h"
 
 namespace peerstack::store {
-namespace {
-
-bool IsHexHash(const std::string& h) {
-  return h.size() == 64 && std::all_of(h.begin(), h.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
-}  // namespace
 
 Result<std::string> BlobStore::Put(const std::string& data) {
   if (auto s = files::MakeDirs(dir_); !s.ok()) return s;
@@ -26,7 +18,7 @@ Result<std::string> BlobStore::Put(const std::string& data) {
 }
 
 Result<std::string> BlobStore::PathOf(const std::string& hash) const {
-  if (!IsHexHash(hash)) return Status::Error("invalid_argument", "not a sha256 hex digest");
+  if (!crypto::IsSha256Hex(hash)) return Status::Error("invalid_argument", "not a sha256 hex digest");
   std::string path = dir_ + "/" + hash;
   if (!files::Exists(path)) return Status::Error("not_found", "no blob " + hash);
   return path;

@@ -72,4 +72,10 @@ Result<std::string> LoadOrCreateToken(const std::string& path) {
   return text;
 }
 
+Result<crypto::SigningKey> LoadKey(const std::string& path) {
+  if (!files::Exists(path)) return Status::Error("not_found", "no key file " + path);
+  bool created = false;
+  return LoadOrCreateNodeKey(path, &created);
+}
+
 }  // namespace peerstack::store

@@ -394,26 +394,6 @@ TEST_F(NetworkTest, AMemberLeavesAndAnAbsentOneIsEvicted) {
   EXPECT_EQ(nodes_["a"]->Request("POST", "/evict", "{\"id\":\"nobody\"}", true)->status, 404);
 }
 
-TEST_F(NetworkTest, AReleaseLetsANewPluginSetJoin) {
-  Start("a");
-  Start("x", Url("a"), "other-plugins");
-  ASSERT_TRUE(test::WaitFor(
-      [&] { return !Network("x").find("join_refusals")->as_array().empty(); }, 20s));
-  // The publisher (a) releases the set x runs: the "good" fixture plugin.
-  const std::string sha = crypto::Sha256Hex(test::ReadFileOrEmpty(dir_.Sub("other-plugins/libgood.so")));
-  const std::string body =
-      R"({"plugins":[{"name":"good","sha256":")" + sha + R"(","version":"0.1.0"}]})";
-  auto published = nodes_["a"]->Request("POST", "/releases", body, true);
-  ASSERT_EQ(published->status, 201) << published->body;
-  EXPECT_EQ(*Network("a").find_int("release"), 1);
-  EXPECT_EQ(*Network("a").find_string("accepted_code"), *Network("x").find_string("code_hash"));
-  // x asks again now (it would on its own, with backoff).
-  ASSERT_EQ(nodes_["x"]->Request("POST", "/join", "", true)->status, 202);
-  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "x"}, 2); }, 20s)) << nodes_["x"]->Log();
-  // A release that does not raise the version would be a rollback: x is no publisher anyway.
-  EXPECT_EQ(nodes_["x"]->Request("POST", "/releases", body, true)->status, 409);
-}
-
 TEST_F(NetworkTest, ThePublisherReFormsTheNetworkWhenMostMembersAreGone) {
   Start("a");
   for (const char* n : {"b", "c"}) {

@@ -23,8 +23,8 @@ void CopyFile(const std::string& from, const std::string& to) {
   std::filesystem::rename(tmp, to);
 }
 
-TestNode::TestNode(std::string dir, std::vector<std::string> extra_args)
-    : dir_(std::move(dir)), extra_args_(std::move(extra_args)) {}
+TestNode::TestNode(std::string dir, std::vector<std::string> extra_args, std::map<std::string, std::string> env)
+    : dir_(std::move(dir)), extra_args_(std::move(extra_args)), env_(std::move(env)) {}
 
 TestNode::~TestNode() = default;
 
@@ -36,7 +36,7 @@ bool TestNode::Start(std::string* why) {
     args.insert(args.end(), {"--port", "0"});
   }
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-  process_ = std::make_unique<Process>(PeerstackBinary(), args, dir_ + "/node.log");
+  process_ = std::make_unique<Process>(PeerstackBinary(), args, dir_ + "/node.log", env_);
   const bool ready = WaitFor(
       [&] { return !ReadFileOrEmpty(data_dir() + "/ports.json").empty() || !process_->running(); },
       20s);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,8 @@ void CopyFile(const std::string& from, const std::string& to);
 class TestNode {
  public:
   // dir: the node's home; data dir is dir/data, log dir/node.log.
-  TestNode(std::string dir, std::vector<std::string> extra_args = {});
+  TestNode(std::string dir, std::vector<std::string> extra_args = {},
+           std::map<std::string, std::string> env = {});
   ~TestNode();
 
   // Starts the node and waits (20 s at most) for ports.json; false (with the log in *why).
@@ -44,6 +46,7 @@ class TestNode {
  private:
   std::string dir_;
   std::vector<std::string> extra_args_;
+  std::map<std::string, std::string> env_;
   std::unique_ptr<Process> process_;
   uint16_t public_port_ = 0;
   uint16_t admin_port_ = 0;

@@ -250,12 +250,28 @@ std::string ReleaseEvent(const Ledger& l, const crypto::SigningKey& author,
   return Encode(*Sign(std::move(e), author));
 }
 
-TEST_F(LedgerTest, ReleasesChangeTheAcceptedCodeWithoutRollback) {
-  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+Manifest MakeManifest(const std::string& network, int64_t version, char fill = 'a') {
   Manifest m;
-  m.version = 1;
-  m.expires_ms = 99;
-  m.plugins = {{"blog", "1.0.0", std::string(64, 'b')}, {"hello", "1.1.0", std::string(64, 'a')}};
+  m.network = network;
+  m.version = version;
+  m.created_ms = 1000;
+  m.expires_ms = 99000;
+  m.files = {{"front", "index.html", std::string(64, fill), 10}, {"plugin", "libblog.so", std::string(64, 'b'), 20}};
+  return m;
+}
+
+std::string Event_(const Ledger& l, const crypto::SigningKey& author, const std::string& kind, json::Value body) {
+  Event e;
+  e.kind = kind;
+  e.parents = l.Heads();
+  e.time_ms = 5000;
+  e.body = std::move(body);
+  return Encode(*Sign(std::move(e), author));
+}
+
+TEST_F(LedgerTest, ReleasesChangeTheAcceptedCodesWithoutRollback) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  const Manifest m = MakeManifest(ledger_->network_id(), 1);
   // Only publishers' signatures count (genesis names key 0).
   EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[1], {&keys_[1]}, m)).find("not a publisher"),
             std::string::npos);
@@ -263,17 +279,87 @@ TEST_F(LedgerTest, ReleasesChangeTheAcceptedCodeWithoutRollback) {
   ASSERT_EQ(*ledger_->Add(ReleaseEvent(*ledger_, keys_[1], {&keys_[0]}, m)), Ledger::Added::kAdded);
   EXPECT_EQ(ledger_->state().release_version, 1);
   EXPECT_EQ(ledger_->state().accepted_code, m.CodeHash());
-  // No rollback.
-  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[0], {&keys_[0]}, m)).find("no rollback"),
+  // During the rollout both run: the release in force and the one before (the genesis code).
+  EXPECT_EQ(ledger_->state().AcceptedCodes(), (std::vector<std::string>{m.CodeHash(), "c0de"}));
+  // No rollback: the same version, or a lower one, is refused.
+  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[0], {&keys_[0]}, MakeManifest(ledger_->network_id(), 1, 'c')))
+                .find("no rollback"),
             std::string::npos);
-  // Joiners now need the manifest's code hash.
-  EXPECT_NE(AddError(Admit(2, 0, {0, 1}, {}, "c0de")).find("code hash"), std::string::npos);
-  EXPECT_EQ(*ledger_->Add(Admit(2, 0, {0, 1}, {}, m.CodeHash())), Ledger::Added::kAdded);
+  EXPECT_EQ(*ledger_->Add(Admit(2, 0, {0, 1}, {}, "c0de")), Ledger::Added::kAdded);
+  const Manifest m2 = MakeManifest(ledger_->network_id(), 2, 'c');
+  ASSERT_EQ(*ledger_->Add(ReleaseEvent(*ledger_, keys_[0], {&keys_[0]}, m2)), Ledger::Added::kAdded);
+  EXPECT_EQ(ledger_->state().AcceptedCodes(), (std::vector<std::string>{m2.CodeHash(), m.CodeHash()}));
+  // Two releases on, the genesis code is no longer accepted.
+  EXPECT_NE(AddError(Admit(3, 0, {0, 1, 2}, {}, "c0de")).find("code hash"), std::string::npos);
+  EXPECT_EQ(*ledger_->Add(Admit(3, 0, {0, 1, 2}, {}, m.CodeHash())), Ledger::Added::kAdded);
   // A tampered manifest no longer matches its signature.
   Manifest tampered = m;
-  tampered.version = 2;
+  tampered.version = 3;
   auto sig = SignManifest(keys_[0], m);
   EXPECT_FALSE(VerifyManifestSignature(sig, tampered).ok());
+}
+
+TEST_F(LedgerTest, ReleasesNeedTheThresholdOfPublishersAndTheirOwnNetwork) {
+  GenesisParams p;
+  p.code_hash = "c0de";
+  p.publishers = {Hex(keys_[3]), Hex(keys_[4]), Hex(keys_[5])};
+  p.publisher_threshold = 2;
+  Ledger l = std::move(Ledger::FromGenesis(Encode(*MakeGenesis(keys_[0], "http://k0", 1000, p)))).value();
+  auto error = [&](const std::string& wire) {
+    auto r = l.Add(wire);
+    return r.ok() ? std::string() : r.status().message();
+  };
+  const Manifest m = MakeManifest(l.network_id(), 1);
+  EXPECT_NE(error(ReleaseEvent(l, keys_[0], {&keys_[3]}, m)).find("needs 2"), std::string::npos);
+  EXPECT_NE(error(ReleaseEvent(l, keys_[0], {&keys_[3], &keys_[3]}, m)).find("duplicate"), std::string::npos);
+  EXPECT_NE(error(ReleaseEvent(l, keys_[0], {&keys_[3], &keys_[0]}, m)).find("not a publisher"), std::string::npos);
+  // The same publisher keys signed a manifest for another network: not valid here.
+  const Manifest elsewhere = MakeManifest(std::string(64, 'e'), 1);
+  EXPECT_NE(error(ReleaseEvent(l, keys_[0], {&keys_[3], &keys_[4]}, elsewhere)).find("for network"),
+            std::string::npos);
+  ASSERT_EQ(*l.Add(ReleaseEvent(l, keys_[0], {&keys_[3], &keys_[5]}, m)), Ledger::Added::kAdded);
+  EXPECT_EQ(l.state().release.version, 1);
+}
+
+TEST_F(LedgerTest, APublisherSetChangeNeedsTheCurrentThreshold) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  const std::vector<std::string> keys = {Hex(keys_[3]), Hex(keys_[4])};
+  auto change = [&](const crypto::SigningKey& signer, int64_t seq) {
+    const auto sig = signer.SignWithDomain("publisher-set", PublisherSetPayload(ledger_->network_id(), keys, 2, seq));
+    return Event_(*ledger_, keys_[1], "publishers",
+                  Ledger::PublishersBody(keys, 2, seq, {{Hex(signer), crypto::HexEncode(sig.data(), sig.size())}}));
+  };
+  // Signed by a key that is not a publisher yet (the new one itself): refused.
+  EXPECT_NE(AddError(change(keys_[3], 1)).find("not a publisher"), std::string::npos);
+  ASSERT_EQ(*ledger_->Add(change(keys_[0], 1)), Ledger::Added::kAdded);
+  EXPECT_EQ(ledger_->state().publishers, keys);
+  EXPECT_EQ(ledger_->state().params.publisher_threshold, 2);
+  EXPECT_NE(AddError(change(keys_[0], 1)).find("not rising"), std::string::npos);
+  // The old (lost) key signs nothing any more; the new pair does.
+  const Manifest m = MakeManifest(ledger_->network_id(), 1);
+  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[1], {&keys_[0]}, m)).find("not a publisher"), std::string::npos);
+  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[1], {&keys_[3]}, m)).find("needs 2"), std::string::npos);
+  EXPECT_EQ(*ledger_->Add(ReleaseEvent(*ledger_, keys_[1], {&keys_[3], &keys_[4]}, m)), Ledger::Added::kAdded);
+}
+
+TEST_F(LedgerTest, ReleaseReportsComeFromMembersOncePerStatus) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  const Manifest m = MakeManifest(ledger_->network_id(), 1);
+  const std::string release = ReleaseEvent(*ledger_, keys_[0], {&keys_[0]}, m);
+  ASSERT_EQ(*ledger_->Add(release), Ledger::Added::kAdded);
+  const std::string hash = HashOf(release);
+  auto report = [&](size_t author, const std::string& of, const std::string& status) {
+    return Event_(*ledger_, keys_[author], "release-report", Ledger::ReportBody(of, status, "why"));
+  };
+  EXPECT_NE(AddError(report(4, hash, "healthy")).find("not a member"), std::string::npos);
+  EXPECT_NE(AddError(report(1, std::string(64, 'f'), "healthy")).find("not among"), std::string::npos);
+  EXPECT_NE(AddError(report(1, hash, "fine")).find("healthy or failed"), std::string::npos);
+  ASSERT_EQ(*ledger_->Add(report(1, hash, "healthy")), Ledger::Added::kAdded);
+  EXPECT_NE(AddError(report(1, hash, "healthy")).find("made already"), std::string::npos);
+  EXPECT_EQ(ledger_->state().reports.at(hash).at(Hex(keys_[1])).status, "healthy");
+  // A failure after a healthy report stands.
+  ASSERT_EQ(*ledger_->Add(report(1, hash, "failed")), Ledger::Added::kAdded);
+  EXPECT_EQ(ledger_->state().reports.at(hash).at(Hex(keys_[1])).status, "failed");
 }
 
 TEST_F(LedgerTest, ThePublisherReFormsANetworkWhoseMembersAreGone) {

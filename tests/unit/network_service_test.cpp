@@ -72,15 +72,31 @@ class NetworkServiceTest : public ::testing::Test {
   std::shared_ptr<FlakyStore> store_;
 };
 
+protocol::Manifest ManifestFor(const std::string& network, int64_t version) {
+  protocol::Manifest m;
+  m.network = network;
+  m.version = version;
+  m.created_ms = 1;
+  m.expires_ms = 4'000'000'000'000;
+  m.files = {{"plugin", "libblog.so", crypto::Sha256Hex("plugin bytes"), 12}};
+  return m;
+}
+
 TEST_F(NetworkServiceTest, AFirstNodeCreatesTheNetworkAndPublishesWithTheInjectedClock) {
   auto service = Open();
   ASSERT_TRUE(service->is_member());
-  const std::string sha = crypto::Sha256Hex("plugin bytes");
-  auto manifest = service->PublishRelease({{"blog", "1.0.0", sha}}, 30);
-  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
-  EXPECT_EQ(manifest->version, 1);
-  EXPECT_EQ(manifest->expires_ms, clock_.WallMs() + 30 * 86400000LL);  // the fake clock's time
+  const protocol::Manifest m = ManifestFor(service->network_id(), 1);
+  ASSERT_TRUE(service->PublishRelease(m, {protocol::SignManifest(key_, m)}).ok());
   EXPECT_EQ(*service->StatusJson().find_int("release"), 1);
+  // A report, then what the release manager sees of it.
+  auto view = service->ReleaseView();
+  ASSERT_TRUE(view.current.manifest.has_value());
+  EXPECT_EQ(view.current.version, 1);
+  EXPECT_EQ(view.current.time_ms, clock_.WallMs());  // the fake clock's time
+  EXPECT_TRUE(service->ReportRelease(view.current.event, "healthy", "").ok());
+  EXPECT_EQ(service->ReleaseView().current.reports.size(), 1u);
+  // Publishing the same version again is a rollback.
+  EXPECT_EQ(service->PublishRelease(m, {protocol::SignManifest(key_, m)}).code(), "bad_event");
   // The operations' own refusals, as values.
   EXPECT_EQ(service->Join("").status().code(), "no_url");
   EXPECT_EQ(service->Join("ftp://x").status().code(), "bad_url");
@@ -93,16 +109,17 @@ TEST_F(NetworkServiceTest, AFirstNodeCreatesTheNetworkAndPublishesWithTheInjecte
   service.reset();
   auto again = Open();
   EXPECT_EQ(*again->StatusJson().find_int("release"), 1);
-  EXPECT_EQ(*again->StatusJson().find_int("events"), 2);
+  EXPECT_EQ(*again->StatusJson().find_int("events"), 3);
 }
 
 TEST_F(NetworkServiceTest, AWriteTheStoreRefusesIsNotAcknowledged) {
   auto service = Open();
   store_->full = true;
-  auto manifest = service->PublishRelease({}, 30);
-  ASSERT_FALSE(manifest.ok());
-  EXPECT_EQ(manifest.status().code(), "cannot_store");
-  EXPECT_NE(manifest.status().message().find("disk is full"), std::string::npos);
+  const protocol::Manifest m = ManifestFor(service->network_id(), 1);
+  const Status published = service->PublishRelease(m, {protocol::SignManifest(key_, m)});
+  ASSERT_FALSE(published.ok());
+  EXPECT_EQ(published.code(), "cannot_store");
+  EXPECT_NE(published.message().find("disk is full"), std::string::npos);
   store_->full = false;
   // Nothing of it on disk: after a restart there is no release.
   service->Stop();

@@ -1,0 +1,498 @@
+// `peerstack keygen` and `peerstack release ...`: what a publisher runs (docs/releases.md).
+#include "release_cli.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "base/files.h"
+#include "crypto/encoding.h"
+#include "http/client.h"
+#include "json/json.h"
+#include "node/config.h"
+#include "node/node.h"
+#include "protocol/release.h"
+#include "release/app_files.h"
+#include "store/blob_store.h"
+#include "store/key_file.h"
+
+namespace peerstack::cli {
+namespace {
+
+constexpr const char kReleaseHelp[] =
+    "usage: peerstack release COMMAND ...\n"
+    "\n"
+    "  create  --plugins DIR --front DIR [--version N] [--expires 30d] [--stages N]\n"
+    "          [--soak 30s] [--healthy-percent P] [--max-failures N] [--max-error-percent P]\n"
+    "          [--network ID | --data-dir DIR] -o FILE\n"
+    "          hash every file of the app into a manifest (unsigned) in FILE\n"
+    "  sign    FILE --key KEYFILE       add this publisher key's signature (offline)\n"
+    "  publish FILE [--data-dir DIR] [--no-wait] [--timeout 10m]\n"
+    "          hand the files to the local node and start the rollout; shows progress\n"
+    "  status  [--data-dir DIR] [--json] per member: stage, health, version, why behind\n"
+    "  rotate  --publisher-key LIST --threshold N [--data-dir DIR] -o FILE\n"
+    "          a change of the publisher set, to sign with the current keys and publish\n"
+    "\n"
+    "The node is the one whose data dir is DIR (default .peerstack, env PEERSTACK_DATA_DIR).\n";
+
+constexpr const char kKeygenHelp[] =
+    "usage: peerstack keygen FILE\n"
+    "\n"
+    "Makes a new Ed25519 publisher key in FILE (mode 0600; refuses to overwrite) and prints\n"
+    "its public key. Keep it off the nodes: it signs releases (`peerstack release sign`).\n";
+
+int Fail(const std::string& message, int code = 1) {
+  std::cerr << "peerstack: " << message << "\n";
+  return code;
+}
+
+// --flag value / --flag=value; positional arguments in *positional.
+struct Args {
+  std::map<std::string, std::string> flags;
+  std::vector<std::string> positional;
+  std::string error;
+  bool Has(const std::string& f) const { return flags.count(f) != 0; }
+  std::string Get(const std::string& f, std::string fallback = "") const {
+    auto it = flags.find(f);
+    return it == flags.end() ? fallback : it->second;
+  }
+};
+
+Args ParseArgs(const std::vector<std::string>& args, const std::vector<std::string>& switches) {
+  Args a;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& x = args[i];
+    if (x.rfind("-", 0) != 0 || x == "-") {
+      a.positional.push_back(x);
+      continue;
+    }
+    std::string name = x, value;
+    if (auto eq = x.find('='); eq != std::string::npos) {
+      name = x.substr(0, eq);
+      value = x.substr(eq + 1);
+    } else if (std::find(switches.begin(), switches.end(), x) != switches.end()) {
+      value = "1";
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      a.error = x + " needs a value";
+    }
+    a.flags[name] = value;
+  }
+  return a;
+}
+
+// "30d", "12h", "30m", "45s", "500ms" or plain milliseconds.
+bool ParseDuration(const std::string& text, int64_t* ms) {
+  static const std::pair<const char*, int64_t> kUnits[] = {{"ms", 1}, {"s", 1000}, {"m", 60000},
+                                                           {"h", 3600000}, {"d", 86400000}};
+  int64_t n = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (r.ec != std::errc() || n < 0) return false;
+  const std::string unit(r.ptr, text.data() + text.size());
+  if (unit.empty()) {
+    *ms = n;
+    return true;
+  }
+  for (const auto& [u, f] : kUnits) {
+    if (unit == u) {
+      *ms = n * f;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ParseInt(const std::string& text, int64_t lo, int64_t hi, int64_t* out) {
+  int64_t n = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || n < lo || n > hi) return false;
+  *out = n;
+  return true;
+}
+
+std::string DataDir(const Args& a) {
+  if (a.Has("--data-dir")) return a.Get("--data-dir");
+  if (const char* v = std::getenv("PEERSTACK_DATA_DIR"); v && *v) return v;
+  return ".peerstack";
+}
+
+Result<json::Value> ReadJsonFile(const std::string& path) {
+  auto text = files::ReadFile(path, 8u << 20);
+  if (!text) return text.status();
+  auto v = json::Parse(*text, {8u << 20, 16});
+  if (!v || !v->is_object()) return Status::Error("bad_file", path + " is not a release file (JSON object)");
+  return v;
+}
+
+Status WriteJsonFile(const std::string& path, const json::Value& v) {
+  return files::WriteFileAtomic(path, json::Serialize(v) + "\n", 0644);
+}
+
+std::string Hex(const crypto::PublicKey& k) { return crypto::HexEncode(k.data(), k.size()); }
+
+int Create(const Args& a) {
+  if (!a.Has("-o")) return Fail("release create needs -o FILE", 2);
+  const std::string plugins = a.Get("--plugins"), front = a.Get("--front");
+  if (plugins.empty() && front.empty()) return Fail("release create needs --plugins DIR and/or --front DIR", 2);
+  protocol::Manifest m;
+  int64_t expires_ms = 30LL * 86400000;
+  if (a.Has("--expires") && !ParseDuration(a.Get("--expires"), &expires_ms)) {
+    return Fail("--expires: a duration such as 30d, 12h or 90m", 2);
+  }
+  auto policy_int = [&](const char* flag, int64_t lo, int64_t hi, int64_t* out) {
+    return !a.Has(flag) || ParseInt(a.Get(flag), lo, hi, out);
+  };
+  if (!policy_int("--stages", 1, 16, &m.rollout.stages)) return Fail("--stages: 1 to 16", 2);
+  if (!policy_int("--healthy-percent", 1, 100, &m.rollout.healthy_percent)) return Fail("--healthy-percent: 1 to 100", 2);
+  if (!policy_int("--max-failures", 1, 1000000, &m.rollout.max_failures)) return Fail("--max-failures: at least 1", 2);
+  if (!policy_int("--max-error-percent", 1, 100, &m.rollout.max_error_percent)) return Fail("--max-error-percent: 1 to 100", 2);
+  if (a.Has("--soak") && (!ParseDuration(a.Get("--soak"), &m.rollout.soak_ms) || m.rollout.soak_ms > 86400000)) {
+    return Fail("--soak: a duration up to 1d", 2);
+  }
+  // The network and the next version: given, or asked of the local node.
+  std::string network = a.Get("--network");
+  int64_t version = 0;
+  if (a.Has("--version") && !ParseInt(a.Get("--version"), 1, INT64_MAX / 2, &version)) {
+    return Fail("--version: a whole number above the release in force", 2);
+  }
+  if (network.empty() || version == 0) {
+    auto st = Admin(DataDir(a), "GET", "/status");
+    if (!st) return Fail(st.status().message() + " (or give --network ID and --version N)");
+    const json::Value* net = st->find("network");
+    const std::string* id = net ? net->find_string("id") : nullptr;
+    const int64_t* release = net ? net->find_int("release") : nullptr;
+    if (network.empty() && id) network = *id;
+    if (version == 0 && release) version = *release + 1;
+  }
+  if (network.size() != 64) return Fail("no network id (give --network ID, or run the node first)");
+  auto found = release::ScanAppFiles(plugins, front);
+  if (!found) return Fail(found.status().message());
+  m.network = network;
+  m.version = version;
+  m.created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch()).count();
+  m.expires_ms = m.created_ms + expires_ms;
+  m.files = release::EntriesOf(*found);
+  if (auto check = protocol::ParseManifest(m.ToJson()); !check) return Fail(check.status().message());
+  char cwd[4096];
+  auto absolute = [&](const std::string& p) {
+    if (p.empty() || p[0] == '/' || !::getcwd(cwd, sizeof cwd)) return p;
+    return std::string(cwd) + "/" + p;
+  };
+  const json::Value file = json::Object{{"kind", "release"},
+                                        {"manifest", m.ToJson()},
+                                        {"signatures", json::Array{}},
+                                        {"sources", json::Object{{"plugins", absolute(plugins)}, {"front", absolute(front)}}}};
+  if (auto s = WriteJsonFile(a.Get("-o"), file); !s.ok()) return Fail(s.message());
+  size_t n_plugins = 0;
+  for (const auto& f : m.files) n_plugins += f.role == "plugin";
+  std::cout << "release " << m.version << " for network " << network.substr(0, 16) << ": " << n_plugins
+            << " plugin(s), " << m.files.size() - n_plugins << " frontend file(s), " << m.TotalBytes()
+            << " bytes, code " << m.CodeHash().substr(0, 16) << "\n"
+            << "rollout: " << m.rollout.stages << " stage(s), soak " << m.rollout.soak_ms / 1000 << " s, halt after "
+            << m.rollout.max_failures << " failure(s); expires in " << expires_ms / 86400000 << " day(s)\n"
+            << "wrote " << a.Get("-o") << " (unsigned: run `peerstack release sign " << a.Get("-o") << " --key KEY`)\n";
+  return 0;
+}
+
+int Sign(const Args& a) {
+  if (a.positional.size() != 1 || !a.Has("--key")) return Fail("usage: peerstack release sign FILE --key KEYFILE", 2);
+  const std::string path = a.positional[0];
+  auto file = ReadJsonFile(path);
+  if (!file) return Fail(file.status().message());
+  auto key = store::LoadKey(a.Get("--key"));
+  if (!key) return Fail(key.status().message());
+  const std::string pub = Hex(key->public_key());
+  const std::string* kind = file->find_string("kind");
+  std::vector<protocol::PublisherSignature> sigs;
+  if (const json::Value* sj = file->find("signatures")) {
+    auto parsed = protocol::ParseSignatures(*sj);
+    if (!parsed) return Fail(parsed.status().message());
+    sigs = *parsed;
+  }
+  sigs.erase(std::remove_if(sigs.begin(), sigs.end(), [&](const auto& s) { return s.publisher == pub; }), sigs.end());
+  if (kind && *kind == "release") {
+    auto m = protocol::ParseManifest(*file->find("manifest"));
+    if (!m) return Fail(m.status().message());
+    sigs.push_back(protocol::SignManifest(*key, *m));
+    std::cout << "signed release " << m->version << " (code " << m->CodeHash().substr(0, 16) << ") as " << pub.substr(0, 16);
+  } else if (kind && *kind == "publishers") {
+    const std::string* network = file->find_string("network");
+    const int64_t* threshold = file->find_int("threshold");
+    const int64_t* seq = file->find_int("seq");
+    const json::Value* keys_json = file->find("publishers");
+    if (!network || !threshold || !seq || !keys_json || !keys_json->is_array()) return Fail(path + " is malformed");
+    std::vector<std::string> keys;
+    for (const auto& k : keys_json->as_array()) keys.push_back(k.is_string() ? k.as_string() : "");
+    const auto sig = key->SignWithDomain("publisher-set", protocol::PublisherSetPayload(*network, keys, *threshold, *seq));
+    sigs.push_back({pub, crypto::HexEncode(sig.data(), sig.size())});
+    std::cout << "signed the change to " << keys.size() << " publisher(s), threshold " << *threshold << ", as "
+              << pub.substr(0, 16);
+  } else {
+    return Fail(path + " is neither a release nor a publisher-set change");
+  }
+  json::Value out = *file;
+  out.as_object()["signatures"] = protocol::ToJson(sigs);
+  if (auto s = WriteJsonFile(path, out); !s.ok()) return Fail(s.message());
+  std::cout << "; " << sigs.size() << " signature(s) now\n";
+  return 0;
+}
+
+// Prints the rollout until every member reports on this release, it halts, or time runs out.
+int Follow(const std::string& data_dir, int64_t version, int64_t timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::string last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = Admin(data_dir, "GET", "/releases");
+    if (!r) return Fail(r.status().message());
+    const json::Value* ro = r->find("rollout");
+    const int64_t* v = ro ? ro->find_int("version") : nullptr;
+    if (v && *v == version) {
+      const json::Value* nodes = r->find("nodes");
+      int64_t healthy = 0, failed = 0, total = nodes && nodes->is_array() ? static_cast<int64_t>(nodes->as_array().size()) : 0;
+      for (const auto& n : nodes->as_array()) {
+        const std::string* h = n.find_string("health");
+        healthy += h && *h == "healthy";
+        failed += h && *h == "failed";
+      }
+      int64_t open = 0, stages = 0;
+      if (const json::Value* st = ro->find("stages"); st && st->is_array()) {
+        for (const auto& s : st->as_array()) {
+          ++stages;
+          if (const json::Value* b = s.find("started"); b && b->is_bool() && b->as_bool()) ++open;
+        }
+      }
+      const bool halted = ro->find("halted") && ro->find("halted")->is_bool() && ro->find("halted")->as_bool();
+      const std::string line = "release " + std::to_string(version) + ": " + std::to_string(healthy) + "/" +
+                               std::to_string(total) + " healthy, " + std::to_string(failed) + " failed, " +
+                               std::to_string(open) + "/" + std::to_string(stages) + " stage(s) open" +
+                               (halted ? ", HALTED" : "");
+      if (line != last) std::cout << line << std::endl;
+      last = line;
+      if (halted) {
+        std::cout << "the rollout halted: members go back to the previous release. Publish a fix as release "
+                  << version + 1 << ".\n";
+        return 3;
+      }
+      if (healthy + failed >= total && total > 0) {
+        std::cout << "rollout finished\n";
+        return failed ? 3 : 0;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // a poll interval, not a wait for an event
+  }
+  std::cout << "still rolling out (see `peerstack release status`)\n";
+  return 0;
+}
+
+int Publish(const Args& a) {
+  if (a.positional.size() != 1) return Fail("usage: peerstack release publish FILE [--data-dir DIR]", 2);
+  const std::string data_dir = DataDir(a);
+  auto file = ReadJsonFile(a.positional[0]);
+  if (!file) return Fail(file.status().message());
+  const std::string* kind = file->find_string("kind");
+  const json::Value* sj = file->find("signatures");
+  if (!sj) return Fail("no signatures in the file");
+  if (kind && *kind == "publishers") {
+    json::Value body = json::Object{{"publishers", *file->find("publishers")},
+                                    {"threshold", *file->find("threshold")},
+                                    {"signatures", *sj}};
+    auto r = Admin(data_dir, "POST", "/publishers", json::Serialize(body));
+    if (!r) return Fail(r.status().message());
+    std::cout << "publisher set changed\n";
+    return 0;
+  }
+  auto m = protocol::ParseManifest(file->find("manifest") ? *file->find("manifest") : json::Value());
+  if (!m) return Fail(m.status().message());
+  // The files, from where `create` found them, checked against the manifest.
+  const json::Value* src = file->find("sources");
+  const std::string* plugins = src ? src->find_string("plugins") : nullptr;
+  const std::string* front = src ? src->find_string("front") : nullptr;
+  auto found = release::ScanAppFiles(plugins ? *plugins : "", front ? *front : "");
+  if (!found) return Fail(found.status().message());
+  std::map<std::string, std::string> source_of;  // sha256 -> path
+  for (const auto& f : *found) source_of[f.entry.sha256] = f.source;
+  store::BlobStore blobs(data_dir + "/" + node::kBlobsDir);
+  int64_t bytes = 0;
+  for (const protocol::FileEntry& f : m->files) {
+    auto it = source_of.find(f.sha256);
+    if (it == source_of.end()) {
+      return Fail(f.path + " (" + f.sha256.substr(0, 12) + ") is no longer in the source directories: "
+                  "they changed since `release create`");
+    }
+    auto data = files::ReadFile(it->second, static_cast<size_t>(protocol::kMaxReleaseFileBytes));
+    if (!data) return Fail(data.status().message());
+    auto put = blobs.Put(*data);
+    if (!put) return Fail("cannot store " + f.path + ": " + put.status().message());
+    if (*put != f.sha256) return Fail(it->second + " changed while publishing");
+    bytes += f.size;
+  }
+  std::cout << "stored " << m->files.size() << " file(s), " << bytes << " bytes, in " << data_dir << "/"
+            << node::kBlobsDir << "\n";
+  json::Value body = json::Object{{"manifest", m->ToJson()}, {"signatures", *sj}};
+  auto r = Admin(data_dir, "POST", "/releases", json::Serialize(body));
+  if (!r) return Fail(r.status().message());
+  std::cout << "published release " << m->version << " (code " << m->CodeHash().substr(0, 16)
+            << "); the network fetches it from this node and its peers\n";
+  if (a.Has("--no-wait")) return 0;
+  int64_t timeout_ms = 600000;
+  if (a.Has("--timeout") && !ParseDuration(a.Get("--timeout"), &timeout_ms)) return Fail("--timeout: a duration", 2);
+  return Follow(data_dir, m->version, timeout_ms);
+}
+
+int StatusOf(const Args& a) {
+  auto r = Admin(DataDir(a), "GET", "/releases");
+  if (!r) return Fail(r.status().message());
+  if (a.Has("--json")) {
+    std::cout << json::Serialize(*r) << "\n";
+    return 0;
+  }
+  const json::Value* ro = r->find("rollout");
+  const json::Value* me = r->find("this_node");
+  auto str = [](const json::Value* o, const char* k) -> std::string {
+    if (!o) return "?";
+    if (const std::string* s = o->find_string(k)) return *s;
+    if (const int64_t* i = o->find_int(k)) return std::to_string(*i);
+    if (const json::Value* b = o->find(k); b && b->is_bool()) return b->as_bool() ? "yes" : "no";
+    return "-";
+  };
+  if (!ro || ro->is_null()) {
+    std::cout << "no release yet: the network runs release 0 (the files its founder started with)\n";
+  } else {
+    std::cout << "release " << str(ro, "version") << (str(ro, "halted") == "yes" ? " HALTED" : "")
+              << (str(ro, "expired") == "yes" ? " EXPIRED" : "") << ": " << str(ro, "healthy") << " healthy, "
+              << str(ro, "failures") << " failed (halts at " << str(ro, "max_failures") << ")\n";
+    if (const json::Value* st = ro->find("stages"); st && st->is_array()) {
+      for (const auto& s : st->as_array()) {
+        std::cout << "  stage " << str(&s, "stage") << ": " << str(&s, "members") << " member(s), "
+                  << (str(&s, "started") == "yes" ? "started" : "not started") << "\n";
+      }
+    }
+    std::cout << "\n  " << "node" << std::string(14, ' ') << "stage  version  health   why\n";
+    for (const auto& n : r->find("nodes")->as_array()) {
+      std::string key = str(&n, "key").substr(0, 16);
+      std::cout << "  " << key << "  " << str(&n, "stage") << "      " << str(&n, "version") << "        "
+                << str(&n, "health") << "  " << str(&n, "why") << "\n";
+    }
+  }
+  if (me) {
+    std::cout << "\nthis node: " << str(me, "phase") << (str(me, "detail").empty() ? "" : " (" + str(me, "detail") + ")");
+    if (const json::Value* run = me->find("running"); run && run->is_object()) {
+      std::cout << ", running " << (str(run, "version") == "0" ? std::string("its local files") : "release " + str(run, "version"));
+    }
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int Rotate(const Args& a) {
+  if (!a.Has("-o") || !a.Has("--publisher-key") || !a.Has("--threshold")) {
+    return Fail("usage: peerstack release rotate --publisher-key LIST --threshold N [--data-dir DIR] -o FILE", 2);
+  }
+  std::vector<std::string> keys;
+  for (const std::string& k : node::SplitList(a.Get("--publisher-key"))) {
+    if (k.size() == 64 && crypto::HexDecode(k)) {
+      keys.push_back(k);
+      continue;
+    }
+    auto key = store::LoadKey(k);
+    if (!key) return Fail("--publisher-key " + k + ": " + key.status().message());
+    keys.push_back(Hex(key->public_key()));
+  }
+  int64_t threshold = 0;
+  if (!ParseInt(a.Get("--threshold"), 1, static_cast<int64_t>(keys.size()), &threshold)) {
+    return Fail("--threshold: 1 to the number of keys", 2);
+  }
+  auto st = Admin(DataDir(a), "GET", "/status");
+  if (!st) return Fail(st.status().message());
+  auto seq = Admin(DataDir(a), "GET", "/publishers");
+  if (!seq) return Fail(seq.status().message());
+  const std::string* network = st->find("network") ? st->find("network")->find_string("id") : nullptr;
+  const int64_t* next = seq->find_int("next_seq");
+  if (!network || !next) return Fail("the node has no network");
+  json::Array list(keys.begin(), keys.end());
+  const json::Value file = json::Object{{"kind", "publishers"}, {"network", *network}, {"publishers", std::move(list)},
+                                        {"threshold", threshold}, {"seq", *next}, {"signatures", json::Array{}}};
+  if (auto s = WriteJsonFile(a.Get("-o"), file); !s.ok()) return Fail(s.message());
+  std::cout << "wrote " << a.Get("-o") << ": " << keys.size() << " publisher(s), threshold " << threshold
+            << "; sign it with the current publisher keys, then `peerstack release publish " << a.Get("-o") << "`\n";
+  return 0;
+}
+
+}  // namespace
+
+Result<json::Value> Admin(const std::string& data_dir, const std::string& method, const std::string& path,
+                          const std::string& body) {
+  auto ports_text = files::ReadFile(data_dir + "/" + node::kPortsFile, 4096);
+  if (!ports_text) return Status::Error("no_node", "no node is running with data dir " + data_dir + " (no ports.json)");
+  auto ports = json::Parse(*ports_text);
+  const int64_t* admin = ports ? ports->find_int("admin") : nullptr;
+  if (!admin) return Status::Error("no_node", data_dir + "/ports.json is malformed");
+  auto token = files::ReadFile(data_dir + "/" + node::kTokenFile, 4096);
+  if (!token) return Status::Error("no_node", "cannot read " + data_dir + "/" + node::kTokenFile);
+  std::string t = *token;
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  http::ClientRequest req;
+  req.method = method;
+  req.url = "http://127.0.0.1:" + std::to_string(*admin) + path;
+  req.headers.push_back({"authorization", "Bearer " + t});
+  if (!body.empty()) req.headers.push_back({"content-type", "application/json"});
+  req.body = body;
+  req.timeout = std::chrono::milliseconds(15000);
+  auto resp = http::Fetch(req);
+  if (!resp) return Status::Error("no_node", "cannot reach the node's admin listener: " + resp.status().message());
+  auto v = json::Parse(resp->body);
+  if (resp->status >= 300) {
+    const json::Value* err = v ? v->find("error") : nullptr;
+    const std::string* msg = err ? err->find_string("message") : nullptr;
+    return Status::Error("refused", "the node answered " + std::to_string(resp->status) + ": " +
+                                        (msg ? *msg : resp->body.substr(0, 300)));
+  }
+  if (!v) return Status::Error("refused", "the node sent malformed JSON");
+  return v;
+}
+
+int Keygen(const std::vector<std::string>& args) {
+  for (const auto& x : args) {
+    if (x == "--help" || x == "-h") {
+      std::cout << kKeygenHelp;
+      return 0;
+    }
+  }
+  if (args.size() != 1) return Fail(std::string("keygen needs one FILE\n") + kKeygenHelp, 2);
+  if (files::Exists(args[0])) return Fail(args[0] + " exists; not overwriting a key");
+  bool created = false;
+  auto key = store::LoadOrCreateNodeKey(args[0], &created);
+  if (!key) return Fail(key.status().message());
+  std::cout << "wrote " << args[0] << " (0600)\npublic_key " << Hex(key->public_key()) << "\n";
+  return 0;
+}
+
+int Release(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << kReleaseHelp;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string cmd = args[0];
+  const Args a = ParseArgs({args.begin() + 1, args.end()}, {"--no-wait", "--json", "--help", "-h"});
+  if (a.Has("--help") || a.Has("-h")) {
+    std::cout << kReleaseHelp;
+    return 0;
+  }
+  if (!a.error.empty()) return Fail(a.error, 2);
+  if (cmd == "create") return Create(a);
+  if (cmd == "sign") return Sign(a);
+  if (cmd == "publish") return Publish(a);
+  if (cmd == "status") return StatusOf(a);
+  if (cmd == "rotate") return Rotate(a);
+  return Fail("unknown release command '" + cmd + "'\n" + kReleaseHelp, 2);
+}
+
+}  // namespace peerstack::cli
