@@ -264,8 +264,10 @@ struct ReleaseManager::Impl {
 
   // Switches to app; on failure stays and says why.
   Status Switch(const App& app, const std::string& why) {
+    // Counted before the switch: a node that dies while starting this release counts it at
+    // every restart (Reconcile gives up after kRestartsBeforeGivingUp).
+    record.attempts = record.attempting == app.id ? record.attempts + 1 : 1;
     record.attempting = app.id;
-    record.attempts = record.running == app.id ? record.attempts : 1;
     Save();
     PS_LOG(kInfo, "release") << "switching to " << (app.version ? "release " + std::to_string(app.version) : app.id)
                              << " (" << why << ")";
@@ -283,32 +285,42 @@ struct ReleaseManager::Impl {
     return Status::Ok();
   }
 
-  // Goes back to the app that ran before (after a failure), if we still have it.
+  // The app with this id, from memory or rebuilt from what is on disk (a release installed
+  // before a restart: its manifest and blobs are still here; the local files).
+  const App* Recall(const std::string& id) {
+    if (auto it = apps.find(id); it != apps.end()) return &it->second;
+    Result<App> app = Status::Error("not_found", "nothing recorded");
+    if (id.rfind("local-", 0) == 0) {
+      app = LocalApp();
+    } else if (auto m = SavedManifest(id)) {
+      app = BuildApp(id, m->version, m->files, &*m);
+    }
+    if (!app) return nullptr;
+    return &(apps[app->id] = *app);
+  }
+
+  // Marks failed_id failed here (and reports it), then runs what ran before it, if we still
+  // have it: the recorded previous app when failed_id was running, else the one running.
   void GoBack(const NetworkView& v, const std::string& failed_id, const std::string& reason) {
     record.failed.insert(failed_id);
+    record.attempting.clear();
+    record.attempts = 0;
     Save();
     Report(failed_id, "failed", reason, v.is_member);
-    auto it = apps.find(record.previous);
-    if (it == apps.end() && record.previous.rfind("local-", 0) == 0) {
-      if (auto local_app = LocalApp(); local_app) {
-        apps[local_app->id] = *local_app;
-        it = apps.find(local_app->id);
-      }
-    } else if (it == apps.end() && !record.previous.empty()) {
-      // Installed before a restart: its manifest and blobs are still here.
-      if (auto m = SavedManifest(record.previous)) {
-        if (auto app = BuildApp(record.previous, m->version, m->files, &*m); app) {
-          apps[app->id] = *app;
-          it = apps.find(app->id);
-        }
-      }
-    }
-    if (it == apps.end()) {
+    const std::string back_id = running == failed_id || running.empty()
+                                    ? (record.running == failed_id ? record.previous : record.running)
+                                    : running;
+    const App* back = back_id.empty() ? nullptr : Recall(back_id);
+    if (!back) {
       SetPhase("failed", reason + "; no earlier release to go back to");
       return;
     }
-    const App back = it->second;
-    if (auto s = Switch(back, "going back after: " + reason); !s.ok()) {
+    if (back->id == running) {
+      SetPhase("failed", reason);
+      return;
+    }
+    const App copy = *back;
+    if (auto s = Switch(copy, "going back after: " + reason); !s.ok()) {
       SetPhase("failed", reason + "; going back failed too: " + s.message());
     } else {
       SetPhase("reverted", reason);
@@ -334,10 +346,11 @@ struct ReleaseManager::Impl {
     // A release that this node kept restarting on is a failure.
     if (first_pass) {
       first_pass = false;
-      if (!record.attempting.empty() && record.attempting == record.running &&
-          !record.healthy.count(record.running) && record.attempts >= kRestartsBeforeGivingUp) {
-        PS_LOG(kError, "release") << "restarted " << record.attempts << " times while starting " << record.running;
-        GoBack(v, record.running, "the node restarted " + std::to_string(record.attempts) + " times while starting it");
+      if (!record.attempting.empty() && record.attempts >= kRestartsBeforeGivingUp) {
+        const std::string id = record.attempting;
+        const std::string why = "the node restarted " + std::to_string(record.attempts) + " times while starting it";
+        PS_LOG(kError, "release") << why << " (" << id << ")";
+        GoBack(v, id, why);
         return;
       }
     }
@@ -556,12 +569,15 @@ Status ReleaseManager::Start() {
     // A restart resumes the recorded release from the store, before the ledger says more.
     std::lock_guard<std::mutex> lock(d.mu);
     const std::string id = d.record.running;
-    if (!id.empty() && id.rfind("local-", 0) != 0) {
+    const bool gave_up = d.record.attempting == id && d.record.attempts >= kRestartsBeforeGivingUp;
+    if (!id.empty() && id.rfind("local-", 0) != 0 && !gave_up) {
       if (auto m = d.SavedManifest(id)) {
         auto app = d.BuildApp(id, m->version, m->files, &*m);
         if (app) {
-          if (d.record.attempting == id) ++d.record.attempts;
-          d.running.clear();
+          if (d.record.attempting == id) {
+            ++d.record.attempts;  // restarted within its watch window: counted
+            d.Save();
+          }
           if (auto s = d.o.install(*app); s.ok()) {
             d.apps[id] = *app;
             d.running = id;

@@ -369,5 +369,32 @@ TEST_F(ReleaseTest, AStagedRolloutHaltsOnFailuresAndItsFirstStageGoesBack) {
   EXPECT_NE(out.find("HALTED"), std::string::npos) << out;
 }
 
+TEST_F(ReleaseTest, ANodeThatKeepsDyingWhileStartingAReleaseGoesBackToThePreviousOne) {
+  const std::string v0 = V0();
+  Start("a", v0);
+  const std::string v1 = MakeApp("v1", {{"libhello.so", test::BuiltPlugin("hello")}, {"libaborts.so", test::FixturePlugin("aborts")}},
+                                 {{"index.html", "v1"}});
+  std::string out;
+  ASSERT_EQ(Publish(v1, "a", {Key("a")}, {}, &out), 0) << out;
+  // Its init kills the process; a supervisor (this test, systemd) starts it again.
+  int crashes = 0;
+  for (int start = 0; start < 6; ++start) {
+    ASSERT_TRUE(test::WaitFor(
+        [&] {
+          if (!nodes_["a"]->process()->running()) return true;
+          const json::Value r = Release("a");
+          return RunningVersion("a") == 0 && r.is_object() && !r.find("failed")->as_array().empty();
+        },
+        20s));
+    if (nodes_["a"]->process()->running()) break;
+    ++crashes;
+    (void)nodes_["a"]->Start();  // false while it dies before it is ready
+  }
+  EXPECT_EQ(crashes, 3);
+  ASSERT_TRUE(nodes_["a"]->process()->running());
+  EXPECT_EQ(Get("a", "/index.html"), "<h1>v0</h1>");
+  EXPECT_NE(nodes_["a"]->Log().find("restarted 3 times while starting it"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace peerstack

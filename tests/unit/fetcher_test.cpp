@@ -30,7 +30,6 @@ const std::string kBlob = [] {
 }();
 
 // A peer that answers every blob request with what `body` makes of the real bytes.
-}  // namespace
 class Peer {
  public:
   explicit Peer(std::function<std::string(const std::string&)> body) {
@@ -200,10 +199,32 @@ TEST_F(FetcherTest, WhenEveryPeerFailsItPausesThenAsksAgain) {
   EXPECT_EQ(fetcher_->stats().missing, 1u);
 }
 
-
-}  // namespace peerstack::release
-namespace peerstack::release {
-namespace {
+TEST_F(FetcherTest, AStoreThatRefusesTheBytesKeepsNothingAndTriesAgainLater) {
+  // Where the store's directory should be, a file: every write fails, as on a full disk.
+  test::WriteFile(dir_.Sub("blobs"), "in the way");
+  FetcherOptions fo;
+  fo.transport = transport_.get();
+  fo.blobs = &blobs_;
+  fo.clock = &clock_;
+  fo.retry_after_ms = 100;
+  BlobFetcher fetcher(std::move(fo));
+  Peer good([](const std::string& b) { return b; });
+  const std::vector<BlobRequest> wanted = {{sha_, static_cast<int64_t>(kBlob.size())}};
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        fetcher.Pump(wanted, {good.url()});
+        return !fetcher.stats().errors.empty();
+      },
+      5s));
+  EXPECT_NE(fetcher.stats().errors.back().find("store:"), std::string::npos) << fetcher.stats().errors.back();
+  EXPECT_FALSE(fetcher.Have(sha_));
+  EXPECT_EQ(fetcher.stats().refused, 0u) << "not the peer's fault";
+  // Space again: the next try stores it, from the same peer.
+  ::unlink(dir_.Sub("blobs").c_str());
+  ASSERT_TRUE(test::WaitFor([&] { return fetcher.Pump(wanted, {good.url()}); }, 5s));
+  EXPECT_EQ(*blobs_.Get(sha_, 1 << 20), kBlob);
+  EXPECT_EQ(good.requests, 2);
+}
 
 // Beast 1.74's async_read of a whole message reads a body past body_limit when the header
 // declares it (the header step's error is dropped): the exchange reads the header first.
