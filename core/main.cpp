@@ -169,6 +169,14 @@ int StatusCommand(const std::vector<std::string>& args) {
             << "network    " << str(net, "id") << "\n"
             << "state      " << str(net, "state_hash") << "\n"
             << "members    " << str(net, "members") << "\n"
+            << "release    " << [&] {
+                 const auto* rel = st->find("release");
+                 const auto* run = rel ? rel->find("running") : nullptr;
+                 std::string line = run && run->is_object() ? (str(run, "version") == "0" ? "its local files" : "release " + str(run, "version"))
+                                                            : std::string("nothing yet");
+                 const std::string detail = str(rel, "detail");
+                 return line + " (" + str(rel, "phase") + (detail.empty() || detail == "?" ? "" : ": " + detail) + ")";
+               }() << "\n"
             << "ports      public " << str(pt, "public") << ", admin " << str(pt, "admin") << "\n"
             << "uptime     " << str(nd, "uptime_ms") << " ms\n";
   return 0;

@@ -497,6 +497,7 @@ release::NetworkView NetworkService::ReleaseView() const {
   v.is_member = d.engine->is_member();
   v.network_id = st.network_id;
   v.accepted_codes = st.AcceptedCodes();
+  v.members = st.members;
   for (const protocol::Member& m : st.members) {
     v.member_keys.push_back(m.key);
     if (m.key != d.key_hex) v.member_urls[m.key] = m.url;

@@ -38,7 +38,7 @@ struct FetcherOptions {
   int64_t min_rate_bytes_per_s = 256 * 1024;
   int64_t base_timeout_ms = 2000;
   size_t parallel = 4;
-  int64_t retry_after_ms = 2000;  // once every peer failed for a blob, wait this long
+  int64_t retry_after_ms = 500;  // once every peer failed for a blob, wait this long
   std::function<void()> wake;     // an answer is waiting for Pump(); called on the loop thread
 };
 

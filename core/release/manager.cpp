@@ -25,6 +25,9 @@ namespace {
 
 constexpr int64_t kMinCallsForHealth = 20;
 constexpr int64_t kRestartsBeforeGivingUp = 3;
+// A node that dies this soon after starting a release (its libraries loaded and initialised)
+// counts it as a failed attempt; later deaths are not the release's to judge.
+constexpr int64_t kCrashWindowMs = 1000;
 constexpr size_t kMaxBlobAnswers = 16;  // blob requests served at once
 constexpr size_t kMaxStalled = 64;      // test hook: answers held back
 
@@ -265,10 +268,13 @@ struct ReleaseManager::Impl {
   // Switches to app; on failure stays and says why.
   Status Switch(const App& app, const std::string& why) {
     // Counted before the switch: a node that dies while starting this release counts it at
-    // every restart (Reconcile gives up after kRestartsBeforeGivingUp).
-    record.attempts = record.attempting == app.id ? record.attempts + 1 : 1;
-    record.attempting = app.id;
-    Save();
+    // every restart (Reconcile gives up after kRestartsBeforeGivingUp). The local files are
+    // not a release: nothing to go back to from them.
+    if (app.id.rfind("local-", 0) != 0) {
+      record.attempts = record.attempting == app.id ? record.attempts + 1 : 1;
+      record.attempting = app.id;
+      Save();
+    }
     PS_LOG(kInfo, "release") << "switching to " << (app.version ? "release " + std::to_string(app.version) : app.id)
                              << " (" << why << ")";
     if (auto s = o.install(app); !s.ok()) return s;
@@ -369,7 +375,7 @@ struct ReleaseManager::Impl {
     stage = -1;
     if (v.current.manifest) {
       const protocol::Manifest& m = *v.current.manifest;
-      rollout = Evaluate(m.rollout, v.current.event, v.current.time_ms, v.member_keys, v.current.reports);
+      rollout = Evaluate(m.rollout, v.current.event, v.current.time_ms, v.members, v.current.reports);
       stage = StageOf(o.self_key, v.current.event, m.rollout.stages);
       target = Decide(rollout, v.is_member, stage, base_accepted, now_wall);
     } else if (!base_accepted) {
@@ -461,21 +467,32 @@ struct ReleaseManager::Impl {
   // window (soak_ms, min_soak_ms at least) ends, too many failed plugin calls send the node
   // back to what it ran before (a failure stands even after a healthy report).
   void HealthWatch(const NetworkView& v, int64_t now) {
+    if (!record.attempting.empty() && record.attempting == running && now - switched_at > kCrashWindowMs) {
+      record.attempting.clear();  // it started and kept running: not a crash loop
+      record.attempts = 0;
+      Save();
+    }
+    // Failures this node could not report yet (it was not a member then): report them now.
+    if (v.is_member) {
+      for (const std::string& f : std::vector<std::string>(record.failed.begin(), record.failed.end())) {
+        if (!record.reported_failed.count(f) && (f == v.current.event || f == v.previous.event)) {
+          Report(f, "failed", "failed here before this node was a member", true);
+        }
+      }
+    }
     if (running.empty() || running.rfind("local-", 0) == 0 || record.failed.count(running)) return;
     const App& app = apps.at(running);
     const protocol::Manifest* m = v.current.event == running && v.current.manifest ? &*v.current.manifest
                                   : v.previous.event == running && v.previous.manifest ? &*v.previous.manifest
                                                                                        : nullptr;
     const int64_t soak = m ? m->rollout.soak_ms : 0;
-    const int64_t window = std::max(o.min_soak_ms, soak);
-    if (now - switched_at > window) {
-      if (!record.attempting.empty()) {
-        record.attempting.clear();
-        record.attempts = 0;
-        Save();
-      }
-      return;
+    // Healthy once soak passed, whenever this node is a member by then (a joiner is admitted
+    // after it installed the release: it reports then).
+    if (now - switched_at >= soak && v.is_member && !record.healthy.count(running)) {
+      Report(app.id, "healthy", "", true);
     }
+    const int64_t window = std::max(o.min_soak_ms, soak);
+    if (now - switched_at > window) return;
     const int64_t max_error = m ? m->rollout.max_error_percent : 20;
     const plugins::PluginCalls c = o.plugin_calls ? o.plugin_calls() : plugins::PluginCalls{};
     const uint64_t calls = c.calls >= calls_at_switch.calls ? c.calls - calls_at_switch.calls : c.calls;
@@ -484,10 +501,6 @@ struct ReleaseManager::Impl {
         static_cast<int64_t>(failures) * 100 > max_error * static_cast<int64_t>(calls)) {
       GoBack(v, app.id, std::to_string(failures) + " of " + std::to_string(calls) +
                             " plugin calls failed after the switch (more than " + std::to_string(max_error) + "%)");
-      return;
-    }
-    if (now - switched_at >= soak && v.is_member && !record.healthy.count(running)) {
-      Report(app.id, "healthy", "", true);
     }
   }
 
@@ -722,7 +735,7 @@ json::Value ReleaseManager::RolloutJson() const {
   json::Value rollout = nullptr;
   if (v.current.manifest) {
     const protocol::Manifest& m = *v.current.manifest;
-    const RolloutView rv = Evaluate(m.rollout, v.current.event, v.current.time_ms, v.member_keys, v.current.reports);
+    const RolloutView rv = Evaluate(m.rollout, v.current.event, v.current.time_ms, v.members, v.current.reports);
     json::Array stages;
     for (size_t k = 0; k < rv.stage_start_ms.size(); ++k) {
       stages.push_back(json::Object{{"stage", static_cast<int64_t>(k)},

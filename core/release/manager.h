@@ -18,8 +18,8 @@
 //     release and reports "failed". After a switch the node reports "healthy" once the
 //     policy's soak time passed, and watches for max(soak, 10 s): more than max_error_percent
 //     failed plugin calls (of at least 20) in that window send it back to what it ran before,
-//     reporting "failed" (which then stands). A node that restarted three times while
-//     switching to a release goes back too.
+//     reporting "failed" (which then stands). A node that died three times while starting a
+//     release (loading it, or within a second of running it) goes back too.
 //   - DATA_DIR/release.json records what runs, the attempts and the failed releases
 //     (written atomically), so a restart resumes the same release.
 // Thread-safe. One worker thread; fetch answers arrive on the transport's loop and wait for it.
@@ -61,6 +61,7 @@ struct NetworkView {
   };
   Release current, previous;
   std::vector<std::string> member_keys;
+  std::vector<protocol::Member> members;
   std::map<std::string, std::string> member_urls;  // key -> URL, this node left out
 };
 

@@ -31,22 +31,23 @@ int64_t RolloutView::OpenStages(int64_t now_ms) const {
 }
 
 RolloutView Evaluate(const protocol::RolloutPolicy& policy, const std::string& release_event,
-                     int64_t release_time_ms, const std::vector<std::string>& members,
+                     int64_t release_time_ms, const std::vector<protocol::Member>& members,
                      const std::map<std::string, protocol::NetworkState::Report>& reports) {
   RolloutView v;
   const int64_t stages = std::max<int64_t>(1, policy.stages);
   std::vector<std::vector<int64_t>> healthy_times(static_cast<size_t>(stages));
   v.stage_size.assign(static_cast<size_t>(stages), 0);
-  for (const std::string& key : members) {
-    const auto k = static_cast<size_t>(StageOf(key, release_event, stages));
-    ++v.stage_size[k];
-    auto it = reports.find(key);
+  for (const protocol::Member& m : members) {
+    const auto k = static_cast<size_t>(StageOf(m.key, release_event, stages));
+    const bool counted = m.joined_ms <= release_time_ms;  // in the stage's size
+    if (counted) ++v.stage_size[k];
+    auto it = reports.find(m.key);
     if (it == reports.end()) continue;
     if (it->second.status == "failed") {
       ++v.failures;
     } else if (it->second.status == "healthy") {
       ++v.healthy;
-      healthy_times[k].push_back(it->second.time_ms);
+      if (counted) healthy_times[k].push_back(it->second.time_ms);
     }
   }
   v.halted = v.failures >= policy.max_failures;

@@ -7,7 +7,10 @@
 //     chosen by the member without changing its key.
 //   - Stage 0 starts with the release event. Stage k starts once healthy_percent of the
 //     members of stage k-1 (rounded up; an empty stage passes) reported healthy and the
-//     report that made the count is soak_ms old; never before stage k-1 started.
+//     report that made the count is soak_ms old; never before stage k-1 started. Only
+//     members admitted before the release event count towards a stage's size, so a member
+//     admitted later cannot send a stage that started back to "not started" (it still has a
+//     stage, follows it, and its failure reports count).
 //   - max_failures failure reports from members halt the rollout: no stage starts any more
 //     and every member goes back to the previous release.
 #pragma once
@@ -38,9 +41,9 @@ struct RolloutView {
   int64_t OpenStages(int64_t now_ms) const;
 };
 
-// members: the member keys now; reports: by member key, for this release.
+// members: the members now; reports: by member key, for this release.
 RolloutView Evaluate(const protocol::RolloutPolicy& policy, const std::string& release_event,
-                     int64_t release_time_ms, const std::vector<std::string>& members,
+                     int64_t release_time_ms, const std::vector<protocol::Member>& members,
                      const std::map<std::string, protocol::NetworkState::Report>& reports);
 
 // What a node should run. kCurrent: the release in force; kPrevious: the one before (a halted

@@ -223,7 +223,7 @@ TEST_F(PluginNodeTest, AHundredKillsMidWriteLoseNoAcknowledgedWrite) {
     StartNode();
     // What survived: everything acknowledged, and the database is whole.
     const json::Value posts = node_->GetJson("/api/blog/posts");
-    ASSERT_TRUE(posts.is_object());
+    ASSERT_TRUE(posts.is_object()) << node_->Log();
     std::set<std::string> titles;
     for (const auto& p : posts.find("posts")->as_array()) titles.insert(*p.find_string("title"));
     for (const std::string& t : acknowledged_posts) ASSERT_TRUE(titles.count(t)) << t << " was lost";

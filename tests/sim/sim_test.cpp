@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <vector>
 
+#include "release/rollout.h"
 #include "sim/simulator.h"
 
 namespace peerstack::sim {
@@ -296,6 +298,246 @@ TEST(Simulation, ASilentPeerCostsOnlyItsOwnQueue) {
               peak_default, static_cast<long long>(wait_silent),
               static_cast<long long>(wait_healthy), static_cast<long long>(spread_silent),
               static_cast<long long>(spread_healthy));
+}
+
+// ---- releases (the release model: simulator.h) -----------------------------------------
+//
+// After every scenario: no node ever ran anything but exactly one whole release (every file of
+// it held, its code that release's), each runs a code its own ledger accepts (the newest
+// release or the one before), and the protocol's safety holds.
+
+void ExpectReleasesHold(const Simulator& sim, uint64_t seed) {
+  EXPECT_EQ(sim.CheckReleases(), "") << "seed " << seed;
+  EXPECT_EQ(sim.CheckSafety(), "") << "seed " << seed;
+}
+
+// The nodes that do not run `release` (empty: all do), for failure messages.
+std::string NotRunning(const Simulator& sim, size_t nodes, const std::string& release) {
+  std::string out;
+  for (size_t i = 0; i < nodes; ++i) {
+    if (sim.running_release(i) != release) {
+      out += (out.empty() ? "" : ", ") + std::to_string(i) + " (runs " +
+             sim.running_release(i).substr(0, 8) + ")";
+    }
+  }
+  return out;
+}
+
+std::vector<size_t> Range(size_t from, size_t to) {
+  std::vector<size_t> v;
+  for (size_t i = from; i < to; ++i) v.push_back(i);
+  return v;
+}
+
+// A single-stage release whose blobs only the publisher holds, with 10% loss, random splits
+// and crashes for 10 s, and a partition from just before the release until 5 s after it: the
+// far side learns of the release only after the heal, and every node ends on it.
+TEST(Simulation, ReleaseReachesEveryNodeThroughLossAndAHealedPartition) {
+  ReleaseStats total;
+  int64_t latest = 0;
+  for (uint64_t seed = 1; seed <= 16; ++seed) {
+    SimConfig c;
+    c.seed = seed;
+    c.nodes = 5 + seed % 5;  // 5..9, all founders
+    c.founders = c.nodes;
+    c.faults_until_ms = 10000;
+    c.loss = 0.1;
+    c.partitions = true;
+    c.crashes = true;
+    const size_t half = c.nodes / 2;
+    c.cuts.push_back({800, 6000, Range(0, half), Range(half, c.nodes)});
+    ReleasePlan v1;
+    v1.at_ms = 1000;
+    v1.files = 4;
+    c.release.plans = {v1};
+    c.run_ms = 30000;
+    Simulator sim(c);
+    sim.Run();
+    ASSERT_EQ(sim.releases().size(), 1u) << "seed " << seed;
+    const std::string& event = sim.releases()[0].event;
+    EXPECT_EQ(NotRunning(sim, c.nodes, event), "") << "seed " << seed;
+    for (const ReleaseSwitch& s : sim.release_switches()) {
+      EXPECT_EQ(s.to, event) << "seed " << seed << ": node " << s.node;
+      if (s.node >= half) {
+        EXPECT_GE(s.at_ms, 6000) << "seed " << seed << ": node " << s.node;
+      }
+      latest = std::max(latest, s.at_ms);
+    }
+    ExpectReleasesHold(sim, seed);
+    EXPECT_EQ(sim.CheckConvergence(), "") << "seed " << seed;
+    total.fetches += sim.release_stats().fetches;
+    total.fetches_failed += sim.release_stats().fetches_failed;
+  }
+  EXPECT_GT(total.fetches_failed, 0u);  // the faults did cost fetches
+  std::printf("[ figures  ] %llu fetches, %llu failed; the last node switched at %lld ms (heal at "
+              "6000)\n",
+              static_cast<unsigned long long>(total.fetches),
+              static_cast<unsigned long long>(total.fetches_failed),
+              static_cast<long long>(latest));
+}
+
+// v1, then v2 300 ms later while v1 is still spreading; v2's blobs are at the publisher and
+// two other nodes only, and the publisher cannot reach three founders while both spread (10%
+// loss and crashes until 8 s). Every node ends on v2. A joiner that starts after v2 with the
+// genesis code (no longer accepted) installs v2, without being a member yet, and is then
+// admitted.
+TEST(Simulation, TwoReleasesInARowEndOnTheSecondAndAJoinerBehindInstallsIt) {
+  size_t seeds_mid_spread = 0;
+  for (uint64_t seed = 1; seed <= 16; ++seed) {
+    SimConfig c;
+    c.seed = seed;
+    c.nodes = 7 + seed % 3;  // 7..9, the last one a joiner
+    c.founders = c.nodes - 1;
+    c.joins_from_ms = 4700;  // the joiner starts at 5000
+    c.join_spacing_ms = 300;
+    c.faults_until_ms = 8000;
+    c.loss = 0.1;
+    c.crashes = true;
+    c.cuts.push_back({900, 9000, {0}, Range(c.founders - 3, c.founders)});
+    ReleasePlan v1, v2;
+    v1.at_ms = 1000;
+    v2.at_ms = 1300;
+    v2.files = 4;
+    v2.holders = {1, 2};
+    c.release.plans = {v1, v2};
+    c.run_ms = 40000;
+    Simulator sim(c);
+    sim.Run();
+    ASSERT_EQ(sim.releases().size(), 2u) << "seed " << seed;
+    const PublishedRelease& r1 = sim.releases()[0];
+    const PublishedRelease& r2 = sim.releases()[1];
+    EXPECT_EQ(NotRunning(sim, c.nodes, r2.event), "") << "seed " << seed;
+    // Was v1 still spreading when v2 came out? (Some founder had not switched to it yet.)
+    size_t on_v1 = 0;
+    for (const ReleaseSwitch& s : sim.release_switches()) {
+      if (s.to == r1.event && s.at_ms <= r2.time_ms) ++on_v1;
+    }
+    if (on_v1 < c.founders) ++seeds_mid_spread;
+    // The joiner: refused with the genesis code, it installs v2 (the one release it runs),
+    // then is admitted.
+    const size_t joiner = c.nodes - 1;
+    std::vector<ReleaseSwitch> mine;
+    for (const ReleaseSwitch& s : sim.release_switches()) {
+      if (s.node == joiner) mine.push_back(s);
+    }
+    ASSERT_EQ(mine.size(), 1u) << "seed " << seed;
+    EXPECT_EQ(mine[0].from, Simulator::kGenesisRelease) << "seed " << seed;
+    EXPECT_EQ(mine[0].to, r2.event) << "seed " << seed;
+    EXPECT_FALSE(mine[0].member) << "seed " << seed;
+    EXPECT_GE(sim.admitted_at(joiner), mine[0].at_ms) << "seed " << seed;
+    EXPECT_EQ(sim.CheckConvergence(), "") << "seed " << seed;
+    ExpectReleasesHold(sim, seed);
+  }
+  EXPECT_GE(seeds_mid_spread, 8u);  // the scenario is the one it says, most of the time
+  std::printf("[ figures  ] v2 came out while v1 was still spreading in %zu of 16 seeds\n",
+              seeds_mid_spread);
+}
+
+// Three stages with 2 s soak and every member of a stage needed healthy: by the final ledger's
+// rollout (rollout.h's Evaluate), each stage starts at least soak_ms after the one before, and
+// no node switched before its stage started. Every node ends on the release.
+TEST(Simulation, StagedRolloutStartsEachStageOnlyAfterTheOneBeforeSoaked) {
+  int64_t last_start = 0;
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    SimConfig c;
+    c.seed = seed;
+    c.nodes = 9 + seed % 4;  // 9..12, all founders
+    c.founders = c.nodes;
+    c.faults_until_ms = 15000;
+    c.loss = 0.05;
+    ReleasePlan v1;
+    v1.at_ms = 1000;
+    v1.rollout.stages = 3;
+    v1.rollout.soak_ms = 2000;
+    v1.rollout.healthy_percent = 100;
+    c.release.plans = {v1};
+    c.run_ms = 30000;
+    Simulator sim(c);
+    sim.Run();
+    ASSERT_EQ(sim.releases().size(), 1u) << "seed " << seed;
+    const PublishedRelease& r = sim.releases()[0];
+    const protocol::NetworkState& st = sim.ledger_of(0)->state();
+    ASSERT_EQ(st.release.event, r.event) << "seed " << seed;
+    using Reports = std::map<std::string, protocol::NetworkState::Report>;
+    const Reports reports = st.reports.count(r.event) ? st.reports.at(r.event) : Reports{};
+    const release::RolloutView view =
+        release::Evaluate(r.manifest.rollout, r.event, st.release.time_ms, st.members, reports);
+    ASSERT_EQ(view.stage_start_ms.size(), 3u);
+    EXPECT_FALSE(view.halted) << "seed " << seed;
+    for (size_t k = 0; k < 3; ++k) {
+      ASSERT_GE(view.stage_start_ms[k], 0) << "seed " << seed << ": stage " << k << " not started";
+      if (k > 0 && view.stage_size[k - 1] > 0) {
+        EXPECT_GE(view.stage_start_ms[k], view.stage_start_ms[k - 1] + v1.rollout.soak_ms)
+            << "seed " << seed << ": stage " << k;
+      }
+    }
+    last_start = std::max(last_start, view.stage_start_ms[2] - r.time_ms);
+    size_t later_stages = 0;  // switches the rollout held back: not a vacuous check
+    for (const ReleaseSwitch& s : sim.release_switches()) {
+      const int64_t stage = release::StageOf(sim.key_of(s.node), r.event, 3);
+      EXPECT_GE(s.at_ms, view.stage_start_ms[static_cast<size_t>(stage)])
+          << "seed " << seed << ": node " << s.node << " of stage " << stage;
+      if (stage > 0) ++later_stages;
+    }
+    EXPECT_GT(later_stages, 0u) << "seed " << seed;
+    EXPECT_EQ(NotRunning(sim, c.nodes, r.event), "") << "seed " << seed;
+    ExpectReleasesHold(sim, seed);
+  }
+  std::printf("[ figures  ] the last stage started at most %lld ms after the release\n",
+              static_cast<long long>(last_start));
+}
+
+// v1 runs everywhere; v2 fails on two nodes (noticed 0.5 s after the switch, within its 3 s
+// soak) and max_failures is 2 (5% loss and crashes until 12 s): the rollout halts, the
+// failing nodes go back to v1 on their own, and every other node that switched to v2 goes
+// back to v1 too.
+TEST(Simulation, AReleaseThatFailsOnEnoughNodesHaltsAndEveryNodeGoesBack) {
+  uint64_t went_back = 0;
+  for (uint64_t seed = 1; seed <= 16; ++seed) {
+    SimConfig c;
+    c.seed = seed;
+    c.nodes = 6 + seed % 4;  // 6..9, all founders
+    c.founders = c.nodes;
+    c.faults_until_ms = 12000;
+    c.loss = 0.05;
+    c.crashes = true;
+    ReleasePlan v1, v2;
+    v1.at_ms = 1000;
+    v2.at_ms = 6000;
+    v2.rollout.soak_ms = 3000;
+    v2.rollout.max_failures = 2;
+    const size_t f1 = 1 + seed % (c.nodes - 1), f2 = 1 + (seed + 2) % (c.nodes - 1);
+    v2.fails_on = {f1, f2};
+    c.release.plans = {v1, v2};
+    c.run_ms = 30000;
+    Simulator sim(c);
+    sim.Run();
+    ASSERT_EQ(sim.releases().size(), 2u) << "seed " << seed;
+    const PublishedRelease& r1 = sim.releases()[0];
+    const PublishedRelease& r2 = sim.releases()[1];
+    const protocol::NetworkState& st = sim.ledger_of(0)->state();
+    ASSERT_EQ(st.release.event, r2.event) << "seed " << seed;
+    ASSERT_EQ(st.previous.event, r1.event) << "seed " << seed;
+    ASSERT_TRUE(st.reports.count(r2.event)) << "seed " << seed;
+    const auto& reports = st.reports.at(r2.event);
+    const release::RolloutView view =
+        release::Evaluate(r2.manifest.rollout, r2.event, st.release.time_ms, st.members, reports);
+    EXPECT_TRUE(view.halted) << "seed " << seed;
+    EXPECT_GE(view.failures, 2) << "seed " << seed;
+    for (size_t f : {f1, f2}) {
+      auto it = reports.find(sim.key_of(f));
+      ASSERT_NE(it, reports.end()) << "seed " << seed << ": node " << f << " did not report";
+      EXPECT_EQ(it->second.status, "failed") << "seed " << seed << ": node " << f;
+    }
+    EXPECT_EQ(NotRunning(sim, c.nodes, r1.event), "") << "seed " << seed;
+    for (const ReleaseSwitch& s : sim.release_switches()) {
+      if (s.from == r2.event) ++went_back;
+    }
+    ExpectReleasesHold(sim, seed);
+  }
+  EXPECT_GT(went_back, 0u);  // nodes did run v2 before the halt
+  std::printf("[ figures  ] %llu switches back from the failed release\n",
+              static_cast<unsigned long long>(went_back));
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "crypto/encoding.h"
+#include "crypto/sha256.h"
+#include "release/rollout.h"
 
 namespace peerstack::sim {
 
@@ -42,6 +44,22 @@ struct Simulator::Link {
   int64_t retry_at = -1;  // a kRetry is scheduled then (one is enough)
 };
 
+// The release model's state of one node (core/release/manager.cpp's, reduced).
+struct Simulator::NodeRelease {
+  // On "disk": kept across crashes.
+  std::set<std::string> blobs;                // sha256 of the blobs held
+  std::string running = kGenesisRelease;      // release event hash, or "genesis"
+  std::string code = kGenesisCode;
+  std::string before = kGenesisRelease;       // what ran before the last switch
+  std::set<std::string> failed;               // releases that failed here
+  std::set<std::string> healthy;              // releases reported healthy from here
+  // In memory: a crash forgets it (a restart starts the watch anew, as the daemon's resume).
+  int64_t switched_at = 0;
+  std::map<std::string, size_t> in_flight;        // sha256 -> the peer asked
+  std::map<std::string, std::set<size_t>> tried;  // sha256 -> peers that failed it
+  std::map<std::string, int64_t> retry_at;        // sha256 -> when to start over
+};
+
 struct Simulator::Node {
   size_t index = 0;
   std::string url;
@@ -57,12 +75,15 @@ struct Simulator::Node {
   uint64_t generation = 0;   // lives: a crash ends one, and the queues with it
   uint64_t tick_serial = 0;  // only the latest tick scheduled runs
   std::map<size_t, Link> queues;  // by destination; only the busy or failing ones
+  NodeRelease release;
 };
 
 Simulator::Simulator(SimConfig config)
-    : config_(config), net_rng_(config.seed * 0x2545f4914f6cdd1dULL + 7) {
+    : config_(config),
+      net_rng_(config.seed * 0x2545f4914f6cdd1dULL + 7),
+      releases_(config.seed * 0x9e3779b97f4a7c15ULL + 11) {
   SeededRandom keys(config.seed);
-  const std::string code = "c0de";
+  const std::string code = kGenesisCode;
   for (size_t i = 0; i < config_.nodes; ++i) {
     auto n = std::make_unique<Node>();
     n->index = i;
@@ -126,6 +147,14 @@ Simulator::Simulator(SimConfig config)
       Push(MakeDelivery(config_.silent_from_ms, Kind::kFreeze, i));
       if (thaws) Push(MakeDelivery(config_.silent_until_ms, Kind::kThaw, i));
     }
+  }
+  for (size_t c = 0; c < config_.cuts.size(); ++c) {
+    Push(MakeDelivery(config_.cuts[c].from_ms, Kind::kCut, 0, c));
+    Push(MakeDelivery(config_.cuts[c].until_ms, Kind::kHeal, 0, c));
+  }
+  for (size_t k = 0; k < config_.release.plans.size(); ++k) {
+    const ReleasePlan& p = config_.release.plans[k];
+    Push(MakeDelivery(p.at_ms, Kind::kPublish, config_.release.publisher, k));
   }
 }
 
@@ -321,6 +350,9 @@ void Simulator::Crash(size_t i, int64_t down_ms) {
   n.up = false;
   n.engine.reset();
   n.queues.clear();  // with the process; what is on the wire still arrives
+  n.release.in_flight.clear();  // and the fetcher's memory
+  n.release.tried.clear();
+  n.release.retry_at.clear();
   n.down_until = now_ + (down_ms > 0 ? down_ms : net_rng_.Between(300, 2000));
   ++n.generation;
   ScheduleTick(n.down_until, i);
@@ -330,8 +362,9 @@ void Simulator::Restart(size_t i) {
   Node& n = *nodes_[i];
   protocol::EngineConfig ec;
   ec.url = n.url;
-  ec.code_hash = "c0de";
+  ec.code_hash = n.release.code;  // the recorded release's (release.json)
   ec.verify_cache = &verify_cache_;
+  n.release.switched_at = now_;  // the daemon's resume starts the health watch anew
   if (!n.persisted.empty()) {
     auto ledger = protocol::Ledger::FromGenesis(n.persisted.front());
     for (size_t k = 1; k < n.persisted.size(); ++k) (void)ledger->Add(n.persisted[k]);
@@ -370,6 +403,18 @@ void Simulator::Handle(Delivery& d) {
       for (size_t to : peers) Pump(d.node, to);  // what waited too long expires now
       return;
     }
+    case Kind::kCut:
+    case Kind::kHeal:
+      for (size_t a : config_.cuts[d.peer].a) {
+        for (size_t b : config_.cuts[d.peer].b) SetLinkDown(a, b, d.kind == Kind::kCut);
+      }
+      return;
+    case Kind::kPublish:
+      return Publish(d.peer);
+    case Kind::kFetch:
+      return ServeFetch(d);
+    case Kind::kFetched:
+      return FetchDone(d);
     case Kind::kTick:
       break;
   }
@@ -380,7 +425,7 @@ void Simulator::Handle(Delivery& d) {
       // A joiner starting: it knows the genesis node's URL (its seed).
       protocol::EngineConfig ec;
       ec.url = n.url;
-      ec.code_hash = "c0de";
+      ec.code_hash = n.release.code;
       ec.verify_cache = &verify_cache_;
       n.engine = std::make_unique<protocol::Engine>(ec, *n.key, UrlOf(0), n.rng.get());
       n.up = true;
@@ -394,6 +439,7 @@ void Simulator::Handle(Delivery& d) {
   n.engine->Tick(now_, &out);
   Emit(d.node, out);
   NoteAdmitted(d.node);
+  if (!config_.release.plans.empty()) ReleaseTick(d.node);
   ScheduleTick(now_ + config_.tick_ms, d.node);
 }
 
@@ -605,6 +651,385 @@ std::string Simulator::CheckSafety() const {
     }
   }
   return "";
+}
+
+// ---- the release model ----------------------------------------------------------------
+
+namespace {
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+template <typename T>
+void Shuffle(std::vector<T>* list, SeededRandom& rng) {
+  for (size_t i = list->size(); i > 1; --i) std::swap((*list)[i - 1], (*list)[rng.Next() % i]);
+}
+
+}  // namespace
+
+const PublishedRelease* Simulator::FindRelease(const std::string& id) const {
+  auto it = releases_.by_event.find(id);
+  return it == releases_.by_event.end() ? nullptr : &releases_.published[it->second];
+}
+
+void Simulator::Publish(size_t plan) {
+  const ReleasePlan& p = config_.release.plans[plan];
+  const size_t from = config_.release.publisher;
+  Node& n = *nodes_[from];
+  // Not now (down, silent, not a member yet, or the plan before is not out): at the next tick.
+  if (plan != releases_.published.size() || !n.up || n.silent || !n.engine ||
+      !n.engine->is_member()) {
+    Push(MakeDelivery(now_ + config_.tick_ms, Kind::kPublish, from, plan));
+    return;
+  }
+  protocol::Manifest m;
+  m.network = n.engine->ledger()->network_id();
+  m.version = static_cast<int64_t>(plan) + 1;
+  m.created_ms = now_;
+  m.expires_ms = now_ + 86400000;
+  m.rollout = p.rollout;
+  for (size_t j = 0; j < p.files; ++j) {
+    // File 0 is the same in every release (an unchanged plugin); the others change each time.
+    std::string content = "sim " + std::to_string(config_.seed) + " file " + std::to_string(j);
+    if (j > 0) content += " of version " + std::to_string(m.version);
+    protocol::FileEntry f;
+    f.role = j % 2 == 0 ? "plugin" : "front";
+    f.path = j % 2 == 0 ? "p" + std::to_string(j) + ".so" : "app/f" + std::to_string(j) + ".js";
+    f.sha256 = crypto::Sha256Hex(content);
+    f.size = p.file_bytes + static_cast<int64_t>(j) * 1000;
+    releases_.blob_bytes[f.sha256] = f.size;
+    m.files.push_back(std::move(f));
+  }
+  std::sort(m.files.begin(), m.files.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.role, a.path) < std::tie(b.role, b.path);
+  });
+  // Node 0 made the network: its key is the only publisher.
+  const std::vector<protocol::PublisherSignature> sigs{protocol::SignManifest(*nodes_[0]->key, m)};
+  protocol::Output out;
+  const Status published = n.engine->PublishRelease(m, sigs, now_, &out);
+  if (!published.ok() || out.new_events.empty()) {
+    if (releases_.violation.empty()) {
+      releases_.violation = "at " + std::to_string(now_) + " ms release " +
+                            std::to_string(m.version) + " was not published: " +
+                            published.message();
+    }
+    return;
+  }
+  PublishedRelease r;
+  r.event = protocol::HashOf(out.new_events.back());
+  r.time_ms = now_;
+  r.code = m.CodeHash();
+  r.manifest = std::move(m);
+  r.plan = plan;
+  // The publishing node holds the files (the daemon refuses to publish without them).
+  for (size_t h : p.holders) {
+    for (const auto& f : r.manifest.files) nodes_[h]->release.blobs.insert(f.sha256);
+  }
+  for (const auto& f : r.manifest.files) n.release.blobs.insert(f.sha256);
+  releases_.by_event[r.event] = releases_.published.size();
+  releases_.published.push_back(std::move(r));
+  Emit(from, out);
+}
+
+void Simulator::ReleaseTick(size_t i) {
+  Node& n = *nodes_[i];
+  CheckWhole(i);
+  if (!n.up || n.silent || !n.engine || !n.engine->ledger()) return;  // waits for a ledger
+  HealthWatch(i);
+  NodeRelease& r = n.release;
+  const protocol::NetworkState& st = n.engine->ledger()->state();
+  const std::vector<std::string> accepted = st.AcceptedCodes();
+  const bool running_accepted = accepted.empty() || Contains(accepted, r.code);
+  release::Target target = release::Target::kKeep;
+  if (const PublishedRelease* current = FindRelease(st.release.event)) {
+    static const std::map<std::string, protocol::NetworkState::Report> kNone;
+    auto reports = st.reports.find(current->event);
+    const release::RolloutView view =
+        release::Evaluate(current->manifest.rollout, current->event, st.release.time_ms, st.members,
+                          reports == st.reports.end() ? kNone : reports->second);
+    const int64_t stage =
+        release::StageOf(n.engine->key_hex(), current->event, current->manifest.rollout.stages);
+    target = release::Decide(view, n.engine->is_member(), stage, running_accepted, now_);
+  } else if (!running_accepted) {
+    target = release::Target::kCurrent;  // release 0: the local files will do
+  }
+  const protocol::NetworkState::ReleaseRef* want = target == release::Target::kCurrent ? &st.release
+                                                   : target == release::Target::kPrevious
+                                                       ? &st.previous
+                                                       : nullptr;
+  if (!want || want->code == r.code) return;  // nothing to do, or there already
+  const PublishedRelease* w = FindRelease(want->event);
+  if (!w) {
+    // Release 0: every node has those files.
+    if (want->code == kGenesisCode) SwitchTo(i, kGenesisRelease);
+    return;
+  }
+  if (r.failed.count(w->event)) return;  // failed here: waits for a newer one
+  if (PumpFetches(i, w->manifest, FetchPeers(i, *w))) SwitchTo(i, w->event);
+}
+
+void Simulator::HealthWatch(size_t i) {
+  Node& n = *nodes_[i];
+  NodeRelease& r = n.release;
+  const PublishedRelease* p = FindRelease(r.running);
+  if (!p || r.failed.count(r.running)) return;
+  // As the manager: the policy of the release in force or the one before, if it is either.
+  const protocol::NetworkState& st = n.engine->ledger()->state();
+  const bool listed = st.release.event == p->event || st.previous.event == p->event;
+  const int64_t soak = listed ? p->manifest.rollout.soak_ms : 0;
+  const int64_t since = now_ - r.switched_at;
+  // Healthy once soak passed, whenever the node is a member by then (a joiner reports once
+  // admitted); failures only within the watch window.
+  if (since >= soak && !r.healthy.count(r.running)) Report(i, r.running, "healthy", "");
+  if (since > std::max(config_.release.watch_ms, soak)) return;  // the watch is over
+  const auto& fails = config_.release.plans[p->plan].fails_on;
+  if (std::find(fails.begin(), fails.end(), i) != fails.end() &&
+      since >= config_.release.fail_after_ms) {
+    GoBack(i, "fails on node " + std::to_string(i) + " (the scenario says so)");
+  }
+}
+
+bool Simulator::Report(size_t i, const std::string& release, const std::string& status,
+                       const std::string& reason) {
+  Node& n = *nodes_[i];
+  if (!n.engine->is_member()) return false;  // a joiner has no voice yet
+  protocol::Output out;
+  const Status s = n.engine->ReportRelease(release, status, reason, now_, &out);
+  Emit(i, out);
+  if (!s.ok()) return false;
+  if (status == "healthy") {
+    n.release.healthy.insert(release);
+    ++releases_.stats.healthy_reports;
+  } else {
+    ++releases_.stats.failed_reports;
+  }
+  return true;
+}
+
+void Simulator::GoBack(size_t i, const std::string& reason) {
+  NodeRelease& r = nodes_[i]->release;
+  const std::string failed = r.running;
+  r.failed.insert(failed);
+  Report(i, failed, "failed", reason);
+  ++releases_.stats.go_backs;
+  const std::string back = r.before;  // a copy: the switch overwrites r.before
+  SwitchTo(i, back);                  // it ran before: its files are still here
+}
+
+void Simulator::SwitchTo(size_t i, const std::string& release) {
+  Node& n = *nodes_[i];
+  NodeRelease& r = n.release;
+  if (r.running == release) return;
+  const PublishedRelease* p = FindRelease(release);
+  releases_.switches.push_back({now_, i, r.running, release, n.engine->is_member()});
+  r.before = r.running;
+  r.running = release;
+  r.code = p ? p->code : kGenesisCode;
+  r.switched_at = now_;
+  n.engine->SetCodeHash(r.code);
+  CheckWhole(i);
+}
+
+std::vector<size_t> Simulator::FetchPeers(size_t i, const PublishedRelease& r) {
+  const protocol::NetworkState& st = nodes_[i]->engine->ledger()->state();
+  const std::string& self = nodes_[i]->engine->key_hex();
+  std::vector<size_t> first, healthy, rest;
+  auto index_of = [&](const std::string& url) -> std::optional<size_t> {
+    auto it = by_url_.find(url);
+    if (it == by_url_.end() || it->second == i) return std::nullopt;
+    return it->second;
+  };
+  // The author first: its key from the event in this node's ledger.
+  if (const std::string* wire = nodes_[i]->engine->ledger()->Wire(r.event)) {
+    if (auto e = protocol::Decode(*wire)) {
+      if (const protocol::Member* a = st.FindMemberByKey(e->author)) {
+        if (auto at = index_of(a->url)) first.push_back(*at);
+      }
+    }
+  }
+  // Then the members, by key (as the manager's map of member URLs), healthy reporters first.
+  std::map<std::string, std::string> urls;
+  for (const protocol::Member& m : st.members) {
+    if (m.key != self) urls[m.key] = m.url;
+  }
+  auto reports = st.reports.find(r.event);
+  for (const auto& [key, url] : urls) {
+    auto at = index_of(url);
+    if (!at || (!first.empty() && *at == first.front())) continue;
+    const bool is_healthy = reports != st.reports.end() && reports->second.count(key) &&
+                            reports->second.at(key).status == "healthy";
+    (is_healthy ? healthy : rest).push_back(*at);
+  }
+  Shuffle(&healthy, releases_.rng);
+  Shuffle(&rest, releases_.rng);
+  first.insert(first.end(), healthy.begin(), healthy.end());
+  first.insert(first.end(), rest.begin(), rest.end());
+  return first;
+}
+
+bool Simulator::PumpFetches(size_t i, const protocol::Manifest& m,
+                            const std::vector<size_t>& peers) {
+  NodeRelease& r = nodes_[i]->release;
+  size_t missing = 0;
+  for (const protocol::FileEntry& f : m.files) {
+    if (r.blobs.count(f.sha256)) continue;
+    ++missing;
+    if (r.in_flight.count(f.sha256) || r.in_flight.size() >= config_.release.parallel_fetches) {
+      continue;
+    }
+    if (auto it = r.retry_at.find(f.sha256); it != r.retry_at.end()) {
+      if (now_ < it->second) continue;
+      r.retry_at.erase(it);
+    }
+    const std::set<size_t>& tried = r.tried[f.sha256];
+    auto next = std::find_if(peers.begin(), peers.end(), [&](size_t p) { return !tried.count(p); });
+    if (next == peers.end()) {
+      // Every peer failed it: start over after a pause (one may have it by then).
+      r.tried.erase(f.sha256);
+      r.retry_at[f.sha256] = now_ + config_.release.retry_after_ms;
+      continue;
+    }
+    StartFetch(i, *next, f.sha256);
+  }
+  return missing == 0;
+}
+
+int64_t Simulator::FetchDeadline(int64_t asked_at, const std::string& blob) const {
+  const int64_t rate = std::max<int64_t>(1, config_.release.min_rate_bytes_per_s);
+  return asked_at + config_.release.fetch_timeout_ms + releases_.blob_bytes.at(blob) * 1000 / rate;
+}
+
+void Simulator::StartFetch(size_t client, size_t server, const std::string& blob) {
+  nodes_[client]->release.in_flight[blob] = server;
+  ++releases_.stats.fetches;
+  Delivery d = MakeDelivery(0, Kind::kFetch, server, client);
+  d.generation = nodes_[client]->generation;
+  d.taken_at = now_;
+  d.blob = blob;
+  const bool faulty = now_ < config_.faults_until_ms;
+  if (Blocked(client, server) || (faulty && net_rng_.Unit() < config_.loss)) {
+    // The request never arrives: no answer by the deadline.
+    d.kind = Kind::kFetched;
+    d.node = client;
+    d.peer = server;
+    d.at = FetchDeadline(now_, blob);
+  } else {
+    d.at = now_ + net_rng_.Between(config_.min_delay_ms, config_.max_delay_ms);
+  }
+  Push(std::move(d));
+}
+
+bool Simulator::Serves(size_t server, const std::string& blob) const {
+  const Node& s = *nodes_[server];
+  if (!s.engine || !s.engine->ledger() || !s.release.blobs.count(blob)) return false;
+  // Only the files of the releases in force and before, in its own ledger (HandleBlob).
+  const protocol::NetworkState& st = s.engine->ledger()->state();
+  for (const std::string* event : {&st.release.event, &st.previous.event}) {
+    if (const PublishedRelease* p = FindRelease(*event)) {
+      for (const protocol::FileEntry& f : p->manifest.files) {
+        if (f.sha256 == blob) return true;
+      }
+    }
+  }
+  return false;
+}
+
+void Simulator::ServeFetch(const Delivery& d) {
+  const size_t server = d.node, client = d.peer;
+  const Node& s = *nodes_[server];
+  const int64_t deadline = FetchDeadline(d.taken_at, d.blob);
+  Delivery back = MakeDelivery(deadline, Kind::kFetched, client, server);
+  back.generation = d.generation;
+  back.blob = d.blob;
+  const int64_t delay = net_rng_.Between(config_.min_delay_ms, config_.max_delay_ms);
+  const bool faulty = now_ < config_.faults_until_ms;
+  if (!s.up) {
+    back.at = std::min(deadline, now_ + delay);  // refused at once
+  } else if (s.silent || Blocked(server, client) || (faulty && net_rng_.Unit() < config_.loss)) {
+    // No answer (frozen, cut off, or the answer lost): the deadline passes.
+  } else {
+    const bool found = Serves(server, d.blob);  // else a 404, at once
+    const int64_t speed = std::max<int64_t>(1, config_.release.bytes_per_ms);
+    const int64_t body = found ? releases_.blob_bytes.at(d.blob) / speed : 0;
+    if (now_ + body + delay < deadline) {
+      back.at = now_ + body + delay;
+      back.found = found;
+    }
+  }
+  Push(std::move(back));
+}
+
+void Simulator::FetchDone(const Delivery& d) {
+  Node& n = *nodes_[d.node];
+  if (n.generation != d.generation) return;  // the node crashed since: the fetch died with it
+  NodeRelease& r = n.release;
+  r.in_flight.erase(d.blob);
+  if (d.found && n.up && !n.silent) {
+    r.blobs.insert(d.blob);
+    r.tried.erase(d.blob);
+    ++releases_.stats.blobs_fetched;
+  } else {
+    r.tried[d.blob].insert(d.peer);
+    ++releases_.stats.fetches_failed;
+  }
+  ReleaseTick(d.node);  // the answer wakes the manager
+}
+
+std::string Simulator::WholeRelease(size_t i) const {
+  const NodeRelease& r = nodes_[i]->release;
+  if (r.running == kGenesisRelease) {
+    return r.code == kGenesisCode ? "" : "runs release 0 with code " + r.code.substr(0, 16);
+  }
+  const PublishedRelease* p = FindRelease(r.running);
+  if (!p) return "runs " + r.running.substr(0, 16) + ", which was never published";
+  if (r.code != p->code) {
+    return "runs version " + std::to_string(p->manifest.version) + " with another code";
+  }
+  for (const protocol::FileEntry& f : p->manifest.files) {
+    if (!r.blobs.count(f.sha256)) {
+      return "runs version " + std::to_string(p->manifest.version) + " without " + f.path;
+    }
+  }
+  return "";
+}
+
+void Simulator::CheckWhole(size_t i) {
+  if (!releases_.violation.empty()) return;
+  const std::string why = WholeRelease(i);
+  if (!why.empty()) {
+    releases_.violation =
+        "at " + std::to_string(now_) + " ms node " + std::to_string(i) + " " + why;
+  }
+}
+
+std::string Simulator::CheckReleases() const {
+  if (!releases_.violation.empty()) return releases_.violation;
+  for (const auto& n : nodes_) {
+    const std::string why = WholeRelease(n->index);
+    if (!why.empty()) return "node " + std::to_string(n->index) + " " + why;
+    if (!n->up || n->silent || !n->engine || !n->engine->ledger()) continue;
+    const std::vector<std::string> accepted = n->engine->ledger()->state().AcceptedCodes();
+    if (!accepted.empty() && !Contains(accepted, n->release.code)) {
+      return "node " + std::to_string(n->index) + " runs a code its ledger does not accept";
+    }
+  }
+  return "";
+}
+
+const std::string& Simulator::running_release(size_t node) const {
+  return nodes_[node]->release.running;
+}
+
+const std::string& Simulator::running_code(size_t node) const { return nodes_[node]->release.code; }
+
+const protocol::Ledger* Simulator::ledger_of(size_t node) const {
+  const auto& n = nodes_[node];
+  return n->engine ? n->engine->ledger() : nullptr;
+}
+
+std::string Simulator::key_of(size_t node) const {
+  return crypto::HexEncode(nodes_[node]->key->public_key().data(), 32);
 }
 
 }  // namespace peerstack::sim

@@ -39,6 +39,51 @@
 // It also plays a network attacker that sees every message and injects forged approvals,
 // forged member-added events, forged join requests and replays of captured requests; the
 // properties below must hold regardless. The attacker's messages bypass the queues.
+//
+// Releases (SimConfig::release; nothing of this runs when it plans none). The model is the
+// daemon's release manager (core/release/manager.cpp) reduced to its decisions, deciding with
+// the same rollout rules (core/release/rollout.h) from each node's own ledger:
+//   - Per node: the blobs it holds (sha256 strings: the blob store, kept across crashes), the
+//     release it runs (a release event hash, or "genesis": release 0, the files every node
+//     was started with, code "c0de") and its code (the running release's CodeHash), which
+//     its engine presents when joining (Engine::SetCodeHash on every switch, and the code a
+//     restarted or starting engine is made with).
+//   - Publishing: at each ReleasePlan's time the publishing member (node 0 by default) makes
+//     a manifest of a few fake files (version 1, 2, ... in plan order; the first file is the
+//     same in every release, as an unchanged plugin would be), signs it with node 0's key
+//     (the genesis author: the network's only publisher) and publishes it
+//     (Engine::PublishRelease). A member that cannot publish then (down, silent, not a
+//     member) tries again every tick_ms; a plan also waits for the one before it. Its blobs
+//     are then held by the publisher and the plan's holders only.
+//   - Every tick, after its engine's, each live node does what the manager does: the health
+//     watch, then Decide() on Evaluate() of its ledger's release in force; if the target is
+//     not what it runs and did not fail here, it switches when it holds every file of the
+//     target, else it fetches the missing ones. Release 0 needs no fetch. A switch changes
+//     the release and the code together: a node never runs a mix.
+//   - Fetches, as the fetcher (core/release/fetcher.h) does them: at most parallel_fetches
+//     at once, one per blob, each from the first peer not yet failed for that blob in the
+//     order: the release's author, the members that reported it healthy, the other members
+//     (each group shuffled by the seed's own generator, anew at each tick); once every peer
+//     failed a blob, it waits retry_after_ms and starts over. A fetch is a request and an
+//     answer over the network model, outside the message queues: each way takes a network
+//     delay, and the answer also size / bytes_per_ms. It fails, and the next peer is asked,
+//     when the peer lacks the blob or does not serve it (it serves only blobs it holds of
+//     the releases in force and before in its own ledger: a 404 comes back at once), when
+//     the peer is down (refused at once), and with no answer at the deadline (base timeout +
+//     size / min rate, as the fetcher's) when either way is lost (`loss`), cut off or
+//     partitioned, or the peer is silent. The answer's arrival wakes the node (its manager
+//     runs at once, as the fetcher's wake does). A crash loses the fetches in flight and the
+//     fetcher's memory, not the blobs.
+//   - Health: soak_ms after a switch a member reports the release healthy
+//     (Engine::ReportRelease); a node in the plan's fails_on reports it failed fail_after_ms
+//     after switching to it instead and goes back to what it ran before. Both happen only
+//     within the manager's watch window (max(watch_ms, soak_ms) after the switch), so, as in
+//     the daemon, a joiner admitted after its window never reports the release it installed.
+//     A node never switches again to a release that failed on it; max_failures failure
+//     reports halt the rollout, and Decide() then sends every node to the release before it.
+// Every switch is recorded (release_switches()), and at every switch and every tick each node
+// is checked to run exactly one whole release: every file of it held, its code that release's
+// CodeHash (CheckReleases() reports the first time one did not).
 #pragma once
 
 #include <cstddef>
@@ -54,7 +99,7 @@
 
 #include "protocol/engine.h"
 #include "transport/peer_queue.h"
-#include "transport/transport.h"  // TransportOptions (header only: nothing of it is linked)
+#include "transport/transport.h"  // TransportOptions (the simulator calls nothing of it)
 
 namespace peerstack::sim {
 
@@ -81,6 +126,39 @@ struct TransportModel {
   int64_t request_timeout_ms = transport::TransportOptions{}.request_timeout.count();
 };
 
+// One release to publish (see the header comment).
+struct ReleasePlan {
+  int64_t at_ms = 1000;      // when it is published
+  size_t files = 3;          // fake files (alternately a plugin and a front file)
+  int64_t file_bytes = 20000;  // the first file's size; each next one 1000 bytes more
+  protocol::RolloutPolicy rollout;  // the policy's defaults: one stage, no soak, 1 failure halts
+  std::vector<size_t> holders;   // besides the publisher, nodes that hold its blobs from the start
+  std::vector<size_t> fails_on;  // nodes where it fails after the switch
+};
+
+// The release model's parameters. The fetch ones are the fetcher's (core/release/fetcher.h),
+// watch_ms the manager's min_soak_ms.
+struct ReleaseConfig {
+  std::vector<ReleasePlan> plans;  // in publishing order (versions 1, 2, ...)
+  size_t publisher = 0;            // the member that publishes (node 0's key signs)
+  size_t parallel_fetches = 4;
+  int64_t fetch_timeout_ms = 2000;  // plus size / min_rate_bytes_per_s
+  int64_t min_rate_bytes_per_s = 256 * 1024;
+  int64_t retry_after_ms = 500;     // once every peer failed a blob (the fetcher's)
+  int64_t bytes_per_ms = 1000;      // how fast an answer's body travels (1 MB/s)
+  int64_t watch_ms = 10000;         // the health watch lasts max(watch_ms, soak_ms)
+  int64_t fail_after_ms = 500;      // a failing release is noticed this long after the switch
+};
+
+// Links cut on schedule: every link between a node of `a` and one of `b` is down from
+// from_ms until until_ms (a partition that heals, when a and b cover all nodes). A link cut
+// twice at once comes back at the first heal.
+struct LinkCut {
+  int64_t from_ms = 0;
+  int64_t until_ms = 0;
+  std::vector<size_t> a, b;
+};
+
 struct SimConfig {
   uint64_t seed = 1;
   size_t nodes = 5;                 // including the genesis node
@@ -105,6 +183,8 @@ struct SimConfig {
   int64_t silent_from_ms = 0;
   int64_t silent_until_ms = -1;
   TransportModel transport;
+  std::vector<LinkCut> cuts;
+  ReleaseConfig release;
   int64_t run_ms = 20000;   // total simulated time
   int64_t tick_ms = 100;
 };
@@ -130,6 +210,32 @@ struct SimStats {
   // First time all nodes, the thawed ones included, were so after silent_until_ms (-1: no
   // thaw, or not yet).
   int64_t caught_up_at_ms = -1;
+};
+
+// A release as published (in order: releases()[k] is version k + 1).
+struct PublishedRelease {
+  std::string event;  // the release event's hash
+  int64_t time_ms = 0;
+  protocol::Manifest manifest;
+  std::string code;  // manifest.CodeHash()
+  size_t plan = 0;
+};
+
+// A node's switch from one release to another ("genesis" or a release event hash).
+struct ReleaseSwitch {
+  int64_t at_ms = 0;
+  size_t node = 0;
+  std::string from, to;
+  bool member = false;  // the node was a member then
+};
+
+struct ReleaseStats {
+  uint64_t fetches = 0;          // started
+  uint64_t fetches_failed = 0;   // lacking peer, refused, lost, cut off, silent peer
+  uint64_t blobs_fetched = 0;
+  uint64_t healthy_reports = 0;  // made (Engine::ReportRelease accepted them)
+  uint64_t failed_reports = 0;
+  uint64_t go_backs = 0;         // a release failed on a node, which went back
 };
 
 class Simulator {
@@ -164,6 +270,21 @@ class Simulator {
   bool SeesOnline(size_t observer, size_t target) const;
   int64_t now() const { return now_; }
 
+  // Releases. "genesis" names release 0 (the files every node starts with).
+  static constexpr const char* kGenesisRelease = "genesis";
+  static constexpr const char* kGenesisCode = "c0de";
+  // Every node runs exactly one whole release (checked after every step of its release model,
+  // and now), and each node that is up and not silent runs a code its own ledger accepts.
+  std::string CheckReleases() const;
+  const std::vector<PublishedRelease>& releases() const { return releases_.published; }
+  const std::vector<ReleaseSwitch>& release_switches() const { return releases_.switches; }
+  const ReleaseStats& release_stats() const { return releases_.stats; }
+  const std::string& running_release(size_t node) const;
+  const std::string& running_code(size_t node) const;
+  // The node's ledger (null while it has none: a joiner before its first sync, or down).
+  const protocol::Ledger* ledger_of(size_t node) const;
+  std::string key_of(size_t node) const;
+
  private:
   struct Node;
   struct Link;
@@ -175,6 +296,11 @@ class Simulator {
     kRetry,    // node: the sender; peer: the destination whose backoff ends
     kFreeze,   // node goes silent
     kThaw,     // node answers again
+    kCut,      // peer: the LinkCut that starts
+    kHeal,     // peer: the LinkCut that ends
+    kPublish,  // node: the publisher; peer: the ReleasePlan
+    kFetch,    // node: the peer asked for a blob; peer: the node asking
+    kFetched,  // node: the node that asked; peer: the peer that answered (or did not)
   };
   struct Delivery {
     int64_t at = 0;
@@ -183,12 +309,15 @@ class Simulator {
     size_t node = 0;
     size_t peer = kNobody;
     // kTick: the node's tick serial (only its latest tick runs); kArrive, kTimeout, kRetry:
-    // the sender's life (its queues die with it: an older life's exchanges are forgotten).
+    // the sender's life (its queues die with it: an older life's exchanges are forgotten);
+    // kFetch, kFetched: the life of the node that asked (its fetches die with it).
     uint64_t generation = 0;
     bool completes = false;  // kArrive: ends the exchange the sender's queue counts in flight
     bool lost = false;       // kArrive: the network lost it (the exchange still succeeds)
-    int64_t taken_at = 0;    // kArrive: when the sender's queue let it go
+    int64_t taken_at = 0;    // kArrive: when the sender's queue let it go; kFetch: when asked
     protocol::Envelope envelope;
+    std::string blob;        // kFetch, kFetched: the blob's sha256
+    bool found = false;      // kFetched: the peer answered with the blob
     bool operator>(const Delivery& o) const { return std::tie(at, seq) > std::tie(o.at, o.seq); }
   };
 
@@ -215,6 +344,27 @@ class Simulator {
   void Push(Delivery d);  // numbers it (seq) and schedules it
   void ScheduleTick(int64_t at, size_t node);
 
+  // The release model (see the header comment).
+  struct NodeRelease;
+  void Publish(size_t plan);
+  void ReleaseTick(size_t i);  // the manager's pass: health watch, decide, fetch or switch
+  void HealthWatch(size_t i);
+  void SwitchTo(size_t i, const std::string& release);
+  void GoBack(size_t i, const std::string& reason);
+  bool Report(size_t i, const std::string& release, const std::string& status,
+              const std::string& reason);
+  std::vector<size_t> FetchPeers(size_t i, const PublishedRelease& r);
+  // Starts what may start; true when every file of m is held.
+  bool PumpFetches(size_t i, const protocol::Manifest& m, const std::vector<size_t>& peers);
+  void StartFetch(size_t client, size_t server, const std::string& blob);
+  void ServeFetch(const Delivery& d);
+  void FetchDone(const Delivery& d);
+  int64_t FetchDeadline(int64_t asked_at, const std::string& blob) const;
+  bool Serves(size_t server, const std::string& blob) const;
+  const PublishedRelease* FindRelease(const std::string& id) const;
+  std::string WholeRelease(size_t i) const;  // "" when the node runs exactly one whole release
+  void CheckWhole(size_t i);                 // records the first violation
+
   SimConfig config_;
   SeededRandom net_rng_;
   int64_t now_ = 0;
@@ -236,6 +386,18 @@ class Simulator {
   // the simulator's speed, not what any node decides.
   crypto::VerifyCache verify_cache_{1 << 20};
   SimStats stats_;
+  // The release model's network-wide part (per node: Node::release).
+  struct Releases {
+    explicit Releases(uint64_t seed) : rng(seed) {}
+    SeededRandom rng;  // shuffles the fetch peers
+    std::vector<PublishedRelease> published;
+    std::map<std::string, size_t> by_event;        // event hash -> index in published
+    std::map<std::string, int64_t> blob_bytes;     // sha256 -> size
+    std::vector<ReleaseSwitch> switches;
+    std::string violation;  // the first step where a node ran no whole release
+    ReleaseStats stats;
+  };
+  Releases releases_;
 };
 
 }  // namespace peerstack::sim

@@ -16,6 +16,12 @@ std::vector<std::string> Keys(int n) {
   return k;
 }
 
+std::vector<protocol::Member> Members(const std::vector<std::string>& keys, int64_t joined_ms = 0) {
+  std::vector<protocol::Member> out;
+  for (const auto& k : keys) out.push_back({"id-" + k, k, "http://" + k, joined_ms, ""});
+  return out;
+}
+
 TEST(RolloutTest, StagesAreFixedPerKeyAndReleaseAndSpread) {
   const auto keys = Keys(300);
   std::map<int64_t, int> per_stage;
@@ -40,7 +46,7 @@ TEST(RolloutTest, AStageStartsWhenEnoughOfTheOneBeforeIsHealthyForTheSoakTime) {
   p.healthy_percent = 50;
   const auto keys = Keys(30);
   std::map<std::string, Report> reports;
-  RolloutView v = Evaluate(p, "rel", 100, keys, reports);
+  RolloutView v = Evaluate(p, "rel", 100, Members(keys), reports);
   EXPECT_TRUE(v.Started(0, 100));
   EXPECT_FALSE(v.Started(0, 99));
   EXPECT_FALSE(v.Started(1, 1'000'000));
@@ -54,7 +60,7 @@ TEST(RolloutTest, AStageStartsWhenEnoughOfTheOneBeforeIsHealthyForTheSoakTime) {
   ASSERT_GE(stage0.size(), 2u);
   const size_t need = (stage0.size() + 1) / 2;
   for (size_t i = 0; i < need; ++i) reports[stage0[i]] = {"healthy", "", 500 + static_cast<int64_t>(i)};
-  v = Evaluate(p, "rel", 100, keys, reports);
+  v = Evaluate(p, "rel", 100, Members(keys), reports);
   const int64_t at = 500 + static_cast<int64_t>(need) - 1 + 1000;
   EXPECT_FALSE(v.Started(1, at - 1));
   EXPECT_TRUE(v.Started(1, at));
@@ -73,12 +79,12 @@ TEST(RolloutTest, FailuresUpToTheLimitHaltEverywhereAndSendEveryoneBack) {
   const auto keys = Keys(10);
   std::map<std::string, Report> reports;
   reports[keys[0]] = {"failed", "init failed", 10};
-  RolloutView v = Evaluate(p, "rel", 0, keys, reports);
+  RolloutView v = Evaluate(p, "rel", 0, Members(keys), reports);
   EXPECT_FALSE(v.halted);
   EXPECT_EQ(v.failures, 1);
   reports[keys[1]] = {"failed", "errors", 11};
   reports["not-a-member"] = {"failed", "", 12};
-  v = Evaluate(p, "rel", 0, keys, reports);
+  v = Evaluate(p, "rel", 0, Members(keys), reports);
   EXPECT_TRUE(v.halted);
   EXPECT_EQ(v.failures, 2);
   EXPECT_FALSE(v.Started(0, 100));
@@ -92,11 +98,36 @@ TEST(RolloutTest, AnEmptyStagePassesAndAJoinerRunsWhatIsAccepted) {
   const auto keys = Keys(2);
   std::map<std::string, Report> reports;
   for (const auto& k : keys) reports[k] = {"healthy", "", 50};
-  RolloutView v = Evaluate(p, "rel", 0, keys, reports);
+  RolloutView v = Evaluate(p, "rel", 0, Members(keys), reports);
   EXPECT_EQ(v.OpenStages(50), 16);
-  RolloutView fresh = Evaluate(p, "rel", 0, keys, {});
+  RolloutView fresh = Evaluate(p, "rel", 0, Members(keys), {});
   EXPECT_EQ(Decide(fresh, false, 7, true, 0), Target::kKeep);
   EXPECT_EQ(Decide(fresh, false, 7, false, 0), Target::kCurrent);
+}
+
+TEST(RolloutTest, AMemberAdmittedAfterTheReleaseDoesNotHoldBackAStageThatStarted) {
+  protocol::RolloutPolicy p;
+  p.stages = 2;
+  const auto keys = Keys(8);
+  std::map<std::string, Report> reports;
+  std::vector<protocol::Member> members = Members(keys, 50);
+  for (const auto& m : members) {
+    if (StageOf(m.key, "rel", 2) == 0) reports[m.key] = {"healthy", "", 200};
+  }
+  ASSERT_TRUE(Evaluate(p, "rel", 100, members, reports).Started(1, 200));
+  // A new member in stage 0, admitted after the release and silent so far.
+  for (int i = 0;; ++i) {
+    const std::string k = "late" + std::to_string(i);
+    if (StageOf(k, "rel", 2) == 0) {
+      members.push_back({"id", k, "http://late", 300, ""});
+      break;
+    }
+  }
+  const RolloutView v = Evaluate(p, "rel", 100, members, reports);
+  EXPECT_TRUE(v.Started(1, 400)) << "stage 1 stays started";
+  // Its failure still counts.
+  reports[members.back().key] = {"failed", "init", 350};
+  EXPECT_TRUE(Evaluate(p, "rel", 100, members, reports).halted);
 }
 
 }  // namespace
