@@ -1,5 +1,7 @@
 #include "release/fetcher.h"
 
+#include <chrono>
+
 #include "base/log.h"
 #include "crypto/encoding.h"
 #include "crypto/sha256.h"
@@ -43,10 +45,11 @@ void BlobFetcher::Handle(Arrival a) {
     return fail(std::to_string(r.body.size()) + " bytes, the release lists " + std::to_string(a.size));
   }
   // The hash first: nothing else reads bytes that are not the ones the release lists.
+  const auto store_start = std::chrono::steady_clock::now();
   if (!crypto::ConstantTimeEqual(crypto::Sha256Hex(r.body), a.sha256)) {
     return fail("the bytes do not hash to the listed sha256");
   }
-  auto stored = o_.blobs->Put(r.body);
+  auto stored = o_.blobs->PutHashed(r.body, a.sha256);
   if (!stored) {
     // Not the peer's fault (a full disk): try again later, from the same peer.
     PS_LOG(kError, "release") << "cannot store blob " << a.sha256 << ": " << stored.status().ToString();
@@ -57,9 +60,14 @@ void BlobFetcher::Handle(Arrival a) {
   }
   ++stats_.fetched;
   stats_.fetched_bytes += r.body.size();
+  stats_.last_bytes = static_cast<int64_t>(r.body.size());
+  stats_.last_transfer_ms = a.transfer_ms;
+  stats_.last_store_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - store_start).count();
   tried_.erase(a.sha256);
   PS_LOG(kInfo, "release") << "fetched blob " << a.sha256.substr(0, 12) << " (" << r.body.size()
-                           << " bytes) from " << a.peer;
+                           << " bytes) from " << a.peer << " in " << a.transfer_ms << " ms, stored in "
+                           << stats_.last_store_ms << " ms";
 }
 
 void BlobFetcher::Start(const BlobRequest& b, const std::string& peer) {
@@ -71,14 +79,16 @@ void BlobFetcher::Start(const BlobRequest& b, const std::string& peer) {
   req.timeout = std::chrono::milliseconds(o_.base_timeout_ms + b.size * 1000 / rate);
   in_flight_.insert(b.sha256);
   std::weak_ptr<Inbox> inbox = inbox_;
-  o_.transport->Fetch(std::move(req), [inbox, sha = b.sha256, peer, size = b.size,
+  const auto start = std::chrono::steady_clock::now();
+  o_.transport->Fetch(std::move(req), [inbox, sha = b.sha256, peer, size = b.size, start,
                                        wake = o_.wake](Result<http::ClientResponse> r) {
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     auto box = inbox.lock();
     if (!box) return;
     {
       std::lock_guard<std::mutex> lock(box->mu);
       if (box->closed) return;
-      box->arrivals.push_back({sha, peer, size, std::move(r)});
+      box->arrivals.push_back({sha, peer, size, std::move(r), ms});
     }
     if (wake) wake();
   });

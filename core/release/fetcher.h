@@ -48,6 +48,11 @@ struct FetcherStats {
   uint64_t fetched = 0;  // blobs stored
   uint64_t fetched_bytes = 0;
   uint64_t refused = 0;  // answers refused (bad hash, size, status, timeout)
+  // The last blob fetched: its size, the exchange's time (request sent to last byte read, on
+  // the transport's loop) and the time to hash and store it (temp file, fsync, rename).
+  int64_t last_bytes = 0;
+  double last_transfer_ms = 0;
+  double last_store_ms = 0;
   std::vector<std::string> errors;  // the last few, "peer: why"
 };
 
@@ -70,6 +75,7 @@ class BlobFetcher {
     std::string sha256, peer;
     int64_t size = 0;
     Result<http::ClientResponse> response;
+    double transfer_ms = 0;
   };
   void Handle(Arrival a);
   void Start(const BlobRequest& b, const std::string& peer);

@@ -96,6 +96,7 @@ struct ReleaseManager::Impl {
   std::string target_event;
   int64_t stage = -1;
   bool expired = false;
+  mutable std::mutex listed_mu;  // apart from mu: blob requests never wait for a switch
   std::set<std::string> listed;  // sha256 of the files of the releases in force (served)
   bool first_pass = true;
 
@@ -338,10 +339,14 @@ struct ReleaseManager::Impl {
     const NetworkView v = o.view();
     const int64_t now_wall = o.clock->WallMs();
     const int64_t now = o.clock->SteadyMs();
-    listed.clear();
-    for (const NetworkView::Release* r : {&v.current, &v.previous}) {
-      if (!r->manifest) continue;
-      for (const protocol::FileEntry& f : r->manifest->files) listed.insert(f.sha256);
+    {
+      std::set<std::string> now_listed;
+      for (const NetworkView::Release* r : {&v.current, &v.previous}) {
+        if (!r->manifest) continue;
+        for (const protocol::FileEntry& f : r->manifest->files) now_listed.insert(f.sha256);
+      }
+      std::lock_guard<std::mutex> listed_lock(listed_mu);
+      listed.swap(now_listed);
     }
     if (!v.has_ledger) {
       SetPhase("waiting", "for the network's ledger (asking " + std::string("the join node") + ")");
@@ -486,9 +491,10 @@ struct ReleaseManager::Impl {
                                   : v.previous.event == running && v.previous.manifest ? &*v.previous.manifest
                                                                                        : nullptr;
     const int64_t soak = m ? m->rollout.soak_ms : 0;
-    // Healthy once soak passed, whenever this node is a member by then (a joiner is admitted
-    // after it installed the release: it reports then).
-    if (now - switched_at >= soak && v.is_member && !record.healthy.count(running)) {
+    // Healthy once it ran a second without dying, whenever this node is a member by then (a
+    // joiner is admitted after it installed the release: it reports then). The soak is the
+    // rollout's to wait (rollout.h), after the report; failures in it still count.
+    if (now - switched_at >= kCrashWindowMs && v.is_member && !record.healthy.count(running)) {
       Report(app.id, "healthy", "", true);
     }
     const int64_t window = std::max(o.min_soak_ms, soak);
@@ -653,7 +659,7 @@ http::Response ReleaseManager::HandleBlob(const http::Request& request) {
   const std::string sha = request.path.substr(std::min(request.path.size(), kPrefix.size()));
   if (!crypto::IsSha256Hex(sha)) return http::JsonError(400, "bad_hash", "GET /p2p/blob/<64 lower-case hex digits>");
   {
-    std::lock_guard<std::mutex> lock(d.mu);
+    std::lock_guard<std::mutex> lock(d.listed_mu);
     if (!d.listed.count(sha)) {
       return http::JsonError(404, "not_found", "no file of the releases in force has this hash");
     }
@@ -723,6 +729,9 @@ json::Value ReleaseManager::StatusJson() const {
                              {"fetched", fs.fetched},
                              {"fetched_bytes", fs.fetched_bytes},
                              {"refused", fs.refused},
+                             {"last_bytes", fs.last_bytes},
+                             {"last_transfer_us", static_cast<int64_t>(fs.last_transfer_ms * 1000)},
+                             {"last_store_us", static_cast<int64_t>(fs.last_store_ms * 1000)},
                              {"errors", std::move(errors)}}},
   };
 }

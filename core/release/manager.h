@@ -15,8 +15,9 @@
 //     release's author first, then members that reported it healthy, then the others;
 //     fetcher.h); then the plugins switch (all or nothing) and the frontend after them.
 //   - Health: a switch that fails (a plugin refused or its init fails) stays on the old
-//     release and reports "failed". After a switch the node reports "healthy" once the
-//     policy's soak time passed, and watches for max(soak, 10 s): more than max_error_percent
+//     release and reports "failed". After a switch the node reports "healthy" once it ran a
+//     second without dying (the next stage then waits the soak time after the reports), and
+//     watches for max(soak, 10 s): more than max_error_percent
 //     failed plugin calls (of at least 20) in that window send it back to what it ran before,
 //     reporting "failed" (which then stands). A node that died three times while starting a
 //     release (loading it, or within a second of running it) goes back too.

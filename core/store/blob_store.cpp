@@ -8,9 +8,11 @@
 
 namespace peerstack::store {
 
-Result<std::string> BlobStore::Put(const std::string& data) {
+Result<std::string> BlobStore::Put(const std::string& data) { return PutHashed(data, crypto::Sha256Hex(data)); }
+
+Result<std::string> BlobStore::PutHashed(const std::string& data, const std::string& hash) {
+  if (!crypto::IsSha256Hex(hash)) return Status::Error("invalid_argument", "not a sha256 hex digest");
   if (auto s = files::MakeDirs(dir_); !s.ok()) return s;
-  std::string hash = crypto::Sha256Hex(data);
   const std::string path = dir_ + "/" + hash;
   if (files::Exists(path)) return hash;
   if (auto s = files::WriteFileAtomic(path, data, 0444); !s.ok()) return s;

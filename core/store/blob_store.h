@@ -15,6 +15,8 @@ class BlobStore {
 
   // Stores data; returns its hex sha256. Storing the same bytes twice is a no-op.
   Result<std::string> Put(const std::string& data);
+  // The same, for bytes the caller has just hashed to sha256 (not hashed again).
+  Result<std::string> PutHashed(const std::string& data, const std::string& sha256);
   // The path of a stored blob, or "not_found". hash must be 64 lower-case hex digits.
   Result<std::string> PathOf(const std::string& hash) const;
   // Reads a blob back and checks its hash ("corrupt" if the bytes changed on disk).

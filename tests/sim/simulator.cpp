@@ -779,9 +779,10 @@ void Simulator::HealthWatch(size_t i) {
   const bool listed = st.release.event == p->event || st.previous.event == p->event;
   const int64_t soak = listed ? p->manifest.rollout.soak_ms : 0;
   const int64_t since = now_ - r.switched_at;
-  // Healthy once soak passed, whenever the node is a member by then (a joiner reports once
-  // admitted); failures only within the watch window.
-  if (since >= soak && !r.healthy.count(r.running)) Report(i, r.running, "healthy", "");
+  // Healthy once it ran a second (the daemon's crash window), whenever the node is a member by
+  // then (a joiner reports once admitted); the soak is waited after the report (rollout.h);
+  // failures only within the watch window.
+  if (since >= 1000 && !r.healthy.count(r.running)) Report(i, r.running, "healthy", "");
   if (since > std::max(config_.release.watch_ms, soak)) return;  // the watch is over
   const auto& fails = config_.release.plans[p->plan].fails_on;
   if (std::find(fails.begin(), fails.end(), i) != fails.end() &&
