@@ -163,7 +163,8 @@ TEST_F(ReleaseTest, APublishedReleaseRollsOutUnderLoadWithoutAFailedRequestAndAn
     EXPECT_EQ(RunningVersion(n), 1);
   }
   // b fetched the files it lacked from a (the release's author), each verified.
-  const json::Value* fetch = Release("b").find("fetch");
+  const json::Value b_release = Release("b");
+  const json::Value* fetch = b_release.find("fetch");
   EXPECT_GE(*fetch->find_int("fetched"), 3);  // libgood.so, index.html, app.js, new.css
   EXPECT_EQ(*fetch->find_int("refused"), 0);
 
@@ -228,7 +229,8 @@ TEST_F(ReleaseTest, PeersThatServeTamperedOrStalledBlobsAreDroppedForTheNext) {
   // b and d asked the author first: its bytes did not hash to the manifest's, and nothing of
   // them was served; what they serve is the real file.
   for (const char* n : {"b", "d"}) {
-    const json::Value* fetch = Release(n).find("fetch");
+    const json::Value release = Release(n);
+    const json::Value* fetch = release.find("fetch");
     EXPECT_GE(*fetch->find_int("refused"), 1) << n;
     EXPECT_NE(nodes_[n]->Log().find("do not hash to the listed sha256"), std::string::npos) << n;
     EXPECT_EQ(Get(n, "/app.js"), std::string(100000, 'v'));
