@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -143,8 +144,9 @@ int Create(const Args& a) {
   if (plugins.empty() && front.empty()) return Fail("release create needs --plugins DIR and/or --front DIR", 2);
   protocol::Manifest m;
   int64_t expires_ms = 30LL * 86400000;
-  if (a.Has("--expires") && !ParseDuration(a.Get("--expires"), &expires_ms)) {
-    return Fail("--expires: a duration such as 30d, 12h or 90m", 2);
+  if (a.Has("--expires") && (!ParseDuration(a.Get("--expires"), &expires_ms) ||
+                             a.Get("--expires").find_first_not_of("0123456789") == std::string::npos)) {
+    return Fail("--expires: a duration with its unit, such as 30d, 12h or 90m", 2);
   }
   auto policy_int = [&](const char* flag, int64_t lo, int64_t hi, int64_t* out) {
     return !a.Has(flag) || ParseInt(a.Get(flag), lo, hi, out);
@@ -222,7 +224,10 @@ int Sign(const Args& a) {
     auto m = protocol::ParseManifest(*file->find("manifest"));
     if (!m) return Fail(m.status().message());
     sigs.push_back(protocol::SignManifest(*key, *m));
-    std::cout << "signed release " << m->version << " (code " << m->CodeHash().substr(0, 16) << ") as " << pub.substr(0, 16);
+    std::cout << "signed release " << m->version << " for network " << m->network.substr(0, 16) << ": "
+              << m->files.size() << " file(s), " << m->TotalBytes() << " bytes, code " << m->CodeHash().substr(0, 16)
+              << ", " << m->rollout.stages << " stage(s), halts after " << m->rollout.max_failures
+              << " failure(s), expires in " << (m->expires_ms - m->created_ms) / 3600000 << " h; as " << pub.substr(0, 16);
   } else if (kind && *kind == "publishers") {
     const std::string* network = file->find_string("network");
     const int64_t* threshold = file->find_int("threshold");
@@ -230,11 +235,18 @@ int Sign(const Args& a) {
     const json::Value* keys_json = file->find("publishers");
     if (!network || !threshold || !seq || !keys_json || !keys_json->is_array()) return Fail(path + " is malformed");
     std::vector<std::string> keys;
-    for (const auto& k : keys_json->as_array()) keys.push_back(k.is_string() ? k.as_string() : "");
+    for (const auto& k : keys_json->as_array()) {
+      if (!k.is_string() || k.as_string().size() != 64 || !crypto::HexDecode(k.as_string())) {
+        return Fail(path + ": a publisher is not a hex public key");
+      }
+      keys.push_back(k.as_string());
+    }
     const auto sig = key->SignWithDomain("publisher-set", protocol::PublisherSetPayload(*network, keys, *threshold, *seq));
     sigs.push_back({pub, crypto::HexEncode(sig.data(), sig.size())});
-    std::cout << "signed the change to " << keys.size() << " publisher(s), threshold " << *threshold << ", as "
-              << pub.substr(0, 16);
+    std::cout << "signed the change of network " << network->substr(0, 16) << "'s publishers to, threshold "
+              << *threshold << " of:\n";
+    for (const auto& k : keys) std::cout << "  " << k << "\n";
+    std::cout << "as " << pub.substr(0, 16);
   } else {
     return Fail(path + " is neither a release nor a publisher-set change");
   }
@@ -256,7 +268,8 @@ int Follow(const std::string& data_dir, int64_t version, int64_t timeout_ms) {
     const int64_t* v = ro ? ro->find_int("version") : nullptr;
     if (v && *v == version) {
       const json::Value* nodes = r->find("nodes");
-      int64_t healthy = 0, failed = 0, total = nodes && nodes->is_array() ? static_cast<int64_t>(nodes->as_array().size()) : 0;
+      if (!nodes || !nodes->is_array()) return Fail("the node sent a malformed rollout");
+      int64_t healthy = 0, failed = 0, total = static_cast<int64_t>(nodes->as_array().size());
       for (const auto& n : nodes->as_array()) {
         const std::string* h = n.find_string("health");
         healthy += h && *h == "healthy";
@@ -301,9 +314,17 @@ int Publish(const Args& a) {
   const json::Value* sj = file->find("signatures");
   if (!sj) return Fail("no signatures in the file");
   if (kind && *kind == "publishers") {
-    json::Value body = json::Object{{"publishers", *file->find("publishers")},
-                                    {"threshold", *file->find("threshold")},
-                                    {"signatures", *sj}};
+    const json::Value* keys = file->find("publishers");
+    const json::Value* threshold = file->find("threshold");
+    const int64_t* seq = file->find_int("seq");
+    if (!keys || !threshold || !seq) return Fail(a.positional[0] + " is malformed");
+    auto next = Admin(data_dir, "GET", "/publishers");
+    if (!next) return Fail(next.status().message());
+    if (const int64_t* n = next->find_int("next_seq"); !n || *n != *seq) {
+      return Fail("this change was made for publisher-set number " + std::to_string(*seq) + ", the network is at " +
+                  (n ? std::to_string(*n) : std::string("?")) + ": another change landed first; make it again");
+    }
+    json::Value body = json::Object{{"publishers", *keys}, {"threshold", *threshold}, {"signatures", *sj}};
     auto r = Admin(data_dir, "POST", "/publishers", json::Serialize(body));
     if (!r) return Fail(r.status().message());
     std::cout << "publisher set changed\n";
@@ -376,7 +397,8 @@ int StatusOf(const Args& a) {
       }
     }
     std::cout << "\n  " << "node" << std::string(14, ' ') << "stage  version  health   why\n";
-    for (const auto& n : r->find("nodes")->as_array()) {
+    const json::Value* nodes = r->find("nodes");
+    for (const auto& n : nodes && nodes->is_array() ? nodes->as_array() : json::Array{}) {
       std::string key = str(&n, "key").substr(0, 16);
       std::cout << "  " << key << "  " << str(&n, "stage") << "      " << str(&n, "version") << "        "
                 << str(&n, "health") << "  " << str(&n, "why") << "\n";
@@ -399,12 +421,14 @@ int Rotate(const Args& a) {
   std::vector<std::string> keys;
   for (const std::string& k : node::SplitList(a.Get("--publisher-key"))) {
     if (k.size() == 64 && crypto::HexDecode(k)) {
-      keys.push_back(k);
+      std::string lower = k;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (std::find(keys.begin(), keys.end(), lower) == keys.end()) keys.push_back(lower);
       continue;
     }
     auto key = store::LoadKey(k);
     if (!key) return Fail("--publisher-key " + k + ": " + key.status().message());
-    keys.push_back(Hex(key->public_key()));
+    if (std::find(keys.begin(), keys.end(), Hex(key->public_key())) == keys.end()) keys.push_back(Hex(key->public_key()));
   }
   int64_t threshold = 0;
   if (!ParseInt(a.Get("--threshold"), 1, static_cast<int64_t>(keys.size()), &threshold)) {

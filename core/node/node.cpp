@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -383,7 +384,9 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
     if (p == "node") {
       no.publishers.push_back(impl->public_key_hex);
     } else if (p.size() == 64 && crypto::HexDecode(p)) {
-      no.publishers.push_back(p);
+      std::string lower = p;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      no.publishers.push_back(lower);
     } else {
       auto k = store::LoadKey(p);
       if (!k) return Status::Error("bad_flag", "--publisher-key " + p + ": " + k.status().message());

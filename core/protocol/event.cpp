@@ -91,6 +91,11 @@ std::string NodeIdFor(const crypto::PublicKey& key) {
 }
 
 std::string NodeIdForHex(std::string_view public_key_hex) {
+  // One spelling per key (lower-case hex): "AB.." and "ab.." must not be two members or two
+  // publishers.
+  for (char c : public_key_hex) {
+    if (c >= 'A' && c <= 'F') return {};
+  }
   auto bytes = crypto::HexDecode(public_key_hex);
   if (!bytes || bytes->size() != crypto::kPublicKeySize) return {};
   crypto::PublicKey key{};

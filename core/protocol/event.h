@@ -43,6 +43,7 @@ Result<Event> Decode(std::string_view bytes, size_t max_bytes = 256 * 1024);
 std::string HashOf(std::string_view wire_bytes);
 
 // A node's id: the first 20 bytes of sha256("peerstack/node-id/v1\0" + public key), hex.
+// NodeIdForHex is empty unless the key is 64 lower-case hex digits (one spelling per key).
 std::string NodeIdFor(const crypto::PublicKey& key);
 std::string NodeIdForHex(std::string_view public_key_hex);
 

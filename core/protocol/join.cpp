@@ -27,6 +27,7 @@ Status VerifyHexSignature(const std::string& key_hex, std::string_view domain,
   auto key = crypto::HexDecode(key_hex);
   auto sig = crypto::HexDecode(sig_hex);
   if (!key || !sig) return Bad("key or signature is not hex");
+  if (NodeIdForHex(key_hex).empty()) return Bad("key is not a public key in lower-case hex");
   return crypto::VerifyWithDomain(
       std::string_view(reinterpret_cast<const char*>(key->data()), key->size()), domain, payload,
       std::string_view(reinterpret_cast<const char*>(sig->data()), sig->size()), cache);

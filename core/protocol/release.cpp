@@ -1,6 +1,7 @@
 #include "protocol/release.h"
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 #include "crypto/encoding.h"
@@ -158,6 +159,16 @@ Result<Manifest> ParseManifest(const json::Value& v) {
       return Bad("files must be sorted by role and path, each once");
     }
     m.files.push_back(std::move(e));
+  }
+  // A frontend file may not also be a directory of another ("a" and "a/b").
+  std::set<std::string> front;
+  for (const FileEntry& f : m.files) {
+    if (f.role == "front") front.insert(f.path);
+  }
+  for (const std::string& p : front) {
+    for (size_t slash = p.find('/'); slash != std::string::npos; slash = p.find('/', slash + 1)) {
+      if (front.count(p.substr(0, slash))) return Bad("'" + p.substr(0, slash) + "' is both a file and a directory");
+    }
   }
   return m;
 }

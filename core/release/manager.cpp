@@ -317,7 +317,8 @@ struct ReleaseManager::Impl {
     const std::string back_id = running == failed_id || running.empty()
                                     ? (record.running == failed_id ? record.previous : record.running)
                                     : running;
-    const App* back = back_id.empty() ? nullptr : Recall(back_id);
+    // Never back onto a release that failed here too.
+    const App* back = back_id.empty() || record.failed.count(back_id) ? nullptr : Recall(back_id);
     if (!back) {
       SetPhase("failed", reason + "; no earlier release to go back to");
       return;
@@ -393,7 +394,26 @@ struct ReleaseManager::Impl {
       SetPhase("failed", "release " + std::to_string(want->version) + " failed on this node; waiting for a newer one");
       return;
     }
-    if (want && run && run->code == want->code) want = nullptr;  // already there
+    if (want && run && run->code == want->code) {
+      // Already there: the same files under another release (the old files published again
+      // at a higher version, the way out of a halt). Take on its id so this node reports on
+      // it and the rollout goes on; nothing is reloaded.
+      if (want->manifest && run->id != want->event && !want->event.empty()) {
+        App same = *run;
+        same.id = want->event;
+        same.version = want->version;
+        apps[same.id] = same;
+        if (running != same.id) record.previous = running;
+        running = same.id;
+        record.running = same.id;
+        switched_at = now;
+        calls_at_switch = o.plugin_calls ? o.plugin_calls() : plugins::PluginCalls{};
+        Save();
+        PS_LOG(kInfo, "release") << "release " << same.version << " has the files that run here: serving it as is";
+      }
+      want = nullptr;
+      run = &apps.at(running);
+    }
     if (!want) {
       if (!run) {
         if (!base_accepted) {
@@ -588,7 +608,8 @@ Status ReleaseManager::Start() {
     // A restart resumes the recorded release from the store, before the ledger says more.
     std::lock_guard<std::mutex> lock(d.mu);
     const std::string id = d.record.running;
-    const bool gave_up = d.record.attempting == id && d.record.attempts >= kRestartsBeforeGivingUp;
+    const bool gave_up = (d.record.attempting == id && d.record.attempts >= kRestartsBeforeGivingUp) ||
+                         d.record.failed.count(id) != 0;
     if (!id.empty() && id.rfind("local-", 0) != 0 && !gave_up) {
       if (auto m = d.SavedManifest(id)) {
         auto app = d.BuildApp(id, m->version, m->files, &*m);

@@ -1,6 +1,7 @@
 #include "release/rollout.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "crypto/encoding.h"
 #include "crypto/sha256.h"
@@ -47,7 +48,8 @@ RolloutView Evaluate(const protocol::RolloutPolicy& policy, const std::string& r
       ++v.failures;
     } else if (it->second.status == "healthy") {
       ++v.healthy;
-      if (counted) healthy_times[k].push_back(it->second.time_ms);
+      // A report's time is its author's clock: never before the release itself.
+      if (counted) healthy_times[k].push_back(std::max(it->second.time_ms, release_time_ms));
     }
   }
   v.halted = v.failures >= policy.max_failures;
@@ -61,7 +63,9 @@ RolloutView Evaluate(const protocol::RolloutPolicy& policy, const std::string& r
       auto& times = healthy_times[k - 1];
       if (times.size() < need) break;
       std::sort(times.begin(), times.end());
-      ready = std::max(ready, times[need - 1] + policy.soak_ms);
+      const int64_t at = times[need - 1];
+      const int64_t soaked = at > INT64_MAX - policy.soak_ms ? INT64_MAX : at + policy.soak_ms;
+      ready = std::max(ready, soaked);
     }
     v.stage_start_ms[k] = ready;
   }

@@ -7,11 +7,16 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "crypto/sha256.h"
@@ -197,6 +202,48 @@ TEST_F(FetcherTest, WhenEveryPeerFailsItPausesThenAsksAgain) {
   EXPECT_EQ(flipped.requests, 1);
   EXPECT_FALSE(fetcher_->Have(sha_));
   EXPECT_EQ(fetcher_->stats().missing, 1u);
+}
+
+// A real full disk: the store on a tmpfs too small for the blob. Nothing half-written stays;
+// once there is room, the next try stores it.
+TEST_F(FetcherTest, AFullDiskKeepsNoPartialBlobAndTheNextTryStoresIt) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  const std::string mnt = dir_.Sub("blobs");
+  ::mkdir(mnt.c_str(), 0700);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=32k,mode=0700") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    bool mounted = true;
+    void Now() {
+      if (mounted) ::umount2(path.c_str(), MNT_DETACH);
+      mounted = false;
+    }
+    ~Unmount() { Now(); }
+  } unmount{mnt};
+  FetcherOptions fo;
+  fo.transport = transport_.get();
+  fo.blobs = &blobs_;
+  fo.clock = &clock_;
+  fo.retry_after_ms = 100;
+  BlobFetcher fetcher(std::move(fo));
+  Peer good([](const std::string& b) { return b; });
+  const std::vector<BlobRequest> wanted = {{sha_, static_cast<int64_t>(kBlob.size())}};
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        fetcher.Pump(wanted, {good.url()});
+        return !fetcher.stats().errors.empty();
+      },
+      5s));
+  EXPECT_NE(fetcher.stats().errors.back().find("store:"), std::string::npos) << fetcher.stats().errors.back();
+  EXPECT_FALSE(fetcher.Have(sha_));
+  size_t left = 0;
+  for (const auto& e : std::filesystem::directory_iterator(mnt)) left += e.path().filename().string().size() > 0;
+  EXPECT_EQ(left, 0u) << "no temp file or partial blob stays behind";
+  unmount.Now();  // room again (the directory below the mount is empty and writable)
+  ASSERT_TRUE(test::WaitFor([&] { return fetcher.Pump(wanted, {good.url()}); }, 5s));
+  EXPECT_EQ(*blobs_.Get(sha_, 1 << 20), kBlob);
 }
 
 TEST_F(FetcherTest, AStoreThatRefusesTheBytesKeepsNothingAndTriesAgainLater) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "crypto/encoding.h"
 #include "protocol/ledger.h"
@@ -340,6 +341,43 @@ TEST_F(LedgerTest, APublisherSetChangeNeedsTheCurrentThreshold) {
   EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[1], {&keys_[0]}, m)).find("not a publisher"), std::string::npos);
   EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[1], {&keys_[3]}, m)).find("needs 2"), std::string::npos);
   EXPECT_EQ(*ledger_->Add(ReleaseEvent(*ledger_, keys_[1], {&keys_[3], &keys_[4]}, m)), Ledger::Added::kAdded);
+}
+
+TEST_F(LedgerTest, AKeySpelledInUpperCaseIsNotASecondPublisher) {
+  std::string upper = Hex(keys_[3]);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  ASSERT_NE(upper, Hex(keys_[3]));
+  GenesisParams p;
+  p.publishers = {Hex(keys_[3]), upper};
+  p.publisher_threshold = 2;
+  EXPECT_FALSE(Ledger::FromGenesis(Encode(*MakeGenesis(keys_[0], "http://k0", 1000, p))).ok());
+  // Nor a signer: a signature under the upper-case spelling does not verify.
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  const Manifest m = MakeManifest(ledger_->network_id(), 1);
+  std::string key0 = Hex(keys_[0]);
+  for (char& c : key0) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  PublisherSignature sig = SignManifest(keys_[0], m);
+  sig.publisher = key0;
+  Event e;
+  e.kind = "release";
+  e.parents = ledger_->Heads();
+  e.body = Ledger::ReleaseBody(m, {SignManifest(keys_[0], m), sig});
+  EXPECT_NE(AddError(Encode(*Sign(std::move(e), keys_[1]))).find("not a publisher"), std::string::npos);
+}
+
+TEST_F(LedgerTest, AManifestMayNotMakeAFileADirectoryToo) {
+  Manifest m = MakeManifest(ledger_->network_id(), 1);
+  m.files = {{"front", "a", std::string(64, 'a'), 1}, {"front", "a/b", std::string(64, 'b'), 1}};
+  auto parsed = ParseManifest(m.ToJson());
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("both a file and a directory"), std::string::npos);
+  m.files = {{"front", "a.js", std::string(64, 'a'), 1}, {"front", "a/b", std::string(64, 'b'), 1}};
+  EXPECT_TRUE(ParseManifest(m.ToJson()).ok());
+  for (const char* bad : {"../x", "a/../b", "/abs", "a//b", "a\\b", "./a", "a/", ""}) {
+    EXPECT_FALSE(ValidReleasePath("front", bad)) << bad;
+  }
+  EXPECT_FALSE(ValidReleasePath("plugin", "dir/lib.so"));
+  EXPECT_FALSE(ValidReleasePath("plugin", "lib.txt"));
 }
 
 TEST_F(LedgerTest, ReleaseReportsComeFromMembersOncePerStatus) {
