@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/files.h"
+#include "bundle/bundle.h"
 #include "base/log.h"
 #include "crypto/encoding.h"
 #include "http/client.h"
@@ -182,10 +183,65 @@ int StatusCommand(const std::vector<std::string>& args) {
   return 0;
 }
 
+constexpr const char kBundleHelp[] =
+    "usage: ./FILE [--data-dir DIR] [peerstack run options]\n"
+    "\n"
+    "This file is a Peerstack node that carries an app and the card of the network it joins\n"
+    "(from a member's /download). Run, it checks every byte (hashes, the publishers'\n"
+    "signatures, the network's genesis), extracts the app into DIR (default\n"
+    "peerstack-NETWORK, reused when run again) and starts a node that joins the network\n"
+    "through the members the card names. Other options go to `peerstack run` (see its --help).\n"
+    "Exit code 3: the file is damaged or not trustworthy; nothing was written.\n";
+
+// The file is a bundle (core/bundle/): verify, extract, run a node that joins.
+int RunBundle(std::vector<std::string> args) {
+  if (WantsHelp(args)) {
+    std::cout << kBundleHelp;
+    return 0;
+  }
+  auto c = peerstack::bundle::Read("/proc/self/exe");
+  if (!c) return Fail(c.status().message() + "; download it again", 3);
+  const std::string fp = peerstack::bundle::Fingerprint(c->card.network);
+  std::string dir = "peerstack-" + c->card.network.substr(0, 12);
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--data-dir" && i + 1 < args.size()) {
+      dir = args[i + 1];
+      args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
+      break;
+    }
+  }
+  std::cout << "peerstack: a node of network " << fp << " (compare this fingerprint with your friend's)\n"
+            << "  app: " << (c->manifest ? "release " + std::to_string(c->manifest->version) : std::string("release 0"))
+            << ", " << c->files.size() << " files, all verified\n";
+  for (const auto& [entry, bytes] : c->files) {
+    const std::string path = dir + "/app/" + (entry.role == "plugin" ? "plugins/" : "front/") + entry.path;
+    if (auto s = peerstack::files::MakeDirs(path.substr(0, path.rfind('/'))); !s.ok()) return Fail(s.message());
+    if (auto s = peerstack::files::WriteFileAtomic(path, bytes, entry.role == "plugin" ? 0755 : 0644); !s.ok()) {
+      return Fail(s.message());
+    }
+  }
+  std::cout << "  extracted into " << dir << "/app\n";
+  std::vector<std::string> run{"--data-dir", dir, "--plugins", dir + "/app/plugins", "--front", dir + "/app/front"};
+  if (!c->card.bootstrap.empty() && !peerstack::files::Exists(dir + "/" + node::kStoreFile)) {
+    run.insert(run.end(), {"--join", c->card.bootstrap.front()});
+    std::cout << "  joining through " << c->card.bootstrap.front() << "\n";
+  }
+  std::cout.flush();
+  run.insert(run.end(), args.begin(), args.end());
+  return Run(run);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (peerstack::bundle::HasPayload("/proc/self/exe")) {
+    try {
+      return RunBundle(args);
+    } catch (const std::exception& e) {
+      return Fail(std::string("fatal: ") + e.what());
+    }
+  }
   if (!args.empty() && (args[0] == "--version" || args[0] == "version")) {
     std::cout << "peerstack " << kVersion << "\n";
     return 0;

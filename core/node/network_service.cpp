@@ -486,6 +486,39 @@ void NetworkService::SetCodeHash(const std::string& code) {
   if (d.engine) d.engine->SetCodeHash(code);
 }
 
+Result<NetworkService::CardParts> NetworkService::Card(size_t most) const {
+  const Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
+  if (!l) return Status::Error("no_network", "this node has no network yet");
+  CardParts c;
+  c.network = l->network_id();
+  if (const std::string* g = l->Wire(c.network)) c.genesis = *g;
+  c.publishers = l->state().publishers;
+  c.threshold = l->state().params.publisher_threshold;
+  c.bootstrap.push_back(d.self_url);
+  for (const protocol::Member& m : l->state().members) {
+    if (c.bootstrap.size() > most) break;
+    if (m.key != d.key_hex && !m.url.empty()) c.bootstrap.push_back(m.url);
+  }
+  return c;
+}
+
+Result<std::pair<protocol::Manifest, std::vector<protocol::PublisherSignature>>> NetworkService::SignedRelease(
+    const std::string& event) const {
+  const Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
+  const std::string* wire = l ? l->Wire(event) : nullptr;
+  if (!wire) return Status::Error("not_found", "no release " + event);
+  auto e = protocol::Decode(*wire);
+  if (!e || e->kind != "release") return Status::Error("not_found", "not a release event");
+  auto m = protocol::ParseManifest(*e->body.find("manifest"));
+  auto sigs = protocol::ParseSignatures(*e->body.find("signatures"));
+  if (!m || !sigs) return Status::Error("not_found", "a malformed release event");
+  return std::make_pair(std::move(m).value(), std::move(sigs).value());
+}
+
 release::NetworkView NetworkService::ReleaseView() const {
   const Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);

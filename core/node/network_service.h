@@ -109,6 +109,18 @@ class NetworkService {
   void SetCodeHash(const std::string& code);
   // The ledger's releases, members and reports, for the release manager.
   release::NetworkView ReleaseView() const;
+  // For /download: the genesis event's wire bytes, the publisher set in force, and this
+  // node's URL then up to `most` other members' URLs (bootstrap hints): "no_network".
+  struct CardParts {
+    std::string network, genesis;
+    std::vector<std::string> publishers;
+    int64_t threshold = 1;
+    std::vector<std::string> bootstrap;
+  };
+  Result<CardParts> Card(size_t most) const;
+  // A release event's manifest and signatures: "not_found".
+  Result<std::pair<protocol::Manifest, std::vector<protocol::PublisherSignature>>> SignedRelease(
+      const std::string& event) const;
   // Re-forms the network around the members with these ids (default: this node and the
   // members it sees online), signed as its publisher: "no_network", "nobody_kept". The
   // number of members kept.

@@ -21,7 +21,9 @@
 #include "http/static_files.h"
 #include "json/json.h"
 #include "plugins/plugin_host.h"
+#include "bundle/bundle.h"
 #include "release/manager.h"
+#include "store/blob_store.h"
 #include "transport/transport.h"
 #include "tunnel/relay.h"
 #include "tunnel/tunnel.h"
@@ -220,11 +222,7 @@ struct Node::Impl {
                             [this](const http::Request& r) { return releases->HandleBlob(r); });
     public_router.AddPrefix("*", "/p2p/",
                             [this](const http::Request& r) { return network->HandleMessage(r); });
-    // The self-extracting bundle arrives with core/bundle/; say so instead of serving the SPA.
-    public_router.Add("GET", "/download", [](const http::Request&) {
-      return http::JsonError(501, "not_implemented",
-                             "downloading this node is not available in this version yet");
-    });
+    public_router.Add("GET", "/download", [this](const http::Request& r) { return Download(r); });
     public_router.SetFallback([this](const http::Request& r) { return ServeFront(r); });
 
     admin_router.Add("GET", "/status", [this](const http::Request&) {
@@ -286,6 +284,65 @@ struct Node::Impl {
     };
     tunnels = std::make_unique<tunnel::Manager>(std::move(mo));
     tunnels->Start();
+  }
+
+  // GET /download: this node's runtime with the app it runs and a network card appended
+  // (core/bundle/bundle.h), built once per release into DATA_DIR/downloads/ (temp file and
+  // rename: never half written) and served whole; two at once.
+  std::mutex download_mu;
+  std::atomic<int> downloads{0};
+  Result<std::string> BundlePath() {
+    auto app = releases->running();
+    if (!app) return Status::Error("installing", "this node runs no release yet");
+    const std::string path = Path("downloads") + "/" + app->id + ".run";
+    std::lock_guard<std::mutex> lock(download_mu);
+    if (files::Exists(path)) return path;
+    auto runtime = bundle::RuntimeOf("/proc/self/exe");
+    if (!runtime) return runtime.status();
+    auto card = network->Card(8);
+    if (!card) return card.status();
+    bundle::Contents c;
+    c.card = {card->network, card->genesis, card->publishers, card->threshold, card->bootstrap};
+    if (app->id.rfind("local-", 0) != 0) {
+      auto signed_release = network->SignedRelease(app->id);
+      if (!signed_release) return signed_release.status();
+      c.manifest = signed_release->first;
+      c.signatures = signed_release->second;
+    }
+    store::BlobStore blobs(Path(kBlobsDir));
+    for (const protocol::FileEntry& f : app->files) {
+      auto bytes = blobs.Get(f.sha256, static_cast<size_t>(protocol::kMaxReleaseFileBytes));
+      if (!bytes) return bytes.status();
+      c.files.emplace_back(f, std::move(bytes).value());
+    }
+    if (auto s = files::MakeDirs(Path("downloads")); !s.ok()) return s;
+    if (auto s = files::WriteFileAtomic(path, bundle::Build(*runtime, c), 0755); !s.ok()) return s;
+    PS_LOG(kInfo, "node") << "built the download of " << (app->version ? "release " + std::to_string(app->version) : std::string("release 0"));
+    return path;
+  }
+
+  http::Response Download(const http::Request&) {
+    if (downloads.fetch_add(1) >= 2) {
+      downloads.fetch_sub(1);
+      return http::TooMany("two downloads are being served; retry shortly");
+    }
+    struct Done {
+      std::atomic<int>& n;
+      ~Done() { n.fetch_sub(1); }
+    } done{downloads};
+    auto path = BundlePath();
+    if (!path) {
+      PS_LOG(kError, "node") << "cannot build the download: " << path.status().ToString();
+      return http::JsonError(503, path.status().code(), "cannot build the download: " + path.status().message());
+    }
+    auto bytes = files::ReadFile(*path, static_cast<size_t>(bundle::kMaxBundleBytes));
+    if (!bytes) return http::JsonError(503, "io_error", "cannot read the download");
+    http::Response resp;
+    resp.status = 200;
+    resp.set("content-type", "application/octet-stream");
+    resp.set("content-disposition", "attachment; filename=\"peerstack-" + bundle::Fingerprint(network->network_id()) + ".run\"");
+    resp.body = std::move(bytes).value();
+    return resp;
   }
 
   http::Response AdminHandle(const http::Request& r) const {

@@ -191,6 +191,7 @@ struct ReleaseManager::Impl {
     app.id = id;
     app.version = version;
     app.code = protocol::CodeHashOf(files);
+    app.files = files;
     for (const protocol::FileEntry& f : files) {
       if (f.role != "plugin") continue;
       auto path = blobs.PathOf(f.sha256);
@@ -718,6 +719,13 @@ http::Response ReleaseManager::HandleBlob(const http::Request& request) {
   r.set("cache-control", "public, max-age=31536000, immutable");
   r.body = std::move(bytes).value();
   return r;
+}
+
+std::optional<App> ReleaseManager::running() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->apps.find(impl_->running);
+  if (it == impl_->apps.end()) return std::nullopt;
+  return it->second;
 }
 
 std::string ReleaseManager::running_code() const {

@@ -74,6 +74,7 @@ struct App {
   std::vector<plugins::PluginFile> plugins;
   std::string front_root;
   bool best_effort = false;  // the local files: a plugin that does not load is left out
+  std::vector<protocol::FileEntry> files;  // every file, as listed (its bytes: the blob store)
 };
 
 struct ReleaseManagerOptions {
@@ -122,6 +123,8 @@ class ReleaseManager {
   json::Value StatusJson() const;   // for /status "release"
   json::Value RolloutJson() const;  // for GET /releases: the rollout, member by member
   std::string running_code() const;
+  // What runs now (for /download), or nullopt while nothing does.
+  std::optional<App> running() const;
 
  private:
   struct Impl;
