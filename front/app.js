@@ -8,6 +8,7 @@
   var els = {
     error: document.getElementById('error'),
     network: document.getElementById('network-id'),
+    fingerprint: document.getElementById('fingerprint'),
     members: document.getElementById('members'),
     updated: document.getElementById('updated')
   };
@@ -73,8 +74,15 @@
     return span;
   }
 
+  // The first 16 hex digits of the network id in groups of four, as `./FILE.run` prints it.
+  function fingerprint(id) {
+    var s = typeof id === 'string' ? id.slice(0, 16) : '';
+    return s.replace(/(.{4})(?=.)/g, '$1-');
+  }
+
   function render(data) {
     shortId(els.network, data.network);
+    if (els.fingerprint) els.fingerprint.textContent = fingerprint(data.network) || '…';
 
     var nodes = Array.isArray(data.nodes) ? data.nodes : [];
     var frag = document.createDocumentFragment();
