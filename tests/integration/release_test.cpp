@@ -186,6 +186,34 @@ TEST_F(ReleaseTest, APublishedReleaseRollsOutUnderLoadWithoutAFailedRequestAndAn
   EXPECT_NE(out.find("release 1: 3 healthy, 0 failed"), std::string::npos) << out;
 }
 
+TEST_F(ReleaseTest, AFrozenMemberStallsNoOneElsesSwitchAndCatchesUpWhenItThaws) {
+  const std::string v0 = V0();
+  Start("a", v0);
+  Start("b", v0, Url("a"));
+  Start("c", v0, Url("a"));
+  Start("d", v0, Url("a"));
+  ASSERT_TRUE(test::WaitFor([&] { return AllMembers({"a", "b", "c", "d"}); }, 30s));
+  // c stops answering (a laptop put to sleep): its TCP port still accepts, nothing answers.
+  ASSERT_EQ(::kill(nodes_["c"]->process()->pid(), SIGSTOP), 0);
+  struct Thaw {
+    pid_t pid;
+    ~Thaw() { ::kill(pid, SIGCONT); }
+  } thaw{nodes_["c"]->process()->pid()};
+  const std::string v1 = MakeApp("v1", {{"libhello.so", test::BuiltPlugin("hello")}},
+                                 {{"index.html", "<h1>v1</h1>"}, {"app.js", std::string(50000, 'j')}});
+  std::string out;
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(Publish(v1, "a", {Key("a")}, {}, &out), 0) << out;
+  for (const char* n : {"a", "b", "d"}) {
+    ASSERT_TRUE(test::WaitFor([&] { return Get(n, "/index.html") == "<h1>v1</h1>"; }, 20s)) << n << nodes_[n]->Log();
+  }
+  // Well inside the fetch deadline a frozen peer could cost (2 s + size / 256 KiB/s).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  ::kill(nodes_["c"]->process()->pid(), SIGCONT);
+  ASSERT_TRUE(test::WaitFor([&] { return Get("c", "/index.html") == "<h1>v1</h1>"; }, 30s)) << nodes_["c"]->Log();
+  EXPECT_EQ(Get("c", "/app.js"), std::string(50000, 'j'));
+}
+
 TEST_F(ReleaseTest, AJoinerWhoseCodeIsBehindInstallsTheReleaseItIsToldAndJoins) {
   const std::string v0 = V0();
   Start("a", v0);
