@@ -104,14 +104,6 @@ int64_t Manifest::TotalBytes() const {
   return total;
 }
 
-std::vector<FileEntry> Manifest::FilesOf(const std::string& role) const {
-  std::vector<FileEntry> out;
-  for (const FileEntry& f : files) {
-    if (f.role == role) out.push_back(f);
-  }
-  return out;
-}
-
 Result<Manifest> ParseManifest(const json::Value& v) {
   if (!Has(v, {"created", "expires", "files", "network", "rollout", "version"})) {
     return Bad("a manifest has created, expires, files, network, rollout, version");

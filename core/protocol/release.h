@@ -64,7 +64,6 @@ struct Manifest {
   // CodeHashOf(files): what a node running exactly this release presents.
   std::string CodeHash() const;
   int64_t TotalBytes() const;
-  std::vector<FileEntry> FilesOf(const std::string& role) const;
 };
 
 // Strict: exactly the fields above, sorted unique safe paths, sizes within the limits.

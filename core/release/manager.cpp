@@ -728,12 +728,6 @@ std::optional<App> ReleaseManager::running() const {
   return it->second;
 }
 
-std::string ReleaseManager::running_code() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  auto it = impl_->apps.find(impl_->running);
-  return it == impl_->apps.end() ? std::string() : it->second.code;
-}
-
 json::Value ReleaseManager::StatusJson() const {
   const Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);

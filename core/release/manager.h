@@ -122,7 +122,6 @@ class ReleaseManager {
 
   json::Value StatusJson() const;   // for /status "release"
   json::Value RolloutJson() const;  // for GET /releases: the rollout, member by member
-  std::string running_code() const;
   // What runs now (for /download), or nullopt while nothing does.
   std::optional<App> running() const;
 
