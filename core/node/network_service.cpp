@@ -96,6 +96,7 @@ struct NetworkService::Impl {
   mutable std::mutex mu;  // engine, last_seen, refusals
   std::unique_ptr<protocol::Engine> engine;
   std::vector<std::string> refusals;
+  size_t ledger_size = 0;  // events in the ledger at the last Drive (on_change when it moves)
 
   std::mutex limits_mu;  // the /p2p/<type> limits
   RateLimit by_address{kPerAddressPerSecond, 1000, 20000};
@@ -168,11 +169,17 @@ struct NetworkService::Impl {
         PS_LOG(kError, "network") << "cannot store events, not acknowledging them: " << s.ToString();
         return Status::Error("cannot_store", "cannot store the event: " + s.ToString());
       }
-      if (o.on_change) o.on_change();
+
       for (const std::string& key : added) {
         PS_LOG(kInfo, "network") << "member added: " << protocol::NodeIdForHex(key)
                                  << (key == key_hex ? " (this node)" : "");
       }
+    }
+    // The ledger grew (events stored above, or a joiner's ledger arrived): tell the release
+    // manager now rather than at its next tick.
+    if (const size_t n = engine && engine->ledger() ? engine->ledger()->size() : 0; n != ledger_size) {
+      ledger_size = n;
+      if (o.on_change) o.on_change();
     }
     for (const std::string& r : out.refusals) {
       PS_LOG(kError, "network") << "join refused: " << r;

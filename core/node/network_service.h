@@ -49,7 +49,8 @@ struct NetworkOptions {
   // empty: this node's key alone.
   std::vector<std::string> publishers;
   int64_t publisher_threshold = 1;
-  // Called (under the network's lock: it must only note it) when the ledger gained events.
+  // Called (under the network's lock: it must only note it) when the ledger gained events,
+  // or a joiner's ledger arrived.
   std::function<void()> on_change;
   const Clock* clock = nullptr;             // required; not owned
   transport::Transport* transport = nullptr;  // required; not owned, outlives Stop()

@@ -82,11 +82,18 @@ TEST_F(DownloadTest, AFriendRunsTheDownloadedFileAndBecomesAMemberServingTheSame
   EXPECT_NE(log.find("all verified"), std::string::npos) << log;
   auto ports = json::Parse(test::ReadFileOrEmpty(data + "/ports.json"));
   ASSERT_TRUE(ports.ok()) << log;
-  test::RawConnection c(static_cast<uint16_t>(*ports->find_int("public")));
-  ASSERT_TRUE(c.Send("GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n"));
-  auto page = c.ReadResponse();
-  ASSERT_TRUE(page.has_value());
-  EXPECT_EQ(page->body, "// v0\n");
+  const auto port = static_cast<uint16_t>(*ports->find_int("public"));
+  // Admitted by the others; it serves the app once it installed it (at most a tick later).
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        test::RawConnection probe(port);
+        if (!probe.Send("GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n")) return false;
+        auto r = probe.ReadResponse();
+        return r && r->status == 200 && r->body == "// v0\n";
+      },
+      10s))
+      << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+  test::RawConnection c(port);
   ASSERT_TRUE(c.Send("GET /api/hello/ HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto hello = c.ReadResponse();
   ASSERT_TRUE(hello.has_value());
