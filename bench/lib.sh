@@ -53,14 +53,20 @@ bench_median() {
     awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
 }
 
-# A scratch dir removed on exit, with the benchmark server started by bench_start_server.
-work=$(mktemp -d)
+# A scratch dir removed on exit, with the benchmark server started by bench_start_server and
+# every PID a script appends to pids killed (and reaped), also on failure or Ctrl-C.
+work=$(mktemp -d "${TMPDIR:-/tmp}/peerstack-bench.XXXXXX")
 server_pid=
+pids=()
 bench_cleanup() {
   if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; fi
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap bench_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # bench_start_server OUT CMD...: runs CMD in the background with its output in OUT and waits
 # (10 s at most) for its first line: the ports it serves on.
@@ -73,3 +79,4 @@ bench_start_server() {
   echo "the benchmark server did not start: $*" >&2
   exit 1
 }
+

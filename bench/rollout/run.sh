@@ -55,16 +55,7 @@ script_start=$EPOCHREALTIME
 bin_id="$bin ($(stat -c %y "$bin" | cut -c1-19), sha256 $(sha256sum "$bin" | cut -c1-12))"
 reproduce="bench/rollout/run.sh --nodes $nodes --releases $releases --load-seconds $load_s --connections $conns"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/peerstack-rollout.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+source "$root/bench/lib.sh"  # $work, pids and their cleanup
 
 now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {if (NR) print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

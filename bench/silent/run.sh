@@ -12,14 +12,7 @@ rounds=5
 [[ -x $bin ]] || { echo "no $bin: run scripts/build.sh first" >&2; exit 1; }
 command -v jq >/dev/null || { echo "needs jq" >&2; exit 1; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$root/bench/lib.sh"  # $work, pids and their cleanup
 mkdir -p "$work/plugins" "$work/front"
 
 now_ms() { date +%s%3N; }
