@@ -52,10 +52,7 @@ constexpr const char kStatusHelp[] =
     "Reads DIR/ports.json and DIR/admin.token and asks the running node's admin listener\n"
     "for GET /status. --json prints the raw answer.\n";
 
-int Fail(const std::string& message, int code = 1) {
-  std::cerr << "peerstack: " << message << "\n";
-  return code;
-}
+using peerstack::cli::Fail;
 
 bool WantsHelp(const std::vector<std::string>& args) {
   for (const auto& a : args) {

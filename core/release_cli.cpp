@@ -48,11 +48,6 @@ constexpr const char kKeygenHelp[] =
     "Makes a new Ed25519 publisher key in FILE (mode 0600; refuses to overwrite) and prints\n"
     "its public key. Keep it off the nodes: it signs releases (`peerstack release sign`).\n";
 
-int Fail(const std::string& message, int code = 1) {
-  std::cerr << "peerstack: " << message << "\n";
-  return code;
-}
-
 // --flag value / --flag=value; positional arguments in *positional.
 struct Args {
   std::map<std::string, std::string> flags;
@@ -451,6 +446,11 @@ int Rotate(const Args& a) {
 }
 
 }  // namespace
+
+int Fail(const std::string& message, int code) {
+  std::cerr << "peerstack: " << message << "\n";
+  return code;
+}
 
 Result<json::Value> Admin(const std::string& data_dir, const std::string& method, const std::string& path,
                           const std::string& body) {

@@ -16,6 +16,9 @@ namespace peerstack::cli {
 Result<json::Value> Admin(const std::string& data_dir, const std::string& method, const std::string& path,
                           const std::string& body = "");
 
+// Prints "peerstack: message" on stderr; returns code (the exit code).
+int Fail(const std::string& message, int code = 1);
+
 int Keygen(const std::vector<std::string>& args);
 int Release(const std::vector<std::string>& args);
 

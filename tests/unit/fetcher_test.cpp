@@ -138,6 +138,31 @@ class FetcherTest : public ::testing::Test {
     return false;
   }
 
+  // A fetcher that tries again 100 ms after a failure.
+  FetcherOptions QuickRetry() {
+    FetcherOptions fo;
+    fo.transport = transport_.get();
+    fo.blobs = &blobs_;
+    fo.clock = &clock_;
+    fo.retry_after_ms = 100;
+    return fo;
+  }
+  // Pumps until the store refused the fetched blob; then nothing of it is stored.
+  bool StoreRefuses(BlobFetcher& fetcher, const std::string& peer) {
+    const std::vector<BlobRequest> wanted = {{sha_, static_cast<int64_t>(kBlob.size())}};
+    const bool refused = test::WaitFor(
+        [&] {
+          fetcher.Pump(wanted, {peer});
+          return !fetcher.stats().errors.empty();
+        },
+        5s);
+    EXPECT_TRUE(refused);
+    if (!refused) return false;
+    EXPECT_NE(fetcher.stats().errors.back().find("store:"), std::string::npos) << fetcher.stats().errors.back();
+    EXPECT_FALSE(fetcher.Have(sha_));
+    return true;
+  }
+
   SystemClock clock_;
   test::TempDir dir_;
   store::BlobStore blobs_{dir_.Sub("blobs")};
@@ -222,53 +247,27 @@ TEST_F(FetcherTest, AFullDiskKeepsNoPartialBlobAndTheNextTryStoresIt) {
     }
     ~Unmount() { Now(); }
   } unmount{mnt};
-  FetcherOptions fo;
-  fo.transport = transport_.get();
-  fo.blobs = &blobs_;
-  fo.clock = &clock_;
-  fo.retry_after_ms = 100;
-  BlobFetcher fetcher(std::move(fo));
   Peer good([](const std::string& b) { return b; });
-  const std::vector<BlobRequest> wanted = {{sha_, static_cast<int64_t>(kBlob.size())}};
-  ASSERT_TRUE(test::WaitFor(
-      [&] {
-        fetcher.Pump(wanted, {good.url()});
-        return !fetcher.stats().errors.empty();
-      },
-      5s));
-  EXPECT_NE(fetcher.stats().errors.back().find("store:"), std::string::npos) << fetcher.stats().errors.back();
-  EXPECT_FALSE(fetcher.Have(sha_));
+  BlobFetcher fetcher(QuickRetry());
+  ASSERT_TRUE(StoreRefuses(fetcher, good.url()));
   size_t left = 0;
   for (const auto& e : std::filesystem::directory_iterator(mnt)) left += e.path().filename().string().size() > 0;
   EXPECT_EQ(left, 0u) << "no temp file or partial blob stays behind";
   unmount.Now();  // room again (the directory below the mount is empty and writable)
-  ASSERT_TRUE(test::WaitFor([&] { return fetcher.Pump(wanted, {good.url()}); }, 5s));
+  ASSERT_TRUE(test::WaitFor([&] { return fetcher.Pump({{sha_, static_cast<int64_t>(kBlob.size())}}, {good.url()}); }, 5s));
   EXPECT_EQ(*blobs_.Get(sha_, 1 << 20), kBlob);
 }
 
 TEST_F(FetcherTest, AStoreThatRefusesTheBytesKeepsNothingAndTriesAgainLater) {
   // Where the store's directory should be, a file: every write fails, as on a full disk.
   test::WriteFile(dir_.Sub("blobs"), "in the way");
-  FetcherOptions fo;
-  fo.transport = transport_.get();
-  fo.blobs = &blobs_;
-  fo.clock = &clock_;
-  fo.retry_after_ms = 100;
-  BlobFetcher fetcher(std::move(fo));
   Peer good([](const std::string& b) { return b; });
-  const std::vector<BlobRequest> wanted = {{sha_, static_cast<int64_t>(kBlob.size())}};
-  ASSERT_TRUE(test::WaitFor(
-      [&] {
-        fetcher.Pump(wanted, {good.url()});
-        return !fetcher.stats().errors.empty();
-      },
-      5s));
-  EXPECT_NE(fetcher.stats().errors.back().find("store:"), std::string::npos) << fetcher.stats().errors.back();
-  EXPECT_FALSE(fetcher.Have(sha_));
+  BlobFetcher fetcher(QuickRetry());
+  ASSERT_TRUE(StoreRefuses(fetcher, good.url()));
   EXPECT_EQ(fetcher.stats().refused, 0u) << "not the peer's fault";
   // Space again: the next try stores it, from the same peer.
   ::unlink(dir_.Sub("blobs").c_str());
-  ASSERT_TRUE(test::WaitFor([&] { return fetcher.Pump(wanted, {good.url()}); }, 5s));
+  ASSERT_TRUE(test::WaitFor([&] { return fetcher.Pump({{sha_, static_cast<int64_t>(kBlob.size())}}, {good.url()}); }, 5s));
   EXPECT_EQ(*blobs_.Get(sha_, 1 << 20), kBlob);
   EXPECT_EQ(good.requests, 2);
 }
