@@ -234,7 +234,14 @@ TEST(Transport, AConnectionThePeerClosedIsRetriedOnceOnANewOne) {
   // The server closes the idle connection; the transport still holds it as kept alive.
   ASSERT_TRUE(test::WaitFor([&] { return healthy.stats().open_connections == 0; }, 5s));
   ASSERT_TRUE(t.Send(To(healthy.url(), "second")));
-  ASSERT_TRUE(test::WaitFor([&] { return healthy.received() == 2; }, 5s));
+  // Received by the peer, then its answer read by the transport (the stats move after that).
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        const TransportStats now = t.stats();
+        const PeerStats* q = Find(now, healthy.url());
+        return healthy.received() == 2 && q && q->counters.sent + q->counters.failed >= 2;
+      },
+      5s));
   const TransportStats s = t.stats();
   const PeerStats* p = Find(s, healthy.url());
   ASSERT_NE(p, nullptr);
