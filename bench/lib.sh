@@ -57,9 +57,13 @@ bench_median() {
 # every PID a script appends to pids killed (and reaped), also on failure or Ctrl-C.
 work=$(mktemp -d "${TMPDIR:-/tmp}/peerstack-bench.XXXXXX")
 server_pid=
+nginx_pid=
 pids=()
 bench_cleanup() {
-  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; fi
+  local p
+  for p in "$server_pid" "$nginx_pid"; do  # TERM: nginx's workers go with it
+    if [[ -n $p ]]; then kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; fi
+  done
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
@@ -80,3 +84,54 @@ bench_start_server() {
   exit 1
 }
 
+
+# bench_until SECONDS WHAT CMD...: runs CMD every 10 ms until it succeeds; after SECONDS the
+# script exits 1 saying what it waited for. (Arguments are expanded once: poll a function.)
+bench_until() {
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@"; do
+    ((SECONDS < deadline)) || { echo "$(basename "$(dirname "$0")") bench: timed out waiting for $what" >&2; exit 1; }
+    sleep 0.01
+  done
+}
+
+# A loopback port nothing answers on.
+bench_free_port() {
+  local p
+  for p in $(shuf -i 20000-60000 -n 50); do
+    if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo "no free port" >&2
+  exit 1
+}
+
+# bench_nginx WORKERS ROOT PROBE [SERVER_LINES]: nginx (access log off, sendfile) serving ROOT
+# on a free loopback port, set in ng_port, with SERVER_LINES added to its server block; waits
+# (10 s at most) until PROBE (a path) answers. Stopped on exit.
+bench_nginx() {
+  ng_port=$(bench_free_port)
+  mkdir -p "$work/nginx"
+  cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes $1;
+user root;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  open_file_cache max=100;
+  server {
+    listen 127.0.0.1:$ng_port;
+    root $2;
+    ${4:-}
+  }
+}
+CONF
+  nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' >/dev/null 2>&1 &
+  nginx_pid=$!
+  bench_until 10 "nginx on port $ng_port" curl -fs -o /dev/null "http://127.0.0.1:$ng_port$3"
+}

@@ -1,31 +1,112 @@
 # Finds the Debian packages Peerstack builds against and exposes each as an imported target
 # named Peerstack::dep::<name>, so module CMakeLists.txt only list what they use.
+#
+# PEERSTACK_PORTABLE (on by default, off in sanitizer and fuzz builds) makes the runtime run
+# on a machine that has glibc and nothing else, as the one-file download needs
+# (docs/operations.md, "What the file needs"): every library Debian ships as a .a is linked
+# statically (Pistache, Crypto++, SQLite, OpenSSL, miniupnpc, libnatpmp; Boost is headers
+# only), libstdc++ and libgcc too (peerstack_portable_runtime()), and simdjson, which Debian
+# ships only as a .so, is compiled from Debian's own source package (pinned by hash).
 find_package(PkgConfig REQUIRED)
 find_package(Threads REQUIRED)
+include(FetchContent)
 
-pkg_check_modules(PISTACHE REQUIRED IMPORTED_TARGET libpistache)
-pkg_check_modules(CRYPTOPP REQUIRED IMPORTED_TARGET libcrypto++)
-pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
-find_package(simdjson 3 REQUIRED CONFIG)
+set(_portable_default ON)
+if(PEERSTACK_SANITIZE OR PEERSTACK_FUZZ)
+  set(_portable_default OFF)  # the sanitizer runtimes are shared libraries anyway
+endif()
+option(PEERSTACK_PORTABLE "Link every dependency statically: the runtime needs only glibc"
+  ${_portable_default})
+
 find_package(Boost 1.74 REQUIRED)
-# Port mapping (the `upnp` tunnel provider): libminiupnpc-dev has a .pc file, libnatpmp-dev not.
-pkg_check_modules(MINIUPNPC REQUIRED IMPORTED_TARGET miniupnpc)
-find_path(NATPMP_INCLUDE_DIR natpmp.h REQUIRED)
-find_library(NATPMP_LIBRARY natpmp REQUIRED)
-add_library(peerstack_dep_natpmp INTERFACE)
-target_include_directories(peerstack_dep_natpmp INTERFACE ${NATPMP_INCLUDE_DIR})
-target_link_libraries(peerstack_dep_natpmp INTERFACE ${NATPMP_LIBRARY})
-
-add_library(Peerstack::dep::pistache ALIAS PkgConfig::PISTACHE)
-add_library(Peerstack::dep::cryptopp ALIAS PkgConfig::CRYPTOPP)
-add_library(Peerstack::dep::sqlite3 ALIAS PkgConfig::SQLITE3)
-add_library(Peerstack::dep::simdjson ALIAS simdjson::simdjson)
 add_library(Peerstack::dep::boost ALIAS Boost::headers)
+
+# A Debian library as an imported target: its .a when portable, else what pkg-config says.
+# NAME: our name; PC: the pkg-config module (optional); ARCHIVES: the .a files, in link order;
+# LIBS: what those archives need beyond glibc; HEADER: a header to find (no .pc file).
+function(peerstack_debian_dep)
+  cmake_parse_arguments(ARG "" "NAME;PC;HEADER" "ARCHIVES;LIBS" ${ARGN})
+  set(target peerstack_dep_${ARG_NAME})
+  add_library(${target} INTERFACE)
+  if(ARG_PC)
+    pkg_check_modules(PC_${ARG_NAME} REQUIRED ${ARG_PC})
+    target_include_directories(${target} SYSTEM INTERFACE ${PC_${ARG_NAME}_INCLUDE_DIRS})
+    target_compile_options(${target} INTERFACE ${PC_${ARG_NAME}_CFLAGS_OTHER})
+  endif()
+  if(ARG_HEADER)
+    find_path(${ARG_NAME}_INCLUDE_DIR ${ARG_HEADER} REQUIRED)
+    target_include_directories(${target} SYSTEM INTERFACE ${${ARG_NAME}_INCLUDE_DIR})
+  endif()
+  if(PEERSTACK_PORTABLE)
+    foreach(archive IN LISTS ARG_ARCHIVES)
+      find_library(${ARG_NAME}_${archive}_A NAMES lib${archive}.a REQUIRED)
+      target_link_libraries(${target} INTERFACE ${${ARG_NAME}_${archive}_A})
+    endforeach()
+    target_link_libraries(${target} INTERFACE ${ARG_LIBS})
+  elseif(ARG_PC)
+    target_link_libraries(${target} INTERFACE ${PC_${ARG_NAME}_LINK_LIBRARIES})
+  else()
+    foreach(archive IN LISTS ARG_ARCHIVES)
+      find_library(${ARG_NAME}_${archive}_SO NAMES ${archive} REQUIRED)
+      target_link_libraries(${target} INTERFACE ${${ARG_NAME}_${archive}_SO})
+    endforeach()
+  endif()
+  add_library(Peerstack::dep::${ARG_NAME} ALIAS ${target})
+endfunction()
+
 # TLS for outgoing https:// requests (Asio SSL on Debian's OpenSSL 3).
-find_package(OpenSSL REQUIRED)
-add_library(Peerstack::dep::openssl ALIAS OpenSSL::SSL)
-add_library(Peerstack::dep::miniupnpc ALIAS PkgConfig::MINIUPNPC)
-add_library(Peerstack::dep::natpmp ALIAS peerstack_dep_natpmp)
+peerstack_debian_dep(NAME openssl PC openssl ARCHIVES ssl crypto LIBS Threads::Threads ${CMAKE_DL_LIBS})
+# Pistache's own TLS code needs OpenSSL after it on the link line, whatever order a target
+# lists its libraries in: name the archives again (a target would be de-duplicated away).
+peerstack_debian_dep(NAME pistache PC libpistache ARCHIVES pistache
+  LIBS ${openssl_ssl_A} ${openssl_crypto_A} Threads::Threads ${CMAKE_DL_LIBS})
+peerstack_debian_dep(NAME cryptopp PC libcrypto++ ARCHIVES crypto++ LIBS Threads::Threads)
+peerstack_debian_dep(NAME sqlite3 PC sqlite3 ARCHIVES sqlite3 LIBS Threads::Threads m ${CMAKE_DL_LIBS})
+# Port mapping (the `upnp` tunnel provider): libminiupnpc-dev has a .pc file, libnatpmp-dev not.
+peerstack_debian_dep(NAME miniupnpc PC miniupnpc ARCHIVES miniupnpc)
+peerstack_debian_dep(NAME natpmp HEADER natpmp.h ARCHIVES natpmp)
+
+if(PEERSTACK_PORTABLE)
+  # Debian's libsimdjson-dev has no .a: build the library from the source package of the
+  # same version as its header (3.0.1-1), fetched once per build directory from Debian's
+  # archive and checked against the hash its .dsc records.
+  find_package(simdjson 3 REQUIRED CONFIG)  # the version check, and the header we compile against
+  if(NOT simdjson_VERSION VERSION_EQUAL 3.0.1)
+    message(FATAL_ERROR "PEERSTACK_PORTABLE builds simdjson 3.0.1 from source, but the "
+      "installed header is ${simdjson_VERSION}: update cmake/PeerstackDependencies.cmake")
+  endif()
+  FetchContent_Declare(simdjson_source
+    URL http://deb.debian.org/debian/pool/main/s/simdjson/simdjson_3.0.1.orig.tar.gz
+        https://snapshot.debian.org/archive/debian/20250520T000000Z/pool/main/s/simdjson/simdjson_3.0.1.orig.tar.gz
+    URL_HASH SHA256=156b1bc5eb0561b2bd166b46d191fd3d95a3e709cc63761477d3b7aec2b6e9ed
+    DOWNLOAD_EXTRACT_TIMESTAMP TRUE)
+  FetchContent_GetProperties(simdjson_source)
+  if(NOT simdjson_source_POPULATED)
+    message(STATUS "simdjson: Debian's source package 3.0.1 (for a static runtime)")
+    FetchContent_Populate(simdjson_source)
+  endif()
+  add_library(peerstack_dep_simdjson STATIC ${simdjson_source_SOURCE_DIR}/singleheader/simdjson.cpp)
+  target_include_directories(peerstack_dep_simdjson SYSTEM PUBLIC ${simdjson_source_SOURCE_DIR}/singleheader)
+  set_target_properties(peerstack_dep_simdjson PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  add_library(Peerstack::dep::simdjson ALIAS peerstack_dep_simdjson)
+else()
+  find_package(simdjson 3 REQUIRED CONFIG)
+  add_library(Peerstack::dep::simdjson ALIAS simdjson::simdjson)
+endif()
+
+# peerstack_portable_runtime(target): the executable carries libstdc++ and libgcc, so it
+# needs nothing beyond glibc; its debug info goes to <file>.debug beside it (gdb finds it
+# through the debug link), which keeps the runtime a download carries small.
+function(peerstack_portable_runtime target)
+  if(PEERSTACK_PORTABLE)
+    target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc)
+    add_custom_command(TARGET ${target} POST_BUILD
+      COMMAND ${CMAKE_OBJCOPY} --only-keep-debug $<TARGET_FILE:${target}> $<TARGET_FILE:${target}>.debug
+      COMMAND ${CMAKE_OBJCOPY} --strip-debug --remove-section=.gnu_debuglink
+              --add-gnu-debuglink=$<TARGET_FILE:${target}>.debug $<TARGET_FILE:${target}>
+      VERBATIM)
+  endif()
+endfunction()
 
 if(BUILD_TESTING)
   find_package(GTest REQUIRED)

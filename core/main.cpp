@@ -190,6 +190,28 @@ constexpr const char kBundleHelp[] =
     "through the members the card names. Other options go to `peerstack run` (see its --help).\n"
     "Exit code 3: the file is damaged or not trustworthy; nothing was written.\n";
 
+// The first of the card's members that answers (each given 3 s: a silent one costs that, not
+// the join), or the first when none does (the node then keeps asking it).
+std::string PickBootstrap(const std::vector<std::string>& urls) {
+  using namespace std::chrono_literals;
+  for (const std::string& url : urls) {
+    std::cout << "  asking " << url << " ... " << std::flush;
+    peerstack::http::ClientRequest req;
+    req.url = url + "/p2p/identity?nonce=6a6f696e";  // any member answers this, cheaply
+    req.timeout = 3s;
+    req.max_response_bytes = 64 * 1024;
+    auto r = peerstack::http::Fetch(req);
+    if (r.ok() && r->status == 200) {
+      std::cout << "answers\n";
+      return url;
+    }
+    std::cout << "no answer (" << (r.ok() ? "status " + std::to_string(r->status) : r.status().ToString()) << ")\n";
+  }
+  std::cout << "  none of the " << urls.size() << " members the file names answers now; the node keeps asking "
+            << urls.front() << "\n";
+  return urls.front();
+}
+
 // The file is a bundle (core/bundle/): verify, extract, run a node that joins.
 int RunBundle(std::vector<std::string> args) {
   if (WantsHelp(args)) {
@@ -220,8 +242,9 @@ int RunBundle(std::vector<std::string> args) {
   std::cout << "  extracted into " << dir << "/app\n";
   std::vector<std::string> run{"--data-dir", dir, "--plugins", dir + "/app/plugins", "--front", dir + "/app/front"};
   if (!c->card.bootstrap.empty() && !peerstack::files::Exists(dir + "/" + node::kStoreFile)) {
-    run.insert(run.end(), {"--join", c->card.bootstrap.front()});
-    std::cout << "  joining through " << c->card.bootstrap.front() << "\n";
+    const std::string via = PickBootstrap(c->card.bootstrap);
+    run.insert(run.end(), {"--join", via});
+    std::cout << "  joining through " << via << "\n";
   }
   std::cout.flush();
   run.insert(run.end(), args.begin(), args.end());

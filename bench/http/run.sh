@@ -21,21 +21,6 @@ rounds=$bench_rounds connections=$bench_connections threads=$bench_threads
 bin=${PEERSTACK_BINARY:-$root/build/core/peerstack}
 [[ -x $bin ]] || "$root/scripts/build.sh"
 
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { # a port nothing answers on, for nginx
-  local p
-  for p in $(shuf -i 20000-60000 -n 50); do
-    if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  echo "no free port" >&2; exit 1
-}
 wait_http() { # url, deadline 10 s
   for _ in $(seq 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done
   echo "server at $1 did not come up" >&2; exit 1
@@ -60,31 +45,9 @@ idle_rss=$(rss_kb "$ps_pid")
 nodes_json=$(curl -fs "http://127.0.0.1:$ps_port/nodes")
 
 # nginx with the same worker count, the same bytes for /nodes, the same file.
-ng_port=$(free_port)
-mkdir -p "$work/nginx"
 printf '%s' "$nodes_json" > "$work/front/nodes.json"
-cat > "$work/nginx/nginx.conf" <<CONF
-worker_processes $threads;
-user root;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  open_file_cache max=100;
-  server {
-    listen 127.0.0.1:$ng_port;
-    root $work/front;
-    location = /nodes { default_type application/json; alias $work/front/nodes.json; }
-  }
-}
-CONF
-nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pids+=("$!")
-wait_http "http://127.0.0.1:$ng_port/nodes"
+bench_nginx "$threads" "$work/front" /nodes \
+  "location = /nodes { default_type application/json; alias $work/front/nodes.json; }"
 
 declare -A rps p99
 for path in /nodes /file4k.txt; do

@@ -95,15 +95,6 @@ start() {
   adm[$name]=$(jq -r .admin "$work/$name/ports.json")
   tok[$name]=$(tr -d '\r\n' <"$work/$name/admin.token")
 }
-# until_true SECONDS WHAT CMD...: polls CMD every 20 ms until it succeeds; dies after SECONDS.
-until_true() {
-  local deadline=$((SECONDS + $1)) what=$2
-  shift 2
-  until "$@"; do
-    ((SECONDS < deadline)) || die "timed out waiting for $what"
-    sleep 0.02
-  done
-}
 is_member() { [[ $(api "$1" /status | jq -r .network.member 2>/dev/null) == true ]]; }
 settled() {  # every node a member seeing all N, serving, the same release in force
   local n s
@@ -120,9 +111,9 @@ echo "starting $nodes nodes in $work ..." >&2
 start n1
 for n in "${names[@]:1}"; do
   start "$n" --join "http://127.0.0.1:${pub[n1]}"
-  until_true 30 "$n to join" is_member "$n"
+  bench_until 30 "$n to join" is_member "$n"
 done
-until_true 30 "the network to settle" settled 0
+bench_until 30 "the network to settle" settled 0
 
 # make_release V [create flags]: a new plugin (fresh 1 MiB tail) and frontend, created with
 # n1's network id, signed with n1's key (the publisher). Not timed.
@@ -221,7 +212,7 @@ for ((v = 1; v <= releases; v++)); do
   done
   blob_bytes=$(stat -c %s "$work/rel$v/plugins/libhello.so")
   echo "| $v | $poll | $last | $first | $(($(refusals) - r0)) |"
-  until_true 30 "release $v to be reported healthy by all" all_healthy "$v"
+  bench_until 30 "release $v to be reported healthy by all" all_healthy "$v"
   # curl, on the idle network: the same blob from the publisher (the node every node asks first).
   url="http://127.0.0.1:${pub[n1]}/p2p/blob/${plugin_sha[$v]}"
   for _ in 1 2 3 4 5; do
@@ -300,7 +291,7 @@ for entry in "${wrk_out[@]}"; do
   echo "| $n | $path | $req | $non2xx | $sock | $(awk -v a="$sw" -v b="$load_start" 'BEGIN {printf "%.2f", (a - b) / 1000}') |"
 done
 echo "load ran $(awk -v a="$load_end" -v b="$load_start" 'BEGIN {printf "%.1f", (a - b) / 1000}') s; under load, publish -> all $nodes serving (poll, 50 ms): $loaded_poll ms"
-until_true 30 "release $v to be reported healthy by all" all_healthy "$v"
+bench_until 30 "release $v to be reported healthy by all" all_healthy "$v"
 
 # ---- 3: report of the blob fetch figures gathered in section 1 ----
 echo

@@ -1,7 +1,9 @@
 #include "http/message.h"
 
 #include <charconv>
+#include <algorithm>
 #include <ctime>
+#include <optional>
 
 #include "json/json.h"
 
@@ -66,6 +68,68 @@ Response TooMany(std::string_view message) {
   return r;
 }
 
+namespace {
+
+// The one range of a body of size bytes that a Range header value asks for: {first, last}
+// (last inclusive), {size, size} when unsatisfiable, nullopt when the header is not one
+// range in bytes we can read.
+std::optional<std::pair<uint64_t, uint64_t>> OneRange(std::string_view v, uint64_t size) {
+  constexpr std::string_view kUnit = "bytes=";
+  if (v.substr(0, kUnit.size()) != kUnit) return std::nullopt;
+  v.remove_prefix(kUnit.size());
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  const size_t dash = v.find('-');
+  if (dash == std::string_view::npos || v.find(',') != std::string_view::npos) return std::nullopt;
+  auto number = [](std::string_view d, uint64_t* out) {
+    if (d.empty() || d.size() > 19) return false;
+    auto [p, ec] = std::from_chars(d.data(), d.data() + d.size(), *out);
+    return ec == std::errc() && p == d.data() + d.size();
+  };
+  uint64_t first = 0, last = 0;
+  const std::string_view a = v.substr(0, dash), b = v.substr(dash + 1);
+  if (a.empty()) {  // the last b bytes
+    if (!number(b, &last) || last == 0) return std::nullopt;
+    if (size == 0) return std::pair<uint64_t, uint64_t>{size, size};
+    return std::pair<uint64_t, uint64_t>{size - std::min(last, size), size - 1};
+  }
+  if (!number(a, &first)) return std::nullopt;
+  if (b.empty()) {
+    last = size == 0 ? 0 : size - 1;
+  } else if (!number(b, &last) || last < first) {
+    return std::nullopt;
+  }
+  if (first >= size) return std::pair<uint64_t, uint64_t>{size, size};
+  return std::pair<uint64_t, uint64_t>{first, std::min(last, size - 1)};
+}
+
+}  // namespace
+
+Response RangedBody(const Request& request, std::string_view body, const std::string& etag,
+                    const std::string& content_type) {
+  Response r;
+  r.set("content-type", content_type);
+  r.set("etag", etag);
+  r.set("accept-ranges", "bytes");
+  const std::string* range = request.header("range");
+  const std::string* if_range = request.header("if-range");
+  auto want = range && (!if_range || *if_range == etag) ? OneRange(*range, body.size()) : std::nullopt;
+  if (!want) {
+    r.body = std::string(body);
+    return r;
+  }
+  const uint64_t size = body.size();
+  if (want->first >= size) {
+    r.status = 416;
+    r.set("content-range", "bytes */" + std::to_string(size));
+    return r;
+  }
+  r.status = 206;
+  r.set("content-range",
+        "bytes " + std::to_string(want->first) + "-" + std::to_string(want->second) + "/" + std::to_string(size));
+  r.body = std::string(body.substr(want->first, want->second - want->first + 1));
+  return r;
+}
+
 Response JsonResponse(int status, std::string body) {
   Response r;
   r.status = status;
@@ -80,6 +144,7 @@ const char* ReasonPhrase(int status) {
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 206: return "Partial Content";
     case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
@@ -91,6 +156,7 @@ const char* ReasonPhrase(int status) {
     case 411: return "Length Required";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";

@@ -85,6 +85,13 @@ Response JsonError(int status, std::string_view code, std::string_view message);
 Response TooMany(std::string_view message);
 // A JSON body (already serialised) with Content-Type application/json.
 Response JsonResponse(int status, std::string body);
+// A whole body that a client may fetch in parts (RFC 9110 14): 200 with all of it, or 206 with
+// the one byte range the request's Range header asks for ("bytes=a-b", "bytes=a-",
+// "bytes=-n") when its If-Range, if any, is etag; 416 when the range starts past the end.
+// Several ranges, or a Range header it cannot read, get the whole body (the RFC allows it).
+// Sets ETag (etag, quoted as given) and Accept-Ranges.
+Response RangedBody(const Request& request, std::string_view body, const std::string& etag,
+                    const std::string& content_type);
 
 const char* ReasonPhrase(int status);
 

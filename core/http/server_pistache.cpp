@@ -49,7 +49,8 @@ struct Connection {
   std::weak_ptr<Pistache::Tcp::Peer> peer;
   RequestParser parser;
   std::string in;   // bytes received and not yet consumed
-  std::string out;  // response bytes not yet handed to the socket
+  std::string out;     // response bytes, those before out_off already handed to the socket
+  size_t out_off = 0;  // (kept instead of erased: a 16 MB answer is not moved per write)
   std::string remote;
   bool dead = false;           // Pistache reported the disconnection: never touch fd again
   bool closing = false;        // no more requests: discard input, close when written
@@ -181,7 +182,7 @@ bool Shared::ProcessInput(const ConnectionPtr& conn) {
   size_t offset = 0;
   bool high_water = false;
   while (!c.closing && !c.parked && offset < c.in.size()) {
-    if (c.out.size() >= kOutputHighWater) {
+    if (c.out.size() - c.out_off >= kOutputHighWater) {
       high_water = true;
       break;
     }
@@ -295,28 +296,35 @@ Response Shared::Call(Request& req) {
   return JsonError(500, "internal", "internal error");
 }
 
-// Writes what it can now; the rest goes through Pistache's write queue, in order.
+// Writes what it can now; the rest goes through Pistache's write queue, in order, at most
+// kHandOff bytes at a time: Pistache copies what remains of a buffer after each partial
+// write, so a large answer handed whole costs a copy per socket-buffer's worth. When a piece
+// is written, the next write starts here again (directly, as much as the socket takes).
 void Shared::Flush(const ConnectionPtr& conn) {
+  constexpr size_t kHandOff = 256 * 1024;
   Connection& c = *conn;
   if (c.dead) return;
-  if (!c.out.empty() && c.async_pending == 0) {
-    const ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (c.out_off < c.out.size() && c.async_pending == 0) {
+    const ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       c.out.clear();
+      c.out_off = 0;
       c.closing = true;
       ::shutdown(c.fd, SHUT_RDWR);
       return;
     }
-    c.out.erase(0, n > 0 ? static_cast<size_t>(n) : 0);
+    c.out_off += n > 0 ? static_cast<size_t>(n) : 0;
   }
   auto peer = c.peer.lock();
-  if (!c.out.empty() && peer) {
+  if (c.out_off < c.out.size() && c.async_pending == 0 && peer) {
     ++c.async_pending;
-    const size_t size = c.out.size();
+    const size_t size = std::min(c.out.size() - c.out_off, kHandOff);
+    std::string piece = c.out.substr(c.out_off, size);
+    c.out_off += size;
     std::weak_ptr<Connection> weak = conn;
     std::weak_ptr<Shared> self = weak_from_this();
-    // Runs on the connection's reactor thread once the transport has written the buffer.
-    peer->send(Pistache::RawBuffer(std::move(c.out), size), MSG_NOSIGNAL)
+    // Runs on the connection's reactor thread once the transport has written the piece.
+    peer->send(Pistache::RawBuffer(std::move(piece), size), MSG_NOSIGNAL)
         .then(
             [weak, self](ssize_t) {
               auto locked = weak.lock();
@@ -324,6 +332,9 @@ void Shared::Flush(const ConnectionPtr& conn) {
               if (!locked || !shared) return;
               std::lock_guard<std::mutex> lock(locked->mu);
               --locked->async_pending;
+              if (locked->async_pending == 0 && !locked->dead && locked->out_off < locked->out.size()) {
+                shared->Flush(locked);  // the rest of a large answer
+              }
               if (locked->async_pending == 0 && !locked->closing && !locked->dead) {
                 shared->Serve(locked);  // input that waited for the client to catch up
               } else {
@@ -338,7 +349,10 @@ void Shared::Flush(const ConnectionPtr& conn) {
               --locked->async_pending;
               if (!locked->dead) ::shutdown(locked->fd, SHUT_RDWR);
             });
+  }
+  if (c.out_off == c.out.size()) {
     c.out.clear();
+    c.out_off = 0;
   }
   MaybeShutdownWrite(c);
 }

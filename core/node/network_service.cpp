@@ -505,7 +505,7 @@ Result<NetworkService::CardParts> NetworkService::Card(size_t most) const {
   c.threshold = l->state().params.publisher_threshold;
   c.bootstrap.push_back(d.self_url);
   for (const protocol::Member& m : l->state().members) {
-    if (c.bootstrap.size() > most) break;
+    if (c.bootstrap.size() >= most) break;
     if (m.key != d.key_hex && !m.url.empty()) c.bootstrap.push_back(m.url);
   }
   return c;

@@ -288,60 +288,66 @@ struct Node::Impl {
 
   // GET /download: this node's runtime with the app it runs and a network card appended
   // (core/bundle/bundle.h), built once per release into DATA_DIR/downloads/ (temp file and
-  // rename: never half written) and served whole; two at once.
+  // rename: never half written) and kept in memory while that release runs; served whole or
+  // by byte range (a broken download resumes; the ETag is the release, so a range of another
+  // release's file is never spliced on); kMaxDownloads at once, then 429 with Retry-After.
+  static constexpr int kMaxDownloads = 8;
   std::mutex download_mu;
   std::atomic<int> downloads{0};
-  Result<std::string> BundlePath() {
+  std::string download_release;                       // under download_mu
+  std::shared_ptr<const std::string> download_bytes;  // under download_mu
+  Result<std::pair<std::string, std::shared_ptr<const std::string>>> Bundle() {
     auto app = releases->running();
     if (!app) return Status::Error("installing", "this node runs no release yet");
-    const std::string path = Path("downloads") + "/" + app->id + ".run";
     std::lock_guard<std::mutex> lock(download_mu);
-    if (files::Exists(path)) return path;
-    auto runtime = bundle::RuntimeOf("/proc/self/exe");
-    if (!runtime) return runtime.status();
-    auto card = network->Card(8);
-    if (!card) return card.status();
-    bundle::Contents c;
-    c.card = {card->network, card->genesis, card->publishers, card->threshold, card->bootstrap};
-    if (app->id.rfind("local-", 0) != 0) {
-      auto signed_release = network->SignedRelease(app->id);
-      if (!signed_release) return signed_release.status();
-      c.manifest = signed_release->first;
-      c.signatures = signed_release->second;
+    if (download_bytes && download_release == app->id) return std::pair{app->id, download_bytes};
+    const std::string path = Path("downloads") + "/" + app->id + ".run";
+    if (!files::Exists(path)) {
+      auto runtime = bundle::RuntimeOf("/proc/self/exe");
+      if (!runtime) return runtime.status();
+      auto card = network->Card(8);
+      if (!card) return card.status();
+      bundle::Contents c;
+      c.card = {card->network, card->genesis, card->publishers, card->threshold, card->bootstrap};
+      if (app->id.rfind("local-", 0) != 0) {
+        auto signed_release = network->SignedRelease(app->id);
+        if (!signed_release) return signed_release.status();
+        c.manifest = signed_release->first;
+        c.signatures = signed_release->second;
+      }
+      store::BlobStore blobs(Path(kBlobsDir));
+      for (const protocol::FileEntry& f : app->files) {
+        auto bytes = blobs.Get(f.sha256, static_cast<size_t>(protocol::kMaxReleaseFileBytes));
+        if (!bytes) return bytes.status();
+        c.files.emplace_back(f, std::move(bytes).value());
+      }
+      if (auto s = files::MakeDirs(Path("downloads")); !s.ok()) return s;
+      if (auto s = files::WriteFileAtomic(path, bundle::Build(*runtime, c), 0755); !s.ok()) return s;
+      PS_LOG(kInfo, "node") << "built the download of " << (app->version ? "release " + std::to_string(app->version) : std::string("release 0"));
     }
-    store::BlobStore blobs(Path(kBlobsDir));
-    for (const protocol::FileEntry& f : app->files) {
-      auto bytes = blobs.Get(f.sha256, static_cast<size_t>(protocol::kMaxReleaseFileBytes));
-      if (!bytes) return bytes.status();
-      c.files.emplace_back(f, std::move(bytes).value());
-    }
-    if (auto s = files::MakeDirs(Path("downloads")); !s.ok()) return s;
-    if (auto s = files::WriteFileAtomic(path, bundle::Build(*runtime, c), 0755); !s.ok()) return s;
-    PS_LOG(kInfo, "node") << "built the download of " << (app->version ? "release " + std::to_string(app->version) : std::string("release 0"));
-    return path;
+    auto bytes = files::ReadFile(path, static_cast<size_t>(bundle::kMaxBundleBytes));
+    if (!bytes) return bytes.status();
+    download_release = app->id;
+    download_bytes = std::make_shared<const std::string>(std::move(bytes).value());
+    return std::pair{app->id, download_bytes};
   }
 
-  http::Response Download(const http::Request&) {
-    if (downloads.fetch_add(1) >= 2) {
+  http::Response Download(const http::Request& r) {
+    if (downloads.fetch_add(1) >= kMaxDownloads) {
       downloads.fetch_sub(1);
-      return http::TooMany("two downloads are being served; retry shortly");
+      return http::TooMany(std::to_string(kMaxDownloads) + " downloads are being served; retry shortly");
     }
     struct Done {
       std::atomic<int>& n;
       ~Done() { n.fetch_sub(1); }
     } done{downloads};
-    auto path = BundlePath();
-    if (!path) {
-      PS_LOG(kError, "node") << "cannot build the download: " << path.status().ToString();
-      return http::JsonError(503, path.status().code(), "cannot build the download: " + path.status().message());
+    auto b = Bundle();
+    if (!b) {
+      PS_LOG(kError, "node") << "cannot build the download: " << b.status().ToString();
+      return http::JsonError(503, b.status().code(), "cannot build the download: " + b.status().message());
     }
-    auto bytes = files::ReadFile(*path, static_cast<size_t>(bundle::kMaxBundleBytes));
-    if (!bytes) return http::JsonError(503, "io_error", "cannot read the download");
-    http::Response resp;
-    resp.status = 200;
-    resp.set("content-type", "application/octet-stream");
+    http::Response resp = http::RangedBody(r, *b->second, "\"" + b->first + "\"", "application/octet-stream");
     resp.set("content-disposition", "attachment; filename=\"peerstack-" + bundle::Fingerprint(network->network_id()) + ".run\"");
-    resp.body = std::move(bytes).value();
     return resp;
   }
 

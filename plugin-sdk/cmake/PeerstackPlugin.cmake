@@ -3,7 +3,11 @@
 # Builds a Peerstack plugin: a shared library (MODULE) named lib<name>.so that exports only
 # peerstack_plugin_entry (hidden visibility plus a version script), is built without
 # STB_GNU_UNIQUE symbols (so a new version really loads beside an old one), and has every
-# symbol resolved at link time (-Wl,-z,defs: a missing symbol fails the build, not the load).
+# symbol resolved at link time (-Wl,-z,defs: a missing symbol fails the build, not the load),
+# and carries its own copy of libstdc++ and libgcc (-static-libstdc++ -static-libgcc, hidden by
+# the version script), so it loads in a node that runs where no libstdc++ is installed (the
+# one-file download). Set PEERSTACK_PLUGIN_SHARED_LIBSTDCXX=ON to link them as shared
+# libraries instead (smaller, but the plugin then needs libstdc++.so.6 on every machine).
 # VERSION is passed to the sources as PEERSTACK_PLUGIN_VERSION (a string literal).
 include_guard(GLOBAL)
 
@@ -36,4 +40,7 @@ function(peerstack_add_plugin)
   target_compile_options(${ARG_NAME} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fno-gnu-unique>)
   target_link_options(${ARG_NAME} PRIVATE
     "-Wl,--version-script=${CMAKE_CURRENT_FUNCTION_LIST_DIR}/plugin.version" "-Wl,-z,defs")
+  if(NOT PEERSTACK_PLUGIN_SHARED_LIBSTDCXX)
+    target_link_options(${ARG_NAME} PRIVATE -static-libstdc++ -static-libgcc)
+  endif()
 endfunction()

@@ -1,15 +1,23 @@
 // GET /download (core/bundle/): a friend downloads one file from a member with a plain HTTP
-// client, runs it, and becomes a member serving the same app; a damaged or cut-short file,
-// or one whose card names other publisher keys, refuses to run and writes nothing.
+// client, runs it, and becomes a member serving the same app, also in an empty root that
+// holds only glibc; a file whose release is older than the network's joins and updates; a
+// damaged or cut-short file, or one whose card names other publisher keys, refuses to run
+// and writes nothing.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <map>
+#include <thread>
+#include <set>
+#include <sstream>
 
 #include "bundle/bundle.h"
+#include "crypto/sha256.h"
 #include "http/client.h"
 #include "json/json.h"
 #include "support/test_node.h"
@@ -56,9 +64,61 @@ class DownloadTest : public ::testing::Test {
     ::chmod(path.c_str(), 0755);
   }
 
+  json::Value Release(const std::string& name) {
+    const json::Value st = nodes_.at(name)->Status();
+    return st.is_object() ? *st.find("release") : json::Value(nullptr);
+  }
+  // The release a node runs ({id, version, code}), from the /status of the node whose data
+  // dir is data (a friend's: no TestNode knows its ports).
+  static json::Value Running(const std::string& data) {
+    auto ports = json::Parse(test::ReadFileOrEmpty(data + "/ports.json"));
+    if (!ports.ok() || !ports->find_int("admin")) return nullptr;
+    std::string token = test::ReadFileOrEmpty(data + "/admin.token");
+    while (!token.empty() && token.back() == '\n') token.pop_back();
+    test::RawConnection c(static_cast<uint16_t>(*ports->find_int("admin")));
+    if (!c.Send("GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\n\r\n")) return nullptr;
+    auto r = c.ReadResponse();
+    auto st = r && r->status == 200 ? json::Parse(r->body) : Result<json::Value>(Status::Error("x", "x"));
+    const json::Value* rel = st.ok() ? st->find("release") : nullptr;
+    const json::Value* run = rel && rel->is_object() ? rel->find("running") : nullptr;
+    return run ? *run : json::Value(nullptr);
+  }
+  static std::string Get(uint16_t port, const std::string& path) {
+    test::RawConnection c(port);
+    if (!c.Send("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n")) return "";
+    auto r = c.ReadResponse();
+    return r && r->status == 200 ? r->body : "";
+  }
+  static uint16_t PublicPort(const std::string& data) {
+    auto ports = json::Parse(test::ReadFileOrEmpty(data + "/ports.json"));
+    return ports.ok() && ports->find_int("public") ? static_cast<uint16_t>(*ports->find_int("public")) : 0;
+  }
+
   test::TempDir dir_;
   std::map<std::string, std::unique_ptr<TestNode>> nodes_;
 };
+
+// The shared libraries ldd names for binary (the loader included), or why not.
+Result<std::vector<std::string>> SharedLibraries(const std::string& binary) {
+  std::string out;
+  if (test::RunCommand({"ldd", binary}, &out) != 0) return Status::Error("ldd", "ldd " + binary + ": " + out);
+  std::vector<std::string> libs;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("not found") != std::string::npos) return Status::Error("ldd", binary + ": " + line);
+    size_t at = line.find("=> ");
+    at = at == std::string::npos ? line.find('/') : at + 3;
+    if (at == std::string::npos) continue;  // linux-vdso.so.1
+    libs.push_back(line.substr(at, line.find(" (", at) - at));
+  }
+  return libs;
+}
+
+bool IsGlibc(const std::string& path) {
+  static const std::set<std::string> kGlibc = {"ld-linux-x86-64.so.2", "libc.so.6", "libm.so.6", "libpthread.so.0",
+                                               "libdl.so.2", "librt.so.1", "libresolv.so.2"};
+  return kGlibc.count(std::filesystem::path(path).filename().string()) > 0;
+}
 
 TEST_F(DownloadTest, AFriendRunsTheDownloadedFileAndBecomesAMemberServingTheSameApp) {
   Start("a");
@@ -105,6 +165,211 @@ TEST_F(DownloadTest, AFriendRunsTheDownloadedFileAndBecomesAMemberServingTheSame
   ASSERT_TRUE(test::WaitFor([&] { return !test::ReadFileOrEmpty(data + "/ports.json").empty(); }, 20s));
   EXPECT_EQ(test::ReadFileOrEmpty(dir_.Sub("again.log")).find("joining through"), std::string::npos);
   EXPECT_EQ(Members("a"), 3);
+}
+
+// The friend's machine has glibc and nothing else: the test makes a root holding only the
+// glibc files that ldd names for the runtime and the app's plugin (and fails if it names
+// anything else), runs the downloaded file in it (a private mount namespace: /proc and two
+// device nodes bound in; the host's loopback), and sees it join and serve what the others
+// serve: the same page, the same plugin answer, the same release.
+TEST_F(DownloadTest, TheFileRunsInAnEmptyRootThatHoldsOnlyGlibc) {
+  if (!PEERSTACK_PORTABLE_BUILD) GTEST_SKIP() << "this build's runtime needs shared libraries beyond glibc (PEERSTACK_PORTABLE=OFF: sanitizer and fuzz builds)";
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make the empty root (unshare --mount, chroot)";
+  for (const char* tool : {"/usr/bin/unshare", "/usr/sbin/chroot", "/usr/bin/ldd"}) {
+    if (::access(tool, X_OK) != 0) GTEST_SKIP() << tool << " is missing";
+  }
+  Start("a");
+  Start("b", Url("a"));
+  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 2 && Members("b") == 2; }, 30s));
+  // A release, so the file carries a signed manifest (the node's key is genesis's publisher).
+  const std::string v1 = test::MakeApp(dir_.Sub("v1"), {{"libhello.so", test::BuiltPlugin("hello")}},
+                                       {{"index.html", "<h1>the app, v1</h1>"}, {"app.js", "// v1\n"}});
+  std::string out;
+  ASSERT_EQ(test::PublishApp(v1, nodes_["a"]->data_dir(), {nodes_["a"]->data_dir() + "/node.key"}, dir_.Sub("r1.json"), {}, &out), 0) << out;
+  auto version = [&](const std::string& n) {
+    const json::Value r = Release(n);
+    const json::Value* run = r.is_object() ? r.find("running") : nullptr;
+    return run && run->is_object() ? *run->find_int("version") : -1;
+  };
+  ASSERT_TRUE(test::WaitFor([&] { return version("a") == 1 && version("b") == 1; }, 30s));
+
+  const std::string root = dir_.Sub("root");
+  for (const char* d : {"proc", "dev", "tmp", "data"}) std::filesystem::create_directories(root + "/" + d);
+  Download("b", root + "/blog.run");
+  std::set<std::string> libs;
+  for (const std::string& binary : {root + "/blog.run", test::BuiltPlugin("hello")}) {
+    auto l = SharedLibraries(binary);
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    for (const std::string& lib : *l) {
+      EXPECT_TRUE(IsGlibc(lib)) << binary << " needs " << lib << ", which is not glibc's";
+      libs.insert(lib);
+    }
+  }
+  ASSERT_FALSE(libs.empty());
+  for (const std::string& lib : libs) {
+    std::filesystem::create_directories(std::filesystem::path(root + lib).parent_path());
+    test::CopyFile(std::filesystem::canonical(lib).string(), root + lib);
+  }
+  for (const char* dev : {"null", "urandom"}) test::WriteFile(root + "/dev/" + dev, "");
+  const std::string script = "mount -t proc proc " + root + "/proc && mount --bind /dev/null " + root +
+                             "/dev/null && mount --bind /dev/urandom " + root + "/dev/urandom && exec chroot " + root +
+                             " /blog.run --data-dir /data --port 0 --admin-port 0 --bind 127.0.0.1 --tunnel direct";
+  // unshare and sh exec into chroot and the node: one process, killed by its PID.
+  test::Process friend_node("/usr/bin/unshare", {"--mount", "--", "/bin/sh", "-c", script}, dir_.Sub("friend.log"));
+  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 3; }, 30s)) << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+  const std::string data = root + "/data";
+  const json::Value ours = Release("a");
+  ASSERT_TRUE(test::WaitFor([&] { return Running(data) == *ours.find("running"); }, 15s))
+      << json::Serialize(Running(data)) << " vs " << json::Serialize(ours) << "\n" << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+  const uint16_t port = PublicPort(data);
+  ASSERT_NE(port, 0);
+  EXPECT_EQ(Get(port, "/"), "<h1>the app, v1</h1>");
+  EXPECT_EQ(Get(port, "/app.js"), "// v1\n");
+  // The same plugin answers (each node names itself in its answer).
+  auto hello = [](uint16_t at) {
+    auto v = json::Parse(Get(at, "/api/hello/"));
+    if (!v.ok() || !v->find_string("plugin") || !v->find_string("version")) return std::string("no answer");
+    return *v->find_string("plugin") + " " + *v->find_string("version");
+  };
+  EXPECT_EQ(hello(port), "hello 1.0.0");
+  EXPECT_EQ(hello(port), hello(nodes_["a"]->public_port()));
+  EXPECT_NE(test::ReadFileOrEmpty(dir_.Sub("friend.log")).find("all verified"), std::string::npos);
+  EXPECT_EQ(friend_node.Stop(SIGTERM, 10s), std::optional<int>(0));
+}
+
+// A file downloaded before the network's latest release: the friend joins with the code it
+// carries (the release before the current one is still accepted), then fetches and runs
+// the current release from its peers.
+TEST_F(DownloadTest, AFileOlderThanTheNetworksReleaseJoinsAndThenUpdates) {
+  Start("a");
+  const std::string key = nodes_["a"]->data_dir() + "/node.key";
+  const std::string v1 = test::MakeApp(dir_.Sub("v1"), {{"libhello.so", test::BuiltPlugin("hello")}}, {{"app.js", "// v1\n"}});
+  const std::string v2 = test::MakeApp(dir_.Sub("v2"), {{"libhello.so", test::BuiltPlugin("hello")}}, {{"app.js", "// v2\n"}});
+  std::string out;
+  ASSERT_EQ(test::PublishApp(v1, nodes_["a"]->data_dir(), {key}, dir_.Sub("r1.json"), {}, &out), 0) << out;
+  ASSERT_TRUE(test::WaitFor([&] { return Get(nodes_["a"]->public_port(), "/app.js") == "// v1\n"; }, 30s));
+  const std::string file = dir_.Sub("old.run");
+  Download("a", file);
+  ASSERT_EQ(test::PublishApp(v2, nodes_["a"]->data_dir(), {key}, dir_.Sub("r2.json"), {}, &out), 0) << out;
+  ASSERT_TRUE(test::WaitFor([&] { return Get(nodes_["a"]->public_port(), "/app.js") == "// v2\n"; }, 30s));
+  auto old = bundle::Read(file);
+  ASSERT_TRUE(old.ok());
+  ASSERT_EQ(old->manifest->version, 1);
+
+  const std::string data = dir_.Sub("friend");
+  test::Process friend_node(file, {"--data-dir", data, "--port", "0", "--admin-port", "0", "--bind", "127.0.0.1", "--tunnel", "direct"},
+                            dir_.Sub("friend.log"));
+  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 2; }, 30s)) << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+  ASSERT_TRUE(test::WaitFor([&] { return Get(PublicPort(data), "/app.js") == "// v2\n"; }, 30s))
+      << json::Serialize(Running(data)) << "\n" << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+  EXPECT_EQ(Running(data), *Release("a").find("running"));
+}
+
+// The card names the serving member first; frozen (SIGSTOP) after serving the file, it costs
+// the friend one 3 s question, and the friend joins through the next member.
+TEST_F(DownloadTest, AFrozenMemberFirstOnTheCardCostsOneQuestionNotTheJoin) {
+  Start("a");
+  Start("b", Url("a"));
+  Start("c", Url("a"));
+  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 3 && Members("b") == 3 && Members("c") == 3; }, 30s));
+  const std::string file = dir_.Sub("blog.run");
+  Download("b", file);
+  auto contents = bundle::Read(file);
+  ASSERT_TRUE(contents.ok());
+  ASSERT_EQ(contents->card.bootstrap.size(), 3u);
+  ASSERT_EQ(contents->card.bootstrap.front(), Url("b"));
+  ASSERT_EQ(::kill(nodes_["b"]->process()->pid(), SIGSTOP), 0);
+  struct Thaw {
+    pid_t pid;
+    ~Thaw() { ::kill(pid, SIGCONT); }
+  } thaw{nodes_["b"]->process()->pid()};
+  const auto t0 = std::chrono::steady_clock::now();
+  test::Process friend_node(file, {"--data-dir", dir_.Sub("friend"), "--port", "0", "--admin-port", "0", "--bind", "127.0.0.1", "--tunnel", "direct"},
+                            dir_.Sub("friend.log"));
+  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 4 && Members("c") == 4; }, 30s)) << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  const std::string log = test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+  EXPECT_NE(log.find("asking " + Url("b") + " ... no answer (timeout"), std::string::npos) << log;
+  EXPECT_EQ(log.find("joining through " + Url("b")), std::string::npos) << log;
+  EXPECT_NE(log.find("joining through "), std::string::npos) << log;
+  std::cout << "joined in " << took.count() << " ms with the card's first member frozen\n";
+}
+
+// Twenty clients at once: every one ends with the whole file, byte for byte (those over the
+// limit are told 429 with Retry-After and come back, as curl --retry does), and the node
+// keeps answering its app meanwhile. A broken download resumes with a Range request; one
+// whose If-Range names another release gets the whole file again.
+TEST_F(DownloadTest, TwentyClientsAtOnceEachGetTheWholeFileAndABrokenOneResumes) {
+  Start("a");
+  const std::string url = Url("a") + "/download";
+  auto fetch = [&](std::vector<http::Header> headers) {
+    http::ClientRequest req;
+    req.url = url;
+    req.headers = std::move(headers);
+    req.max_response_bytes = 1u << 30;
+    req.timeout = 60s;
+    return http::Fetch(req);
+  };
+  auto first = fetch({});
+  ASSERT_TRUE(first.ok() && first->status == 200);
+  const std::string whole = first->body;
+  const std::string etag = *first->header("etag");
+  std::atomic<int> busy{0}, failed{0};
+  std::vector<std::string> got(20);
+  std::atomic<bool> done{false};
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < got.size(); ++i) {
+    clients.emplace_back([&, i] {
+      const auto deadline = std::chrono::steady_clock::now() + 60s;
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto r = fetch({});
+        if (r.ok() && r->status == 200) {
+          got[i] = crypto::Sha256Hex(r->body);
+          return;
+        }
+        if (!r.ok() || r->status != 429) {
+          failed++;
+          return;
+        }
+        busy++;
+        std::this_thread::sleep_for(100ms);  // the client's back-off (Retry-After says 1 s; tests are impatient)
+      }
+    });
+  }
+  // Meanwhile the app answers, each time within a second.
+  int answered = 0;
+  std::thread app([&] {
+    while (!done) {
+      const auto t = std::chrono::steady_clock::now();
+      test::RawConnection c(nodes_["a"]->public_port());
+      if (!c.Send("GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n")) break;
+      auto r = c.ReadResponse();
+      if (!r || r->status != 200 || std::chrono::steady_clock::now() - t > 1s) break;
+      answered++;
+    }
+  });
+  for (auto& t : clients) t.join();
+  done = true;
+  app.join();
+  EXPECT_EQ(failed.load(), 0);
+  for (const std::string& h : got) EXPECT_EQ(h, crypto::Sha256Hex(whole));
+  EXPECT_GT(answered, 0);
+  std::cout << "20 clients: " << busy.load() << " answers 429 on the way, the app answered " << answered << " times meanwhile\n";
+
+  // Resume after a break at byte n.
+  const size_t n = whole.size() / 3;
+  auto rest = fetch({{"range", "bytes=" + std::to_string(n) + "-"}, {"if-range", etag}});
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->status, 206);
+  EXPECT_EQ(*rest->header("content-range"), "bytes " + std::to_string(n) + "-" + std::to_string(whole.size() - 1) + "/" + std::to_string(whole.size()));
+  EXPECT_TRUE(whole.substr(0, n) + rest->body == whole);
+  auto other = fetch({{"range", "bytes=" + std::to_string(n) + "-"}, {"if-range", "\"another-release\""}});
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->status, 200);
+  EXPECT_EQ(other->body.size(), whole.size());
+  auto past = fetch({{"range", "bytes=" + std::to_string(whole.size()) + "-"}});
+  ASSERT_TRUE(past.ok());
+  EXPECT_EQ(past->status, 416);
 }
 
 TEST_F(DownloadTest, ADamagedOrForeignFileRefusesToRunAndWritesNothing) {

@@ -27,18 +27,9 @@ using test::TestNode;
 
 class ReleaseTest : public ::testing::Test {
  protected:
-  // An app: plugins (file name -> built plugin path) and frontend files (path -> content).
   std::string MakeApp(const std::string& name, const std::map<std::string, std::string>& plugins,
                       const std::map<std::string, std::string>& front) {
-    const std::string root = dir_.Sub("apps/" + name);
-    std::filesystem::create_directories(root + "/plugins");
-    std::filesystem::create_directories(root + "/front");
-    for (const auto& [file, from] : plugins) test::CopyFile(from, root + "/plugins/" + file);
-    for (const auto& [path, content] : front) {
-      std::filesystem::create_directories(std::filesystem::path(root + "/front/" + path).parent_path());
-      test::WriteFile(root + "/front/" + path, content);
-    }
-    return root;
+    return test::MakeApp(dir_.Sub("apps/" + name), plugins, front);
   }
   std::string V0() {
     return MakeApp("v0", {{"libhello.so", test::BuiltPlugin("hello")}},
@@ -90,26 +81,13 @@ class ReleaseTest : public ::testing::Test {
     return run && run->is_object() ? *run->find_int("version") : -1;
   }
 
-  int Cli(const std::vector<std::string>& args, std::string* out) {
-    std::vector<std::string> argv{test::PeerstackBinary()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return test::RunCommand(argv, out);
-  }
-  // create + sign (with each key) + publish --no-wait at node `at`; the exit status of the
-  // first command that failed (0 when all passed), its output in *out.
+  int Cli(const std::vector<std::string>& args, std::string* out) { return test::Cli(args, out); }
+  // Publishes app through node `at` (test::PublishApp); the exit status, its output in *out.
   int Publish(const std::string& app, const std::string& at, const std::vector<std::string>& keys,
               std::vector<std::string> create_args = {}, std::string* out = nullptr) {
     std::string local;
-    std::string* o = out ? out : &local;
     const std::string file = dir_.Sub("release-" + std::to_string(++releases_) + ".json");
-    std::vector<std::string> create{"release", "create", "--plugins", app + "/plugins", "--front", app + "/front",
-                                    "--data-dir", DataDir(at), "-o", file};
-    create.insert(create.end(), create_args.begin(), create_args.end());
-    if (int rc = Cli(create, o); rc != 0) return rc;
-    for (const std::string& k : keys) {
-      if (int rc = Cli({"release", "sign", file, "--key", k}, o); rc != 0) return rc;
-    }
-    return Cli({"release", "publish", file, "--data-dir", DataDir(at), "--no-wait"}, o);
+    return test::PublishApp(app, DataDir(at), keys, file, create_args, out ? out : &local);
   }
 
   test::TempDir dir_;

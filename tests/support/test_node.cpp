@@ -23,6 +23,36 @@ void CopyFile(const std::string& from, const std::string& to) {
   std::filesystem::rename(tmp, to);
 }
 
+std::string MakeApp(const std::string& root, const std::map<std::string, std::string>& plugins,
+                    const std::map<std::string, std::string>& front) {
+  std::filesystem::create_directories(root + "/plugins");
+  std::filesystem::create_directories(root + "/front");
+  for (const auto& [file, from] : plugins) CopyFile(from, root + "/plugins/" + file);
+  for (const auto& [path, content] : front) {
+    std::filesystem::create_directories(std::filesystem::path(root + "/front/" + path).parent_path());
+    WriteFile(root + "/front/" + path, content);
+  }
+  return root;
+}
+
+int Cli(const std::vector<std::string>& args, std::string* out) {
+  std::vector<std::string> argv{PeerstackBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, out);
+}
+
+int PublishApp(const std::string& app, const std::string& data_dir, const std::vector<std::string>& keys,
+               const std::string& file, const std::vector<std::string>& create_args, std::string* out) {
+  std::vector<std::string> create{"release", "create", "--plugins", app + "/plugins", "--front", app + "/front",
+                                  "--data-dir", data_dir, "-o", file};
+  create.insert(create.end(), create_args.begin(), create_args.end());
+  if (int rc = Cli(create, out); rc != 0) return rc;
+  for (const std::string& k : keys) {
+    if (int rc = Cli({"release", "sign", file, "--key", k}, out); rc != 0) return rc;
+  }
+  return Cli({"release", "publish", file, "--data-dir", data_dir, "--no-wait"}, out);
+}
+
 TestNode::TestNode(std::string dir, std::vector<std::string> extra_args, std::map<std::string, std::string> env)
     : dir_(std::move(dir)), extra_args_(std::move(extra_args)), env_(std::move(env)) {}
 

@@ -17,6 +17,18 @@ std::string BuiltPlugin(const std::string& name);   // build/plugins/lib<name>.s
 std::string FixturePlugin(const std::string& name); // build/tests/fixtures/plugins/lib<name>.so
 void CopyFile(const std::string& from, const std::string& to);
 
+// An app folder at root: root/plugins (file name -> path of a built plugin) and root/front
+// (path -> content). Returns root.
+std::string MakeApp(const std::string& root, const std::map<std::string, std::string>& plugins,
+                    const std::map<std::string, std::string>& front);
+// Runs the built `peerstack` with args; its exit status, its output in *out.
+int Cli(const std::vector<std::string>& args, std::string* out);
+// What a publisher runs: `release create` (app's files, create_args) into file, `release
+// sign` with each key, `release publish --no-wait` through the node of data_dir. The exit
+// status of the first command that failed (0 when all passed), its output in *out.
+int PublishApp(const std::string& app, const std::string& data_dir, const std::vector<std::string>& keys,
+               const std::string& file, const std::vector<std::string>& create_args, std::string* out);
+
 class TestNode {
  public:
   // dir: the node's home; data dir is dir/data, log dir/node.log.

@@ -398,5 +398,52 @@ TEST(ResponseWriter, JsonErrorHasTheContractShape) {
   EXPECT_EQ(*r.header("content-type"), "application/json");
 }
 
+// Range requests on a whole body (RangedBody): what /download answers a resumed download.
+TEST(RangedBody, AnswersTheOneRangeAskedForAndTheWholeBodyOtherwise) {
+  const std::string body = "0123456789";
+  auto ask = [&](std::vector<Header> headers) {
+    Request r;
+    r.headers = std::move(headers);
+    return RangedBody(r, body, "\"r1\"", "application/octet-stream");
+  };
+  Response whole = ask({});
+  EXPECT_EQ(whole.status, 200);
+  EXPECT_EQ(whole.body, body);
+  EXPECT_EQ(*whole.header("accept-ranges"), "bytes");
+  EXPECT_EQ(*whole.header("etag"), "\"r1\"");
+  struct Case {
+    std::string range;
+    int status;
+    std::string body, content_range;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"bytes=4-", 206, "456789", "bytes 4-9/10"},
+           {"bytes=2-4", 206, "234", "bytes 2-4/10"},
+           {"bytes=8-100", 206, "89", "bytes 8-9/10"},
+           {"bytes=-3", 206, "789", "bytes 7-9/10"},
+           {"bytes=-30", 206, body, "bytes 0-9/10"},
+           {"bytes=10-", 416, "", "bytes */10"},
+           {"bytes=99-200", 416, "", "bytes */10"},
+           {"bytes=1-2,5-6", 200, body, ""},  // several ranges: the whole body
+           {"bytes=5-2", 200, body, ""},      // not a range
+           {"bytes=x-", 200, body, ""},
+           {"bytes=-0", 200, body, ""},
+           {"bytes=99999999999999999999-", 200, body, ""},
+           {"items=1-2", 200, body, ""},
+       }) {
+    SCOPED_TRACE(c.range);
+    Response r = ask({{"range", c.range}});
+    EXPECT_EQ(r.status, c.status);
+    EXPECT_EQ(r.body, c.body);
+    const std::string* cr = r.header("content-range");
+    EXPECT_EQ(cr ? *cr : "", c.content_range);
+  }
+  // If-Range: the range only while the file is the one the client has part of.
+  EXPECT_EQ(ask({{"range", "bytes=4-"}, {"if-range", "\"r1\""}}).status, 206);
+  Response changed = ask({{"range", "bytes=4-"}, {"if-range", "\"r0\""}});
+  EXPECT_EQ(changed.status, 200);
+  EXPECT_EQ(changed.body, body);
+}
+
 }  // namespace
 }  // namespace peerstack::http
