@@ -38,6 +38,7 @@ constexpr const char kHelp[] =
     "  status    ask the running node's admin listener for a summary\n"
     "  keygen    make a publisher key (signs releases)\n"
     "  release   create, sign, publish and follow a release of the app\n"
+    "  invite    make an invitation (a link) for a friend's node to join\n"
     "\n"
     "  peerstack --help, peerstack COMMAND --help, peerstack --version\n";
 
@@ -167,6 +168,8 @@ int StatusCommand(const std::vector<std::string>& args) {
             << "network    " << str(net, "id") << "\n"
             << "state      " << str(net, "state_hash") << "\n"
             << "members    " << str(net, "members") << "\n"
+            << "admission  " << (str(net, "admission") == "invite" ? "by invitation (" + str(net, "invitations_used") + " used; `peerstack invite` makes one)"
+                                                                     : str(net, "admission")) << "\n"
             << "release    " << [&] {
                  const auto* rel = st->find("release");
                  const auto* run = rel ? rel->find("running") : nullptr;
@@ -244,6 +247,10 @@ int RunBundle(std::vector<std::string> args) {
   if (!c->card.bootstrap.empty() && !peerstack::files::Exists(dir + "/" + node::kStoreFile)) {
     const std::string via = PickBootstrap(c->card.bootstrap);
     run.insert(run.end(), {"--join", via});
+    if (!c->card.invitation.empty()) {
+      run.insert(run.end(), {"--invite", c->card.invitation});
+      std::cout << "  with the invitation the file carries\n";
+    }
     std::cout << "  joining through " << via << "\n";
   }
   std::cout.flush();
@@ -281,6 +288,7 @@ int main(int argc, char** argv) {
     if (command == "status") return StatusCommand(args);
     if (command == "keygen") return peerstack::cli::Keygen(args);
     if (command == "release") return peerstack::cli::Release(args);
+    if (command == "invite") return peerstack::cli::Invite(args);
   } catch (const std::exception& e) {
     return Fail(std::string("fatal: ") + e.what());
   }

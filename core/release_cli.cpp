@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "base/files.h"
+#include "base/log.h"
 #include "crypto/encoding.h"
 #include "http/client.h"
 #include "json/json.h"
@@ -496,6 +497,45 @@ int Keygen(const std::vector<std::string>& args) {
   auto key = store::LoadOrCreateNodeKey(args[0], &created);
   if (!key) return Fail(key.status().message());
   std::cout << "wrote " << args[0] << " (0600)\npublic_key " << Hex(key->public_key()) << "\n";
+  return 0;
+}
+
+constexpr const char kInviteHelp[] =
+    "usage: peerstack invite [--expires 7d] [--note TEXT] [--data-dir DIR] [--json]\n"
+    "\n"
+    "Asks the running member in DIR for an invitation to its network (a network that admits by\n"
+    "invitation: docs/operations.md, \"Invitations\"): single use, valid for --expires (default 7d,\n"
+    "at most 90d), signed by this member, with an optional note (at most 200 bytes). Prints the\n"
+    "link a friend downloads the app from (the invitation travels inside the file) and the token\n"
+    "for `peerstack run --join URL --invite TOKEN`.\n";
+
+int Invite(const std::vector<std::string>& args) {
+  const Args a = ParseArgs(args, {"--json", "--help", "-h"});
+  if (a.Has("--help") || a.Has("-h")) {
+    std::cout << kInviteHelp;
+    return 0;
+  }
+  if (!a.error.empty() || !a.positional.empty()) return Fail((a.error.empty() ? "unexpected " + a.positional[0] : a.error) + "\n" + kInviteHelp, 2);
+  int64_t ttl_ms = 7 * 86400000LL;
+  if (a.Has("--expires") && (!ParseDuration(a.Get("--expires"), &ttl_ms) || ttl_ms < 1000 || ttl_ms > 90 * 86400000LL)) {
+    return Fail("--expires: a duration from 1s to 90d, such as 7d, 12h or 90m", 2);
+  }
+  json::Object body{{"expires_in", ttl_ms / 1000}};
+  if (a.Has("--note")) body.emplace("note", a.Get("--note"));
+  auto r = Admin(DataDir(a), "POST", "/invitations", json::Serialize(json::Value(std::move(body))));
+  if (!r) return Fail(r.status().message());
+  if (a.Has("--json")) {
+    std::cout << json::Serialize(*r) << "\n";
+    return 0;
+  }
+  const std::string* link = r->find_string("link");
+  const std::string* token = r->find_string("token");
+  const int64_t* expires = r->find_int("expires");
+  if (!link || !token || !expires) return Fail("the node's answer is malformed");
+  std::cout << "invitation for one node, valid until " << log::UtcTime(*expires) << "\n"
+            << "  link:  " << *link << "\n"
+            << "  a friend: curl -o app.run '" << *link << "' && chmod +x app.run && ./app.run\n"
+            << "  token: " << *token << "\n";
   return 0;
 }
 

@@ -21,5 +21,7 @@ int Fail(const std::string& message, int code = 1);
 
 int Keygen(const std::vector<std::string>& args);
 int Release(const std::vector<std::string>& args);
+// `peerstack invite`: an invitation from the running member (admin POST /invitations).
+int Invite(const std::vector<std::string>& args);
 
 }  // namespace peerstack::cli

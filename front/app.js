@@ -9,6 +9,7 @@
     error: document.getElementById('error'),
     network: document.getElementById('network-id'),
     fingerprint: document.getElementById('fingerprint'),
+    admission: document.getElementById('admission'),
     members: document.getElementById('members'),
     updated: document.getElementById('updated')
   };
@@ -83,6 +84,7 @@
   function render(data) {
     shortId(els.network, data.network);
     if (els.fingerprint) els.fingerprint.textContent = fingerprint(data.network) || '…';
+    if (els.admission) els.admission.hidden = data.admission !== 'invite';
 
     var nodes = Array.isArray(data.nodes) ? data.nodes : [];
     var frag = document.createDocumentFragment();

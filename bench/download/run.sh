@@ -43,7 +43,7 @@ cp -r "$root/front/." "$work/app/front/"
 start() {  # NAME [flags]
   local name=$1
   shift
-  "$bin" run --data-dir "$work/$name" --port 0 --admin-port 0 --bind 127.0.0.1 --tunnel direct \
+  "$bin" run --data-dir "$work/$name" --port 0 --admin-port 0 --bind 127.0.0.1 --tunnel direct --admission open \
     --plugins "$work/app/plugins" --front "$work/app/front" "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
   bench_until 10 "$name to start" test -s "$work/$name/ports.json"

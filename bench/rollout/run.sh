@@ -84,7 +84,7 @@ printf '%s' "${marker[0]}" >"$work/rel0/front/marker.txt"
 start() {
   local name=$1 deadline=$((SECONDS + 10))
   shift
-  "$bin" run --data-dir "$work/$name" --port 0 --admin-port 0 --bind 127.0.0.1 --tunnel direct \
+  "$bin" run --data-dir "$work/$name" --port 0 --admin-port 0 --bind 127.0.0.1 --tunnel direct --admission open \
     --plugins "$work/rel0/plugins" --front "$work/rel0/front" "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
   until [[ -s $work/$name/ports.json ]]; do

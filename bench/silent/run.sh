@@ -22,7 +22,7 @@ start() {
   local name=$1
   shift
   "$bin" run --data-dir "$work/$name" --port 0 --admin-port 0 --bind 127.0.0.1 --tunnel direct \
-    --plugins "$work/plugins" --front "$work/front" "$@" >"$work/$name.log" 2>&1 &
+    --admission open --plugins "$work/plugins" --front "$work/front" "$@" >"$work/$name.log" 2>&1 &
   pid_of[$name]=$!
   pids+=($!)
   for _ in $(seq 1000); do [[ -s $work/$name/ports.json ]] && return 0; sleep 0.01; done

@@ -44,17 +44,23 @@ bool Enabled(Level level) {
   return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
 }
 
-void Write(Level level, std::string_view module, std::string_view message) {
-  using namespace std::chrono;
-  const auto now = system_clock::now();
-  const std::time_t secs = system_clock::to_time_t(now);
-  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+std::string UtcTime(int64_t ms_since_epoch) {
+  const std::time_t secs = static_cast<std::time_t>(ms_since_epoch / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", stamp, static_cast<int>(ms_since_epoch % 1000));
+  return out;
+}
+
+void Write(Level level, std::string_view module, std::string_view message) {
+  using namespace std::chrono;
+  const std::string stamp =
+      UtcTime(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
   std::lock_guard<std::mutex> lock(g_write_mutex);
-  std::fprintf(stderr, "%s.%03dZ %-5s %.*s: %.*s\n", stamp, static_cast<int>(ms), LevelName(level),
+  std::fprintf(stderr, "%s %-5s %.*s: %.*s\n", stamp.c_str(), LevelName(level),
                static_cast<int>(module.size()), module.data(), static_cast<int>(message.size()),
                message.data());
   std::fflush(stderr);

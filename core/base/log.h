@@ -2,6 +2,7 @@
 // Thread-safe; the level is process-wide and set once at start-up by the command line.
 #pragma once
 
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -15,6 +16,8 @@ bool ParseLevel(std::string_view text, Level* out);
 void SetLevel(Level level);
 bool Enabled(Level level);
 void Write(Level level, std::string_view module, std::string_view message);
+// A wall-clock time (ms since the epoch) as the log writes it: 2026-12-01T23:58:24.123Z.
+std::string UtcTime(int64_t ms_since_epoch);
 
 // Builds the message only when the level is enabled:
 //   PS_LOG(kInfo, "http") << "listening on " << port;

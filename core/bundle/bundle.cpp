@@ -10,11 +10,22 @@
 #include "crypto/encoding.h"
 #include "crypto/sha256.h"
 #include "json/json.h"
+#include "protocol/invitation.h"
 #include "protocol/event.h"
 #include "protocol/genesis.h"
 
 namespace peerstack::bundle {
 namespace {
+
+json::Value CardJson(const Card& card) {
+  json::Value v = json::Object{{"bootstrap", json::Array(card.bootstrap.begin(), card.bootstrap.end())},
+                               {"genesis", card.genesis},
+                               {"network", card.network},
+                               {"publishers", json::Array(card.publishers.begin(), card.publishers.end())},
+                               {"threshold", card.threshold}};
+  if (!card.invitation.empty()) v.as_object().emplace("invitation", card.invitation);
+  return v;
+}
 
 constexpr char kMagic[8] = {'P', 'S', 'B', 'U', 'N', 'D', 'L', '1'};
 constexpr uint32_t kFormat = 1;
@@ -114,11 +125,7 @@ std::string Build(const std::string& runtime, const Contents& c) {
     release = json::Object{{"manifest", c.manifest->ToJson()}, {"signatures", protocol::ToJson(c.signatures)}};
   }
   const json::Value header = json::Object{
-      {"card", json::Object{{"bootstrap", json::Array(c.card.bootstrap.begin(), c.card.bootstrap.end())},
-                            {"genesis", c.card.genesis},
-                            {"network", c.card.network},
-                            {"publishers", json::Array(c.card.publishers.begin(), c.card.publishers.end())},
-                            {"threshold", c.card.threshold}}},
+      {"card", CardJson(c.card)},
       {"files", std::move(files)},
       {"release", std::move(release)},
       {"runtime", json::Object{{"sha256", crypto::Sha256Hex(runtime)}, {"size", static_cast<int64_t>(runtime.size())}}},
@@ -190,6 +197,13 @@ Result<Contents> Read(const std::string& path) {
   auto state = protocol::StateFromGenesis(*genesis);
   if (!state) return Untrusted("its genesis event is invalid: " + state.status().message());
   if (state->network_id != *network) return Untrusted("the card's network id is not its genesis event's");
+  if (const json::Value* inv = card->find("invitation")) {
+    if (!inv->is_string()) return Damaged("the card's invitation is not a token");
+    auto parsed = protocol::ParseInvitationToken(inv->as_string());
+    if (!parsed) return Untrusted("the card's invitation: " + parsed.status().message());
+    if (parsed->network != *network) return Untrusted("the card's invitation is for another network");
+    c.card.invitation = inv->as_string();
+  }
   if (state->publishers != c.card.publishers || state->params.publisher_threshold != c.card.threshold) {
     return Untrusted("the card's publisher keys are not the ones its genesis names");
   }

@@ -6,14 +6,16 @@
 //             | sha256(payload) (32 bytes); integers little-endian
 //   payload = u32 header length | header (canonical JSON) | the files' bytes, back to back
 //   header  = {"card": {"network", "genesis" (the genesis event's wire bytes), "publishers",
-//              "threshold", "bootstrap": [member URLs]}, "release": {"manifest",
+//              "threshold", "bootstrap": [member URLs], "invitation" (a token; only when
+//              there is one)}, "release": {"manifest",
 //              "signatures"} | null, "files": [{"offset", "path", "role", "sha256", "size"}],
 //              "runtime": {"sha256", "size"}}
 //
 // Read() checks everything before anything is written: the trailer's bounds, the payload's
 // hash, the runtime's hash, every file's hash and size against the manifest, the manifest's
 // signatures against the card's publisher keys and threshold, and the card's network id
-// against its genesis event (whose publishers must be the card's). A bundle without a
+// against its genesis event (whose publishers must be the card's), and an invitation's
+// signature and network (whether it is unused is the members' to judge). A bundle without a
 // release (a network still on release 0) carries the founder's files, whose code hash must
 // be the one genesis records. A bundle carries no
 // signature of its own: its trust is the manifest's (signed by the publishers) and the
@@ -40,6 +42,7 @@ struct Card {
   std::vector<std::string> publishers;
   int64_t threshold = 1;
   std::vector<std::string> bootstrap;  // members to ask (hints, not trust)
+  std::string invitation;  // an invitation token (protocol/invitation.h) the node joins with, or ""
 };
 
 struct Contents {

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "json/json.h"
+#include "protocol/invitation.h"
 #include "protocol/release.h"
 
 namespace peerstack::node {
@@ -21,8 +22,9 @@ Result<json::Value> BodyOf(const http::Request& r) {
 }  // namespace
 
 int HttpStatusOf(const Status& s) {
-  static const std::set<std::string> kBadInput = {"bad_json", "no_url",     "bad_url",     "no_id",
-                                                  "bad_plugins", "bad_manifest", "nobody_kept"};
+  static const std::set<std::string> kBadInput = {"bad_json",     "no_url",       "bad_url",
+                                                  "no_id",        "bad_plugins",  "bad_manifest",
+                                                  "nobody_kept",  "bad_request",  "bad_invitation"};
   if (kBadInput.count(s.code())) return 400;
   if (s.code() == "not_found") return 404;
   if (s.code() == "cannot_store") return 507;
@@ -101,6 +103,27 @@ void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, releas
     if (!sigs) return ErrorOf(sigs.status());
     if (auto s = network.ChangePublishers(keys, *threshold, *sigs); !s.ok()) return ErrorOf(s);
     return http::JsonResponse(201, json::Serialize(json::Object{{"publishers", keys.size()}, {"threshold", *threshold}}));
+  });
+  // An invitation (docs/operations.md, "Invitations"): {"expires_in": seconds (default a
+  // week, at most 90 days), "note": text}. Answers the token and the link a friend downloads.
+  router.Add("POST", "/invitations", [&network](const http::Request& r) {
+    auto body = BodyOf(r);
+    if (!body) return ErrorOf(body.status());
+    const int64_t* ttl_s = body->find_int("expires_in");
+    const std::string* note = body->find_string("note");
+    constexpr int64_t kWeek = 7 * 24 * 3600, kMost = 90 * 24 * 3600;
+    if (ttl_s && (*ttl_s < 1 || *ttl_s > kMost)) {
+      return ErrorOf(Status::Error("bad_json", "expires_in: 1 s to 90 days, in seconds"));
+    }
+    auto inv = network.Invite((ttl_s ? *ttl_s : kWeek) * 1000, note ? *note : "");
+    if (!inv) return ErrorOf(inv.status());
+    const std::string token = protocol::InvitationToken(*inv);
+    return http::JsonResponse(201, json::Serialize(json::Object{
+                                       {"token", token},
+                                       {"link", network.self_url() + "/download?invite=" + token},
+                                       {"expires", inv->expires_ms},
+                                       {"id", inv->Hash()},
+                                       {"note", inv->note}}));
   });
   router.Add("POST", "/recover", [&network](const http::Request& r) {
     auto body = BodyOf(r);

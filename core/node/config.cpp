@@ -39,6 +39,11 @@ const char kRunHelp[] =
     "  --publisher-key LIST  a new network's release signers: public keys (hex), key files\n"
     "                      made by `peerstack keygen`, or `node` (default: node)\n"
     "  --publisher-threshold N  signatures a release needs (default 1)\n"
+    "  --admission RULE    a new network's rule for joins: invite (a member's invitation,\n"
+    "                      `peerstack invite`; the default) or open (any node with the\n"
+    "                      app's code; the default with --dev)\n"
+    "  --invite TOKEN      the invitation to join with (from `peerstack invite`; a link's\n"
+    "                      ?invite= part also works)\n"
     "  --threads N         public listener worker threads (default: one per core)\n"
     "  --plugin-timeout MS a plugin call running longer is answered 504 (default 10000)\n"
     "  --log-level LEVEL   debug, info, warn, error or off (default info;\n"
@@ -171,6 +176,14 @@ Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, C
       for (std::string& k : SplitList(value)) c->publishers.push_back(std::move(k));
     }
     else if (name == "--publisher-threshold") s = ParseNumber<int64_t>(value, name, "a number", 1, 64, &c->publisher_threshold);
+    else if (name == "--admission") {
+      if (value != "open" && value != "invite") s = Status::Error("bad_flag", "--admission: invite or open, not '" + value + "'");
+      c->admission = value;
+    }
+    else if (name == "--invite") {
+      c->invite = value;
+      if (const size_t q = value.find("invite="); q != std::string::npos) c->invite = value.substr(q + 7);
+    }
     else if (name == "--threads") s = ParseNumber<size_t>(value, name, "a number", 0, 256, &c->threads);
     else if (name == "--plugin-timeout") s = ParseNumber<int64_t>(value, name, "milliseconds", 1, 3600000, &c->plugin_timeout_ms);
     else if (name == "--log-level") {

@@ -35,6 +35,10 @@ struct Config {
   // this node's key; empty: this node's key alone), and how many must sign a release.
   std::vector<std::string> publishers;
   int64_t publisher_threshold = 1;
+  // A new network's admission rule: "invite" (the default outside --dev: a join needs a
+  // member's invitation) or "open"; empty: the default.
+  std::string admission;
+  std::string invite;  // the invitation token this node presents when joining (--invite)
   log::Level log_level = log::Level::kInfo;
   size_t threads = 0;  // public listener workers; 0 = one per core
   int64_t plugin_timeout_ms = 10000;  // a plugin call longer than this is answered 504

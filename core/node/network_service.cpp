@@ -147,6 +147,7 @@ struct NetworkService::Impl {
     ec.code_hash = o.code_hash;
     ec.sync_interval_ms = o.sync_interval_ms;
     ec.verify_cache = &verify_cache;
+    ec.invitation = o.invitation;
     return ec;
   }
 
@@ -267,6 +268,7 @@ Status NetworkService::Start(const std::string& self_url, const std::string& via
     params.code_hash = d.o.any_code ? std::string() : d.o.code_hash;
     params.publishers = d.o.publishers;
     params.publisher_threshold = d.o.publisher_threshold;
+    params.admission = d.o.admission;
     auto genesis = protocol::MakeGenesis(*d.o.key, self_url, d.WallMs(), params);
     if (!genesis) return genesis.status();
     const std::string wire = protocol::Encode(*genesis);
@@ -565,6 +567,35 @@ release::NetworkView NetworkService::ReleaseView() const {
   return v;
 }
 
+Result<protocol::Invitation> NetworkService::Invite(int64_t ttl_ms, const std::string& note) {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (!d.engine) return Status::Error("not_member", "this node is not a member");
+  auto inv = d.engine->Invite(d.WallMs() + ttl_ms, note);
+  if (inv) PS_LOG(kInfo, "network") << "made invitation " << inv->Hash().substr(0, 12) << (note.empty() ? "" : " (" + note + ")");
+  return inv;
+}
+
+Result<protocol::Invitation> NetworkService::CheckInvitation(const std::string& token) const {
+  const Impl& d = *impl_;
+  auto inv = protocol::ParseInvitationToken(token);
+  if (!inv) return inv.status();
+  std::lock_guard<std::mutex> lock(d.mu);
+  const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
+  if (!l) return Status::Error("bad_invitation", "this node has no network yet");
+  const protocol::NetworkState& st = l->state();
+  auto used_by = [&](const std::string& h) {
+    auto it = st.invitations_used.find(h);
+    return it == st.invitations_used.end() ? std::string() : it->second;
+  };
+  if (auto s = protocol::CheckInvitation(*inv, st.network_id, d.WallMs(),
+                                         [&](const std::string& k) { return l->IsMember(k); }, used_by);
+      !s.ok()) {
+    return s;
+  }
+  return inv;
+}
+
 Result<size_t> NetworkService::Recover(const std::optional<std::vector<std::string>>& keep_ids) {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
@@ -627,7 +658,9 @@ json::Value NetworkService::NodesJson() const {
                                    {"via", m.via.empty() ? std::string("direct") : m.via}});
     }
   }
-  return json::Object{{"network", l ? l->network_id() : std::string()}, {"nodes", std::move(nodes)}};
+  return json::Object{{"network", l ? l->network_id() : std::string()},
+                      {"admission", l ? l->state().params.admission : std::string()},
+                      {"nodes", std::move(nodes)}};
 }
 
 json::Value NetworkService::StatusJson() const {
@@ -655,6 +688,8 @@ json::Value NetworkService::StatusJson() const {
          return a;
        }()},
       {"join_refusals", std::move(refusals)},
+      {"admission", l ? l->state().params.admission : std::string()},
+      {"invitations_used", l ? l->state().invitations_used.size() : 0},
   };
 }
 

@@ -30,6 +30,7 @@
 #include "http/message.h"
 #include "json/json.h"
 #include "plugins/plugin_host.h"
+#include "protocol/invitation.h"
 #include "protocol/release.h"
 #include "release/manager.h"
 #include "store/store.h"
@@ -49,6 +50,8 @@ struct NetworkOptions {
   // empty: this node's key alone.
   std::vector<std::string> publishers;
   int64_t publisher_threshold = 1;
+  std::string admission = "open";  // a new network's rule: "open" or "invite"
+  json::Value invitation;          // what this node presents when it joins (null: none)
   // Called (under the network's lock: it must only note it) when the ledger gained events,
   // or a joiner's ledger arrived.
   std::function<void()> on_change;
@@ -122,6 +125,12 @@ class NetworkService {
   // A release event's manifest and signatures: "not_found".
   Result<std::pair<protocol::Manifest, std::vector<protocol::PublisherSignature>>> SignedRelease(
       const std::string& event) const;
+  // An invitation to this network, signed by this member, valid for ttl_ms: "not_member",
+  // "open_network", "bad_request" (a note over 200 bytes).
+  Result<protocol::Invitation> Invite(int64_t ttl_ms, const std::string& note);
+  // Whether an invitation (a token) would admit a node now, as members judge it; the
+  // invitation when it would. Errors: "bad_invitation", "invitation_refused".
+  Result<protocol::Invitation> CheckInvitation(const std::string& token) const;
   // Re-forms the network around the members with these ids (default: this node and the
   // members it sees online), signed as its publisher: "no_network", "nobody_kept". The
   // number of members kept.

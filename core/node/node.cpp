@@ -28,6 +28,8 @@
 #include "tunnel/relay.h"
 #include "tunnel/tunnel.h"
 #include "node/admin_routes.h"
+#include "http/url.h"
+#include "protocol/invitation.h"
 #include "node/network_service.h"
 #include "node/reachability.h"
 #include "protocol/event.h"
@@ -346,6 +348,23 @@ struct Node::Impl {
       PS_LOG(kError, "node") << "cannot build the download: " << b.status().ToString();
       return http::JsonError(503, b.status().code(), "cannot build the download: " + b.status().message());
     }
+    // ?invite=TOKEN: the same file with the invitation on its card (built for this request;
+    // refused here, with the members' reason, when it would not admit anyone now).
+    std::string invite;
+    if (http::QueryParam(r.query, "invite", &invite)) {
+      auto inv = network->CheckInvitation(invite);
+      if (!inv) return http::JsonError(inv.status().code() == "bad_invitation" ? 400 : 409, inv.status().code(), inv.status().message());
+      const std::string path = Path("downloads") + "/" + b->first + ".run";
+      auto c = bundle::Read(path);
+      if (!c) return http::JsonError(503, "io_error", "cannot read the download: " + c.status().message());
+      auto runtime = bundle::RuntimeOf(path);
+      if (!runtime) return http::JsonError(503, "io_error", "cannot read the download: " + runtime.status().message());
+      c->card.invitation = invite;
+      http::Response resp = http::RangedBody(r, bundle::Build(*runtime, *c), "\"" + b->first + "-" + inv->Hash().substr(0, 16) + "\"",
+                                             "application/octet-stream");
+      resp.set("content-disposition", "attachment; filename=\"peerstack-" + bundle::Fingerprint(network->network_id()) + ".run\"");
+      return resp;
+    }
     http::Response resp = http::RangedBody(r, *b->second, "\"" + b->first + "\"", "application/octet-stream");
     resp.set("content-disposition", "attachment; filename=\"peerstack-" + bundle::Fingerprint(network->network_id()) + ".run\"");
     return resp;
@@ -457,6 +476,12 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
     }
   }
   no.publisher_threshold = config.publisher_threshold;
+  no.admission = !config.admission.empty() ? config.admission : config.dev ? "open" : "invite";
+  if (!config.invite.empty()) {
+    auto inv = protocol::ParseInvitationToken(config.invite);
+    if (!inv) return Status::Error("bad_flag", "--invite: " + inv.status().message());
+    no.invitation = inv->ToJson();
+  }
   no.on_change = [d] { d->releases->Poke(); };
   no.transport = impl->transport.get();
   no.key = std::make_unique<crypto::SigningKey>(*impl->key);

@@ -156,6 +156,31 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
   }
   if (ledger_->IsMember(request->key)) return refuse("already a member");
   if (seen_requests_.count(hash)) return;  // completed earlier
+  if (st.params.admission == "invite") {
+    if (request->invitation.is_null()) {
+      return refuse("this network admits members by invitation: ask a member for one (`peerstack invite`) "
+                    "and join with its link or --invite");
+    }
+    auto inv = ParseInvitation(request->invitation);
+    if (!inv) return refuse(inv.status().message());
+    const auto used_by = [&](const std::string& h) {
+      auto it = st.invitations_used.find(h);
+      return it == st.invitations_used.end() ? std::string() : it->second;
+    };
+    if (auto s = CheckInvitation(*inv, st.network_id, now, [&](const std::string& k) { return ledger_->IsMember(k); },
+                                 used_by, config_.verify_cache);
+        !s.ok()) {
+      return refuse(s.message());
+    }
+    // Another joiner's join in progress here with the same invitation (the same joiner's
+    // retries, with new nonces, are the same admission).
+    for (const auto& [h, p] : pending_) {
+      if (!p.done && p.request.key != request->key && !p.request.invitation.is_null() &&
+          p.request.invitation == request->invitation) {
+        return refuse("the invitation is in use by another node's join in progress: an invitation admits one node");
+      }
+    }
+  }
   if (pending_.size() >= kMaxPending) return refuse("too many joins in progress; retry later");
   Pending p;
   p.request = *request;
@@ -269,7 +294,7 @@ void Engine::SendJoinRequest(int64_t now, Output* out) {
     return;
   }
   my_request_ = MakeJoinRequest(key_, config_.url, config_.code_hash, ledger_->network_id(),
-                                RandomHex(16), now);
+                                RandomHex(16), now, config_.invitation);
   // A retry goes to a random member (the previous sponsor may be gone).
   std::vector<std::string> urls = OtherMemberUrls();
   std::string target = seed_url_;
@@ -726,6 +751,17 @@ void Engine::Tick(int64_t now, Output* out) {
       ++it;
     }
   }
+}
+
+Result<Invitation> Engine::Invite(int64_t expires_ms, std::string note) {
+  if (!is_member()) return Status::Error("not_member", "only a member can invite");
+  if (ledger_->state().params.admission != "invite") {
+    return Status::Error("open_network", "this network admits any node with the accepted code: no invitation is needed");
+  }
+  if (note.size() > kMaxInvitationNote) {
+    return Status::Error("bad_request", "the note is longer than " + std::to_string(kMaxInvitationNote) + " bytes");
+  }
+  return MakeInvitation(key_, ledger_->network_id(), RandomHex(16), expires_ms, std::move(note));
 }
 
 }  // namespace peerstack::protocol

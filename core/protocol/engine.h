@@ -32,6 +32,7 @@
 #include "base/rate_limit.h"
 #include "crypto/ed25519.h"
 #include "json/json.h"
+#include "protocol/invitation.h"
 #include "protocol/join.h"
 #include "protocol/ledger.h"
 #include "protocol/release.h"
@@ -74,6 +75,8 @@ struct EngineConfig {
   size_t probe_helpers = 3;
   // Memoises signature checks; not owned, may be null, may be shared between engines.
   crypto::VerifyCache* verify_cache = nullptr;
+  // The invitation this node presents when it asks to join (an Invitation's JSON), or null.
+  json::Value invitation;
 };
 
 class Engine {
@@ -119,6 +122,9 @@ class Engine {
   // network's publisher (threshold 1): every member not kept is removed. For when most
   // members are gone for good and no quorum can be reached.
   Status Recover(const std::vector<std::string>& keep, int64_t now_ms, Output* out);
+  // An invitation to this network signed by this member, single use, valid until expires_ms:
+  // "not_member", "open_network" (no invitation needed), "bad_request" (note too long).
+  Result<Invitation> Invite(int64_t expires_ms, std::string note);
   // This member leaves the network (a member-removed event it signs alone). Error when not a
   // member or the last one.
   Status Leave(int64_t now_ms, Output* out);

@@ -27,7 +27,8 @@ Result<Event> MakeGenesis(const crypto::SigningKey& key, const std::string& url,
   e.body = json::Object{
       {"members", std::move(members)},
       {"params",
-       json::Object{{"approval_denominator", params.approval_denominator},
+       json::Object{{"admission", params.admission},
+                    {"approval_denominator", params.approval_denominator},
                     {"approval_numerator", params.approval_numerator},
                     {"code", params.code_hash},
                     {"protocol", kProtocolVersion},
@@ -56,10 +57,14 @@ std::string NetworkState::StateHash() const {
         {"id", m.id}, {"joined", m.joined_ms}, {"key", m.key}, {"url", m.url}, {"via", m.via}});
   }
   json::Array publishers_json(publishers.begin(), publishers.end());
+  json::Object used;
+  for (const auto& [inv, key] : invitations_used) used.emplace(inv, key);
   const json::Value state = json::Object{
+      {"invitations_used", std::move(used)},
       {"members", std::move(members_json)},
       {"network", network_id},
-      {"params", json::Object{{"approval_denominator", params.approval_denominator},
+      {"params", json::Object{{"admission", params.admission},
+                              {"approval_denominator", params.approval_denominator},
                               {"approval_numerator", params.approval_numerator},
                               {"code", params.code_hash},
                               {"publisher_threshold", params.publisher_threshold}}},
@@ -97,9 +102,13 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
   }
   if (*den <= 0 || *num <= 0 || *num > *den) return Bad("approval ratio must be in (0, 1]");
   if (*protocol != kProtocolVersion) return Bad("unsupported protocol version");
+  const json::Value* admission = params->find("admission");
+  if (admission && (!admission->is_string() || (admission->as_string() != "open" && admission->as_string() != "invite"))) {
+    return Bad("admission must be \"open\" or \"invite\"");
+  }
   NetworkState state;
   state.network_id = HashOf(wire);
-  state.params = {*num, *den, *threshold, *code, {}, {}};
+  state.params = {*num, *den, *threshold, *code, {}, {}, admission ? admission->as_string() : "open"};
   state.accepted_code = *code;
   state.release.code = *code;
   state.previous.version = -1;

@@ -29,6 +29,10 @@ struct GenesisParams {
   // The publisher keys (hex) whose signatures releases need, publisher_threshold of them;
   // empty: the author's key alone.
   std::vector<std::string> publishers;
+  // Who may join: "open" (any node presenting an accepted code) or "invite" (a join also
+  // needs an unused, unexpired invitation made by a member: protocol/invitation.h). A genesis
+  // without the field is "open". `peerstack run` founds "invite" networks unless told.
+  std::string admission = "open";
 };
 
 // A signed genesis event naming key as the only member and publisher, reachable at url.
@@ -48,6 +52,8 @@ struct Member {
 
 struct NetworkState {
   std::string network_id;  // hash of the genesis event
+  // Invitations used so far: invitation hash -> the key of the member it admitted.
+  std::map<std::string, std::string> invitations_used;
   int64_t created_ms = 0;
   GenesisParams params;
   std::vector<std::string> publishers;  // hex public keys

@@ -34,9 +34,11 @@ Status VerifyHexSignature(const std::string& key_hex, std::string_view domain,
 }
 
 json::Value JoinRequest::Unsigned() const {
-  return json::Object{{"code", code},       {"key", key},   {"network", network},
-                      {"nonce", nonce},     {"protocol", protocol}, {"time", time_ms},
-                      {"url", url}};
+  json::Value v = json::Object{{"code", code},       {"key", key},   {"network", network},
+                               {"nonce", nonce},     {"protocol", protocol}, {"time", time_ms},
+                               {"url", url}};
+  if (!invitation.is_null()) v.as_object().emplace("invitation", invitation);
+  return v;
 }
 
 json::Value JoinRequest::ToJson() const {
@@ -48,8 +50,10 @@ json::Value JoinRequest::ToJson() const {
 std::string JoinRequest::Hash() const { return crypto::Sha256Hex(json::Serialize(Unsigned())); }
 
 JoinRequest MakeJoinRequest(const crypto::SigningKey& key, std::string url, std::string code,
-                            std::string network, std::string nonce, int64_t time_ms) {
+                            std::string network, std::string nonce, int64_t time_ms,
+                            json::Value invitation) {
   JoinRequest r;
+  r.invitation = std::move(invitation);
   r.key = crypto::HexEncode(key.public_key().data(), key.public_key().size());
   r.url = std::move(url);
   r.code = std::move(code);
@@ -62,7 +66,11 @@ JoinRequest MakeJoinRequest(const crypto::SigningKey& key, std::string url, std:
 }
 
 Result<JoinRequest> ParseJoinRequest(const json::Value& v) {
-  if (!v.is_object() || v.as_object().size() != 8) return Bad("join request must have 8 fields");
+  const json::Value* invitation = v.is_object() ? v.find("invitation") : nullptr;
+  if (!v.is_object() || v.as_object().size() != (invitation ? 9u : 8u)) {
+    return Bad("join request must have 8 fields, 9 with an invitation");
+  }
+  if (invitation && !invitation->is_object()) return Bad("join request invitation is not an object");
   const std::string* code = v.find_string("code");
   const std::string* key = v.find_string("key");
   const std::string* network = v.find_string("network");
@@ -77,7 +85,8 @@ Result<JoinRequest> ParseJoinRequest(const json::Value& v) {
   if (url->size() > 2048 || nonce->size() > 128 || code->size() > 128) {
     return Bad("join request field too long");
   }
-  return JoinRequest{*key, *url, *code, *network, *nonce, *protocol, *time, *sig};
+  return JoinRequest{*key, *url, *code, *network, *nonce, *protocol, *time, *sig,
+                     invitation ? *invitation : json::Value(nullptr)};
 }
 
 Status VerifyJoinRequest(const JoinRequest& r, crypto::VerifyCache* cache) {

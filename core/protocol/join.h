@@ -1,8 +1,9 @@
 // The signed messages of a join (DESIGN.md section 5), sans-I/O.
 //
 //   JoinRequest    signed by the joiner (domain "join-request"): key, url, code hash,
-//                  protocol version, network id, nonce, time. Its hash (sha256 of the
-//                  canonical unsigned body) names the join everywhere else.
+//                  protocol version, network id, nonce, time, and on a network that admits
+//                  by invitation the invitation (protocol/invitation.h). Its hash (sha256 of
+//                  the canonical unsigned body) names the join everywhere else.
 //   Challenge      a member's nonce sent to the joiner's URL; the Answer is signed by the
 //                  joiner (domain "join-challenge") over the nonce and the request hash, which
 //                  proves the key holder answers at that URL.
@@ -31,6 +32,7 @@ struct JoinRequest {
   int64_t protocol = 0;
   int64_t time_ms = 0;
   std::string sig;  // hex
+  json::Value invitation;  // an Invitation's JSON, or null (then not in the signed body)
 
   json::Value Unsigned() const;
   json::Value ToJson() const;  // with "sig"
@@ -38,7 +40,8 @@ struct JoinRequest {
 };
 
 JoinRequest MakeJoinRequest(const crypto::SigningKey& key, std::string url, std::string code,
-                            std::string network, std::string nonce, int64_t time_ms);
+                            std::string network, std::string nonce, int64_t time_ms,
+                            json::Value invitation = nullptr);
 Result<JoinRequest> ParseJoinRequest(const json::Value& v);
 // Signature and field shapes only; freshness and membership are the engine's business.
 Status VerifyJoinRequest(const JoinRequest& r, crypto::VerifyCache* cache = nullptr);

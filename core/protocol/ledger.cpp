@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <deque>
 
+#include "protocol/invitation.h"
+
 namespace peerstack::protocol {
 namespace {
 
@@ -172,6 +174,11 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes) const {
     } else if (e.kind == "member-added") {
       const json::Value* req = e.body.find("request");
       const std::string key = *req->find_string("key");
+      if (const json::Value* inv = req->find("invitation"); inv && state_.params.admission == "invite") {
+        auto parsed = ParseInvitation(*inv);  // Add checked it
+        if (!parsed || m.invitations_used.count(parsed->Hash()) || m.members.count(key)) continue;
+        m.invitations_used.emplace(parsed->Hash(), key);
+      }
       m.members.emplace(key, Member{NodeIdForHex(key), key, *req->find_string("url"), e.time_ms, ""});
     } else if (e.kind == "member-removed") {
       const std::string key = *e.body.find_string("key");
@@ -213,6 +220,7 @@ void Ledger::RebuildState() {
   state_.publishers = current_.publishers;
   state_.params.publisher_threshold = current_.publisher_threshold;
   state_.publishers_seq = current_.publishers_seq;
+  state_.invitations_used = current_.invitations_used;
   state_.reports.clear();
   for (const std::string* h : {&current_.release.event, &current_.previous.event}) {
     auto it = current_.reports.find(*h);
@@ -273,6 +281,21 @@ Status Ledger::ValidateMemberAdded(const Event& e) const {
   for (const auto& [k, m] : at.members) members.insert(k);
   if (!members.count(e.author)) return Bad("author was not a member at the event's parents");
   if (members.count(request->key)) return Bad("joiner was already a member");
+  if (state_.params.admission == "invite") {
+    if (request->invitation.is_null()) return Bad("this network admits by invitation and the request carries none");
+    auto inv = ParseInvitation(request->invitation);
+    if (!inv) return Bad("invitation: " + inv.status().message());
+    if (auto s = CheckInvitation(
+            *inv, state_.network_id, request->time_ms, [&](const std::string& k) { return members.count(k) > 0; },
+            [&](const std::string& h) {
+              auto it = at.invitations_used.find(h);
+              return it == at.invitations_used.end() ? std::string() : it->second;
+            },
+            cache_);
+        !s.ok()) {
+      return Bad("invitation: " + s.message());
+    }
+  }
   const auto& list = approvals_json->as_array();
   if (list.size() > kMaxApprovals) return Bad("too many approvals");
   const std::string request_hash = request->Hash();

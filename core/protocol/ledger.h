@@ -5,7 +5,11 @@
 // its author and every approver were members as of its parents, the approvals are distinct,
 // correctly signed over the request, and at least ceil(num/den x members-at-parents), the
 // request is correctly signed for this network, protocol and accepted code, and the joiner
-// was not yet a member at the parents.
+// was not yet a member at the parents. On a network that admits by invitation the request
+// also carries an invitation that CheckInvitation (protocol/invitation.h) accepts as of the
+// parents: made by a member, not expired at the request's time, not used by an ancestor. Of
+// two concurrent admissions with the same invitation, the first in replay order admits its
+// joiner and the other admits no one: an invitation admits one node, whatever the sponsors do.
 //
 // An address event (a member's new URL) is valid when its author was a member as of its
 // parents and its sequence number is above every address sequence of that author among its
@@ -130,6 +134,7 @@ class Ledger {
     int64_t publishers_seq = 0;
     std::map<std::string, std::map<std::string, NetworkState::Report>> reports;
     std::set<std::tuple<std::string, std::string, std::string>> reported;  // (author, release, status)
+    std::map<std::string, std::string> invitations_used;  // invitation hash -> admitted key
   };
   Membership Replay(const std::set<std::string>& hashes) const;
   std::set<std::string> Ancestors(const std::vector<std::string>& from) const;

@@ -18,6 +18,7 @@
 
 #include "bundle/bundle.h"
 #include "crypto/sha256.h"
+#include "protocol/genesis.h"
 #include "http/client.h"
 #include "json/json.h"
 #include "support/test_node.h"
@@ -37,10 +38,11 @@ class DownloadTest : public ::testing::Test {
     test::WriteFile(dir_.Sub("app/front/index.html"), "<h1>the app</h1>");
     test::WriteFile(dir_.Sub("app/front/app.js"), "// v0\n");
   }
-  TestNode& Start(const std::string& name, const std::string& join = "") {
+  TestNode& Start(const std::string& name, const std::string& join = "", const std::vector<std::string>& extra = {}) {
     ::mkdir(dir_.Sub(name).c_str(), 0755);
     std::vector<std::string> args{"--plugins", dir_.Sub("app/plugins"), "--front", dir_.Sub("app/front"), "--tunnel", "direct"};
     if (!join.empty()) args.insert(args.end(), {"--join", join});
+    args.insert(args.end(), extra.begin(), extra.end());
     auto node = std::make_unique<TestNode>(dir_.Sub(name), args);
     std::string why;
     EXPECT_TRUE(node->Start(&why)) << why;
@@ -372,6 +374,62 @@ TEST_F(DownloadTest, TwentyClientsAtOnceEachGetTheWholeFileAndABrokenOneResumes)
   EXPECT_EQ(past->status, 416);
 }
 
+// A network that admits by invitation (the default for a new one): the plain file runs but
+// its node is refused with the reason; `peerstack invite` makes a link whose file carries the
+// invitation, and its node is admitted; the link works once; a made-up one is refused.
+TEST_F(DownloadTest, OnAnInviteNetworkTheLinksFileJoinsOnceAndThePlainFileIsRefused) {
+  Start("a", "", {"--admission", "invite"});
+  std::string out;
+  const std::vector<std::string> friend_args{"--port", "0", "--admin-port", "0", "--bind", "127.0.0.1", "--tunnel", "direct"};
+  auto run = [&](const std::string& file, const std::string& name) {
+    std::vector<std::string> args{"--data-dir", dir_.Sub(name)};
+    args.insert(args.end(), friend_args.begin(), friend_args.end());
+    return std::make_unique<test::Process>(file, args, dir_.Sub(name + ".log"));
+  };
+  const std::string plain = dir_.Sub("plain.run");
+  Download("a", plain);
+  auto uninvited = run(plain, "uninvited");
+  ASSERT_TRUE(test::WaitFor([&] { return test::ReadFileOrEmpty(dir_.Sub("uninvited.log")).find("admits members by invitation") != std::string::npos; }, 20s))
+      << test::ReadFileOrEmpty(dir_.Sub("uninvited.log"));
+  EXPECT_EQ(Members("a"), 1);
+
+  ASSERT_EQ(test::Cli({"invite", "--data-dir", nodes_["a"]->data_dir(), "--note", "for the test", "--json"}, &out), 0) << out;
+  auto made = json::Parse(out);
+  ASSERT_TRUE(made.ok() && made->find_string("link")) << out;
+  const std::string link = *made->find_string("link");
+  EXPECT_EQ(link.rfind(Url("a") + "/download?invite=", 0), 0u) << link;
+  auto fetch = [&](const std::string& url) {
+    http::ClientRequest req;
+    req.url = url;
+    req.max_response_bytes = 1u << 30;
+    req.timeout = 60s;
+    return http::Fetch(req);
+  };
+  auto invited_file = fetch(link);
+  ASSERT_TRUE(invited_file.ok() && invited_file->status == 200) << (invited_file.ok() ? invited_file->body.substr(0, 300) : "");
+  const std::string file = dir_.Sub("invited.run");
+  test::WriteFile(file, invited_file->body);
+  ::chmod(file.c_str(), 0755);
+  auto contents = bundle::Read(file);
+  ASSERT_TRUE(contents.ok()) << contents.status().ToString();
+  EXPECT_EQ(contents->card.invitation, *made->find_string("token"));
+  auto invited = run(file, "invited");
+  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 2; }, 30s)) << test::ReadFileOrEmpty(dir_.Sub("invited.log"));
+  EXPECT_NE(test::ReadFileOrEmpty(dir_.Sub("invited.log")).find("with the invitation the file carries"), std::string::npos);
+
+  // Used now: the link is refused with the reason, and so is a made-up invitation.
+  auto again = fetch(link);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->status, 409);
+  EXPECT_NE(again->body.find("used already"), std::string::npos) << again->body;
+  auto garbage = fetch(Url("a") + "/download?invite=" + std::string(100, 'a'));
+  ASSERT_TRUE(garbage.ok());
+  EXPECT_EQ(garbage->status, 400);
+  // The uninvited node is still not a member, and says so.
+  EXPECT_EQ(Members("a"), 2);
+  EXPECT_TRUE(uninvited->running());
+}
+
 TEST_F(DownloadTest, ADamagedOrForeignFileRefusesToRunAndWritesNothing) {
   Start("a");
   const std::string good = dir_.Sub("good.run");
@@ -391,12 +449,17 @@ TEST_F(DownloadTest, ADamagedOrForeignFileRefusesToRunAndWritesNothing) {
   ASSERT_TRUE(contents.ok()) << contents.status().ToString();
   bundle::Contents foreign = *contents;
   foreign.card.publishers = {std::string(64, 'e')};
+  // A card whose genesis is another network's (its id left as it was).
+  bundle::Contents other_genesis = *contents;
+  const auto stranger = crypto::SigningKey::Generate();
+  other_genesis.card.genesis = protocol::Encode(*protocol::MakeGenesis(stranger, "http://x", 1000));
   const std::map<std::string, std::pair<std::string, std::string>> cases = {
       {"runtime", {flipped(rt - 100), "program part does not match"}},  // in the section headers
       {"payload", {flipped(rt + 10), "payload does not match its hash"}},
       {"trailer", {flipped(bytes.size() - 5), "payload does not match its hash"}},
       {"truncated", {bytes.substr(0, bytes.size() - 1000), "no payload trailer"}},
       {"foreign card", {bundle::Build(*runtime, foreign), "publisher keys are not the ones its genesis names"}},
+      {"another genesis", {bundle::Build(*runtime, other_genesis), "network id is not its genesis event's"}},
   };
   for (const auto& [what, c] : cases) {
     SCOPED_TRACE(what);

@@ -240,7 +240,8 @@ lab_node() {
   shift 2
   mkdir -p "$LAB_WORK/$name"
   ip netns exec "$LAB_PREFIX-$role" "$LAB_BIN" run --data-dir "$LAB_WORK/$name/data" \
-    --front "$LAB_SRC/front" --plugins "$LAB_PLUGINS" --port 8080 --admin-port 8081 "$@" \
+    --front "$LAB_SRC/front" --plugins "$LAB_PLUGINS" --port 8080 --admin-port 8081 \
+    --admission open "$@" \
     >>"$LAB_WORK/$name/log" 2>&1 &
   LAB_NODE_PID[$name]=$!
   LAB_NODE_NS[$name]=$role

@@ -65,6 +65,11 @@ bool TestNode::Start(std::string* why) {
   if (std::find(extra_args_.begin(), extra_args_.end(), "--port") == extra_args_.end()) {
     args.insert(args.end(), {"--port", "0"});
   }
+  // Tests found open networks unless they say otherwise (the default, invitations, has its
+  // own tests): most are about something else.
+  if (std::find(extra_args_.begin(), extra_args_.end(), "--admission") == extra_args_.end()) {
+    args.insert(args.end(), {"--admission", "open"});
+  }
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   process_ = std::make_unique<Process>(PeerstackBinary(), args, dir_ + "/node.log", env_);
   const bool ready = WaitFor(

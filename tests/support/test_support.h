@@ -104,6 +104,7 @@ std::optional<RawResponse> HttpGet(uint16_t port, const std::string& path,
 }  // namespace peerstack::test
 
 namespace peerstack::test {
-// A TCP port on 127.0.0.1 that nothing listens on right now (bound to 0, then released).
+// A TCP port on 127.0.0.1 that nothing listens on right now, below the ephemeral range (so
+// no node on --port 0 and no outgoing connection takes it before the test binds it).
 uint16_t FreePort();
 }  // namespace peerstack::test

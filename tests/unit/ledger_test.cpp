@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "crypto/encoding.h"
+#include "protocol/invitation.h"
 #include "protocol/ledger.h"
 
 namespace peerstack::protocol {
@@ -18,19 +19,25 @@ class LedgerTest : public ::testing::Test {
     for (int i = 0; i < 6; ++i) keys_.push_back(crypto::SigningKey::Generate());
     GenesisParams p;
     p.code_hash = "c0de";
+    Found(p);
+  }
+  // A new network (keys_[0] its founder) with these parameters.
+  void Found(const GenesisParams& p) {
     genesis_ = Encode(*MakeGenesis(keys_[0], "http://k0", 1000, p));
     ledger_.emplace(std::move(Ledger::FromGenesis(genesis_)).value());
   }
 
-  JoinRequest Request(size_t joiner, const std::string& code = "c0de") {
+  JoinRequest Request(size_t joiner, const std::string& code = "c0de", json::Value invitation = nullptr) {
     return MakeJoinRequest(keys_[joiner], "http://k" + std::to_string(joiner), code,
-                           ledger_->network_id(), "n" + std::to_string(joiner), 2000);
+                           ledger_->network_id(), "n" + std::to_string(joiner), 2000, std::move(invitation));
   }
 
-  // A member-added event for `joiner`, authored by `author`, approved by `approvers`.
+  // A member-added event for `joiner`, authored by `author`, approved by `approvers`, its
+  // request carrying `invitation`.
   std::string Admit(size_t joiner, size_t author, const std::vector<size_t>& approvers,
-                    std::vector<std::string> parents = {}, const std::string& code = "c0de") {
-    const JoinRequest req = Request(joiner, code);
+                    std::vector<std::string> parents = {}, const std::string& code = "c0de",
+                    json::Value invitation = nullptr) {
+    const JoinRequest req = Request(joiner, code, std::move(invitation));
     std::vector<Approval> approvals;
     for (size_t a : approvers) approvals.push_back(MakeApproval(keys_[a], ledger_->network_id(), req.Hash()));
     Event e;
@@ -425,6 +432,93 @@ TEST_F(LedgerTest, ThePublisherReFormsANetworkWhoseMembersAreGone) {
   EXPECT_NE(AddError(recovery(keys_[0], keys_[0], {Hex(keys_[0])}, 1)).find("not rising"),
             std::string::npos);
   EXPECT_EQ(*ledger_->Add(Admit(4, 0, {0, 1})), Ledger::Added::kAdded);
+}
+
+// Invitations (protocol/invitation.h): the ledger's rule on a network that admits by
+// invitation, with events the test signs itself (no engine checks in front).
+constexpr int64_t kNow = 2000;  // the time of LedgerTest's requests
+constexpr int64_t kDay = 86'400'000;
+
+class InviteLedgerTest : public LedgerTest {
+ protected:
+  void SetUp() override {
+    LedgerTest::SetUp();
+    GenesisParams p;
+    p.code_hash = "c0de";
+    p.admission = "invite";
+    Found(p);
+  }
+  Invitation Invite(size_t by, const std::string& id, int64_t expires = kNow + kDay) {
+    return MakeInvitation(keys_[by], ledger_->network_id(), id, expires, "");
+  }
+  // A member-added event for joiner, authored and approved by `author` alone (a quorum while
+  // the network has one member), on `parents` (default: the heads).
+  std::string Admit(size_t joiner, size_t author, json::Value invitation, std::vector<std::string> parents = {}) {
+    return LedgerTest::Admit(joiner, author, {author}, std::move(parents), "c0de", std::move(invitation));
+  }
+};
+
+TEST_F(InviteLedgerTest, AMemberAddedNeedsAnUnusedUnexpiredInvitationOfAMember) {
+  EXPECT_NE(AddError(Admit(1, 0, nullptr)).find("carries none"), std::string::npos);
+  EXPECT_NE(AddError(Admit(1, 0, Invite(0, std::string(32, '1'), kNow - 1).ToJson())).find("expired"), std::string::npos);
+  EXPECT_NE(AddError(Admit(1, 0, Invite(3, std::string(32, '1')).ToJson())).find("not a member"), std::string::npos);
+  Invitation forged = Invite(0, std::string(32, '1'));
+  forged.note = "changed";
+  EXPECT_NE(AddError(Admit(1, 0, forged.ToJson())).find("not signed"), std::string::npos);
+  Invitation foreign = MakeInvitation(keys_[0], std::string(64, 'e'), std::string(32, '1'), kNow + kDay, "");
+  EXPECT_NE(AddError(Admit(1, 0, foreign.ToJson())).find("another network"), std::string::npos);
+  EXPECT_EQ(ledger_->state().members.size(), 1u);
+
+  const Invitation inv = Invite(0, std::string(32, '2'));
+  ASSERT_EQ(AddError(Admit(1, 0, inv.ToJson())), "");
+  EXPECT_TRUE(ledger_->IsMember(Hex(keys_[1])));
+  ASSERT_EQ(ledger_->state().invitations_used.count(inv.Hash()), 1u);
+  EXPECT_EQ(ledger_->state().invitations_used.at(inv.Hash()), Hex(keys_[1]));
+  // Used: never again, for anyone.
+  EXPECT_NE(AddError(Admit(2, 0, inv.ToJson())).find("used already"), std::string::npos);
+}
+
+TEST_F(InviteLedgerTest, AnInvitationOfAMemberWhoLeftAdmitsNoOne) {
+  ASSERT_EQ(AddError(Admit(1, 0, Invite(0, std::string(32, '1')).ToJson())), "");
+  const Invitation by_1 = Invite(1, std::string(32, '2'));
+  Event leave;
+  leave.kind = "member-removed";
+  leave.parents = ledger_->Heads();
+  leave.time_ms = kNow;
+  leave.body = Ledger::MemberRemovedBody(Hex(keys_[1]), "leave", {});
+  ASSERT_EQ(AddError(Encode(*Sign(std::move(leave), keys_[1]))), "");
+  ASSERT_FALSE(ledger_->IsMember(Hex(keys_[1])));
+  EXPECT_NE(AddError(Admit(2, 0, by_1.ToJson())).find("not a member"), std::string::npos);
+}
+
+// Two sponsors admit two joiners with one invitation at once (neither event sees the other):
+// both events are valid, and the state admits one of them, the same one whatever order the
+// events arrive in.
+TEST_F(InviteLedgerTest, OneInvitationAdmittedTwiceConcurrentlyAdmitsOneNode) {
+  const Invitation inv = Invite(0, std::string(32, '3'));
+  const std::vector<std::string> parents = ledger_->Heads();
+  const std::string first = Admit(1, 0, inv.ToJson(), parents);
+  const std::string second = Admit(2, 0, inv.ToJson(), parents);
+  std::string hashes[2];
+  for (int order = 0; order < 2; ++order) {
+    ledger_.emplace(std::move(Ledger::FromGenesis(genesis_)).value());
+    ASSERT_EQ(AddError(order == 0 ? first : second), "");
+    ASSERT_EQ(AddError(order == 0 ? second : first), "");
+    EXPECT_EQ(ledger_->state().members.size(), 2u);
+    EXPECT_NE(ledger_->IsMember(Hex(keys_[1])), ledger_->IsMember(Hex(keys_[2])));
+    EXPECT_EQ(ledger_->state().invitations_used.size(), 1u);
+    hashes[order] = ledger_->StateHash();
+  }
+  EXPECT_EQ(hashes[0], hashes[1]);
+}
+
+TEST_F(InviteLedgerTest, AnOpenNetworkIgnoresInvitationsAndAGenesisWithoutTheRuleIsOpen) {
+  GenesisParams p;  // admission "open"
+  p.code_hash = "c0de";
+  Found(p);
+  EXPECT_EQ(ledger_->state().params.admission, "open");
+  ASSERT_EQ(AddError(Admit(1, 0, nullptr)), "");
+  EXPECT_TRUE(ledger_->IsMember(Hex(keys_[1])));
 }
 
 }  // namespace
