@@ -19,6 +19,7 @@
 #include "protocol/event.h"
 #include "release_cli.h"
 #include "store/key_file.h"
+#include "store/store.h"
 
 namespace {
 
@@ -244,14 +245,25 @@ int RunBundle(std::vector<std::string> args) {
   }
   std::cout << "  extracted into " << dir << "/app\n";
   std::vector<std::string> run{"--data-dir", dir, "--plugins", dir + "/app/plugins", "--front", dir + "/app/front"};
-  if (!c->card.bootstrap.empty() && !peerstack::files::Exists(dir + "/" + node::kStoreFile)) {
-    const std::string via = PickBootstrap(c->card.bootstrap);
-    run.insert(run.end(), {"--join", via});
-    if (!c->card.invitation.empty()) {
-      run.insert(run.end(), {"--invite", c->card.invitation});
-      std::cout << "  with the invitation the file carries\n";
+  // The join flags go along on every run: a node that is a member already ignores them. Until
+  // it holds the network's events (a joiner stores none before it is admitted: a first run,
+  // or one stopped before admission) it asks around for a live member of the card first.
+  if (!c->card.bootstrap.empty()) {
+    bool admitted = false;
+    if (peerstack::files::Exists(dir + "/" + node::kStoreFile)) {
+      auto store = peerstack::store::OpenSqliteStore(dir + "/" + node::kStoreFile);
+      if (store) {
+        auto events = (*store)->Events();
+        admitted = events && !events->empty();
+      }
     }
-    std::cout << "  joining through " << via << "\n";
+    const std::string via = admitted ? c->card.bootstrap.front() : PickBootstrap(c->card.bootstrap);
+    run.insert(run.end(), {"--join", via});
+    if (!c->card.invitation.empty()) run.insert(run.end(), {"--invite", c->card.invitation});
+    if (!admitted) {
+      std::cout << "  joining through " << via << (c->card.invitation.empty() ? "" : " with the invitation the file carries")
+                << "\n";
+    }
   }
   std::cout.flush();
   run.insert(run.end(), args.begin(), args.end());

@@ -81,6 +81,27 @@ uint64_t ElfEnd(std::ifstream& in) {
   return shoff + shentsize * shnum;
 }
 
+// runtime | u32 header length | header | files | trailer (see bundle.h).
+std::string Assemble(std::string_view runtime, const std::string& head, std::string_view files) {
+  std::string payload;
+  payload.reserve(4 + head.size() + files.size());
+  PutLe(&payload, head.size(), 4);
+  payload += head;
+  payload += files;
+  std::string out;
+  out.reserve(runtime.size() + payload.size() + kTrailerSize);
+  out += runtime;
+  out += payload;
+  out.append(kMagic, 8);
+  PutLe(&out, kFormat, 4);
+  PutLe(&out, 0, 4);
+  PutLe(&out, runtime.size(), 8);
+  PutLe(&out, payload.size(), 8);
+  const crypto::Digest d = crypto::Sha256(payload);
+  out.append(reinterpret_cast<const char*>(d.data()), d.size());
+  return out;
+}
+
 }  // namespace
 
 std::string Fingerprint(const std::string& network_id) {
@@ -130,21 +151,25 @@ std::string Build(const std::string& runtime, const Contents& c) {
       {"release", std::move(release)},
       {"runtime", json::Object{{"sha256", crypto::Sha256Hex(runtime)}, {"size", static_cast<int64_t>(runtime.size())}}},
   };
-  const std::string head = json::Serialize(header);
-  std::string payload;
-  PutLe(&payload, head.size(), 4);
-  payload += head;
-  payload += blob_bytes;
-  std::string out = runtime;
-  out += payload;
-  out.append(kMagic, 8);
-  PutLe(&out, kFormat, 4);
-  PutLe(&out, 0, 4);
-  PutLe(&out, runtime.size(), 8);
-  PutLe(&out, payload.size(), 8);
-  const crypto::Digest d = crypto::Sha256(payload);
-  out.append(reinterpret_cast<const char*>(d.data()), d.size());
-  return out;
+  return Assemble(runtime, json::Serialize(header), blob_bytes);
+}
+
+Result<std::string> WithInvitation(std::string_view bundle, const std::string& token) {
+  if (bundle.size() < kTrailerSize || std::memcmp(bundle.data() + bundle.size() - kTrailerSize, kMagic, 8) != 0) {
+    return Damaged("no payload trailer at its end");
+  }
+  const char* t = bundle.data() + bundle.size() - kTrailerSize;
+  const uint64_t offset = GetLe(t + 16, 8), length = GetLe(t + 24, 8);
+  if (offset > bundle.size() || length > bundle.size() - offset || length < 4) return Damaged("the trailer's offsets do not fit");
+  const std::string_view payload = bundle.substr(offset, length);
+  const uint64_t head_len = GetLe(payload.data(), 4);
+  if (head_len > payload.size() - 4) return Damaged("header length out of range");
+  auto header = json::Parse(payload.substr(4, head_len), {8u << 20, 16});
+  json::Value* card = header && header->is_object() ? header->as_object().count("card") ? &header->as_object().at("card") : nullptr : nullptr;
+  if (!card || !card->is_object()) return Damaged("the header has no card");
+  card->as_object().erase("invitation");
+  card->as_object().emplace("invitation", token);
+  return Assemble(bundle.substr(0, offset), json::Serialize(*header), payload.substr(4 + head_len));
 }
 
 Result<Contents> Read(const std::string& path) {

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -60,6 +61,9 @@ Result<std::string> RuntimeOf(const std::string& exe_path);
 bool HasPayload(const std::string& path);
 // The whole bundle's bytes.
 std::string Build(const std::string& runtime, const Contents& contents);
+// The same bundle (bytes a Build made) with this invitation token on its card, from memory;
+// "damaged" when the bytes are not a bundle. The card's invitation is checked by Read.
+Result<std::string> WithInvitation(std::string_view bundle, const std::string& token);
 // Reads and checks a bundle (see the header). Errors: "damaged" (the file was changed or cut:
 // hashes, bounds, format), "untrusted" (signatures, card), "io_error".
 Result<Contents> Read(const std::string& path);

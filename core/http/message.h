@@ -46,6 +46,10 @@ struct Response {
   std::string body;
   bool close = false;  // close the connection after this response
   bool deferred = false;  // the answer comes later through Request::Defer()'s responder
+  // Kept alive until the response's bytes are written to the socket (or the connection
+  // ends): a handler that limits how many large answers are in flight releases its slot in
+  // this object's destructor, not when it returns.
+  std::shared_ptr<void> hold;
 
   static Response Deferred() {
     Response r;

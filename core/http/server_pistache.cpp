@@ -61,6 +61,8 @@ struct Connection {
   int async_pending = 0;       // writes queued in Pistache's transport
   // A handler deferred its answer: input waits until the responder sends it.
   std::shared_ptr<DeferredState> parked;
+  // Responses' holds (Response::hold), released once out is written and nothing is queued.
+  std::vector<std::shared_ptr<void>> holds;
   bool parked_head = false, parked_keep_alive = false, parked_http10 = false;
   std::atomic<int64_t> deadline_ms{0};
   std::atomic<bool> expired{false};
@@ -253,6 +255,7 @@ void Shared::Finish(Connection& c, const Response& resp, bool head_only, bool ke
                     bool http10) {
   if (resp.close || stopping.load(std::memory_order_relaxed)) keep_alive = false;
   AppendResponse(c.out, resp, head_only, keep_alive, keep_alive && http10);
+  if (resp.hold) c.holds.push_back(resp.hold);
   if (!keep_alive) c.closing = true;
 }
 
@@ -309,6 +312,7 @@ void Shared::Flush(const ConnectionPtr& conn) {
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       c.out.clear();
       c.out_off = 0;
+      c.holds.clear();
       c.closing = true;
       ::shutdown(c.fd, SHUT_RDWR);
       return;
@@ -335,6 +339,7 @@ void Shared::Flush(const ConnectionPtr& conn) {
               if (locked->async_pending == 0 && !locked->dead && locked->out_off < locked->out.size()) {
                 shared->Flush(locked);  // the rest of a large answer
               }
+              if (locked->async_pending == 0 && locked->out.empty()) locked->holds.clear();
               if (locked->async_pending == 0 && !locked->closing && !locked->dead) {
                 shared->Serve(locked);  // input that waited for the client to catch up
               } else {
@@ -347,12 +352,14 @@ void Shared::Flush(const ConnectionPtr& conn) {
               if (!locked) return;
               std::lock_guard<std::mutex> lock(locked->mu);
               --locked->async_pending;
+              locked->holds.clear();  // the answer will not be written
               if (!locked->dead) ::shutdown(locked->fd, SHUT_RDWR);
             });
   }
   if (c.out_off == c.out.size()) {
     c.out.clear();
     c.out_off = 0;
+    if (c.async_pending == 0) c.holds.clear();
   }
   MaybeShutdownWrite(c);
 }
@@ -435,6 +442,7 @@ class ConnectionHandler final : public Pistache::Tcp::Handler {
     {
       std::lock_guard<std::mutex> lock(it->second->mu);
       it->second->dead = true;
+      it->second->holds.clear();  // what was not written never will be
     }
     {
       std::lock_guard<std::mutex> lock(shared_->registry_mu);

@@ -111,6 +111,9 @@ void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, releas
     if (!body) return ErrorOf(body.status());
     const int64_t* ttl_s = body->find_int("expires_in");
     const std::string* note = body->find_string("note");
+    if ((body->find("expires_in") && !ttl_s) || (body->find("note") && !note)) {
+      return ErrorOf(Status::Error("bad_json", "send {\"expires_in\": seconds, \"note\": text}, both optional"));
+    }
     constexpr int64_t kWeek = 7 * 24 * 3600, kMost = 90 * 24 * 3600;
     if (ttl_s && (*ttl_s < 1 || *ttl_s > kMost)) {
       return ErrorOf(Status::Error("bad_json", "expires_in: 1 s to 90 days, in seconds"));

@@ -292,12 +292,15 @@ struct Node::Impl {
   // (core/bundle/bundle.h), built once per release into DATA_DIR/downloads/ (temp file and
   // rename: never half written) and kept in memory while that release runs; served whole or
   // by byte range (a broken download resumes; the ETag is the release, so a range of another
-  // release's file is never spliced on); kMaxDownloads at once, then 429 with Retry-After.
+  // release's file is never spliced on). kMaxDownloads are in flight at once (a slot is held
+  // until the last byte is written, Response::hold), then 429 with Retry-After.
   static constexpr int kMaxDownloads = 8;
   std::mutex download_mu;
   std::atomic<int> downloads{0};
   std::string download_release;                       // under download_mu
   std::shared_ptr<const std::string> download_bytes;  // under download_mu
+  // ?invite= files, by invitation hash (a resumed download gets the same bytes); the last few.
+  std::map<std::string, std::shared_ptr<const std::string>> invite_bytes;  // under download_mu
   Result<std::pair<std::string, std::shared_ptr<const std::string>>> Bundle() {
     auto app = releases->running();
     if (!app) return Status::Error("installing", "this node runs no release yet");
@@ -310,7 +313,11 @@ struct Node::Impl {
       auto card = network->Card(8);
       if (!card) return card.status();
       bundle::Contents c;
-      c.card = {card->network, card->genesis, card->publishers, card->threshold, card->bootstrap};
+      c.card.network = card->network;
+      c.card.genesis = card->genesis;
+      c.card.publishers = card->publishers;
+      c.card.threshold = card->threshold;
+      c.card.bootstrap = card->bootstrap;
       if (app->id.rfind("local-", 0) != 0) {
         auto signed_release = network->SignedRelease(app->id);
         if (!signed_release) return signed_release.status();
@@ -331,7 +338,20 @@ struct Node::Impl {
     if (!bytes) return bytes.status();
     download_release = app->id;
     download_bytes = std::make_shared<const std::string>(std::move(bytes).value());
+    invite_bytes.clear();
     return std::pair{app->id, download_bytes};
+  }
+  // The release's file with this invitation on its card, built from memory once per
+  // invitation (kept for resumes; the four newest).
+  Result<std::shared_ptr<const std::string>> InviteBundle(const std::string& release, const std::string& plain,
+                                                          const std::string& token, const std::string& hash) {
+    std::lock_guard<std::mutex> lock(download_mu);
+    if (release != download_release) return Status::Error("installing", "the release changed; retry");
+    if (auto it = invite_bytes.find(hash); it != invite_bytes.end()) return it->second;
+    auto bytes = bundle::WithInvitation(plain, token);
+    if (!bytes) return bytes.status();
+    if (invite_bytes.size() >= 4) invite_bytes.erase(invite_bytes.begin());
+    return invite_bytes[hash] = std::make_shared<const std::string>(std::move(bytes).value());
   }
 
   http::Response Download(const http::Request& r) {
@@ -339,34 +359,30 @@ struct Node::Impl {
       downloads.fetch_sub(1);
       return http::TooMany(std::to_string(kMaxDownloads) + " downloads are being served; retry shortly");
     }
-    struct Done {
-      std::atomic<int>& n;
-      ~Done() { n.fetch_sub(1); }
-    } done{downloads};
+    // The slot: given back when the answer is written (the server keeps the response's hold),
+    // or at once when no answer takes it.
+    std::shared_ptr<void> slot(&downloads, [](std::atomic<int>* n) { n->fetch_sub(1); });
     auto b = Bundle();
     if (!b) {
       PS_LOG(kError, "node") << "cannot build the download: " << b.status().ToString();
       return http::JsonError(503, b.status().code(), "cannot build the download: " + b.status().message());
     }
-    // ?invite=TOKEN: the same file with the invitation on its card (built for this request;
-    // refused here, with the members' reason, when it would not admit anyone now).
+    std::shared_ptr<const std::string> bytes = b->second;
+    std::string etag = "\"" + b->first + "\"";
+    // ?invite=TOKEN: the same file with the invitation on its card, refused here with the
+    // members' reason when it would not admit anyone now.
     std::string invite;
     if (http::QueryParam(r.query, "invite", &invite)) {
       auto inv = network->CheckInvitation(invite);
       if (!inv) return http::JsonError(inv.status().code() == "bad_invitation" ? 400 : 409, inv.status().code(), inv.status().message());
-      const std::string path = Path("downloads") + "/" + b->first + ".run";
-      auto c = bundle::Read(path);
-      if (!c) return http::JsonError(503, "io_error", "cannot read the download: " + c.status().message());
-      auto runtime = bundle::RuntimeOf(path);
-      if (!runtime) return http::JsonError(503, "io_error", "cannot read the download: " + runtime.status().message());
-      c->card.invitation = invite;
-      http::Response resp = http::RangedBody(r, bundle::Build(*runtime, *c), "\"" + b->first + "-" + inv->Hash().substr(0, 16) + "\"",
-                                             "application/octet-stream");
-      resp.set("content-disposition", "attachment; filename=\"peerstack-" + bundle::Fingerprint(network->network_id()) + ".run\"");
-      return resp;
+      auto with = InviteBundle(b->first, *b->second, invite, inv->Hash());
+      if (!with) return http::JsonError(503, with.status().code(), "cannot build the download: " + with.status().message());
+      bytes = *with;
+      etag = "\"" + b->first + "-" + inv->Hash().substr(0, 16) + "\"";
     }
-    http::Response resp = http::RangedBody(r, *b->second, "\"" + b->first + "\"", "application/octet-stream");
+    http::Response resp = http::RangedBody(r, *bytes, etag, "application/octet-stream");
     resp.set("content-disposition", "attachment; filename=\"peerstack-" + bundle::Fingerprint(network->network_id()) + ".run\"");
+    resp.hold = std::move(slot);
     return resp;
   }
 

@@ -175,8 +175,8 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
     // Another joiner's join in progress here with the same invitation (the same joiner's
     // retries, with new nonces, are the same admission).
     for (const auto& [h, p] : pending_) {
-      if (!p.done && p.request.key != request->key && !p.request.invitation.is_null() &&
-          p.request.invitation == request->invitation) {
+      if (p.done || p.request.key == request->key || p.request.invitation.is_null()) continue;
+      if (auto other = ParseInvitation(p.request.invitation); other && other->Hash() == inv->Hash()) {
         return refuse("the invitation is in use by another node's join in progress: an invitation admits one node");
       }
     }
@@ -293,8 +293,10 @@ void Engine::SendJoinRequest(int64_t now, Output* out) {
     Send(out, seed_url_, "sync", json::Object{{"heads", json::Array{}}});
     return;
   }
-  my_request_ = MakeJoinRequest(key_, config_.url, config_.code_hash, ledger_->network_id(),
-                                RandomHex(16), now, config_.invitation);
+  // The invitation goes only to a network that admits by one (an open network's ledger
+  // refuses a request that carries one).
+  my_request_ = MakeJoinRequest(key_, config_.url, config_.code_hash, ledger_->network_id(), RandomHex(16), now,
+                                ledger_->state().params.admission == "invite" ? config_.invitation : json::Value(nullptr));
   // A retry goes to a random member (the previous sponsor may be gone).
   std::vector<std::string> urls = OtherMemberUrls();
   std::string target = seed_url_;

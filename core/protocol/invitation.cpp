@@ -1,5 +1,8 @@
 #include "protocol/invitation.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "crypto/encoding.h"
 #include "crypto/sha256.h"
 #include "protocol/event.h"
@@ -12,7 +15,10 @@ constexpr char kInvitationDomain[] = "invitation";
 
 Status BadInvitation(std::string message) { return Status::Error("bad_invitation", std::move(message)); }
 
-bool IsHex(const std::string& s, size_t len) { return s.size() == len && crypto::HexDecode(s).has_value(); }
+// Lower-case only: one spelling per invitation (an upper-case copy is the same invitation).
+bool IsLowerHex(const std::string& s, size_t len) {
+  return s.size() == len && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
 
 }  // namespace
 
@@ -52,8 +58,8 @@ Result<Invitation> ParseInvitation(const json::Value& v) {
   if (!network || !inviter || !id || !note || !sig || !expires) {
     return BadInvitation("invitation fields missing or of the wrong type");
   }
-  if (!IsHex(*network, 64) || !IsHex(*inviter, 64) || !IsHex(*id, 32) || !IsHex(*sig, 128)) {
-    return BadInvitation("invitation fields malformed");
+  if (!IsLowerHex(*network, 64) || !IsLowerHex(*inviter, 64) || !IsLowerHex(*id, 32) || !IsLowerHex(*sig, 128)) {
+    return BadInvitation("invitation fields malformed (lower-case hex)");
   }
   if (note->size() > kMaxInvitationNote) return BadInvitation("invitation note too long");
   return Invitation{*network, *inviter, *id, *expires, *note, *sig};
@@ -92,8 +98,10 @@ Status CheckInvitation(const Invitation& inv, const std::string& network, int64_
                    ", who is not a member (any more): ask a member for a new one");
   }
   if (time_ms > inv.expires_ms) {
-    return refused("the invitation expired " + std::to_string((time_ms - inv.expires_ms) / 60000) +
-                   " min before the request: ask for a new one");
+    // Both times come from outside: no signed overflow.
+    const __int128 late_ms = static_cast<__int128>(time_ms) - inv.expires_ms;
+    const int64_t late_min = late_ms / 60000 > INT64_MAX ? INT64_MAX : static_cast<int64_t>(late_ms / 60000);
+    return refused("the invitation expired " + std::to_string(late_min) + " min before the request: ask for a new one");
   }
   if (const std::string by = used_by(inv.Hash()); !by.empty()) {
     return refused("the invitation was used already (it admitted " + NodeIdForHex(by).substr(0, 12) +

@@ -25,7 +25,7 @@
 namespace peerstack::protocol {
 
 inline constexpr size_t kMaxInvitationNote = 200;
-inline constexpr size_t kMaxInvitationToken = 2048;
+inline constexpr size_t kMaxInvitationToken = 4096;  // a note of 200 escaped bytes fits
 
 struct Invitation {
   std::string network;  // the network id

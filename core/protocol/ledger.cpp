@@ -281,6 +281,9 @@ Status Ledger::ValidateMemberAdded(const Event& e) const {
   for (const auto& [k, m] : at.members) members.insert(k);
   if (!members.count(e.author)) return Bad("author was not a member at the event's parents");
   if (members.count(request->key)) return Bad("joiner was already a member");
+  if (state_.params.admission != "invite" && !request->invitation.is_null()) {
+    return Bad("this network admits without invitations and the request carries one");
+  }
   if (state_.params.admission == "invite") {
     if (request->invitation.is_null()) return Bad("this network admits by invitation and the request carries none");
     auto inv = ParseInvitation(request->invitation);

@@ -512,13 +512,22 @@ TEST_F(InviteLedgerTest, OneInvitationAdmittedTwiceConcurrentlyAdmitsOneNode) {
   EXPECT_EQ(hashes[0], hashes[1]);
 }
 
-TEST_F(InviteLedgerTest, AnOpenNetworkIgnoresInvitationsAndAGenesisWithoutTheRuleIsOpen) {
+TEST_F(InviteLedgerTest, AnOpenNetworkTakesNoInvitationsAndAGenesisWithoutTheRuleIsOpen) {
   GenesisParams p;  // admission "open"
   p.code_hash = "c0de";
   Found(p);
   EXPECT_EQ(ledger_->state().params.admission, "open");
+  EXPECT_NE(AddError(Admit(1, 0, Invite(0, std::string(32, '1')).ToJson())).find("carries one"), std::string::npos);
   ASSERT_EQ(AddError(Admit(1, 0, nullptr)), "");
   EXPECT_TRUE(ledger_->IsMember(Hex(keys_[1])));
+}
+
+// One spelling per invitation: the same one with its signature in upper case is refused, so
+// it cannot pass for a second invitation anywhere.
+TEST_F(InviteLedgerTest, AnInvitationSpelledInUpperCaseIsRefused) {
+  Invitation inv = Invite(0, std::string(32, '4'));
+  for (char& c : inv.sig) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_NE(AddError(Admit(1, 0, inv.ToJson())).find("lower-case"), std::string::npos);
 }
 
 }  // namespace
