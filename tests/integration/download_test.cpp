@@ -54,9 +54,10 @@ class DownloadTest : public ::testing::Test {
     return st.is_object() ? *st.find("network")->find_int("members") : -1;
   }
   // Downloads name's /download into path (mode 0755).
-  void Download(const std::string& name, const std::string& path) {
+  void Download(const std::string& name, const std::string& path) { DownloadFrom(Url(name) + "/download", path); }
+  void DownloadFrom(const std::string& url, const std::string& path) {
     http::ClientRequest req;
-    req.url = Url(name) + "/download";
+    req.url = url;
     req.max_response_bytes = 1u << 30;
     req.timeout = 60s;
     auto r = http::Fetch(req);
@@ -169,24 +170,32 @@ TEST_F(DownloadTest, AFriendRunsTheDownloadedFileAndBecomesAMemberServingTheSame
   EXPECT_EQ(Members("a"), 3);
 }
 
-// The friend's machine has glibc and nothing else: the test makes a root holding only the
-// glibc files that ldd names for the runtime and the app's plugin (and fails if it names
-// anything else), runs the downloaded file in it (a private mount namespace: /proc and two
-// device nodes bound in; the host's loopback), and sees it join and serve what the others
-// serve: the same page, the same plugin answer, the same release.
+// The three-line friend flow on the default network (admission by invitation): a member's
+// invitation link, downloaded with a plain HTTP client, run on a machine that has glibc and
+// nothing else. The test makes a root holding only the glibc files that ldd names for the
+// runtime and the app's plugin (and fails if it names anything else), runs the file in it (a
+// private mount namespace: /proc and two device nodes bound in; the host's loopback), and
+// sees it join and serve what the others serve: the same page, the same plugin answer, the
+// same release.
 TEST_F(DownloadTest, TheFileRunsInAnEmptyRootThatHoldsOnlyGlibc) {
   if (!PEERSTACK_PORTABLE_BUILD) GTEST_SKIP() << "this build's runtime needs shared libraries beyond glibc (PEERSTACK_PORTABLE=OFF: sanitizer and fuzz builds)";
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to make the empty root (unshare --mount, chroot)";
   for (const char* tool : {"/usr/bin/unshare", "/usr/sbin/chroot", "/usr/bin/ldd"}) {
     if (::access(tool, X_OK) != 0) GTEST_SKIP() << tool << " is missing";
   }
-  Start("a");
-  Start("b", Url("a"));
+  // The default network: admission by invitation; b joins with one, the friend with a link.
+  std::string out;
+  auto invite = [&](const std::string& at, const std::string& field) {
+    EXPECT_EQ(test::Cli({"invite", "--data-dir", nodes_.at(at)->data_dir(), "--json"}, &out), 0) << out;
+    auto v = json::Parse(out);
+    return v.ok() && v->find_string(field) ? *v->find_string(field) : std::string();
+  };
+  Start("a", "", {"--admission", "invite"});
+  Start("b", Url("a"), {"--invite", invite("a", "token")});
   ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 2 && Members("b") == 2; }, 30s));
   // A release, so the file carries a signed manifest (the node's key is genesis's publisher).
   const std::string v1 = test::MakeApp(dir_.Sub("v1"), {{"libhello.so", test::BuiltPlugin("hello")}},
                                        {{"index.html", "<h1>the app, v1</h1>"}, {"app.js", "// v1\n"}});
-  std::string out;
   ASSERT_EQ(test::PublishApp(v1, nodes_["a"]->data_dir(), {nodes_["a"]->data_dir() + "/node.key"}, dir_.Sub("r1.json"), {}, &out), 0) << out;
   auto version = [&](const std::string& n) {
     const json::Value r = Release(n);
@@ -197,7 +206,9 @@ TEST_F(DownloadTest, TheFileRunsInAnEmptyRootThatHoldsOnlyGlibc) {
 
   const std::string root = dir_.Sub("root");
   for (const char* d : {"proc", "dev", "tmp", "data"}) std::filesystem::create_directories(root + "/" + d);
-  Download("b", root + "/blog.run");
+  const std::string link = invite("b", "link");
+  ASSERT_NE(link.find("/download?invite="), std::string::npos) << out;
+  DownloadFrom(link, root + "/blog.run");
   std::set<std::string> libs;
   for (const std::string& binary : {root + "/blog.run", test::BuiltPlugin("hello")}) {
     auto l = SharedLibraries(binary);
