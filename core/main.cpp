@@ -1,4 +1,5 @@
 // The `peerstack` command line: the only code not shared with tests.
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -273,6 +274,12 @@ int RunBundle(std::vector<std::string> args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A /download answer is a 16 MB buffer per request: with glibc's moving mmap threshold,
+  // some sizes land in fresh mappings every time, and faulting 4,000 pages in costs 20 ms
+  // on a VM (the first byte left after 20 ms instead of 1). Keep buffers up to 64 MiB in the
+  // heap and give memory back above 128 MiB free (docs/benchmarks.md, "The one-file download").
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (peerstack::bundle::HasPayload("/proc/self/exe")) {
     try {
