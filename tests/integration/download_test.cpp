@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <map>
 #include <thread>
 #include <set>
@@ -56,15 +58,21 @@ class DownloadTest : public ::testing::Test {
   // Downloads name's /download into path (mode 0755).
   void Download(const std::string& name, const std::string& path) { DownloadFrom(Url(name) + "/download", path); }
   void DownloadFrom(const std::string& url, const std::string& path) {
-    http::ClientRequest req;
-    req.url = url;
-    req.max_response_bytes = 1u << 30;
-    req.timeout = 60s;
-    auto r = http::Fetch(req);
+    auto r = Get(url);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     ASSERT_EQ(r->status, 200) << r->body.substr(0, 300);
     test::WriteFile(path, r->body);
     ::chmod(path.c_str(), 0755);
+  }
+
+  // A plain HTTP GET of a whole file (up to 1 GiB, 60 s).
+  static Result<http::ClientResponse> Get(const std::string& url, std::vector<http::Header> headers = {}) {
+    http::ClientRequest req;
+    req.url = url;
+    req.headers = std::move(headers);
+    req.max_response_bytes = 1u << 30;
+    req.timeout = 60s;
+    return http::Fetch(req);
   }
 
   json::Value Release(const std::string& name) {
@@ -316,14 +324,7 @@ TEST_F(DownloadTest, AFrozenMemberFirstOnTheCardCostsOneQuestionNotTheJoin) {
 TEST_F(DownloadTest, TwentyClientsAtOnceEachGetTheWholeFileAndABrokenOneResumes) {
   Start("a");
   const std::string url = Url("a") + "/download";
-  auto fetch = [&](std::vector<http::Header> headers) {
-    http::ClientRequest req;
-    req.url = url;
-    req.headers = std::move(headers);
-    req.max_response_bytes = 1u << 30;
-    req.timeout = 60s;
-    return http::Fetch(req);
-  };
+  auto fetch = [&](std::vector<http::Header> headers) { return Get(url, std::move(headers)); };
   auto first = fetch({});
   ASSERT_TRUE(first.ok() && first->status == 200);
   const std::string whole = first->body;
@@ -355,6 +356,11 @@ TEST_F(DownloadTest, TwentyClientsAtOnceEachGetTheWholeFileAndABrokenOneResumes)
     return r.ok() && r->status == 200 && r->body == whole;
   }, 10s));
   std::atomic<int> busy{0}, failed{0};
+  // A client told 429 comes back once another download finished (a slot may be free then),
+  // or after the Retry-After the node sent (1 s), whichever comes first.
+  std::mutex mu;
+  std::condition_variable finished;
+  int completions = 0;  // under mu
   std::vector<std::string> got(20);
   std::atomic<bool> done{false};
   std::vector<std::thread> clients;
@@ -362,9 +368,19 @@ TEST_F(DownloadTest, TwentyClientsAtOnceEachGetTheWholeFileAndABrokenOneResumes)
     clients.emplace_back([&, i] {
       const auto deadline = std::chrono::steady_clock::now() + 60s;
       while (std::chrono::steady_clock::now() < deadline) {
+        int seen;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          seen = completions;
+        }
         auto r = fetch({});
         if (r.ok() && r->status == 200) {
           got[i] = crypto::Sha256Hex(r->body);
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            ++completions;
+          }
+          finished.notify_all();
           return;
         }
         if (!r.ok() || r->status != 429) {
@@ -373,7 +389,8 @@ TEST_F(DownloadTest, TwentyClientsAtOnceEachGetTheWholeFileAndABrokenOneResumes)
           return;
         }
         busy++;
-        std::this_thread::sleep_for(100ms);  // the client's back-off (Retry-After says 1 s; tests are impatient)
+        std::unique_lock<std::mutex> lock(mu);
+        finished.wait_for(lock, 1s, [&] { return completions != seen; });
       }
     });
   }
@@ -444,13 +461,7 @@ TEST_F(DownloadTest, OnAnInviteNetworkTheLinksFileJoinsOnceAndThePlainFileIsRefu
   ASSERT_TRUE(made.ok() && made->find_string("link")) << out;
   const std::string link = *made->find_string("link");
   EXPECT_EQ(link.rfind(Url("a") + "/download?invite=", 0), 0u) << link;
-  auto fetch = [&](const std::string& url) {
-    http::ClientRequest req;
-    req.url = url;
-    req.max_response_bytes = 1u << 30;
-    req.timeout = 60s;
-    return http::Fetch(req);
-  };
+  auto fetch = [&](const std::string& url) { return Get(url); };
   auto invited_file = fetch(link);
   ASSERT_TRUE(invited_file.ok() && invited_file->status == 200) << (invited_file.ok() ? invited_file->body.substr(0, 300) : "");
   const std::string file = dir_.Sub("invited.run");
