@@ -78,7 +78,11 @@ constexpr TypeLimit kTypeLimits[] = {
     {"event", 10, 200, 1000},   {"events", 10, 200, 200},    {"sync", 5, 100, 100},
     {"ping", 10, 200, 100},     {"pingreq", 10, 200, 100},   {"ack", 10, 200, 100},
     {"evict", 10, 200, 20},     {"evictapproval", 10, 200, 50},
+    // App data (members only): pushes of a writer's ops, marks, answers with ops.
+    {"appdata", 0, 0, 200},     {"appsync", 0, 0, 50},       {"appops", 0, 0, 200},
 };
+
+bool AppType(const std::string& t) { return t == "appdata" || t == "appsync" || t == "appops"; }
 // Per source address, all types, before a signature is checked (it costs CPU). Loopback is
 // exempt: tunnelled and relayed requests all arrive from there.
 constexpr int kPerAddressPerSecond = 500;
@@ -335,6 +339,7 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
     std::lock_guard<std::mutex> lock(d.mu);
     member = d.engine && d.engine->ledger() && d.engine->ledger()->IsMember(*key);
   }
+  if (AppType(type) && !member) return http::JsonError(403, "not_member", "app data comes from members only");
   {
     std::lock_guard<std::mutex> lock(d.limits_mu);
     RateLimit& budget = member ? limit->second.members : limit->second.strangers;
@@ -342,6 +347,22 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
       return http::TooMany(member ? "too many " + type + " messages; try again in a second"
                             : "too many " + type + " messages from non-members; try again in a second");
     }
+  }
+  if (AppType(type)) {
+    Result<protocol::Envelope> envelope = Status::Error("not_ready", "the network is not started");
+    {
+      std::lock_guard<std::mutex> lock(d.mu);
+      if (d.engine) envelope = protocol::Open(type, request.body, *key, d.engine->ledger(), d.self_url);
+    }
+    if (!envelope) {
+      return http::JsonError(envelope.status().code() == "not_ready" ? 503 : 400, envelope.status().code(),
+                             envelope.status().message());
+    }
+    if (!d.o.app_message) return http::JsonError(404, "not_found", "this node keeps no app data");
+    if (auto s = d.o.app_message(*key, envelope->from, type, envelope->body); !s.ok()) {
+      return http::JsonError(s.code() == "cannot_store" ? 503 : 400, s.code(), s.message());
+    }
+    return http::JsonResponse(202, "{\"ok\":true}");
   }
   std::lock_guard<std::mutex> lock(d.mu);
   if (!d.engine) return http::JsonError(503, "not_ready", "the network is not started");
@@ -635,6 +656,23 @@ json::Value ReleaseOf(const protocol::NetworkState& st, const std::string& key) 
 }
 
 }  // namespace
+
+NetworkService::AppView NetworkService::View(bool with_history) const {
+  const Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  AppView v;
+  const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
+  if (!l) return v;
+  v.network_id = l->network_id();
+  v.events = l->size();
+  const int64_t now = d.WallMs();
+  for (const protocol::Member& m : l->state().members) {
+    const bool self = m.key == d.key_hex;
+    v.members.push_back({m.key, m.id, self ? d.self_url : m.url, self || d.engine->IsOnline(m.url, now)});
+  }
+  if (with_history) v.history = l->MembershipHistory();
+  return v;
+}
 
 json::Value NetworkService::NodesJson() const {
   const Impl& d = *impl_;

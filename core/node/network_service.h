@@ -31,6 +31,7 @@
 #include "json/json.h"
 #include "plugins/plugin_host.h"
 #include "protocol/invitation.h"
+#include "protocol/ledger.h"
 #include "protocol/release.h"
 #include "release/manager.h"
 #include "store/store.h"
@@ -55,6 +56,12 @@ struct NetworkOptions {
   // Called (under the network's lock: it must only note it) when the ledger gained events,
   // or a joiner's ledger arrived.
   std::function<void()> on_change;
+  // App data messages (/p2p/appdata, appsync, appops) from members, once their signature and
+  // envelope are checked: handled outside the network's lock, never by the engine, so app
+  // traffic does not slow joins. The sender's key and URL (the ledger's), type, body.
+  std::function<Status(const std::string& key, const std::string& url, const std::string& type,
+                       const json::Value& body)>
+      app_message;
   const Clock* clock = nullptr;             // required; not owned
   transport::Transport* transport = nullptr;  // required; not owned, outlives Stop()
 };
@@ -135,6 +142,20 @@ class NetworkService {
   // members it sees online), signed as its publisher: "no_network", "nobody_kept". The
   // number of members kept.
   Result<size_t> Recover(const std::optional<std::vector<std::string>>& keep_ids);
+
+  // What app data needs of the ledger: the network, the members with their URLs and
+  // liveness, and (with_history) who was a member or publisher when.
+  struct AppView {
+    std::string network_id;
+    size_t events = 0;  // in the ledger: the history changes only when this does
+    struct Peer {
+      std::string key, node_id, url;
+      bool online = false;
+    };
+    std::vector<Peer> members;
+    protocol::Ledger::History history;
+  };
+  AppView View(bool with_history) const;
 
   json::Value NodesJson() const;   // the /nodes contract
   json::Value StatusJson() const;  // for /status: network id, state hash, members, joins

@@ -15,6 +15,7 @@
 #include "base/files.h"
 #include "base/log.h"
 #include "crypto/encoding.h"
+#include "crypto/random.h"
 #include "http/client.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -30,6 +31,7 @@
 #include "node/admin_routes.h"
 #include "http/url.h"
 #include "protocol/invitation.h"
+#include "node/appdata_service.h"
 #include "node/network_service.h"
 #include "node/reachability.h"
 #include "protocol/event.h"
@@ -60,6 +62,9 @@ struct Node::Impl {
   std::unique_ptr<plugins::PluginHost> plugin_host;
   std::unique_ptr<transport::Transport> transport;  // outgoing peer traffic, one event loop
   std::unique_ptr<NetworkService> network;
+  std::shared_ptr<appdata::Replica> replica;          // replicated collections (plugins' app data)
+  std::unique_ptr<transport::Transport> app_transport;  // app data's own peer traffic
+  std::unique_ptr<AppDataService> appdata;
   std::unique_ptr<Reachability> reachability;  // /p2p/identity, /p2p/reach, witnesses, relays
   std::unique_ptr<release::ReleaseManager> releases;  // what runs; fetching, switching, reports
   // Relayed connections are handed to the public server from the relay provider's threads,
@@ -159,6 +164,7 @@ struct Node::Impl {
         {"listeners",
          json::Object{{"public", stats_json(public_server)}, {"admin", stats_json(admin_server)}}},
         {"plugins", plugin_host ? plugin_host->StatusJson() : json::Value(nullptr)},
+        {"appdata", appdata ? appdata->StatusJson() : json::Value(nullptr)},
         {"release", releases ? releases->StatusJson() : json::Value(nullptr)},
         {"dev", config.dev},
         {"tunnel", TunnelJson()},
@@ -429,8 +435,22 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
     PS_LOG(kWarn, "node") << "frontend directory " << config.front_dir
                           << " does not exist; / will answer 404";
   }
+  appdata::ReplicaOptions ao;
+  ao.db_path = impl->Path(kStoreFile);
+  ao.clock = &impl->clock;
+  ao.key = std::make_unique<crypto::SigningKey>(*impl->key);
+  ao.random = [] {
+    uint64_t v = 0;
+    crypto::RandomBytes(reinterpret_cast<uint8_t*>(&v), sizeof v);
+    return v;
+  };
+  auto replica = appdata::Replica::Open(std::move(ao));
+  if (!replica) return replica.status();
+  impl->replica = std::move(replica).value();
+
   plugins::PluginHostOptions po;
   po.plugins_dir = config.plugins_dir;
+  po.appdata = impl->replica;
   po.cache_dir = impl->Path(kBlobsDir);  // the release's blobs are loaded where they are
   po.store = impl->store;
   po.info = plugins::HostInfo{impl->node_id, "", impl->SelfUrl(), impl->version};
@@ -448,6 +468,7 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   transport::TransportOptions to;
   to.clock = &impl->clock;
   to.ca_file = config.ca_file;
+  impl->app_transport = std::make_unique<transport::Transport>(to);
   impl->transport = std::make_unique<transport::Transport>(std::move(to));
 
   Impl* d = impl.get();
@@ -499,6 +520,10 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
     no.invitation = inv->ToJson();
   }
   no.on_change = [d] { d->releases->Poke(); };
+  no.app_message = [d](const std::string& from_key, const std::string& url, const std::string& type,
+                       const json::Value& body) {
+    return d->appdata->Receive(from_key, url, type, body);
+  };
   no.transport = impl->transport.get();
   no.key = std::make_unique<crypto::SigningKey>(*impl->key);
   no.store = impl->store;
@@ -507,6 +532,13 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   no.join_url = config.join_url;
   no.version = impl->version;
   impl->network = std::make_unique<NetworkService>(std::move(no));
+  AppDataOptions ado;
+  ado.clock = &impl->clock;
+  ado.replica = impl->replica;
+  ado.network = impl->network.get();
+  ado.transport = impl->app_transport.get();
+  ado.key = impl->key.get();
+  impl->appdata = std::make_unique<AppDataService>(std::move(ado));
   ReachabilityOptions ro;
   ro.key = impl->key.get();
   ro.clock = &impl->clock;
@@ -588,6 +620,8 @@ Status Node::Start() {
     return s;
   }
   d.network_started = true;
+  d.app_transport->Start();
+  d.appdata->Start();
   if (auto s = d.releases->Start(); !s.ok()) {
     d.public_server->Stop();
     d.admin_server->Stop();
@@ -619,7 +653,9 @@ void Node::Stop() {
   d.public_server.reset();
   d.admin_server.reset();
   if (d.releases) d.releases->Stop();
+  if (d.appdata) d.appdata->Stop();
   if (d.network) d.network->Stop();
+  if (d.app_transport) d.app_transport->Stop();
   if (d.transport) d.transport->Stop();
   if (d.plugin_host) d.plugin_host->Stop();
   if (d.store) {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "base/files.h"
@@ -37,6 +38,7 @@ struct ps_host {
   // Shared, so that a call still running after the host stopped finds valid objects (the
   // store then answers "closed").
   std::shared_ptr<peerstack::store::Store> store;
+  std::shared_ptr<peerstack::appdata::Replica> appdata;  // null: no replicated collections
   std::shared_ptr<peerstack::plugins::SharedInfo> info;
   std::string name;        // empty until the descriptor was read
   std::string log_module;  // "plugin:<name>"
@@ -68,17 +70,11 @@ void KeepLoaded(std::unique_ptr<boost::dll::shared_library> library) {
 
 // The smallest descriptor this host reads: ABI 1.0 ends with shutdown.
 constexpr size_t kDescriptorV1Size = offsetof(ps_plugin, shutdown) + sizeof(void (*)(void*));
+// ABI 1.1 adds the collection table.
+constexpr size_t kDescriptorV11Size = offsetof(ps_plugin, collection_count) + sizeof(size_t);
 
-bool ValidName(std::string_view n) {
-  if (n.empty() || n.size() > 32) return false;
-  for (size_t i = 0; i < n.size(); ++i) {
-    const char c = n[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    (i > 0 && (c == '_' || c == '-'));
-    if (!ok) return false;
-  }
-  return true;
-}
+// A plugin's name follows the same rule as a collection's (they are both namespaces).
+bool ValidName(std::string_view n) { return appdata::ValidCollectionName(n); }
 
 // MAJOR.MINOR.PATCH with optional -prerelease and +build of [0-9A-Za-z.-].
 bool ValidSemver(std::string_view v) {
@@ -134,6 +130,7 @@ struct Loaded {
   std::atomic<uint64_t> calls{0};
   std::atomic<uint64_t> failures{0};      // 500 (plugin error) or 504 (time limit)
   std::vector<Route> routes;
+  std::vector<appdata::CollectionSpec> collections;  // ABI 1.1
   const ps_plugin* desc = nullptr;
   std::unique_ptr<ps_host> ctx;
   std::timed_mutex serial;  // for plugins not marked concurrent
@@ -196,6 +193,26 @@ struct PluginHost::Impl {
   bool stopped = false;
 
   std::shared_ptr<const Table> Snapshot() const { return std::atomic_load(&table); }
+  std::set<std::string> declared;  // plugins whose collections the replica knows (load_mu)
+
+  // The replica knows the collections of exactly the plugins that run (ops for others are
+  // refused). With load_mu held.
+  void Redeclare() {
+    if (!options.appdata) return;
+    auto current = Snapshot();
+    for (const std::string& name : declared) {
+      if (!current->by_name.count(name)) (void)options.appdata->Declare(name, {});
+    }
+    declared.clear();
+    for (const auto& [name, p] : current->by_name) {
+      (void)options.appdata->Declare(name, p->collections);
+      declared.insert(name);
+    }
+  }
+  void Publish(std::shared_ptr<const Table> next) {
+    std::atomic_store(&table, std::move(next));
+    Redeclare();
+  }
 
   void RecordFailure(const std::string& file, const std::string& reason) {
     PS_LOG(kError, "plugins") << "refused " << file << ": " << reason;
@@ -301,6 +318,74 @@ ps_status CbKvList(ps_host* host, ps_str prefix, size_t limit, ps_kv_sink sink, 
   return PS_OK;
 }
 
+// Set while a public (non-admin) request's handler runs on this thread: replicated writes
+// from it need a collection open to public writes.
+thread_local bool tl_public_request = false;
+
+ps_status RepStatus(const Status& s) {
+  if (s.ok()) return PS_OK;
+  const std::string& c = s.code();
+  if (c == "not_found") return PS_ERR_NOT_FOUND;
+  if (c == "invalid" || c == "unknown_collection") return PS_ERR_INVALID;
+  if (c == "too_large") return PS_ERR_TOO_LARGE;
+  if (c == "forbidden") return PS_ERR_FORBIDDEN;
+  if (c == "busy") return PS_ERR_BUSY;
+  if (c == "not_member") return PS_ERR_UNSUPPORTED;
+  return PS_ERR_INTERNAL;
+}
+
+appdata::Replica* ReplicaFor(ps_host* host) {
+  if (host->name.empty()) return nullptr;
+  return host->appdata.get();
+}
+
+ps_status CbRepGet(ps_host* host, ps_str collection, ps_str key, ps_bytes_sink sink, void* user) {
+  appdata::Replica* r = ReplicaFor(host);
+  if (!r) return PS_ERR_UNSUPPORTED;
+  if (key.size > appdata::kMaxKeyBytes) return PS_ERR_TOO_LARGE;
+  auto v = r->Get(host->name, std::string(sdk::FromPs(collection)), std::string(sdk::FromPs(key)));
+  if (!v) return PS_ERR_INTERNAL;
+  if (!v->has_value()) return PS_ERR_NOT_FOUND;
+  sink(user, sdk::ToPs(**v));
+  return PS_OK;
+}
+
+ps_status CbRepPut(ps_host* host, ps_str collection, ps_str key, ps_str value) {
+  appdata::Replica* r = ReplicaFor(host);
+  if (!r) return PS_ERR_UNSUPPORTED;
+  if (key.size > appdata::kMaxKeyBytes || value.size > appdata::kMaxValueBytes) return PS_ERR_TOO_LARGE;
+  auto s = r->Put(host->name, std::string(sdk::FromPs(collection)), std::string(sdk::FromPs(key)),
+                  std::string(sdk::FromPs(value)), tl_public_request);
+  if (!s.ok() && RepStatus(s) == PS_ERR_INTERNAL) {
+    PS_LOG(kError, "plugins") << host->name << ": cannot write a replicated value: " << s.ToString();
+  }
+  return RepStatus(s);
+}
+
+ps_status CbRepDelete(ps_host* host, ps_str collection, ps_str key) {
+  appdata::Replica* r = ReplicaFor(host);
+  if (!r) return PS_ERR_UNSUPPORTED;
+  if (key.size > appdata::kMaxKeyBytes) return PS_ERR_TOO_LARGE;
+  return RepStatus(r->Delete(host->name, std::string(sdk::FromPs(collection)), std::string(sdk::FromPs(key)),
+                             tl_public_request));
+}
+
+ps_status CbRepList(ps_host* host, ps_str collection, ps_str prefix, size_t limit, ps_kv_sink sink, void* user) {
+  appdata::Replica* r = ReplicaFor(host);
+  if (!r) return PS_ERR_UNSUPPORTED;
+  if (prefix.size > appdata::kMaxKeyBytes) return PS_ERR_TOO_LARGE;
+  auto rows = r->List(host->name, std::string(sdk::FromPs(collection)), std::string(sdk::FromPs(prefix)),
+                      std::min<size_t>(limit, 100000));
+  if (!rows) return PS_ERR_INTERNAL;
+  for (const auto& [k, v] : *rows) sink(user, sdk::ToPs(k), sdk::ToPs(v));
+  return PS_OK;
+}
+
+uint64_t CbRepChanges(ps_host* host, ps_str collection) {
+  appdata::Replica* r = ReplicaFor(host);
+  return r ? r->Changes(host->name, std::string(sdk::FromPs(collection))) : 0;
+}
+
 ps_status CbStatus(ps_response* r, int status) {
   if (status < 200 || status > 599) return PS_ERR_INVALID;
   r->status = status;
@@ -371,6 +456,11 @@ void PluginHost::Impl::BuildApi() {
   api.response_status = &CbStatus;
   api.response_header = &CbHeader;
   api.response_write = &CbWrite;
+  api.rep_get = &CbRepGet;
+  api.rep_put = &CbRepPut;
+  api.rep_delete = &CbRepDelete;
+  api.rep_list = &CbRepList;
+  api.rep_changes = &CbRepChanges;
 }
 
 // ---- loading --------------------------------------------------------------------------
@@ -426,6 +516,7 @@ Result<LoadedPtr> PluginHost::Impl::Prepare(const std::string& path, const std::
   loaded->sha256 = *hash;
   loaded->ctx = std::make_unique<ps_host>();
   loaded->ctx->store = options.store;
+  loaded->ctx->appdata = options.appdata;
   loaded->ctx->info = info;
   const ps_plugin* desc = nullptr;
   try {
@@ -509,6 +600,29 @@ Result<LoadedPtr> PluginHost::Impl::Prepare(const std::string& path, const std::
   loaded->concurrent = (desc->flags & PS_PLUGIN_CONCURRENT) != 0;
   loaded->nonblocking = (desc->flags & PS_PLUGIN_NONBLOCKING) != 0;
   loaded->routes = std::move(routes);
+  // Replicated collections (ABI 1.1), declared before init so that init may write to them.
+  if (desc->abi_minor >= 1 && desc->struct_size >= kDescriptorV11Size && desc->collection_count > 0) {
+    if (desc->collection_count > appdata::kMaxCollections || desc->collections == nullptr) {
+      return refuse_readable("plugin " + name + ": bad collection table (at most 16)");
+    }
+    for (size_t i = 0; i < desc->collection_count; ++i) {
+      const ps_collection& c = desc->collections[i];
+      appdata::CollectionSpec spec;
+      spec.name = c.name ? c.name : "";
+      spec.rule = static_cast<appdata::Rule>(c.rule & 0xff);
+      spec.public_writes = (c.rule & PS_REP_PUBLIC_WRITES) != 0;
+      if ((c.rule & ~uint32_t{0x1ff}) != 0) {
+        return refuse_readable("plugin " + name + ": collection " + spec.name.substr(0, 32) + " has unknown flags");
+      }
+      loaded->collections.push_back(std::move(spec));
+    }
+    if (!options.appdata) return refuse_readable("plugin " + name + " declares replicated collections; this node has no app data store");
+  }
+  if (options.appdata) {
+    if (auto s = options.appdata->Declare(name, loaded->collections); !s.ok()) {
+      return refuse_readable("plugin " + name + ": " + s.message());
+    }
+  }
   if (desc->init) {
     ps_status st = PS_ERR_INTERNAL;
     try {
@@ -528,7 +642,10 @@ Status PluginHost::Impl::Load(const std::string& path) {
   // The same bytes from the same file are already serving (a touched file, a copy of the
   // same build): nothing to do. dlopen would hand back the loaded library anyway.
   auto prepared = Prepare(path, "", path, /*check_duplicate=*/true);
-  if (!prepared) return prepared.status();
+  if (!prepared) {
+    Redeclare();  // Prepare may have declared the refused version's collections
+    return prepared.status();
+  }
   LoadedPtr loaded = *prepared;
   if (!loaded) {
     ClearFailure(path);
@@ -541,7 +658,7 @@ Status PluginHost::Impl::Load(const std::string& path) {
     auto& slot = next->by_name[loaded->name];
     replaced = slot;
     slot = loaded;
-    std::atomic_store(&table, std::shared_ptr<const Table>(std::move(next)));
+    Publish(std::shared_ptr<const Table>(std::move(next)));
   }
   ClearFailure(path);
   if (options.dev) {
@@ -574,7 +691,10 @@ Status PluginHost::Impl::Replace(const std::vector<PluginFile>& set, bool best_e
     if (!loaded) {
       auto prepared = Prepare(f.path, f.sha256, f.file, /*check_duplicate=*/false);
       if (!prepared && best_effort) continue;  // listed in failed
-      if (!prepared) return prepared.status();  // the prepared ones retire with `next`
+      if (!prepared) {
+        Redeclare();  // the prepared ones retire with `next`
+        return prepared.status();
+      }
       loaded = *prepared;
       changed.push_back(loaded->name + " " + loaded->version);
     }
@@ -582,11 +702,12 @@ Status PluginHost::Impl::Replace(const std::vector<PluginFile>& set, bool best_e
       RecordFailure(f.file, "duplicate plugin name '" + loaded->name + "' (already loaded from " +
                                 next->by_name[loaded->name]->file + ")");
       if (best_effort) continue;
+      Redeclare();
       return Status::Error("plugin_refused", "duplicate plugin name '" + loaded->name + "' in the release");
     }
     next->by_name[loaded->name] = loaded;
   }
-  std::atomic_store(&table, std::shared_ptr<const Table>(std::move(next)));
+  Publish(std::shared_ptr<const Table>(std::move(next)));
   PS_LOG(kInfo, "plugins") << "switched to a set of " << set.size() << " plugins ("
                            << (changed.empty() ? std::string("none changed") : std::to_string(changed.size()) + " new")
                            << "); calls in flight finish on the old code";
@@ -735,11 +856,13 @@ http::Response PluginHost::Impl::Invoke(Loaded& p, uint32_t route_id, const http
                               : serial.try_lock_for(wait_limit);
       if (!locked) return http::JsonError(504, "plugin_timeout", "the plugin did not answer in time");
     }
+    tl_public_request = !admin;
     try {
       st = p.desc->handle(p.desc->state, route_id, &req, &resp);
     } catch (...) {
       st = PS_ERR_INTERNAL;  // a C++ plugin without the SDK's barrier
     }
+    tl_public_request = false;
   }
   p.calls.fetch_add(1, std::memory_order_relaxed);
   if (st != PS_OK) {
@@ -814,7 +937,7 @@ void PluginHost::Impl::Watch() {
         for (auto p = next->by_name.begin(); p != next->by_name.end();) {
           p = p->second->file == it->first ? next->by_name.erase(p) : std::next(p);
         }
-        std::atomic_store(&table, std::shared_ptr<const Table>(std::move(next)));
+        Publish(std::shared_ptr<const Table>(std::move(next)));
         ClearFailure(it->first);
         PS_LOG(kInfo, "plugins") << "removed " << it->first;
         it = settled.erase(it);
@@ -905,9 +1028,12 @@ PluginSet PluginHost::Plugins() const {
   PluginSet set;
   for (const auto& [name, p] : impl_->Snapshot()->by_name) {
     LoadedPlugin l{name, p->version, p->sha256, FileName(p->file), p->concurrent,
-                   p->nonblocking && !p->demoted.load(), {}};
+                   p->nonblocking && !p->demoted.load(), {}, {}};
     for (const Route& r : p->routes) {
       l.routes.push_back({r.method, "/api/" + name + (r.pattern == "/" ? "/" : r.pattern), r.is_private});
+    }
+    for (const appdata::CollectionSpec& c : p->collections) {
+      l.collections.emplace_back(c.name, std::string(appdata::RuleName(c.rule)) + (c.public_writes ? "+public" : ""));
     }
     set.loaded.push_back(std::move(l));
   }
@@ -929,7 +1055,12 @@ json::Value ToJson(const PluginSet& set) {
                                   {"file", p.file},
                                   {"concurrent", p.concurrent},
                                   {"nonblocking", p.nonblocking},
-                                  {"routes", std::move(routes)}});
+                                  {"routes", std::move(routes)},
+                                  {"collections", [&] {
+                                     json::Object c;
+                                     for (const auto& [n, r] : p.collections) c.emplace(n, r);
+                                     return c;
+                                   }()}});
   }
   json::Array failed;
   for (const FailedPlugin& f : set.failed) failed.push_back(json::Object{{"file", f.file}, {"reason", f.reason}});

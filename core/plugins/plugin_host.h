@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "appdata/replica.h"
 #include "base/result.h"
 #include "http/message.h"
 #include "json/json.h"
@@ -45,6 +46,9 @@ struct PluginHostOptions {
   std::string plugins_dir;
   std::string cache_dir;  // content-addressed copies of loaded libraries
   std::shared_ptr<store::Store> store;
+  // Replicated collections (ABI 1.1): the plugins' declarations go here and their writes
+  // through it. Null: a plugin that declares collections is refused.
+  std::shared_ptr<appdata::Replica> appdata;
   HostInfo info;
   std::chrono::milliseconds timeout{10000};  // per handler call; then 504
   // A PS_PLUGIN_NONBLOCKING plugin whose call takes longer is moved to the worker pool.
@@ -70,6 +74,7 @@ struct LoadedPlugin {
   bool concurrent = false;
   bool nonblocking = false;  // runs on the network thread (not demoted to the pool)
   std::vector<PluginRoute> routes;
+  std::vector<std::pair<std::string, std::string>> collections;  // name, rule (ABI 1.1)
 };
 struct FailedPlugin {
   std::string file, reason;
@@ -89,7 +94,7 @@ struct PluginSet {
   std::vector<FailedPlugin> failed;
 };
 // {"loaded": [{name, version, sha256, file, concurrent, nonblocking, routes: [{method, path,
-//  private}]}], "failed": [{file, reason}]}
+//  private}], collections: {name: rule}}], "failed": [{file, reason}]}
 json::Value ToJson(const PluginSet& set);
 
 class PluginHost {

@@ -112,7 +112,32 @@ std::set<std::string> Ledger::Ancestors(const std::vector<std::string>& from) co
   return seen;
 }
 
-Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes) const {
+void Ledger::History::Observe(const std::map<std::string, Member>& members,
+                              const std::vector<std::string>& publishers, int64_t t) {
+  auto update = [t](std::map<std::string, std::vector<Span>>& spans, const std::set<std::string>& now) {
+    for (auto& [key, list] : spans) {
+      if (!list.empty() && list.back().second == INT64_MAX && !now.count(key)) list.back().second = t;
+    }
+    for (const std::string& key : now) {
+      auto& list = spans[key];
+      if (list.empty() || list.back().second != INT64_MAX) list.emplace_back(t, INT64_MAX);
+    }
+  };
+  std::set<std::string> keys;
+  for (const auto& [k, m] : members) keys.insert(k);
+  update(member, keys);
+  update(publisher, std::set<std::string>(publishers.begin(), publishers.end()));
+}
+
+Ledger::History Ledger::MembershipHistory() const {
+  std::set<std::string> all;
+  for (const auto& [h, n] : events_) all.insert(h);
+  History history;
+  (void)Replay(all, &history);
+  return history;
+}
+
+Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes, History* history) const {
   std::vector<std::pair<int64_t, const std::string*>> order;
   order.reserve(hashes.size());
   for (const std::string& h : hashes) order.emplace_back(events_.at(h).depth, &h);
@@ -196,6 +221,10 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes) const {
       it->second.url = *e.body.find_string("url");
       const std::string* via = e.body.find_string("via");
       it->second.via = via ? *via : std::string();
+    }
+    if (history && (e.kind == "genesis" || e.kind == "member-added" || e.kind == "member-removed" ||
+                    e.kind == "recovery" || e.kind == "publishers")) {
+      history->Observe(m.members, m.publishers, e.time_ms);
     }
   }
   return m;

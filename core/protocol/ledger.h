@@ -114,6 +114,17 @@ class Ledger {
   // The highest address sequence of a member (0 if it never announced one).
   int64_t AddressSeq(const std::string& key_hex) const;
 
+  // Who was a member, and who a publisher, when: per key, spans [from, to) of event times
+  // (to = INT64_MAX while it lasts) as the events replay into the state, so every node with
+  // the same events computes the same history. For app data's write rules (appdata/).
+  struct History {
+    using Span = std::pair<int64_t, int64_t>;
+    std::map<std::string, std::vector<Span>> member, publisher;
+    void Observe(const std::map<std::string, Member>& members, const std::vector<std::string>& publishers,
+                 int64_t t);
+  };
+  History MembershipHistory() const;
+
  private:
   struct Node {
     std::string wire;
@@ -136,7 +147,7 @@ class Ledger {
     std::set<std::tuple<std::string, std::string, std::string>> reported;  // (author, release, status)
     std::map<std::string, std::string> invitations_used;  // invitation hash -> admitted key
   };
-  Membership Replay(const std::set<std::string>& hashes) const;
+  Membership Replay(const std::set<std::string>& hashes, History* history = nullptr) const;
   std::set<std::string> Ancestors(const std::vector<std::string>& from) const;
   std::set<std::string> MembersAt(const std::vector<std::string>& parents) const;
   Status ValidateMemberAdded(const Event& e) const;

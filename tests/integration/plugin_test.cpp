@@ -119,7 +119,7 @@ TEST_F(PluginNodeTest, AFullDiskFailsWritesClearlyAndLeavesNoPartialState) {
   } unmount{data};
   test::CopyFile(test::BuiltPlugin("blog"), Plugins("libblog.so"));
   StartNode();
-  const std::string big(90 * 1024, 'x');
+  const std::string big(50 * 1024, 'x');  // the blog's posts are at most 60 KiB
   auto post = [&](const std::string& title) {
     return node_->Request("POST", "/api/blog/posts", R"({"title":")" + title + R"(","body":")" + big + R"("})",
                           true);
@@ -282,7 +282,7 @@ TEST_F(PluginNodeTest, RefusesBrokenPluginsWithTheirReasonAndServesTheRest) {
   const auto failed = FailedPlugins();
   const std::map<std::string, std::string> expected = {
       {"libwrong_major.so", "this host supports ABI major 1"},
-      {"libnewer_minor.so", "newer than this host's 1.0"},
+      {"libnewer_minor.so", "newer than this host's 1.1"},
       {"libno_entry.so", "missing entry symbol peerstack_plugin_entry"},
       {"libbad_route.so", "bad route pattern"},
       {"libinit_fails.so", "init failed"},

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 
+#include "crypto/encoding.h"
 #include "crypto/sha256.h"
 #include "support/test_node.h"
 
@@ -55,6 +56,7 @@ class PluginHostTest : public ::testing::Test {
     o.plugins_dir = dir_.Sub("plugins");
     o.cache_dir = dir_.Sub("cache");
     o.store = store_;
+    o.appdata = Replica();
     o.timeout = timeout;
     host_ = std::make_unique<PluginHost>(o);
     host_->Start();
@@ -76,9 +78,30 @@ class PluginHostTest : public ::testing::Test {
   void TearDown() override {
     if (host_) host_->Stop();
   }
+  // Replicated collections for the plugins, on a one-member network whose publisher this
+  // node is (the blog's posts may be written).
+  std::shared_ptr<appdata::Replica> Replica() {
+    if (replica_) return replica_;
+    appdata::ReplicaOptions ro;
+    ro.db_path = dir_.Sub("state.db");
+    ro.clock = &clock_;
+    ro.key = std::make_unique<crypto::SigningKey>(crypto::SigningKey::Generate());
+    const std::string self = crypto::HexEncode(ro.key->public_key().data(), ro.key->public_key().size());
+    ro.random = [] { return uint64_t{4}; };
+    auto r = appdata::Replica::Open(std::move(ro));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    replica_ = std::move(r).value();
+    appdata::Authority a;
+    a.network_id = std::string(64, 'a');
+    a.keys[self] = {"node", {{0, INT64_MAX}}, {{0, INT64_MAX}}};
+    replica_->SetAuthority(std::move(a), {});
+    return replica_;
+  }
 
   test::TempDir dir_;
   std::shared_ptr<store::Store> store_;
+  SystemClock clock_;
+  std::shared_ptr<appdata::Replica> replica_;
   std::unique_ptr<PluginHost> host_;
 };
 

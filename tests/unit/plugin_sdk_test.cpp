@@ -29,6 +29,12 @@ class MockHost {
   MOCK_METHOD(ps_status, KvPut, (std::string, std::string));
   MOCK_METHOD(ps_status, KvDelete, (std::string));
   MOCK_METHOD((std::vector<std::pair<std::string, std::string>>), KvList, (std::string, size_t));
+  // ABI 1.1: replicated collections.
+  MOCK_METHOD(std::optional<std::string>, RepGet, (std::string, std::string));
+  MOCK_METHOD(ps_status, RepPut, (std::string, std::string, std::string));
+  MOCK_METHOD(ps_status, RepDelete, (std::string, std::string));
+  MOCK_METHOD((std::vector<std::pair<std::string, std::string>>), RepList, (std::string, std::string, size_t));
+  MOCK_METHOD(uint64_t, RepChanges, (std::string));
 };
 
 struct FakeResponse {
@@ -70,6 +76,25 @@ ps_host_api MockApi() {
     }
     return PS_OK;
   };
+  api.rep_get = [](ps_host* h, ps_str c, ps_str k, ps_bytes_sink sink, void* user) {
+    auto v = M(h)->RepGet(std::string(FromPs(c)), std::string(FromPs(k)));
+    if (!v) return PS_ERR_NOT_FOUND;
+    sink(user, ToPs(*v));
+    return PS_OK;
+  };
+  api.rep_put = [](ps_host* h, ps_str c, ps_str k, ps_str v) {
+    return M(h)->RepPut(std::string(FromPs(c)), std::string(FromPs(k)), std::string(FromPs(v)));
+  };
+  api.rep_delete = [](ps_host* h, ps_str c, ps_str k) {
+    return M(h)->RepDelete(std::string(FromPs(c)), std::string(FromPs(k)));
+  };
+  api.rep_list = [](ps_host* h, ps_str c, ps_str p, size_t limit, ps_kv_sink sink, void* user) {
+    for (const auto& [k, v] : M(h)->RepList(std::string(FromPs(c)), std::string(FromPs(p)), limit)) {
+      sink(user, ToPs(k), ToPs(v));
+    }
+    return PS_OK;
+  };
+  api.rep_changes = [](ps_host* h, ps_str c) { return M(h)->RepChanges(std::string(FromPs(c))); };
   api.response_status = [](ps_response* r, int s) {
     R(r)->status = s;
     return PS_OK;
@@ -209,12 +234,20 @@ TEST_F(SdkTest, HelloAnswersWithTheNodeIdAndItsVersion) {
   d->shutdown(d->state);
 }
 
-TEST_F(SdkTest, BlogStoresPostsThroughTheKeyValueCallbacks) {
+TEST_F(SdkTest, BlogKeepsPostsAndCommentsInItsReplicatedCollections) {
   ExamplePlugin lib(std::string(PEERSTACK_BUILD_DIR) + "/plugins/libblog.so");
   ASSERT_NE(lib.entry(), nullptr);
   const ps_plugin* d = lib.entry()(&api_, host());
   ASSERT_NE(d, nullptr);
-  std::map<std::string, std::string> kv;  // the mock host's store
+  // ABI 1.1: two collections, posts written by publishers, comments under each member's keys.
+  ASSERT_EQ(d->abi_minor, 1u);
+  ASSERT_EQ(d->collection_count, 2u);
+  EXPECT_STREQ(d->collections[0].name, "posts");
+  EXPECT_EQ(d->collections[0].rule, static_cast<uint32_t>(PS_REP_PUBLISHERS));
+  EXPECT_STREQ(d->collections[1].name, "comments");
+  EXPECT_EQ(d->collections[1].rule, static_cast<uint32_t>(PS_REP_OWN_KEYS));
+  std::map<std::string, std::string> kv;                                  // the mock host's store
+  std::map<std::pair<std::string, std::string>, std::string> replicated;  // (collection, key)
   EXPECT_CALL(mock_, KvGet(_)).WillRepeatedly(Invoke([&](std::string k) {
     auto it = kv.find(k);
     return it == kv.end() ? std::nullopt : std::optional<std::string>(it->second);
@@ -223,40 +256,77 @@ TEST_F(SdkTest, BlogStoresPostsThroughTheKeyValueCallbacks) {
     kv[k] = v;
     return PS_OK;
   }));
-  EXPECT_CALL(mock_, Log(PS_LOG_INFO, HasSubstr("created post 1")));
-  uint32_t create = 0, get = 0;
-  for (size_t i = 0; i < d->route_count; ++i) {
-    if (std::string(d->routes[i].method) == "POST") create = d->routes[i].id;
-    if (std::string(d->routes[i].pattern) == "/posts/:id" &&
-        std::string(d->routes[i].method) == "GET") {
-      get = d->routes[i].id;
+  EXPECT_CALL(mock_, KvList(_, _)).WillRepeatedly(Return(std::vector<std::pair<std::string, std::string>>{}));
+  EXPECT_CALL(mock_, RepGet(_, _)).WillRepeatedly(Invoke([&](std::string c, std::string k) {
+    auto it = replicated.find({c, k});
+    return it == replicated.end() ? std::nullopt : std::optional<std::string>(it->second);
+  }));
+  EXPECT_CALL(mock_, RepPut(_, _, _)).WillRepeatedly(Invoke([&](std::string c, std::string k, std::string v) {
+    replicated[{c, k}] = v;
+    return PS_OK;
+  }));
+  EXPECT_CALL(mock_, RepList(_, _, _)).WillRepeatedly(Invoke([&](std::string c, std::string prefix, size_t) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [ck, v] : replicated) {
+      if (ck.first == c && ck.second.rfind(prefix, 0) == 0) out.emplace_back(ck.second, v);
     }
-  }
+    return out;
+  }));
+  EXPECT_CALL(mock_, Info(PS_INFO_NODE_ID)).WillRepeatedly(Return("node-abc"));
+  EXPECT_CALL(mock_, Log(PS_LOG_INFO, HasSubstr("created post 1")));
+  auto route = [&](const char* method, const char* pattern) {
+    for (size_t i = 0; i < d->route_count; ++i) {
+      if (std::string(d->routes[i].method) == method && std::string(d->routes[i].pattern) == pattern) {
+        return d->routes[i].id;
+      }
+    }
+    ADD_FAILURE() << "no route " << method << " " << pattern;
+    return uint32_t{0};
+  };
   TestRequest post;
   post.method = "POST";
   post.body = R"({"title":"T","body":"B"})";
   FakeResponse created;
-  ASSERT_EQ(d->handle(d->state, create, post.get(), reinterpret_cast<ps_response*>(&created)), PS_OK);
-  EXPECT_EQ(created.status, 201);
+  ASSERT_EQ(d->handle(d->state, route("POST", "/posts"), post.get(), reinterpret_cast<ps_response*>(&created)), PS_OK);
+  EXPECT_EQ(created.status, 201) << created.body;
   EXPECT_EQ(kv["next_id"], "2");
-  EXPECT_THAT(kv["post:000000000001"], HasSubstr(R"("title":"T")"));
+  EXPECT_THAT((replicated[{"posts", "post:000000000001"}]), HasSubstr(R"("title":"T")"));
 
   TestRequest bad;
   bad.method = "POST";
   bad.body = "{\"title\": 5}";
   FakeResponse refused;
-  ASSERT_EQ(d->handle(d->state, create, bad.get(), reinterpret_cast<ps_response*>(&refused)), PS_OK);
+  ASSERT_EQ(d->handle(d->state, route("POST", "/posts"), bad.get(), reinterpret_cast<ps_response*>(&refused)), PS_OK);
   EXPECT_EQ(refused.status, 400);
+
+  TestRequest comment;
+  comment.method = "POST";
+  comment.params = {{"id", "1"}};
+  comment.body = R"({"body":"nice"})";
+  FakeResponse commented;
+  ASSERT_EQ(d->handle(d->state, route("POST", "/posts/:id/comments"), comment.get(),
+                      reinterpret_cast<ps_response*>(&commented)),
+            PS_OK);
+  EXPECT_EQ(commented.status, 201) << commented.body;
+  bool keyed_by_node = false;
+  for (const auto& [ck, v] : replicated) keyed_by_node |= ck.first == "comments" && ck.second.rfind("node-abc/000000000001/", 0) == 0;
+  EXPECT_TRUE(keyed_by_node) << "a comment's key starts with its author's node id";
 
   TestRequest one;
   one.params = {{"id", "1"}};
   FakeResponse got;
-  ASSERT_EQ(d->handle(d->state, get, one.get(), reinterpret_cast<ps_response*>(&got)), PS_OK);
+  ASSERT_EQ(d->handle(d->state, route("GET", "/posts/:id"), one.get(), reinterpret_cast<ps_response*>(&got)), PS_OK);
   EXPECT_THAT(got.body, HasSubstr(R"("id":1)"));
+  EXPECT_THAT(got.body, HasSubstr(R"("body":"nice")"));
   one.params = {{"id", "7"}};
   FakeResponse missing;
-  ASSERT_EQ(d->handle(d->state, get, one.get(), reinterpret_cast<ps_response*>(&missing)), PS_OK);
+  ASSERT_EQ(d->handle(d->state, route("GET", "/posts/:id"), one.get(), reinterpret_cast<ps_response*>(&missing)), PS_OK);
   EXPECT_EQ(missing.status, 404);
+  // A replicated write the host forbids (not a publisher) is a 403 with the reason.
+  EXPECT_CALL(mock_, RepPut("posts", _, _)).WillOnce(Return(PS_ERR_FORBIDDEN));
+  FakeResponse forbidden;
+  ASSERT_EQ(d->handle(d->state, route("POST", "/posts"), post.get(), reinterpret_cast<ps_response*>(&forbidden)), PS_OK);
+  EXPECT_EQ(forbidden.status, 403) << forbidden.body;
   d->shutdown(d->state);
 }
 
@@ -321,6 +391,7 @@ TEST(PluginAbi, HeaderHashMatchesTheRecordedVersion) {
   ASSERT_FALSE(header.empty());
   const std::map<std::string, std::string> kRecorded = {
       {"1.0", "7ad5a7828432dc20a2e45f4fe6cb7c9442fd307763c82f8f78406e5759db0d6c"},
+      {"1.1", "90b0bc995eaddf2bca65282da6a639d9ca40b007bf4e625c3d750165d3aafec0"},
   };
   const std::string version = std::to_string(PEERSTACK_PLUGIN_ABI_MAJOR) + "." +
                               std::to_string(PEERSTACK_PLUGIN_ABI_MINOR);

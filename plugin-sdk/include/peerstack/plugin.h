@@ -1,5 +1,5 @@
 /*
- * Peerstack plugin ABI, version 1.0: the stable C boundary between the node (host) and a
+ * Peerstack plugin ABI, version 1.1: the stable C boundary between the node (host) and a
  * plugin (a shared library). C99, no C++ types cross it.
  *
  * A plugin exports exactly one symbol, PEERSTACK_PLUGIN_ENTRY_SYMBOL. The host loads the
@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define PEERSTACK_PLUGIN_ABI_MAJOR 1
-#define PEERSTACK_PLUGIN_ABI_MINOR 0
+#define PEERSTACK_PLUGIN_ABI_MINOR 1
 #define PEERSTACK_PLUGIN_ENTRY_SYMBOL "peerstack_plugin_entry"
 
 #if defined(__GNUC__)
@@ -55,7 +55,10 @@ typedef enum ps_status {
   PS_ERR_NOT_FOUND = 2,   /* no such key */
   PS_ERR_TOO_LARGE = 3,   /* over a documented size limit */
   PS_ERR_INTERNAL = 4,    /* anything else; details go to the log */
-  PS_ERR_UNSUPPORTED = 5  /* not available in this host or context */
+  PS_ERR_UNSUPPORTED = 5, /* not available in this host or context */
+  /* ABI 1.1 (returned only by the 1.1 members below) */
+  PS_ERR_FORBIDDEN = 6,   /* a replicated collection's rule does not let this node write */
+  PS_ERR_BUSY = 7         /* over a rate limit: try again later */
 } ps_status;
 
 typedef enum ps_log_level {
@@ -157,6 +160,30 @@ typedef struct ps_host_api {
   ps_status (*response_status)(ps_response* response, int status);
   ps_status (*response_header)(ps_response* response, ps_str name, ps_str value);
   ps_status (*response_write)(ps_response* response, ps_str bytes); /* appends */
+
+  /* ---- ABI 1.1 ---- */
+
+  /* Replicated collections: the ones the descriptor declares (ps_plugin.collections), held
+   * by every node of the network that runs the plugin. Every write is an operation signed with
+   * this node's key and sent to the others; each node merges them, last writer wins per key,
+   * after checking the collection's rule (PS_REP_*) against the network's membership at the
+   * time of the write. Keys: 1..256 bytes of UTF-8 without control characters; values: up to
+   * 64 KiB of any bytes. A write is durable on return and reaches the other nodes within
+   * about a second while they are reachable (later, by anti-entropy, when they are not).
+   * Errors: PS_ERR_NOT_FOUND (get or delete of an absent key), PS_ERR_INVALID (an undeclared
+   * collection, a bad key), PS_ERR_TOO_LARGE, PS_ERR_FORBIDDEN (the rule, or a write from a
+   * public route to a collection without PS_REP_PUBLIC_WRITES), PS_ERR_BUSY (this node writes
+   * faster than its peers accept), PS_ERR_UNSUPPORTED (this node is not a member yet, or
+   * during the entry call). */
+  ps_status (*rep_get)(ps_host* host, ps_str collection, ps_str key, ps_bytes_sink sink, void* user);
+  ps_status (*rep_put)(ps_host* host, ps_str collection, ps_str key, ps_str value);
+  ps_status (*rep_delete)(ps_host* host, ps_str collection, ps_str key);
+  /* Calls sink for every live key starting with prefix, in byte order of keys, at most limit. */
+  ps_status (*rep_list)(ps_host* host, ps_str collection, ps_str prefix, size_t limit, ps_kv_sink sink,
+                        void* user);
+  /* A number that grows whenever the collection changes here (a local write or one merged
+   * from another node): poll it to learn of changes. 0 for an undeclared collection. */
+  uint64_t (*rep_changes)(ps_host* host, ps_str collection);
 } ps_host_api;
 
 /* Route flags. */
@@ -177,6 +204,20 @@ typedef struct ps_route {
  * overruns the host's budget loses this treatment (logged). Without it, handle() runs on a
  * worker thread and a call past the host's time limit is answered 504. */
 #define PS_PLUGIN_NONBLOCKING 2
+
+/* Who may write to a replicated collection (ABI 1.1), in ps_collection.rule. Checked by every
+ * node when it merges a write, as of the time of the write. */
+#define PS_REP_PUBLISHERS 1 /* nodes whose key is one of the network's publisher keys */
+#define PS_REP_MEMBERS 2    /* any member */
+#define PS_REP_OWN_KEYS 3   /* any member, only keys that start with its node id and "/" */
+/* Or-ed into rule: handlers of public routes may write too. Without it only private routes
+ * and init may (a public write is signed with this node's key on a visitor's behalf). */
+#define PS_REP_PUBLIC_WRITES 0x100
+
+typedef struct ps_collection {
+  const char* name; /* NUL-terminated, [a-z0-9][a-z0-9_-]{0,31}, unique in the plugin */
+  uint32_t rule;    /* PS_REP_* */
+} ps_collection;
 
 /*
  * What a plugin is. Returned by the entry point; owned by the plugin and valid (unchanged)
@@ -207,6 +248,11 @@ typedef struct ps_plugin {
    * (a failed init, a duplicate name, a bad route), so the plugin can free its state.
    * Not called for a descriptor of another ABI major or a too-small struct_size. May be NULL. */
   void (*shutdown)(void* state);
+
+  /* ---- ABI 1.1 ---- */
+  /* The replicated collections (at most 16); read once, before init. May be NULL. */
+  const ps_collection* collections;
+  size_t collection_count;
 } ps_plugin;
 
 /*

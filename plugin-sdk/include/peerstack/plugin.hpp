@@ -2,7 +2,8 @@
 // in plugin.h. It gives a plugin:
 //   - sdk::Plugin, a base class with a router: Get/Post/Put/Delete/Patch("/posts/:id", fn),
 //     Private routes for the admin listener, Init/Shutdown hooks;
-//   - Request/Response wrappers, a Host wrapper (log, info, config, key/value store);
+//   - Request/Response wrappers, a Host wrapper (log, info, config, key/value store, and
+//     replicated collections: host().Replicated("posts").Put(key, value), ABI 1.1);
 //   - a small JSON value with a strict parser and a writer;
 //   - the exception barrier: nothing thrown in plugin code crosses into the host. Throwing
 //     sdk::HttpError answers that status with a JSON error; anything else becomes a 500.
@@ -19,6 +20,7 @@
 #ifndef PEERSTACK_PLUGIN_HPP_
 #define PEERSTACK_PLUGIN_HPP_
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -425,6 +427,85 @@ class HttpError : public std::runtime_error {
   std::string code_;
 };
 
+namespace detail {
+inline void AppendSink(void* user, ps_str bytes) { static_cast<std::string*>(user)->append(FromPs(bytes)); }
+inline void PairSink(void* user, ps_str key, ps_str value) {
+  static_cast<std::vector<std::pair<std::string, std::string>>*>(user)->emplace_back(std::string(FromPs(key)),
+                                                                                     std::string(FromPs(value)));
+}
+}  // namespace detail
+
+// Who may write to a replicated collection (PS_REP_* in plugin.h).
+enum class Rule : uint32_t {
+  kPublishers = PS_REP_PUBLISHERS,  // the network's publishers (the app's authors)
+  kMembers = PS_REP_MEMBERS,        // any member
+  kOwnKeys = PS_REP_OWN_KEYS,       // any member, keys "<its node id>/..." only
+};
+
+// A replicated collection (ABI 1.1): held by every node, merged last writer wins per key.
+// Errors become HttpError: 400 invalid, 403 forbidden (the rule), 413 too large, 429 busy,
+// 503 not_member (this node has not been admitted yet), 501 when the host is older than 1.1.
+class Replicated {
+ public:
+  Replicated(const ps_host_api* api, ps_host* host, std::string name)
+      : api_(api), host_(host), name_(std::move(name)) {}
+
+  std::optional<std::string> Get(std::string_view key) const {
+    Supported();
+    std::string out;
+    const ps_status st = api_->rep_get(host_, ToPs(name_), ToPs(key), &detail::AppendSink, &out);
+    if (st == PS_ERR_NOT_FOUND) return std::nullopt;
+    Check(st, "get");
+    return out;
+  }
+  void Put(std::string_view key, std::string_view value) const {
+    Supported();
+    Check(api_->rep_put(host_, ToPs(name_), ToPs(key), ToPs(value)), "put");
+  }
+  // False when the key held nothing.
+  bool Delete(std::string_view key) const {
+    Supported();
+    const ps_status st = api_->rep_delete(host_, ToPs(name_), ToPs(key));
+    if (st == PS_ERR_NOT_FOUND) return false;
+    Check(st, "delete");
+    return true;
+  }
+  std::vector<std::pair<std::string, std::string>> List(std::string_view prefix = {}, size_t limit = 1000) const {
+    Supported();
+    std::vector<std::pair<std::string, std::string>> out;
+    Check(api_->rep_list(host_, ToPs(name_), ToPs(prefix), limit, &detail::PairSink, &out), "list");
+    return out;
+  }
+  // Grows whenever the collection changes on this node.
+  uint64_t Changes() const {
+    Supported();
+    return api_->rep_changes(host_, ToPs(name_));
+  }
+
+ private:
+  void Supported() const {
+    if (api_->abi_minor < 1 || api_->struct_size < offsetof(ps_host_api, rep_changes) + sizeof(api_->rep_changes)) {
+      throw HttpError(501, "unsupported", "this node's host is older than plugin ABI 1.1: no replicated collections");
+    }
+  }
+  void Check(ps_status st, const char* what) const {
+    const std::string where = "collection " + name_ + ": " + what;
+    switch (st) {
+      case PS_OK: return;
+      case PS_ERR_INVALID: throw HttpError(400, "invalid", where + ": invalid collection or key");
+      case PS_ERR_TOO_LARGE: throw HttpError(413, "too_large", where + ": too large");
+      case PS_ERR_FORBIDDEN: throw HttpError(403, "forbidden", where + ": this node may not write it");
+      case PS_ERR_BUSY: throw HttpError(429, "busy", where + ": too many writes, try again shortly");
+      case PS_ERR_UNSUPPORTED: throw HttpError(503, "not_member", where + ": this node is not a member yet");
+      default: throw std::runtime_error(where + " failed");
+    }
+  }
+
+  const ps_host_api* api_;
+  ps_host* host_;
+  std::string name_;
+};
+
 // The host's callbacks for this plugin instance. Thread-safe (the host's callbacks are).
 class Host {
  public:
@@ -475,6 +556,8 @@ class Host {
     Check(api_->kv_list(host_, ToPs(prefix), limit, &PairSink, &out), "kv_list");
     return out;
   }
+  // A replicated collection the plugin declared (Plugin::Collection). ABI 1.1.
+  sdk::Replicated Replicated(std::string name) const { return sdk::Replicated(api_, host_, std::move(name)); }
   const ps_host_api* api() const { return api_; }
   ps_host* handle() const { return host_; }
 
@@ -612,6 +695,10 @@ class Plugin {
     desc_.init = &InitThunk;
     desc_.handle = &HandleThunk;
     desc_.shutdown = &ShutdownThunk;
+    c_collections_.clear();
+    for (const auto& c : collections_) c_collections_.push_back(ps_collection{c.first.c_str(), c.second});
+    desc_.collections = c_collections_.empty() ? nullptr : c_collections_.data();
+    desc_.collection_count = c_collections_.size();
     return &desc_;
   }
 
@@ -650,6 +737,11 @@ class Plugin {
   }
   void Route(std::string method, std::string pattern, Handler h, uint32_t flags) {
     routes_.push_back({std::move(method), std::move(pattern), flags, std::move(h)});
+  }
+  // Declares a replicated collection (ABI 1.1) and who may write it; public_writes lets
+  // handlers of public routes write to it too. Use it through host().Replicated(name).
+  void Collection(std::string name, Rule rule, bool public_writes = false) {
+    collections_.emplace_back(std::move(name), static_cast<uint32_t>(rule) | (public_writes ? PS_REP_PUBLIC_WRITES : 0u));
   }
 
  private:
@@ -690,6 +782,8 @@ class Plugin {
   Host host_;
   std::vector<RouteEntry> routes_;
   std::vector<ps_route> c_routes_;
+  std::vector<std::pair<std::string, uint32_t>> collections_;
+  std::vector<ps_collection> c_collections_;
   ps_plugin desc_{};
 };
 

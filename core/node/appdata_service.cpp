@@ -1,0 +1,124 @@
+#include "node/appdata_service.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/log.h"
+#include "crypto/encoding.h"
+
+namespace peerstack::node {
+
+struct AppDataService::Impl {
+  AppDataOptions o;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::thread ticker;
+  size_t events_seen = static_cast<size_t>(-1);  // ledger size of the last history given
+
+  // Seals a message as protocol/envelope.h does: the body is already canonical JSON, so the
+  // envelope's canonical bytes are built around it without parsing it again.
+  void Send(const std::vector<appdata::Outgoing>& out) {
+    if (out.empty()) return;
+    const std::string self = o.network->self_url();
+    const auto& pub = o.key->public_key();
+    const std::string key_hex = crypto::HexEncode(pub.data(), pub.size());
+    for (const appdata::Outgoing& m : out) {
+      std::string body = "{\"body\":" + m.body + ",\"from\":";
+      json::AppendQuoted(body, self);
+      body += "}";
+      const crypto::Signature sig = o.key->SignWithDomain("p2p/" + m.type, body);
+      transport::Message tm;
+      tm.peer = m.to;
+      tm.path = "/p2p/" + m.type;
+      tm.body = std::move(body);
+      tm.headers = {{"content-type", "application/json"},
+                    {"x-peerstack-key", key_hex},
+                    {"x-peerstack-signature", crypto::HexEncode(sig.data(), sig.size())}};
+      tm.droppable = true;
+      if (m.type == "appsync") tm.supersedes = "appsync";
+      if (!o.transport->Send(std::move(tm))) {
+        PS_LOG(kDebug, "appdata") << m.type << " to " << m.to << " not queued (its queue is full)";
+      }
+    }
+  }
+
+  void Refresh() {
+    const size_t events = o.network->View(false).events;
+    const bool changed = events != events_seen;
+    NetworkService::AppView view = o.network->View(changed);
+    std::vector<appdata::Peer> peers;
+    for (const auto& m : view.members) peers.push_back({m.key, m.url, m.online});
+    if (!changed) {
+      o.replica->SetPeers(std::move(peers));
+      return;
+    }
+    appdata::Authority a;
+    a.network_id = view.network_id;
+    for (const auto& m : view.members) a.keys[m.key].node_id = m.node_id;
+    auto copy = [](const std::vector<protocol::Ledger::History::Span>& from, std::vector<appdata::Authority::Span>* to) {
+      for (const auto& [f, t] : from) to->push_back({f, t});
+    };
+    for (const auto& [key, spans] : view.history.member) {
+      auto& who = a.keys[key];
+      if (who.node_id.empty()) who.node_id = protocol::NodeIdForHex(key);
+      copy(spans, &who.member);
+    }
+    for (const auto& [key, spans] : view.history.publisher) {
+      auto& who = a.keys[key];
+      if (who.node_id.empty()) who.node_id = protocol::NodeIdForHex(key);
+      copy(spans, &who.publisher);
+    }
+    o.replica->SetAuthority(std::move(a), std::move(peers));
+    events_seen = view.events;
+  }
+
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!stopping) {
+      cv.wait_for(lock, std::chrono::milliseconds(o.tick_ms));
+      if (stopping) break;
+      lock.unlock();
+      Refresh();
+      std::vector<appdata::Outgoing> out;
+      o.replica->Tick(&out);
+      Send(out);
+      lock.lock();
+    }
+  }
+};
+
+AppDataService::AppDataService(AppDataOptions options) : impl_(std::make_shared<Impl>()) {
+  impl_->o = std::move(options);
+}
+
+AppDataService::~AppDataService() { Stop(); }
+
+void AppDataService::Start() {
+  impl_->Refresh();
+  impl_->ticker = std::thread([impl = impl_] { impl->Loop(); });
+}
+
+void AppDataService::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->stopping) return;
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->ticker.joinable()) impl_->ticker.join();
+}
+
+Status AppDataService::Receive(const std::string& key, const std::string& url, const std::string& type,
+                               const json::Value& body) {
+  std::vector<appdata::Outgoing> out;
+  Status s = impl_->o.replica->Receive(key, url, type, body, &out);
+  impl_->Send(out);
+  return s;
+}
+
+json::Value AppDataService::StatusJson() const { return impl_->o.replica->StatusJson(); }
+
+}  // namespace peerstack::node
