@@ -231,11 +231,6 @@ struct Replica::Impl {
     auto spec = plugin->second.find(op.collection);
     if (spec == plugin->second.end()) return Refuse("unknown_collection"), Outcome::kRefused;
     if (op.t > Now() + o.max_clock_ahead_ms) return Refuse("clock_ahead"), Outcome::kRefused;
-    if (op.author == self) {
-      // Our own op coming back: we hold it or something newer already.
-      ++counters.ops_stale;
-      return Outcome::kStale;
-    }
     std::optional<Held> held = Row(op.plugin, op.collection, op.key);
     if (held && held->author == op.author && held->seq == op.seq) {
       ++counters.ops_stale;  // a replay or a duplicate
@@ -244,6 +239,8 @@ struct Replica::Impl {
     if (auto s = VerifySignature(op, o.verify_cache); !s.ok()) return Refuse("bad_signature"), Outcome::kRefused;
     if (std::string why = Judge(op, spec->second); !why.empty()) return Refuse(why), Outcome::kRefused;
     if (!author_rate.Admit(op.author, o.clock->SteadyMs())) return Refuse("rate"), Outcome::kRefused;
+    // Our own op from before this database (a restored key): never reuse its sequence.
+    if (op.author == self && op.seq > Mark(op.plugin, self)) SetMark(op.plugin, self, op.seq);
     // The clock learns of it (a hybrid logical clock's receive step).
     if (op.t > hlc_t || (op.t == hlc_t && op.l > hlc_l)) {
       hlc_t = op.t;
@@ -554,8 +551,11 @@ Result<std::unique_ptr<Replica>> Replica::Open(ReplicaOptions options) {
     return Status::Error("cannot_open", "cannot open " + d.o.db_path + ": " + why);
   }
   sqlite3_busy_timeout(d.db, 5000);
+  if (!d.Exec(d.o.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=OFF")) {
+    return Status::Error("cannot_open", std::string("cannot set up app data: ") + sqlite3_errmsg(d.db));
+  }
   for (const char* sql : {
-           "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+           "PRAGMA journal_mode=WAL",
            "CREATE TABLE IF NOT EXISTS appdata_ops(plugin TEXT NOT NULL, coll TEXT NOT NULL, key BLOB NOT NULL,"
            " author TEXT NOT NULL, seq INTEGER NOT NULL, t INTEGER NOT NULL, l INTEGER NOT NULL,"
            " deleted INTEGER NOT NULL, value BLOB NOT NULL, wire BLOB NOT NULL,"

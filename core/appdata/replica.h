@@ -118,6 +118,9 @@ struct ReplicaOptions {
   size_t max_pending_push_bytes = 8u << 20;  // beyond, pushes are dropped (pulls repair)
   int author_ops_per_window = 20000;
   int64_t window_ms = 10000;
+  // Each write is on disk when Put returns (synchronous=FULL). The simulator, whose crashes
+  // are process deaths rather than power cuts, turns this off for speed.
+  bool durable = true;
 };
 
 struct ReplicaCounters {

@@ -46,33 +46,14 @@ struct AppDataService::Impl {
   }
 
   void Refresh() {
-    const size_t events = o.network->View(false).events;
-    const bool changed = events != events_seen;
+    const bool changed = o.network->View(false).events != events_seen;
     NetworkService::AppView view = o.network->View(changed);
-    std::vector<appdata::Peer> peers;
-    for (const auto& m : view.members) peers.push_back({m.key, m.url, m.online});
-    if (!changed) {
-      o.replica->SetPeers(std::move(peers));
-      return;
+    if (view.authority) {
+      events_seen = view.events;
+      o.replica->SetAuthority(std::move(*view.authority), std::move(view.members));
+    } else {
+      o.replica->SetPeers(std::move(view.members));
     }
-    appdata::Authority a;
-    a.network_id = view.network_id;
-    for (const auto& m : view.members) a.keys[m.key].node_id = m.node_id;
-    auto copy = [](const std::vector<protocol::Ledger::History::Span>& from, std::vector<appdata::Authority::Span>* to) {
-      for (const auto& [f, t] : from) to->push_back({f, t});
-    };
-    for (const auto& [key, spans] : view.history.member) {
-      auto& who = a.keys[key];
-      if (who.node_id.empty()) who.node_id = protocol::NodeIdForHex(key);
-      copy(spans, &who.member);
-    }
-    for (const auto& [key, spans] : view.history.publisher) {
-      auto& who = a.keys[key];
-      if (who.node_id.empty()) who.node_id = protocol::NodeIdForHex(key);
-      copy(spans, &who.publisher);
-    }
-    o.replica->SetAuthority(std::move(a), std::move(peers));
-    events_seen = view.events;
   }
 
   void Loop() {

@@ -21,6 +21,7 @@
 #include "crypto/sha256.h"
 #include "http/client.h"
 #include "http/static_files.h"
+#include "protocol/app_authority.h"
 #include "protocol/engine.h"
 #include "protocol/envelope.h"
 
@@ -657,20 +658,19 @@ json::Value ReleaseOf(const protocol::NetworkState& st, const std::string& key) 
 
 }  // namespace
 
-NetworkService::AppView NetworkService::View(bool with_history) const {
+NetworkService::AppView NetworkService::View(bool with_authority) const {
   const Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
   AppView v;
   const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
   if (!l) return v;
-  v.network_id = l->network_id();
   v.events = l->size();
   const int64_t now = d.WallMs();
   for (const protocol::Member& m : l->state().members) {
     const bool self = m.key == d.key_hex;
-    v.members.push_back({m.key, m.id, self ? d.self_url : m.url, self || d.engine->IsOnline(m.url, now)});
+    v.members.push_back({m.key, self ? d.self_url : m.url, self || d.engine->IsOnline(m.url, now)});
   }
-  if (with_history) v.history = l->MembershipHistory();
+  if (with_authority) v.authority = protocol::AppAuthority(*l);
   return v;
 }
 

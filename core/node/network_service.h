@@ -28,10 +28,10 @@
 #include "base/result.h"
 #include "crypto/ed25519.h"
 #include "http/message.h"
+#include "appdata/replica.h"
 #include "json/json.h"
 #include "plugins/plugin_host.h"
 #include "protocol/invitation.h"
-#include "protocol/ledger.h"
 #include "protocol/release.h"
 #include "release/manager.h"
 #include "store/store.h"
@@ -143,19 +143,15 @@ class NetworkService {
   // number of members kept.
   Result<size_t> Recover(const std::optional<std::vector<std::string>>& keep_ids);
 
-  // What app data needs of the ledger: the network, the members with their URLs and
-  // liveness, and (with_history) who was a member or publisher when.
+  // What app data needs of the ledger: the members with their URLs and liveness as this
+  // node sees them, the ledger's size (the authority changes only when it does) and, with
+  // authority, who was a member or publisher when (protocol/app_authority.h).
   struct AppView {
-    std::string network_id;
-    size_t events = 0;  // in the ledger: the history changes only when this does
-    struct Peer {
-      std::string key, node_id, url;
-      bool online = false;
-    };
-    std::vector<Peer> members;
-    protocol::Ledger::History history;
+    size_t events = 0;
+    std::vector<appdata::Peer> members;
+    std::optional<appdata::Authority> authority;
   };
-  AppView View(bool with_history) const;
+  AppView View(bool with_authority) const;
 
   json::Value NodesJson() const;   // the /nodes contract
   json::Value StatusJson() const;  // for /status: network id, state hash, members, joins

@@ -5,6 +5,7 @@
 
 #include "crypto/encoding.h"
 #include "crypto/sha256.h"
+#include "protocol/app_authority.h"
 #include "release/rollout.h"
 
 namespace peerstack::sim {
@@ -32,8 +33,25 @@ std::string UrlOf(size_t i) { return "sim://" + std::to_string(i); }
 // As the daemon queues them (core/node/network_service.cpp): probes and syncs may be dropped
 // under pressure, and a newer sync to a peer replaces the one still waiting.
 bool Droppable(const std::string& type) {
-  return type == "ping" || type == "pingreq" || type == "ack" || type == "sync";
+  return type == "ping" || type == "pingreq" || type == "ack" || type == "sync" || type == "appdata" ||
+         type == "appsync" || type == "appops";
 }
+
+bool AppType(const std::string& type) { return type == "appdata" || type == "appsync" || type == "appops"; }
+
+constexpr char kAppPlugin[] = "sim";
+
+// A node's wall clock: the simulated time, off by a skew of its own.
+class SkewedClock final : public Clock {
+ public:
+  SkewedClock(const int64_t* now, int64_t skew) : now_(now), skew_(skew) {}
+  int64_t SteadyMs() const override { return *now_; }
+  int64_t WallMs() const override { return std::max<int64_t>(0, *now_ + skew_); }
+
+ private:
+  const int64_t* now_;
+  int64_t skew_;
+};
 
 }  // namespace
 
@@ -60,6 +78,16 @@ struct Simulator::NodeRelease {
   std::map<std::string, int64_t> retry_at;        // sha256 -> when to start over
 };
 
+// The app data model's state of one node (see AppDataConfig).
+struct Simulator::NodeApp {
+  std::string db;                       // its database file: the "disk", kept across crashes
+  std::unique_ptr<SkewedClock> clock;
+  std::unique_ptr<SeededRandom> rng;    // its peer choices and its writes
+  std::unique_ptr<appdata::Replica> replica;  // open while the process runs
+  size_t events_seen = static_cast<size_t>(-1);
+  uint64_t written = 0;
+};
+
 struct Simulator::Node {
   size_t index = 0;
   std::string url;
@@ -76,6 +104,7 @@ struct Simulator::Node {
   uint64_t tick_serial = 0;  // only the latest tick scheduled runs
   std::map<size_t, Link> queues;  // by destination; only the busy or failing ones
   NodeRelease release;
+  std::unique_ptr<NodeApp> app;  // with AppDataConfig::writes > 0
 };
 
 Simulator::Simulator(SimConfig config)
@@ -156,6 +185,105 @@ Simulator::Simulator(SimConfig config)
     const ReleasePlan& p = config_.release.plans[k];
     Push(MakeDelivery(p.at_ms, Kind::kPublish, config_.release.publisher, k));
   }
+  if (config_.appdata.writes > 0) {
+    SeededRandom skews(config_.seed * 0x632be59bd9b4e019ULL + 5);
+    for (size_t i = 0; i < config_.nodes; ++i) {
+      auto a = std::make_unique<NodeApp>();
+      a->db = config_.appdata.dir + "/node" + std::to_string(i) + ".db";
+      const int64_t skew = config_.appdata.clock_skew_ms;
+      a->clock = std::make_unique<SkewedClock>(&now_, skew > 0 ? skews.Between(-skew, skew) : 0);
+      a->rng = std::make_unique<SeededRandom>(config_.seed * 77 + i);
+      nodes_[i]->app = std::move(a);
+      AppOpen(i);
+    }
+  }
+}
+
+void Simulator::AppOpen(size_t i) {
+  Node& n = *nodes_[i];
+  if (!n.app) return;
+  NodeApp& a = *n.app;
+  appdata::ReplicaOptions o;
+  o.db_path = a.db;
+  o.clock = a.clock.get();
+  o.key = std::make_unique<crypto::SigningKey>(*n.key);
+  SeededRandom* rng = a.rng.get();
+  o.random = [rng] { return rng->Next(); };
+  o.verify_cache = &verify_cache_;
+  o.durable = false;
+  auto r = appdata::Replica::Open(std::move(o));
+  if (!r) return;  // CheckAppData reports it (no hash)
+  a.replica = std::move(r).value();
+  (void)a.replica->Declare(kAppPlugin, {{"notes", appdata::Rule::kMembers, false}});
+  a.events_seen = static_cast<size_t>(-1);
+}
+
+// As the node's appdata service does at its tick, and the plugin's writes.
+void Simulator::AppTick(size_t i) {
+  Node& n = *nodes_[i];
+  if (!n.app || !n.app->replica || !n.engine || !n.engine->is_member()) return;
+  NodeApp& a = *n.app;
+  const protocol::Ledger& l = *n.engine->ledger();
+  std::vector<appdata::Peer> peers;
+  const std::string self = key_of(i);
+  for (const protocol::Member& m : l.state().members) {
+    peers.push_back({m.key, m.url, m.key == self || n.engine->IsOnline(m.url, now_)});
+  }
+  if (l.size() != a.events_seen) {
+    a.events_seen = l.size();
+    a.replica->SetAuthority(protocol::AppAuthority(l), std::move(peers));
+  } else {
+    a.replica->SetPeers(std::move(peers));
+  }
+  const AppDataConfig& c = config_.appdata;
+  if (now_ >= c.writes_from_ms && now_ < c.writes_until_ms && stats_.app_writes < c.writes &&
+      a.rng->Unit() < c.write_chance) {
+    const std::string key = "k" + std::to_string(a.rng->Next() % std::max<size_t>(1, c.keys));
+    Status st = c.delete_one_in > 0 && a.rng->Next() % static_cast<uint64_t>(c.delete_one_in) == 0
+                    ? a.replica->Delete(kAppPlugin, "notes", key)
+                    : a.replica->Put(kAppPlugin, "notes", key, "v" + std::to_string(i) + "." + std::to_string(a.written));
+    if (st.ok()) {
+      ++a.written;
+      ++stats_.app_writes;
+    }
+  }
+  std::vector<appdata::Outgoing> out;
+  a.replica->Tick(&out);
+  AppEmit(i, out);
+}
+
+void Simulator::AppEmit(size_t from, std::vector<appdata::Outgoing>& out) {
+  if (out.empty()) return;
+  protocol::Output o;
+  for (appdata::Outgoing& m : out) {
+    auto body = json::Parse(m.body, {1 << 20, 32});  // as the daemon's envelope is read
+    if (!body) continue;
+    protocol::Envelope e;
+    e.from = nodes_[from]->url;
+    e.to = std::move(m.to);
+    e.type = std::move(m.type);
+    e.body = std::move(body).value();
+    o.messages.push_back(std::move(e));
+  }
+  Emit(from, o);
+}
+
+std::string Simulator::app_data_hash(size_t node) const {
+  const Node& n = *nodes_[node];
+  return n.app && n.app->replica ? n.app->replica->DataHash(kAppPlugin) : "";
+}
+
+std::string Simulator::CheckAppData() const {
+  if (config_.appdata.writes == 0) return "";
+  std::string hash;
+  for (const auto& n : nodes_) {
+    if (n->silent) continue;
+    if (!n->up || !n->app->replica) return "node " + std::to_string(n->index) + " is down";
+    const std::string h = n->app->replica->DataHash(kAppPlugin);
+    if (hash.empty()) hash = h;
+    if (h != hash) return "node " + std::to_string(n->index) + " holds other app data";
+  }
+  return "";
 }
 
 Simulator::~Simulator() = default;
@@ -203,6 +331,8 @@ std::optional<size_t> Simulator::Enqueue(size_t from, protocol::Envelope e) {
   const std::string& t = e.type;
   if (t == "ping" || t == "pingreq" || t == "ack") {
     ++stats_.probe_messages;
+  } else if (AppType(t)) {
+    ++stats_.app_messages;
   } else {
     ++stats_.messages;
     if (t == "event") {
@@ -218,7 +348,7 @@ std::optional<size_t> Simulator::Enqueue(size_t from, protocol::Envelope e) {
   Node& n = *nodes_[from];
   Link& link = n.queues.try_emplace(to->second, config_.transport.queue).first->second;
   const bool droppable = Droppable(t);
-  std::string supersedes = t == "sync" ? "sync" : "";
+  std::string supersedes = t == "sync" || t == "appsync" ? t : "";
   if (link.queue.Push(std::move(e), droppable, std::move(supersedes), now_) !=
       transport::Pushed::kQueued) {
     ++stats_.queue_dropped;
@@ -353,6 +483,7 @@ void Simulator::Crash(size_t i, int64_t down_ms) {
   n.release.in_flight.clear();  // and the fetcher's memory
   n.release.tried.clear();
   n.release.retry_at.clear();
+  if (n.app) n.app->replica.reset();  // closed with the process; its file stays
   n.down_until = now_ + (down_ms > 0 ? down_ms : net_rng_.Between(300, 2000));
   ++n.generation;
   ScheduleTick(n.down_until, i);
@@ -365,6 +496,7 @@ void Simulator::Restart(size_t i) {
   ec.code_hash = n.release.code;  // the recorded release's (release.json)
   ec.verify_cache = &verify_cache_;
   n.release.switched_at = now_;  // the daemon's resume starts the health watch anew
+  AppOpen(i);
   if (!n.persisted.empty()) {
     auto ledger = protocol::Ledger::FromGenesis(n.persisted.front());
     for (size_t k = 1; k < n.persisted.size(); ++k) (void)ledger->Add(n.persisted[k]);
@@ -440,6 +572,7 @@ void Simulator::Handle(Delivery& d) {
   Emit(d.node, out);
   NoteAdmitted(d.node);
   if (!config_.release.plans.empty()) ReleaseTick(d.node);
+  AppTick(d.node);
   ScheduleTick(now_ + config_.tick_ms, d.node);
 }
 
@@ -459,7 +592,16 @@ void Simulator::Arrive(Delivery& d) {
     }
     return;
   }
-  if (!d.lost) {
+  if (!d.lost && AppType(d.envelope.type)) {
+    // As the daemon: from members only (by the receiver's ledger), never to the engine.
+    const protocol::Ledger* l = n.engine->ledger();
+    if (d.peer != kNobody && n.app && n.app->replica && l && l->IsMember(key_of(d.peer))) {
+      HeardFrom(d.node, d.peer);
+      std::vector<appdata::Outgoing> out;
+      (void)n.app->replica->Receive(key_of(d.peer), nodes_[d.peer]->url, d.envelope.type, d.envelope.body, &out);
+      AppEmit(d.node, out);
+    }
+  } else if (!d.lost) {
     if (d.peer != kNobody) HeardFrom(d.node, d.peer);
     protocol::Output out;
     n.engine->Receive(d.envelope, now_, &out);
@@ -531,7 +673,8 @@ bool Simulator::Converged() const {
     if (hash.empty()) hash = h;
     if (h != hash) return false;
   }
-  return nodes_.front()->engine->ledger()->state().members.size() == nodes_.size();
+  if (nodes_.front()->engine->ledger()->state().members.size() != nodes_.size()) return false;
+  return config_.appdata.writes == 0 || (now_ >= config_.appdata.writes_until_ms && CheckAppData().empty());
 }
 
 namespace {

@@ -97,6 +97,7 @@
 #include <tuple>
 #include <vector>
 
+#include "appdata/replica.h"
 #include "protocol/engine.h"
 #include "transport/peer_queue.h"
 #include "transport/transport.h"  // TransportOptions (the simulator calls nothing of it)
@@ -159,6 +160,29 @@ struct LinkCut {
   std::vector<size_t> a, b;
 };
 
+// Replicated app data (nothing of this runs unless writes > 0): every node holds an
+// appdata::Replica (core/appdata/replica.h) in a database file of its own under dir, which
+// survives its crashes (the replica is closed with the process and opened again at the
+// restart), driven as the node's appdata service drives it: at every tick, once a member,
+// the ledger's membership history (when the ledger changed) and its members with their
+// liveness as this node's engine sees them, then Tick(); app messages travel through the
+// same queues and faults as the protocol's, and are received only from members. Each node
+// has its own wall clock, off by up to clock_skew_ms. Between writes_from_ms and
+// writes_until_ms each live member writes, at a random moment of each tick with probability
+// write_chance, one key of a small key space (keys), a delete one time in delete_one_in; one
+// collection "notes" of plugin "sim", any member may write it. Converged (app data too):
+// every live node holds the same data hash.
+struct AppDataConfig {
+  std::string dir;  // required when writes > 0: where the nodes' databases go
+  size_t writes = 0;  // at most this many in all
+  int64_t writes_from_ms = 1000;
+  int64_t writes_until_ms = 6000;
+  double write_chance = 0.5;
+  size_t keys = 40;
+  int delete_one_in = 6;
+  int64_t clock_skew_ms = 400;
+};
+
 struct SimConfig {
   uint64_t seed = 1;
   size_t nodes = 5;                 // including the genesis node
@@ -185,6 +209,7 @@ struct SimConfig {
   TransportModel transport;
   std::vector<LinkCut> cuts;
   ReleaseConfig release;
+  AppDataConfig appdata;
   int64_t run_ms = 20000;   // total simulated time
   int64_t tick_ms = 100;
 };
@@ -210,6 +235,9 @@ struct SimStats {
   // First time all nodes, the thawed ones included, were so after silent_until_ms (-1: no
   // thaw, or not yet).
   int64_t caught_up_at_ms = -1;
+  // App data (AppDataConfig): writes made, app messages sent (pushes, marks, answers).
+  uint64_t app_writes = 0;
+  uint64_t app_messages = 0;
 };
 
 // A release as published (in order: releases()[k] is version k + 1).
@@ -283,6 +311,9 @@ class Simulator {
   const std::string& running_code(size_t node) const;
   // The node's ledger (null while it has none: a joiner before its first sync, or down).
   const protocol::Ledger* ledger_of(size_t node) const;
+  // App data: every live node (up, not silent) holds the same data hash; and one node's.
+  std::string CheckAppData() const;
+  std::string app_data_hash(size_t node) const;
   std::string key_of(size_t node) const;
 
  private:
@@ -362,6 +393,11 @@ class Simulator {
   int64_t FetchDeadline(int64_t asked_at, const std::string& blob) const;
   bool Serves(size_t server, const std::string& blob) const;
   const PublishedRelease* FindRelease(const std::string& id) const;
+  // App data (see AppDataConfig).
+  struct NodeApp;
+  void AppOpen(size_t i);
+  void AppTick(size_t i);
+  void AppEmit(size_t from, std::vector<appdata::Outgoing>& out);
   std::string WholeRelease(size_t i) const;  // "" when the node runs exactly one whole release
   void CheckWhole(size_t i);                 // records the first violation
 
