@@ -11,9 +11,9 @@
 // object without "sig" under the domain "appdata-op" (crypto/ed25519.h), so an op can never
 // pass as an event or a message, nor be moved to another network, plugin or key.
 //
-// Order: an op is newer than another by (t, l, author, seq), compared in that order: last
-// writer wins per key, a tie on the clock goes to the greater author key. Two nodes holding
-// the same ops therefore keep the same winner for every key.
+// Order: an op is newer than another by (t, l, author, seq, sig), compared in that order:
+// last writer wins per key, a tie on the clock goes to the greater author key. Two nodes
+// holding the same ops therefore keep the same winner for every key.
 // Thread-safe: free functions and plain values.
 #pragma once
 
@@ -47,9 +47,11 @@ struct Op {
   int64_t l = 0;       // ... and logical counter
   std::string sig;     // hex
 
-  // Last-writer-wins order (see the header comment).
+  // Last-writer-wins order (see the header comment). The signature decides last: an author
+  // that signs two different ops with one clock reading and sequence number (equivocation)
+  // still cannot make two nodes keep different ones.
   bool NewerThan(const Op& o) const {
-    return std::tie(t, l, author, seq) > std::tie(o.t, o.l, o.author, o.seq);
+    return std::tie(t, l, author, seq, sig) > std::tie(o.t, o.l, o.author, o.seq, o.sig);
   }
 };
 

@@ -69,10 +69,11 @@ class Stmt {
   sqlite3_stmt* s_ = nullptr;
 };
 
-// What a stored row tells about the op it holds.
+// What a stored row tells about the op it holds (enough to order it against another).
 struct Held {
   std::string author;
   int64_t seq = 0, t = 0, l = 0;
+  std::string sig;
 };
 
 enum class Outcome { kMerged, kStale, kRefused };
@@ -116,6 +117,11 @@ struct Replica::Impl {
   std::vector<Peer> peers;
   int64_t hlc_t = 0, hlc_l = 0;
   std::map<std::string, std::map<std::string, int64_t>> marks;  // plugin -> author -> seq
+  // (plugin, author) -> when a push of its own ops last moved our mark: its pushes reach us,
+  // so pulls need not ask for its ops (they would come twice).
+  std::map<std::pair<std::string, std::string>, int64_t> live_push;
+  // (plugin, author) -> parts of its sequence held beyond a gap: from -> upto (at most 64).
+  std::map<std::pair<std::string, std::string>, std::map<int64_t, int64_t>> ahead;
   struct Pending {
     int64_t prev = 0, upto = 0;
     std::vector<std::string> wires;
@@ -127,6 +133,19 @@ struct Replica::Impl {
   RateLimit author_rate{20000, 10000, 1 << 30, 1 << 16};
   ReplicaCounters counters;
   int64_t next_pull_ms = 0, next_gc_ms = 0, last_sync_saved_ms = 0;
+  bool unsynced = false;  // own writes committed but not yet fsynced
+
+  // Makes every committed write durable before an op leaves the node: one commit with
+  // synchronous=FULL syncs the write-ahead log, and with it every commit before it.
+  void SyncWrites() {
+    if (!o.durable) unsynced = false;
+    if (!unsynced) return;
+    const bool ok = Exec("PRAGMA synchronous=FULL") && Exec("BEGIN IMMEDIATE") &&
+                    SetMeta("synced_ms", std::to_string(Now())) && Exec("COMMIT");
+    if (!ok) Exec("ROLLBACK");
+    Exec("PRAGMA synchronous=NORMAL");
+    if (ok) unsynced = false;
+  }
 
   ~Impl() {
     // Statements before the connection.
@@ -183,15 +202,19 @@ struct Replica::Impl {
   std::optional<Held> Row(const std::string& plugin, const std::string& coll, const std::string& key) {
     get_row.Bind(1, plugin).Bind(2, coll).Bind(3, key);
     std::optional<Held> h;
-    if (get_row.Step() == SQLITE_ROW) h = Held{get_row.Text(0), get_row.Int(1), get_row.Int(2), get_row.Int(3)};
+    if (get_row.Step() == SQLITE_ROW) {
+      h = Held{get_row.Text(0), get_row.Int(1), get_row.Int(2), get_row.Int(3), get_row.Text(4)};
+    }
     get_row.Reset();
     return h;
   }
 
+  // The op's fields, not its wire bytes: they are rebuilt (Wire) for pull answers, so each
+  // value is stored once.
   bool Store(const Op& op) {
     put_row.Bind(1, op.plugin).Bind(2, op.collection).Bind(3, op.key).Bind(4, op.author).Bind(5, op.seq);
     put_row.Bind(6, op.t).Bind(7, op.l).Bind(8, static_cast<int64_t>(op.deleted ? 1 : 0)).Bind(9, op.value);
-    put_row.Bind(10, Wire(op));
+    put_row.Bind(10, op.sig);
     const int rc = put_row.Step();
     put_row.Reset();
     if (rc != SQLITE_DONE) return false;
@@ -232,7 +255,7 @@ struct Replica::Impl {
     if (spec == plugin->second.end()) return Refuse("unknown_collection"), Outcome::kRefused;
     if (op.t > Now() + o.max_clock_ahead_ms) return Refuse("clock_ahead"), Outcome::kRefused;
     std::optional<Held> held = Row(op.plugin, op.collection, op.key);
-    if (held && held->author == op.author && held->seq == op.seq) {
+    if (held && held->author == op.author && held->seq == op.seq && held->sig == op.sig) {
       ++counters.ops_stale;  // a replay or a duplicate
       return Outcome::kStale;
     }
@@ -252,6 +275,7 @@ struct Replica::Impl {
       current.seq = held->seq;
       current.t = held->t;
       current.l = held->l;
+      current.sig = held->sig;
       if (!op.NewerThan(current)) {
         ++counters.ops_stale;
         return Outcome::kStale;
@@ -283,15 +307,31 @@ struct Replica::Impl {
   }
 
   // After ops from a peer covering (from, upto] of author's sequence: our mark moves to what
-  // they cover, below the first refused op.
+  // they cover, below the first refused op. A part that does not join our mark yet (pushes
+  // travel on two connections at once and may overtake each other) is remembered and joined
+  // when the part before it arrives.
   void Advance(const std::string& plugin, const std::string& author, int64_t from, int64_t upto,
                const std::map<std::string, int64_t>& first_refused) {
     if (author == self) return;
-    const int64_t mark = Mark(plugin, author);
-    if (mark < from) return;  // a gap before what they sent
     int64_t to = upto;
     if (auto it = first_refused.find(author); it != first_refused.end()) to = std::min(to, it->second - 1);
-    if (to > mark) SetMark(plugin, author, to);
+    if (to <= from) return;
+    const int64_t mark = Mark(plugin, author);
+    auto& parts = ahead[{plugin, author}];
+    if (mark < from) {
+      if (parts.size() < 64) parts[from] = std::max(parts[from], to);
+      return;
+    }
+    int64_t next = std::max(mark, to);
+    for (auto it = parts.begin(); it != parts.end() && it->first <= next;) {
+      next = std::max(next, it->second);
+      it = parts.erase(it);
+    }
+    if (next > mark) SetMark(plugin, author, next);
+  }
+  bool Live(const std::string& plugin, const std::string& author) const {
+    auto it = live_push.find({plugin, author});
+    return it != live_push.end() && o.clock->SteadyMs() - it->second < 2 * o.sync_interval_ms;
   }
 
   std::vector<const Peer*> Online() const {
@@ -302,21 +342,28 @@ struct Replica::Impl {
     return out;
   }
 
+  // Our marks, and per plugin the authors whose own pushes reach us ("live": not to be sent).
   std::string MarksBody() const {
-    json::Object plugins;
+    json::Object plugins, live;
     for (const auto& [plugin, spec] : specs) {
       json::Object authors;
+      json::Array pushing;
       if (auto it = marks.find(plugin); it != marks.end()) {
-        for (const auto& [a, seq] : it->second) authors.emplace(a, seq);
+        for (const auto& [a, seq] : it->second) {
+          authors.emplace(a, seq);
+          if (Live(plugin, a)) pushing.push_back(a);
+        }
       }
       plugins.emplace(plugin, std::move(authors));
+      if (!pushing.empty()) live.emplace(plugin, std::move(pushing));
     }
-    return json::Serialize(json::Object{{"marks", std::move(plugins)}});
+    return json::Serialize(json::Object{{"live", std::move(live)}, {"marks", std::move(plugins)}});
   }
 
   // Answers marks with the ops above them (one bounded batch), as canonical JSON text.
   // *behind: the asker holds more of some author than we do.
-  std::string Answer(const json::Object& their, bool* behind) {
+  std::string Answer(const json::Object& their, const json::Object& live, bool* behind) {
+    SyncWrites();  // our own ops may be among the answer's
     std::string plugins_json;
     bool more = false;
     size_t budget = o.max_batch_bytes;
@@ -328,10 +375,18 @@ struct Replica::Impl {
       for (const auto& [a, v] : tm) {
         if (v.is_int() && v.as_int() > Mark(plugin, a)) *behind = true;
       }
+      std::set<std::string> skip;
+      if (auto l = live.find(plugin); l != live.end() && l->second.is_array()) {
+        for (const json::Value& a : l->second.as_array()) {
+          if (a.is_string()) skip.insert(a.as_string());
+        }
+      }
       std::string entries;
       auto mine = marks.find(plugin);
       if (mine != marks.end()) {
         for (const auto& [author, my_mark] : mine->second) {
+          if (skip.count(author)) continue;  // its pushes reach the asker
+          if (author == self && unsynced) continue;  // not on disk yet: nothing of ours leaves
           auto t = tm.find(author);
           const int64_t from = t != tm.end() && t->second.is_int() ? t->second.as_int() : 0;
           if (my_mark <= from) continue;
@@ -343,7 +398,19 @@ struct Replica::Impl {
           int64_t upto = my_mark;
           by_author.Bind(1, plugin).Bind(2, author).Bind(3, from);
           while (by_author.Step() == SQLITE_ROW) {
-            std::string wire = by_author.Text(1);
+            Op op;
+            op.network = authority.network_id;
+            op.plugin = plugin;
+            op.author = author;
+            op.seq = by_author.Int(0);
+            op.collection = by_author.Text(1);
+            op.key = by_author.Text(2);
+            op.t = by_author.Int(3);
+            op.l = by_author.Int(4);
+            op.deleted = by_author.Int(5) != 0;
+            op.value = by_author.Text(6);
+            op.sig = by_author.Text(7);
+            std::string wire = Wire(op);
             if (wire.size() > budget && !ops.empty()) {
               upto = by_author.Int(0) - 1;
               more = true;
@@ -384,6 +451,8 @@ struct Replica::Impl {
 
   void Flush(std::vector<Outgoing>* out) {
     if (pending.empty()) return;
+    SyncWrites();
+    if (unsynced) return;  // not on disk (a full disk?): nothing leaves; the next tick tries again
     std::vector<const Peer*> online = Online();
     // A random subset when there are more than max_push_peers.
     for (size_t i = online.size(); i > 1; --i) std::swap(online[i - 1], online[o.random() % i]);
@@ -453,6 +522,8 @@ struct Replica::Impl {
     for (const std::string& plugin : plugins) {
       for (auto& [author, seq] : marks[plugin]) {
         if (author != self && seq > 0) SetMark(plugin, author, 0);
+        ahead.erase({plugin, author});
+        live_push.erase({plugin, author});
       }
     }
     if (!Exec("COMMIT")) Exec("ROLLBACK");
@@ -503,9 +574,9 @@ struct Replica::Impl {
     if (!author_rate.Admit(self, o.clock->SteadyMs())) return Status::Error("busy", "too many writes; try again shortly");
     op.seq = Mark(plugin, self) + 1;
     op = Sign(std::move(op), *o.key);
+    std::string wire = Wire(op);
     Exec("BEGIN IMMEDIATE");
-    const bool stored = Store(op) && SetMark(plugin, self, op.seq) &&
-                        SetMeta("hlc", std::to_string(t) + ":" + std::to_string(l));
+    const bool stored = Store(op) && SetMark(plugin, self, op.seq);
     if (!stored || !Exec("COMMIT")) {
       Exec("ROLLBACK");
       marks[plugin][self] = op.seq - 1;
@@ -513,11 +584,12 @@ struct Replica::Impl {
     }
     hlc_t = t;
     hlc_l = l;
+    unsynced = true;
     ++counters.ops_written;
     Pending& pend = pending[plugin];
     if (pend.wires.empty()) pend.prev = op.seq - 1;
     pend.upto = op.seq;
-    pend.wires.push_back(Wire(op));
+    pend.wires.push_back(std::move(wire));
     pend.bytes += pend.wires.back().size();
     if (pend.bytes > o.max_pending_push_bytes) pending.erase(plugin);  // pulls will carry them
     return Status::Ok();
@@ -551,14 +623,14 @@ Result<std::unique_ptr<Replica>> Replica::Open(ReplicaOptions options) {
     return Status::Error("cannot_open", "cannot open " + d.o.db_path + ": " + why);
   }
   sqlite3_busy_timeout(d.db, 5000);
-  if (!d.Exec(d.o.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=OFF")) {
+  if (!d.Exec(d.o.durable ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=OFF")) {
     return Status::Error("cannot_open", std::string("cannot set up app data: ") + sqlite3_errmsg(d.db));
   }
   for (const char* sql : {
            "PRAGMA journal_mode=WAL",
            "CREATE TABLE IF NOT EXISTS appdata_ops(plugin TEXT NOT NULL, coll TEXT NOT NULL, key BLOB NOT NULL,"
            " author TEXT NOT NULL, seq INTEGER NOT NULL, t INTEGER NOT NULL, l INTEGER NOT NULL,"
-           " deleted INTEGER NOT NULL, value BLOB NOT NULL, wire BLOB NOT NULL,"
+           " deleted INTEGER NOT NULL, value BLOB NOT NULL, sig TEXT NOT NULL,"
            " PRIMARY KEY(plugin, coll, key)) WITHOUT ROWID",
            "CREATE INDEX IF NOT EXISTS appdata_by_author ON appdata_ops(plugin, author, seq)",
            "CREATE TABLE IF NOT EXISTS appdata_marks(plugin TEXT NOT NULL, author TEXT NOT NULL,"
@@ -566,14 +638,15 @@ Result<std::unique_ptr<Replica>> Replica::Open(ReplicaOptions options) {
            "CREATE TABLE IF NOT EXISTS appdata_meta(k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"}) {
     if (!d.Exec(sql)) return Status::Error("cannot_open", std::string("cannot set up app data: ") + sqlite3_errmsg(d.db));
   }
-  d.get_row = Stmt(d.db, "SELECT author, seq, t, l FROM appdata_ops WHERE plugin = ? AND coll = ? AND key = ?");
-  d.put_row = Stmt(d.db, "INSERT OR REPLACE INTO appdata_ops(plugin, coll, key, author, seq, t, l, deleted, value, wire)"
+  d.get_row = Stmt(d.db, "SELECT author, seq, t, l, sig FROM appdata_ops WHERE plugin = ? AND coll = ? AND key = ?");
+  d.put_row = Stmt(d.db, "INSERT OR REPLACE INTO appdata_ops(plugin, coll, key, author, seq, t, l, deleted, value, sig)"
                          " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   d.del_row = Stmt(d.db, "DELETE FROM appdata_ops WHERE plugin = ? AND coll = ? AND key = ?");
   d.get_value = Stmt(d.db, "SELECT deleted, value FROM appdata_ops WHERE plugin = ? AND coll = ? AND key = ?");
   d.list_prefix = Stmt(d.db, "SELECT key, value FROM appdata_ops WHERE plugin = ? AND coll = ? AND deleted = 0"
                              " AND key >= ? ORDER BY key LIMIT ?");
-  d.by_author = Stmt(d.db, "SELECT seq, wire FROM appdata_ops WHERE plugin = ? AND author = ? AND seq > ? ORDER BY seq");
+  d.by_author = Stmt(d.db, "SELECT seq, coll, key, t, l, deleted, value, sig FROM appdata_ops"
+                           " WHERE plugin = ? AND author = ? AND seq > ? ORDER BY seq");
   d.set_mark = Stmt(d.db, "INSERT OR REPLACE INTO appdata_marks(plugin, author, seq) VALUES(?, ?, ?)");
   d.set_meta = Stmt(d.db, "INSERT OR REPLACE INTO appdata_meta(k, v) VALUES(?, ?)");
   d.live_rows = Stmt(d.db, "SELECT coll, key, author, t, l, value FROM appdata_ops WHERE plugin = ? AND deleted = 0"
@@ -586,11 +659,13 @@ Result<std::unique_ptr<Replica>> Replica::Open(ReplicaOptions options) {
     Stmt s(d.db, "SELECT plugin, author, seq FROM appdata_marks");
     while (s.Step() == SQLITE_ROW) d.marks[s.Text(0)][s.Text(1)] = s.Int(2);
   }
-  if (auto hlc = d.Meta("hlc")) {
-    const size_t colon = hlc->find(':');
-    if (colon != std::string::npos) {
-      d.hlc_t = std::strtoll(hlc->c_str(), nullptr, 10);
-      d.hlc_l = std::strtoll(hlc->c_str() + colon + 1, nullptr, 10);
+  {
+    // The clock resumes above every op held: an op of ours that is no longer held was
+    // replaced by a newer one, which is.
+    Stmt s(d.db, "SELECT t, l FROM appdata_ops ORDER BY t DESC, l DESC LIMIT 1");
+    if (s.Step() == SQLITE_ROW) {
+      d.hlc_t = s.Int(0);
+      d.hlc_l = s.Int(1);
     }
   }
   // Away longer than tombstones are kept: what others deleted meanwhile may be forgotten
@@ -736,14 +811,26 @@ Status Replica::Receive(const std::string& from_key, const std::string& from_url
       own = own && a && *a == from_key && p && *p == *plugin;
     }
     auto refused = d.MergeAll(ops->as_array());
-    if (own && d.specs.count(*plugin)) d.Advance(*plugin, from_key, *prev, *upto, refused);
+    if (own && d.specs.count(*plugin)) {
+      d.Advance(*plugin, from_key, *prev, *upto, refused);
+      // Live while its pushes join our mark with nothing missing before them.
+      const std::pair<std::string, std::string> id{*plugin, from_key};
+      if (refused.empty() && d.ahead[id].empty() && d.Mark(*plugin, from_key) >= *upto) {
+        d.live_push[id] = d.o.clock->SteadyMs();
+      } else {
+        d.live_push.erase(id);
+      }
+    }
     return Status::Ok();
   }
   if (type == "appsync") {
     const json::Value* marks = body.find("marks");
-    if (!marks || !marks->is_object() || body.as_object().size() != 1) return bad("marks are {\"marks\": {plugin: {author: seq}}}");
+    const json::Value* live = body.find("live");
+    if (!marks || !marks->is_object() || !live || !live->is_object() || body.as_object().size() != 2) {
+      return bad("marks are {\"live\": {plugin: [author]}, \"marks\": {plugin: {author: seq}}}");
+    }
     bool behind = false;
-    std::string answer = d.Answer(marks->as_object(), &behind);
+    std::string answer = d.Answer(marks->as_object(), live->as_object(), &behind);
     if (!answer.empty()) out->push_back({from_url, "appops", std::move(answer)});
     if (behind) out->push_back({from_url, "appsync", d.MarksBody()});
     return Status::Ok();

@@ -118,8 +118,12 @@ struct ReplicaOptions {
   size_t max_pending_push_bytes = 8u << 20;  // beyond, pushes are dropped (pulls repair)
   int author_ops_per_window = 20000;
   int64_t window_ms = 10000;
-  // Each write is on disk when Put returns (synchronous=FULL). The simulator, whose crashes
-  // are process deaths rather than power cuts, turns this off for speed.
+  // Writes are committed to the write-ahead log when Put returns (they survive the process
+  // being killed at any moment) and synced to disk before any op leaves the node: the next
+  // push or pull answer first makes every earlier write durable (one fsync for all the writes
+  // of a tick, instead of one per write). So a power loss can lose only writes no other node
+  // has seen, and a sequence number that reached another node is never reused. false: no
+  // syncing at all (the simulator, whose crashes are process deaths, not power cuts).
   bool durable = true;
 };
 

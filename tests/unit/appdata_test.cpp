@@ -388,6 +388,35 @@ TEST(AppDataReplica, ANodeBackAfterThousandsOfWritesFetchesThemOnceInBoundedAnsw
   EXPECT_LT(again, 2000u);
 }
 
+TEST(AppDataReplica, PushesThatOvertakeEachOtherStillMoveTheMarkSoPullsSendNothingTwice) {
+  Cluster c(2);
+  ReplicaOptions small;
+  small.max_batch_bytes = 2000;  // a few ops per push
+  c.replicas_[0] = c.Open(0, ":memory:", std::move(small));
+  c.Share();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c.R(0).Put("p", "c", "k" + std::to_string(i), std::string(400, 'v')).ok());
+  std::vector<Outgoing> out;
+  c.R(0).Tick(&out);
+  std::vector<std::pair<size_t, Outgoing>> pushes;
+  for (auto& o : out) {
+    if (o.type == "appdata") pushes.emplace_back(0, std::move(o));
+  }
+  ASSERT_GT(pushes.size(), 3u);
+  std::reverse(pushes.begin(), pushes.end());  // the last one first
+  c.Deliver(std::move(pushes));
+  EXPECT_TRUE(c.Agree());
+  // Replica 1's mark covers all 20: its next pull carries marks only, and no op comes back
+  // (3 s later: the pushes no longer count as live, only the mark can spare the resend).
+  c.clock_.Advance(3000);
+  std::vector<Outgoing> pull;
+  c.R(1).Tick(&pull);
+  ASSERT_EQ(pull.size(), 1u);
+  EXPECT_EQ(pull[0].type, "appsync");
+  std::vector<Outgoing> answer;
+  ASSERT_TRUE(c.R(0).Receive(Hex(c.keys_[1]), Cluster::Url(1), "appsync", *json::Parse(pull[0].body), &answer).ok());
+  EXPECT_TRUE(answer.empty()) << answer[0].body.substr(0, 200);
+}
+
 TEST(AppDataReplica, TombstonesExpireAndANodeAwayLongerFetchesEverythingAgain) {
   test::TempDir dir;
   Cluster c(2, dir.path());
