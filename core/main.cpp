@@ -180,6 +180,18 @@ int StatusCommand(const std::vector<std::string>& args) {
                  const std::string detail = str(rel, "detail");
                  return line + " (" + str(rel, "phase") + (detail.empty() || detail == "?" ? "" : ": " + detail) + ")";
                }() << "\n"
+            << [&] {
+                 // One line per plugin with replicated data: its hash (compare across nodes).
+                 std::string lines;
+                 const auto* ad = st->find("appdata");
+                 const auto* plugins = ad ? ad->find("plugins") : nullptr;
+                 if (!plugins || !plugins->is_object()) return lines;
+                 for (const auto& [name, p] : plugins->as_object()) {
+                   lines += "app data   " + name + ": " + str(&p, "entries") + " entries, hash " +
+                            str(&p, "hash").substr(0, 16) + "\n";
+                 }
+                 return lines;
+               }()
             << "ports      public " << str(pt, "public") << ", admin " << str(pt, "admin") << "\n"
             << "uptime     " << str(nd, "uptime_ms") << " ms\n";
   return 0;

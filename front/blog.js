@@ -1,9 +1,10 @@
 (function () {
   'use strict';
 
-  // Lists the blog plugin's posts (GET /api/blog/posts). Data is written with textContent
-  // only: post titles and bodies are user content.
-  var REFRESH_MS = 10000;
+  // Lists the blog plugin's posts with their comments (GET /api/blog/posts): every node of
+  // the network holds them (replicated collections). Data is written with textContent only:
+  // titles, bodies and comments are user content.
+  var REFRESH_MS = 5000;
   var TIMEOUT_MS = 4000;
   var els = {
     error: document.getElementById('error'),
@@ -45,6 +46,21 @@
       article.appendChild(h);
       article.appendChild(meta);
       article.appendChild(body);
+      var comments = Array.isArray(post.comments) ? post.comments : [];
+      if (comments.length) {
+        var list = document.createElement('ul');
+        list.className = 'comments';
+        comments.forEach(function (c) {
+          var li = document.createElement('li');
+          var who = document.createElement('span');
+          who.className = 'muted';
+          who.textContent = String(c.author || '').slice(0, 8) + ' · ' + date(c.created) + ' — ';
+          li.appendChild(who);
+          li.appendChild(document.createTextNode(String(c.body || '')));
+          list.appendChild(li);
+        });
+        article.appendChild(list);
+      }
       els.posts.appendChild(article);
     });
   }

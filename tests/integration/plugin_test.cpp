@@ -415,12 +415,43 @@ TEST_F(PluginNodeTest, AnOutOfTreePluginBuiltAgainstTheInstalledSdkAnswers) {
             0)
       << out;
   ASSERT_EQ(test::RunCommand({"cmake", "--build", dir_.Sub("greet/build")}, &out), 0) << out;
-  // Dropped into a running dev-mode node: it answers without a restart.
+  // The same source against the ABI 1.0 headers (tests/fixtures/sdk-1.0): it still builds,
+  // and today's host still loads what it makes.
+  const std::string prefix10 = dir_.Sub("sdk-1.0");
+  std::filesystem::copy(prefix, prefix10, std::filesystem::copy_options::recursive);
+  for (const char* h : {"plugin.h", "plugin.hpp"}) {
+    std::filesystem::copy_file(std::string(PEERSTACK_SOURCE_DIR) + "/tests/fixtures/sdk-1.0/peerstack/" + h,
+                               prefix10 + "/include/peerstack/" + h,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  std::filesystem::copy(std::string(PEERSTACK_SOURCE_DIR) + "/plugin-sdk/examples/quickstart", dir_.Sub("greet10"));
+  ASSERT_EQ(test::RunCommand({"cmake", "-S", dir_.Sub("greet10"), "-B", dir_.Sub("greet10/build"),
+                              "-DCMAKE_PREFIX_PATH=" + prefix10, "-DCMAKE_BUILD_TYPE=Release"},
+                             &out),
+            0)
+      << out;
+  ASSERT_EQ(test::RunCommand({"cmake", "--build", dir_.Sub("greet10/build")}, &out), 0) << out;
+  // Dropped into a running dev-mode node: it answers without a restart; first the 1.0 build,
+  // then the 1.1 one replaces it.
   StartNode({"--dev"});
-  test::CopyFile(dir_.Sub("greet/build/libgreet.so"), Plugins("libgreet.so"));
+  test::CopyFile(dir_.Sub("greet10/build/libgreet.so"), Plugins("libgreet.so"));
   ASSERT_TRUE(test::WaitFor([&] { return node_->Request("GET", "/api/greet/")->status == 200; },
                             30s))
       << node_->Log();
+  const std::string sha10 = crypto::Sha256Hex(test::ReadFileOrEmpty(dir_.Sub("greet10/build/libgreet.so")));
+  const std::string sha11 = crypto::Sha256Hex(test::ReadFileOrEmpty(dir_.Sub("greet/build/libgreet.so")));
+  ASSERT_NE(sha10, sha11) << "the two headers made the same library";
+  auto loaded_sha = [&] {
+    const json::Value st = node_->Status();
+    for (const auto& p : st.find("plugins")->find("loaded")->as_array()) {
+      if (*p.find_string("name") == "greet") return *p.find_string("sha256");
+    }
+    return std::string();
+  };
+  EXPECT_EQ(loaded_sha(), sha10);
+  test::CopyFile(dir_.Sub("greet/build/libgreet.so"), Plugins("libgreet.so"));
+  ASSERT_TRUE(test::WaitFor([&] { return loaded_sha() == sha11; }, 30s)) << node_->Log();
+  EXPECT_EQ(node_->Request("GET", "/api/greet/")->status, 200);
   EXPECT_EQ(node_->Request("POST", "/api/greet/greeting", R"({"text":"hi"})", true)->status, 200)
       << node_->Log();
   ASSERT_EQ(node_->Stop(SIGTERM), 0);

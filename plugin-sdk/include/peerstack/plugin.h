@@ -168,8 +168,10 @@ typedef struct ps_host_api {
    * this node's key and sent to the others; each node merges them, last writer wins per key,
    * after checking the collection's rule (PS_REP_*) against the network's membership at the
    * time of the write. Keys: 1..256 bytes of UTF-8 without control characters; values: up to
-   * 64 KiB of any bytes. A write is durable on return and reaches the other nodes within
-   * about a second while they are reachable (later, by anti-entropy, when they are not).
+   * 64 KiB of any bytes. A write is atomic and survives the node being killed once it returns;
+   * it is synced to disk before it leaves the node (within 50 ms), so a power loss can lose
+   * only writes no other node has seen. It reaches the other nodes within about a second while
+   * they are reachable (later, by anti-entropy, when they are not).
    * Errors: PS_ERR_NOT_FOUND (get or delete of an absent key), PS_ERR_INVALID (an undeclared
    * collection, a bad key), PS_ERR_TOO_LARGE, PS_ERR_FORBIDDEN (the rule, or a write from a
    * public route to a collection without PS_REP_PUBLIC_WRITES), PS_ERR_BUSY (this node writes
