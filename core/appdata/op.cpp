@@ -79,8 +79,11 @@ Result<Op> FromJson(const json::Value& v) {
   if (!ValidCollectionName(*c)) return bad("bad collection name");
   if (!ValidCollectionName(*p)) return bad("bad plugin name");
   if (!ValidKey(*k)) return bad("bad key");
-  if (sig->size() != 128) return bad("bad signature length");
-  if (*s < 1 || *t < 0 || *l < 0 || *l > (int64_t{1} << 32)) return bad("bad sequence or clock");
+  // One spelling: lower-case hex only (an upper-case copy would be another op's bytes).
+  if (sig->size() != 128 || !crypto::IsSha256Hex(sig->substr(0, 64)) || !crypto::IsSha256Hex(sig->substr(64))) {
+    return bad("the signature is not 128 lower-case hex digits");
+  }
+  if (*s < 1 || *t < 0 || *l < 0 || *l > kMaxLogical) return bad("bad sequence or clock");
   op.author = *a;
   op.collection = *c;
   op.key = *k;

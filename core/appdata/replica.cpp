@@ -64,6 +64,7 @@ class Stmt {
     return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
   }
   int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
+  sqlite3_stmt* raw() const { return s_; }
 
  private:
   sqlite3_stmt* s_ = nullptr;
@@ -134,6 +135,37 @@ struct Replica::Impl {
   ReplicaCounters counters;
   int64_t next_pull_ms = 0, next_gc_ms = 0, last_sync_saved_ms = 0;
   bool unsynced = false;  // own writes committed but not yet fsynced
+  // Plugins whose data is pulled again from nothing (after a purge, or a long absence): their
+  // pulls send this progress instead of the marks (what those answers covered, per author),
+  // until an answer that was not cut short.
+  std::map<std::string, std::map<std::string, int64_t>> reask;
+
+  // A member exchanged app data with us: remember when (once a minute on disk), for the
+  // long-absence rule.
+  void Heard() {
+    const int64_t now = Now();
+    if (now - last_sync_saved_ms < 60 * 1000) return;
+    last_sync_saved_ms = now;
+    SetMeta("last_sync_ms", std::to_string(now));
+  }
+
+  // Away longer than tombstones are kept (no exchange with any member for tombstone_ms): what
+  // the others wrote meanwhile is pulled again from nothing, not only above our marks (they
+  // may have dropped tombstones our marks count on). Nothing is deleted: this node may be the
+  // only one left holding some data. A key another member deleted while we were away, over
+  // tombstone_ms before we came back, can stay here (docs/protocol.md, "Tombstones").
+  void ResetIfAway() {
+    auto last = Meta("last_sync_ms");
+    const int64_t at = last ? std::strtoll(last->c_str(), nullptr, 10) : 0;
+    if (at <= 0 || Now() - at <= o.tombstone_ms) return;
+    PS_LOG(kWarn, "appdata") << "last exchanged app data " << (Now() - at) / 86400000
+                             << " days ago, longer than deletions are remembered: pulling all app data again";
+    for (const auto& [plugin, spec] : specs) reask[plugin];
+    for (const auto& [plugin, authors] : marks) reask[plugin];
+    live_push.clear();
+    SetMeta("last_sync_ms", "0");
+    last_sync_saved_ms = 0;
+  }
 
   // Makes every committed write durable before an op leaves the node: one commit with
   // synchronous=FULL syncs the write-ahead log, and with it every commit before it.
@@ -286,48 +318,76 @@ struct Replica::Impl {
     return Outcome::kMerged;
   }
 
-  // Merges a list of ops (JSON) in one transaction; returns the lowest sequence per author
-  // that was refused (malformed ones count for nobody).
-  std::map<std::string, int64_t> MergeAll(const json::Array& ops) {
-    std::map<std::string, int64_t> first_refused;
-    Exec("BEGIN IMMEDIATE");
+  // What merging a list of ops did: whether it was committed, per author the lowest sequence
+  // refused for a reason that may pass later (it holds the mark below it), and the sequences
+  // taken (merged, already held, or refused for good: a key outside the author's own).
+  struct Merged {
+    bool committed = false;
+    std::map<std::string, int64_t> hold;
+    std::map<std::string, std::set<int64_t>> taken;
+  };
+  // Merges a list of ops (JSON) in one transaction (malformed ones count for nobody).
+  Merged MergeAll(const json::Array& ops) {
+    Merged m;
+    if (!Exec("BEGIN IMMEDIATE")) return m;
     for (const json::Value& v : ops) {
       auto op = FromJson(v);
       if (!op) {
         Refuse("bad_op");
         continue;
       }
-      if (Merge(*op) == Outcome::kRefused) {
-        auto [it, fresh] = first_refused.emplace(op->author, op->seq);
+      const auto refused_before = counters.refused["not_own_key"];
+      if (Merge(*op) == Outcome::kRefused && counters.refused["not_own_key"] == refused_before) {
+        auto [it, fresh] = m.hold.emplace(op->author, op->seq);
         if (!fresh) it->second = std::min(it->second, op->seq);
+      } else {
+        m.taken[op->author].insert(op->seq);
       }
     }
-    if (!Exec("COMMIT")) Exec("ROLLBACK");
-    return first_refused;
+    m.committed = Exec("COMMIT");
+    if (!m.committed) {
+      Exec("ROLLBACK");
+      hash_cache.clear();
+    }
+    return m;
   }
 
-  // After ops from a peer covering (from, upto] of author's sequence: our mark moves to what
-  // they cover, below the first refused op. A part that does not join our mark yet (pushes
-  // travel on two connections at once and may overtake each other) is remembered and joined
-  // when the part before it arrives.
-  void Advance(const std::string& plugin, const std::string& author, int64_t from, int64_t upto,
-               const std::map<std::string, int64_t>& first_refused) {
-    if (author == self) return;
+  // How far ops of `author` sent by `sender` as covering (from, upto] let our mark move: the
+  // author vouches for its whole range (ops it no longer holds were replaced by newer ones),
+  // below the first op held back; another member only for the ops it delivered that we took,
+  // without a gap (a member that claimed more could make us skip ops it hides).
+  static int64_t Covered(const Merged& m, const std::string& sender, const std::string& author, int64_t from,
+                         int64_t upto) {
+    if (!m.committed) return from;
     int64_t to = upto;
-    if (auto it = first_refused.find(author); it != first_refused.end()) to = std::min(to, it->second - 1);
-    if (to <= from) return;
+    if (auto it = m.hold.find(author); it != m.hold.end()) to = std::min(to, it->second - 1);
+    if (sender == author) return to;
+    int64_t next = from;
+    if (auto t = m.taken.find(author); t != m.taken.end()) {
+      while (t->second.count(next + 1)) ++next;
+    }
+    return std::min(to, next);
+  }
+
+  // After ops from a peer covering (from, to] of author's sequence (Covered): our mark moves
+  // there. A part that does not join our mark yet (pushes travel on two connections at once
+  // and may overtake each other) is remembered and joined when the part before it arrives.
+  // Returns whether the mark moved.
+  bool Advance(const std::string& plugin, const std::string& author, int64_t from, int64_t to) {
+    if (author == self || !authority.keys.count(author)) return false;  // marks only for members
+    if (to <= from) return false;
     const int64_t mark = Mark(plugin, author);
     auto& parts = ahead[{plugin, author}];
     if (mark < from) {
       if (parts.size() < 64) parts[from] = std::max(parts[from], to);
-      return;
+      return false;
     }
     int64_t next = std::max(mark, to);
     for (auto it = parts.begin(); it != parts.end() && it->first <= next;) {
       next = std::max(next, it->second);
       it = parts.erase(it);
     }
-    if (next > mark) SetMark(plugin, author, next);
+    return next > mark && SetMark(plugin, author, next);
   }
   bool Live(const std::string& plugin, const std::string& author) const {
     auto it = live_push.find({plugin, author});
@@ -348,7 +408,9 @@ struct Replica::Impl {
     for (const auto& [plugin, spec] : specs) {
       json::Object authors;
       json::Array pushing;
-      if (auto it = marks.find(plugin); it != marks.end()) {
+      if (auto again = reask.find(plugin); again != reask.end()) {
+        for (const auto& [a, seq] : again->second) authors.emplace(a, seq);
+      } else if (auto it = marks.find(plugin); it != marks.end()) {
         for (const auto& [a, seq] : it->second) {
           authors.emplace(a, seq);
           if (Live(plugin, a)) pushing.push_back(a);
@@ -373,7 +435,16 @@ struct Replica::Impl {
       if (theirs == their.end() || !theirs->second.is_object()) continue;
       const json::Object& tm = theirs->second.as_object();
       for (const auto& [a, v] : tm) {
-        if (v.is_int() && v.as_int() > Mark(plugin, a)) *behind = true;
+        if (!v.is_int() || v.as_int() <= Mark(plugin, a)) continue;
+        if (a == self) {
+          // Others hold ops of ours beyond our sequence (this key on a database that lost them):
+          // never reuse those numbers.
+          PS_LOG(kWarn, "appdata") << "a peer holds writes of this node up to " << v.as_int() << " for " << plugin
+                                   << ", this database only to " << Mark(plugin, a) << "; continuing after them";
+          SetMark(plugin, self, v.as_int());
+        } else if (authority.keys.count(a)) {
+          *behind = true;
+        }
       }
       std::set<std::string> skip;
       if (auto l = live.find(plugin); l != live.end() && l->second.is_array()) {
@@ -412,7 +483,9 @@ struct Replica::Impl {
             op.sig = by_author.Text(7);
             std::string wire = Wire(op);
             if (wire.size() > budget && !ops.empty()) {
-              upto = by_author.Int(0) - 1;
+              // Cut short: we cover up to the op before this one, and never beyond our mark
+              // (we may hold ops past a gap).
+              upto = std::min(my_mark, by_author.Int(0) - 1);
               more = true;
               budget = 0;
               break;
@@ -488,14 +561,15 @@ struct Replica::Impl {
     if (s.Step() == SQLITE_DONE) counters.tombstones_dropped += static_cast<uint64_t>(sqlite3_changes(db));
   }
 
-  // Ops outside their author's spans (after the Authority closed one): deleted, and the
-  // plugin's marks reset so that what they had replaced is pulled again.
+  // Ops outside their author's spans (after the Authority closed one, or a plugin's rules
+  // changed): deleted, ours too, and the plugin pulled again from nothing once, so that what
+  // they had replaced comes back. Our marks stay (they still say what we can answer for).
   void Purge() {
     std::vector<std::tuple<std::string, std::string, std::string>> doomed;
     Stmt s(db, "SELECT plugin, coll, key, author, t FROM appdata_ops");
     while (s.Step() == SQLITE_ROW) {
       const std::string author = s.Text(3);
-      if (author == self || !authority.keys.count(author)) continue;  // unknown: maybe the ledger lags
+      if (!authority.keys.count(author)) continue;  // unknown: maybe the ledger lags
       Op op;
       op.plugin = s.Text(0);
       op.collection = s.Text(1);
@@ -510,7 +584,7 @@ struct Replica::Impl {
     }
     if (doomed.empty()) return;
     std::set<std::string> plugins;
-    Exec("BEGIN IMMEDIATE");
+    if (!Exec("BEGIN IMMEDIATE")) return;  // the next change of authority tries again
     for (const auto& [plugin, coll, key] : doomed) {
       del_row.Bind(1, plugin).Bind(2, coll).Bind(3, key);
       del_row.Step();
@@ -519,14 +593,14 @@ struct Replica::Impl {
       hash_cache.erase(plugin);
       plugins.insert(plugin);
     }
-    for (const std::string& plugin : plugins) {
-      for (auto& [author, seq] : marks[plugin]) {
-        if (author != self && seq > 0) SetMark(plugin, author, 0);
-        ahead.erase({plugin, author});
-        live_push.erase({plugin, author});
-      }
+    if (!Exec("COMMIT")) {
+      Exec("ROLLBACK");
+      return;
     }
-    if (!Exec("COMMIT")) Exec("ROLLBACK");
+    for (const std::string& plugin : plugins) {
+      reask[plugin].clear();
+      for (auto& [author, seq] : marks[plugin]) live_push.erase({plugin, author});
+    }
     counters.purged += doomed.size();
     PS_LOG(kWarn, "appdata") << "dropped " << doomed.size()
                              << " ops their authors were not allowed to write (a member or publisher removed); pulling again";
@@ -551,7 +625,11 @@ struct Replica::Impl {
     if (auto it = authority.keys.find(self); it != authority.keys.end() && !it->second.member.empty()) {
       t = std::max(t, it->second.member.back().from_ms);
     }
-    const int64_t l = t == hlc_t ? hlc_l + 1 : 0;
+    int64_t l = t == hlc_t ? hlc_l + 1 : 0;
+    if (l > kMaxLogical) {  // the counter's range is bounded on the wire: carry into the ms
+      ++t;
+      l = 0;
+    }
     Op op;
     op.network = authority.network_id;
     op.plugin = plugin;
@@ -575,8 +653,7 @@ struct Replica::Impl {
     op.seq = Mark(plugin, self) + 1;
     op = Sign(std::move(op), *o.key);
     std::string wire = Wire(op);
-    Exec("BEGIN IMMEDIATE");
-    const bool stored = Store(op) && SetMark(plugin, self, op.seq);
+    const bool stored = Exec("BEGIN IMMEDIATE") && Store(op) && SetMark(plugin, self, op.seq);
     if (!stored || !Exec("COMMIT")) {
       Exec("ROLLBACK");
       marks[plugin][self] = op.seq - 1;
@@ -668,25 +745,7 @@ Result<std::unique_ptr<Replica>> Replica::Open(ReplicaOptions options) {
       d.hlc_l = s.Int(1);
     }
   }
-  // Away longer than tombstones are kept: what others deleted meanwhile may be forgotten
-  // everywhere else, so everything but our own writes is fetched anew.
-  if (auto last = d.Meta("last_sync_ms")) {
-    const int64_t at = std::strtoll(last->c_str(), nullptr, 10);
-    if (at > 0 && d.Now() - at > d.o.tombstone_ms) {
-      PS_LOG(kWarn, "appdata") << "last synced " << (d.Now() - at) / 86400000
-                               << " days ago, longer than deletions are remembered: fetching all app data again";
-      Stmt del(d.db, "DELETE FROM appdata_ops WHERE author <> ?");
-      del.Bind(1, d.self);
-      del.Step();
-      Stmt marks(d.db, "DELETE FROM appdata_marks WHERE author <> ?");
-      marks.Bind(1, d.self);
-      marks.Step();
-      for (auto& [plugin, authors] : d.marks) {
-        for (auto it = authors.begin(); it != authors.end();) it = it->first == d.self ? std::next(it) : authors.erase(it);
-      }
-      d.SetMeta("last_sync_ms", "0");
-    }
-  }
+  d.ResetIfAway();
   d.next_gc_ms = d.o.clock->SteadyMs() + 60 * 1000;
   return std::unique_ptr<Replica>(new Replica(std::move(impl)));
 }
@@ -701,12 +760,22 @@ Status Replica::Declare(const std::string& plugin, const std::vector<CollectionS
     }
     if (!by_name.emplace(c.name, c).second) return Status::Error("invalid", "collection " + c.name + " declared twice");
   }
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  if (by_name.empty()) {
-    impl_->specs.erase(plugin);
-  } else {
-    impl_->specs[plugin] = std::move(by_name);
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  auto old = d.specs.find(plugin);
+  bool stricter = false;  // a collection kept with another rule (a new version of the plugin)
+  if (old != d.specs.end()) {
+    for (const auto& [name, spec] : by_name) {
+      auto was = old->second.find(name);
+      stricter |= was != old->second.end() && was->second.rule != spec.rule;
+    }
   }
+  if (by_name.empty()) {
+    d.specs.erase(plugin);
+  } else {
+    d.specs[plugin] = std::move(by_name);
+  }
+  if (stricter && d.have_authority) d.Purge();  // what the new rule forbids goes everywhere
   return Status::Ok();
 }
 
@@ -741,9 +810,12 @@ Result<std::vector<std::pair<std::string, std::string>>> Replica::List(const std
   std::vector<std::pair<std::string, std::string>> out;
   d.list_prefix.Bind(1, plugin).Bind(2, collection).Bind(3, prefix).Bind(4, static_cast<int64_t>(limit));
   int rc;
+  size_t bytes = 0;
   while ((rc = d.list_prefix.Step()) == SQLITE_ROW) {
     std::string key = d.list_prefix.Text(0);
     if (key.compare(0, prefix.size(), prefix) != 0) break;  // past the prefix
+    bytes += key.size() + static_cast<size_t>(sqlite3_column_bytes(d.list_prefix.raw(), 1));
+    if (bytes > kMaxListBytes && !out.empty()) break;  // the listing's memory is bounded too
     out.emplace_back(std::move(key), d.list_prefix.Text(1));
   }
   d.list_prefix.Reset();
@@ -753,7 +825,8 @@ Result<std::vector<std::pair<std::string, std::string>>> Replica::List(const std
 
 uint64_t Replica::Changes(const std::string& plugin, const std::string& collection) {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->changes[{plugin, collection}];
+  auto it = impl_->changes.find({plugin, collection});  // never grows for names asked about
+  return it == impl_->changes.end() ? 0 : it->second;
 }
 
 void Replica::SetAuthority(Authority authority, std::vector<Peer> peers) {
@@ -787,6 +860,7 @@ void Replica::Tick(std::vector<Outgoing>* out) {
   if (now >= d.next_gc_ms) {
     d.next_gc_ms = now + 3600 * 1000;
     d.ExpireTombstones();
+    d.ResetIfAway();  // a node that stays up but hears nobody for that long
   }
 }
 
@@ -810,12 +884,13 @@ Status Replica::Receive(const std::string& from_key, const std::string& from_url
       const std::string* p = op.find_string("p");
       own = own && a && *a == from_key && p && *p == *plugin;
     }
-    auto refused = d.MergeAll(ops->as_array());
+    Impl::Merged merged = d.MergeAll(ops->as_array());
+    d.Heard();
     if (own && d.specs.count(*plugin)) {
-      d.Advance(*plugin, from_key, *prev, *upto, refused);
+      d.Advance(*plugin, from_key, *prev, Impl::Covered(merged, from_key, from_key, *prev, *upto));
       // Live while its pushes join our mark with nothing missing before them.
       const std::pair<std::string, std::string> id{*plugin, from_key};
-      if (refused.empty() && d.ahead[id].empty() && d.Mark(*plugin, from_key) >= *upto) {
+      if (merged.committed && merged.hold.empty() && d.ahead[id].empty() && d.Mark(*plugin, from_key) >= *upto) {
         d.live_push[id] = d.o.clock->SteadyMs();
       } else {
         d.live_push.erase(id);
@@ -830,6 +905,7 @@ Status Replica::Receive(const std::string& from_key, const std::string& from_url
       return bad("marks are {\"live\": {plugin: [author]}, \"marks\": {plugin: {author: seq}}}");
     }
     bool behind = false;
+    d.Heard();
     std::string answer = d.Answer(marks->as_object(), live->as_object(), &behind);
     if (!answer.empty()) out->push_back({from_url, "appops", std::move(answer)});
     if (behind) out->push_back({from_url, "appsync", d.MarksBody()});
@@ -853,30 +929,38 @@ Status Replica::Receive(const std::string& from_key, const std::string& from_url
         }
       }
     }
+    bool moved = false;
     for (const auto& [plugin, entries] : plugins->as_object()) {
       for (const json::Value& e : entries.as_array()) {
         const json::Array& ops = e.find("ops")->as_array();
+        const std::string& author = *e.find_string("a");
         // Every op must be of this plugin and author, or the entry moves no mark.
         bool consistent = true;
         for (const json::Value& op : ops) {
           const std::string* a = op.find_string("a");
           const std::string* p = op.find_string("p");
-          consistent = consistent && a && *a == *e.find_string("a") && p && *p == plugin;
+          consistent = consistent && a && *a == author && p && *p == plugin;
         }
-        auto refused = d.MergeAll(ops);
+        Impl::Merged merged = d.MergeAll(ops);
         if (consistent && d.specs.count(plugin)) {
-          d.Advance(plugin, *e.find_string("a"), *e.find_int("from"), *e.find_int("upto"), refused);
+          const int64_t from = *e.find_int("from");
+          const int64_t covered = Impl::Covered(merged, from_key, author, from, *e.find_int("upto"));
+          moved |= d.Advance(plugin, author, from, covered);
+          if (auto again = d.reask.find(plugin); again != d.reask.end() && d.authority.keys.count(author)) {
+            int64_t& progress = again->second[author];
+            if (from <= progress && covered > progress) {
+              progress = covered;
+              moved = true;
+            }
+          }
         }
       }
+      if (!more->as_bool()) d.reask.erase(plugin);  // asked from nothing and got it all
     }
-    const int64_t now = d.Now();
-    if (now - d.last_sync_saved_ms > 60 * 1000) {
-      d.last_sync_saved_ms = now;
-      d.SetMeta("last_sync_ms", std::to_string(now));
-    }
-    if (more->as_bool()) {
-      out->push_back({from_url, "appsync", d.MarksBody()});
-    }
+    d.Heard();
+    // Cut short: ask again at once, but only while it moves something (ops refused for a
+    // reason that may pass would otherwise come back at once, again and again).
+    if (more->as_bool() && moved) out->push_back({from_url, "appsync", d.MarksBody()});
     return Status::Ok();
   }
   return bad("not an app data message");
@@ -885,8 +969,8 @@ Status Replica::Receive(const std::string& from_key, const std::string& from_url
 Status Replica::MergeOne(const json::Value& op) {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
-  auto refused = d.MergeAll(json::Array{op});
-  return refused.empty() ? Status::Ok() : Status::Error("refused", "the op was refused");
+  Impl::Merged merged = d.MergeAll(json::Array{op});
+  return merged.committed && !merged.taken.empty() ? Status::Ok() : Status::Error("refused", "the op was refused");
 }
 
 std::string Replica::DataHash(const std::string& plugin) {

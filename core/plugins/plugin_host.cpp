@@ -167,6 +167,7 @@ struct Call {
   std::string route_path;
   Params params;
   bool admin = false;
+  bool private_route = false;
   std::chrono::milliseconds timeout{0};
   std::shared_ptr<http::Responder> responder;
 };
@@ -232,9 +233,10 @@ struct PluginHost::Impl {
                             const std::string& shown_file, bool check_duplicate);
   Status Replace(const std::vector<PluginFile>& set, bool best_effort);
   http::Response Handle(const http::Request& request, bool admin);
+  // private_route: the matched route is a private one (its handler writes for the owner).
   static http::Response Invoke(Loaded& p, uint32_t route_id, const http::Request& request,
                                std::string_view route_path, const Params& params, bool admin,
-                               std::chrono::milliseconds wait_limit);
+                               bool private_route, std::chrono::milliseconds wait_limit);
   void Watch();
   void BuildApi();
 };
@@ -318,9 +320,10 @@ ps_status CbKvList(ps_host* host, ps_str prefix, size_t limit, ps_kv_sink sink, 
   return PS_OK;
 }
 
-// Set while a public (non-admin) request's handler runs on this thread: replicated writes
-// from it need a collection open to public writes.
-thread_local bool tl_public_request = false;
+// Who is writing on this thread: a private route's handler or init (the node's owner), or
+// anything else: a public route's handler, or a thread the plugin started (which may act for
+// a visitor). Replicated writes of the latter need a collection open to public writes.
+thread_local bool tl_private_call = false;
 
 ps_status RepStatus(const Status& s) {
   if (s.ok()) return PS_OK;
@@ -355,7 +358,7 @@ ps_status CbRepPut(ps_host* host, ps_str collection, ps_str key, ps_str value) {
   if (!r) return PS_ERR_UNSUPPORTED;
   if (key.size > appdata::kMaxKeyBytes || value.size > appdata::kMaxValueBytes) return PS_ERR_TOO_LARGE;
   auto s = r->Put(host->name, std::string(sdk::FromPs(collection)), std::string(sdk::FromPs(key)),
-                  std::string(sdk::FromPs(value)), tl_public_request);
+                  std::string(sdk::FromPs(value)), !tl_private_call);
   if (!s.ok() && RepStatus(s) == PS_ERR_INTERNAL) {
     PS_LOG(kError, "plugins") << host->name << ": cannot write a replicated value: " << s.ToString();
   }
@@ -367,7 +370,7 @@ ps_status CbRepDelete(ps_host* host, ps_str collection, ps_str key) {
   if (!r) return PS_ERR_UNSUPPORTED;
   if (key.size > appdata::kMaxKeyBytes) return PS_ERR_TOO_LARGE;
   return RepStatus(r->Delete(host->name, std::string(sdk::FromPs(collection)), std::string(sdk::FromPs(key)),
-                             tl_public_request));
+                             !tl_private_call));
 }
 
 ps_status CbRepList(ps_host* host, ps_str collection, ps_str prefix, size_t limit, ps_kv_sink sink, void* user) {
@@ -605,8 +608,15 @@ Result<LoadedPtr> PluginHost::Impl::Prepare(const std::string& path, const std::
     if (desc->collection_count > appdata::kMaxCollections || desc->collections == nullptr) {
       return refuse_readable("plugin " + name + ": bad collection table (at most 16)");
     }
+    // Stepped through by the first element's size (the struct may grow in later minors).
+    const size_t stride = desc->collections[0].struct_size;
+    if (stride < offsetof(ps_collection, rule) + sizeof(uint32_t) || stride > 4096) {
+      return refuse_readable("plugin " + name + ": bad collection table (struct_size " + std::to_string(stride) + ")");
+    }
     for (size_t i = 0; i < desc->collection_count; ++i) {
-      const ps_collection& c = desc->collections[i];
+      const ps_collection& c =
+          *reinterpret_cast<const ps_collection*>(reinterpret_cast<const char*>(desc->collections) + i * stride);
+      if (c.struct_size != stride) return refuse_readable("plugin " + name + ": collections of different sizes");
       appdata::CollectionSpec spec;
       spec.name = c.name ? c.name : "";
       spec.rule = static_cast<appdata::Rule>(c.rule & 0xff);
@@ -619,16 +629,19 @@ Result<LoadedPtr> PluginHost::Impl::Prepare(const std::string& path, const std::
     if (!options.appdata) return refuse_readable("plugin " + name + " declares replicated collections; this node has no app data store");
   }
   if (options.appdata) {
+    declared.insert(name);  // Redeclare puts the running set back if this one is refused
     if (auto s = options.appdata->Declare(name, loaded->collections); !s.ok()) {
       return refuse_readable("plugin " + name + ": " + s.message());
     }
   }
   if (desc->init) {
     ps_status st = PS_ERR_INTERNAL;
+    tl_private_call = true;  // init writes for the node's owner
     try {
       st = desc->init(desc->state);
     } catch (...) {
     }
+    tl_private_call = false;
     if (st != PS_OK) {
       return refuse_readable("plugin " + name + ": init failed (status " + std::to_string(st) + ")");
     }
@@ -763,7 +776,7 @@ http::Response PluginHost::Impl::Handle(const http::Request& request, bool admin
   if (plugin->nonblocking && !plugin->demoted.load(std::memory_order_relaxed)) {
     // Declared non-blocking: run on this network thread, no handoff, no copy.
     const auto start = std::chrono::steady_clock::now();
-    http::Response out = Invoke(*plugin, match->id, request, route_path, params, admin,
+    http::Response out = Invoke(*plugin, match->id, request, route_path, params, admin, match->is_private,
                                 std::chrono::milliseconds::max());
     const auto took = std::chrono::steady_clock::now() - start;
     if (took > options.nonblocking_budget && !plugin->demoted.exchange(true)) {
@@ -790,6 +803,7 @@ http::Response PluginHost::Impl::Handle(const http::Request& request, bool admin
   call->route_path = std::string(route_path);
   call->params = std::move(params);
   call->admin = admin;
+  call->private_route = match->is_private;
   call->timeout = options.timeout;
   call->responder = request.Defer();
   if (!call->responder) {
@@ -797,7 +811,7 @@ http::Response PluginHost::Impl::Handle(const http::Request& request, bool admin
   }
   auto run = [call]() {
     call->responder->Send(Invoke(*call->plugin, call->route_id, call->request, call->route_path,
-                                 call->params, call->admin, call->timeout));
+                                 call->params, call->admin, call->private_route, call->timeout));
   };
   auto on_timeout = [call, timeout = options.timeout]() {
     call->plugin->failures.fetch_add(1, std::memory_order_relaxed);
@@ -817,7 +831,7 @@ http::Response PluginHost::Impl::Handle(const http::Request& request, bool admin
 // blocked workers behind it); on expiry the answer is 504 (the watchdog's, when pooled).
 http::Response PluginHost::Impl::Invoke(Loaded& p, uint32_t route_id, const http::Request& request,
                                         std::string_view route_path, const Params& params,
-                                        bool admin, std::chrono::milliseconds wait_limit) {
+                                        bool admin, bool private_route, std::chrono::milliseconds wait_limit) {
   ps_header header_buf[32];
   std::vector<ps_header> header_vec;
   ps_header* headers = header_buf;
@@ -856,13 +870,13 @@ http::Response PluginHost::Impl::Invoke(Loaded& p, uint32_t route_id, const http
                               : serial.try_lock_for(wait_limit);
       if (!locked) return http::JsonError(504, "plugin_timeout", "the plugin did not answer in time");
     }
-    tl_public_request = !admin;
+    tl_private_call = admin && private_route;
     try {
       st = p.desc->handle(p.desc->state, route_id, &req, &resp);
     } catch (...) {
       st = PS_ERR_INTERNAL;  // a C++ plugin without the SDK's barrier
     }
-    tl_public_request = false;
+    tl_private_call = false;
   }
   p.calls.fetch_add(1, std::memory_order_relaxed);
   if (st != PS_OK) {

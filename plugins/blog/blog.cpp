@@ -132,37 +132,52 @@ class Blog : public peerstack::sdk::Plugin {
         .count();
   }
 
-  // Comments of one post, oldest first. Keys: "<node id>/<post id, 12 digits>/<n>".
-  Json::Array CommentsOf(int64_t id) const {
-    Json::Array out;
-    char post[16];
-    std::snprintf(post, sizeof post, "%012lld", static_cast<long long>(id));
+  // Comments by post id, each list oldest first. Keys: "<node id>/<post id, 12 digits>/<n>".
+  // One listing for all posts (a page lists them all at once).
+  std::map<int64_t, Json::Array> AllComments() const {
+    std::map<int64_t, Json::Array> out;
     for (const auto& [key, value] : Comments().List("", 100000)) {
       const size_t slash = key.find('/');
-      if (slash == std::string::npos || key.compare(slash + 1, 12, post) != 0) continue;
+      if (slash == std::string::npos || key.size() < slash + 13) continue;
+      int64_t post = 0;
+      for (size_t i = slash + 1; i < slash + 13; ++i) {
+        if (key[i] < '0' || key[i] > '9') post = -1;
+        if (post >= 0) post = post * 10 + (key[i] - '0');
+      }
       auto c = Json::Parse(value);
-      if (!c || !c->is_object()) continue;
+      if (post <= 0 || !c || !c->is_object()) continue;
       c->as_object()["key"] = Json(key);
-      out.push_back(*c);
+      out[post].push_back(*c);
     }
-    std::stable_sort(out.begin(), out.end(), [](const Json& a, const Json& b) {
-      const Json* ta = a.get("created");
-      const Json* tb = b.get("created");
-      return (ta && ta->is_number() ? ta->as_number() : 0) < (tb && tb->is_number() ? tb->as_number() : 0);
-    });
+    for (auto& [post, list] : out) {
+      std::stable_sort(list.begin(), list.end(), [](const Json& a, const Json& b) {
+        const Json* ta = a.get("created");
+        const Json* tb = b.get("created");
+        return (ta && ta->is_number() ? ta->as_number() : 0) < (tb && tb->is_number() ? tb->as_number() : 0);
+      });
+    }
     return out;
+  }
+  Json::Array CommentsOf(int64_t id) const {
+    auto all = AllComments();
+    auto it = all.find(id);
+    return it == all.end() ? Json::Array{} : it->second;
   }
 
   void List(Response& res) const {
     std::map<std::string, std::string> all;
     for (const auto& [key, value] : host().KvList("post:", 100000)) all[key] = value;  // blog 1.0's
     for (const auto& [key, value] : Posts().List("post:", 100000)) all[key] = value;
+    auto comments = AllComments();
     Json::Array posts;
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
       auto post = Json::Parse(it->second);
       if (!post || !post->is_object()) continue;
       const Json* id = post->get("id");
-      if (id && id->is_number()) post->as_object()["comments"] = Json(CommentsOf(static_cast<int64_t>(id->as_number())));
+      if (id && id->is_number()) {
+        auto c = comments.find(static_cast<int64_t>(id->as_number()));
+        post->as_object()["comments"] = Json(c == comments.end() ? Json::Array{} : c->second);
+      }
       posts.push_back(*post);
     }
     res.Json(200, Json(Json::Object{{"posts", Json(std::move(posts))}}));

@@ -330,6 +330,24 @@ TEST(AppDataReplica, ARemovedMembersLaterOpsAreRefusedAndPurgedOnceTheRemovalIsK
   EXPECT_EQ(c.R(1).DataHash("p"), c.R(0).DataHash("p"));
 }
 
+TEST(AppDataReplica, AMemberCannotMakeAnotherSkipAThirdAuthorsOps) {
+  Cluster c(3);
+  c.down_.insert(1);
+  ASSERT_TRUE(c.R(0).Put("p", "c", "k", "by 0").ok());
+  c.Round();  // 1 misses the push
+  c.down_.clear();
+  // Member 2 tells 1 it covers 0's ops up to 5, and sends none (or one beyond a gap): 1's mark
+  // for 0 does not move, so its next pulls still ask for them.
+  std::vector<Outgoing> out;
+  const std::string author = Hex(c.keys_[0]);
+  Op far = c.MakeOp(c.keys_[0], "c", "other", "x", 3, c.clock_.WallMs() - 10);  // a real op of 0, seq 3
+  const std::string claim = "{\"more\":false,\"plugins\":{\"p\":[{\"a\":\"" + author +
+                            "\",\"from\":0,\"ops\":[" + Wire(far) + "],\"upto\":5}]}}";
+  ASSERT_TRUE(c.R(1).Receive(Hex(c.keys_[2]), Cluster::Url(2), "appops", *json::Parse(claim), &out).ok());
+  for (int round = 0; round < 6 && !c.Get(1, "k"); ++round) c.Round();
+  EXPECT_EQ(c.Get(1, "k"), "by 0");
+}
+
 TEST(AppDataReplica, AFloodingAuthorIsSlowedAndItsOpsArriveLater) {
   Cluster c(2);
   ReplicaOptions small;
@@ -436,17 +454,25 @@ TEST(AppDataReplica, TombstonesExpireAndANodeAwayLongerFetchesEverythingAgain) {
   c.Round();
   EXPECT_EQ(*c.R(0).StatusJson().find("plugins")->find("p")->find_int("tombstones"), 0);
   EXPECT_EQ(c.R(0).DataHash("p"), hash);
-  // Replica 1 last synced 31 days ago: reopened, it keeps its own writes only and fetches
-  // the rest anew.
+  // Replica 1 last exchanged app data 31 days ago: reopened, it pulls everything again from
+  // nothing (its marks may count on tombstones the others dropped); replica 0, which heard
+  // nobody meanwhile either, drops nothing (it may be all that is left of some data).
   c.replicas_[1].reset();
   c.clock_.Advance(31LL * 24 * 3600 * 1000);
   c.replicas_[1] = c.Open(1, dir.Sub("1.db"));
   c.Share();
-  EXPECT_FALSE(c.Get(1, "kept").has_value());
-  EXPECT_EQ(c.Get(1, "mine"), "v");
+  std::vector<Outgoing> pull;
+  c.clock_.Advance(1000);
+  c.R(1).Tick(&pull);
+  ASSERT_FALSE(pull.empty());
+  EXPECT_EQ(json::Parse(pull.back().body)->find("marks")->find("p")->as_object().size(), 0u) << pull.back().body
+      << json::Serialize(c.R(1).StatusJson());
   c.Round();
   c.Round();
-  EXPECT_EQ(c.Get(1, "kept"), "v");
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(c.Get(i, "kept"), "v") << i;
+    EXPECT_EQ(c.Get(i, "mine"), "v") << i;
+  }
   EXPECT_TRUE(c.Agree());
 }
 

@@ -391,7 +391,7 @@ TEST(PluginAbi, HeaderHashMatchesTheRecordedVersion) {
   ASSERT_FALSE(header.empty());
   const std::map<std::string, std::string> kRecorded = {
       {"1.0", "7ad5a7828432dc20a2e45f4fe6cb7c9442fd307763c82f8f78406e5759db0d6c"},
-      {"1.1", "cc4193ba7dc6d92566344ae7ebab4609691294b127d43b29f97d4b6598a1d086"},
+      {"1.1", "eb671921b33490c1ac408ff4ae7cd82c3e0903ce4750b600f9350b76c0eb6240"},
   };
   const std::string version = std::to_string(PEERSTACK_PLUGIN_ABI_MAJOR) + "." +
                               std::to_string(PEERSTACK_PLUGIN_ABI_MINOR);

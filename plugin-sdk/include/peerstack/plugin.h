@@ -180,7 +180,8 @@ typedef struct ps_host_api {
   ps_status (*rep_get)(ps_host* host, ps_str collection, ps_str key, ps_bytes_sink sink, void* user);
   ps_status (*rep_put)(ps_host* host, ps_str collection, ps_str key, ps_str value);
   ps_status (*rep_delete)(ps_host* host, ps_str collection, ps_str key);
-  /* Calls sink for every live key starting with prefix, in byte order of keys, at most limit. */
+  /* Calls sink for every live key starting with prefix, in byte order of keys, at most limit
+   * keys and 32 MiB of keys and values (at least one key). */
   ps_status (*rep_list)(ps_host* host, ps_str collection, ps_str prefix, size_t limit, ps_kv_sink sink,
                         void* user);
   /* A number that grows whenever the collection changes here (a local write or one merged
@@ -212,11 +213,16 @@ typedef struct ps_route {
 #define PS_REP_PUBLISHERS 1 /* nodes whose key is one of the network's publisher keys */
 #define PS_REP_MEMBERS 2    /* any member */
 #define PS_REP_OWN_KEYS 3   /* any member, only keys that start with its node id and "/" */
-/* Or-ed into rule: handlers of public routes may write too. Without it only private routes
- * and init may (a public write is signed with this node's key on a visitor's behalf). */
+/* Or-ed into rule: handlers of public routes may write too. Without it only private routes'
+ * handlers and init may (a public write is signed with this node's key on a visitor's
+ * behalf); a write from any other thread (one the plugin started) counts as public. */
 #define PS_REP_PUBLIC_WRITES 0x100
 
+/* One element of ps_plugin.collections. The host steps through the array by the first
+ * element's struct_size (sizeof(ps_collection) of the plugin's header), so the struct may
+ * grow at the end like the others; every element carries the same struct_size. */
 typedef struct ps_collection {
+  size_t struct_size;
   const char* name; /* NUL-terminated, [a-z0-9][a-z0-9_-]{0,31}, unique in the plugin */
   uint32_t rule;    /* PS_REP_* */
 } ps_collection;

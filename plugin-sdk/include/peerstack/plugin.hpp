@@ -696,7 +696,9 @@ class Plugin {
     desc_.handle = &HandleThunk;
     desc_.shutdown = &ShutdownThunk;
     c_collections_.clear();
-    for (const auto& c : collections_) c_collections_.push_back(ps_collection{c.first.c_str(), c.second});
+    for (const auto& c : collections_) {
+      c_collections_.push_back(ps_collection{sizeof(ps_collection), c.first.c_str(), c.second});
+    }
     desc_.collections = c_collections_.empty() ? nullptr : c_collections_.data();
     desc_.collection_count = c_collections_.size();
     return &desc_;
