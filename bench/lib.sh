@@ -96,6 +96,18 @@ bench_until() {
   done
 }
 
+# bench_start_node NAME [flags]: `$bin run` with the app in $work/app (plugins/, front/), data in
+# $work/NAME, log in $work/NAME.log, ports it picks, open admission, direct reachability; its
+# PID joins pids; waits (20 s at most) for its ports.json. The caller sets $bin.
+bench_start_node() {
+  local name=$1
+  shift
+  "$bin" run --data-dir "$work/$name" --port 0 --admin-port 0 --bind 127.0.0.1 --tunnel direct --admission open \
+    --plugins "$work/app/plugins" --front "$work/app/front" "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  bench_until 20 "$name to start" test -s "$work/$name/ports.json"
+}
+
 # A loopback port nothing answers on.
 bench_free_port() {
   local p

@@ -48,14 +48,7 @@ admin() {  # NAME PATH [curl args]: a request to a node's admin listener
 mkdir -p "$work/app/plugins" "$work/app/front"
 cp "$notes" "$work/app/plugins/libnotes.so"
 echo '<!doctype html><title>bench</title>' >"$work/app/front/index.html"
-start() {  # NAME [flags]
-  local name=$1
-  shift
-  "$bin" run --data-dir "$work/$name" --port 0 --admin-port 0 --bind 127.0.0.1 --tunnel direct --admission open \
-    --plugins "$work/app/plugins" --front "$work/app/front" "$@" >"$work/$name.log" 2>&1 &
-  pids+=($!)
-  bench_until 20 "$name to start" test -s "$work/$name/ports.json"
-}
+start() { bench_start_node "$@"; }
 members() { admin "$1" /status | jq -r .network.members 2>/dev/null; }
 start n1
 url="http://127.0.0.1:$(port_of n1 public)"

@@ -40,14 +40,7 @@ port_of() { jq -r ".$2" "$1/ports.json" 2>/dev/null; }
 mkdir -p "$work/app/plugins" "$work/app/front"
 cp "$hello" "$work/app/plugins/libhello.so"
 cp -r "$root/front/." "$work/app/front/"
-start() {  # NAME [flags]
-  local name=$1
-  shift
-  "$bin" run --data-dir "$work/$name" --port 0 --admin-port 0 --bind 127.0.0.1 --tunnel direct --admission open \
-    --plugins "$work/app/plugins" --front "$work/app/front" "$@" >"$work/$name.log" 2>&1 &
-  pids+=($!)
-  bench_until 10 "$name to start" test -s "$work/$name/ports.json"
-}
+start() { bench_start_node "$@"; }
 members() { curl -s -m 2 -H "Authorization: Bearer $(tr -d '\n' <"$work/n1/admin.token")" \
   "http://127.0.0.1:$(port_of "$work/n1" admin)/status" | jq -r .network.members 2>/dev/null; }
 start n1

@@ -31,10 +31,8 @@ class AppDataTest : public ::testing::Test {
   TestNode& Start(const std::string& name, const std::string& join = "") {
     if (!ports_.count(name)) ports_[name] = test::FreePort();
     ::mkdir(dir_.Sub(name).c_str(), 0755);
-    std::vector<std::string> args{"--port", std::to_string(ports_[name]), "--plugins", dir_.Sub("plugins"),
-                                  "--front", dir_.Sub("front")};
-    if (!join.empty()) args.insert(args.end(), {"--join", Url(join)});
-    auto node = std::make_unique<TestNode>(dir_.Sub(name), args);
+    auto node = std::make_unique<TestNode>(
+        dir_.Sub(name), test::NodeArgs(ports_[name], dir_.Sub("plugins"), dir_.Sub("front"), join.empty() ? "" : Url(join)));
     std::string why;
     EXPECT_TRUE(node->Start(&why)) << why;
     auto& slot = nodes_[name];

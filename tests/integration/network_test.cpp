@@ -33,10 +33,8 @@ class NetworkTest : public ::testing::Test {
                   const std::string& plugins = "plugins") {
     if (!ports_.count(name)) ports_[name] = test::FreePort();
     ::mkdir(dir_.Sub(name).c_str(), 0755);
-    std::vector<std::string> args{"--port", std::to_string(ports_[name]), "--plugins",
-                                  dir_.Sub(plugins), "--front", dir_.Sub("front")};
-    if (!join_url.empty()) args.insert(args.end(), {"--join", join_url});
-    auto node = std::make_unique<TestNode>(dir_.Sub(name), args);
+    auto node = std::make_unique<TestNode>(
+        dir_.Sub(name), test::NodeArgs(ports_[name], dir_.Sub(plugins), dir_.Sub("front"), join_url));
     std::string why;
     EXPECT_TRUE(node->Start(&why)) << why;
     auto& slot = nodes_[name];

@@ -40,11 +40,9 @@ class ReleaseTest : public ::testing::Test {
                   std::vector<std::string> extra = {}, std::map<std::string, std::string> env = {}) {
     if (!ports_.count(name)) ports_[name] = test::FreePort();
     ::mkdir(dir_.Sub(name).c_str(), 0755);
-    std::vector<std::string> args{"--port", std::to_string(ports_[name]), "--plugins", app + "/plugins",
-                                  "--front", app + "/front", "--tunnel", "direct"};
-    if (!join.empty()) args.insert(args.end(), {"--join", join});
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto node = std::make_unique<TestNode>(dir_.Sub(name), args, env);
+    extra.insert(extra.begin(), {"--tunnel", "direct"});
+    auto node = std::make_unique<TestNode>(
+        dir_.Sub(name), test::NodeArgs(ports_[name], app + "/plugins", app + "/front", join, extra), env);
     std::string why;
     EXPECT_TRUE(node->Start(&why)) << why;
     auto& slot = nodes_[name];

@@ -118,4 +118,12 @@ json::Value TestNode::GetJson(const std::string& path, bool admin) const {
   return v.ok() ? *v : json::Value(nullptr);
 }
 
+std::vector<std::string> NodeArgs(uint16_t port, const std::string& plugins, const std::string& front,
+                                  const std::string& join, const std::vector<std::string>& extra) {
+  std::vector<std::string> args{"--port", std::to_string(port), "--plugins", plugins, "--front", front};
+  if (!join.empty()) args.insert(args.end(), {"--join", join});
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 }  // namespace peerstack::test

@@ -64,4 +64,9 @@ class TestNode {
   uint16_t admin_port_ = 0;
 };
 
+// The flags of a node that answers on a fixed port (so it can restart at the same URL) and
+// runs the app of `plugins` and `front`, joining `join` when it is not empty, then `extra`.
+std::vector<std::string> NodeArgs(uint16_t port, const std::string& plugins, const std::string& front,
+                                  const std::string& join = "", const std::vector<std::string>& extra = {});
+
 }  // namespace peerstack::test
