@@ -1,6 +1,9 @@
 // `peerstack keygen` and `peerstack release ...`: what a publisher runs (docs/releases.md).
+
 #include "release_cli.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -455,6 +458,13 @@ int Fail(const std::string& message, int code) {
 
 Result<json::Value> Admin(const std::string& data_dir, const std::string& method, const std::string& path,
                           const std::string& body) {
+  // A node holds its data dir's lock while it runs: if we can take it, the ports.json there is
+  // a killed node's, and its ports may belong to something else by now.
+  if (const int fd = ::open((data_dir + "/" + node::kLockFile).c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    const bool free = ::flock(fd, LOCK_SH | LOCK_NB) == 0;
+    ::close(fd);
+    if (free) return Status::Error("no_node", "no node is running with data dir " + data_dir);
+  }
   auto ports_text = files::ReadFile(data_dir + "/" + node::kPortsFile, 4096);
   if (!ports_text) return Status::Error("no_node", "no node is running with data dir " + data_dir + " (no ports.json)");
   auto ports = json::Parse(*ports_text);

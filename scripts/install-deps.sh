@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Peerstack needs, only those missing: safe to run every time.
+# Installs the Debian packages Peerstack needs, only those missing: safe to run every time. As
+# root it installs them; otherwise with sudo when there is one; otherwise it prints the command
+# to run as root and exits 2.
 set -euo pipefail
 
 packages=(
@@ -37,9 +39,18 @@ if ((${#missing[@]} == 0)); then
   exit 0
 fi
 
+# As root: install. Otherwise through sudo when there is one; else say what to run as root.
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+    echo "install-deps: run as root (there is no sudo here):" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 2
+  fi
+  sudo=(sudo)
+fi
 echo "install-deps: installing ${missing[*]}" >&2
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,7 +1,11 @@
 #include "base/log.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -55,8 +59,29 @@ std::string UtcTime(int64_t ms_since_epoch) {
   return out;
 }
 
+bool ToJournal() {
+  static const bool journal = [] {
+    const char* env = std::getenv("JOURNAL_STREAM");
+    if (env == nullptr || *env == '\0') return false;
+    unsigned long long dev = 0, ino = 0;
+    if (std::sscanf(env, "%llu:%llu", &dev, &ino) != 2) return false;
+    struct stat st {};
+    // Only when stderr is still that stream (not redirected by whoever started us).
+    return ::fstat(STDERR_FILENO, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+  }();
+  return journal;
+}
+
 void Write(Level level, std::string_view module, std::string_view message) {
   using namespace std::chrono;
+  if (ToJournal()) {
+    static constexpr int kPriority[] = {7, 6, 4, 3, 3};
+    std::lock_guard<std::mutex> lock(g_write_mutex);
+    std::fprintf(stderr, "<%d>%-5s %.*s: %.*s\n", kPriority[static_cast<int>(level)], LevelName(level),
+                 static_cast<int>(module.size()), module.data(), static_cast<int>(message.size()), message.data());
+    std::fflush(stderr);
+    return;
+  }
   const std::string stamp =
       UtcTime(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
   std::lock_guard<std::mutex> lock(g_write_mutex);

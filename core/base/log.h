@@ -1,4 +1,7 @@
-// The one logger: a line per event, "TIME LEVEL module: message", to stderr.
+// The one logger: a line per event, "TIME LEVEL module: message", to stderr. Under systemd
+// (stderr is the journal: JOURNAL_STREAM names its device and inode) a line is
+// "<P>LEVEL module: message" instead: P the syslog priority journald reads (7 debug, 6 info,
+// 4 warn, 3 error), no time (the journal adds its own).
 // Thread-safe; the level is process-wide and set once at start-up by the command line.
 #pragma once
 
@@ -16,6 +19,8 @@ bool ParseLevel(std::string_view text, Level* out);
 void SetLevel(Level level);
 bool Enabled(Level level);
 void Write(Level level, std::string_view module, std::string_view message);
+// Whether stderr is the journal, as JOURNAL_STREAM ("DEVICE:INODE") and fstat(2) say; read once.
+bool ToJournal();
 // A wall-clock time (ms since the epoch) as the log writes it: 2026-12-01T23:58:24.123Z.
 std::string UtcTime(int64_t ms_since_epoch);
 

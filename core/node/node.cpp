@@ -413,6 +413,9 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   impl->version = std::move(version);
   if (auto s = files::MakeDirs(config.data_dir); !s.ok()) return s;
   if (auto s = impl->LockDataDir(); !s.ok()) return s;
+  // A ports.json left by a killed node names ports that are not ours (yet): gone until this
+  // node is ready to serve.
+  ::unlink(impl->Path(kPortsFile).c_str());
 
   bool created = false;
   auto key = store::LoadOrCreateNodeKey(impl->Path(kKeyFile), &created);

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <map>
 #include <memory>
 
 #include "json/json.h"
@@ -243,6 +244,49 @@ TEST_F(NodeTest, RefusesASecondNodeOnTheSameDataDir) {
       &out);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("another node is running"), std::string::npos) << out;
+}
+
+// A node killed with SIGKILL leaves its ports.json: `peerstack status` must not talk to those
+// ports (something else may own them by now), and the next start removes the file until it
+// is ready again.
+TEST_F(NodeTest, AKilledNodesPortsFileIsNeverTakenForARunningNode) {
+  StartNode();
+  std::string out;
+  ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out), 0) << out;
+  ASSERT_EQ(node_->Stop(SIGKILL), -SIGKILL);
+  ASSERT_FALSE(test::ReadFileOrEmpty(dir_.Sub("data/ports.json")).empty());
+  EXPECT_NE(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out), 0);
+  EXPECT_NE(out.find("no node is running"), std::string::npos) << out;
+  StartNode();
+  ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out), 0) << out;
+  const json::Value ports = *json::Parse(test::ReadFileOrEmpty(dir_.Sub("data/ports.json")));
+  EXPECT_EQ(*ports.find_int("public"), node_->public_port());
+}
+
+// Under systemd stderr is the journal (JOURNAL_STREAM names it): lines carry the priority
+// journald reads and no time of their own; with JOURNAL_STREAM naming another file, the usual
+// format.
+TEST_F(NodeTest, UnderSystemdLogLinesCarryTheJournalPriorityAndNoTime) {
+  test::WriteFile(dir_.Sub("node.log"), "");
+  struct stat st {};
+  ASSERT_EQ(::stat(dir_.Sub("node.log").c_str(), &st), 0);
+  const std::string stream = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  node_ = std::make_unique<test::TestNode>(dir_.path(), std::vector<std::string>{"--front", dir_.Sub("front")},
+                                           std::map<std::string, std::string>{{"JOURNAL_STREAM", stream}});
+  std::string why;
+  ASSERT_TRUE(node_->Start(&why)) << why;
+  const std::string log = node_->Log();
+  EXPECT_NE(log.find("<6>INFO  node: "), std::string::npos) << log;
+  EXPECT_EQ(log.find("Z INFO"), std::string::npos) << "no timestamps:\n" << log;
+  ASSERT_EQ(node_->Stop(SIGTERM), 0);
+  // JOURNAL_STREAM names another stream (stderr was redirected since): timestamps as usual.
+  ::unlink(dir_.Sub("node.log").c_str());
+  node_ = std::make_unique<test::TestNode>(
+      dir_.path(), std::vector<std::string>{"--front", dir_.Sub("front")},
+      std::map<std::string, std::string>{{"JOURNAL_STREAM", std::to_string(st.st_dev) + ":1"}});
+  ASSERT_TRUE(node_->Start(&why)) << why;
+  EXPECT_NE(node_->Log().find("Z INFO  node: "), std::string::npos) << node_->Log();
+  EXPECT_EQ(node_->Log().find("<6>"), std::string::npos);
 }
 
 TEST(Cli, HelpVersionAndBadFlags) {
