@@ -1,6 +1,6 @@
 // Ed25519 signing keys and a hardened verify (RFC 8032, Crypto++ underneath).
 //
-// Crypto++ 8.7 accepts forged and malleable signatures (see shared KNOWN-GROUND.md): the
+// Crypto++ 8.7 accepts forged and malleable signatures (see docs/dependencies.md): the
 // identity public key with R = identity and S = 0 verifies any message, and S + L verifies
 // where S does. Verify() therefore checks lengths, S < L, canonical non-small-order public
 // keys and a non-small-order R before it asks Crypto++ about the equation.

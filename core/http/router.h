@@ -1,5 +1,5 @@
 // Our route table (Pistache's Rest::Router races on its map across workers; see
-// KNOWN-GROUND.md). Routes are added while the node is being wired, before the server
+// docs/dependencies.md). Routes are added while the node is being wired, before the server
 // starts; lookups afterwards are read-only and safe from any worker thread.
 #pragma once
 

@@ -3,7 +3,7 @@
 // Today: Pistache's TCP layer (listener, epoll reactors, write queue) with our own request
 // parser (http/parser.h), response writer and connection policy, because Pistache 0.0.5's
 // HTTP layer closes keep-alive connections, desyncs after 413, trusts Content-Length and
-// echoes exception text (KNOWN-GROUND.md). What the server guarantees:
+// echoes exception text (docs/dependencies.md). What the server guarantees:
 //   - HTTP/1.1 connections stay open by default; pipelined requests are answered in order.
 //   - Limits (message.h Limits) are enforced with 400/413/431/501/505; the connection is
 //     closed after such an answer, and bytes after the bad request are never executed.

@@ -1,4 +1,4 @@
-// The node's configuration: the `peerstack run` flags and environment of DESIGN.md
+// The node's configuration: the `peerstack run` flags and environment of docs/design.md
 // section 10, with their defaults. Parsing is here (not in main.cpp) so tests can use it.
 #pragma once
 

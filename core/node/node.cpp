@@ -43,8 +43,8 @@ namespace {
 
 // Routes that exist only on the admin listener. The public listener answers them 404 so the
 // SPA fallback cannot make them look like pages (and nothing about them leaks).
-constexpr const char* kAdminOnlyPaths[] = {"/status", "/sync",     "/join",   "/leave",
-                                           "/evict",  "/releases", "/recover", "/publishers"};
+constexpr const char* kAdminOnlyPaths[] = {"/status",  "/sync",    "/join",       "/leave",     "/evict",
+                                           "/releases", "/recover", "/publishers", "/invitations"};
 
 
 }  // namespace

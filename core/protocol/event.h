@@ -1,4 +1,4 @@
-// Signed network events (DESIGN.md section 5), sans-I/O: building, signing, encoding and
+// Signed network events (docs/design.md section 5), sans-I/O: building, signing, encoding and
 // checking them is pure computation over bytes.
 //
 // Wire form: canonical JSON of {"author", "body", "kind", "parents", "sig", "time"}. The

@@ -1,4 +1,4 @@
-// The signed messages of a join (DESIGN.md section 5), sans-I/O.
+// The signed messages of a join (docs/design.md section 5), sans-I/O.
 //
 //   JoinRequest    signed by the joiner (domain "join-request"): key, url, code hash,
 //                  protocol version, network id, nonce, time, and on a network that admits

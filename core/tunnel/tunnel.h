@@ -1,5 +1,5 @@
-// Reachability (DESIGN.md section 7): an ordered list of providers, each of which tries to make
-// the node's public listener reachable and reports the public URL; a manager that uses the
+// Reachability (docs/design.md section 7): an ordered list of providers, each of which tries to
+// make the node's public listener reachable and reports the public URL; a manager that uses the
 // first one that works, checks it periodically, moves to the next when it fails, comes back
 // to a better one when it works again, and reports every change of URL.
 //

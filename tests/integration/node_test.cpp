@@ -192,7 +192,7 @@ TEST_F(NodeTest, AdminNeedsTheToken) {
 
 TEST_F(NodeTest, AdminPathsAreNotOnThePublicPort) {
   StartNode();
-  for (const char* path : {"/status", "/sync", "/join", "/releases", "/status/", "/sync/x"}) {
+  for (const char* path : {"/status", "/sync", "/join", "/releases", "/invitations", "/status/", "/sync/x"}) {
     auto r = test::HttpGet(public_port_, path, {"Authorization: Bearer " + Token()});
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->status, 404) << path;

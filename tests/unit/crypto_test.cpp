@@ -68,7 +68,8 @@ TEST(Ed25519, RejectsMalleatedSignatureWithSPlusL) {
     carry = sum >> 8;
   }
   ASSERT_EQ(carry, 0u);
-  EXPECT_TRUE(CryptoppAccepts(pub, msg, sig)) << "Crypto++ fixed #1352? update KNOWN-GROUND";
+  EXPECT_TRUE(CryptoppAccepts(pub, msg, sig))
+      << "Crypto++ fixed #1352? update docs/dependencies.md";
   EXPECT_EQ(Verify(pub, msg, sig).code(), "non_canonical_signature");
 }
 
@@ -78,7 +79,8 @@ TEST(Ed25519, RejectsIdentityKeyForgery) {
   std::string sig(64, '\0');
   sig[0] = 1;  // R = identity, S = 0
   const std::string msg = "any message at all";
-  EXPECT_TRUE(CryptoppAccepts(pub, msg, sig)) << "Crypto++ fixed #1348? update KNOWN-GROUND";
+  EXPECT_TRUE(CryptoppAccepts(pub, msg, sig))
+      << "Crypto++ fixed #1348? update docs/dependencies.md";
   EXPECT_EQ(Verify(pub, msg, sig).code(), "weak_key");
 }
 

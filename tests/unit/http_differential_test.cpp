@@ -226,8 +226,8 @@ const std::map<std::string, Known>& KnownDisagreements() {
         "either, and one number is all a client ever needs to send"}},
       {"two equal Content-Lengths",
        {Verdict::kReject, Verdict::kAccept,
-        "duplicate Content-Length fields are refused even when equal (KNOWN-GROUND: Pistache "
-        "accepted conflicting ones); RFC 9110 8.6 allows refusing"}},
+        "duplicate Content-Length fields are refused even when equal (docs/dependencies.md: "
+        "Pistache accepted conflicting ones); RFC 9110 8.6 allows refusing"}},
       {"corpus/expect_magic.http",
        {Verdict::kReject, Verdict::kAccept,
         "an Expect other than 100-continue gets 417 (RFC 9110 10.1.1); Beast leaves "
