@@ -18,6 +18,7 @@
 #include "node/config.h"
 #include "node/node.h"
 #include "protocol/event.h"
+#include "init_cli.h"
 #include "release_cli.h"
 #include "store/key_file.h"
 #include "store/store.h"
@@ -41,6 +42,7 @@ constexpr const char kHelp[] =
     "  keygen    make a publisher key (signs releases)\n"
     "  release   create, sign, publish and follow a release of the app\n"
     "  invite    make an invitation (a link) for a friend's node to join\n"
+    "  init      write a new app (a plugin and a frontend) to start from\n"
     "\n"
     "  peerstack --help, peerstack COMMAND --help, peerstack --version\n";
 
@@ -320,6 +322,7 @@ int main(int argc, char** argv) {
     if (command == "keygen") return peerstack::cli::Keygen(args);
     if (command == "release") return peerstack::cli::Release(args);
     if (command == "invite") return peerstack::cli::Invite(args);
+    if (command == "init") return peerstack::cli::Init(args);
   } catch (const std::exception& e) {
     return Fail(std::string("fatal: ") + e.what());
   }

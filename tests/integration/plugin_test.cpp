@@ -398,6 +398,45 @@ TEST_F(PluginNodeTest, DevModeHotSwapFailsNoRequest) {
   EXPECT_NE(node_->Log().find("retired hello 1.0.0"), std::string::npos);
 }
 
+// `peerstack init` makes an app that builds out of tree against the installed SDK and runs:
+// its page, its public route, its private one (a replicated write); and refuses a non-empty
+// directory or a bad name.
+TEST_F(PluginNodeTest, AnAppMadeByInitBuildsAgainstTheInstalledSdkAndServesBothRoutes) {
+  std::string out;
+  const std::string prefix = dir_.Sub("sdk");
+  ASSERT_EQ(test::RunCommand({"cmake", "--install", PEERSTACK_BUILD_DIR, "--prefix", prefix, "--component", "sdk"}, &out), 0)
+      << out;
+  const std::string app = dir_.Sub("my-app");
+  ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "init", app}, &out), 0) << out;
+  EXPECT_NE(out.find("wrote the app my-app"), std::string::npos) << out;
+  EXPECT_NE(test::RunCommand({test::PeerstackBinary(), "init", app}, &out), 0);
+  EXPECT_NE(out.find("not empty"), std::string::npos) << out;
+  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "init", dir_.Sub("other"), "--name", "Bad Name"}, &out), 2);
+  const std::string readme = test::ReadFileOrEmpty(app + "/README.md");
+  for (const char* step : {"cmake -S . -B build", "peerstack run --dev", "peerstack release create"}) {
+    EXPECT_NE(readme.find(step), std::string::npos) << step;
+  }
+  ASSERT_EQ(test::RunCommand({"cmake", "-S", app, "-B", app + "/build", "-DCMAKE_PREFIX_PATH=" + prefix}, &out), 0) << out;
+  ASSERT_EQ(test::RunCommand({"cmake", "--build", app + "/build"}, &out), 0) << out;
+  node_ = std::make_unique<test::TestNode>(
+      dir_.path(), std::vector<std::string>{"--dev", "--plugins", app + "/build/plugins", "--front", app + "/front"});
+  std::string why;
+  ASSERT_TRUE(node_->Start(&why)) << why;
+  auto page = node_->Request("GET", "/");
+  ASSERT_TRUE(page.has_value());
+  EXPECT_NE(page->body.find("/api/my-app/messages"), std::string::npos) << page->body;
+  ASSERT_TRUE(test::WaitFor([&] { return node_->Request("GET", "/api/my-app/messages")->status == 200; }, 30s))
+      << node_->Log();
+  EXPECT_EQ(node_->Request("POST", "/api/my-app/messages", R"({"text":"hi"})")->status, 405);  // public: no
+  auto posted = node_->Request("POST", "/api/my-app/messages", R"({"text":"hi"})", true);
+  ASSERT_TRUE(posted.has_value());
+  EXPECT_EQ(posted->status, 201) << posted->body << node_->Log();
+  const json::Value list = node_->GetJson("/api/my-app/messages");
+  ASSERT_TRUE(list.is_object()) << node_->Log();
+  ASSERT_EQ(list.find("messages")->as_array().size(), 1u);
+  EXPECT_EQ(*list.find("messages")->as_array()[0].find_string("text"), "hi");
+}
+
 TEST_F(PluginNodeTest, AnOutOfTreePluginBuiltAgainstTheInstalledSdkAnswers) {
   // Install the SDK from this build, then build the quick-start example as a user would.
   std::string out;
