@@ -14,6 +14,7 @@
 
 #include "base/files.h"
 #include "base/log.h"
+#include "base/service.h"
 #include "crypto/encoding.h"
 #include "crypto/random.h"
 #include "http/client.h"
@@ -639,11 +640,16 @@ Status Node::Start() {
                         << d.public_server->port() << ", admin 127.0.0.1:"
                         << d.admin_server->port() << "), network "
                         << (d.network->network_id().empty() ? "(joining)" : d.network->network_id());
+  // Under systemd (Type=notify): ready once both listeners serve and ports.json says so.
+  if (!service::Notify("READY=1\nSTATUS=serving " + d.SelfUrl() + "\nMAINPID=" + std::to_string(::getpid()) + "\n")) {
+    PS_LOG(kWarn, "node") << "could not tell the service manager (NOTIFY_SOCKET) that the node is ready";
+  }
   return Status::Ok();
 }
 
 void Node::Stop() {
   Impl& d = *impl_;
+  if (d.public_server) (void)service::Notify("STOPPING=1\n");
   {
     std::lock_guard<std::mutex> lock(d.adopt_gate->mu);
     d.adopt_gate->server = nullptr;

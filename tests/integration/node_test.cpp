@@ -1,8 +1,13 @@
 // The real peerstack binary, on port 0 in a temp data dir, as a user would run it.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <map>
 #include <memory>
 
@@ -287,6 +292,92 @@ TEST_F(NodeTest, UnderSystemdLogLinesCarryTheJournalPriorityAndNoTime) {
   ASSERT_TRUE(node_->Start(&why)) << why;
   EXPECT_NE(node_->Log().find("Z INFO  node: "), std::string::npos) << node_->Log();
   EXPECT_EQ(node_->Log().find("<6>"), std::string::npos);
+}
+
+// Under systemd with Type=notify: the node says READY=1 once it serves (ports.json written)
+// and STOPPING=1 when it stops, on the datagram socket NOTIFY_SOCKET names.
+TEST_F(NodeTest, TellsTheServiceManagerWhenItIsReadyAndWhenItStops) {
+  const std::string path = dir_.Sub("notify.sock");
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  struct Close {
+    int fd;
+    ~Close() { ::close(fd); }
+  } closer{fd};
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  auto receive = [&](std::chrono::milliseconds wait) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) != 1) return std::string();
+    char buf[512];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  };
+  node_ = std::make_unique<test::TestNode>(dir_.path(), std::vector<std::string>{"--front", dir_.Sub("front")},
+                                           std::map<std::string, std::string>{{"NOTIFY_SOCKET", path}});
+  std::string why;
+  ASSERT_TRUE(node_->Start(&why)) << why;
+  const std::string ready = receive(10s);
+  EXPECT_NE(ready.find("READY=1\n"), std::string::npos) << ready;
+  EXPECT_NE(ready.find("STATUS=serving http://127.0.0.1:"), std::string::npos) << ready;
+  ASSERT_EQ(node_->Stop(SIGTERM), 0);
+  EXPECT_NE(receive(10s).find("STOPPING=1"), std::string::npos);
+}
+
+// `cmake --install` into a staging prefix: the daemon runs from there with the installed
+// example app, the systemd unit names those paths and passes `systemd-analyze verify` (where
+// it exists), the SDK's CMake package and the pkg-config file for C plugins are there.
+TEST(Install, AStagedInstallGivesAWorkingDaemonUnitAndSdk) {
+  test::TempDir dir;
+  const std::string stage = dir.Sub("stage");
+  std::string out;
+  ASSERT_EQ(test::RunCommand({"cmake", "--install", PEERSTACK_BUILD_DIR, "--prefix", stage}, &out), 0) << out;
+  for (const char* f : {"bin/peerstack", "share/peerstack/plugins/libhello.so", "share/peerstack/plugins/libblog.so",
+                        "share/peerstack/front/index.html", "lib/systemd/system/peerstack.service",
+                        "include/peerstack/plugin.h", "include/peerstack/plugin.hpp",
+                        "lib/cmake/PeerstackPluginSDK/PeerstackPluginSDKConfig.cmake", "lib/pkgconfig/peerstack-plugin.pc"}) {
+    EXPECT_FALSE(test::ReadFileOrEmpty(stage + "/" + f).empty()) << f;
+  }
+  const std::string unit = test::ReadFileOrEmpty(stage + "/lib/systemd/system/peerstack.service");
+  EXPECT_NE(unit.find("ExecStart=" + stage + "/bin/peerstack run --data-dir ${STATE_DIRECTORY} --plugins " + stage +
+                      "/share/peerstack/plugins"),
+            std::string::npos)
+      << unit;
+  for (const char* line : {"Type=notify", "StateDirectory=peerstack", "DynamicUser=yes", "NoNewPrivileges=yes",
+                           "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "RestrictAddressFamilies="}) {
+    EXPECT_NE(unit.find(line), std::string::npos) << line;
+  }
+  // The staged daemon serves the staged app.
+  const std::string data = dir.Sub("data");
+  test::Process node(stage + "/bin/peerstack",
+                     {"run", "--data-dir", data, "--port", "0", "--admin-port", "0", "--bind", "127.0.0.1", "--tunnel",
+                      "direct", "--plugins", stage + "/share/peerstack/plugins", "--front", stage + "/share/peerstack/front"},
+                     dir.Sub("node.log"));
+  ASSERT_TRUE(test::WaitFor([&] { return !test::ReadFileOrEmpty(data + "/ports.json").empty(); }, 20s))
+      << test::ReadFileOrEmpty(dir.Sub("node.log"));
+  const json::Value ports = *json::Parse(test::ReadFileOrEmpty(data + "/ports.json"));
+  const uint16_t port = static_cast<uint16_t>(*ports.find_int("public"));
+  EXPECT_TRUE(test::WaitFor([&] { auto r = test::HttpGet(port, "/api/hello/"); return r && r->status == 200; }, 20s))
+      << test::ReadFileOrEmpty(dir.Sub("node.log"));
+  EXPECT_EQ(test::HttpGet(port, "/")->status, 200);
+  EXPECT_EQ(node.Stop(SIGTERM, 10s), 0);
+  // A C plugin compiles with the pkg-config file alone.
+  ASSERT_EQ(test::RunCommand({"sh", "-c",
+                              "cc -shared -fPIC -o " + dir.Sub("libhello.so") + " $(PKG_CONFIG_PATH=" + stage +
+                                  "/lib/pkgconfig pkg-config --cflags peerstack-plugin) " + PEERSTACK_SOURCE_DIR +
+                                  "/plugins/hello/hello.c"},
+                             &out),
+            0)
+      << out;
+  std::string analyze;
+  if (test::RunCommand({"sh", "-c", "command -v systemd-analyze"}, &analyze) != 0) {
+    GTEST_SKIP() << "systemd-analyze is not installed: the unit file was not verified";
+  }
+  EXPECT_EQ(test::RunCommand({"systemd-analyze", "verify", stage + "/lib/systemd/system/peerstack.service"}, &out), 0)
+      << out;
 }
 
 TEST(Cli, HelpVersionAndBadFlags) {
