@@ -22,7 +22,8 @@ constexpr const char kInitHelp[] =
     "/api/NAME/: [a-z0-9][a-z0-9_-]{0,31}.\n";
 
 // @NAME@ is replaced by the app's name.
-constexpr const char kCMake[] = R"tpl(# @NAME@: a Peerstack app (a plugin and a frontend), made by `peerstack init`.
+constexpr const char kCMake[] =
+    R"tpl(# @NAME@: a Peerstack app (a plugin and a frontend), made by `peerstack init`.
 cmake_minimum_required(VERSION 3.20)
 project(@NAME@ LANGUAGES CXX)
 set(CMAKE_CXX_STANDARD 17)
@@ -39,7 +40,8 @@ set(CMAKE_LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/plugins)
 peerstack_add_plugin(NAME @NAME@ SOURCES plugin.cpp VERSION 0.1.0)
 )tpl";
 
-constexpr const char kPlugin[] = R"tpl(// @NAME@: made by `peerstack init`. Messages that every node of the network holds (a replicated
+constexpr const char kPlugin[] =
+    R"tpl(// @NAME@: made by `peerstack init`. Messages that every node of the network holds (a replicated
 // collection, plugin ABI 1.1: docs/plugin-sdk.md in the Peerstack repository).
 //
 //   GET  /api/@NAME@/messages                  every message, oldest first      (public)
@@ -168,7 +170,8 @@ bool ValidName(const std::string& n) {
   if (n.empty() || n.size() > 32) return false;
   for (size_t i = 0; i < n.size(); ++i) {
     const char c = n[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '_' || c == '-'));
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '_' || c == '-'));
     if (!ok) return false;
   }
   return true;
@@ -203,29 +206,40 @@ int Init(const std::vector<std::string>& args) {
   if (name.empty()) {
     for (char c : std::filesystem::path(dir).lexically_normal().filename().string()) {
       const char lower = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      name.push_back((lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9') || lower == '-' ? lower : '_');
+      name.push_back(
+          (lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9') || lower == '-' ? lower
+                                                                                           : '_');
     }
     while (!name.empty() && (name[0] == '_' || name[0] == '-')) name.erase(0, 1);
     if (name.size() > 32) name.resize(32);
   }
   if (!ValidName(name)) {
-    return Fail("the app's name '" + name + "' is not [a-z0-9][a-z0-9_-]{0,31}: give one with --name", 2);
+    return Fail(
+        "the app's name '" + name + "' is not [a-z0-9][a-z0-9_-]{0,31}: give one with --name", 2);
   }
   std::error_code ec;
   if (std::filesystem::exists(dir, ec) && !std::filesystem::is_empty(dir, ec)) {
-    return Fail(dir + " exists and is not empty: init writes a new app into an empty or new directory", 2);
+    return Fail(
+        dir + " exists and is not empty: init writes a new app into an empty or new directory", 2);
   }
   const struct {
     const char* path;
     const char* text;
-  } files[] = {{"CMakeLists.txt", kCMake}, {"plugin.cpp", kPlugin}, {"front/index.html", kIndex}, {"README.md", kReadme}};
+  } files[] = {{"CMakeLists.txt", kCMake},
+               {"plugin.cpp", kPlugin},
+               {"front/index.html", kIndex},
+               {"README.md", kReadme}};
   for (const auto& f : files) {
     const std::string path = dir + "/" + f.path;
-    if (auto s = files::MakeDirs(std::filesystem::path(path).parent_path().string()); !s.ok()) return Fail(s.message());
-    if (auto s = files::WriteFileAtomic(path, Fill(f.text, name), 0644); !s.ok()) return Fail(s.message());
+    if (auto s = files::MakeDirs(std::filesystem::path(path).parent_path().string()); !s.ok())
+      return Fail(s.message());
+    if (auto s = files::WriteFileAtomic(path, Fill(f.text, name), 0644); !s.ok())
+      return Fail(s.message());
   }
-  std::cout << "wrote the app " << name << " into " << dir << " (plugin.cpp, CMakeLists.txt, front/, README.md)\n"
-            << "next: the three commands in " << dir << "/README.md (build, run with --dev, publish)\n";
+  std::cout << "wrote the app " << name << " into " << dir
+            << " (plugin.cpp, CMakeLists.txt, front/, README.md)\n"
+            << "next: the three commands in " << dir
+            << "/README.md (build, run with --dev, publish)\n";
   return 0;
 }
 

@@ -10,15 +10,15 @@
 #include <vector>
 
 #include "base/files.h"
-#include "bundle/bundle.h"
 #include "base/log.h"
+#include "bundle/bundle.h"
 #include "crypto/encoding.h"
 #include "http/client.h"
+#include "init_cli.h"
 #include "json/json.h"
 #include "node/config.h"
 #include "node/node.h"
 #include "protocol/event.h"
-#include "init_cli.h"
 #include "release_cli.h"
 #include "store/key_file.h"
 #include "store/store.h"
@@ -93,8 +93,7 @@ int Run(const std::vector<std::string>& args) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  PS_LOG(kInfo, "node") << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-                        << ", stopping";
+  PS_LOG(kInfo, "node") << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping";
   n->Stop();
   PS_LOG(kInfo, "node") << "stopped cleanly";
   return 0;
@@ -138,8 +137,10 @@ int StatusCommand(const std::vector<std::string>& args) {
   if (auto done = ParseDataDirCommand(args, kStatusHelp, &config, &rest)) return *done;
   bool raw = false;
   for (const auto& a : rest) {
-    if (a == "--json") raw = true;
-    else return Fail("unexpected argument '" + a + "'", 2);
+    if (a == "--json")
+      raw = true;
+    else
+      return Fail("unexpected argument '" + a + "'", 2);
   }
   auto st = peerstack::cli::Admin(config.data_dir, "GET", "/status");
   if (!st) return Fail(st.status().message());
@@ -160,41 +161,51 @@ int StatusCommand(const std::vector<std::string>& args) {
   std::cout << "node       " << str(nd, "id") << " (version " << str(nd, "version") << ")\n"
             << "url        " << str(nd, "url") << "\n"
             << "reached by " << str(tn, "provider") << "\n";
-  if (const auto* failures = tn ? tn->find("failures") : nullptr; failures && failures->is_array()) {
+  if (const auto* failures = tn ? tn->find("failures") : nullptr;
+      failures && failures->is_array()) {
     for (const auto& f : failures->as_array()) {
       std::cout << "  " << str(&f, "provider") << " failed: " << str(&f, "error") << "\n";
     }
   }
   if (const auto* relay = st->find("relay"); relay && relay->is_object()) {
-    std::cout << "relay      port " << str(relay, "port") << ", relaying " << str(relay, "relayed") << " node(s)\n";
+    std::cout << "relay      port " << str(relay, "port") << ", relaying " << str(relay, "relayed")
+              << " node(s)\n";
   }
-  std::cout
-            << "network    " << str(net, "id") << "\n"
+  std::cout << "network    " << str(net, "id") << "\n"
             << "state      " << str(net, "state_hash") << "\n"
             << "members    " << str(net, "members") << "\n"
-            << "admission  " << (str(net, "admission") == "invite" ? "by invitation (" + str(net, "invitations_used") + " used; `peerstack invite` makes one)"
-                                                                     : str(net, "admission")) << "\n"
-            << "release    " << [&] {
-                 const auto* rel = st->find("release");
-                 const auto* run = rel ? rel->find("running") : nullptr;
-                 std::string line = run && run->is_object() ? (str(run, "version") == "0" ? "its local files" : "release " + str(run, "version"))
-                                                            : std::string("nothing yet");
-                 const std::string detail = str(rel, "detail");
-                 return line + " (" + str(rel, "phase") + (detail.empty() || detail == "?" ? "" : ": " + detail) + ")";
-               }() << "\n"
-            << [&] {
-                 // One line per plugin with replicated data: its hash (compare across nodes).
-                 std::string lines;
-                 const auto* ad = st->find("appdata");
-                 const auto* plugins = ad ? ad->find("plugins") : nullptr;
-                 if (!plugins || !plugins->is_object()) return lines;
-                 for (const auto& [name, p] : plugins->as_object()) {
-                   lines += "app data   " + name + ": " + str(&p, "entries") + " entries, hash " +
-                            str(&p, "hash").substr(0, 16) + "\n";
-                 }
-                 return lines;
-               }()
-            << "ports      public " << str(pt, "public") << ", admin " << str(pt, "admin") << "\n"
+            << "admission  "
+            << (str(net, "admission") == "invite"
+                    ? "by invitation (" + str(net, "invitations_used") +
+                          " used; `peerstack invite` makes one)"
+                    : str(net, "admission"))
+            << "\n"
+            << "release    " <<
+      [&] {
+        const auto* rel = st->find("release");
+        const auto* run = rel ? rel->find("running") : nullptr;
+        std::string line = run && run->is_object()
+                               ? (str(run, "version") == "0" ? "its local files"
+                                                             : "release " + str(run, "version"))
+                               : std::string("nothing yet");
+        const std::string detail = str(rel, "detail");
+        return line + " (" + str(rel, "phase") +
+               (detail.empty() || detail == "?" ? "" : ": " + detail) + ")";
+      }() << "\n"
+            <<
+      [&] {
+        // One line per plugin with replicated data: its hash (compare across nodes).
+        std::string lines;
+        const auto* ad = st->find("appdata");
+        const auto* plugins = ad ? ad->find("plugins") : nullptr;
+        if (!plugins || !plugins->is_object()) return lines;
+        for (const auto& [name, p] : plugins->as_object()) {
+          lines += "app data   " + name + ": " + str(&p, "entries") + " entries, hash " +
+                   str(&p, "hash").substr(0, 16) + "\n";
+        }
+        return lines;
+      }() << "ports      public "
+            << str(pt, "public") << ", admin " << str(pt, "admin") << "\n"
             << "uptime     " << str(nd, "uptime_ms") << " ms\n";
   return 0;
 }
@@ -224,10 +235,12 @@ std::string PickBootstrap(const std::vector<std::string>& urls) {
       std::cout << "answers\n";
       return url;
     }
-    std::cout << "no answer (" << (r.ok() ? "status " + std::to_string(r->status) : r.status().ToString()) << ")\n";
+    std::cout << "no answer ("
+              << (r.ok() ? "status " + std::to_string(r->status) : r.status().ToString()) << ")\n";
   }
-  std::cout << "  none of the " << urls.size() << " members the file names answers now; the node keeps asking "
-            << urls.front() << "\n";
+  std::cout << "  none of the " << urls.size()
+            << " members the file names answers now; the node keeps asking " << urls.front()
+            << "\n";
   return urls.front();
 }
 
@@ -248,18 +261,26 @@ int RunBundle(std::vector<std::string> args) {
       break;
     }
   }
-  std::cout << "peerstack: a node of network " << fp << " (compare this fingerprint with your friend's)\n"
-            << "  app: " << (c->manifest ? "release " + std::to_string(c->manifest->version) : std::string("release 0"))
+  std::cout << "peerstack: a node of network " << fp
+            << " (compare this fingerprint with your friend's)\n"
+            << "  app: "
+            << (c->manifest ? "release " + std::to_string(c->manifest->version)
+                            : std::string("release 0"))
             << ", " << c->files.size() << " files, all verified\n";
   for (const auto& [entry, bytes] : c->files) {
-    const std::string path = dir + "/app/" + (entry.role == "plugin" ? "plugins/" : "front/") + entry.path;
-    if (auto s = peerstack::files::MakeDirs(path.substr(0, path.rfind('/'))); !s.ok()) return Fail(s.message());
-    if (auto s = peerstack::files::WriteFileAtomic(path, bytes, entry.role == "plugin" ? 0755 : 0644); !s.ok()) {
+    const std::string path =
+        dir + "/app/" + (entry.role == "plugin" ? "plugins/" : "front/") + entry.path;
+    if (auto s = peerstack::files::MakeDirs(path.substr(0, path.rfind('/'))); !s.ok())
+      return Fail(s.message());
+    if (auto s =
+            peerstack::files::WriteFileAtomic(path, bytes, entry.role == "plugin" ? 0755 : 0644);
+        !s.ok()) {
       return Fail(s.message());
     }
   }
   std::cout << "  extracted into " << dir << "/app\n";
-  std::vector<std::string> run{"--data-dir", dir, "--plugins", dir + "/app/plugins", "--front", dir + "/app/front"};
+  std::vector<std::string> run{"--data-dir",         dir,       "--plugins",
+                               dir + "/app/plugins", "--front", dir + "/app/front"};
   // The join flags go along on every run: a node that is a member already ignores them. Until
   // it holds the network's events (a joiner stores none before it is admitted: a first run,
   // or one stopped before admission) it asks around for a live member of the card first.
@@ -276,7 +297,8 @@ int RunBundle(std::vector<std::string> args) {
     run.insert(run.end(), {"--join", via});
     if (!c->card.invitation.empty()) run.insert(run.end(), {"--invite", c->card.invitation});
     if (!admitted) {
-      std::cout << "  joining through " << via << (c->card.invitation.empty() ? "" : " with the invitation the file carries")
+      std::cout << "  joining through " << via
+                << (c->card.invitation.empty() ? "" : " with the invitation the file carries")
                 << "\n";
     }
   }

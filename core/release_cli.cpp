@@ -90,8 +90,8 @@ Args ParseArgs(const std::vector<std::string>& args, const std::vector<std::stri
 
 // "30d", "12h", "30m", "45s", "500ms" or plain milliseconds.
 bool ParseDuration(const std::string& text, int64_t* ms) {
-  static const std::pair<const char*, int64_t> kUnits[] = {{"ms", 1}, {"s", 1000}, {"m", 60000},
-                                                           {"h", 3600000}, {"d", 86400000}};
+  static const std::pair<const char*, int64_t> kUnits[] = {
+      {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
   int64_t n = 0;
   auto r = std::from_chars(text.data(), text.data() + text.size(), n);
   if (r.ec != std::errc() || n < 0) return false;
@@ -112,7 +112,8 @@ bool ParseDuration(const std::string& text, int64_t* ms) {
 bool ParseInt(const std::string& text, int64_t lo, int64_t hi, int64_t* out) {
   int64_t n = 0;
   auto r = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || n < lo || n > hi) return false;
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || n < lo || n > hi)
+    return false;
   *out = n;
   return true;
 }
@@ -127,7 +128,8 @@ Result<json::Value> ReadJsonFile(const std::string& path) {
   auto text = files::ReadFile(path, 8u << 20);
   if (!text) return text.status();
   auto v = json::Parse(*text, {8u << 20, 16});
-  if (!v || !v->is_object()) return Status::Error("bad_file", path + " is not a release file (JSON object)");
+  if (!v || !v->is_object())
+    return Status::Error("bad_file", path + " is not a release file (JSON object)");
   return v;
 }
 
@@ -140,21 +142,27 @@ std::string Hex(const crypto::PublicKey& k) { return crypto::HexEncode(k.data(),
 int Create(const Args& a) {
   if (!a.Has("-o")) return Fail("release create needs -o FILE", 2);
   const std::string plugins = a.Get("--plugins"), front = a.Get("--front");
-  if (plugins.empty() && front.empty()) return Fail("release create needs --plugins DIR and/or --front DIR", 2);
+  if (plugins.empty() && front.empty())
+    return Fail("release create needs --plugins DIR and/or --front DIR", 2);
   protocol::Manifest m;
   int64_t expires_ms = 30LL * 86400000;
-  if (a.Has("--expires") && (!ParseDuration(a.Get("--expires"), &expires_ms) ||
-                             a.Get("--expires").find_first_not_of("0123456789") == std::string::npos)) {
+  if (a.Has("--expires") &&
+      (!ParseDuration(a.Get("--expires"), &expires_ms) ||
+       a.Get("--expires").find_first_not_of("0123456789") == std::string::npos)) {
     return Fail("--expires: a duration with its unit, such as 30d, 12h or 90m", 2);
   }
   auto policy_int = [&](const char* flag, int64_t lo, int64_t hi, int64_t* out) {
     return !a.Has(flag) || ParseInt(a.Get(flag), lo, hi, out);
   };
   if (!policy_int("--stages", 1, 16, &m.rollout.stages)) return Fail("--stages: 1 to 16", 2);
-  if (!policy_int("--healthy-percent", 1, 100, &m.rollout.healthy_percent)) return Fail("--healthy-percent: 1 to 100", 2);
-  if (!policy_int("--max-failures", 1, 1000000, &m.rollout.max_failures)) return Fail("--max-failures: at least 1", 2);
-  if (!policy_int("--max-error-percent", 1, 100, &m.rollout.max_error_percent)) return Fail("--max-error-percent: 1 to 100", 2);
-  if (a.Has("--soak") && (!ParseDuration(a.Get("--soak"), &m.rollout.soak_ms) || m.rollout.soak_ms > 86400000)) {
+  if (!policy_int("--healthy-percent", 1, 100, &m.rollout.healthy_percent))
+    return Fail("--healthy-percent: 1 to 100", 2);
+  if (!policy_int("--max-failures", 1, 1000000, &m.rollout.max_failures))
+    return Fail("--max-failures: at least 1", 2);
+  if (!policy_int("--max-error-percent", 1, 100, &m.rollout.max_error_percent))
+    return Fail("--max-error-percent: 1 to 100", 2);
+  if (a.Has("--soak") &&
+      (!ParseDuration(a.Get("--soak"), &m.rollout.soak_ms) || m.rollout.soak_ms > 86400000)) {
     return Fail("--soak: a duration up to 1d", 2);
   }
   // The network and the next version: given, or asked of the local node.
@@ -178,33 +186,39 @@ int Create(const Args& a) {
   m.network = network;
   m.version = version;
   m.created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::system_clock::now().time_since_epoch()).count();
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
   m.expires_ms = m.created_ms + expires_ms;
   m.files = release::EntriesOf(*found);
-  if (auto check = protocol::ParseManifest(m.ToJson()); !check) return Fail(check.status().message());
+  if (auto check = protocol::ParseManifest(m.ToJson()); !check)
+    return Fail(check.status().message());
   char cwd[4096];
   auto absolute = [&](const std::string& p) {
     if (p.empty() || p[0] == '/' || !::getcwd(cwd, sizeof cwd)) return p;
     return std::string(cwd) + "/" + p;
   };
-  const json::Value file = json::Object{{"kind", "release"},
-                                        {"manifest", m.ToJson()},
-                                        {"signatures", json::Array{}},
-                                        {"sources", json::Object{{"plugins", absolute(plugins)}, {"front", absolute(front)}}}};
+  const json::Value file = json::Object{
+      {"kind", "release"},
+      {"manifest", m.ToJson()},
+      {"signatures", json::Array{}},
+      {"sources", json::Object{{"plugins", absolute(plugins)}, {"front", absolute(front)}}}};
   if (auto s = WriteJsonFile(a.Get("-o"), file); !s.ok()) return Fail(s.message());
   size_t n_plugins = 0;
   for (const auto& f : m.files) n_plugins += f.role == "plugin";
-  std::cout << "release " << m.version << " for network " << network.substr(0, 16) << ": " << n_plugins
-            << " plugin(s), " << m.files.size() - n_plugins << " frontend file(s), " << m.TotalBytes()
-            << " bytes, code " << m.CodeHash().substr(0, 16) << "\n"
-            << "rollout: " << m.rollout.stages << " stage(s), soak " << m.rollout.soak_ms / 1000 << " s, halt after "
-            << m.rollout.max_failures << " failure(s); expires in " << expires_ms / 86400000 << " day(s)\n"
-            << "wrote " << a.Get("-o") << " (unsigned: run `peerstack release sign " << a.Get("-o") << " --key KEY`)\n";
+  std::cout << "release " << m.version << " for network " << network.substr(0, 16) << ": "
+            << n_plugins << " plugin(s), " << m.files.size() - n_plugins << " frontend file(s), "
+            << m.TotalBytes() << " bytes, code " << m.CodeHash().substr(0, 16) << "\n"
+            << "rollout: " << m.rollout.stages << " stage(s), soak " << m.rollout.soak_ms / 1000
+            << " s, halt after " << m.rollout.max_failures << " failure(s); expires in "
+            << expires_ms / 86400000 << " day(s)\n"
+            << "wrote " << a.Get("-o") << " (unsigned: run `peerstack release sign " << a.Get("-o")
+            << " --key KEY`)\n";
   return 0;
 }
 
 int Sign(const Args& a) {
-  if (a.positional.size() != 1 || !a.Has("--key")) return Fail("usage: peerstack release sign FILE --key KEYFILE", 2);
+  if (a.positional.size() != 1 || !a.Has("--key"))
+    return Fail("usage: peerstack release sign FILE --key KEYFILE", 2);
   const std::string path = a.positional[0];
   auto file = ReadJsonFile(path);
   if (!file) return Fail(file.status().message());
@@ -218,21 +232,25 @@ int Sign(const Args& a) {
     if (!parsed) return Fail(parsed.status().message());
     sigs = *parsed;
   }
-  sigs.erase(std::remove_if(sigs.begin(), sigs.end(), [&](const auto& s) { return s.publisher == pub; }), sigs.end());
+  sigs.erase(
+      std::remove_if(sigs.begin(), sigs.end(), [&](const auto& s) { return s.publisher == pub; }),
+      sigs.end());
   if (kind && *kind == "release") {
     auto m = protocol::ParseManifest(*file->find("manifest"));
     if (!m) return Fail(m.status().message());
     sigs.push_back(protocol::SignManifest(*key, *m));
-    std::cout << "signed release " << m->version << " for network " << m->network.substr(0, 16) << ": "
-              << m->files.size() << " file(s), " << m->TotalBytes() << " bytes, code " << m->CodeHash().substr(0, 16)
-              << ", " << m->rollout.stages << " stage(s), halts after " << m->rollout.max_failures
-              << " failure(s), expires in " << (m->expires_ms - m->created_ms) / 3600000 << " h; as " << pub.substr(0, 16);
+    std::cout << "signed release " << m->version << " for network " << m->network.substr(0, 16)
+              << ": " << m->files.size() << " file(s), " << m->TotalBytes() << " bytes, code "
+              << m->CodeHash().substr(0, 16) << ", " << m->rollout.stages
+              << " stage(s), halts after " << m->rollout.max_failures << " failure(s), expires in "
+              << (m->expires_ms - m->created_ms) / 3600000 << " h; as " << pub.substr(0, 16);
   } else if (kind && *kind == "publishers") {
     const std::string* network = file->find_string("network");
     const int64_t* threshold = file->find_int("threshold");
     const int64_t* seq = file->find_int("seq");
     const json::Value* keys_json = file->find("publishers");
-    if (!network || !threshold || !seq || !keys_json || !keys_json->is_array()) return Fail(path + " is malformed");
+    if (!network || !threshold || !seq || !keys_json || !keys_json->is_array())
+      return Fail(path + " is malformed");
     std::vector<std::string> keys;
     for (const auto& k : keys_json->as_array()) {
       if (!k.is_string() || k.as_string().size() != 64 || !crypto::HexDecode(k.as_string())) {
@@ -240,10 +258,11 @@ int Sign(const Args& a) {
       }
       keys.push_back(k.as_string());
     }
-    const auto sig = key->SignWithDomain("publisher-set", protocol::PublisherSetPayload(*network, keys, *threshold, *seq));
+    const auto sig = key->SignWithDomain(
+        "publisher-set", protocol::PublisherSetPayload(*network, keys, *threshold, *seq));
     sigs.push_back({pub, crypto::HexEncode(sig.data(), sig.size())});
-    std::cout << "signed the change of network " << network->substr(0, 16) << "'s publishers to, threshold "
-              << *threshold << " of:\n";
+    std::cout << "signed the change of network " << network->substr(0, 16)
+              << "'s publishers to, threshold " << *threshold << " of:\n";
     for (const auto& k : keys) std::cout << "  " << k << "\n";
     std::cout << "as " << pub.substr(0, 16);
   } else {
@@ -281,15 +300,18 @@ int Follow(const std::string& data_dir, int64_t version, int64_t timeout_ms) {
           if (const json::Value* b = s.find("started"); b && b->is_bool() && b->as_bool()) ++open;
         }
       }
-      const bool halted = ro->find("halted") && ro->find("halted")->is_bool() && ro->find("halted")->as_bool();
-      const std::string line = "release " + std::to_string(version) + ": " + std::to_string(healthy) + "/" +
-                               std::to_string(total) + " healthy, " + std::to_string(failed) + " failed, " +
-                               std::to_string(open) + "/" + std::to_string(stages) + " stage(s) open" +
-                               (halted ? ", HALTED" : "");
+      const bool halted =
+          ro->find("halted") && ro->find("halted")->is_bool() && ro->find("halted")->as_bool();
+      const std::string line = "release " + std::to_string(version) + ": " +
+                               std::to_string(healthy) + "/" + std::to_string(total) +
+                               " healthy, " + std::to_string(failed) + " failed, " +
+                               std::to_string(open) + "/" + std::to_string(stages) +
+                               " stage(s) open" + (halted ? ", HALTED" : "");
       if (line != last) std::cout << line << std::endl;
       last = line;
       if (halted) {
-        std::cout << "the rollout halted: members go back to the previous release. Publish a fix as release "
+        std::cout << "the rollout halted: members go back to the previous release. Publish a fix "
+                     "as release "
                   << version + 1 << ".\n";
         return 3;
       }
@@ -298,14 +320,16 @@ int Follow(const std::string& data_dir, int64_t version, int64_t timeout_ms) {
         return failed ? 3 : 0;
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // a poll interval, not a wait for an event
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(250));  // a poll interval, not a wait for an event
   }
   std::cout << "still rolling out (see `peerstack release status`)\n";
   return 0;
 }
 
 int Publish(const Args& a) {
-  if (a.positional.size() != 1) return Fail("usage: peerstack release publish FILE [--data-dir DIR]", 2);
+  if (a.positional.size() != 1)
+    return Fail("usage: peerstack release publish FILE [--data-dir DIR]", 2);
   const std::string data_dir = DataDir(a);
   auto file = ReadJsonFile(a.positional[0]);
   if (!file) return Fail(file.status().message());
@@ -320,16 +344,19 @@ int Publish(const Args& a) {
     auto next = Admin(data_dir, "GET", "/publishers");
     if (!next) return Fail(next.status().message());
     if (const int64_t* n = next->find_int("next_seq"); !n || *n != *seq) {
-      return Fail("this change was made for publisher-set number " + std::to_string(*seq) + ", the network is at " +
-                  (n ? std::to_string(*n) : std::string("?")) + ": another change landed first; make it again");
+      return Fail("this change was made for publisher-set number " + std::to_string(*seq) +
+                  ", the network is at " + (n ? std::to_string(*n) : std::string("?")) +
+                  ": another change landed first; make it again");
     }
-    json::Value body = json::Object{{"publishers", *keys}, {"threshold", *threshold}, {"signatures", *sj}};
+    json::Value body =
+        json::Object{{"publishers", *keys}, {"threshold", *threshold}, {"signatures", *sj}};
     auto r = Admin(data_dir, "POST", "/publishers", json::Serialize(body));
     if (!r) return Fail(r.status().message());
     std::cout << "publisher set changed\n";
     return 0;
   }
-  auto m = protocol::ParseManifest(file->find("manifest") ? *file->find("manifest") : json::Value());
+  auto m =
+      protocol::ParseManifest(file->find("manifest") ? *file->find("manifest") : json::Value());
   if (!m) return Fail(m.status().message());
   // The files, from where `create` found them, checked against the manifest.
   const json::Value* src = file->find("sources");
@@ -344,7 +371,8 @@ int Publish(const Args& a) {
   for (const protocol::FileEntry& f : m->files) {
     auto it = source_of.find(f.sha256);
     if (it == source_of.end()) {
-      return Fail(f.path + " (" + f.sha256.substr(0, 12) + ") is no longer in the source directories: "
+      return Fail(f.path + " (" + f.sha256.substr(0, 12) +
+                  ") is no longer in the source directories: "
                   "they changed since `release create`");
     }
     auto data = files::ReadFile(it->second, static_cast<size_t>(protocol::kMaxReleaseFileBytes));
@@ -354,8 +382,8 @@ int Publish(const Args& a) {
     if (*put != f.sha256) return Fail(it->second + " changed while publishing");
     bytes += f.size;
   }
-  std::cout << "stored " << m->files.size() << " file(s), " << bytes << " bytes, in " << data_dir << "/"
-            << node::kBlobsDir << "\n";
+  std::cout << "stored " << m->files.size() << " file(s), " << bytes << " bytes, in " << data_dir
+            << "/" << node::kBlobsDir << "\n";
   json::Value body = json::Object{{"manifest", m->ToJson()}, {"signatures", *sj}};
   auto r = Admin(data_dir, "POST", "/releases", json::Serialize(body));
   if (!r) return Fail(r.status().message());
@@ -363,7 +391,8 @@ int Publish(const Args& a) {
             << "); the network fetches it from this node and its peers\n";
   if (a.Has("--no-wait")) return 0;
   int64_t timeout_ms = 600000;
-  if (a.Has("--timeout") && !ParseDuration(a.Get("--timeout"), &timeout_ms)) return Fail("--timeout: a duration", 2);
+  if (a.Has("--timeout") && !ParseDuration(a.Get("--timeout"), &timeout_ms))
+    return Fail("--timeout: a duration", 2);
   return Follow(data_dir, m->version, timeout_ms);
 }
 
@@ -384,29 +413,35 @@ int StatusOf(const Args& a) {
     return "-";
   };
   if (!ro || ro->is_null()) {
-    std::cout << "no release yet: the network runs release 0 (the files its founder started with)\n";
+    std::cout
+        << "no release yet: the network runs release 0 (the files its founder started with)\n";
   } else {
     std::cout << "release " << str(ro, "version") << (str(ro, "halted") == "yes" ? " HALTED" : "")
-              << (str(ro, "expired") == "yes" ? " EXPIRED" : "") << ": " << str(ro, "healthy") << " healthy, "
-              << str(ro, "failures") << " failed (halts at " << str(ro, "max_failures") << ")\n";
+              << (str(ro, "expired") == "yes" ? " EXPIRED" : "") << ": " << str(ro, "healthy")
+              << " healthy, " << str(ro, "failures") << " failed (halts at "
+              << str(ro, "max_failures") << ")\n";
     if (const json::Value* st = ro->find("stages"); st && st->is_array()) {
       for (const auto& s : st->as_array()) {
         std::cout << "  stage " << str(&s, "stage") << ": " << str(&s, "members") << " member(s), "
                   << (str(&s, "started") == "yes" ? "started" : "not started") << "\n";
       }
     }
-    std::cout << "\n  " << "node" << std::string(14, ' ') << "stage  version  health   why\n";
+    std::cout << "\n  "
+              << "node" << std::string(14, ' ') << "stage  version  health   why\n";
     const json::Value* nodes = r->find("nodes");
     for (const auto& n : nodes && nodes->is_array() ? nodes->as_array() : json::Array{}) {
       std::string key = str(&n, "key").substr(0, 16);
-      std::cout << "  " << key << "  " << str(&n, "stage") << "      " << str(&n, "version") << "        "
-                << str(&n, "health") << "  " << str(&n, "why") << "\n";
+      std::cout << "  " << key << "  " << str(&n, "stage") << "      " << str(&n, "version")
+                << "        " << str(&n, "health") << "  " << str(&n, "why") << "\n";
     }
   }
   if (me) {
-    std::cout << "\nthis node: " << str(me, "phase") << (str(me, "detail").empty() ? "" : " (" + str(me, "detail") + ")");
+    std::cout << "\nthis node: " << str(me, "phase")
+              << (str(me, "detail").empty() ? "" : " (" + str(me, "detail") + ")");
     if (const json::Value* run = me->find("running"); run && run->is_object()) {
-      std::cout << ", running " << (str(run, "version") == "0" ? std::string("its local files") : "release " + str(run, "version"));
+      std::cout << ", running "
+                << (str(run, "version") == "0" ? std::string("its local files")
+                                               : "release " + str(run, "version"));
     }
     std::cout << "\n";
   }
@@ -415,7 +450,10 @@ int StatusOf(const Args& a) {
 
 int Rotate(const Args& a) {
   if (!a.Has("-o") || !a.Has("--publisher-key") || !a.Has("--threshold")) {
-    return Fail("usage: peerstack release rotate --publisher-key LIST --threshold N [--data-dir DIR] -o FILE", 2);
+    return Fail(
+        "usage: peerstack release rotate --publisher-key LIST --threshold N [--data-dir DIR] -o "
+        "FILE",
+        2);
   }
   std::vector<std::string> keys;
   for (const std::string& k : node::SplitList(a.Get("--publisher-key"))) {
@@ -427,7 +465,8 @@ int Rotate(const Args& a) {
     }
     auto key = store::LoadKey(k);
     if (!key) return Fail("--publisher-key " + k + ": " + key.status().message());
-    if (std::find(keys.begin(), keys.end(), Hex(key->public_key())) == keys.end()) keys.push_back(Hex(key->public_key()));
+    if (std::find(keys.begin(), keys.end(), Hex(key->public_key())) == keys.end())
+      keys.push_back(Hex(key->public_key()));
   }
   int64_t threshold = 0;
   if (!ParseInt(a.Get("--threshold"), 1, static_cast<int64_t>(keys.size()), &threshold)) {
@@ -437,15 +476,19 @@ int Rotate(const Args& a) {
   if (!st) return Fail(st.status().message());
   auto seq = Admin(DataDir(a), "GET", "/publishers");
   if (!seq) return Fail(seq.status().message());
-  const std::string* network = st->find("network") ? st->find("network")->find_string("id") : nullptr;
+  const std::string* network =
+      st->find("network") ? st->find("network")->find_string("id") : nullptr;
   const int64_t* next = seq->find_int("next_seq");
   if (!network || !next) return Fail("the node has no network");
   json::Array list(keys.begin(), keys.end());
-  const json::Value file = json::Object{{"kind", "publishers"}, {"network", *network}, {"publishers", std::move(list)},
-                                        {"threshold", threshold}, {"seq", *next}, {"signatures", json::Array{}}};
+  const json::Value file =
+      json::Object{{"kind", "publishers"},   {"network", *network}, {"publishers", std::move(list)},
+                   {"threshold", threshold}, {"seq", *next},        {"signatures", json::Array{}}};
   if (auto s = WriteJsonFile(a.Get("-o"), file); !s.ok()) return Fail(s.message());
-  std::cout << "wrote " << a.Get("-o") << ": " << keys.size() << " publisher(s), threshold " << threshold
-            << "; sign it with the current publisher keys, then `peerstack release publish " << a.Get("-o") << "`\n";
+  std::cout << "wrote " << a.Get("-o") << ": " << keys.size() << " publisher(s), threshold "
+            << threshold
+            << "; sign it with the current publisher keys, then `peerstack release publish "
+            << a.Get("-o") << "`\n";
   return 0;
 }
 
@@ -456,17 +499,20 @@ int Fail(const std::string& message, int code) {
   return code;
 }
 
-Result<json::Value> Admin(const std::string& data_dir, const std::string& method, const std::string& path,
-                          const std::string& body) {
+Result<json::Value> Admin(const std::string& data_dir, const std::string& method,
+                          const std::string& path, const std::string& body) {
   // A node holds its data dir's lock while it runs: if we can take it, the ports.json there is
   // a killed node's, and its ports may belong to something else by now.
-  if (const int fd = ::open((data_dir + "/" + node::kLockFile).c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+  if (const int fd = ::open((data_dir + "/" + node::kLockFile).c_str(), O_RDONLY | O_CLOEXEC);
+      fd >= 0) {
     const bool free = ::flock(fd, LOCK_SH | LOCK_NB) == 0;
     ::close(fd);
     if (free) return Status::Error("no_node", "no node is running with data dir " + data_dir);
   }
   auto ports_text = files::ReadFile(data_dir + "/" + node::kPortsFile, 4096);
-  if (!ports_text) return Status::Error("no_node", "no node is running with data dir " + data_dir + " (no ports.json)");
+  if (!ports_text)
+    return Status::Error("no_node",
+                         "no node is running with data dir " + data_dir + " (no ports.json)");
   auto ports = json::Parse(*ports_text);
   const int64_t* admin = ports ? ports->find_int("admin") : nullptr;
   if (!admin) return Status::Error("no_node", data_dir + "/ports.json is malformed");
@@ -482,7 +528,9 @@ Result<json::Value> Admin(const std::string& data_dir, const std::string& method
   req.body = body;
   req.timeout = std::chrono::milliseconds(15000);
   auto resp = http::Fetch(req);
-  if (!resp) return Status::Error("no_node", "cannot reach the node's admin listener: " + resp.status().message());
+  if (!resp)
+    return Status::Error("no_node",
+                         "cannot reach the node's admin listener: " + resp.status().message());
   auto v = json::Parse(resp->body);
   if (resp->status >= 300) {
     const json::Value* err = v ? v->find("error") : nullptr;
@@ -514,7 +562,8 @@ constexpr const char kInviteHelp[] =
     "usage: peerstack invite [--expires 7d] [--note TEXT] [--data-dir DIR] [--json]\n"
     "\n"
     "Asks the running member in DIR for an invitation to its network (a network that admits by\n"
-    "invitation: docs/operations.md, \"Invitations\"): single use, valid for --expires (default 7d,\n"
+    "invitation: docs/operations.md, \"Invitations\"): single use, valid for --expires (default "
+    "7d,\n"
     "at most 90d), signed by this member, with an optional note (at most 200 bytes). Prints the\n"
     "link a friend downloads the app from (the invitation travels inside the file) and the token\n"
     "for `peerstack run --join URL --invite TOKEN`.\n";
@@ -525,9 +574,12 @@ int Invite(const std::vector<std::string>& args) {
     std::cout << kInviteHelp;
     return 0;
   }
-  if (!a.error.empty() || !a.positional.empty()) return Fail((a.error.empty() ? "unexpected " + a.positional[0] : a.error) + "\n" + kInviteHelp, 2);
+  if (!a.error.empty() || !a.positional.empty())
+    return Fail((a.error.empty() ? "unexpected " + a.positional[0] : a.error) + "\n" + kInviteHelp,
+                2);
   int64_t ttl_ms = 7 * 86400000LL;
-  if (a.Has("--expires") && (!ParseDuration(a.Get("--expires"), &ttl_ms) || ttl_ms < 1000 || ttl_ms > 90 * 86400000LL)) {
+  if (a.Has("--expires") &&
+      (!ParseDuration(a.Get("--expires"), &ttl_ms) || ttl_ms < 1000 || ttl_ms > 90 * 86400000LL)) {
     return Fail("--expires: a duration from 1s to 90d, such as 7d, 12h or 90m", 2);
   }
   json::Object body{{"expires_in", ttl_ms / 1000}};

@@ -13,8 +13,8 @@ namespace peerstack::cli {
 // One request to the admin listener of the node running with data_dir (its ports.json and
 // admin.token): the parsed JSON answer, or "no_node" (not running, unreachable) or
 // "refused" (an error status, with the node's message).
-Result<json::Value> Admin(const std::string& data_dir, const std::string& method, const std::string& path,
-                          const std::string& body = "");
+Result<json::Value> Admin(const std::string& data_dir, const std::string& method,
+                          const std::string& path, const std::string& body = "");
 
 // Prints "peerstack: message" on stderr; returns code (the exit code).
 int Fail(const std::string& message, int code = 1);

@@ -8,7 +8,8 @@ bool ValidCollectionName(std::string_view n) {
   if (n.empty() || n.size() > 32) return false;
   for (size_t i = 0; i < n.size(); ++i) {
     const char c = n[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '_' || c == '-'));
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '_' || c == '-'));
     if (!ok) return false;
   }
   return true;
@@ -23,9 +24,9 @@ bool ValidKey(std::string_view k) {
 }
 
 json::Value ToJson(const Op& op, bool with_sig) {
-  json::Object o{{"a", op.author}, {"c", op.collection}, {"d", op.deleted}, {"k", op.key},
-                 {"l", op.l},      {"n", op.network},    {"p", op.plugin},  {"s", op.seq},
-                 {"t", op.t}};
+  json::Object o{{"a", op.author}, {"c", op.collection}, {"d", op.deleted},
+                 {"k", op.key},    {"l", op.l},          {"n", op.network},
+                 {"p", op.plugin}, {"s", op.seq},        {"t", op.t}};
   if (!op.deleted) {
     if (crypto::IsUtf8(op.value)) {
       o.emplace("v", op.value);
@@ -63,7 +64,8 @@ Result<Op> FromJson(const json::Value& v) {
   const size_t fields = 10 + (text ? 1 : 0) + (b64 ? 1 : 0);
   if (o.size() != fields) return bad("unexpected fields");
   if (op.deleted && (text || b64)) return bad("a delete carries no value");
-  if (!op.deleted && (text != nullptr) == (b64 != nullptr)) return bad("a put carries exactly one of v and b");
+  if (!op.deleted && (text != nullptr) == (b64 != nullptr))
+    return bad("a put carries exactly one of v and b");
   if (b64) {
     auto raw = crypto::Base64Decode(*b64);
     if (!raw) return bad("b is not base64");
@@ -80,7 +82,8 @@ Result<Op> FromJson(const json::Value& v) {
   if (!ValidCollectionName(*p)) return bad("bad plugin name");
   if (!ValidKey(*k)) return bad("bad key");
   // One spelling: lower-case hex only (an upper-case copy would be another op's bytes).
-  if (sig->size() != 128 || !crypto::IsSha256Hex(sig->substr(0, 64)) || !crypto::IsSha256Hex(sig->substr(64))) {
+  if (sig->size() != 128 || !crypto::IsSha256Hex(sig->substr(0, 64)) ||
+      !crypto::IsSha256Hex(sig->substr(64))) {
     return bad("the signature is not 128 lower-case hex digits");
   }
   if (*s < 1 || *t < 0 || *l < 0 || *l > kMaxLogical) return bad("bad sequence or clock");

@@ -31,7 +31,7 @@ namespace peerstack::appdata {
 
 inline constexpr size_t kMaxKeyBytes = 256;
 inline constexpr size_t kMaxValueBytes = 64 * 1024;
-inline constexpr size_t kMaxCollections = 16;  // per plugin
+inline constexpr size_t kMaxCollections = 16;             // per plugin
 inline constexpr int64_t kMaxLogical = int64_t{1} << 32;  // the clock's counter
 inline constexpr size_t kMaxListBytes = 32u << 20;  // keys and values one listing returns, at most
 inline constexpr char kOpDomain[] = "appdata-op";

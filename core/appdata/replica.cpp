@@ -15,9 +15,12 @@ namespace peerstack::appdata {
 
 const char* RuleName(Rule r) {
   switch (r) {
-    case Rule::kPublishers: return "publishers";
-    case Rule::kMembers: return "members";
-    case Rule::kOwnKeys: return "own-keys";
+    case Rule::kPublishers:
+      return "publishers";
+    case Rule::kMembers:
+      return "members";
+    case Rule::kOwnKeys:
+      return "own-keys";
   }
   return "unknown";
 }
@@ -25,7 +28,8 @@ const char* RuleName(Rule r) {
 namespace {
 
 bool InSpans(const std::vector<Authority::Span>& spans, int64_t t) {
-  return std::any_of(spans.begin(), spans.end(), [t](const Authority::Span& s) { return t >= s.from_ms && t < s.to_ms; });
+  return std::any_of(spans.begin(), spans.end(),
+                     [t](const Authority::Span& s) { return t >= s.from_ms && t < s.to_ms; });
 }
 
 // A prepared statement, reset after each use.
@@ -95,10 +99,12 @@ std::string Authority::ClosedSpans() const {
   std::string out = network_id;
   for (const auto& [key, who] : keys) {
     for (const Span& s : who.member) {
-      if (s.to_ms != INT64_MAX) out += "|m" + key + ":" + std::to_string(s.from_ms) + "-" + std::to_string(s.to_ms);
+      if (s.to_ms != INT64_MAX)
+        out += "|m" + key + ":" + std::to_string(s.from_ms) + "-" + std::to_string(s.to_ms);
     }
     for (const Span& s : who.publisher) {
-      if (s.to_ms != INT64_MAX) out += "|p" + key + ":" + std::to_string(s.from_ms) + "-" + std::to_string(s.to_ms);
+      if (s.to_ms != INT64_MAX)
+        out += "|p" + key + ":" + std::to_string(s.from_ms) + "-" + std::to_string(s.to_ms);
     }
   }
   return out;
@@ -158,8 +164,9 @@ struct Replica::Impl {
     auto last = Meta("last_sync_ms");
     const int64_t at = last ? std::strtoll(last->c_str(), nullptr, 10) : 0;
     if (at <= 0 || Now() - at <= o.tombstone_ms) return;
-    PS_LOG(kWarn, "appdata") << "last exchanged app data " << (Now() - at) / 86400000
-                             << " days ago, longer than deletions are remembered: pulling all app data again";
+    PS_LOG(kWarn, "appdata")
+        << "last exchanged app data " << (Now() - at) / 86400000
+        << " days ago, longer than deletions are remembered: pulling all app data again";
     for (const auto& [plugin, spec] : specs) reask[plugin];
     for (const auto& [plugin, authors] : marks) reask[plugin];
     live_push.clear();
@@ -198,7 +205,8 @@ struct Replica::Impl {
   bool Exec(const char* sql) {
     char* err = nullptr;
     if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      PS_LOG(kError, "appdata") << "sqlite: " << (err ? err : "error") << " in " << std::string(sql).substr(0, 60);
+      PS_LOG(kError, "appdata") << "sqlite: " << (err ? err : "error") << " in "
+                                << std::string(sql).substr(0, 60);
       sqlite3_free(err);
       return false;
     }
@@ -231,7 +239,8 @@ struct Replica::Impl {
     return a == p->second.end() ? 0 : a->second;
   }
 
-  std::optional<Held> Row(const std::string& plugin, const std::string& coll, const std::string& key) {
+  std::optional<Held> Row(const std::string& plugin, const std::string& coll,
+                          const std::string& key) {
     get_row.Bind(1, plugin).Bind(2, coll).Bind(3, key);
     std::optional<Held> h;
     if (get_row.Step() == SQLITE_ROW) {
@@ -244,8 +253,15 @@ struct Replica::Impl {
   // The op's fields, not its wire bytes: they are rebuilt (Wire) for pull answers, so each
   // value is stored once.
   bool Store(const Op& op) {
-    put_row.Bind(1, op.plugin).Bind(2, op.collection).Bind(3, op.key).Bind(4, op.author).Bind(5, op.seq);
-    put_row.Bind(6, op.t).Bind(7, op.l).Bind(8, static_cast<int64_t>(op.deleted ? 1 : 0)).Bind(9, op.value);
+    put_row.Bind(1, op.plugin)
+        .Bind(2, op.collection)
+        .Bind(3, op.key)
+        .Bind(4, op.author)
+        .Bind(5, op.seq);
+    put_row.Bind(6, op.t)
+        .Bind(7, op.l)
+        .Bind(8, static_cast<int64_t>(op.deleted ? 1 : 0))
+        .Bind(9, op.value);
     put_row.Bind(10, op.sig);
     const int rc = put_row.Step();
     put_row.Reset();
@@ -264,11 +280,13 @@ struct Replica::Impl {
       case Rule::kPublishers:
         if (!authority.IsPublisher(op.author, op.t)) return "not_publisher";
         break;
-      case Rule::kMembers: break;
+      case Rule::kMembers:
+        break;
       case Rule::kOwnKeys: {
         auto it = authority.keys.find(op.author);
         const std::string prefix = it->second.node_id + "/";
-        if (it->second.node_id.empty() || op.key.compare(0, prefix.size(), prefix) != 0) return "not_own_key";
+        if (it->second.node_id.empty() || op.key.compare(0, prefix.size(), prefix) != 0)
+          return "not_own_key";
         break;
       }
     }
@@ -280,7 +298,8 @@ struct Replica::Impl {
   // An op from the network (already parsed): checks, then merges. With mu held, inside a
   // transaction.
   Outcome Merge(const Op& op) {
-    if (op.network != authority.network_id || authority.network_id.empty()) return Refuse("other_network"), Outcome::kRefused;
+    if (op.network != authority.network_id || authority.network_id.empty())
+      return Refuse("other_network"), Outcome::kRefused;
     auto plugin = specs.find(op.plugin);
     if (plugin == specs.end()) return Refuse("plugin_not_run"), Outcome::kRefused;
     auto spec = plugin->second.find(op.collection);
@@ -291,9 +310,12 @@ struct Replica::Impl {
       ++counters.ops_stale;  // a replay or a duplicate
       return Outcome::kStale;
     }
-    if (auto s = VerifySignature(op, o.verify_cache); !s.ok()) return Refuse("bad_signature"), Outcome::kRefused;
-    if (std::string why = Judge(op, spec->second); !why.empty()) return Refuse(why), Outcome::kRefused;
-    if (!author_rate.Admit(op.author, o.clock->SteadyMs())) return Refuse("rate"), Outcome::kRefused;
+    if (auto s = VerifySignature(op, o.verify_cache); !s.ok())
+      return Refuse("bad_signature"), Outcome::kRefused;
+    if (std::string why = Judge(op, spec->second); !why.empty())
+      return Refuse(why), Outcome::kRefused;
+    if (!author_rate.Admit(op.author, o.clock->SteadyMs()))
+      return Refuse("rate"), Outcome::kRefused;
     // Our own op from before this database (a restored key): never reuse its sequence.
     if (op.author == self && op.seq > Mark(op.plugin, self)) SetMark(op.plugin, self, op.seq);
     // The clock learns of it (a hybrid logical clock's receive step).
@@ -356,8 +378,8 @@ struct Replica::Impl {
   // author vouches for its whole range (ops it no longer holds were replaced by newer ones),
   // below the first op held back; another member only for the ops it delivered that we took,
   // without a gap (a member that claimed more could make us skip ops it hides).
-  static int64_t Covered(const Merged& m, const std::string& sender, const std::string& author, int64_t from,
-                         int64_t upto) {
+  static int64_t Covered(const Merged& m, const std::string& sender, const std::string& author,
+                         int64_t from, int64_t upto) {
     if (!m.committed) return from;
     int64_t to = upto;
     if (auto it = m.hold.find(author); it != m.hold.end()) to = std::min(to, it->second - 1);
@@ -439,8 +461,9 @@ struct Replica::Impl {
         if (a == self) {
           // Others hold ops of ours beyond our sequence (this key on a database that lost them):
           // never reuse those numbers.
-          PS_LOG(kWarn, "appdata") << "a peer holds writes of this node up to " << v.as_int() << " for " << plugin
-                                   << ", this database only to " << Mark(plugin, a) << "; continuing after them";
+          PS_LOG(kWarn, "appdata")
+              << "a peer holds writes of this node up to " << v.as_int() << " for " << plugin
+              << ", this database only to " << Mark(plugin, a) << "; continuing after them";
           SetMark(plugin, self, v.as_int());
         } else if (authority.keys.count(a)) {
           *behind = true;
@@ -456,7 +479,7 @@ struct Replica::Impl {
       auto mine = marks.find(plugin);
       if (mine != marks.end()) {
         for (const auto& [author, my_mark] : mine->second) {
-          if (skip.count(author)) continue;  // its pushes reach the asker
+          if (skip.count(author)) continue;          // its pushes reach the asker
           if (author == self && unsynced) continue;  // not on disk yet: nothing of ours leaves
           auto t = tm.find(author);
           const int64_t from = t != tm.end() && t->second.is_int() ? t->second.as_int() : 0;
@@ -498,7 +521,8 @@ struct Replica::Impl {
           if (!entries.empty()) entries += ',';
           entries += "{\"a\":";
           json::AppendQuoted(entries, author);
-          entries += ",\"from\":" + std::to_string(from) + ",\"ops\":[" + ops + "],\"upto\":" + std::to_string(upto) + "}";
+          entries += ",\"from\":" + std::to_string(from) + ",\"ops\":[" + ops +
+                     "],\"upto\":" + std::to_string(upto) + "}";
         }
       }
       if (entries.empty()) continue;
@@ -507,7 +531,8 @@ struct Replica::Impl {
       plugins_json += ":[" + entries + "]";
     }
     if (plugins_json.empty()) return "";
-    return std::string("{\"more\":") + (more ? "true" : "false") + ",\"plugins\":{" + plugins_json + "}}";
+    return std::string("{\"more\":") + (more ? "true" : "false") + ",\"plugins\":{" + plugins_json +
+           "}}";
   }
 
   void Pull(const Peer& peer, std::vector<Outgoing>* out) {
@@ -538,7 +563,8 @@ struct Replica::Impl {
         std::string ops;
         size_t bytes = 0;
         const size_t start = i;
-        while (i < p.wires.size() && (i == start || bytes + p.wires[i].size() <= o.max_batch_bytes)) {
+        while (i < p.wires.size() &&
+               (i == start || bytes + p.wires[i].size() <= o.max_batch_bytes)) {
           bytes += p.wires[i].size();
           if (!ops.empty()) ops += ',';
           ops += p.wires[i];
@@ -558,7 +584,8 @@ struct Replica::Impl {
   void ExpireTombstones() {
     Stmt s(db, "DELETE FROM appdata_ops WHERE deleted = 1 AND t < ?");
     s.Bind(1, Now() - o.tombstone_ms);
-    if (s.Step() == SQLITE_DONE) counters.tombstones_dropped += static_cast<uint64_t>(sqlite3_changes(db));
+    if (s.Step() == SQLITE_DONE)
+      counters.tombstones_dropped += static_cast<uint64_t>(sqlite3_changes(db));
   }
 
   // Ops outside their author's spans (after the Authority closed one, or a plugin's rules
@@ -603,26 +630,32 @@ struct Replica::Impl {
     }
     counters.purged += doomed.size();
     PS_LOG(kWarn, "appdata") << "dropped " << doomed.size()
-                             << " ops their authors were not allowed to write (a member or publisher removed); pulling again";
+                             << " ops their authors were not allowed to write (a member or "
+                                "publisher removed); pulling again";
   }
 
   Status LocalWrite(const std::string& plugin, const std::string& coll, const std::string& key,
                     const std::string* value, bool public_request) {
-    if (!ValidKey(key)) return Status::Error("invalid", "a key is 1-256 bytes of UTF-8 without control characters");
-    if (value && value->size() > kMaxValueBytes) return Status::Error("too_large", "a value is at most 64 KiB");
+    if (!ValidKey(key))
+      return Status::Error("invalid", "a key is 1-256 bytes of UTF-8 without control characters");
+    if (value && value->size() > kMaxValueBytes)
+      return Status::Error("too_large", "a value is at most 64 KiB");
     std::lock_guard<std::mutex> lock(mu);
     auto p = specs.find(plugin);
     if (p == specs.end() || !p->second.count(coll)) {
-      return Status::Error("unknown_collection", "plugin " + plugin + " declares no collection " + coll);
+      return Status::Error("unknown_collection",
+                           "plugin " + plugin + " declares no collection " + coll);
     }
     const CollectionSpec& spec = p->second.at(coll);
     if (public_request && !spec.public_writes) {
-      return Status::Error("forbidden", "collection " + coll + " takes no writes from public routes");
+      return Status::Error("forbidden",
+                           "collection " + coll + " takes no writes from public routes");
     }
     const int64_t now = Now();
     // The hybrid logical clock's send step; never before this node's own admission.
     int64_t t = std::max(now, hlc_t);
-    if (auto it = authority.keys.find(self); it != authority.keys.end() && !it->second.member.empty()) {
+    if (auto it = authority.keys.find(self);
+        it != authority.keys.end() && !it->second.member.empty()) {
       t = std::max(t, it->second.member.back().from_ms);
     }
     int64_t l = t == hlc_t ? hlc_l + 1 : 0;
@@ -644,12 +677,16 @@ struct Replica::Impl {
       return Status::Error("not_member", "this node is not a member of a network (yet)");
     }
     if (std::string why = Judge(op, spec); !why.empty()) {
-      return Status::Error("forbidden", std::string("collection ") + coll + " is written by " + RuleName(spec.rule) +
-                                            (spec.rule == Rule::kOwnKeys ? " (keys start with this node's id and /)" : ""));
+      return Status::Error(
+          "forbidden",
+          std::string("collection ") + coll + " is written by " + RuleName(spec.rule) +
+              (spec.rule == Rule::kOwnKeys ? " (keys start with this node's id and /)" : ""));
     }
     std::optional<Held> held = Row(plugin, coll, key);
-    if (!value && (!held || RowDeleted(plugin, coll, key))) return Status::Error("not_found", "no such key");
-    if (!author_rate.Admit(self, o.clock->SteadyMs())) return Status::Error("busy", "too many writes; try again shortly");
+    if (!value && (!held || RowDeleted(plugin, coll, key)))
+      return Status::Error("not_found", "no such key");
+    if (!author_rate.Admit(self, o.clock->SteadyMs()))
+      return Status::Error("busy", "too many writes; try again shortly");
     op.seq = Mark(plugin, self) + 1;
     op = Sign(std::move(op), *o.key);
     std::string wire = Wire(op);
@@ -657,7 +694,8 @@ struct Replica::Impl {
     if (!stored || !Exec("COMMIT")) {
       Exec("ROLLBACK");
       marks[plugin][self] = op.seq - 1;
-      return Status::Error("cannot_store", std::string("cannot store the write: ") + sqlite3_errmsg(db));
+      return Status::Error("cannot_store",
+                           std::string("cannot store the write: ") + sqlite3_errmsg(db));
     }
     hlc_t = t;
     hlc_l = l;
@@ -694,43 +732,62 @@ Result<std::unique_ptr<Replica>> Replica::Open(ReplicaOptions options) {
   impl->self = crypto::HexEncode(pub.data(), pub.size());
   impl->author_rate = RateLimit(impl->o.author_ops_per_window, impl->o.window_ms, 1 << 30, 1 << 16);
   Impl& d = *impl;
-  if (sqlite3_open_v2(d.o.db_path.c_str(), &d.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+  if (sqlite3_open_v2(d.o.db_path.c_str(), &d.db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     std::string why = d.db ? sqlite3_errmsg(d.db) : "out of memory";
     return Status::Error("cannot_open", "cannot open " + d.o.db_path + ": " + why);
   }
   sqlite3_busy_timeout(d.db, 5000);
   if (!d.Exec(d.o.durable ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=OFF")) {
-    return Status::Error("cannot_open", std::string("cannot set up app data: ") + sqlite3_errmsg(d.db));
+    return Status::Error("cannot_open",
+                         std::string("cannot set up app data: ") + sqlite3_errmsg(d.db));
   }
-  for (const char* sql : {
-           "PRAGMA journal_mode=WAL",
-           "CREATE TABLE IF NOT EXISTS appdata_ops(plugin TEXT NOT NULL, coll TEXT NOT NULL, key BLOB NOT NULL,"
-           " author TEXT NOT NULL, seq INTEGER NOT NULL, t INTEGER NOT NULL, l INTEGER NOT NULL,"
-           " deleted INTEGER NOT NULL, value BLOB NOT NULL, sig TEXT NOT NULL,"
-           " PRIMARY KEY(plugin, coll, key)) WITHOUT ROWID",
-           "CREATE INDEX IF NOT EXISTS appdata_by_author ON appdata_ops(plugin, author, seq)",
-           "CREATE TABLE IF NOT EXISTS appdata_marks(plugin TEXT NOT NULL, author TEXT NOT NULL,"
-           " seq INTEGER NOT NULL, PRIMARY KEY(plugin, author)) WITHOUT ROWID",
-           "CREATE TABLE IF NOT EXISTS appdata_meta(k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"}) {
-    if (!d.Exec(sql)) return Status::Error("cannot_open", std::string("cannot set up app data: ") + sqlite3_errmsg(d.db));
+  for (const char* sql :
+       {"PRAGMA journal_mode=WAL",
+        "CREATE TABLE IF NOT EXISTS appdata_ops(plugin TEXT NOT NULL, coll TEXT NOT NULL, key BLOB "
+        "NOT NULL,"
+        " author TEXT NOT NULL, seq INTEGER NOT NULL, t INTEGER NOT NULL, l INTEGER NOT NULL,"
+        " deleted INTEGER NOT NULL, value BLOB NOT NULL, sig TEXT NOT NULL,"
+        " PRIMARY KEY(plugin, coll, key)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS appdata_by_author ON appdata_ops(plugin, author, seq)",
+        "CREATE TABLE IF NOT EXISTS appdata_marks(plugin TEXT NOT NULL, author TEXT NOT NULL,"
+        " seq INTEGER NOT NULL, PRIMARY KEY(plugin, author)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS appdata_meta(k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT "
+        "ROWID"}) {
+    if (!d.Exec(sql))
+      return Status::Error("cannot_open",
+                           std::string("cannot set up app data: ") + sqlite3_errmsg(d.db));
   }
-  d.get_row = Stmt(d.db, "SELECT author, seq, t, l, sig FROM appdata_ops WHERE plugin = ? AND coll = ? AND key = ?");
-  d.put_row = Stmt(d.db, "INSERT OR REPLACE INTO appdata_ops(plugin, coll, key, author, seq, t, l, deleted, value, sig)"
-                         " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  d.get_row = Stmt(
+      d.db,
+      "SELECT author, seq, t, l, sig FROM appdata_ops WHERE plugin = ? AND coll = ? AND key = ?");
+  d.put_row = Stmt(d.db,
+                   "INSERT OR REPLACE INTO appdata_ops(plugin, coll, key, author, seq, t, l, "
+                   "deleted, value, sig)"
+                   " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   d.del_row = Stmt(d.db, "DELETE FROM appdata_ops WHERE plugin = ? AND coll = ? AND key = ?");
-  d.get_value = Stmt(d.db, "SELECT deleted, value FROM appdata_ops WHERE plugin = ? AND coll = ? AND key = ?");
-  d.list_prefix = Stmt(d.db, "SELECT key, value FROM appdata_ops WHERE plugin = ? AND coll = ? AND deleted = 0"
-                             " AND key >= ? ORDER BY key LIMIT ?");
-  d.by_author = Stmt(d.db, "SELECT seq, coll, key, t, l, deleted, value, sig FROM appdata_ops"
-                           " WHERE plugin = ? AND author = ? AND seq > ? ORDER BY seq");
-  d.set_mark = Stmt(d.db, "INSERT OR REPLACE INTO appdata_marks(plugin, author, seq) VALUES(?, ?, ?)");
+  d.get_value = Stmt(
+      d.db, "SELECT deleted, value FROM appdata_ops WHERE plugin = ? AND coll = ? AND key = ?");
+  d.list_prefix =
+      Stmt(d.db,
+           "SELECT key, value FROM appdata_ops WHERE plugin = ? AND coll = ? AND deleted = 0"
+           " AND key >= ? ORDER BY key LIMIT ?");
+  d.by_author = Stmt(d.db,
+                     "SELECT seq, coll, key, t, l, deleted, value, sig FROM appdata_ops"
+                     " WHERE plugin = ? AND author = ? AND seq > ? ORDER BY seq");
+  d.set_mark =
+      Stmt(d.db, "INSERT OR REPLACE INTO appdata_marks(plugin, author, seq) VALUES(?, ?, ?)");
   d.set_meta = Stmt(d.db, "INSERT OR REPLACE INTO appdata_meta(k, v) VALUES(?, ?)");
-  d.live_rows = Stmt(d.db, "SELECT coll, key, author, t, l, value FROM appdata_ops WHERE plugin = ? AND deleted = 0"
-                           " ORDER BY coll, key");
-  for (Stmt* s : {&d.get_row, &d.put_row, &d.del_row, &d.get_value, &d.list_prefix, &d.by_author, &d.set_mark,
-                  &d.set_meta, &d.live_rows}) {
-    if (!s->ok()) return Status::Error("cannot_open", std::string("cannot prepare app data queries: ") + sqlite3_errmsg(d.db));
+  d.live_rows =
+      Stmt(d.db,
+           "SELECT coll, key, author, t, l, value FROM appdata_ops WHERE plugin = ? AND deleted = 0"
+           " ORDER BY coll, key");
+  for (Stmt* s : {&d.get_row, &d.put_row, &d.del_row, &d.get_value, &d.list_prefix, &d.by_author,
+                  &d.set_mark, &d.set_meta, &d.live_rows}) {
+    if (!s->ok())
+      return Status::Error("cannot_open",
+                           std::string("cannot prepare app data queries: ") + sqlite3_errmsg(d.db));
   }
   {
     Stmt s(d.db, "SELECT plugin, author, seq FROM appdata_marks");
@@ -751,14 +808,17 @@ Result<std::unique_ptr<Replica>> Replica::Open(ReplicaOptions options) {
 }
 
 Status Replica::Declare(const std::string& plugin, const std::vector<CollectionSpec>& collections) {
-  if (collections.size() > kMaxCollections) return Status::Error("invalid", "at most 16 collections per plugin");
+  if (collections.size() > kMaxCollections)
+    return Status::Error("invalid", "at most 16 collections per plugin");
   std::map<std::string, CollectionSpec> by_name;
   for (const CollectionSpec& c : collections) {
-    if (!ValidCollectionName(c.name)) return Status::Error("invalid", "bad collection name '" + c.name.substr(0, 40) + "'");
+    if (!ValidCollectionName(c.name))
+      return Status::Error("invalid", "bad collection name '" + c.name.substr(0, 40) + "'");
     if (c.rule != Rule::kPublishers && c.rule != Rule::kMembers && c.rule != Rule::kOwnKeys) {
       return Status::Error("invalid", "collection " + c.name + ": unknown write rule");
     }
-    if (!by_name.emplace(c.name, c).second) return Status::Error("invalid", "collection " + c.name + " declared twice");
+    if (!by_name.emplace(c.name, c).second)
+      return Status::Error("invalid", "collection " + c.name + " declared twice");
   }
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
@@ -779,17 +839,18 @@ Status Replica::Declare(const std::string& plugin, const std::vector<CollectionS
   return Status::Ok();
 }
 
-Status Replica::Put(const std::string& plugin, const std::string& collection, const std::string& key,
-                    const std::string& value, bool public_request) {
+Status Replica::Put(const std::string& plugin, const std::string& collection,
+                    const std::string& key, const std::string& value, bool public_request) {
   return impl_->LocalWrite(plugin, collection, key, &value, public_request);
 }
 
-Status Replica::Delete(const std::string& plugin, const std::string& collection, const std::string& key,
-                       bool public_request) {
+Status Replica::Delete(const std::string& plugin, const std::string& collection,
+                       const std::string& key, bool public_request) {
   return impl_->LocalWrite(plugin, collection, key, nullptr, public_request);
 }
 
-Result<std::optional<std::string>> Replica::Get(const std::string& plugin, const std::string& collection,
+Result<std::optional<std::string>> Replica::Get(const std::string& plugin,
+                                                const std::string& collection,
                                                 const std::string& key) {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
@@ -798,17 +859,21 @@ Result<std::optional<std::string>> Replica::Get(const std::string& plugin, const
   const int rc = d.get_value.Step();
   if (rc == SQLITE_ROW && d.get_value.Int(0) == 0) out = d.get_value.Text(1);
   d.get_value.Reset();
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Status::Error("cannot_read", sqlite3_errmsg(d.db));
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return Status::Error("cannot_read", sqlite3_errmsg(d.db));
   return out;
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> Replica::List(const std::string& plugin,
-                                                                      const std::string& collection,
-                                                                      const std::string& prefix, size_t limit) {
+Result<std::vector<std::pair<std::string, std::string>>> Replica::List(
+    const std::string& plugin, const std::string& collection, const std::string& prefix,
+    size_t limit) {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
   std::vector<std::pair<std::string, std::string>> out;
-  d.list_prefix.Bind(1, plugin).Bind(2, collection).Bind(3, prefix).Bind(4, static_cast<int64_t>(limit));
+  d.list_prefix.Bind(1, plugin)
+      .Bind(2, collection)
+      .Bind(3, prefix)
+      .Bind(4, static_cast<int64_t>(limit));
   int rc;
   size_t bytes = 0;
   while ((rc = d.list_prefix.Step()) == SQLITE_ROW) {
@@ -819,7 +884,8 @@ Result<std::vector<std::pair<std::string, std::string>>> Replica::List(const std
     out.emplace_back(std::move(key), d.list_prefix.Text(1));
   }
   d.list_prefix.Reset();
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Status::Error("cannot_read", sqlite3_errmsg(d.db));
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return Status::Error("cannot_read", sqlite3_errmsg(d.db));
   return out;
 }
 
@@ -864,8 +930,9 @@ void Replica::Tick(std::vector<Outgoing>* out) {
   }
 }
 
-Status Replica::Receive(const std::string& from_key, const std::string& from_url, const std::string& type,
-                        const json::Value& body, std::vector<Outgoing>* out) {
+Status Replica::Receive(const std::string& from_key, const std::string& from_url,
+                        const std::string& type, const json::Value& body,
+                        std::vector<Outgoing>* out) {
   Impl& d = *impl_;
   auto bad = [](const char* why) { return Status::Error("bad_message", why); };
   std::lock_guard<std::mutex> lock(d.mu);
@@ -890,7 +957,8 @@ Status Replica::Receive(const std::string& from_key, const std::string& from_url
       d.Advance(*plugin, from_key, *prev, Impl::Covered(merged, from_key, from_key, *prev, *upto));
       // Live while its pushes join our mark with nothing missing before them.
       const std::pair<std::string, std::string> id{*plugin, from_key};
-      if (merged.committed && merged.hold.empty() && d.ahead[id].empty() && d.Mark(*plugin, from_key) >= *upto) {
+      if (merged.committed && merged.hold.empty() && d.ahead[id].empty() &&
+          d.Mark(*plugin, from_key) >= *upto) {
         d.live_push[id] = d.o.clock->SteadyMs();
       } else {
         d.live_push.erase(id);
@@ -901,7 +969,8 @@ Status Replica::Receive(const std::string& from_key, const std::string& from_url
   if (type == "appsync") {
     const json::Value* marks = body.find("marks");
     const json::Value* live = body.find("live");
-    if (!marks || !marks->is_object() || !live || !live->is_object() || body.as_object().size() != 2) {
+    if (!marks || !marks->is_object() || !live || !live->is_object() ||
+        body.as_object().size() != 2) {
       return bad("marks are {\"live\": {plugin: [author]}, \"marks\": {plugin: {author: seq}}}");
     }
     bool behind = false;
@@ -914,7 +983,8 @@ Status Replica::Receive(const std::string& from_key, const std::string& from_url
   if (type == "appops") {
     const json::Value* plugins = body.find("plugins");
     const json::Value* more = body.find("more");
-    if (!plugins || !plugins->is_object() || !more || !more->is_bool() || body.as_object().size() != 2) {
+    if (!plugins || !plugins->is_object() || !more || !more->is_bool() ||
+        body.as_object().size() != 2) {
       return bad("an answer is {\"more\": bool, \"plugins\": {plugin: [...]}}");
     }
     for (const auto& [plugin, entries] : plugins->as_object()) {
@@ -944,9 +1014,11 @@ Status Replica::Receive(const std::string& from_key, const std::string& from_url
         Impl::Merged merged = d.MergeAll(ops);
         if (consistent && d.specs.count(plugin)) {
           const int64_t from = *e.find_int("from");
-          const int64_t covered = Impl::Covered(merged, from_key, author, from, *e.find_int("upto"));
+          const int64_t covered =
+              Impl::Covered(merged, from_key, author, from, *e.find_int("upto"));
           moved |= d.Advance(plugin, author, from, covered);
-          if (auto again = d.reask.find(plugin); again != d.reask.end() && d.authority.keys.count(author)) {
+          if (auto again = d.reask.find(plugin);
+              again != d.reask.end() && d.authority.keys.count(author)) {
             int64_t& progress = again->second[author];
             if (from <= progress && covered > progress) {
               progress = covered;
@@ -970,7 +1042,8 @@ Status Replica::MergeOne(const json::Value& op) {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
   Impl::Merged merged = d.MergeAll(json::Array{op});
-  return merged.committed && !merged.taken.empty() ? Status::Ok() : Status::Error("refused", "the op was refused");
+  return merged.committed && !merged.taken.empty() ? Status::Ok()
+                                                   : Status::Error("refused", "the op was refused");
 }
 
 std::string Replica::DataHash(const std::string& plugin) {
@@ -1030,8 +1103,9 @@ json::Value Replica::StatusJson() {
   ReplicaCounters c = Counters();
   json::Object refused;
   for (const auto& [why, n] : c.refused) refused.emplace(why, n);
-  return json::Object{{"plugins", std::move(plugins)}, {"ops_written", c.ops_written}, {"ops_merged", c.ops_merged},
-                      {"ops_stale", c.ops_stale},      {"refused", std::move(refused)}, {"purged", c.purged}};
+  return json::Object{{"plugins", std::move(plugins)}, {"ops_written", c.ops_written},
+                      {"ops_merged", c.ops_merged},    {"ops_stale", c.ops_stale},
+                      {"refused", std::move(refused)}, {"purged", c.purged}};
 }
 
 ReplicaCounters Replica::Counters() {

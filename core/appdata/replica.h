@@ -105,8 +105,8 @@ struct Outgoing {
 };
 
 struct ReplicaOptions {
-  std::string db_path;  // SQLite file (the node's database file) or ":memory:"
-  const Clock* clock = nullptr;  // required; not owned
+  std::string db_path;                      // SQLite file (the node's database file) or ":memory:"
+  const Clock* clock = nullptr;             // required; not owned
   std::unique_ptr<crypto::SigningKey> key;  // this node's key: signs its ops
   std::function<uint64_t()> random;         // peer choice; required
   crypto::VerifyCache* verify_cache = nullptr;  // may be null; not owned
@@ -128,9 +128,9 @@ struct ReplicaOptions {
 };
 
 struct ReplicaCounters {
-  uint64_t ops_written = 0;   // by this node
-  uint64_t ops_merged = 0;    // from others, that changed a key
-  uint64_t ops_stale = 0;     // from others, older than what was held (or the same)
+  uint64_t ops_written = 0;                 // by this node
+  uint64_t ops_merged = 0;                  // from others, that changed a key
+  uint64_t ops_stale = 0;                   // from others, older than what was held (or the same)
   std::map<std::string, uint64_t> refused;  // by reason
   uint64_t purged = 0;
   uint64_t tombstones_dropped = 0;

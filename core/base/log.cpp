@@ -5,8 +5,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
 
@@ -18,11 +18,16 @@ std::mutex g_write_mutex;
 
 const char* LevelName(Level level) {
   switch (level) {
-    case Level::kDebug: return "DEBUG";
-    case Level::kInfo: return "INFO";
-    case Level::kWarn: return "WARN";
-    case Level::kError: return "ERROR";
-    case Level::kOff: return "OFF";
+    case Level::kDebug:
+      return "DEBUG";
+    case Level::kInfo:
+      return "INFO";
+    case Level::kWarn:
+      return "WARN";
+    case Level::kError:
+      return "ERROR";
+    case Level::kOff:
+      return "OFF";
   }
   return "?";
 }
@@ -30,9 +35,11 @@ const char* LevelName(Level level) {
 }  // namespace
 
 bool ParseLevel(std::string_view text, Level* out) {
-  static constexpr std::pair<std::string_view, Level> kNames[] = {
-      {"debug", Level::kDebug}, {"info", Level::kInfo}, {"warn", Level::kWarn},
-      {"error", Level::kError}, {"off", Level::kOff}};
+  static constexpr std::pair<std::string_view, Level> kNames[] = {{"debug", Level::kDebug},
+                                                                  {"info", Level::kInfo},
+                                                                  {"warn", Level::kWarn},
+                                                                  {"error", Level::kError},
+                                                                  {"off", Level::kOff}};
   for (const auto& [name, level] : kNames) {
     if (text == name) {
       *out = level;
@@ -77,8 +84,9 @@ void Write(Level level, std::string_view module, std::string_view message) {
   if (ToJournal()) {
     static constexpr int kPriority[] = {7, 6, 4, 3, 3};
     std::lock_guard<std::mutex> lock(g_write_mutex);
-    std::fprintf(stderr, "<%d>%-5s %.*s: %.*s\n", kPriority[static_cast<int>(level)], LevelName(level),
-                 static_cast<int>(module.size()), module.data(), static_cast<int>(message.size()), message.data());
+    std::fprintf(stderr, "<%d>%-5s %.*s: %.*s\n", kPriority[static_cast<int>(level)],
+                 LevelName(level), static_cast<int>(module.size()), module.data(),
+                 static_cast<int>(message.size()), message.data());
     std::fflush(stderr);
     return;
   }

@@ -44,7 +44,7 @@ class Line {
 
 }  // namespace peerstack::log
 
-#define PS_LOG(level, module)                                          \
-  if (!::peerstack::log::Enabled(::peerstack::log::Level::level)) {    \
-  } else                                                               \
+#define PS_LOG(level, module)                                       \
+  if (!::peerstack::log::Enabled(::peerstack::log::Level::level)) { \
+  } else                                                            \
     ::peerstack::log::Line(::peerstack::log::Level::level, module)

@@ -16,7 +16,10 @@ namespace peerstack {
 class RateLimit {
  public:
   RateLimit(int per_key, int64_t key_window_ms, int total_per_second, size_t max_keys = 4096)
-      : per_key_(per_key), key_window_ms_(key_window_ms), total_(total_per_second), max_keys_(max_keys) {}
+      : per_key_(per_key),
+        key_window_ms_(key_window_ms),
+        total_(total_per_second),
+        max_keys_(max_keys) {}
 
   // True (and counted) when one more for `key` at `now_ms` is within both limits.
   bool Admit(const std::string& key, int64_t now_ms);

@@ -10,19 +10,20 @@
 #include "crypto/encoding.h"
 #include "crypto/sha256.h"
 #include "json/json.h"
-#include "protocol/invitation.h"
 #include "protocol/event.h"
 #include "protocol/genesis.h"
+#include "protocol/invitation.h"
 
 namespace peerstack::bundle {
 namespace {
 
 json::Value CardJson(const Card& card) {
-  json::Value v = json::Object{{"bootstrap", json::Array(card.bootstrap.begin(), card.bootstrap.end())},
-                               {"genesis", card.genesis},
-                               {"network", card.network},
-                               {"publishers", json::Array(card.publishers.begin(), card.publishers.end())},
-                               {"threshold", card.threshold}};
+  json::Value v =
+      json::Object{{"bootstrap", json::Array(card.bootstrap.begin(), card.bootstrap.end())},
+                   {"genesis", card.genesis},
+                   {"network", card.network},
+                   {"publishers", json::Array(card.publishers.begin(), card.publishers.end())},
+                   {"threshold", card.threshold}};
   if (!card.invitation.empty()) v.as_object().emplace("invitation", card.invitation);
   return v;
 }
@@ -30,8 +31,12 @@ json::Value CardJson(const Card& card) {
 constexpr char kMagic[8] = {'P', 'S', 'B', 'U', 'N', 'D', 'L', '1'};
 constexpr uint32_t kFormat = 1;
 
-Status Damaged(const std::string& why) { return Status::Error("damaged", "the bundle is damaged: " + why); }
-Status Untrusted(const std::string& why) { return Status::Error("untrusted", "the bundle is not trustworthy: " + why); }
+Status Damaged(const std::string& why) {
+  return Status::Error("damaged", "the bundle is damaged: " + why);
+}
+Status Untrusted(const std::string& why) {
+  return Status::Error("untrusted", "the bundle is not trustworthy: " + why);
+}
 
 void PutLe(std::string* out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -65,7 +70,8 @@ Result<std::string> ReadRange(std::ifstream& in, uint64_t offset, uint64_t lengt
   std::string bytes(length, '\0');
   in.clear();
   in.seekg(static_cast<std::streamoff>(offset));
-  if (!in.read(bytes.data(), static_cast<std::streamsize>(length))) return Status::Error("io_error", "short read");
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(length)))
+    return Status::Error("io_error", "short read");
   return bytes;
 }
 
@@ -75,7 +81,13 @@ uint64_t ElfEnd(std::ifstream& in) {
   char h[64];
   in.clear();
   in.seekg(0);
-  if (!in.read(h, sizeof h) || std::memcmp(h, "\x7f" "ELF", 4) != 0 || h[4] != 2 || h[5] != 1) return 0;
+  if (!in.read(h, sizeof h) ||
+      std::memcmp(h,
+                  "\x7f"
+                  "ELF",
+                  4) != 0 ||
+      h[4] != 2 || h[5] != 1)
+    return 0;
   const uint64_t shoff = GetLe(h + 0x28, 8);
   const uint64_t shentsize = GetLe(h + 0x3a, 2), shnum = GetLe(h + 0x3c, 2);
   return shoff + shentsize * shnum;
@@ -125,7 +137,8 @@ Result<std::string> RuntimeOf(const std::string& exe_path) {
   std::ifstream in(exe_path, std::ios::binary | std::ios::ate);
   if (!in) return Status::Error("io_error", "cannot read " + exe_path);
   const auto size = static_cast<uint64_t>(in.tellg());
-  if (size > static_cast<uint64_t>(kMaxBundleBytes)) return Status::Error("too_large", exe_path + " is too large");
+  if (size > static_cast<uint64_t>(kMaxBundleBytes))
+    return Status::Error("too_large", exe_path + " is too large");
   const uint64_t end = ElfEnd(in);
   return ReadRange(in, 0, end > 0 && end < size ? end : size);
 }
@@ -143,29 +156,36 @@ std::string Build(const std::string& runtime, const Contents& c) {
   }
   json::Value release = nullptr;
   if (c.manifest) {
-    release = json::Object{{"manifest", c.manifest->ToJson()}, {"signatures", protocol::ToJson(c.signatures)}};
+    release = json::Object{{"manifest", c.manifest->ToJson()},
+                           {"signatures", protocol::ToJson(c.signatures)}};
   }
   const json::Value header = json::Object{
       {"card", CardJson(c.card)},
       {"files", std::move(files)},
       {"release", std::move(release)},
-      {"runtime", json::Object{{"sha256", crypto::Sha256Hex(runtime)}, {"size", static_cast<int64_t>(runtime.size())}}},
+      {"runtime", json::Object{{"sha256", crypto::Sha256Hex(runtime)},
+                               {"size", static_cast<int64_t>(runtime.size())}}},
   };
   return Assemble(runtime, json::Serialize(header), blob_bytes);
 }
 
 Result<std::string> WithInvitation(std::string_view bundle, const std::string& token) {
-  if (bundle.size() < kTrailerSize || std::memcmp(bundle.data() + bundle.size() - kTrailerSize, kMagic, 8) != 0) {
+  if (bundle.size() < kTrailerSize ||
+      std::memcmp(bundle.data() + bundle.size() - kTrailerSize, kMagic, 8) != 0) {
     return Damaged("no payload trailer at its end");
   }
   const char* t = bundle.data() + bundle.size() - kTrailerSize;
   const uint64_t offset = GetLe(t + 16, 8), length = GetLe(t + 24, 8);
-  if (offset > bundle.size() || length > bundle.size() - offset || length < 4) return Damaged("the trailer's offsets do not fit");
+  if (offset > bundle.size() || length > bundle.size() - offset || length < 4)
+    return Damaged("the trailer's offsets do not fit");
   const std::string_view payload = bundle.substr(offset, length);
   const uint64_t head_len = GetLe(payload.data(), 4);
   if (head_len > payload.size() - 4) return Damaged("header length out of range");
   auto header = json::Parse(payload.substr(4, head_len), {8u << 20, 16});
-  json::Value* card = header && header->is_object() ? header->as_object().count("card") ? &header->as_object().at("card") : nullptr : nullptr;
+  json::Value* card =
+      header && header->is_object()
+          ? header->as_object().count("card") ? &header->as_object().at("card") : nullptr
+          : nullptr;
   if (!card || !card->is_object()) return Damaged("the header has no card");
   card->as_object().erase("invitation");
   card->as_object().emplace("invitation", token);
@@ -197,10 +217,12 @@ Result<Contents> Read(const std::string& path) {
   const json::Value* rt = header->find("runtime");
   const std::string* rt_sha = rt ? rt->find_string("sha256") : nullptr;
   const int64_t* rt_size = rt ? rt->find_int("size") : nullptr;
-  if (!rt_sha || !rt_size || static_cast<uint64_t>(*rt_size) != t->offset) return Damaged("runtime description missing");
+  if (!rt_sha || !rt_size || static_cast<uint64_t>(*rt_size) != t->offset)
+    return Damaged("runtime description missing");
   auto runtime = ReadRange(in, 0, t->offset);
   if (!runtime) return runtime.status();
-  if (crypto::Sha256Hex(*runtime) != *rt_sha) return Damaged("the program part does not match its hash");
+  if (crypto::Sha256Hex(*runtime) != *rt_sha)
+    return Damaged("the program part does not match its hash");
   // The card, and its genesis.
   Contents c;
   const json::Value* card = header->find("card");
@@ -209,27 +231,32 @@ Result<Contents> Read(const std::string& path) {
   const json::Value* pubs = card ? card->find("publishers") : nullptr;
   const int64_t* threshold = card ? card->find_int("threshold") : nullptr;
   const json::Value* boot = card ? card->find("bootstrap") : nullptr;
-  if (!network || !genesis || !pubs || !pubs->is_array() || !threshold || !boot || !boot->is_array()) {
+  if (!network || !genesis || !pubs || !pubs->is_array() || !threshold || !boot ||
+      !boot->is_array()) {
     return Damaged("the network card is incomplete");
   }
   c.card.network = *network;
   c.card.genesis = *genesis;
   c.card.threshold = *threshold;
-  for (const auto& p : pubs->as_array()) c.card.publishers.push_back(p.is_string() ? p.as_string() : "");
+  for (const auto& p : pubs->as_array())
+    c.card.publishers.push_back(p.is_string() ? p.as_string() : "");
   for (const auto& b : boot->as_array()) {
     if (b.is_string()) c.card.bootstrap.push_back(b.as_string());
   }
   auto state = protocol::StateFromGenesis(*genesis);
   if (!state) return Untrusted("its genesis event is invalid: " + state.status().message());
-  if (state->network_id != *network) return Untrusted("the card's network id is not its genesis event's");
+  if (state->network_id != *network)
+    return Untrusted("the card's network id is not its genesis event's");
   if (const json::Value* inv = card->find("invitation")) {
     if (!inv->is_string()) return Damaged("the card's invitation is not a token");
     auto parsed = protocol::ParseInvitationToken(inv->as_string());
     if (!parsed) return Untrusted("the card's invitation: " + parsed.status().message());
-    if (parsed->network != *network) return Untrusted("the card's invitation is for another network");
+    if (parsed->network != *network)
+      return Untrusted("the card's invitation is for another network");
     c.card.invitation = inv->as_string();
   }
-  if (state->publishers != c.card.publishers || state->params.publisher_threshold != c.card.threshold) {
+  if (state->publishers != c.card.publishers ||
+      state->params.publisher_threshold != c.card.threshold) {
     return Untrusted("the card's publisher keys are not the ones its genesis names");
   }
   // The release and its files.
@@ -241,11 +268,13 @@ Result<Contents> Read(const std::string& path) {
   for (const auto& f : files->as_array()) {
     const std::string* role = f.find_string("role");
     const std::string* path_in = f.find_string("path");
-    if (!role || !path_in || !protocol::ValidReleasePath(*role, *path_in)) return Damaged("a file has no safe name");
+    if (!role || !path_in || !protocol::ValidReleasePath(*role, *path_in))
+      return Damaged("a file has no safe name");
     const std::string* sha = f.find_string("sha256");
     const int64_t* off = f.find_int("offset");
     const int64_t* sz = f.find_int("size");
-    if (!sha || !off || !sz || *off < 0 || *sz < 0 || static_cast<uint64_t>(*off) + static_cast<uint64_t>(*sz) > blobs.size()) {
+    if (!sha || !off || !sz || *off < 0 || *sz < 0 ||
+        static_cast<uint64_t>(*off) + static_cast<uint64_t>(*sz) > blobs.size()) {
       return Damaged("a file lies outside the payload");
     }
     std::string bytes(blobs.substr(static_cast<size_t>(*off), static_cast<size_t>(*sz)));
@@ -254,22 +283,26 @@ Result<Contents> Read(const std::string& path) {
     bytes_of[*sha] = std::move(bytes);
   }
   if (!release->is_null()) {
-    auto m = protocol::ParseManifest(release->find("manifest") ? *release->find("manifest") : json::Value());
+    auto m = protocol::ParseManifest(release->find("manifest") ? *release->find("manifest")
+                                                               : json::Value());
     if (!m) return Damaged(m.status().message());
-    auto sigs = protocol::ParseSignatures(release->find("signatures") ? *release->find("signatures") : json::Value());
+    auto sigs = protocol::ParseSignatures(release->find("signatures") ? *release->find("signatures")
+                                                                      : json::Value());
     if (!sigs) return Damaged(sigs.status().message());
     if (m->network != c.card.network) return Untrusted("the release is for another network");
     std::set<std::string> signers;
     for (const auto& s : *sigs) {
-      if (std::find(c.card.publishers.begin(), c.card.publishers.end(), s.publisher) == c.card.publishers.end()) {
+      if (std::find(c.card.publishers.begin(), c.card.publishers.end(), s.publisher) ==
+          c.card.publishers.end()) {
         return Untrusted("the release is signed by a key that is not a publisher");
       }
-      if (!protocol::VerifyManifestSignature(s, *m).ok()) return Untrusted("a publisher signature does not verify");
+      if (!protocol::VerifyManifestSignature(s, *m).ok())
+        return Untrusted("a publisher signature does not verify");
       signers.insert(s.publisher);
     }
     if (static_cast<int64_t>(signers.size()) < c.card.threshold) {
-      return Untrusted("the release has " + std::to_string(signers.size()) + " publisher signatures, needs " +
-                       std::to_string(c.card.threshold));
+      return Untrusted("the release has " + std::to_string(signers.size()) +
+                       " publisher signatures, needs " + std::to_string(c.card.threshold));
     }
     for (const protocol::FileEntry& e : m->files) {
       auto it = bytes_of.find(e.sha256);
@@ -284,7 +317,8 @@ Result<Contents> Read(const std::string& path) {
     // Release 0: the founder's files, as genesis records their code.
     std::vector<protocol::FileEntry> entries;
     for (const auto& [e, b] : listed) entries.push_back(e);
-    if (!state->params.code_hash.empty() && protocol::CodeHashOf(entries) != state->params.code_hash) {
+    if (!state->params.code_hash.empty() &&
+        protocol::CodeHashOf(entries) != state->params.code_hash) {
       return Untrusted("its files are not the ones the network's genesis records");
     }
     c.files = std::move(listed);

@@ -12,9 +12,9 @@
 
 #include <array>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
-#include <mutex>
 #include <unordered_set>
 
 #include "base/result.h"

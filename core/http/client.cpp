@@ -1,11 +1,9 @@
 #include "http/client.h"
 
+#include <boost/asio/io_context.hpp>
 #include <cctype>
-
 #include <charconv>
 #include <optional>
-
-#include <boost/asio/io_context.hpp>
 
 #include "http/exchange.h"
 

@@ -2,20 +2,19 @@
 
 #include <openssl/ssl.h>
 
-#include <cctype>
-#include <utility>
-
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <cctype>
+#include <utility>
 
 namespace peerstack::http {
 
@@ -32,7 +31,9 @@ Result<std::unique_ptr<ssl::context>> MakeClientTlsContext(const std::string& ca
   ctx->set_default_verify_paths(ec);  // none is no error: then only ca_file is trusted
   if (!ca_file.empty()) {
     ctx->load_verify_file(ca_file, ec);
-    if (ec) return Status::Error("bad_ca_file", "cannot read CA certificates from " + ca_file + ": " + ec.message());
+    if (ec)
+      return Status::Error("bad_ca_file",
+                           "cannot read CA certificates from " + ca_file + ": " + ec.message());
   }
   ctx->set_verify_mode(ssl::verify_peer);
   return ctx;
@@ -73,18 +74,23 @@ void CloseConnection(Connection& c) {
 namespace {
 
 Status Failure(const char* stage, const beast::error_code& ec, const Exchange& x) {
-  if (ec == beast::error::timeout) return Status::Error("timeout", std::string(stage) + " timed out");
+  if (ec == beast::error::timeout)
+    return Status::Error("timeout", std::string(stage) + " timed out");
   if (ec == bhttp::error::body_limit) {
-    return Status::Error("too_large", "response larger than " + std::to_string(x.max_response_bytes));
+    return Status::Error("too_large",
+                         "response larger than " + std::to_string(x.max_response_bytes));
   }
   const std::string s(stage);
-  const std::string code = s == "connect" ? "connect_failed" : s == "tls" ? "tls_failed" : "io_error";
+  const std::string code = s == "connect" ? "connect_failed"
+                           : s == "tls"   ? "tls_failed"
+                                          : "io_error";
   return Status::Error(code, s + ": " + ec.message());
 }
 
 bool PeerClosed(const beast::error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe || ec == ssl::error::stream_truncated;
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == ssl::error::stream_truncated;
 }
 
 void Finish(const ExchangePtr& x, Exchange::Outcome outcome) {
@@ -114,7 +120,8 @@ void ReadBody(const ConnectionPtr& c, const ExchangePtr& x,
       c->tcp().expires_never();
       auto& res = parser->get();
       if (res.body().size() > x->max_response_bytes) {
-        return Finish(x, {Status::Error("too_large", "response larger than " + std::to_string(x->max_response_bytes)),
+        return Finish(x, {Status::Error("too_large", "response larger than " +
+                                                         std::to_string(x->max_response_bytes)),
                           false, false});
       }
       ClientResponse out;
@@ -138,10 +145,13 @@ void Read(const ConnectionPtr& c, const ExchangePtr& x) {
   parser->body_limit(x->max_response_bytes);
   parser->header_limit(64 * 1024);
   c->With([&](auto& stream) {
-    bhttp::async_read_header(stream, c->buffer, *parser, [c, x, parser](beast::error_code ec, size_t n) {
-      if (ec) return Finish(x, {Failure("receive", ec, *x), false, x->reused && n == 0 && PeerClosed(ec)});
-      ReadBody(c, x, parser);
-    });
+    bhttp::async_read_header(
+        stream, c->buffer, *parser, [c, x, parser](beast::error_code ec, size_t n) {
+          if (ec)
+            return Finish(
+                x, {Failure("receive", ec, *x), false, x->reused && n == 0 && PeerClosed(ec)});
+          ReadBody(c, x, parser);
+        });
   });
 }
 
@@ -150,7 +160,8 @@ void Write(const ConnectionPtr& c, const ExchangePtr& x) {
   req->method_string(x->method);
   req->target(x->url.target);
   req->version(11);
-  const std::string host = x->url.host.find(':') != std::string::npos ? "[" + x->url.host + "]" : x->url.host;
+  const std::string host =
+      x->url.host.find(':') != std::string::npos ? "[" + x->url.host + "]" : x->url.host;
   req->set(bhttp::field::host, host + ":" + std::to_string(x->url.port));
   req->set(bhttp::field::user_agent, "peerstack");
   if (!x->keep_alive) req->set(bhttp::field::connection, "close");
@@ -171,17 +182,19 @@ void Write(const ConnectionPtr& c, const ExchangePtr& x) {
 void Handshake(const ConnectionPtr& c, const ExchangePtr& x) {
   const std::string name = x->server_name.empty() ? x->url.host : x->server_name;
   // (SSL_set_tlsext_host_name, without the macro's C cast.)
-  if (::SSL_ctrl(c->secure->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                 const_cast<char*>(name.c_str())) != 1) {
-    return Finish(x, {Status::Error("tls_failed", "cannot set the server name " + name), false, false});
+  if (::SSL_ctrl(c->secure->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME,
+                 TLSEXT_NAMETYPE_host_name, const_cast<char*>(name.c_str())) != 1) {
+    return Finish(
+        x, {Status::Error("tls_failed", "cannot set the server name " + name), false, false});
   }
   c->secure->set_verify_callback(ssl::host_name_verification(name));
   c->secure->async_handshake(ssl::stream_base::client, [c, x, name](beast::error_code ec) {
     if (ec) {
       Status s = Failure("tls", ec, *x);
       if (ec != beast::error::timeout) {
-        s = Status::Error("tls_failed", "TLS with " + name + " failed (" + ec.message() +
-                                            "): is its certificate valid for this name, and trusted?");
+        s = Status::Error("tls_failed",
+                          "TLS with " + name + " failed (" + ec.message() +
+                              "): is its certificate valid for this name, and trusted?");
       }
       return Finish(x, {std::move(s), false, false});
     }
@@ -207,8 +220,8 @@ void Run(const ConnectionPtr& c, const ExchangePtr& x) {
   beast::error_code ec;
   const asio::ip::address address = asio::ip::make_address(x->url.host, ec);
   if (!ec) {
-    return connect(tcp::resolver::results_type::create(tcp::endpoint(address, x->url.port), x->url.host,
-                                                       std::to_string(x->url.port)));
+    return connect(tcp::resolver::results_type::create(tcp::endpoint(address, x->url.port),
+                                                       x->url.host, std::to_string(x->url.port)));
   }
   // A name: the lookup gets the connect deadline too (a resolver that never answers must not
   // hold the exchange); a late answer finds the exchange finished and is dropped.
@@ -221,13 +234,14 @@ void Run(const ConnectionPtr& c, const ExchangePtr& x) {
   timer->async_wait([x](const beast::error_code& e) {
     if (!e) Finish(x, {Status::Error("timeout", "name lookup timed out"), false, false});
   });
-  c->resolver.async_resolve(x->url.host, std::to_string(x->url.port),
-                            [x, timer, connect](beast::error_code e, tcp::resolver::results_type results) {
-                              timer->cancel();
-                              if (!x->done) return;  // timed out meanwhile
-                              if (e) return Finish(x, {Failure("resolve", e, *x), false, false});
-                              connect(results);
-                            });
+  c->resolver.async_resolve(
+      x->url.host, std::to_string(x->url.port),
+      [x, timer, connect](beast::error_code e, tcp::resolver::results_type results) {
+        timer->cancel();
+        if (!x->done) return;  // timed out meanwhile
+        if (e) return Finish(x, {Failure("resolve", e, *x), false, false});
+        connect(results);
+      });
 }
 
 }  // namespace peerstack::http

@@ -15,15 +15,14 @@
 // "too_large". Not thread-safe: one exchange runs on one io_context thread at a time.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ssl/context.hpp>
 
 #include "base/result.h"
 #include "http/client.h"
@@ -41,11 +40,11 @@ ConnectionPtr NewConnection(boost::asio::io_context& ioc, boost::asio::ssl::cont
 void CloseConnection(Connection& c);
 
 struct Exchange {
-  Url url;                  // where (host, port, tls); the request target is url.target
+  Url url;  // where (host, port, tls); the request target is url.target
   std::string method = "GET";
   std::vector<Header> headers;
   std::string body;
-  bool keep_alive = true;   // false: "Connection: close"
+  bool keep_alive = true;                                         // false: "Connection: close"
   std::optional<std::chrono::steady_clock::time_point> deadline;  // for everything, or:
   std::chrono::milliseconds connect_timeout{1500};
   std::chrono::milliseconds request_timeout{3000};  // write + read

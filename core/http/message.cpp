@@ -1,7 +1,7 @@
 #include "http/message.h"
 
-#include <charconv>
 #include <algorithm>
+#include <charconv>
 #include <ctime>
 #include <optional>
 
@@ -45,9 +45,7 @@ const std::string* Request::header(std::string_view lower_name) const {
   return FindHeader(headers, lower_name);
 }
 
-std::shared_ptr<Responder> Request::Defer() const {
-  return deferrer ? deferrer->Defer() : nullptr;
-}
+std::shared_ptr<Responder> Request::Defer() const { return deferrer ? deferrer->Defer() : nullptr; }
 
 const std::string* Response::header(std::string_view lower_name) const {
   return FindHeader(headers, lower_name);
@@ -112,7 +110,8 @@ Response RangedBody(const Request& request, std::string_view body, const std::st
   r.set("accept-ranges", "bytes");
   const std::string* range = request.header("range");
   const std::string* if_range = request.header("if-range");
-  auto want = range && (!if_range || *if_range == etag) ? OneRange(*range, body.size()) : std::nullopt;
+  auto want =
+      range && (!if_range || *if_range == etag) ? OneRange(*range, body.size()) : std::nullopt;
   if (!want) {
     r.body = std::string(body);
     return r;
@@ -124,8 +123,8 @@ Response RangedBody(const Request& request, std::string_view body, const std::st
     return r;
   }
   r.status = 206;
-  r.set("content-range",
-        "bytes " + std::to_string(want->first) + "-" + std::to_string(want->second) + "/" + std::to_string(size));
+  r.set("content-range", "bytes " + std::to_string(want->first) + "-" +
+                             std::to_string(want->second) + "/" + std::to_string(size));
   r.body = std::string(body.substr(want->first, want->second - want->first + 1));
   return r;
 }
@@ -140,33 +139,60 @@ Response JsonResponse(int status, std::string body) {
 
 const char* ReasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 416:
+      return "Range Not Satisfiable";
+    case 417:
+      return "Expectation Failed";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 

@@ -44,7 +44,7 @@ struct Response {
   int status = 200;
   std::vector<Header> headers;  // Content-Length, Connection, Date, Server are added for you
   std::string body;
-  bool close = false;  // close the connection after this response
+  bool close = false;     // close the connection after this response
   bool deferred = false;  // the answer comes later through Request::Defer()'s responder
   // Kept alive until the response's bytes are written to the socket (or the connection
   // ends): a handler that limits how many large answers are in flight releases its slot in
@@ -112,12 +112,12 @@ struct Limits {
   // From one address (loopback exempt: tunnelled and relayed connections all come from there;
   // a household or an office shares one address, so this is generous).
   size_t max_connections_per_address = 256;
-  bool loopback_exempt = true;  // tests of the cap turn it off
-  std::chrono::milliseconds header_timeout{5000};     // from first byte to end of headers
-  std::chrono::milliseconds body_timeout{30000};      // from end of headers to end of body
+  bool loopback_exempt = true;                         // tests of the cap turn it off
+  std::chrono::milliseconds header_timeout{5000};      // from first byte to end of headers
+  std::chrono::milliseconds body_timeout{30000};       // from end of headers to end of body
   std::chrono::milliseconds keepalive_timeout{30000};  // idle between requests
-  std::chrono::milliseconds linger_timeout{2000};     // reading and discarding before close
-  std::chrono::milliseconds send_timeout{60000};      // for the client to take queued output
+  std::chrono::milliseconds linger_timeout{2000};      // reading and discarding before close
+  std::chrono::milliseconds send_timeout{60000};       // for the client to take queued output
 };
 
 }  // namespace peerstack::http

@@ -118,8 +118,8 @@ RequestParser::State RequestParser::Parse(std::string_view buf, size_t* consumed
     if (end == std::string_view::npos) {
       scanned_ = limit;
       if (buf.size() >= limits_.max_header_bytes) {
-        return Fail(431, "request head larger than " + std::to_string(limits_.max_header_bytes) +
-                             " bytes");
+        return Fail(
+            431, "request head larger than " + std::to_string(limits_.max_header_bytes) + " bytes");
       }
       return State::kNeedMore;
     }
@@ -184,9 +184,8 @@ RequestParser::State RequestParser::ParseChunked(std::string_view buf, size_t* c
   // Generous for any real client (a size and maybe a short extension); bounds how much of an
   // unfinished line the caller holds and this parser rescans.
   constexpr size_t kMaxChunkLine = 1024;
-  const size_t max_wire = SaturatingAdd(SaturatingAdd(limits_.max_body_bytes,
-                                                      limits_.max_body_bytes),
-                                        limits_.max_header_bytes);
+  const size_t max_wire = SaturatingAdd(
+      SaturatingAdd(limits_.max_body_bytes, limits_.max_body_bytes), limits_.max_header_bytes);
   size_t pos = 0;
   // Takes n bytes of framing or data from buf; false when the wire budget is spent.
   auto take = [&](size_t n) {
@@ -195,8 +194,8 @@ RequestParser::State RequestParser::ParseChunked(std::string_view buf, size_t* c
     return chunked_wire_bytes_ <= max_wire;
   };
   auto too_big = [this] {
-    return Fail(413, "request body larger than " + std::to_string(limits_.max_body_bytes) +
-                         " bytes");
+    return Fail(413,
+                "request body larger than " + std::to_string(limits_.max_body_bytes) + " bytes");
   };
   while (true) {
     const std::string_view rest = buf.substr(pos);
@@ -204,10 +203,15 @@ RequestParser::State RequestParser::ParseChunked(std::string_view buf, size_t* c
       case Phase::kChunkSize: {
         std::string_view line;
         switch (NextLine(rest, kMaxChunkLine, &line)) {
-          case Line::kNeedMore: *consumed = pos; return State::kNeedMore;
-          case Line::kBareLf: return Fail(400, "bare LF in chunked body");
-          case Line::kTooLong: return Fail(400, "chunk size line longer than 1024 bytes");
-          case Line::kComplete: break;
+          case Line::kNeedMore:
+            *consumed = pos;
+            return State::kNeedMore;
+          case Line::kBareLf:
+            return Fail(400, "bare LF in chunked body");
+          case Line::kTooLong:
+            return Fail(400, "chunk size line longer than 1024 bytes");
+          case Line::kComplete:
+            break;
         }
         uint64_t size = 0;
         size_t digits = 0;
@@ -263,14 +267,19 @@ RequestParser::State RequestParser::ParseChunked(std::string_view buf, size_t* c
           return Fail(431, "trailer section larger than " +
                                std::to_string(limits_.max_header_bytes) + " bytes");
         };
-        const size_t budget = limits_.max_header_bytes - std::min(limits_.max_header_bytes,
-                                                                   trailer_bytes_);
+        const size_t budget =
+            limits_.max_header_bytes - std::min(limits_.max_header_bytes, trailer_bytes_);
         std::string_view line;
         switch (NextLine(rest, budget, &line)) {
-          case Line::kNeedMore: *consumed = pos; return State::kNeedMore;
-          case Line::kBareLf: return Fail(400, "bare LF in chunked body");
-          case Line::kTooLong: return too_long();
-          case Line::kComplete: break;
+          case Line::kNeedMore:
+            *consumed = pos;
+            return State::kNeedMore;
+          case Line::kBareLf:
+            return Fail(400, "bare LF in chunked body");
+          case Line::kTooLong:
+            return too_long();
+          case Line::kComplete:
+            break;
         }
         trailer_bytes_ += line.size() + 2;
         if (trailer_bytes_ > limits_.max_header_bytes) return too_long();
@@ -393,8 +402,8 @@ RequestParser::State RequestParser::ParseHead(std::string_view head) {
     chunked_ = true;
   }
   if (body_len_ > limits_.max_body_bytes) {
-    return Fail(413, "request body larger than " + std::to_string(limits_.max_body_bytes) +
-                         " bytes");
+    return Fail(413,
+                "request body larger than " + std::to_string(limits_.max_body_bytes) + " bytes");
   }
   return State::kNeedMore;
 }

@@ -79,12 +79,12 @@ class RequestParser {
   Limits limits_;
   Request request_;
   Phase phase_ = Phase::kHead;
-  size_t scanned_ = 0;      // bytes of the line (or head) at the front of buf already searched
-  size_t blank_bytes_ = 0;  // CRLFs skipped before the current request
-  size_t head_len_ = 0;     // kFixedBody: length of the head including the blank line
-  size_t body_len_ = 0;     // kFixedBody: Content-Length
-  bool chunked_ = false;    // set by ParseHead
-  uint64_t chunk_left_ = 0;       // kChunkData: bytes of the current chunk still to come
+  size_t scanned_ = 0;       // bytes of the line (or head) at the front of buf already searched
+  size_t blank_bytes_ = 0;   // CRLFs skipped before the current request
+  size_t head_len_ = 0;      // kFixedBody: length of the head including the blank line
+  size_t body_len_ = 0;      // kFixedBody: Content-Length
+  bool chunked_ = false;     // set by ParseHead
+  uint64_t chunk_left_ = 0;  // kChunkData: bytes of the current chunk still to come
   size_t chunked_wire_bytes_ = 0;  // bytes of the chunked body consumed so far
   size_t trailer_bytes_ = 0;
   size_t trailer_fields_ = 0;

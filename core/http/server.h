@@ -25,7 +25,7 @@ namespace peerstack::http {
 struct ServerOptions {
   std::string name = "http";  // in log lines: "public", "admin"
   std::string bind_address = "127.0.0.1";
-  uint16_t port = 0;  // 0: any free port; see Server::port()
+  uint16_t port = 0;   // 0: any free port; see Server::port()
   size_t threads = 0;  // worker threads; 0: one per core
   Limits limits;
   Handler handler;
@@ -33,11 +33,11 @@ struct ServerOptions {
 };
 
 struct ServerStats {
-  uint64_t connections = 0;    // accepted since start
+  uint64_t connections = 0;  // accepted since start
   uint64_t open_connections = 0;
-  uint64_t requests = 0;       // handled by the handler
-  uint64_t rejected = 0;       // refused by the parser (4xx/5xx, connection closed)
-  uint64_t timeouts = 0;       // connections closed by a timeout
+  uint64_t requests = 0;  // handled by the handler
+  uint64_t rejected = 0;  // refused by the parser (4xx/5xx, connection closed)
+  uint64_t timeouts = 0;  // connections closed by a timeout
 };
 
 class Server {

@@ -5,12 +5,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <pistache/listener.h>
 #include <pistache/peer.h>
 #include <pistache/tcp.h>
 #include <pistache/transport.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cerrno>
@@ -37,7 +36,6 @@ using PeerPtr = std::shared_ptr<Pistache::Tcp::Peer>;
 // Answers produced for one connection before we hand them to the socket and look again.
 constexpr size_t kOutputHighWater = 1 << 20;
 
-
 struct DeferredState;
 
 struct Connection {
@@ -48,17 +46,17 @@ struct Connection {
   std::mutex mu;
   std::weak_ptr<Pistache::Tcp::Peer> peer;
   RequestParser parser;
-  std::string in;   // bytes received and not yet consumed
+  std::string in;      // bytes received and not yet consumed
   std::string out;     // response bytes, those before out_off already handed to the socket
   size_t out_off = 0;  // (kept instead of erased: a 16 MB answer is not moved per write)
   std::string remote;
-  bool dead = false;           // Pistache reported the disconnection: never touch fd again
-  bool closing = false;        // no more requests: discard input, close when written
-  bool shut_wr = false;        // FIN sent
+  bool dead = false;     // Pistache reported the disconnection: never touch fd again
+  bool closing = false;  // no more requests: discard input, close when written
+  bool shut_wr = false;  // FIN sent
   bool request_started = false;
   bool body_started = false;
   bool sent_continue = false;
-  int async_pending = 0;       // writes queued in Pistache's transport
+  int async_pending = 0;  // writes queued in Pistache's transport
   // A handler deferred its answer: input waits until the responder sends it.
   std::shared_ptr<DeferredState> parked;
   // Responses' holds (Response::hold), released once out is written and nothing is queued.
@@ -75,7 +73,7 @@ struct Shared : std::enable_shared_from_this<Shared> {
   SystemClock system_clock;  // when options.clock is null
   int64_t Now() const { return (options.clock ? options.clock : &system_clock)->SteadyMs(); }
   std::mutex registry_mu;
-  std::unordered_set<ConnectionPtr> registry;  // for the sweeper
+  std::unordered_set<ConnectionPtr> registry;           // for the sweeper
   std::unordered_map<std::string, size_t> per_address;  // open connections counted against the cap
   std::atomic<bool> stopping{false};
   std::atomic<int> inflight{0};
@@ -308,7 +306,8 @@ void Shared::Flush(const ConnectionPtr& conn) {
   Connection& c = *conn;
   if (c.dead) return;
   if (c.out_off < c.out.size() && c.async_pending == 0) {
-    const ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       c.out.clear();
       c.out_off = 0;
@@ -336,7 +335,8 @@ void Shared::Flush(const ConnectionPtr& conn) {
               if (!locked || !shared) return;
               std::lock_guard<std::mutex> lock(locked->mu);
               --locked->async_pending;
-              if (locked->async_pending == 0 && !locked->dead && locked->out_off < locked->out.size()) {
+              if (locked->async_pending == 0 && !locked->dead &&
+                  locked->out_off < locked->out.size()) {
                 shared->Flush(locked);  // the rest of a large answer
               }
               if (locked->async_pending == 0 && locked->out.empty()) locked->holds.clear();
@@ -479,7 +479,8 @@ struct TransportRegistry {
 
 class AdoptingTransport final : public Pistache::Tcp::Transport {
  public:
-  AdoptingTransport(const std::shared_ptr<Pistache::Tcp::Handler>& handler, std::shared_ptr<TransportRegistry> registry)
+  AdoptingTransport(const std::shared_ptr<Pistache::Tcp::Handler>& handler,
+                    std::shared_ptr<TransportRegistry> registry)
       : Transport(handler), handler_prototype_(handler), registry_(std::move(registry)) {}
 
   std::shared_ptr<Pistache::Aio::Handler> clone() const override {
@@ -514,8 +515,9 @@ class PistacheServer final : public Server {
                       "ps-" + o.name);
       auto handler = std::make_shared<ConnectionHandler>(shared_);
       listener_->setHandler(handler);
-      listener_->setTransportFactory(
-          [handler, registry = registry_] { return std::make_shared<AdoptingTransport>(handler, registry); });
+      listener_->setTransportFactory([handler, registry = registry_] {
+        return std::make_shared<AdoptingTransport>(handler, registry);
+      });
       listener_->bind(Pistache::Address(o.bind_address, Pistache::Port(o.port)));
       port_ = static_cast<uint16_t>(listener_->getPort());
       listener_->runThreaded();
@@ -583,7 +585,8 @@ class PistacheServer final : public Server {
       return false;
     }
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-    transport->handleNewPeer(Pistache::Tcp::Peer::Create(fd, Pistache::Address("127.0.0.1", Pistache::Port(0))));
+    transport->handleNewPeer(
+        Pistache::Tcp::Peer::Create(fd, Pistache::Address("127.0.0.1", Pistache::Port(0))));
     return true;
   }
 

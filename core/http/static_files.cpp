@@ -26,7 +26,6 @@ struct CachedFile {
   int64_t checked_at_ms = 0;
 };
 
-
 int64_t MtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
@@ -56,20 +55,34 @@ bool HasPrefix(std::string_view s, std::string_view prefix) {
 
 std::string MimeTypeFor(std::string_view name) {
   static const std::unordered_map<std::string_view, std::string_view> kTypes = {
-      {"html", "text/html; charset=utf-8"},  {"htm", "text/html; charset=utf-8"},
-      {"js", "text/javascript; charset=utf-8"}, {"mjs", "text/javascript; charset=utf-8"},
-      {"css", "text/css; charset=utf-8"},    {"json", "application/json"},
-      {"map", "application/json"},           {"txt", "text/plain; charset=utf-8"},
-      {"md", "text/markdown; charset=utf-8"}, {"xml", "application/xml"},
-      {"svg", "image/svg+xml"},              {"png", "image/png"},
-      {"jpg", "image/jpeg"},                 {"jpeg", "image/jpeg"},
-      {"gif", "image/gif"},                  {"webp", "image/webp"},
-      {"avif", "image/avif"},                {"ico", "image/x-icon"},
-      {"wasm", "application/wasm"},          {"woff", "font/woff"},
-      {"woff2", "font/woff2"},               {"ttf", "font/ttf"},
-      {"otf", "font/otf"},                   {"pdf", "application/pdf"},
-      {"mp4", "video/mp4"},                  {"webm", "video/webm"},
-      {"mp3", "audio/mpeg"},                 {"webmanifest", "application/manifest+json"},
+      {"html", "text/html; charset=utf-8"},
+      {"htm", "text/html; charset=utf-8"},
+      {"js", "text/javascript; charset=utf-8"},
+      {"mjs", "text/javascript; charset=utf-8"},
+      {"css", "text/css; charset=utf-8"},
+      {"json", "application/json"},
+      {"map", "application/json"},
+      {"txt", "text/plain; charset=utf-8"},
+      {"md", "text/markdown; charset=utf-8"},
+      {"xml", "application/xml"},
+      {"svg", "image/svg+xml"},
+      {"png", "image/png"},
+      {"jpg", "image/jpeg"},
+      {"jpeg", "image/jpeg"},
+      {"gif", "image/gif"},
+      {"webp", "image/webp"},
+      {"avif", "image/avif"},
+      {"ico", "image/x-icon"},
+      {"wasm", "application/wasm"},
+      {"woff", "font/woff"},
+      {"woff2", "font/woff2"},
+      {"ttf", "font/ttf"},
+      {"otf", "font/otf"},
+      {"pdf", "application/pdf"},
+      {"mp4", "video/mp4"},
+      {"webm", "video/webm"},
+      {"mp3", "audio/mpeg"},
+      {"webmanifest", "application/manifest+json"},
   };
   const size_t slash = name.find_last_of('/');
   const std::string_view base = slash == std::string_view::npos ? name : name.substr(slash + 1);
@@ -84,7 +97,7 @@ std::string MimeTypeFor(std::string_view name) {
 struct StaticFiles::Impl {
   StaticFilesOptions options;
   SystemClock system_clock;  // when options.clock is null
-  std::string real_root;  // realpath of the root, without trailing slash
+  std::string real_root;     // realpath of the root, without trailing slash
   mutable std::shared_mutex mu;
   mutable std::unordered_map<std::string, std::shared_ptr<const CachedFile>> cache;
 

@@ -34,7 +34,8 @@ Result<Url> ParseUrl(std::string_view url) {
   // injection into whatever the URL points at).
   for (const char ch : url) {
     const auto c = static_cast<unsigned char>(ch);
-    if (c <= 0x20 || c == 0x7F) return Status::Error("bad_url", "control character or space in the URL");
+    if (c <= 0x20 || c == 0x7F)
+      return Status::Error("bad_url", "control character or space in the URL");
   }
   Url out;
   if (url.substr(0, 7) == "http://") {
@@ -44,7 +45,8 @@ Result<Url> ParseUrl(std::string_view url) {
     out.tls = true;
     out.port = 443;
   } else {
-    return Status::Error("bad_url", "only http:// and https:// URLs are supported: " + std::string(url));
+    return Status::Error("bad_url",
+                         "only http:// and https:// URLs are supported: " + std::string(url));
   }
   const size_t slash = url.find('/');
   std::string_view authority = url.substr(0, slash);
@@ -99,7 +101,8 @@ bool QueryParam(const std::string& query, std::string_view name, std::string* ou
     size_t end = query.find('&', at);
     if (end == std::string::npos) end = query.size();
     const std::string_view part(query.data() + at, end - at);
-    if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=') {
+    if (part.size() > name.size() && part.substr(0, name.size()) == name &&
+        part[name.size()] == '=') {
       return PercentDecode(part.substr(name.size() + 1), out);
     }
     at = end + 1;

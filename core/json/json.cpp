@@ -17,28 +17,24 @@ Result<Value> Convert(simdjson::dom::element el, size_t depth, size_t max_depth)
   switch (el.type()) {
     case element_type::NULL_VALUE:
       return Value(nullptr);
-    case element_type::BOOL:
-      {
+    case element_type::BOOL: {
       bool b = false;
       if (el.get(b) != simdjson::SUCCESS) return BadJson("bad scalar");
       return Value(b);
     }
-    case element_type::INT64:
-      {
+    case element_type::INT64: {
       int64_t i = 0;
       if (el.get(i) != simdjson::SUCCESS) return BadJson("bad scalar");
       return Value(i);
     }
     case element_type::UINT64:
       return BadJson("integer out of range");
-    case element_type::DOUBLE:
-      {
+    case element_type::DOUBLE: {
       double d = 0;
       if (el.get(d) != simdjson::SUCCESS) return BadJson("bad scalar");
       return Value(d);
     }
-    case element_type::STRING:
-      {
+    case element_type::STRING: {
       std::string_view sv;
       if (el.get(sv) != simdjson::SUCCESS) return BadJson("bad scalar");
       return Value(std::string(sv));
@@ -209,13 +205,27 @@ void AppendQuoted(std::string& out, std::string_view s) {
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         out += "\\u00";
         out.push_back(kHex[u >> 4]);

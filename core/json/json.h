@@ -32,17 +32,16 @@ class Value {
   enum class Type { kNull, kBool, kInt, kDouble, kString, kArray, kObject };
 
   Value() = default;
-  Value(std::nullptr_t) {}                                   // NOLINT
-  Value(bool b) : v_(b) {}                                   // NOLINT
+  Value(std::nullptr_t) {}  // NOLINT
+  Value(bool b) : v_(b) {}  // NOLINT
   template <std::integral I>
-    requires(!std::same_as<I, bool>)
-  Value(I i) : v_(static_cast<int64_t>(i)) {}                // NOLINT
-  Value(double d) : v_(d) {}                                 // NOLINT
-  Value(std::string s) : v_(std::move(s)) {}                 // NOLINT
-  Value(std::string_view s) : v_(std::string(s)) {}          // NOLINT
-  Value(const char* s) : v_(std::string(s)) {}               // NOLINT
-  Value(Array a) : v_(std::move(a)) {}                       // NOLINT
-  Value(Object o) : v_(std::move(o)) {}                      // NOLINT
+  requires(!std::same_as<I, bool>) Value(I i) : v_(static_cast<int64_t>(i)) {}  // NOLINT
+  Value(double d) : v_(d) {}                                                    // NOLINT
+  Value(std::string s) : v_(std::move(s)) {}                                    // NOLINT
+  Value(std::string_view s) : v_(std::string(s)) {}                             // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}                                  // NOLINT
+  Value(Array a) : v_(std::move(a)) {}                                          // NOLINT
+  Value(Object o) : v_(std::move(o)) {}                                         // NOLINT
 
   Type type() const { return static_cast<Type>(v_.index()); }
   bool is_null() const { return type() == Type::kNull; }

@@ -9,7 +9,9 @@
 namespace peerstack::node {
 namespace {
 
-http::Response ErrorOf(const Status& s) { return http::JsonError(HttpStatusOf(s), s.code(), s.message()); }
+http::Response ErrorOf(const Status& s) {
+  return http::JsonError(HttpStatusOf(s), s.code(), s.message());
+}
 
 // The body as a JSON object; an empty body is an empty object.
 Result<json::Value> BodyOf(const http::Request& r) {
@@ -22,9 +24,9 @@ Result<json::Value> BodyOf(const http::Request& r) {
 }  // namespace
 
 int HttpStatusOf(const Status& s) {
-  static const std::set<std::string> kBadInput = {"bad_json",     "no_url",       "bad_url",
-                                                  "no_id",        "bad_plugins",  "bad_manifest",
-                                                  "nobody_kept",  "bad_request",  "bad_invitation"};
+  static const std::set<std::string> kBadInput = {"bad_json",    "no_url",      "bad_url",
+                                                  "no_id",       "bad_plugins", "bad_manifest",
+                                                  "nobody_kept", "bad_request", "bad_invitation"};
   if (kBadInput.count(s.code())) return 400;
   if (s.code() == "not_found") return 404;
   if (s.code() == "cannot_store") return 507;
@@ -32,7 +34,8 @@ int HttpStatusOf(const Status& s) {
   return 409;
 }
 
-void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, release::ReleaseManager& releases) {
+void AddNetworkAdminRoutes(http::Router& router, NetworkService& network,
+                           release::ReleaseManager& releases) {
   router.Add("POST", "/join", [&network](const http::Request& r) {
     auto body = BodyOf(r);
     if (!body) return ErrorOf(body.status());
@@ -44,10 +47,11 @@ void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, releas
   router.Add("GET", "/sync", [&network](const http::Request&) {
     auto report = network.Sync();
     if (!report) return ErrorOf(report.status());
-    return http::JsonResponse(200, json::Serialize(json::Object{{"added", report->added},
-                                                                {"events", report->events},
-                                                                {"state_hash_before", report->state_hash_before},
-                                                                {"state_hash", report->state_hash}}));
+    return http::JsonResponse(
+        200, json::Serialize(json::Object{{"added", report->added},
+                                          {"events", report->events},
+                                          {"state_hash_before", report->state_hash_before},
+                                          {"state_hash", report->state_hash}}));
   });
   router.Add("POST", "/leave", [&network](const http::Request&) {
     if (auto s = network.Leave(); !s.ok()) return ErrorOf(s);
@@ -68,7 +72,9 @@ void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, releas
     if (!body) return ErrorOf(body.status());
     const json::Value* mj = body->find("manifest");
     const json::Value* sj = body->find("signatures");
-    if (!mj || !sj) return ErrorOf(Status::Error("bad_manifest", "send {\"manifest\": ..., \"signatures\": [...]}"));
+    if (!mj || !sj)
+      return ErrorOf(
+          Status::Error("bad_manifest", "send {\"manifest\": ..., \"signatures\": [...]}"));
     auto manifest = protocol::ParseManifest(*mj);
     if (!manifest) return ErrorOf(manifest.status());
     auto sigs = protocol::ParseSignatures(*sj);
@@ -83,7 +89,8 @@ void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, releas
     return http::JsonResponse(200, json::Serialize(releases.RolloutJson()));
   });
   router.Add("GET", "/publishers", [&network](const http::Request&) {
-    return http::JsonResponse(200, json::Serialize(json::Object{{"next_seq", network.next_publishers_seq()}}));
+    return http::JsonResponse(
+        200, json::Serialize(json::Object{{"next_seq", network.next_publishers_seq()}}));
   });
   router.Add("POST", "/publishers", [&network](const http::Request& r) {
     auto body = BodyOf(r);
@@ -92,7 +99,9 @@ void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, releas
     const int64_t* threshold = body->find_int("threshold");
     const json::Value* sj = body->find("signatures");
     if (!keys_json || !keys_json->is_array() || !threshold || !sj) {
-      return ErrorOf(Status::Error("bad_manifest", "send {\"publishers\": [hex keys], \"threshold\": N, \"signatures\": [...]}"));
+      return ErrorOf(Status::Error(
+          "bad_manifest",
+          "send {\"publishers\": [hex keys], \"threshold\": N, \"signatures\": [...]}"));
     }
     std::vector<std::string> keys;
     for (const json::Value& k : keys_json->as_array()) {
@@ -102,7 +111,8 @@ void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, releas
     auto sigs = protocol::ParseSignatures(*sj);
     if (!sigs) return ErrorOf(sigs.status());
     if (auto s = network.ChangePublishers(keys, *threshold, *sigs); !s.ok()) return ErrorOf(s);
-    return http::JsonResponse(201, json::Serialize(json::Object{{"publishers", keys.size()}, {"threshold", *threshold}}));
+    return http::JsonResponse(
+        201, json::Serialize(json::Object{{"publishers", keys.size()}, {"threshold", *threshold}}));
   });
   // An invitation (docs/operations.md, "Invitations"): {"expires_in": seconds (default a
   // week, at most 90 days), "note": text}. Answers the token and the link a friend downloads.
@@ -112,7 +122,8 @@ void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, releas
     const int64_t* ttl_s = body->find_int("expires_in");
     const std::string* note = body->find_string("note");
     if ((body->find("expires_in") && !ttl_s) || (body->find("note") && !note)) {
-      return ErrorOf(Status::Error("bad_json", "send {\"expires_in\": seconds, \"note\": text}, both optional"));
+      return ErrorOf(Status::Error(
+          "bad_json", "send {\"expires_in\": seconds, \"note\": text}, both optional"));
     }
     constexpr int64_t kWeek = 7 * 24 * 3600, kMost = 90 * 24 * 3600;
     if (ttl_s && (*ttl_s < 1 || *ttl_s > kMost)) {
@@ -140,7 +151,8 @@ void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, releas
     }
     auto kept = network.Recover(keep);
     if (!kept) return ErrorOf(kept.status());
-    return http::JsonResponse(200, json::Serialize(json::Object{{"kept", static_cast<int64_t>(*kept)}}));
+    return http::JsonResponse(200,
+                              json::Serialize(json::Object{{"kept", static_cast<int64_t>(*kept)}}));
   });
 }
 

@@ -3,11 +3,12 @@
 // {"error": {"code", "message"}} out). The admin listener has checked the token already.
 //
 //   POST /join     {"url"?}                          202 {"joining": URL}
-//   GET  /sync                                       200 {"added", "events", "state_hash_before", "state_hash"}
-//   POST /leave                                      200 {"left": true}
-//   POST /evict    {"id"}                            202 {"evicting": id}
-//   POST /releases {"manifest", "signatures"}      201 {"code", "version"}; 424 when a file
-//                                                    is not in the blob store; 409 refused by the ledger
+//   GET  /sync                                       200 {"added", "events", "state_hash_before",
+//   "state_hash"} POST /leave                                      200 {"left": true} POST /evict
+//   {"id"}                            202 {"evicting": id} POST /releases {"manifest",
+//   "signatures"}      201 {"code", "version"}; 424 when a file
+//                                                    is not in the blob store; 409 refused by the
+//                                                    ledger
 //   GET  /releases                                   200 the rollout, member by member
 //   GET  /publishers                                 200 {"next_seq"}
 //   POST /publishers {"publishers", "threshold", "signatures"}  201
@@ -27,6 +28,7 @@ namespace peerstack::node {
 int HttpStatusOf(const Status& s);
 
 // network and releases must outlive the router.
-void AddNetworkAdminRoutes(http::Router& router, NetworkService& network, release::ReleaseManager& releases);
+void AddNetworkAdminRoutes(http::Router& router, NetworkService& network,
+                           release::ReleaseManager& releases);
 
 }  // namespace peerstack::node

@@ -29,7 +29,8 @@ struct AppDataService::Impl {
     const std::string self = o.network->self_url();
     const auto& pub = o.key->public_key();
     const std::string key_hex = crypto::HexEncode(pub.data(), pub.size());
-    std::string last_body, last_type, sig_hex;  // a push goes to every peer with one body: signed once
+    std::string last_body, last_type,
+        sig_hex;  // a push goes to every peer with one body: signed once
     for (const appdata::Outgoing& m : out) {
       std::string body = "{\"body\":" + m.body + ",\"from\":";
       json::AppendQuoted(body, self);
@@ -44,7 +45,9 @@ struct AppDataService::Impl {
       tm.peer = m.to;
       tm.path = "/p2p/" + m.type;
       tm.body = std::move(body);
-      tm.headers = {{"content-type", "application/json"}, {"x-peerstack-key", key_hex}, {"x-peerstack-signature", sig_hex}};
+      tm.headers = {{"content-type", "application/json"},
+                    {"x-peerstack-key", key_hex},
+                    {"x-peerstack-signature", sig_hex}};
       tm.droppable = true;
       if (m.type == "appsync") tm.supersedes = "appsync";
       size_t bytes = tm.body.size() + tm.path.size();
@@ -105,8 +108,8 @@ void AppDataService::Stop() {
   if (impl_->ticker.joinable()) impl_->ticker.join();
 }
 
-Status AppDataService::Receive(const std::string& key, const std::string& url, const std::string& type,
-                               const json::Value& body) {
+Status AppDataService::Receive(const std::string& key, const std::string& url,
+                               const std::string& type, const json::Value& body) {
   std::vector<appdata::Outgoing> out;
   Status s = impl_->o.replica->Receive(key, url, type, body, &out);
   impl_->Send(out);

@@ -27,11 +27,11 @@
 namespace peerstack::node {
 
 struct AppDataOptions {
-  const Clock* clock = nullptr;                   // required; not owned
-  std::shared_ptr<appdata::Replica> replica;      // required
-  NetworkService* network = nullptr;              // required; not owned, outlives Stop()
-  transport::Transport* transport = nullptr;      // required; not owned, app data's alone
-  const crypto::SigningKey* key = nullptr;        // required; not owned
+  const Clock* clock = nullptr;               // required; not owned
+  std::shared_ptr<appdata::Replica> replica;  // required
+  NetworkService* network = nullptr;          // required; not owned, outlives Stop()
+  transport::Transport* transport = nullptr;  // required; not owned, app data's alone
+  const crypto::SigningKey* key = nullptr;    // required; not owned
   int64_t tick_ms = 50;
 };
 
@@ -45,7 +45,8 @@ class AppDataService {
   void Start();
   void Stop();  // idempotent
   // A message from a member (see NetworkOptions::app_message).
-  Status Receive(const std::string& key, const std::string& url, const std::string& type, const json::Value& body);
+  Status Receive(const std::string& key, const std::string& url, const std::string& type,
+                 const json::Value& body);
   // For /status: the replica's figures.
   json::Value StatusJson() const;
 

@@ -55,10 +55,12 @@ namespace {
 
 // Every numeric flag: digits only, within [min, max]; the error names the flag and the range.
 template <typename T>
-Status ParseNumber(const std::string& text, const std::string& what, const char* unit, T min, T max, T* out) {
+Status ParseNumber(const std::string& text, const std::string& what, const char* unit, T min, T max,
+                   T* out) {
   T value = 0;
   auto r = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value < min || value > max) {
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || value < min ||
+      value > max) {
     return Status::Error("bad_flag", what + " must be " + unit + " " + std::to_string(min) + "-" +
                                          std::to_string(max) + ", got '" + text + "'");
   }
@@ -113,8 +115,8 @@ Status ApplyEnv(const GetEnv& env, Config* c) {
   if (const char* v = env("PEERSTACK_CA_FILE"); v && *v) c->ca_file = v;
   if (const char* v = env("PEERSTACK_LOG_LEVEL"); v && *v) {
     if (!log::ParseLevel(v, &c->log_level)) {
-      return Status::Error("bad_flag", std::string("PEERSTACK_LOG_LEVEL: unknown level '") + v +
-                                           "'");
+      return Status::Error("bad_flag",
+                           std::string("PEERSTACK_LOG_LEVEL: unknown level '") + v + "'");
     }
   }
   return Status::Ok();
@@ -150,42 +152,59 @@ Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, C
     if (!has_value) return Status::Error("bad_flag", name + " needs a value");
     if (!inline_value) ++i;
     Status s = Status::Ok();
-    if (name == "--data-dir") c->data_dir = value;
-    else if (name == "--port") s = ParsePort(value, name, &c->port);
-    else if (name == "--admin-port") s = ParsePort(value, name, &c->admin_port);
-    else if (name == "--bind") c->bind = value;
-    else if (name == "--front") c->front_dir = value;
-    else if (name == "--plugins") c->plugins_dir = value;
-    else if (name == "--public-url") c->public_url = value;
-    else if (name == "--tunnel") s = ParseTunnelList(value, &c->tunnel);
+    if (name == "--data-dir")
+      c->data_dir = value;
+    else if (name == "--port")
+      s = ParsePort(value, name, &c->port);
+    else if (name == "--admin-port")
+      s = ParsePort(value, name, &c->admin_port);
+    else if (name == "--bind")
+      c->bind = value;
+    else if (name == "--front")
+      c->front_dir = value;
+    else if (name == "--plugins")
+      c->plugins_dir = value;
+    else if (name == "--public-url")
+      c->public_url = value;
+    else if (name == "--tunnel")
+      s = ParseTunnelList(value, &c->tunnel);
     // (Renewed at half-time; under 20 s a slow router answer could let a lease lapse.)
-    else if (name == "--upnp-lease") s = ParseNumber(value, name, "seconds", 20, 604800, &c->upnp_lease_s);
-    else if (name == "--tunnel-command") c->tunnel_command = value;
-    else if (name == "--tunnel-url-pattern") c->tunnel_url_pattern = value;
-    else if (name == "--relay-via") c->relay_via = value;
-    else if (name == "--relay-connections") s = ParseNumber<size_t>(value, name, "a number", 1, 4096, &c->relay_connections);
-    else if (name == "--relay-rate") s = ParseNumber<uint64_t>(value, name, "a number", 1024, 1ull << 40, &c->relay_rate);
+    else if (name == "--upnp-lease")
+      s = ParseNumber(value, name, "seconds", 20, 604800, &c->upnp_lease_s);
+    else if (name == "--tunnel-command")
+      c->tunnel_command = value;
+    else if (name == "--tunnel-url-pattern")
+      c->tunnel_url_pattern = value;
+    else if (name == "--relay-via")
+      c->relay_via = value;
+    else if (name == "--relay-connections")
+      s = ParseNumber<size_t>(value, name, "a number", 1, 4096, &c->relay_connections);
+    else if (name == "--relay-rate")
+      s = ParseNumber<uint64_t>(value, name, "a number", 1024, 1ull << 40, &c->relay_rate);
     else if (name == "--relay-port") {
       uint16_t port = 0;
       s = ParsePort(value, name, &port);
       c->relay_port = port;
-    }
-    else if (name == "--join") c->join_url = value;
-    else if (name == "--ca-file") c->ca_file = value;
+    } else if (name == "--join")
+      c->join_url = value;
+    else if (name == "--ca-file")
+      c->ca_file = value;
     else if (name == "--publisher-key") {
       for (std::string& k : SplitList(value)) c->publishers.push_back(std::move(k));
-    }
-    else if (name == "--publisher-threshold") s = ParseNumber<int64_t>(value, name, "a number", 1, 64, &c->publisher_threshold);
+    } else if (name == "--publisher-threshold")
+      s = ParseNumber<int64_t>(value, name, "a number", 1, 64, &c->publisher_threshold);
     else if (name == "--admission") {
-      if (value != "open" && value != "invite") s = Status::Error("bad_flag", "--admission: invite or open, not '" + value + "'");
+      if (value != "open" && value != "invite")
+        s = Status::Error("bad_flag", "--admission: invite or open, not '" + value + "'");
       c->admission = value;
-    }
-    else if (name == "--invite") {
+    } else if (name == "--invite") {
       c->invite = value;
-      if (const size_t q = value.find("invite="); q != std::string::npos) c->invite = value.substr(q + 7);
-    }
-    else if (name == "--threads") s = ParseNumber<size_t>(value, name, "a number", 0, 256, &c->threads);
-    else if (name == "--plugin-timeout") s = ParseNumber<int64_t>(value, name, "milliseconds", 1, 3600000, &c->plugin_timeout_ms);
+      if (const size_t q = value.find("invite="); q != std::string::npos)
+        c->invite = value.substr(q + 7);
+    } else if (name == "--threads")
+      s = ParseNumber<size_t>(value, name, "a number", 0, 256, &c->threads);
+    else if (name == "--plugin-timeout")
+      s = ParseNumber<int64_t>(value, name, "milliseconds", 1, 3600000, &c->plugin_timeout_ms);
     else if (name == "--log-level") {
       if (!log::ParseLevel(value, &c->log_level)) {
         s = Status::Error("bad_flag", "--log-level: unknown level '" + value + "'");

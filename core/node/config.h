@@ -21,15 +21,15 @@ struct Config {
   std::string plugins_dir = "plugins";
   std::string public_url;  // empty: http://127.0.0.1:<port>
   std::string tunnel = "direct,upnp,relay";
-  std::string tunnel_command;      // for the `command` provider; {port} = the public port
-  std::string tunnel_url_pattern;  // regex picking the URL from its output (default: first URL)
-  int upnp_lease_s = 3600;         // lease asked for the `upnp` mapping, renewed at half-time
-  int relay_port = -1;             // serve as a relay for members on this port (-1: off, 0: any)
-  size_t relay_connections = 64;             // per relayed node, at once
-  uint64_t relay_rate = 8ull << 20;          // bytes/s per relayed node, both directions
-  std::string relay_via;           // relays for the `relay` provider: host:port[,host:port...]
-  std::string join_url;  // NETWORK_NODE_URL
-  std::string ca_file;   // PEM CAs trusted for https:// peers besides the system's
+  std::string tunnel_command;        // for the `command` provider; {port} = the public port
+  std::string tunnel_url_pattern;    // regex picking the URL from its output (default: first URL)
+  int upnp_lease_s = 3600;           // lease asked for the `upnp` mapping, renewed at half-time
+  int relay_port = -1;               // serve as a relay for members on this port (-1: off, 0: any)
+  size_t relay_connections = 64;     // per relayed node, at once
+  uint64_t relay_rate = 8ull << 20;  // bytes/s per relayed node, both directions
+  std::string relay_via;             // relays for the `relay` provider: host:port[,host:port...]
+  std::string join_url;              // NETWORK_NODE_URL
+  std::string ca_file;               // PEM CAs trusted for https:// peers besides the system's
   bool dev = false;
   // A new network's publisher keys (hex), from --publisher-key (a key or a key file, "node" for
   // this node's key; empty: this node's key alone), and how many must sign a release.
@@ -40,7 +40,7 @@ struct Config {
   std::string admission;
   std::string invite;  // the invitation token this node presents when joining (--invite)
   log::Level log_level = log::Level::kInfo;
-  size_t threads = 0;  // public listener workers; 0 = one per core
+  size_t threads = 0;                 // public listener workers; 0 = one per core
   int64_t plugin_timeout_ms = 10000;  // a plugin call longer than this is answered 504
 };
 

@@ -50,7 +50,6 @@ bool ValidType(std::string_view t) {
 
 }  // namespace
 
-
 namespace {
 void Shuffle(std::vector<std::string>* v) {
   for (size_t i = v->size(); i > 1; --i) {
@@ -65,8 +64,8 @@ void Shuffle(std::vector<std::string>* v) {
 // cost nothing to make; a join makes every member challenge a URL, so joins are the scarcest.
 // Members get a larger budget per key: a sponsor forwards every join it handles, a node that
 // catches up answers many syncs. (A node just admitted is still a stranger to members that
-// have not heard of it yet: strangers get a little of every type.) Legitimate traffic stays far below: a member probes one peer
-// and syncs with one peer a second.
+// have not heard of it yet: strangers get a little of every type.) Legitimate traffic stays far
+// below: a member probes one peer and syncs with one peer a second.
 struct TypeLimit {
   const char* type;
   int stranger_per_key;
@@ -74,13 +73,24 @@ struct TypeLimit {
   int member_per_key;
 };
 constexpr TypeLimit kTypeLimits[] = {
-    {"join", 2, 20, 100},       {"challenge", 10, 200, 100}, {"answer", 20, 200, 100},
-    {"approval", 10, 200, 200}, {"accepted", 10, 200, 50},   {"refused", 10, 200, 50},
-    {"event", 10, 200, 1000},   {"events", 10, 200, 200},    {"sync", 5, 100, 100},
-    {"ping", 10, 200, 100},     {"pingreq", 10, 200, 100},   {"ack", 10, 200, 100},
-    {"evict", 10, 200, 20},     {"evictapproval", 10, 200, 50},
+    {"join", 2, 20, 100},
+    {"challenge", 10, 200, 100},
+    {"answer", 20, 200, 100},
+    {"approval", 10, 200, 200},
+    {"accepted", 10, 200, 50},
+    {"refused", 10, 200, 50},
+    {"event", 10, 200, 1000},
+    {"events", 10, 200, 200},
+    {"sync", 5, 100, 100},
+    {"ping", 10, 200, 100},
+    {"pingreq", 10, 200, 100},
+    {"ack", 10, 200, 100},
+    {"evict", 10, 200, 20},
+    {"evictapproval", 10, 200, 50},
     // App data (members only): pushes of a writer's ops, marks, answers with ops.
-    {"appdata", 0, 0, 200},     {"appsync", 0, 0, 50},       {"appops", 0, 0, 200},
+    {"appdata", 0, 0, 200},
+    {"appsync", 0, 0, 50},
+    {"appops", 0, 0, 200},
 };
 
 bool AppType(const std::string& t) { return t == "appdata" || t == "appsync" || t == "appops"; }
@@ -126,8 +136,9 @@ struct NetworkService::Impl {
 
   // The join node's URL, then up to `most` other members' URLs in random order; each kept
   // only if keep(url, via) (the join node's via reads "").
-  std::vector<std::string> Peers(size_t most,
-                                 const std::function<bool(const std::string& url, const std::string& via)>& keep) const {
+  std::vector<std::string> Peers(
+      size_t most,
+      const std::function<bool(const std::string& url, const std::string& via)>& keep) const {
     std::vector<std::string> members;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -172,7 +183,8 @@ struct NetworkService::Impl {
         }
       }
       if (auto s = o.store->Write(batch); !s.ok()) {
-        PS_LOG(kError, "network") << "cannot store events, not acknowledging them: " << s.ToString();
+        PS_LOG(kError, "network") << "cannot store events, not acknowledging them: "
+                                  << s.ToString();
         return Status::Error("cannot_store", "cannot store the event: " + s.ToString());
       }
 
@@ -183,7 +195,8 @@ struct NetworkService::Impl {
     }
     // The ledger grew (events stored above, or a joiner's ledger arrived): tell the release
     // manager now rather than at its next tick.
-    if (const size_t n = engine && engine->ledger() ? engine->ledger()->size() : 0; n != ledger_size) {
+    if (const size_t n = engine && engine->ledger() ? engine->ledger()->size() : 0;
+        n != ledger_size) {
       ledger_size = n;
       if (o.on_change) o.on_change();
     }
@@ -258,13 +271,14 @@ Status NetworkService::Start(const std::string& self_url, const std::string& via
     for (size_t i = 1; i < events->size(); ++i) {
       auto r = ledger->Add((*events)[i].body);
       if (!r || *r != protocol::Ledger::Added::kAdded) {
-        PS_LOG(kError, "network") << "stored event " << (*events)[i].hash << " is not valid here; skipped";
+        PS_LOG(kError, "network") << "stored event " << (*events)[i].hash
+                                  << " is not valid here; skipped";
       }
     }
     if (ledger->IsMember(d.key_hex) || d.o.join_url.empty()) {
       PS_LOG(kInfo, "network") << "network " << ledger->network_id() << ", "
-                               << ledger->state().members.size() << " members, "
-                               << ledger->size() << " events";
+                               << ledger->state().members.size() << " members, " << ledger->size()
+                               << " events";
       d.engine = std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key,
                                                     std::move(ledger).value(), &d.random);
     }
@@ -291,15 +305,16 @@ Status NetworkService::Start(const std::string& self_url, const std::string& via
     protocol::Output out;
     const protocol::Member* me = d.engine->ledger()->state().FindMemberByKey(d.key_hex);
     if (me && me->url != self_url) {
-      PS_LOG(kInfo, "network") << "announcing the new address " << self_url << " (was " << me->url << ")";
+      PS_LOG(kInfo, "network") << "announcing the new address " << self_url << " (was " << me->url
+                               << ")";
     }
     d.engine->AnnounceAddress(self_url, d.WallMs(), &out, via);
     (void)d.Drive(out);  // logged; the tick repeats the announcement
   }
   if (!d.engine) {
     PS_LOG(kInfo, "network") << "asking " << d.o.join_url << " to admit this node";
-    d.engine = std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key, d.o.join_url,
-                                                  &d.random);
+    d.engine =
+        std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key, d.o.join_url, &d.random);
   }
   d.ticker = std::thread([impl = impl_] { impl->TickLoop(); });
   return Status::Ok();
@@ -321,10 +336,12 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
   if (request.method != "POST") return http::JsonError(405, "method_not_allowed", "POST only");
   const std::string type = request.path.substr(5);  // after "/p2p/"
   auto limit = d.by_type.find(type);
-  if (!ValidType(type) || limit == d.by_type.end()) return http::JsonError(404, "not_found", "no such message type");
+  if (!ValidType(type) || limit == d.by_type.end())
+    return http::JsonError(404, "not_found", "no such message type");
   const std::string* key = request.header("x-peerstack-key");
   const std::string* sig = request.header("x-peerstack-signature");
-  if (request.body.size() > protocol::kMaxEnvelopeBytes) return http::JsonError(413, "too_large", "message too large");
+  if (request.body.size() > protocol::kMaxEnvelopeBytes)
+    return http::JsonError(413, "too_large", "message too large");
   if (!http::IsLoopbackHost(request.remote_address)) {
     std::lock_guard<std::mutex> lock(d.limits_mu);
     if (!d.by_address.Admit(request.remote_address, d.o.clock->SteadyMs())) {
@@ -340,24 +357,27 @@ http::Response NetworkService::HandleMessage(const http::Request& request) {
     std::lock_guard<std::mutex> lock(d.mu);
     member = d.engine && d.engine->ledger() && d.engine->ledger()->IsMember(*key);
   }
-  if (AppType(type) && !member) return http::JsonError(403, "not_member", "app data comes from members only");
+  if (AppType(type) && !member)
+    return http::JsonError(403, "not_member", "app data comes from members only");
   {
     std::lock_guard<std::mutex> lock(d.limits_mu);
     RateLimit& budget = member ? limit->second.members : limit->second.strangers;
     if (!budget.Admit(*key, d.o.clock->SteadyMs())) {
       return http::TooMany(member ? "too many " + type + " messages; try again in a second"
-                            : "too many " + type + " messages from non-members; try again in a second");
+                                  : "too many " + type +
+                                        " messages from non-members; try again in a second");
     }
   }
   if (AppType(type)) {
     Result<protocol::Envelope> envelope = Status::Error("not_ready", "the network is not started");
     {
       std::lock_guard<std::mutex> lock(d.mu);
-      if (d.engine) envelope = protocol::Open(type, request.body, *key, d.engine->ledger(), d.self_url);
+      if (d.engine)
+        envelope = protocol::Open(type, request.body, *key, d.engine->ledger(), d.self_url);
     }
     if (!envelope) {
-      return http::JsonError(envelope.status().code() == "not_ready" ? 503 : 400, envelope.status().code(),
-                             envelope.status().message());
+      return http::JsonError(envelope.status().code() == "not_ready" ? 503 : 400,
+                             envelope.status().code(), envelope.status().message());
     }
     if (!d.o.app_message) return http::JsonError(404, "not_found", "this node keeps no app data");
     if (auto s = d.o.app_message(*key, envelope->from, type, envelope->body); !s.ok()) {
@@ -392,11 +412,13 @@ Result<std::string> NetworkService::Join(const std::string& given_url) {
   Impl& d = *impl_;
   const std::string url = given_url.empty() ? d.o.join_url : given_url;
   if (url.empty()) return Status::Error("no_url", "send {\"url\": ...} or start with --join");
-  if (!http::ParseUrl(url).ok()) return Status::Error("bad_url", "not an http:// or https:// URL: " + url);
+  if (!http::ParseUrl(url).ok())
+    return Status::Error("bad_url", "not an http:// or https:// URL: " + url);
   std::lock_guard<std::mutex> lock(d.mu);
   if (d.engine && d.engine->is_member()) {
-    return Status::Error("already_member", "this node is a member of network " + d.engine->ledger()->network_id() +
-                                               "; use an empty data dir and --join to join another");
+    return Status::Error("already_member",
+                         "this node is a member of network " + d.engine->ledger()->network_id() +
+                             "; use an empty data dir and --join to join another");
   }
   d.engine = std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key, url, &d.random);
   d.refusals.clear();
@@ -435,8 +457,8 @@ Result<NetworkService::SyncReport> NetworkService::Sync() {
     }
   }
   const auto after = snapshot();
-  return SyncReport{static_cast<int64_t>(after.first) - static_cast<int64_t>(before.first), after.first, before.second,
-                    after.second};
+  return SyncReport{static_cast<int64_t>(after.first) - static_cast<int64_t>(before.first),
+                    after.first, before.second, after.second};
 }
 
 Status NetworkService::Leave() {
@@ -472,11 +494,13 @@ Status NetworkService::PublishRelease(const protocol::Manifest& manifest,
                                       const std::vector<protocol::PublisherSignature>& sigs) {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
-  if (!d.engine || !d.engine->is_member()) return Status::Error("not_member", "this node is not a member");
+  if (!d.engine || !d.engine->is_member())
+    return Status::Error("not_member", "this node is not a member");
   protocol::Output out;
   if (auto s = d.engine->PublishRelease(manifest, sigs, d.WallMs(), &out); !s.ok()) return s;
   if (auto s = d.Drive(out); !s.ok()) return s;
-  PS_LOG(kInfo, "network") << "published release " << manifest.version << ", code " << manifest.CodeHash();
+  PS_LOG(kInfo, "network") << "published release " << manifest.version << ", code "
+                           << manifest.CodeHash();
   return Status::Ok();
 }
 
@@ -484,11 +508,14 @@ Status NetworkService::ChangePublishers(const std::vector<std::string>& keys, in
                                         const std::vector<protocol::PublisherSignature>& sigs) {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
-  if (!d.engine || !d.engine->is_member()) return Status::Error("not_member", "this node is not a member");
+  if (!d.engine || !d.engine->is_member())
+    return Status::Error("not_member", "this node is not a member");
   protocol::Output out;
-  if (auto s = d.engine->ChangePublishers(keys, threshold, sigs, d.WallMs(), &out); !s.ok()) return s;
+  if (auto s = d.engine->ChangePublishers(keys, threshold, sigs, d.WallMs(), &out); !s.ok())
+    return s;
   if (auto s = d.Drive(out); !s.ok()) return s;
-  PS_LOG(kWarn, "network") << "publisher set changed: " << keys.size() << " keys, threshold " << threshold;
+  PS_LOG(kWarn, "network") << "publisher set changed: " << keys.size() << " keys, threshold "
+                           << threshold;
   return Status::Ok();
 }
 
@@ -503,7 +530,8 @@ Status NetworkService::ReportRelease(const std::string& release_event, const std
   std::lock_guard<std::mutex> lock(d.mu);
   if (!d.engine) return Status::Error("not_member", "this node is not a member");
   protocol::Output out;
-  if (auto s = d.engine->ReportRelease(release_event, status, reason, d.WallMs(), &out); !s.ok()) return s;
+  if (auto s = d.engine->ReportRelease(release_event, status, reason, d.WallMs(), &out); !s.ok())
+    return s;
   return d.Drive(out);
 }
 
@@ -535,8 +563,8 @@ Result<NetworkService::CardParts> NetworkService::Card(size_t most) const {
   return c;
 }
 
-Result<std::pair<protocol::Manifest, std::vector<protocol::PublisherSignature>>> NetworkService::SignedRelease(
-    const std::string& event) const {
+Result<std::pair<protocol::Manifest, std::vector<protocol::PublisherSignature>>>
+NetworkService::SignedRelease(const std::string& event) const {
   const Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);
   const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
@@ -566,7 +594,8 @@ release::NetworkView NetworkService::ReleaseView() const {
     v.member_keys.push_back(m.key);
     if (m.key != d.key_hex) v.member_urls[m.key] = m.url;
   }
-  auto fill = [&](const protocol::NetworkState::ReleaseRef& ref, release::NetworkView::Release* out) {
+  auto fill = [&](const protocol::NetworkState::ReleaseRef& ref,
+                  release::NetworkView::Release* out) {
     out->event = ref.event;
     out->version = ref.version;
     out->code = ref.code;
@@ -580,7 +609,8 @@ release::NetworkView NetworkService::ReleaseView() const {
     if (const json::Value* m = e->body.find("manifest")) {
       if (auto parsed = protocol::ParseManifest(*m)) out->manifest = *parsed;
     }
-    if (const protocol::Member* author = st.FindMemberByKey(e->author); author && author->key != d.key_hex) {
+    if (const protocol::Member* author = st.FindMemberByKey(e->author);
+        author && author->key != d.key_hex) {
       out->author_url = author->url;
     }
   };
@@ -594,7 +624,9 @@ Result<protocol::Invitation> NetworkService::Invite(int64_t ttl_ms, const std::s
   std::lock_guard<std::mutex> lock(d.mu);
   if (!d.engine) return Status::Error("not_member", "this node is not a member");
   auto inv = d.engine->Invite(d.WallMs() + ttl_ms, note);
-  if (inv) PS_LOG(kInfo, "network") << "made invitation " << inv->Hash().substr(0, 12) << (note.empty() ? "" : " (" + note + ")");
+  if (inv)
+    PS_LOG(kInfo, "network") << "made invitation " << inv->Hash().substr(0, 12)
+                             << (note.empty() ? "" : " (" + note + ")");
   return inv;
 }
 
@@ -610,8 +642,9 @@ Result<protocol::Invitation> NetworkService::CheckInvitation(const std::string& 
     auto it = st.invitations_used.find(h);
     return it == st.invitations_used.end() ? std::string() : it->second;
   };
-  if (auto s = protocol::CheckInvitation(*inv, st.network_id, d.WallMs(),
-                                         [&](const std::string& k) { return l->IsMember(k); }, used_by);
+  if (auto s = protocol::CheckInvitation(
+          *inv, st.network_id, d.WallMs(), [&](const std::string& k) { return l->IsMember(k); },
+          used_by);
       !s.ok()) {
     return s;
   }
@@ -626,8 +659,9 @@ Result<size_t> NetworkService::Recover(const std::optional<std::vector<std::stri
   std::vector<std::string> keep;
   const int64_t now = d.WallMs();
   for (const protocol::Member& m : l->state().members) {
-    const bool kept = keep_ids ? std::find(keep_ids->begin(), keep_ids->end(), m.id) != keep_ids->end()
-                               : m.key == d.key_hex || d.engine->IsOnline(m.url, now);
+    const bool kept = keep_ids
+                          ? std::find(keep_ids->begin(), keep_ids->end(), m.id) != keep_ids->end()
+                          : m.key == d.key_hex || d.engine->IsOnline(m.url, now);
     if (kept) keep.push_back(m.key);
   }
   if (keep.empty()) return Status::Error("nobody_kept", "keep names no current member");
@@ -643,7 +677,8 @@ namespace {
 // The release a member runs, as far as its reports tell: the newest it reported healthy
 // (or the one before a release it reported failed); null when it reported nothing.
 json::Value ReleaseOf(const protocol::NetworkState& st, const std::string& key) {
-  auto reported = [&](const protocol::NetworkState::ReleaseRef& r) -> const protocol::NetworkState::Report* {
+  auto reported =
+      [&](const protocol::NetworkState::ReleaseRef& r) -> const protocol::NetworkState::Report* {
     auto it = st.reports.find(r.event);
     if (r.event.empty() || it == st.reports.end()) return nullptr;
     auto mine = it->second.find(key);
@@ -652,7 +687,8 @@ json::Value ReleaseOf(const protocol::NetworkState& st, const std::string& key) 
   if (const auto* r = reported(st.release)) {
     return r->status == "healthy" ? st.release.version : std::max<int64_t>(0, st.previous.version);
   }
-  if (const auto* r = reported(st.previous); r && r->status == "healthy") return st.previous.version;
+  if (const auto* r = reported(st.previous); r && r->status == "healthy")
+    return st.previous.version;
   return nullptr;
 }
 
@@ -718,7 +754,8 @@ json::Value NetworkService::StatusJson() const {
       {"code_hash", d.o.code_hash},
       {"accepted_code", l ? l->state().accepted_code : std::string()},
       {"release", l ? l->state().release_version : 0},
-      {"accepted_codes", [&] {
+      {"accepted_codes",
+       [&] {
          json::Array a;
          if (l) {
            for (const std::string& c : l->state().AcceptedCodes()) a.push_back(c);
@@ -732,7 +769,8 @@ json::Value NetworkService::StatusJson() const {
 }
 
 std::vector<std::string> NetworkService::Peers(
-    size_t most, const std::function<bool(const std::string& url, const std::string& via)>& keep) const {
+    size_t most,
+    const std::function<bool(const std::string& url, const std::string& via)>& keep) const {
   return impl_->Peers(most, keep);
 }
 

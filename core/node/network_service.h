@@ -24,11 +24,11 @@
 #include <string>
 #include <vector>
 
+#include "appdata/replica.h"
 #include "base/clock.h"
 #include "base/result.h"
 #include "crypto/ed25519.h"
 #include "http/message.h"
-#include "appdata/replica.h"
 #include "json/json.h"
 #include "plugins/plugin_host.h"
 #include "protocol/invitation.h"
@@ -62,7 +62,7 @@ struct NetworkOptions {
   std::function<Status(const std::string& key, const std::string& url, const std::string& type,
                        const json::Value& body)>
       app_message;
-  const Clock* clock = nullptr;             // required; not owned
+  const Clock* clock = nullptr;               // required; not owned
   transport::Transport* transport = nullptr;  // required; not owned, outlives Stop()
 };
 
@@ -84,8 +84,9 @@ class NetworkService {
   void AnnounceUrl(const std::string& url, const std::string& via);
   // The join node's URL, then up to `most` other members' URLs in random order; each kept
   // only if keep(url, via) (the join node's via reads ""). For reachability checks.
-  std::vector<std::string> Peers(size_t most,
-                                 const std::function<bool(const std::string& url, const std::string& via)>& keep) const;
+  std::vector<std::string> Peers(
+      size_t most,
+      const std::function<bool(const std::string& url, const std::string& via)>& keep) const;
   // Where this node answers now (its public URL, as announced).
   std::string self_url() const;
   // ---- What an operator does (admin; node/admin_routes.h puts HTTP on these). Errors:
@@ -108,14 +109,16 @@ class NetworkService {
   Status Evict(const std::string& node_id);
   // Puts a signed release in the ledger (the signatures were made offline, by at least the
   // publisher threshold): "not_member", "bad_event" (rollback, signatures, another network).
-  Status PublishRelease(const protocol::Manifest& manifest, const std::vector<protocol::PublisherSignature>& sigs);
+  Status PublishRelease(const protocol::Manifest& manifest,
+                        const std::vector<protocol::PublisherSignature>& sigs);
   // Changes the publisher set: the signatures are over
   // protocol::PublisherSetPayload(network, keys, threshold, next_publishers_seq()).
   Status ChangePublishers(const std::vector<std::string>& keys, int64_t threshold,
                           const std::vector<protocol::PublisherSignature>& sigs);
   int64_t next_publishers_seq() const;
   // A release-report event from this member.
-  Status ReportRelease(const std::string& release_event, const std::string& status, const std::string& reason);
+  Status ReportRelease(const std::string& release_event, const std::string& status,
+                       const std::string& reason);
   // This node now runs code with this hash (what it presents when joining).
   void SetCodeHash(const std::string& code);
   // The ledger's releases, members and reports, for the release manager.
@@ -164,6 +167,5 @@ class NetworkService {
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };
-
 
 }  // namespace peerstack::node

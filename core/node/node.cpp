@@ -7,46 +7,46 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <mutex>
 
 #include "base/files.h"
 #include "base/log.h"
 #include "base/service.h"
+#include "bundle/bundle.h"
 #include "crypto/encoding.h"
 #include "crypto/random.h"
 #include "http/client.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "http/static_files.h"
-#include "json/json.h"
-#include "plugins/plugin_host.h"
-#include "bundle/bundle.h"
-#include "release/manager.h"
-#include "store/blob_store.h"
-#include "transport/transport.h"
-#include "tunnel/relay.h"
-#include "tunnel/tunnel.h"
-#include "node/admin_routes.h"
 #include "http/url.h"
-#include "protocol/invitation.h"
+#include "json/json.h"
+#include "node/admin_routes.h"
 #include "node/appdata_service.h"
 #include "node/network_service.h"
 #include "node/reachability.h"
+#include "plugins/plugin_host.h"
 #include "protocol/event.h"
+#include "protocol/invitation.h"
+#include "release/manager.h"
+#include "store/blob_store.h"
 #include "store/key_file.h"
 #include "store/store.h"
+#include "transport/transport.h"
+#include "tunnel/relay.h"
+#include "tunnel/tunnel.h"
 
 namespace peerstack::node {
 namespace {
 
 // Routes that exist only on the admin listener. The public listener answers them 404 so the
 // SPA fallback cannot make them look like pages (and nothing about them leaks).
-constexpr const char* kAdminOnlyPaths[] = {"/status",  "/sync",    "/join",       "/leave",     "/evict",
-                                           "/releases", "/recover", "/publishers", "/invitations"};
-
+constexpr const char* kAdminOnlyPaths[] = {"/status",  "/sync",       "/join",
+                                           "/leave",   "/evict",      "/releases",
+                                           "/recover", "/publishers", "/invitations"};
 
 }  // namespace
 
@@ -63,7 +63,7 @@ struct Node::Impl {
   std::unique_ptr<plugins::PluginHost> plugin_host;
   std::unique_ptr<transport::Transport> transport;  // outgoing peer traffic, one event loop
   std::unique_ptr<NetworkService> network;
-  std::shared_ptr<appdata::Replica> replica;          // replicated collections (plugins' app data)
+  std::shared_ptr<appdata::Replica> replica;  // replicated collections (plugins' app data)
   std::unique_ptr<transport::Transport> app_transport;  // app data's own peer traffic
   std::unique_ptr<AppDataService> appdata;
   std::unique_ptr<Reachability> reachability;  // /p2p/identity, /p2p/reach, witnesses, relays
@@ -84,7 +84,9 @@ struct Node::Impl {
   std::shared_ptr<const http::StaticFiles> front;
 
   std::shared_ptr<const http::StaticFiles> Front() const { return std::atomic_load(&front); }
-  void SetFront(std::shared_ptr<const http::StaticFiles> f) { std::atomic_store(&front, std::move(f)); }
+  void SetFront(std::shared_ptr<const http::StaticFiles> f) {
+    std::atomic_store(&front, std::move(f));
+  }
   std::shared_ptr<const http::StaticFiles> MakeFront(const std::string& root) {
     http::StaticFilesOptions so;
     so.root = root;
@@ -94,7 +96,8 @@ struct Node::Impl {
   http::Response ServeFront(const http::Request& r) const {
     auto f = Front();
     if (!f) {
-      http::Response resp = http::JsonError(503, "installing", "this node is installing its release; retry shortly");
+      http::Response resp =
+          http::JsonError(503, "installing", "this node is installing its release; retry shortly");
       resp.set("retry-after", "1");
       return resp;
     }
@@ -133,8 +136,8 @@ struct Node::Impl {
     lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock_fd < 0) return Status::Error("io_error", "cannot open " + path);
     if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-      return Status::Error("data_dir_busy", "another node is running with data dir " +
-                                                config.data_dir);
+      return Status::Error("data_dir_busy",
+                           "another node is running with data dir " + config.data_dir);
     }
     const std::string pid = std::to_string(::getpid()) + "\n";
     if (::ftruncate(lock_fd, 0) == 0) (void)!::write(lock_fd, pid.data(), pid.size());
@@ -269,8 +272,8 @@ struct Node::Impl {
           }
           return all;
         };
-        mo.providers.push_back(tunnel::MakeRelayProvider(
-            candidates, *key, [gate = adopt_gate](int fd) {
+        mo.providers.push_back(
+            tunnel::MakeRelayProvider(candidates, *key, [gate = adopt_gate](int fd) {
               std::lock_guard<std::mutex> lock(gate->mu);
               if (!gate->server) {
                 ::close(fd);
@@ -338,8 +341,11 @@ struct Node::Impl {
         c.files.emplace_back(f, std::move(bytes).value());
       }
       if (auto s = files::MakeDirs(Path("downloads")); !s.ok()) return s;
-      if (auto s = files::WriteFileAtomic(path, bundle::Build(*runtime, c), 0755); !s.ok()) return s;
-      PS_LOG(kInfo, "node") << "built the download of " << (app->version ? "release " + std::to_string(app->version) : std::string("release 0"));
+      if (auto s = files::WriteFileAtomic(path, bundle::Build(*runtime, c), 0755); !s.ok())
+        return s;
+      PS_LOG(kInfo, "node") << "built the download of "
+                            << (app->version ? "release " + std::to_string(app->version)
+                                             : std::string("release 0"));
     }
     auto bytes = files::ReadFile(path, static_cast<size_t>(bundle::kMaxBundleBytes));
     if (!bytes) return bytes.status();
@@ -350,10 +356,13 @@ struct Node::Impl {
   }
   // The release's file with this invitation on its card, built from memory once per
   // invitation (kept for resumes; the four newest).
-  Result<std::shared_ptr<const std::string>> InviteBundle(const std::string& release, const std::string& plain,
-                                                          const std::string& token, const std::string& hash) {
+  Result<std::shared_ptr<const std::string>> InviteBundle(const std::string& release,
+                                                          const std::string& plain,
+                                                          const std::string& token,
+                                                          const std::string& hash) {
     std::lock_guard<std::mutex> lock(download_mu);
-    if (release != download_release) return Status::Error("installing", "the release changed; retry");
+    if (release != download_release)
+      return Status::Error("installing", "the release changed; retry");
     if (auto it = invite_bytes.find(hash); it != invite_bytes.end()) return it->second;
     auto bytes = bundle::WithInvitation(plain, token);
     if (!bytes) return bytes.status();
@@ -364,7 +373,8 @@ struct Node::Impl {
   http::Response Download(const http::Request& r) {
     if (downloads.fetch_add(1) >= kMaxDownloads) {
       downloads.fetch_sub(1);
-      return http::TooMany(std::to_string(kMaxDownloads) + " downloads are being served; retry shortly");
+      return http::TooMany(std::to_string(kMaxDownloads) +
+                           " downloads are being served; retry shortly");
     }
     // The slot: given back when the answer is written (the server keeps the response's hold),
     // or at once when no answer takes it.
@@ -372,7 +382,8 @@ struct Node::Impl {
     auto b = Bundle();
     if (!b) {
       PS_LOG(kError, "node") << "cannot build the download: " << b.status().ToString();
-      return http::JsonError(503, b.status().code(), "cannot build the download: " + b.status().message());
+      return http::JsonError(503, b.status().code(),
+                             "cannot build the download: " + b.status().message());
     }
     std::shared_ptr<const std::string> bytes = b->second;
     std::string etag = "\"" + b->first + "\"";
@@ -381,14 +392,19 @@ struct Node::Impl {
     std::string invite;
     if (http::QueryParam(r.query, "invite", &invite)) {
       auto inv = network->CheckInvitation(invite);
-      if (!inv) return http::JsonError(inv.status().code() == "bad_invitation" ? 400 : 409, inv.status().code(), inv.status().message());
+      if (!inv)
+        return http::JsonError(inv.status().code() == "bad_invitation" ? 400 : 409,
+                               inv.status().code(), inv.status().message());
       auto with = InviteBundle(b->first, *b->second, invite, inv->Hash());
-      if (!with) return http::JsonError(503, with.status().code(), "cannot build the download: " + with.status().message());
+      if (!with)
+        return http::JsonError(503, with.status().code(),
+                               "cannot build the download: " + with.status().message());
       bytes = *with;
       etag = "\"" + b->first + "-" + inv->Hash().substr(0, 16) + "\"";
     }
     http::Response resp = http::RangedBody(r, *bytes, etag, "application/octet-stream");
-    resp.set("content-disposition", "attachment; filename=\"peerstack-" + bundle::Fingerprint(network->network_id()) + ".run\"");
+    resp.set("content-disposition", "attachment; filename=\"peerstack-" +
+                                        bundle::Fingerprint(network->network_id()) + ".run\"");
     resp.hold = std::move(slot);
     return resp;
   }
@@ -397,8 +413,7 @@ struct Node::Impl {
     const std::string* auth = r.header("authorization");
     constexpr std::string_view kBearer = "Bearer ";
     if (!auth || auth->compare(0, kBearer.size(), kBearer) != 0 ||
-        !crypto::ConstantTimeEqual(std::string_view(*auth).substr(kBearer.size()),
-                                   admin_token)) {
+        !crypto::ConstantTimeEqual(std::string_view(*auth).substr(kBearer.size()), admin_token)) {
       http::Response resp =
           http::JsonError(401, "unauthorized", "send Authorization: Bearer <DATA_DIR/admin.token>");
       resp.set("www-authenticate", "Bearer");
@@ -464,8 +479,9 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   impl->plugin_host = std::make_unique<plugins::PluginHost>(std::move(po));
   impl->plugin_host->Start();
   if (config.dev) {
-    PS_LOG(kWarn, "node") << "DEV MODE: serving unsigned local plugins and files from " << config.plugins_dir
-                          << " and " << config.front_dir << "; releases are not installed";
+    PS_LOG(kWarn, "node") << "DEV MODE: serving unsigned local plugins and files from "
+                          << config.plugins_dir << " and " << config.front_dir
+                          << "; releases are not installed";
     impl->SetFront(impl->MakeFront(config.front_dir));
   }
 
@@ -485,7 +501,8 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   rm.self_key = impl->public_key_hex;
   rm.dev = config.dev;
   rm.view = [d] { return d->network->ReleaseView(); };
-  rm.report = [d](const std::string& release, const std::string& status, const std::string& reason) {
+  rm.report = [d](const std::string& release, const std::string& status,
+                  const std::string& reason) {
     return d->network->ReportRelease(release, status, reason);
   };
   rm.install = [d](const release::App& app) {
@@ -497,7 +514,8 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   rm.plugin_calls = [d] { return d->plugin_host->Calls(); };
   if (const char* fault = std::getenv("PEERSTACK_FAULT_BLOBS"); fault && *fault) {
     rm.fault = fault;
-    PS_LOG(kWarn, "node") << "test hook PEERSTACK_FAULT_BLOBS=" << fault << ": this node serves blobs wrong on purpose";
+    PS_LOG(kWarn, "node") << "test hook PEERSTACK_FAULT_BLOBS=" << fault
+                          << ": this node serves blobs wrong on purpose";
   }
   impl->releases = std::make_unique<release::ReleaseManager>(std::move(rm));
 
@@ -512,7 +530,8 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
       no.publishers.push_back(lower);
     } else {
       auto k = store::LoadKey(p);
-      if (!k) return Status::Error("bad_flag", "--publisher-key " + p + ": " + k.status().message());
+      if (!k)
+        return Status::Error("bad_flag", "--publisher-key " + p + ": " + k.status().message());
       no.publishers.push_back(crypto::HexEncode(k->public_key().data(), k->public_key().size()));
     }
   }
@@ -548,7 +567,9 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   ro.clock = &impl->clock;
   ro.transport = impl->transport.get();
   ro.ca_file = config.ca_file;
-  ro.peers = [network = impl->network.get()](size_t most, const PeerFilter& keep) { return network->Peers(most, keep); };
+  ro.peers = [network = impl->network.get()](size_t most, const PeerFilter& keep) {
+    return network->Peers(most, keep);
+  };
   ro.self_url = [network = impl->network.get()] { return network->self_url(); };
   impl->reachability = std::make_unique<Reachability>(std::move(ro));
 
@@ -633,16 +654,19 @@ Status Node::Start() {
   }
   if (d.tunnels && d.tunnels->state().provider.empty()) d.tunnels->CheckNow();  // relays known now
   d.plugin_host->SetNetworkId(d.network->network_id());
-  const std::string ports = json::Serialize(json::Object{
-      {"admin", d.admin_server->port()}, {"public", d.public_server->port()}});
+  const std::string ports = json::Serialize(
+      json::Object{{"admin", d.admin_server->port()}, {"public", d.public_server->port()}});
   if (auto s = files::WriteFileAtomic(d.Path(kPortsFile), ports + "\n", 0644); !s.ok()) return s;
   PS_LOG(kInfo, "node") << "serving " << d.SelfUrl() << " (public " << d.config.bind << ":"
-                        << d.public_server->port() << ", admin 127.0.0.1:"
-                        << d.admin_server->port() << "), network "
-                        << (d.network->network_id().empty() ? "(joining)" : d.network->network_id());
+                        << d.public_server->port() << ", admin 127.0.0.1:" << d.admin_server->port()
+                        << "), network "
+                        << (d.network->network_id().empty() ? "(joining)"
+                                                            : d.network->network_id());
   // Under systemd (Type=notify): ready once both listeners serve and ports.json says so.
-  if (!service::Notify("READY=1\nSTATUS=serving " + d.SelfUrl() + "\nMAINPID=" + std::to_string(::getpid()) + "\n")) {
-    PS_LOG(kWarn, "node") << "could not tell the service manager (NOTIFY_SOCKET) that the node is ready";
+  if (!service::Notify("READY=1\nSTATUS=serving " + d.SelfUrl() +
+                       "\nMAINPID=" + std::to_string(::getpid()) + "\n")) {
+    PS_LOG(kWarn, "node")
+        << "could not tell the service manager (NOTIFY_SOCKET) that the node is ready";
   }
   return Status::Ok();
 }

@@ -25,7 +25,8 @@ struct Identity {
 };
 
 http::ClientRequest IdentityRequest(const std::string& url, const std::string& nonce,
-                                    const std::string& host_header, std::chrono::milliseconds timeout) {
+                                    const std::string& host_header,
+                                    std::chrono::milliseconds timeout) {
   http::ClientRequest req;
   req.url = url + "/p2p/identity?nonce=" + nonce;
   if (!host_header.empty()) req.headers.push_back({"host", host_header});
@@ -52,8 +53,9 @@ Result<Identity> ParseIdentity(const http::ClientResponse& r) {
 }
 
 // Blocking, for the tunnel manager's thread (its own checks): the same request and parse.
-Result<Identity> FetchIdentity(const std::string& url, const std::string& nonce, const std::string& ca_file,
-                               std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
+Result<Identity> FetchIdentity(
+    const std::string& url, const std::string& nonce, const std::string& ca_file,
+    std::chrono::milliseconds timeout = std::chrono::milliseconds(3000)) {
   http::ClientRequest req = IdentityRequest(url, nonce, "", timeout);
   req.ca_file = ca_file;
   auto r = http::Fetch(req);
@@ -88,19 +90,19 @@ void Reachability::set_relay_port(uint16_t port) { relay_port_ = port; }
 
 std::vector<std::string> Reachability::FindRelays() const {
   // A relayed member cannot relay for others.
-  const auto urls = o_.peers(4, [](const std::string&, const std::string& via) { return via.empty() || via == "upnp"; });
+  const auto urls = o_.peers(
+      4, [](const std::string&, const std::string& via) { return via.empty() || via == "upnp"; });
   std::vector<std::string> relays;
   for (const std::string& url : urls) {
     auto parsed = http::ParseUrl(url);
-    auto id = parsed ? FetchIdentity(url, "00", o_.ca_file, std::chrono::milliseconds(1500)) : Status::Error("bad_url", "");
+    auto id = parsed ? FetchIdentity(url, "00", o_.ca_file, std::chrono::milliseconds(1500))
+                     : Status::Error("bad_url", "");
     if (id && id->relay != 0) relays.push_back(parsed->host + ":" + std::to_string(id->relay));
   }
   return relays;
 }
 
 namespace {
-
-
 
 // May /p2p/reach fetch from a host with these (numeric) addresses? Every one must be allowed;
 // the one to connect to (so that a second lookup cannot lead elsewhere), or "".
@@ -118,8 +120,8 @@ std::string CheckedAddress(const std::vector<std::string>& addresses, bool loopb
       ok = !bad && (loopback_ok || !loopback);
       if (ok && chosen.empty()) chosen = text;
     } else if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
-      const bool bad = IN6_IS_ADDR_UNSPECIFIED(&v6) || IN6_IS_ADDR_LINKLOCAL(&v6) || IN6_IS_ADDR_MULTICAST(&v6) ||
-                       IN6_IS_ADDR_V4MAPPED(&v6);
+      const bool bad = IN6_IS_ADDR_UNSPECIFIED(&v6) || IN6_IS_ADDR_LINKLOCAL(&v6) ||
+                       IN6_IS_ADDR_MULTICAST(&v6) || IN6_IS_ADDR_V4MAPPED(&v6);
       ok = !bad && (loopback_ok || !IN6_IS_ADDR_LOOPBACK(&v6));
       if (ok && chosen.empty()) chosen = "[" + text + "]";
     }
@@ -132,9 +134,10 @@ std::string CheckedAddress(const std::vector<std::string>& addresses, bool loopb
 
 http::Response Reachability::HandleReach(const http::Request& request) {
   std::string url, nonce;
-  if (!http::QueryParam(request.query, "url", &url) || !http::QueryParam(request.query, "nonce", &nonce) ||
-      !ValidNonce(nonce) || url.size() > 512) {
-    return http::JsonError(400, "bad_request", "send ?url=<the node's URL>&nonce=<hex, at most 64 characters>");
+  if (!http::QueryParam(request.query, "url", &url) ||
+      !http::QueryParam(request.query, "nonce", &nonce) || !ValidNonce(nonce) || url.size() > 512) {
+    return http::JsonError(400, "bad_request",
+                           "send ?url=<the node's URL>&nonce=<hex, at most 64 characters>");
   }
   auto parsed = http::ParseUrl(url);
   if (!parsed || url.find_first_of("?#") != std::string::npos) {
@@ -164,7 +167,8 @@ http::Response Reachability::HandleReach(const http::Request& request) {
   // Too many checks in flight is no verdict on the URL: 429, as for the rate limits.
   auto busy = [] { return http::TooMany("too many reachability checks; try again in a second"); };
   std::string name = parsed->host;
-  if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+  if (name.size() > 2 && name.front() == '[' && name.back() == ']')
+    name = name.substr(1, name.size() - 2);
   transport::Transport* transport = o_.transport;
   transport->Resolve(name, [=](Result<std::vector<std::string>> addresses) {
     if (!addresses && addresses.status().code() == "busy") return responder->Send(busy());
@@ -172,26 +176,30 @@ http::Response Reachability::HandleReach(const http::Request& request) {
     if (address.empty()) return responder->Send(unreachable());
     const size_t path_at = url.find('/', url.find("//") + 2);
     const std::string port = ":" + std::to_string(parsed->port);
-    const std::string host = parsed->host.find(':') != std::string::npos ? "[" + parsed->host + "]" : parsed->host;
+    const std::string host =
+        parsed->host.find(':') != std::string::npos ? "[" + parsed->host + "]" : parsed->host;
     // https: connect to the checked address, verify the certificate for the URL's name.
-    http::ClientRequest req = IdentityRequest(std::string(parsed->tls ? "https://" : "http://") + address + port +
-                                                  (path_at == std::string::npos ? "" : url.substr(path_at)),
-                                              nonce, host + port, std::chrono::milliseconds(3000));
+    http::ClientRequest req =
+        IdentityRequest(std::string(parsed->tls ? "https://" : "http://") + address + port +
+                            (path_at == std::string::npos ? "" : url.substr(path_at)),
+                        nonce, host + port, std::chrono::milliseconds(3000));
     if (parsed->tls) req.server_name = name;
-    transport->Fetch(std::move(req), [responder, unreachable, busy](Result<http::ClientResponse> r) {
-      if (!r && r.status().code() == "busy") return responder->Send(busy());
-      auto id = r ? ParseIdentity(*r) : Result<Identity>(r.status());
-      if (!id) return responder->Send(unreachable());
-      responder->Send(
-          http::JsonResponse(200, json::Serialize(json::Object{{"key", id->key}, {"sig", id->sig}})));
-    });
+    transport->Fetch(std::move(req),
+                     [responder, unreachable, busy](Result<http::ClientResponse> r) {
+                       if (!r && r.status().code() == "busy") return responder->Send(busy());
+                       auto id = r ? ParseIdentity(*r) : Result<Identity>(r.status());
+                       if (!id) return responder->Send(unreachable());
+                       responder->Send(http::JsonResponse(
+                           200, json::Serialize(json::Object{{"key", id->key}, {"sig", id->sig}})));
+                     });
   });
   return http::Response::Deferred();
 }
 
 tunnel::Reach Reachability::VerifyIdentity(const std::string& url) const {
   // By value: witnesses may answer after the verdict is in and this call has returned.
-  auto ours = [self = key_hex_](const std::string& key, const std::string& nonce, const std::string& sig) {
+  auto ours = [self = key_hex_](const std::string& key, const std::string& nonce,
+                                const std::string& sig) {
     return key == self && protocol::VerifyHexSignature(key, "identity", nonce, sig).ok();
   };
   // Asked of peers: a node cannot tell from inside whether others reach it (a router without
@@ -199,7 +207,8 @@ tunnel::Reach Reachability::VerifyIdentity(const std::string& url) const {
   auto self_check = [&] {
     const std::string nonce = crypto::RandomHex(16);
     auto id = FetchIdentity(url, nonce, o_.ca_file);
-    return id && ours(id->key, nonce, id->sig) ? tunnel::Reach::kConfirmed : tunnel::Reach::kRefuted;
+    return id && ours(id->key, nonce, id->sig) ? tunnel::Reach::kConfirmed
+                                               : tunnel::Reach::kRefuted;
   };
   // Three members at most, not always the same ones, and the join node.
   const std::vector<std::string> witnesses =
@@ -221,33 +230,35 @@ tunnel::Reach Reachability::VerifyIdentity(const std::string& url) const {
     req.url = witness + "/p2p/reach?url=" + http::PercentEncode(url) + "&nonce=" + nonce;
     req.timeout = std::chrono::milliseconds(5000);
     req.max_response_bytes = 4096;
-    o_.transport->Fetch(std::move(req), [v, witness, url, nonce, ours](Result<http::ClientResponse> r) {
-      bool confirmed = false, refuted = false, busy = false;
-      if (!r) {
-        busy = r.status().code() == "busy";  // ours: too many fetches; down: no verdict
-      } else if (r->status == 429) {
-        busy = true;
-      } else if (r->status == 502) {
-        PS_LOG(kInfo, "tunnel") << witness << " cannot reach " << url;
-        refuted = true;
-      } else if (r->status == 200) {
-        auto body = json::Parse(r->body, {4096, 4});
-        const std::string* key = body ? body->find_string("key") : nullptr;
-        const std::string* sig = body ? body->find_string("sig") : nullptr;
-        confirmed = key && sig && ours(*key, nonce, *sig);
-        refuted = !confirmed;  // another node answers there
-      }  // any other status: an older node, no verdict
-      std::lock_guard<std::mutex> lock(v->mu);
-      v->confirmed |= confirmed;
-      v->refuted |= refuted;
-      v->busy |= busy;
-      --v->pending;
-      v->cv.notify_all();
-    });
+    o_.transport->Fetch(
+        std::move(req), [v, witness, url, nonce, ours](Result<http::ClientResponse> r) {
+          bool confirmed = false, refuted = false, busy = false;
+          if (!r) {
+            busy = r.status().code() == "busy";  // ours: too many fetches; down: no verdict
+          } else if (r->status == 429) {
+            busy = true;
+          } else if (r->status == 502) {
+            PS_LOG(kInfo, "tunnel") << witness << " cannot reach " << url;
+            refuted = true;
+          } else if (r->status == 200) {
+            auto body = json::Parse(r->body, {4096, 4});
+            const std::string* key = body ? body->find_string("key") : nullptr;
+            const std::string* sig = body ? body->find_string("sig") : nullptr;
+            confirmed = key && sig && ours(*key, nonce, *sig);
+            refuted = !confirmed;  // another node answers there
+          }                        // any other status: an older node, no verdict
+          std::lock_guard<std::mutex> lock(v->mu);
+          v->confirmed |= confirmed;
+          v->refuted |= refuted;
+          v->busy |= busy;
+          --v->pending;
+          v->cv.notify_all();
+        });
   }
   {
     std::unique_lock<std::mutex> lock(v->mu);
-    v->cv.wait_for(lock, std::chrono::milliseconds(5500), [&] { return v->confirmed || v->pending == 0; });
+    v->cv.wait_for(lock, std::chrono::milliseconds(5500),
+                   [&] { return v->confirmed || v->pending == 0; });
     if (v->confirmed) return tunnel::Reach::kConfirmed;
     if (v->refuted) return tunnel::Reach::kRefuted;
     if (v->busy || v->pending > 0) return tunnel::Reach::kUnknown;

@@ -33,7 +33,7 @@ struct ReachabilityOptions {
   std::string ca_file;                        // for https:// URLs (the blocking checks)
   // The join node's URL, then up to `most` members' URLs (random order), kept only if keep().
   std::function<std::vector<std::string>(size_t most, const PeerFilter& keep)> peers;
-  std::function<std::string()> self_url;      // where this node answers now
+  std::function<std::string()> self_url;  // where this node answers now
 };
 
 class Reachability {

@@ -19,9 +19,9 @@ namespace peerstack::plugins {
 class Executor {
  public:
   struct Options {
-    size_t workers = 4;             // threads kept running
-    size_t max_workers = 32;        // including replacements for stuck ones
-    size_t max_queued = 4096;       // beyond: Submit returns false
+    size_t workers = 4;        // threads kept running
+    size_t max_workers = 32;   // including replacements for stuck ones
+    size_t max_queued = 4096;  // beyond: Submit returns false
     std::chrono::milliseconds timeout{10000};
   };
 
@@ -38,7 +38,6 @@ class Executor {
   // Stops taking work, times out what is queued, joins idle workers; workers stuck in a
   // call are detached (their call may finish later).
   void Stop();
-
 
  private:
   // Shared with the threads, so a worker stuck in a call that returns after the executor is

@@ -4,10 +4,9 @@
 #include <sys/stat.h>
 
 #define BOOST_DLL_USE_STD_FS
-#include <boost/dll/shared_library.hpp>
-
 #include <algorithm>
 #include <atomic>
+#include <boost/dll/shared_library.hpp>
 #include <condition_variable>
 #include <cstddef>
 #include <cstring>
@@ -93,8 +92,8 @@ bool ValidSemver(std::string_view v) {
   if (v[i] != '-' && v[i] != '+') return false;
   for (++i; i < v.size(); ++i) {
     const char c = v[i];
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-          c == '.' || c == '-' || c == '+')) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+          c == '-' || c == '+')) {
       return false;
     }
   }
@@ -120,15 +119,15 @@ struct Route {
 // A loaded plugin. Shared by the route table and by calls in flight; the last owner to let
 // go calls the plugin's shutdown (so it never runs while a handler does).
 struct Loaded {
-  std::string file;     // where it was found
+  std::string file;  // where it was found
   std::string sha256;
   std::string name;
   std::string version;
   bool concurrent = false;
-  bool nonblocking = false;               // PS_PLUGIN_NONBLOCKING: run on network threads
-  std::atomic<bool> demoted{false};       // broke that promise: back to the worker pool
+  bool nonblocking = false;          // PS_PLUGIN_NONBLOCKING: run on network threads
+  std::atomic<bool> demoted{false};  // broke that promise: back to the worker pool
   std::atomic<uint64_t> calls{0};
-  std::atomic<uint64_t> failures{0};      // 500 (plugin error) or 504 (time limit)
+  std::atomic<uint64_t> failures{0};  // 500 (plugin error) or 504 (time limit)
   std::vector<Route> routes;
   std::vector<appdata::CollectionSpec> collections;  // ABI 1.1
   const ps_plugin* desc = nullptr;
@@ -181,10 +180,10 @@ struct PluginHost::Impl {
   std::unique_ptr<store::BlobStore> cache;
   ps_host_api api{};
 
-  mutable std::mutex mu;  // guards failed
-  std::mutex load_mu;     // one load (or unload) at a time
+  mutable std::mutex mu;                                           // guards failed
+  std::mutex load_mu;                                              // one load (or unload) at a time
   std::shared_ptr<const Table> table = std::make_shared<Table>();  // std::atomic_load/store
-  std::map<std::string, Failure> failed;  // by file path
+  std::map<std::string, Failure> failed;                           // by file path
 
   // Dev-mode watcher.
   std::thread watcher;
@@ -247,10 +246,14 @@ namespace {
 
 log::Level ToLevel(ps_log_level level) {
   switch (level) {
-    case PS_LOG_DEBUG: return log::Level::kDebug;
-    case PS_LOG_INFO: return log::Level::kInfo;
-    case PS_LOG_WARN: return log::Level::kWarn;
-    default: return log::Level::kError;
+    case PS_LOG_DEBUG:
+      return log::Level::kDebug;
+    case PS_LOG_INFO:
+      return log::Level::kInfo;
+    case PS_LOG_WARN:
+      return log::Level::kWarn;
+    default:
+      return log::Level::kError;
   }
 }
 
@@ -314,7 +317,8 @@ ps_status CbKvList(ps_host* host, ps_str prefix, size_t limit, ps_kv_sink sink, 
   store::Store* st = StoreFor(host);
   if (!st) return PS_ERR_UNSUPPORTED;
   if (prefix.size > kMaxKeyBytes) return PS_ERR_TOO_LARGE;
-  auto rows = st->KvList(host->name, std::string(sdk::FromPs(prefix)), std::min<size_t>(limit, 100000));
+  auto rows =
+      st->KvList(host->name, std::string(sdk::FromPs(prefix)), std::min<size_t>(limit, 100000));
   if (!rows) return PS_ERR_INTERNAL;
   for (const auto& [k, v] : *rows) sink(user, sdk::ToPs(k), sdk::ToPs(v));
   return PS_OK;
@@ -356,11 +360,13 @@ ps_status CbRepGet(ps_host* host, ps_str collection, ps_str key, ps_bytes_sink s
 ps_status CbRepPut(ps_host* host, ps_str collection, ps_str key, ps_str value) {
   appdata::Replica* r = ReplicaFor(host);
   if (!r) return PS_ERR_UNSUPPORTED;
-  if (key.size > appdata::kMaxKeyBytes || value.size > appdata::kMaxValueBytes) return PS_ERR_TOO_LARGE;
+  if (key.size > appdata::kMaxKeyBytes || value.size > appdata::kMaxValueBytes)
+    return PS_ERR_TOO_LARGE;
   auto s = r->Put(host->name, std::string(sdk::FromPs(collection)), std::string(sdk::FromPs(key)),
                   std::string(sdk::FromPs(value)), !tl_private_call);
   if (!s.ok() && RepStatus(s) == PS_ERR_INTERNAL) {
-    PS_LOG(kError, "plugins") << host->name << ": cannot write a replicated value: " << s.ToString();
+    PS_LOG(kError, "plugins") << host->name
+                              << ": cannot write a replicated value: " << s.ToString();
   }
   return RepStatus(s);
 }
@@ -369,16 +375,17 @@ ps_status CbRepDelete(ps_host* host, ps_str collection, ps_str key) {
   appdata::Replica* r = ReplicaFor(host);
   if (!r) return PS_ERR_UNSUPPORTED;
   if (key.size > appdata::kMaxKeyBytes) return PS_ERR_TOO_LARGE;
-  return RepStatus(r->Delete(host->name, std::string(sdk::FromPs(collection)), std::string(sdk::FromPs(key)),
-                             !tl_private_call));
+  return RepStatus(r->Delete(host->name, std::string(sdk::FromPs(collection)),
+                             std::string(sdk::FromPs(key)), !tl_private_call));
 }
 
-ps_status CbRepList(ps_host* host, ps_str collection, ps_str prefix, size_t limit, ps_kv_sink sink, void* user) {
+ps_status CbRepList(ps_host* host, ps_str collection, ps_str prefix, size_t limit, ps_kv_sink sink,
+                    void* user) {
   appdata::Replica* r = ReplicaFor(host);
   if (!r) return PS_ERR_UNSUPPORTED;
   if (prefix.size > appdata::kMaxKeyBytes) return PS_ERR_TOO_LARGE;
-  auto rows = r->List(host->name, std::string(sdk::FromPs(collection)), std::string(sdk::FromPs(prefix)),
-                      std::min<size_t>(limit, 100000));
+  auto rows = r->List(host->name, std::string(sdk::FromPs(collection)),
+                      std::string(sdk::FromPs(prefix)), std::min<size_t>(limit, 100000));
   if (!rows) return PS_ERR_INTERNAL;
   for (const auto& [k, v] : *rows) sink(user, sdk::ToPs(k), sdk::ToPs(v));
   return PS_OK;
@@ -409,8 +416,8 @@ ps_status CbHeader(ps_response* r, ps_str name, ps_str value) {
   for (char c : v) {
     if (c == '\r' || c == '\n' || c == '\0') return PS_ERR_INVALID;
   }
-  if (lower == "content-length" || lower == "connection" || lower == "date" ||
-      lower == "server" || lower == "transfer-encoding") {
+  if (lower == "content-length" || lower == "connection" || lower == "date" || lower == "server" ||
+      lower == "transfer-encoding") {
     return PS_ERR_INVALID;
   }
   r->headers.push_back({std::move(lower), std::string(v)});
@@ -431,12 +438,23 @@ size_t CbInfo(ps_host* host, ps_info_key key, char* buf, size_t cap) {
     info = host->info->info;
   }
   switch (key) {
-    case PS_INFO_NODE_ID: value = info.node_id; break;
-    case PS_INFO_NETWORK_ID: value = info.network_id; break;
-    case PS_INFO_PUBLIC_URL: value = info.public_url; break;
-    case PS_INFO_HOST_VERSION: value = info.version; break;
-    case PS_INFO_PLUGIN_NAME: value = host->name; break;
-    default: return 0;
+    case PS_INFO_NODE_ID:
+      value = info.node_id;
+      break;
+    case PS_INFO_NETWORK_ID:
+      value = info.network_id;
+      break;
+    case PS_INFO_PUBLIC_URL:
+      value = info.public_url;
+      break;
+    case PS_INFO_HOST_VERSION:
+      value = info.version;
+      break;
+    case PS_INFO_PLUGIN_NAME:
+      value = host->name;
+      break;
+    default:
+      return 0;
   }
   if (buf && cap > 0) std::memcpy(buf, value.data(), std::min(cap, value.size()));
   return value.size();
@@ -468,7 +486,8 @@ void PluginHost::Impl::BuildApi() {
 
 // ---- loading --------------------------------------------------------------------------
 
-Result<LoadedPtr> PluginHost::Impl::Prepare(const std::string& path, const std::string& expected_sha,
+Result<LoadedPtr> PluginHost::Impl::Prepare(const std::string& path,
+                                            const std::string& expected_sha,
                                             const std::string& shown_file, bool check_duplicate) {
   auto refuse = [&](const std::string& reason) {
     RecordFailure(shown_file, reason);
@@ -476,14 +495,17 @@ Result<LoadedPtr> PluginHost::Impl::Prepare(const std::string& path, const std::
   };
   auto bytes = files::ReadFile(path, options.max_file_bytes);
   if (!bytes) return refuse("cannot read: " + bytes.status().message());
-  if (bytes->size() < 4 || bytes->compare(0, 4, "\x7f" "ELF") != 0) {
+  if (bytes->size() < 4 || bytes->compare(0, 4,
+                                          "\x7f"
+                                          "ELF") != 0) {
     return refuse("not a shared library (no ELF header)");
   }
   // The same bytes from the same file are already serving (a touched file, a copy of the
   // same build): nothing to do. dlopen would hand back the loaded library anyway.
   const std::string digest = crypto::Sha256Hex(*bytes);
   if (!expected_sha.empty() && !crypto::ConstantTimeEqual(digest, expected_sha)) {
-    return refuse("the file's sha256 is " + digest + ", not the " + expected_sha + " its release lists");
+    return refuse("the file's sha256 is " + digest + ", not the " + expected_sha +
+                  " its release lists");
   }
   if (check_duplicate) {
     for (const auto& [n, p] : Snapshot()->by_name) {
@@ -511,8 +533,8 @@ Result<LoadedPtr> PluginHost::Impl::Prepare(const std::string& path, const std::
   if (!library->has(PEERSTACK_PLUGIN_ENTRY_SYMBOL)) {
     return refuse("missing entry symbol " PEERSTACK_PLUGIN_ENTRY_SYMBOL);
   }
-  auto entry = library->get<const ps_plugin*(const ps_host_api*, ps_host*)>(
-      PEERSTACK_PLUGIN_ENTRY_SYMBOL);
+  auto entry =
+      library->get<const ps_plugin*(const ps_host_api*, ps_host*)>(PEERSTACK_PLUGIN_ENTRY_SYMBOL);
 
   auto loaded = std::make_shared<Loaded>();
   loaded->file = shown_file;
@@ -560,7 +582,8 @@ Result<LoadedPtr> PluginHost::Impl::Prepare(const std::string& path, const std::
     const std::string method = r.method ? r.method : "";
     const std::string pattern = r.pattern ? r.pattern : "";
     if (!ValidMethod(method)) {
-      return refuse_readable("plugin " + name + ": bad route method '" + method.substr(0, 16) + "'");
+      return refuse_readable("plugin " + name + ": bad route method '" + method.substr(0, 16) +
+                             "'");
     }
     if (!sdk::ValidPattern(pattern)) {
       return refuse_readable("plugin " + name + ": bad route pattern '" + pattern.substr(0, 64) +
@@ -604,29 +627,35 @@ Result<LoadedPtr> PluginHost::Impl::Prepare(const std::string& path, const std::
   loaded->nonblocking = (desc->flags & PS_PLUGIN_NONBLOCKING) != 0;
   loaded->routes = std::move(routes);
   // Replicated collections (ABI 1.1), declared before init so that init may write to them.
-  if (desc->abi_minor >= 1 && desc->struct_size >= kDescriptorV11Size && desc->collection_count > 0) {
+  if (desc->abi_minor >= 1 && desc->struct_size >= kDescriptorV11Size &&
+      desc->collection_count > 0) {
     if (desc->collection_count > appdata::kMaxCollections || desc->collections == nullptr) {
       return refuse_readable("plugin " + name + ": bad collection table (at most 16)");
     }
     // Stepped through by the first element's size (the struct may grow in later minors).
     const size_t stride = desc->collections[0].struct_size;
     if (stride < offsetof(ps_collection, rule) + sizeof(uint32_t) || stride > 4096) {
-      return refuse_readable("plugin " + name + ": bad collection table (struct_size " + std::to_string(stride) + ")");
+      return refuse_readable("plugin " + name + ": bad collection table (struct_size " +
+                             std::to_string(stride) + ")");
     }
     for (size_t i = 0; i < desc->collection_count; ++i) {
-      const ps_collection& c =
-          *reinterpret_cast<const ps_collection*>(reinterpret_cast<const char*>(desc->collections) + i * stride);
-      if (c.struct_size != stride) return refuse_readable("plugin " + name + ": collections of different sizes");
+      const ps_collection& c = *reinterpret_cast<const ps_collection*>(
+          reinterpret_cast<const char*>(desc->collections) + i * stride);
+      if (c.struct_size != stride)
+        return refuse_readable("plugin " + name + ": collections of different sizes");
       appdata::CollectionSpec spec;
       spec.name = c.name ? c.name : "";
       spec.rule = static_cast<appdata::Rule>(c.rule & 0xff);
       spec.public_writes = (c.rule & PS_REP_PUBLIC_WRITES) != 0;
       if ((c.rule & ~uint32_t{0x1ff}) != 0) {
-        return refuse_readable("plugin " + name + ": collection " + spec.name.substr(0, 32) + " has unknown flags");
+        return refuse_readable("plugin " + name + ": collection " + spec.name.substr(0, 32) +
+                               " has unknown flags");
       }
       loaded->collections.push_back(std::move(spec));
     }
-    if (!options.appdata) return refuse_readable("plugin " + name + " declares replicated collections; this node has no app data store");
+    if (!options.appdata)
+      return refuse_readable("plugin " + name +
+                             " declares replicated collections; this node has no app data store");
   }
   if (options.appdata) {
     declared.insert(name);  // Redeclare puts the running set back if this one is refused
@@ -643,7 +672,8 @@ Result<LoadedPtr> PluginHost::Impl::Prepare(const std::string& path, const std::
     }
     tl_private_call = false;
     if (st != PS_OK) {
-      return refuse_readable("plugin " + name + ": init failed (status " + std::to_string(st) + ")");
+      return refuse_readable("plugin " + name + ": init failed (status " + std::to_string(st) +
+                             ")");
     }
   }
   loaded->desc = desc;  // from now on, ~Loaded calls shutdown
@@ -675,10 +705,11 @@ Status PluginHost::Impl::Load(const std::string& path) {
   }
   ClearFailure(path);
   if (options.dev) {
-    PS_LOG(kWarn, "plugins") << "dev mode: loaded unsigned plugin " << loaded->name << " " << loaded->version
-                             << " from " << path;
+    PS_LOG(kWarn, "plugins") << "dev mode: loaded unsigned plugin " << loaded->name << " "
+                             << loaded->version << " from " << path;
   }
-  PS_LOG(kInfo, "plugins") << (replaced ? "replaced " : "loaded ") << loaded->name << " " << loaded->version
+  PS_LOG(kInfo, "plugins") << (replaced ? "replaced " : "loaded ") << loaded->name << " "
+                           << loaded->version
                            << (replaced ? " (was " + replaced->version + ")" : std::string())
                            << ", sha256 " << loaded->sha256 << ", " << loaded->routes.size()
                            << " routes";
@@ -716,13 +747,15 @@ Status PluginHost::Impl::Replace(const std::vector<PluginFile>& set, bool best_e
                                 next->by_name[loaded->name]->file + ")");
       if (best_effort) continue;
       Redeclare();
-      return Status::Error("plugin_refused", "duplicate plugin name '" + loaded->name + "' in the release");
+      return Status::Error("plugin_refused",
+                           "duplicate plugin name '" + loaded->name + "' in the release");
     }
     next->by_name[loaded->name] = loaded;
   }
   Publish(std::shared_ptr<const Table>(std::move(next)));
   PS_LOG(kInfo, "plugins") << "switched to a set of " << set.size() << " plugins ("
-                           << (changed.empty() ? std::string("none changed") : std::to_string(changed.size()) + " new")
+                           << (changed.empty() ? std::string("none changed")
+                                               : std::to_string(changed.size()) + " new")
                            << "); calls in flight finish on the old code";
   return Status::Ok();
 }
@@ -759,7 +792,8 @@ http::Response PluginHost::Impl::Handle(const http::Request& request, bool admin
   }
   if (!match) {
     if (!allow.empty()) {
-      http::Response resp = http::JsonError(405, "method_not_allowed", method + " is not allowed here");
+      http::Response resp =
+          http::JsonError(405, "method_not_allowed", method + " is not allowed here");
       resp.set("allow", allow);
       return resp;
     }
@@ -776,8 +810,8 @@ http::Response PluginHost::Impl::Handle(const http::Request& request, bool admin
   if (plugin->nonblocking && !plugin->demoted.load(std::memory_order_relaxed)) {
     // Declared non-blocking: run on this network thread, no handoff, no copy.
     const auto start = std::chrono::steady_clock::now();
-    http::Response out = Invoke(*plugin, match->id, request, route_path, params, admin, match->is_private,
-                                std::chrono::milliseconds::max());
+    http::Response out = Invoke(*plugin, match->id, request, route_path, params, admin,
+                                match->is_private, std::chrono::milliseconds::max());
     const auto took = std::chrono::steady_clock::now() - start;
     if (took > options.nonblocking_budget && !plugin->demoted.exchange(true)) {
       PS_LOG(kError, "plugins")
@@ -818,7 +852,8 @@ http::Response PluginHost::Impl::Handle(const http::Request& request, bool admin
     PS_LOG(kError, "plugins") << call->plugin->name << ": " << call->request.method << " "
                               << call->request.path << " took longer than " << timeout.count()
                               << " ms; answered 504";
-    call->responder->Send(http::JsonError(504, "plugin_timeout", "the plugin did not answer in time"));
+    call->responder->Send(
+        http::JsonError(504, "plugin_timeout", "the plugin did not answer in time"));
   };
   if (!executor->Submit(run, on_timeout)) {
     call->responder->Send(http::JsonError(503, "busy", "too many plugin calls waiting"));
@@ -831,7 +866,8 @@ http::Response PluginHost::Impl::Handle(const http::Request& request, bool admin
 // blocked workers behind it); on expiry the answer is 504 (the watchdog's, when pooled).
 http::Response PluginHost::Impl::Invoke(Loaded& p, uint32_t route_id, const http::Request& request,
                                         std::string_view route_path, const Params& params,
-                                        bool admin, bool private_route, std::chrono::milliseconds wait_limit) {
+                                        bool admin, bool private_route,
+                                        std::chrono::milliseconds wait_limit) {
   ps_header header_buf[32];
   std::vector<ps_header> header_vec;
   ps_header* headers = header_buf;
@@ -868,7 +904,8 @@ http::Response PluginHost::Impl::Invoke(Loaded& p, uint32_t route_id, const http
       const bool locked = wait_limit == std::chrono::milliseconds::max()
                               ? (serial.lock(), true)
                               : serial.try_lock_for(wait_limit);
-      if (!locked) return http::JsonError(504, "plugin_timeout", "the plugin did not answer in time");
+      if (!locked)
+        return http::JsonError(504, "plugin_timeout", "the plugin did not answer in time");
     }
     tl_private_call = admin && private_route;
     try {
@@ -1006,7 +1043,6 @@ void PluginHost::SetNetworkId(const std::string& id) {
   impl_->info->info.network_id = id;
 }
 
-
 Status PluginHost::Replace(const std::vector<PluginFile>& set, bool best_effort) {
   return impl_->Replace(set, best_effort);
 }
@@ -1041,13 +1077,21 @@ void PluginHost::Stop() {
 PluginSet PluginHost::Plugins() const {
   PluginSet set;
   for (const auto& [name, p] : impl_->Snapshot()->by_name) {
-    LoadedPlugin l{name, p->version, p->sha256, FileName(p->file), p->concurrent,
-                   p->nonblocking && !p->demoted.load(), {}, {}};
+    LoadedPlugin l{name,
+                   p->version,
+                   p->sha256,
+                   FileName(p->file),
+                   p->concurrent,
+                   p->nonblocking && !p->demoted.load(),
+                   {},
+                   {}};
     for (const Route& r : p->routes) {
-      l.routes.push_back({r.method, "/api/" + name + (r.pattern == "/" ? "/" : r.pattern), r.is_private});
+      l.routes.push_back(
+          {r.method, "/api/" + name + (r.pattern == "/" ? "/" : r.pattern), r.is_private});
     }
     for (const appdata::CollectionSpec& c : p->collections) {
-      l.collections.emplace_back(c.name, std::string(appdata::RuleName(c.rule)) + (c.public_writes ? "+public" : ""));
+      l.collections.emplace_back(
+          c.name, std::string(appdata::RuleName(c.rule)) + (c.public_writes ? "+public" : ""));
     }
     set.loaded.push_back(std::move(l));
   }
@@ -1061,7 +1105,8 @@ json::Value ToJson(const PluginSet& set) {
   for (const LoadedPlugin& p : set.loaded) {
     json::Array routes;
     for (const PluginRoute& r : p.routes) {
-      routes.push_back(json::Object{{"method", r.method}, {"path", r.path}, {"private", r.is_private}});
+      routes.push_back(
+          json::Object{{"method", r.method}, {"path", r.path}, {"private", r.is_private}});
     }
     loaded.push_back(json::Object{{"name", p.name},
                                   {"version", p.version},
@@ -1077,7 +1122,8 @@ json::Value ToJson(const PluginSet& set) {
                                    }()}});
   }
   json::Array failed;
-  for (const FailedPlugin& f : set.failed) failed.push_back(json::Object{{"file", f.file}, {"reason", f.reason}});
+  for (const FailedPlugin& f : set.failed)
+    failed.push_back(json::Object{{"file", f.file}, {"reason", f.reason}});
   return json::Object{{"loaded", std::move(loaded)}, {"failed", std::move(failed)}};
 }
 

@@ -54,7 +54,7 @@ struct PluginHostOptions {
   // A PS_PLUGIN_NONBLOCKING plugin whose call takes longer is moved to the worker pool.
   std::chrono::milliseconds nonblocking_budget{20};
   size_t workers = 0;  // 0: max(2, cores)
-  bool dev = false;  // watch plugins_dir and hot-swap changed plugins
+  bool dev = false;    // watch plugins_dir and hot-swap changed plugins
   // Start() loads every *.so in plugins_dir (dev mode, and tests); false: nothing is loaded
   // until Replace() names a set (a node outside dev mode runs only its release's files).
   bool load_dir = true;

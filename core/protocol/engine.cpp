@@ -20,14 +20,20 @@ std::string Str(const json::Value& body, const char* key) {
 }  // namespace
 
 Engine::Engine(EngineConfig config, crypto::SigningKey key, Ledger ledger, Random* random)
-    : config_(std::move(config)), key_(std::move(key)), random_(random), ledger_(std::move(ledger)) {
+    : config_(std::move(config)),
+      key_(std::move(key)),
+      random_(random),
+      ledger_(std::move(ledger)) {
   key_hex_ = crypto::HexEncode(key_.public_key().data(), key_.public_key().size());
   ledger_->set_verify_cache(config_.verify_cache);
 }
 
 Engine::Engine(EngineConfig config, crypto::SigningKey key, std::string seed_url, Random* random)
-    : config_(std::move(config)), key_(std::move(key)), random_(random),
-      seed_url_(std::move(seed_url)), joining_(true) {
+    : config_(std::move(config)),
+      key_(std::move(key)),
+      random_(random),
+      seed_url_(std::move(seed_url)),
+      joining_(true) {
   key_hex_ = crypto::HexEncode(key_.public_key().data(), key_.public_key().size());
 }
 
@@ -76,19 +82,32 @@ std::vector<std::string> Engine::OtherMemberUrls() const {
 void Engine::Receive(const Envelope& in, int64_t now, Output* out) {
   Heard(in.from, now);
   const std::string& t = in.type;
-  if (t == "ping") OnPing(in, out);
-  else if (t == "pingreq") OnPingReq(in, out);
-  else if (t == "ack") OnAck(in, now, out);
-  else if (t == "join") OnJoin(in, now, out);
-  else if (t == "challenge") OnChallenge(in, out);
-  else if (t == "answer") OnAnswer(in, now, out);
-  else if (t == "approval") OnApproval(in, now, out);
-  else if (t == "event") OnEvent(in, out);
-  else if (t == "sync") OnSync(in, now, out);
-  else if (t == "events") OnEvents(in, now, out);
-  else if (t == "refused") OnRefused(in, out);
-  else if (t == "evict") OnEvict(in, out);
-  else if (t == "evictapproval") OnEvictApproval(in, now, out);
+  if (t == "ping")
+    OnPing(in, out);
+  else if (t == "pingreq")
+    OnPingReq(in, out);
+  else if (t == "ack")
+    OnAck(in, now, out);
+  else if (t == "join")
+    OnJoin(in, now, out);
+  else if (t == "challenge")
+    OnChallenge(in, out);
+  else if (t == "answer")
+    OnAnswer(in, now, out);
+  else if (t == "approval")
+    OnApproval(in, now, out);
+  else if (t == "event")
+    OnEvent(in, out);
+  else if (t == "sync")
+    OnSync(in, now, out);
+  else if (t == "events")
+    OnEvents(in, now, out);
+  else if (t == "refused")
+    OnRefused(in, out);
+  else if (t == "evict")
+    OnEvict(in, out);
+  else if (t == "evictapproval")
+    OnEvictApproval(in, now, out);
   // "accepted" needs no action: the member-added event itself makes us a member.
   if (!early_joins_.empty() && is_member()) {
     std::vector<Envelope> early = std::move(early_joins_);
@@ -116,7 +135,8 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
     return;  // forged: no answer at all
   }
   const std::string hash = request->Hash();
-  const std::string sponsor = in.body.find_string("sponsor") ? Str(in.body, "sponsor") : config_.url;
+  const std::string sponsor =
+      in.body.find_string("sponsor") ? Str(in.body, "sponsor") : config_.url;
   auto refuse = [&](const std::string& reason) {
     Send(out, request->url, "refused", json::Object{{"reason", reason}, {"request", hash}});
   };
@@ -144,8 +164,9 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
     // (core/release/): the words "run release N" are what it looks for.
     return refuse("code hash " + request->code.substr(0, 16) +
                   " does not match the network's accepted code " + st.accepted_code +
-                  (st.release_version > 0 ? " (run release " + std::to_string(st.release_version) + ")"
-                                          : std::string(" (genesis)")));
+                  (st.release_version > 0
+                       ? " (run release " + std::to_string(st.release_version) + ")"
+                       : std::string(" (genesis)")));
   }
   if (const int64_t skew = request->time_ms - now; std::llabs(skew) > config_.freshness_ms) {
     // A replayed request, or a clock that is off: say by how much, so a person can tell.
@@ -158,8 +179,9 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
   if (seen_requests_.count(hash)) return;  // completed earlier
   if (st.params.admission == "invite") {
     if (request->invitation.is_null()) {
-      return refuse("this network admits members by invitation: ask a member for one (`peerstack invite`) "
-                    "and join with its link or --invite");
+      return refuse(
+          "this network admits members by invitation: ask a member for one (`peerstack invite`) "
+          "and join with its link or --invite");
     }
     auto inv = ParseInvitation(request->invitation);
     if (!inv) return refuse(inv.status().message());
@@ -167,8 +189,9 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
       auto it = st.invitations_used.find(h);
       return it == st.invitations_used.end() ? std::string() : it->second;
     };
-    if (auto s = CheckInvitation(*inv, st.network_id, now, [&](const std::string& k) { return ledger_->IsMember(k); },
-                                 used_by, config_.verify_cache);
+    if (auto s = CheckInvitation(
+            *inv, st.network_id, now, [&](const std::string& k) { return ledger_->IsMember(k); },
+            used_by, config_.verify_cache);
         !s.ok()) {
       return refuse(s.message());
     }
@@ -176,8 +199,11 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
     // retries, with new nonces, are the same admission).
     for (const auto& [h, p] : pending_) {
       if (p.done || p.request.key == request->key || p.request.invitation.is_null()) continue;
-      if (auto other = ParseInvitation(p.request.invitation); other && other->Hash() == inv->Hash()) {
-        return refuse("the invitation is in use by another node's join in progress: an invitation admits one node");
+      if (auto other = ParseInvitation(p.request.invitation);
+          other && other->Hash() == inv->Hash()) {
+        return refuse(
+            "the invitation is in use by another node's join in progress: an invitation admits one "
+            "node");
       }
     }
   }
@@ -192,7 +218,8 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
     // Ask every other member for its approval.
     for (const std::string& url : OtherMemberUrls()) {
       mine.asked.insert(url);
-      Send(out, url, "join", json::Object{{"request", request->ToJson()}, {"sponsor", config_.url}});
+      Send(out, url, "join",
+           json::Object{{"request", request->ToJson()}, {"sponsor", config_.url}});
     }
   }
   Send(out, request->url, "challenge", json::Object{{"nonce", mine.nonce}, {"request", hash}});
@@ -278,8 +305,9 @@ void Engine::OnChallenge(const Envelope& in, Output* out) {
   if (hash != my_request_->Hash()) return;
   const std::string nonce = Str(in.body, "nonce");
   if (nonce.empty() || nonce.size() > 128) return;
-  Send(out, in.from, "answer",
-       json::Object{{"nonce", nonce}, {"request", hash}, {"sig", SignChallenge(key_, nonce, hash)}});
+  Send(
+      out, in.from, "answer",
+      json::Object{{"nonce", nonce}, {"request", hash}, {"sig", SignChallenge(key_, nonce, hash)}});
 }
 
 void Engine::OnRefused(const Envelope& in, Output* out) {
@@ -295,8 +323,9 @@ void Engine::SendJoinRequest(int64_t now, Output* out) {
   }
   // The invitation goes only to a network that admits by one (an open network's ledger
   // refuses a request that carries one).
-  my_request_ = MakeJoinRequest(key_, config_.url, config_.code_hash, ledger_->network_id(), RandomHex(16), now,
-                                ledger_->state().params.admission == "invite" ? config_.invitation : json::Value(nullptr));
+  my_request_ = MakeJoinRequest(
+      key_, config_.url, config_.code_hash, ledger_->network_id(), RandomHex(16), now,
+      ledger_->state().params.admission == "invite" ? config_.invitation : json::Value(nullptr));
   // A retry goes to a random member (the previous sponsor may be gone).
   std::vector<std::string> urls = OtherMemberUrls();
   std::string target = seed_url_;
@@ -331,10 +360,10 @@ void Engine::Accept(const std::string& wire, const std::string& from, Output* ou
   if (*added == Ledger::Added::kMissingParents) {
     if (orphans_.size() < kMaxOrphans) orphans_.emplace(HashOf(wire), wire);
     Send(out, from, "sync", json::Object{{"heads", [&] {
-                                           json::Array a;
-                                           for (auto& h : ledger_->Heads()) a.push_back(h);
-                                           return a;
-                                         }()}});
+                                            json::Array a;
+                                            for (auto& h : ledger_->Heads()) a.push_back(h);
+                                            return a;
+                                          }()}});
     return;
   }
   if (*added != Ledger::Added::kAdded) return;
@@ -441,15 +470,16 @@ void Engine::AnnounceAddress(const std::string& url, int64_t now, Output* out,
   if (!is_member()) return;
   const Member* me = ledger_->state().FindMemberByKey(key_hex_);
   if (me && me->url == url && me->via == via) return;
-  auto wire =
-      EmitOwn("address", Ledger::AddressBody(url, ledger_->AddressSeq(key_hex_) + 1, via), now, out);
+  auto wire = EmitOwn("address", Ledger::AddressBody(url, ledger_->AddressSeq(key_hex_) + 1, via),
+                      now, out);
   if (!wire) return;
   // Everyone needs the new URL to reach us: send it to every member, not a gossip sample.
   Broadcast(*wire, out);
 }
 
 void Engine::Broadcast(const std::string& wire, Output* out) {
-  for (const std::string& u : OtherMemberUrls()) Send(out, u, "event", json::Object{{"event", wire}});
+  for (const std::string& u : OtherMemberUrls())
+    Send(out, u, "event", json::Object{{"event", wire}});
 }
 
 Status Engine::Leave(int64_t now, Output* out) {
@@ -458,7 +488,7 @@ Status Engine::Leave(int64_t now, Output* out) {
     return Status::Error("last_member", "the last member of a network cannot leave it");
   }
   const std::vector<std::string> urls = OtherMemberUrls();  // before we are gone from it
-  joining_ = false;  // and we do not ask to come back
+  joining_ = false;                                         // and we do not ask to come back
   auto wire = EmitOwn("member-removed", Ledger::MemberRemovedBody(key_hex_, "leave", {}), now, out);
   if (!wire) return wire.status();
   for (const std::string& u : urls) Send(out, u, "event", json::Object{{"event", *wire}});
@@ -546,10 +576,11 @@ int64_t Engine::next_publishers_seq() const {
 }
 
 Status Engine::ChangePublishers(const std::vector<std::string>& keys, int64_t threshold,
-                                const std::vector<PublisherSignature>& sigs, int64_t now, Output* out) {
+                                const std::vector<PublisherSignature>& sigs, int64_t now,
+                                Output* out) {
   if (!is_member()) return Status::Error("not_member", "this node is not a member");
-  auto wire = EmitOwn("publishers", Ledger::PublishersBody(keys, threshold, next_publishers_seq(), sigs),
-                      now, out);
+  auto wire = EmitOwn(
+      "publishers", Ledger::PublishersBody(keys, threshold, next_publishers_seq(), sigs), now, out);
   if (!wire) return wire.status();
   Broadcast(*wire, out);
   return Status::Ok();
@@ -561,11 +592,13 @@ Status Engine::ReportRelease(const std::string& release_event, const std::string
   auto it = ledger_->state().reports.find(release_event);
   if (it != ledger_->state().reports.end()) {
     auto mine = it->second.find(key_hex_);
-    if (mine != it->second.end() && (mine->second.status == status || mine->second.status == "failed")) {
+    if (mine != it->second.end() &&
+        (mine->second.status == status || mine->second.status == "failed")) {
       return Status::Ok();
     }
   }
-  auto wire = EmitOwn("release-report", Ledger::ReportBody(release_event, status, reason), now, out);
+  auto wire =
+      EmitOwn("release-report", Ledger::ReportBody(release_event, status, reason), now, out);
   if (!wire) {
     // Made already (a report for an older release, not kept in the state): nothing to do.
     if (wire.status().message().find("made already") != std::string::npos) return Status::Ok();
@@ -582,7 +615,8 @@ Status Engine::Recover(const std::vector<std::string>& keep, int64_t now, Output
     return Status::Error("not_publisher", "this node's key is not one of the network's publishers");
   }
   if (st.params.publisher_threshold > 1) {
-    return Status::Error("threshold", "recovery with several publisher signatures is not supported yet");
+    return Status::Error("threshold",
+                         "recovery with several publisher signatures is not supported yet");
   }
   int64_t epoch = 1;
   for (const std::string& w : ledger_->AllInOrder()) {
@@ -590,11 +624,13 @@ Status Engine::Recover(const std::vector<std::string>& keep, int64_t now, Output
     if (e && e->kind == "recovery") epoch = std::max(epoch, *e->body.find_int("epoch") + 1);
   }
   const std::string sig_hex = [&] {
-    const auto sig = key_.SignWithDomain("recovery", Ledger::RecoveryPayload(ledger_->network_id(), keep, epoch));
+    const auto sig = key_.SignWithDomain(
+        "recovery", Ledger::RecoveryPayload(ledger_->network_id(), keep, epoch));
     return crypto::HexEncode(sig.data(), sig.size());
   }();
   const std::vector<std::string> urls = OtherMemberUrls();  // including the ones removed now
-  auto wire = EmitOwn("recovery", Ledger::RecoveryBody(keep, epoch, {{key_hex_, sig_hex}}), now, out);
+  auto wire =
+      EmitOwn("recovery", Ledger::RecoveryBody(keep, epoch, {{key_hex_, sig_hex}}), now, out);
   if (!wire) return wire.status();
   for (const std::string& u : urls) Send(out, u, "event", json::Object{{"event", *wire}});
   return Status::Ok();
@@ -758,10 +794,13 @@ void Engine::Tick(int64_t now, Output* out) {
 Result<Invitation> Engine::Invite(int64_t expires_ms, std::string note) {
   if (!is_member()) return Status::Error("not_member", "only a member can invite");
   if (ledger_->state().params.admission != "invite") {
-    return Status::Error("open_network", "this network admits any node with the accepted code: no invitation is needed");
+    return Status::Error(
+        "open_network",
+        "this network admits any node with the accepted code: no invitation is needed");
   }
   if (note.size() > kMaxInvitationNote) {
-    return Status::Error("bad_request", "the note is longer than " + std::to_string(kMaxInvitationNote) + " bytes");
+    return Status::Error(
+        "bad_request", "the note is longer than " + std::to_string(kMaxInvitationNote) + " bytes");
   }
   return MakeInvitation(key_, ledger_->network_id(), RandomHex(16), expires_ms, std::move(note));
 }

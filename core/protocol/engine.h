@@ -65,13 +65,13 @@ struct EngineConfig {
   std::string via;        // how (empty: directly; "upnp", "relay", "command")
   std::string code_hash;  // this node's code (what it presents when joining)
   int64_t sync_interval_ms = 1000;
-  int64_t join_retry_ms = 2000;       // first retry; doubles up to join_retry_max_ms
+  int64_t join_retry_ms = 2000;  // first retry; doubles up to join_retry_max_ms
   int64_t join_retry_max_ms = 30000;
   int64_t freshness_ms = 5 * 60 * 1000;  // a join request older (or newer) than this is stale
-  size_t fanout = 0;                  // 0: ceil(ln N) + 1
-  size_t sync_batch = 512;            // events per anti-entropy answer
-  int64_t probe_interval_ms = 1000;   // SWIM: one member probed per interval
-  int64_t probe_timeout_ms = 300;     // then ask probe_helpers others to probe it for us
+  size_t fanout = 0;                     // 0: ceil(ln N) + 1
+  size_t sync_batch = 512;               // events per anti-entropy answer
+  int64_t probe_interval_ms = 1000;      // SWIM: one member probed per interval
+  int64_t probe_timeout_ms = 300;        // then ask probe_helpers others to probe it for us
   size_t probe_helpers = 3;
   // Memoises signature checks; not owned, may be null, may be shared between engines.
   crypto::VerifyCache* verify_cache = nullptr;
@@ -207,7 +207,7 @@ class Engine {
   std::vector<Envelope> early_joins_;
   // Answers to non-members' sync go to a URL they name: once per URL per 2 s, 20/s in all.
   RateLimit stranger_syncs_{1, 2000, 20};
-  int64_t last_self_announce_ms_ = -1000000;  // Tick's own-address repair
+  int64_t last_self_announce_ms_ = -1000000;                          // Tick's own-address repair
   std::map<std::string, std::map<std::string, Approval>> evictions_;  // key -> approvals (sponsor)
   int64_t next_sync_ms_ = 0;
   // SWIM probing.

@@ -20,27 +20,30 @@ Result<Event> MakeGenesis(const crypto::SigningKey& key, const std::string& url,
   e.time_ms = time_ms;
   const std::string pub = crypto::HexEncode(key.public_key().data(), key.public_key().size());
   json::Array members{json::Object{{"key", pub}, {"url", url}}};
-  for (const auto& [k, u] : params.founders) members.push_back(json::Object{{"key", k}, {"url", u}});
+  for (const auto& [k, u] : params.founders)
+    members.push_back(json::Object{{"key", k}, {"url", u}});
   json::Array publishers;
   if (params.publishers.empty()) publishers.push_back(pub);
   for (const std::string& p : params.publishers) publishers.push_back(p);
   e.body = json::Object{
       {"members", std::move(members)},
-      {"params",
-       json::Object{{"admission", params.admission},
-                    {"approval_denominator", params.approval_denominator},
-                    {"approval_numerator", params.approval_numerator},
-                    {"code", params.code_hash},
-                    {"protocol", kProtocolVersion},
-                    {"publisher_threshold", params.publisher_threshold},
-                    {"publishers", std::move(publishers)}}},
+      {"params", json::Object{{"admission", params.admission},
+                              {"approval_denominator", params.approval_denominator},
+                              {"approval_numerator", params.approval_numerator},
+                              {"code", params.code_hash},
+                              {"protocol", kProtocolVersion},
+                              {"publisher_threshold", params.publisher_threshold},
+                              {"publishers", std::move(publishers)}}},
   };
   return Sign(std::move(e), key);
 }
 
-std::vector<std::string> NetworkState::AcceptedCodes() const { return AcceptedCodesOf(release, previous); }
+std::vector<std::string> NetworkState::AcceptedCodes() const {
+  return AcceptedCodesOf(release, previous);
+}
 
-std::vector<std::string> NetworkState::AcceptedCodesOf(const ReleaseRef& release, const ReleaseRef& previous) {
+std::vector<std::string> NetworkState::AcceptedCodesOf(const ReleaseRef& release,
+                                                       const ReleaseRef& previous) {
   std::vector<std::string> codes;
   if (release.code.empty() && release.version == 0) return codes;  // genesis names none
   codes.push_back(release.code);
@@ -69,7 +72,9 @@ std::string NetworkState::StateHash() const {
                               {"code", params.code_hash},
                               {"publisher_threshold", params.publisher_threshold}}},
       {"publishers", std::move(publishers_json)},
-      {"release", json::Object{{"code", accepted_code}, {"event", release.event}, {"version", release_version}}},
+      {"release",
+       json::Object{
+           {"code", accepted_code}, {"event", release.event}, {"version", release_version}}},
       {"publishers_seq", publishers_seq},
   };
   return crypto::Sha256Hex(json::Serialize(state));
@@ -103,19 +108,22 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
   if (*den <= 0 || *num <= 0 || *num > *den) return Bad("approval ratio must be in (0, 1]");
   if (*protocol != kProtocolVersion) return Bad("unsupported protocol version");
   const json::Value* admission = params->find("admission");
-  if (admission && (!admission->is_string() || (admission->as_string() != "open" && admission->as_string() != "invite"))) {
+  if (admission && (!admission->is_string() ||
+                    (admission->as_string() != "open" && admission->as_string() != "invite"))) {
     return Bad("admission must be \"open\" or \"invite\"");
   }
   NetworkState state;
   state.network_id = HashOf(wire);
-  state.params = {*num, *den, *threshold, *code, {}, {}, admission ? admission->as_string() : "open"};
+  state.params = {
+      *num, *den, *threshold, *code, {}, {}, admission ? admission->as_string() : "open"};
   state.accepted_code = *code;
   state.release.code = *code;
   state.previous.version = -1;
   state.created_ms = e.time_ms;
   for (const json::Value& p : publishers->as_array()) {
     if (!p.is_string() || NodeIdForHex(p.as_string()).empty()) return Bad("publisher is not a key");
-    if (std::find(state.publishers.begin(), state.publishers.end(), p.as_string()) != state.publishers.end()) {
+    if (std::find(state.publishers.begin(), state.publishers.end(), p.as_string()) !=
+        state.publishers.end()) {
       return Bad("a publisher is listed twice");
     }
     state.publishers.push_back(p.as_string());

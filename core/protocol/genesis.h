@@ -1,6 +1,7 @@
 // Case 1 of the seed: the first node creates the network. The genesis event names the
 // network's parameters (approval ratio, publisher keys and threshold, protocol version) and
-// its founding members (the author first), and is signed by the author. The network id is the genesis event's hash.
+// its founding members (the author first), and is signed by the author. The network id is the
+// genesis event's hash.
 //
 // NetworkState is the deterministic fold of the valid events; for now only genesis exists
 // (joins, removals, addresses and releases come with the network protocol).
@@ -85,7 +86,8 @@ struct NetworkState {
   // while a rollout is under way, and after a halted one). Empty entries are left out; an
   // empty list accepts any code (a development network whose genesis names none).
   std::vector<std::string> AcceptedCodes() const;
-  static std::vector<std::string> AcceptedCodesOf(const ReleaseRef& release, const ReleaseRef& previous);
+  static std::vector<std::string> AcceptedCodesOf(const ReleaseRef& release,
+                                                  const ReleaseRef& previous);
 
   const Member* FindMemberByKey(const std::string& key_hex) const;
   // ceil(num/den x members): approvals a join needs.

@@ -34,8 +34,8 @@ Status VerifyHexSignature(const std::string& key_hex, std::string_view domain,
 }
 
 json::Value JoinRequest::Unsigned() const {
-  json::Value v = json::Object{{"code", code},       {"key", key},   {"network", network},
-                               {"nonce", nonce},     {"protocol", protocol}, {"time", time_ms},
+  json::Value v = json::Object{{"code", code},   {"key", key},           {"network", network},
+                               {"nonce", nonce}, {"protocol", protocol}, {"time", time_ms},
                                {"url", url}};
   if (!invitation.is_null()) v.as_object().emplace("invitation", invitation);
   return v;
@@ -70,7 +70,8 @@ Result<JoinRequest> ParseJoinRequest(const json::Value& v) {
   if (!v.is_object() || v.as_object().size() != (invitation ? 9u : 8u)) {
     return Bad("join request must have 8 fields, 9 with an invitation");
   }
-  if (invitation && !invitation->is_object()) return Bad("join request invitation is not an object");
+  if (invitation && !invitation->is_object())
+    return Bad("join request invitation is not an object");
   const std::string* code = v.find_string("code");
   const std::string* key = v.find_string("key");
   const std::string* network = v.find_string("network");
@@ -85,8 +86,9 @@ Result<JoinRequest> ParseJoinRequest(const json::Value& v) {
   if (url->size() > 2048 || nonce->size() > 128 || code->size() > 128) {
     return Bad("join request field too long");
   }
-  return JoinRequest{*key, *url, *code, *network, *nonce, *protocol, *time, *sig,
-                     invitation ? *invitation : json::Value(nullptr)};
+  return JoinRequest{*key,     *url,   *code,
+                     *network, *nonce, *protocol,
+                     *time,    *sig,   invitation ? *invitation : json::Value(nullptr)};
 }
 
 Status VerifyJoinRequest(const JoinRequest& r, crypto::VerifyCache* cache) {
@@ -108,7 +110,8 @@ Approval MakeApproval(const crypto::SigningKey& key, const std::string& network,
                       const std::string& request_hash) {
   Approval a;
   a.approver = crypto::HexEncode(key.public_key().data(), key.public_key().size());
-  a.sig = Hex(key.SignWithDomain(kApprovalDomain, ApprovalPayload(a.approver, network, request_hash)));
+  a.sig =
+      Hex(key.SignWithDomain(kApprovalDomain, ApprovalPayload(a.approver, network, request_hash)));
   return a;
 }
 
@@ -146,8 +149,8 @@ Approval MakeEvictionApproval(const crypto::SigningKey& key, const std::string& 
 Status VerifyEvictionApproval(const Approval& a, const std::string& network,
                               const std::string& evicted_key, crypto::VerifyCache* cache) {
   if (!IsHex(a.approver, 64) || !IsHex(a.sig, 128)) return Bad("malformed approval");
-  return VerifyHexSignature(a.approver, kEvictDomain, EvictPayload(a.approver, network, evicted_key),
-                            a.sig, cache);
+  return VerifyHexSignature(a.approver, kEvictDomain,
+                            EvictPayload(a.approver, network, evicted_key), a.sig, cache);
 }
 
 namespace {

@@ -31,7 +31,7 @@ struct JoinRequest {
   std::string nonce;    // random, hex
   int64_t protocol = 0;
   int64_t time_ms = 0;
-  std::string sig;  // hex
+  std::string sig;         // hex
   json::Value invitation;  // an Invitation's JSON, or null (then not in the signed body)
 
   json::Value Unsigned() const;

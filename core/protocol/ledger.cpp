@@ -51,7 +51,8 @@ json::Value Ledger::AddressBody(const std::string& url, int64_t seq, const std::
 
 json::Value Ledger::ReleaseBody(const Manifest& m, const std::vector<PublisherSignature>& sigs) {
   json::Array list;
-  for (const auto& s : sigs) list.push_back(json::Object{{"publisher", s.publisher}, {"sig", s.sig}});
+  for (const auto& s : sigs)
+    list.push_back(json::Object{{"publisher", s.publisher}, {"sig", s.sig}});
   return json::Object{{"manifest", m.ToJson()}, {"signatures", std::move(list)}};
 }
 
@@ -66,20 +67,23 @@ json::Value Ledger::PublishersBody(const std::vector<std::string>& keys, int64_t
 
 json::Value Ledger::ReportBody(const std::string& release_event, const std::string& status,
                                const std::string& reason) {
-  return json::Object{{"reason", reason.substr(0, 256)}, {"release", release_event}, {"status", status}};
+  return json::Object{
+      {"reason", reason.substr(0, 256)}, {"release", release_event}, {"status", status}};
 }
 
-std::string Ledger::RecoveryPayload(const std::string& network, const std::vector<std::string>& keep,
-                                    int64_t epoch) {
+std::string Ledger::RecoveryPayload(const std::string& network,
+                                    const std::vector<std::string>& keep, int64_t epoch) {
   json::Array keys(keep.begin(), keep.end());
-  return json::Serialize(json::Object{{"epoch", epoch}, {"keep", std::move(keys)}, {"network", network}});
+  return json::Serialize(
+      json::Object{{"epoch", epoch}, {"keep", std::move(keys)}, {"network", network}});
 }
 
 json::Value Ledger::RecoveryBody(const std::vector<std::string>& keep, int64_t epoch,
                                  const std::vector<PublisherSignature>& sigs) {
   json::Array keys(keep.begin(), keep.end());
   json::Array list;
-  for (const auto& s : sigs) list.push_back(json::Object{{"publisher", s.publisher}, {"sig", s.sig}});
+  for (const auto& s : sigs)
+    list.push_back(json::Object{{"publisher", s.publisher}, {"sig", s.sig}});
   return json::Object{{"epoch", epoch}, {"keep", std::move(keys)}, {"signatures", std::move(list)}};
 }
 
@@ -114,9 +118,11 @@ std::set<std::string> Ledger::Ancestors(const std::vector<std::string>& from) co
 
 void Ledger::History::Observe(const std::map<std::string, Member>& members,
                               const std::vector<std::string>& publishers, int64_t t) {
-  auto update = [t](std::map<std::string, std::vector<Span>>& spans, const std::set<std::string>& now) {
+  auto update = [t](std::map<std::string, std::vector<Span>>& spans,
+                    const std::set<std::string>& now) {
     for (auto& [key, list] : spans) {
-      if (!list.empty() && list.back().second == INT64_MAX && !now.count(key)) list.back().second = t;
+      if (!list.empty() && list.back().second == INT64_MAX && !now.count(key))
+        list.back().second = t;
     }
     for (const std::string& key : now) {
       auto& list = spans[key];
@@ -178,7 +184,8 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes, History* 
       if (seq <= m.publishers_seq) continue;
       m.publishers_seq = seq;
       m.publishers.clear();
-      for (const json::Value& k : e.body.find("publishers")->as_array()) m.publishers.push_back(k.as_string());
+      for (const json::Value& k : e.body.find("publishers")->as_array())
+        m.publishers.push_back(k.as_string());
       m.publisher_threshold = *e.body.find_int("threshold");
     } else if (e.kind == "release-report") {
       const std::string release = *e.body.find_string("release");
@@ -194,17 +201,20 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes, History* 
       m.publisher_threshold = genesis_threshold_;
       for (const json::Value& g : e.body.find("members")->as_array()) {
         const std::string key = *g.find_string("key");
-        m.members.emplace(key, Member{NodeIdForHex(key), key, *g.find_string("url"), e.time_ms, ""});
+        m.members.emplace(key,
+                          Member{NodeIdForHex(key), key, *g.find_string("url"), e.time_ms, ""});
       }
     } else if (e.kind == "member-added") {
       const json::Value* req = e.body.find("request");
       const std::string key = *req->find_string("key");
-      if (const json::Value* inv = req->find("invitation"); inv && state_.params.admission == "invite") {
+      if (const json::Value* inv = req->find("invitation");
+          inv && state_.params.admission == "invite") {
         auto parsed = ParseInvitation(*inv);  // Add checked it
         if (!parsed || m.invitations_used.count(parsed->Hash()) || m.members.count(key)) continue;
         m.invitations_used.emplace(parsed->Hash(), key);
       }
-      m.members.emplace(key, Member{NodeIdForHex(key), key, *req->find_string("url"), e.time_ms, ""});
+      m.members.emplace(key,
+                        Member{NodeIdForHex(key), key, *req->find_string("url"), e.time_ms, ""});
     } else if (e.kind == "member-removed") {
       const std::string key = *e.body.find_string("key");
       m.members.erase(key);
@@ -214,7 +224,8 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes, History* 
       if (it == m.members.end()) continue;
       const int64_t seq = *e.body.find_int("seq");
       auto cur = m.address.find(e.author);
-      if (cur != m.address.end() && std::tie(cur->second.first, cur->second.second) >= std::tie(seq, *hash)) {
+      if (cur != m.address.end() &&
+          std::tie(cur->second.first, cur->second.second) >= std::tie(seq, *hash)) {
         continue;
       }
       m.address[e.author] = {seq, *hash};
@@ -280,7 +291,8 @@ Status Ledger::ValidateAddress(const Event& e) const {
     }
   }
   if (*seq <= highest) {
-    return Bad("address sequence " + std::to_string(*seq) + " is not above " + std::to_string(highest));
+    return Bad("address sequence " + std::to_string(*seq) + " is not above " +
+               std::to_string(highest));
   }
   return Status::Ok();
 }
@@ -314,11 +326,13 @@ Status Ledger::ValidateMemberAdded(const Event& e) const {
     return Bad("this network admits without invitations and the request carries one");
   }
   if (state_.params.admission == "invite") {
-    if (request->invitation.is_null()) return Bad("this network admits by invitation and the request carries none");
+    if (request->invitation.is_null())
+      return Bad("this network admits by invitation and the request carries none");
     auto inv = ParseInvitation(request->invitation);
     if (!inv) return Bad("invitation: " + inv.status().message());
     if (auto s = CheckInvitation(
-            *inv, state_.network_id, request->time_ms, [&](const std::string& k) { return members.count(k) > 0; },
+            *inv, state_.network_id, request->time_ms,
+            [&](const std::string& k) { return members.count(k) > 0; },
             [&](const std::string& h) {
               auto it = at.invitations_used.find(h);
               return it == at.invitations_used.end() ? std::string() : it->second;
@@ -388,9 +402,10 @@ Status Ledger::ValidateRelease(const Event& e) const {
     return Bad("manifest version " + std::to_string(manifest->version) + " is not above " +
                std::to_string(at.release_version) + " (no rollback)");
   }
-  return CheckPublisherSignatures(at, *sj, "release", [&](const std::string& pub, const std::string& sig) {
-    return VerifyManifestSignature({pub, sig}, *manifest, cache_);
-  });
+  return CheckPublisherSignatures(at, *sj, "release",
+                                  [&](const std::string& pub, const std::string& sig) {
+                                    return VerifyManifestSignature({pub, sig}, *manifest, cache_);
+                                  });
 }
 
 Status Ledger::ValidateRecovery(const Event& e) const {
@@ -416,9 +431,10 @@ Status Ledger::ValidateRecovery(const Event& e) const {
   const bool author_ok = at.members.count(e.author) || publishers.count(e.author);
   if (!author_ok) return Bad("author is neither a member nor a publisher");
   const std::string payload = RecoveryPayload(state_.network_id, keys, *epoch);
-  return CheckPublisherSignatures(at, *sj, "recovery", [&](const std::string& pub, const std::string& sig) {
-    return VerifyHexSignature(pub, "recovery", payload, sig, cache_);
-  });
+  return CheckPublisherSignatures(
+      at, *sj, "recovery", [&](const std::string& pub, const std::string& sig) {
+        return VerifyHexSignature(pub, "recovery", payload, sig, cache_);
+      });
 }
 
 Status Ledger::ValidatePublishers(const Event& e) const {
@@ -433,12 +449,15 @@ Status Ledger::ValidatePublishers(const Event& e) const {
   }
   std::vector<std::string> keys;
   for (const json::Value& k : keys_json->as_array()) {
-    if (!k.is_string() || NodeIdForHex(k.as_string()).empty()) return Bad("a publisher is not a key");
-    if (std::find(keys.begin(), keys.end(), k.as_string()) != keys.end()) return Bad("a publisher is listed twice");
+    if (!k.is_string() || NodeIdForHex(k.as_string()).empty())
+      return Bad("a publisher is not a key");
+    if (std::find(keys.begin(), keys.end(), k.as_string()) != keys.end())
+      return Bad("a publisher is listed twice");
     keys.push_back(k.as_string());
   }
   if (keys.empty() || keys.size() > 64) return Bad("a publisher set has 1 to 64 keys");
-  if (*threshold < 1 || *threshold > static_cast<int64_t>(keys.size())) return Bad("publisher threshold out of range");
+  if (*threshold < 1 || *threshold > static_cast<int64_t>(keys.size()))
+    return Bad("publisher threshold out of range");
   const Membership at = Replay(Ancestors(e.parents));
   if (*seq <= at.publishers_seq) return Bad("publisher-set sequence is not rising");
   const std::set<std::string> current(at.publishers.begin(), at.publishers.end());
@@ -446,9 +465,10 @@ Status Ledger::ValidatePublishers(const Event& e) const {
     return Bad("author is neither a member nor a publisher");
   }
   const std::string payload = PublisherSetPayload(state_.network_id, keys, *threshold, *seq);
-  return CheckPublisherSignatures(at, *sj, "publisher-set change", [&](const std::string& pub, const std::string& sig) {
-    return VerifyHexSignature(pub, "publisher-set", payload, sig, cache_);
-  });
+  return CheckPublisherSignatures(
+      at, *sj, "publisher-set change", [&](const std::string& pub, const std::string& sig) {
+        return VerifyHexSignature(pub, "publisher-set", payload, sig, cache_);
+      });
 }
 
 Status Ledger::ValidateReport(const Event& e) const {
@@ -548,8 +568,8 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
   return Added::kAdded;
 }
 
-std::vector<std::string> Ledger::Missing(const std::vector<std::string>& their_heads,
-                                         size_t limit, std::vector<std::string>* unknown) const {
+std::vector<std::string> Ledger::Missing(const std::vector<std::string>& their_heads, size_t limit,
+                                         std::vector<std::string>* unknown) const {
   std::vector<std::string> known;
   for (const std::string& h : their_heads) {
     if (events_.count(h)) {

@@ -120,8 +120,8 @@ class Ledger {
   struct History {
     using Span = std::pair<int64_t, int64_t>;
     std::map<std::string, std::vector<Span>> member, publisher;
-    void Observe(const std::map<std::string, Member>& members, const std::vector<std::string>& publishers,
-                 int64_t t);
+    void Observe(const std::map<std::string, Member>& members,
+                 const std::vector<std::string>& publishers, int64_t t);
   };
   History MembershipHistory() const;
 
@@ -133,7 +133,7 @@ class Ledger {
   };
   // Membership as of a set of events: replay them in (depth, hash) order.
   struct Membership {
-    std::map<std::string, Member> members;  // by key
+    std::map<std::string, Member> members;                           // by key
     std::map<std::string, std::pair<int64_t, std::string>> address;  // key -> (seq, hash)
     int64_t release_version = 0;
     std::string release_hash;
@@ -144,7 +144,8 @@ class Ledger {
     int64_t publisher_threshold = 1;
     int64_t publishers_seq = 0;
     std::map<std::string, std::map<std::string, NetworkState::Report>> reports;
-    std::set<std::tuple<std::string, std::string, std::string>> reported;  // (author, release, status)
+    std::set<std::tuple<std::string, std::string, std::string>>
+        reported;                                         // (author, release, status)
     std::map<std::string, std::string> invitations_used;  // invitation hash -> admitted key
   };
   Membership Replay(const std::set<std::string>& hashes, History* history = nullptr) const;

@@ -67,7 +67,8 @@ json::Value ToJson(const RolloutPolicy& p) {
 
 Result<RolloutPolicy> ParseRolloutPolicy(const json::Value& v) {
   if (!Has(v, {"healthy_percent", "max_error_percent", "max_failures", "soak_ms", "stages"})) {
-    return Bad("a rollout policy has healthy_percent, max_error_percent, max_failures, soak_ms, stages");
+    return Bad(
+        "a rollout policy has healthy_percent, max_error_percent, max_failures, soak_ms, stages");
   }
   const int64_t* hp = v.find_int("healthy_percent");
   const int64_t* ep = v.find_int("max_error_percent");
@@ -86,7 +87,8 @@ Result<RolloutPolicy> ParseRolloutPolicy(const json::Value& v) {
 json::Value Manifest::ToJson() const {
   json::Array list;
   for (const FileEntry& f : files) {
-    list.push_back(json::Object{{"path", f.path}, {"role", f.role}, {"sha256", f.sha256}, {"size", f.size}});
+    list.push_back(
+        json::Object{{"path", f.path}, {"role", f.role}, {"sha256", f.sha256}, {"size", f.size}});
   }
   return json::Object{{"created", created_ms},
                       {"expires", expires_ms},
@@ -141,13 +143,17 @@ Result<Manifest> ParseManifest(const json::Value& v) {
     const int64_t* size = f.find_int("size");
     if (!role || !path || !sha || !size) return Bad("file entry fields of the wrong type");
     if (*role != "plugin" && *role != "front") return Bad("file role must be plugin or front");
-    if (!ValidReleasePath(*role, *path)) return Bad("unsafe or invalid path '" + path->substr(0, 64) + "'");
-    if (!crypto::IsSha256Hex(*sha)) return Bad("sha256 of " + *path + " is not 64 lower-case hex digits");
+    if (!ValidReleasePath(*role, *path))
+      return Bad("unsafe or invalid path '" + path->substr(0, 64) + "'");
+    if (!crypto::IsSha256Hex(*sha))
+      return Bad("sha256 of " + *path + " is not 64 lower-case hex digits");
     if (*size < 0 || *size > kMaxReleaseFileBytes) return Bad("size of " + *path + " out of range");
     total += *size;
-    if (total > kMaxReleaseBytes) return Bad("release larger than " + std::to_string(kMaxReleaseBytes >> 20) + " MiB");
+    if (total > kMaxReleaseBytes)
+      return Bad("release larger than " + std::to_string(kMaxReleaseBytes >> 20) + " MiB");
     FileEntry e{*role, *path, *sha, *size};
-    if (!m.files.empty() && std::tie(e.role, e.path) <= std::tie(m.files.back().role, m.files.back().path)) {
+    if (!m.files.empty() &&
+        std::tie(e.role, e.path) <= std::tie(m.files.back().role, m.files.back().path)) {
       return Bad("files must be sorted by role and path, each once");
     }
     m.files.push_back(std::move(e));
@@ -159,7 +165,8 @@ Result<Manifest> ParseManifest(const json::Value& v) {
   }
   for (const std::string& p : front) {
     for (size_t slash = p.find('/'); slash != std::string::npos; slash = p.find('/', slash + 1)) {
-      if (front.count(p.substr(0, slash))) return Bad("'" + p.substr(0, slash) + "' is both a file and a directory");
+      if (front.count(p.substr(0, slash)))
+        return Bad("'" + p.substr(0, slash) + "' is both a file and a directory");
     }
   }
   return m;
@@ -167,17 +174,20 @@ Result<Manifest> ParseManifest(const json::Value& v) {
 
 PublisherSignature SignManifest(const crypto::SigningKey& key, const Manifest& m) {
   const auto sig = key.SignWithDomain(kManifestDomain, json::Serialize(m.ToJson()));
-  return {crypto::HexEncode(key.public_key().data(), 32), crypto::HexEncode(sig.data(), sig.size())};
+  return {crypto::HexEncode(key.public_key().data(), 32),
+          crypto::HexEncode(sig.data(), sig.size())};
 }
 
 Status VerifyManifestSignature(const PublisherSignature& s, const Manifest& m,
                                crypto::VerifyCache* cache) {
-  return VerifyHexSignature(s.publisher, kManifestDomain, json::Serialize(m.ToJson()), s.sig, cache);
+  return VerifyHexSignature(s.publisher, kManifestDomain, json::Serialize(m.ToJson()), s.sig,
+                            cache);
 }
 
 json::Value ToJson(const std::vector<PublisherSignature>& sigs) {
   json::Array list;
-  for (const auto& s : sigs) list.push_back(json::Object{{"publisher", s.publisher}, {"sig", s.sig}});
+  for (const auto& s : sigs)
+    list.push_back(json::Object{{"publisher", s.publisher}, {"sig", s.sig}});
   return list;
 }
 
@@ -198,8 +208,10 @@ Result<std::vector<PublisherSignature>> ParseSignatures(const json::Value& v) {
 std::string PublisherSetPayload(const std::string& network, const std::vector<std::string>& keys,
                                 int64_t threshold, int64_t seq) {
   json::Array list(keys.begin(), keys.end());
-  return json::Serialize(json::Object{
-      {"network", network}, {"publishers", std::move(list)}, {"seq", seq}, {"threshold", threshold}});
+  return json::Serialize(json::Object{{"network", network},
+                                      {"publishers", std::move(list)},
+                                      {"seq", seq},
+                                      {"threshold", threshold}});
 }
 
 }  // namespace peerstack::protocol

@@ -42,13 +42,14 @@ struct FileEntry {
 // `healthy_percent` of the members in every earlier stage report healthy and the last of
 // those reports is `soak_ms` old; `max_failures` failure reports halt the rollout everywhere.
 // A node reports a failure when the new version does not start, or when more than
-// `max_error_percent` of at least 20 plugin calls fail within soak_ms (10 s at least) of the switch.
+// `max_error_percent` of at least 20 plugin calls fail within soak_ms (10 s at least) of the
+// switch.
 struct RolloutPolicy {
-  int64_t stages = 1;             // 1..16
-  int64_t soak_ms = 0;            // 0..1 day
-  int64_t healthy_percent = 100;  // 1..100
-  int64_t max_failures = 1;       // >= 1
-  int64_t max_error_percent = 20; // 1..100
+  int64_t stages = 1;              // 1..16
+  int64_t soak_ms = 0;             // 0..1 day
+  int64_t healthy_percent = 100;   // 1..100
+  int64_t max_failures = 1;        // >= 1
+  int64_t max_error_percent = 20;  // 1..100
   bool operator==(const RolloutPolicy&) const = default;
 };
 

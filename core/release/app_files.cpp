@@ -39,16 +39,19 @@ void Walk(const std::string& root, const std::string& rel, int depth, std::vecto
 
 }  // namespace
 
-Result<std::vector<AppFile>> ScanAppFiles(const std::string& plugins_dir, const std::string& front_dir) {
+Result<std::vector<AppFile>> ScanAppFiles(const std::string& plugins_dir,
+                                          const std::string& front_dir) {
   std::vector<Found> found;
   if (!plugins_dir.empty()) {
     if (DIR* d = ::opendir(plugins_dir.c_str())) {
       while (dirent* e = ::readdir(d)) {
         const std::string name = e->d_name;
-        if (name.size() < 4 || name[0] == '.' || name.compare(name.size() - 3, 3, ".so") != 0) continue;
+        if (name.size() < 4 || name[0] == '.' || name.compare(name.size() - 3, 3, ".so") != 0)
+          continue;
         struct stat st {};
         const std::string path = plugins_dir + "/" + name;
-        if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) found.push_back({"plugin", name, path});
+        if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+          found.push_back({"plugin", name, path});
       }
       ::closedir(d);
     }
@@ -62,13 +65,17 @@ Result<std::vector<AppFile>> ScanAppFiles(const std::string& plugins_dir, const 
       continue;
     }
     if (out.size() >= protocol::kMaxReleaseFiles) {
-      return Status::Error("too_large", "more than " + std::to_string(protocol::kMaxReleaseFiles) + " files");
+      return Status::Error("too_large",
+                           "more than " + std::to_string(protocol::kMaxReleaseFiles) + " files");
     }
     auto bytes = files::ReadFile(f.source, static_cast<size_t>(protocol::kMaxReleaseFileBytes));
-    if (!bytes) return Status::Error(bytes.status().code(), f.source + ": " + bytes.status().message());
+    if (!bytes)
+      return Status::Error(bytes.status().code(), f.source + ": " + bytes.status().message());
     total += static_cast<int64_t>(bytes->size());
-    if (total > protocol::kMaxReleaseBytes) return Status::Error("too_large", "the app is larger than 512 MiB");
-    out.push_back({{f.role, f.path, crypto::Sha256Hex(*bytes), static_cast<int64_t>(bytes->size())}, f.source});
+    if (total > protocol::kMaxReleaseBytes)
+      return Status::Error("too_large", "the app is larger than 512 MiB");
+    out.push_back({{f.role, f.path, crypto::Sha256Hex(*bytes), static_cast<int64_t>(bytes->size())},
+                   f.source});
   }
   std::sort(out.begin(), out.end(), [](const AppFile& a, const AppFile& b) {
     return std::tie(a.entry.role, a.entry.path) < std::tie(b.entry.role, b.entry.path);

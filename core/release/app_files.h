@@ -20,7 +20,8 @@ struct AppFile {
 // Files whose names start with '.' and symbolic links are skipped; so are entries a manifest
 // could not list (unsafe names), with a warning in the log. Sorted by (role, path). A missing
 // directory contributes nothing. Errors: "too_large" (past the manifest's limits), "io_error".
-Result<std::vector<AppFile>> ScanAppFiles(const std::string& plugins_dir, const std::string& front_dir);
+Result<std::vector<AppFile>> ScanAppFiles(const std::string& plugins_dir,
+                                          const std::string& front_dir);
 
 std::vector<protocol::FileEntry> EntriesOf(const std::vector<AppFile>& files);
 

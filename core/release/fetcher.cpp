@@ -36,13 +36,15 @@ void BlobFetcher::Handle(Arrival a) {
     tried_[a.sha256].insert(a.peer);
     Error(a.peer, a.sha256.substr(0, 12) + ": " + why);
   };
-  if (!a.response) return fail(a.response.status().code() == "timeout"
-                                   ? "too slow (below the minimum rate, or silent)"
-                                   : a.response.status().message());
+  if (!a.response)
+    return fail(a.response.status().code() == "timeout"
+                    ? "too slow (below the minimum rate, or silent)"
+                    : a.response.status().message());
   const http::ClientResponse& r = *a.response;
   if (r.status != 200) return fail("answered " + std::to_string(r.status));
   if (static_cast<int64_t>(r.body.size()) != a.size) {
-    return fail(std::to_string(r.body.size()) + " bytes, the release lists " + std::to_string(a.size));
+    return fail(std::to_string(r.body.size()) + " bytes, the release lists " +
+                std::to_string(a.size));
   }
   // The hash first: nothing else reads bytes that are not the ones the release lists.
   const auto store_start = std::chrono::steady_clock::now();
@@ -52,7 +54,8 @@ void BlobFetcher::Handle(Arrival a) {
   auto stored = o_.blobs->PutHashed(r.body, a.sha256);
   if (!stored) {
     // Not the peer's fault (a full disk): try again later, from the same peer.
-    PS_LOG(kError, "release") << "cannot store blob " << a.sha256 << ": " << stored.status().ToString();
+    PS_LOG(kError, "release") << "cannot store blob " << a.sha256 << ": "
+                              << stored.status().ToString();
     stats_.errors.push_back("store: " + stored.status().message());
     if (stats_.errors.size() > 8) stats_.errors.erase(stats_.errors.begin());
     retry_at_[a.sha256] = o_.clock->SteadyMs() + o_.retry_after_ms;
@@ -63,11 +66,12 @@ void BlobFetcher::Handle(Arrival a) {
   stats_.last_bytes = static_cast<int64_t>(r.body.size());
   stats_.last_transfer_ms = a.transfer_ms;
   stats_.last_store_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - store_start).count();
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - store_start)
+          .count();
   tried_.erase(a.sha256);
   PS_LOG(kInfo, "release") << "fetched blob " << a.sha256.substr(0, 12) << " (" << r.body.size()
-                           << " bytes) from " << a.peer << " in " << a.transfer_ms << " ms, stored in "
-                           << stats_.last_store_ms << " ms";
+                           << " bytes) from " << a.peer << " in " << a.transfer_ms
+                           << " ms, stored in " << stats_.last_store_ms << " ms";
 }
 
 void BlobFetcher::Start(const BlobRequest& b, const std::string& peer) {
@@ -82,7 +86,8 @@ void BlobFetcher::Start(const BlobRequest& b, const std::string& peer) {
   const auto start = std::chrono::steady_clock::now();
   o_.transport->Fetch(std::move(req), [inbox, sha = b.sha256, peer, size = b.size, start,
                                        wake = o_.wake](Result<http::ClientResponse> r) {
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     auto box = inbox.lock();
     if (!box) return;
     {
@@ -94,7 +99,8 @@ void BlobFetcher::Start(const BlobRequest& b, const std::string& peer) {
   });
 }
 
-bool BlobFetcher::Pump(const std::vector<BlobRequest>& wanted, const std::vector<std::string>& peers) {
+bool BlobFetcher::Pump(const std::vector<BlobRequest>& wanted,
+                       const std::vector<std::string>& peers) {
   std::deque<Arrival> arrived;
   {
     std::lock_guard<std::mutex> lock(inbox_->mu);

@@ -33,17 +33,17 @@ struct BlobRequest {
 
 struct FetcherOptions {
   transport::Transport* transport = nullptr;  // not owned
-  store::BlobStore* blobs = nullptr;           // not owned
-  const Clock* clock = nullptr;                // not owned
+  store::BlobStore* blobs = nullptr;          // not owned
+  const Clock* clock = nullptr;               // not owned
   int64_t min_rate_bytes_per_s = 256 * 1024;
   int64_t base_timeout_ms = 2000;
   size_t parallel = 4;
   int64_t retry_after_ms = 500;  // once every peer failed for a blob, wait this long
-  std::function<void()> wake;     // an answer is waiting for Pump(); called on the loop thread
+  std::function<void()> wake;    // an answer is waiting for Pump(); called on the loop thread
 };
 
 struct FetcherStats {
-  size_t missing = 0;    // of the last wanted set, not stored yet
+  size_t missing = 0;  // of the last wanted set, not stored yet
   size_t in_flight = 0;
   uint64_t fetched = 0;  // blobs stored
   uint64_t fetched_bytes = 0;

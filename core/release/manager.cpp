@@ -46,13 +46,14 @@ struct Record {
   std::set<std::string> reported_failed;
 
   json::Value ToJson() const {
-    return json::Object{{"attempting", attempting},
-                        {"attempts", attempts},
-                        {"failed", json::Array(failed.begin(), failed.end())},
-                        {"healthy", json::Array(healthy.begin(), healthy.end())},
-                        {"previous", previous},
-                        {"reported_failed", json::Array(reported_failed.begin(), reported_failed.end())},
-                        {"running", running}};
+    return json::Object{
+        {"attempting", attempting},
+        {"attempts", attempts},
+        {"failed", json::Array(failed.begin(), failed.end())},
+        {"healthy", json::Array(healthy.begin(), healthy.end())},
+        {"previous", previous},
+        {"reported_failed", json::Array(reported_failed.begin(), reported_failed.end())},
+        {"running", running}};
   }
   static Record FromJson(const json::Value& v) {
     Record r;
@@ -87,8 +88,8 @@ struct ReleaseManager::Impl {
   std::string local_error;  // why the local files could not be read
   Record record;
   std::map<std::string, App> apps;  // installed here, by id (to go back without a fetch)
-  std::string running;               // app id; empty: nothing runs
-  int64_t switched_at = 0;           // steady ms
+  std::string running;              // app id; empty: nothing runs
+  int64_t switched_at = 0;          // steady ms
   plugins::PluginCalls calls_at_switch;
   std::string phase = "starting";
   std::string detail;
@@ -119,7 +120,9 @@ struct ReleaseManager::Impl {
   std::string ReleaseDir(const std::string& id) const { return o.data_dir + "/releases/" + id; }
 
   void Save() {
-    if (auto s = files::WriteFileAtomic(RecordPath(), json::Serialize(record.ToJson()) + "\n", 0644); !s.ok()) {
+    if (auto s =
+            files::WriteFileAtomic(RecordPath(), json::Serialize(record.ToJson()) + "\n", 0644);
+        !s.ok()) {
       PS_LOG(kError, "release") << "cannot record the running release: " << s.ToString();
     }
   }
@@ -150,7 +153,8 @@ struct ReleaseManager::Impl {
   }
 
   // Links each front file to its blob under a fresh directory, then renames it into place.
-  Result<std::string> Materialize(const std::string& id, const std::vector<protocol::FileEntry>& files,
+  Result<std::string> Materialize(const std::string& id,
+                                  const std::vector<protocol::FileEntry>& files,
                                   const protocol::Manifest* manifest) {
     const std::string dir = ReleaseDir(id);
     const std::string front = dir + "/front";
@@ -174,18 +178,22 @@ struct ReleaseManager::Impl {
       }
     }
     if (manifest) {
-      if (auto s = files::WriteFileAtomic(tmp + "/manifest.json", json::Serialize(manifest->ToJson()), 0644); !s.ok()) {
+      if (auto s = files::WriteFileAtomic(tmp + "/manifest.json",
+                                          json::Serialize(manifest->ToJson()), 0644);
+          !s.ok()) {
         return s;
       }
     }
     if (auto s = files::WriteFileAtomic(tmp + "/complete", "", 0644); !s.ok()) return s;
     std::filesystem::remove_all(dir, ec);
     if (auto s = files::MakeDirs(o.data_dir + "/releases"); !s.ok()) return s;
-    if (::rename(tmp.c_str(), dir.c_str()) != 0) return Status::Error("io_error", "cannot rename " + tmp);
+    if (::rename(tmp.c_str(), dir.c_str()) != 0)
+      return Status::Error("io_error", "cannot rename " + tmp);
     return front;
   }
 
-  Result<App> BuildApp(const std::string& id, int64_t version, const std::vector<protocol::FileEntry>& files,
+  Result<App> BuildApp(const std::string& id, int64_t version,
+                       const std::vector<protocol::FileEntry>& files,
                        const protocol::Manifest* manifest) {
     App app;
     app.id = id;
@@ -255,12 +263,14 @@ struct ReleaseManager::Impl {
     return first;
   }
 
-  void Report(const std::string& release, const std::string& status, const std::string& reason, bool member) {
+  void Report(const std::string& release, const std::string& status, const std::string& reason,
+              bool member) {
     if (release.rfind("local-", 0) == 0 || release.empty()) return;
     if (!member) return;  // a joiner has no voice yet; it reports once admitted
     auto s = o.report(release, status, reason);
     if (!s.ok()) {
-      PS_LOG(kWarn, "release") << "cannot report " << status << " for " << release.substr(0, 12) << ": " << s.ToString();
+      PS_LOG(kWarn, "release") << "cannot report " << status << " for " << release.substr(0, 12)
+                               << ": " << s.ToString();
       return;
     }
     (status == "healthy" ? record.healthy : record.reported_failed).insert(release);
@@ -277,7 +287,8 @@ struct ReleaseManager::Impl {
       record.attempting = app.id;
       Save();
     }
-    PS_LOG(kInfo, "release") << "switching to " << (app.version ? "release " + std::to_string(app.version) : app.id)
+    PS_LOG(kInfo, "release") << "switching to "
+                             << (app.version ? "release " + std::to_string(app.version) : app.id)
                              << " (" << why << ")";
     if (auto s = o.install(app); !s.ok()) return s;
     apps[app.id] = app;
@@ -288,7 +299,9 @@ struct ReleaseManager::Impl {
     switched_at = o.clock->SteadyMs();
     calls_at_switch = o.plugin_calls ? o.plugin_calls() : plugins::PluginCalls{};
     o.code_changed(app.code);
-    PS_LOG(kInfo, "release") << "now serving " << (app.version ? "release " + std::to_string(app.version) : "the local files")
+    PS_LOG(kInfo, "release") << "now serving "
+                             << (app.version ? "release " + std::to_string(app.version)
+                                             : "the local files")
                              << ", code " << app.code.substr(0, 16);
     return Status::Ok();
   }
@@ -315,9 +328,10 @@ struct ReleaseManager::Impl {
     record.attempts = 0;
     Save();
     Report(failed_id, "failed", reason, v.is_member);
-    const std::string back_id = running == failed_id || running.empty()
-                                    ? (record.running == failed_id ? record.previous : record.running)
-                                    : running;
+    const std::string back_id =
+        running == failed_id || running.empty()
+            ? (record.running == failed_id ? record.previous : record.running)
+            : running;
     // Never back onto a release that failed here too.
     const App* back = back_id.empty() || record.failed.count(back_id) ? nullptr : Recall(back_id);
     if (!back) {
@@ -361,7 +375,8 @@ struct ReleaseManager::Impl {
       first_pass = false;
       if (!record.attempting.empty() && record.attempts >= kRestartsBeforeGivingUp) {
         const std::string id = record.attempting;
-        const std::string why = "the node restarted " + std::to_string(record.attempts) + " times while starting it";
+        const std::string why =
+            "the node restarted " + std::to_string(record.attempts) + " times while starting it";
         PS_LOG(kError, "release") << why << " (" << id << ")";
         GoBack(v, id, why);
         return;
@@ -371,7 +386,9 @@ struct ReleaseManager::Impl {
     HealthWatch(v, now);
 
     const std::vector<std::string>& accepted = v.accepted_codes;
-    auto is_accepted = [&](const std::string& code) { return accepted.empty() || Contains(accepted, code); };
+    auto is_accepted = [&](const std::string& code) {
+      return accepted.empty() || Contains(accepted, code);
+    };
     const App* run = running.empty() ? nullptr : &apps.at(running);
     const bool have_local = !local.empty() || local_error.empty();
     const std::string base_code = run ? run->code : local_code;
@@ -382,17 +399,19 @@ struct ReleaseManager::Impl {
     stage = -1;
     if (v.current.manifest) {
       const protocol::Manifest& m = *v.current.manifest;
-      rollout = Evaluate(m.rollout, v.current.event, v.current.time_ms, v.members, v.current.reports);
+      rollout =
+          Evaluate(m.rollout, v.current.event, v.current.time_ms, v.members, v.current.reports);
       stage = StageOf(o.self_key, v.current.event, m.rollout.stages);
       target = Decide(rollout, v.is_member, stage, base_accepted, now_wall);
     } else if (!base_accepted) {
       target = Target::kCurrent;  // release 0: only the founder's files will do
     }
-    const NetworkView::Release* want = target == Target::kCurrent ? &v.current
+    const NetworkView::Release* want = target == Target::kCurrent    ? &v.current
                                        : target == Target::kPrevious ? &v.previous
                                                                      : nullptr;
     if (want && record.failed.count(want->event) && want->manifest) {
-      SetPhase("failed", "release " + std::to_string(want->version) + " failed on this node; waiting for a newer one");
+      SetPhase("failed", "release " + std::to_string(want->version) +
+                             " failed on this node; waiting for a newer one");
       return;
     }
     if (want && run && run->code == want->code) {
@@ -410,7 +429,8 @@ struct ReleaseManager::Impl {
         switched_at = now;
         calls_at_switch = o.plugin_calls ? o.plugin_calls() : plugins::PluginCalls{};
         Save();
-        PS_LOG(kInfo, "release") << "release " << same.version << " has the files that run here: serving it as is";
+        PS_LOG(kInfo, "release") << "release " << same.version
+                                 << " has the files that run here: serving it as is";
       }
       want = nullptr;
       run = &apps.at(running);
@@ -433,14 +453,18 @@ struct ReleaseManager::Impl {
       }
       if (rollout.halted) {
         SetPhase("halted", "release " + std::to_string(v.current.version) + " halted after " +
-                               std::to_string(rollout.failures) + " failure report(s); running the previous release");
+                               std::to_string(rollout.failures) +
+                               " failure report(s); running the previous release");
       } else if (v.current.manifest && run->code != v.current.code) {
-        SetPhase("waiting", "stage " + std::to_string(stage) + " of release " + std::to_string(v.current.version) +
-                                " has not started (" + std::to_string(rollout.OpenStages(now_wall)) + " of " +
-                                std::to_string(v.current.manifest->rollout.stages) + " stages open)");
+        SetPhase("waiting", "stage " + std::to_string(stage) + " of release " +
+                                std::to_string(v.current.version) + " has not started (" +
+                                std::to_string(rollout.OpenStages(now_wall)) + " of " +
+                                std::to_string(v.current.manifest->rollout.stages) +
+                                " stages open)");
       } else {
         SetPhase(expired ? "expired" : "serving",
-                 expired ? "release " + std::to_string(v.current.version) + " expired; still serving it, publish a newer one"
+                 expired ? "release " + std::to_string(v.current.version) +
+                               " expired; still serving it, publish a newer one"
                          : std::string());
       }
       return;
@@ -450,7 +474,8 @@ struct ReleaseManager::Impl {
       if (is_accepted(local_code) && local_code == want->code) {
         if (auto app = LocalApp(); app) (void)Switch(*app, "release 0 is the local files");
       } else {
-        SetPhase("failed", "the network runs release " + std::to_string(std::max<int64_t>(want->version, 0)) +
+        SetPhase("failed", "the network runs release " +
+                               std::to_string(std::max<int64_t>(want->version, 0)) +
                                " (the founder's files, code " + want->code.substr(0, 16) +
                                "); start this node with those files");
       }
@@ -460,30 +485,36 @@ struct ReleaseManager::Impl {
     target_event = want->event;
     if (auto it = apps.find(want->event); it != apps.end()) {
       const App app = it->second;
-      if (auto s = Switch(app, std::string("rollout: ") + ToString(target)); !s.ok()) GoBack(v, app.id, s.message());
+      if (auto s = Switch(app, std::string("rollout: ") + ToString(target)); !s.ok())
+        GoBack(v, app.id, s.message());
       return;
     }
     std::vector<BlobRequest> wanted;
     for (const protocol::FileEntry& f : want->manifest->files) wanted.push_back({f.sha256, f.size});
     if (!fetcher->Pump(wanted, PeersFor(v, *want))) {
       const FetcherStats st = fetcher->stats();
-      SetPhase("fetching", "release " + std::to_string(want->version) + ": " + std::to_string(wanted.size() - st.missing) +
-                               " of " + std::to_string(wanted.size()) + " files" +
-                               (st.errors.empty() ? std::string() : "; last refusal " + st.errors.back()));
+      SetPhase("fetching",
+               "release " + std::to_string(want->version) + ": " +
+                   std::to_string(wanted.size() - st.missing) + " of " +
+                   std::to_string(wanted.size()) + " files" +
+                   (st.errors.empty() ? std::string() : "; last refusal " + st.errors.back()));
       return;
     }
     auto app = BuildApp(want->event, want->version, want->manifest->files, &*want->manifest);
     if (!app) {
-      SetPhase("failed", "cannot prepare release " + std::to_string(want->version) + ": " + app.status().message());
+      SetPhase("failed", "cannot prepare release " + std::to_string(want->version) + ": " +
+                             app.status().message());
       return;
     }
-    if (auto s = Switch(*app, std::string("rollout: ") + ToString(target) +
-                                  (stage >= 0 ? ", stage " + std::to_string(stage) : std::string()));
+    if (auto s =
+            Switch(*app, std::string("rollout: ") + ToString(target) +
+                             (stage >= 0 ? ", stage " + std::to_string(stage) : std::string()));
         !s.ok()) {
       record.failed.insert(want->event);
       Save();
       Report(want->event, "failed", "does not start: " + s.message(), v.is_member);
-      SetPhase("failed", "release " + std::to_string(want->version) + " does not start: " + s.message());
+      SetPhase("failed",
+               "release " + std::to_string(want->version) + " does not start: " + s.message());
       return;
     }
     SetPhase("serving", "");
@@ -493,14 +524,16 @@ struct ReleaseManager::Impl {
   // window (soak_ms, min_soak_ms at least) ends, too many failed plugin calls send the node
   // back to what it ran before (a failure stands even after a healthy report).
   void HealthWatch(const NetworkView& v, int64_t now) {
-    if (!record.attempting.empty() && record.attempting == running && now - switched_at > kCrashWindowMs) {
+    if (!record.attempting.empty() && record.attempting == running &&
+        now - switched_at > kCrashWindowMs) {
       record.attempting.clear();  // it started and kept running: not a crash loop
       record.attempts = 0;
       Save();
     }
     // Failures this node could not report yet (it was not a member then): report them now.
     if (v.is_member) {
-      for (const std::string& f : std::vector<std::string>(record.failed.begin(), record.failed.end())) {
+      for (const std::string& f :
+           std::vector<std::string>(record.failed.begin(), record.failed.end())) {
         if (!record.reported_failed.count(f) && (f == v.current.event || f == v.previous.event)) {
           Report(f, "failed", "failed here before this node was a member", true);
         }
@@ -508,9 +541,10 @@ struct ReleaseManager::Impl {
     }
     if (running.empty() || running.rfind("local-", 0) == 0 || record.failed.count(running)) return;
     const App& app = apps.at(running);
-    const protocol::Manifest* m = v.current.event == running && v.current.manifest ? &*v.current.manifest
-                                  : v.previous.event == running && v.previous.manifest ? &*v.previous.manifest
-                                                                                       : nullptr;
+    const protocol::Manifest* m =
+        v.current.event == running && v.current.manifest     ? &*v.current.manifest
+        : v.previous.event == running && v.previous.manifest ? &*v.previous.manifest
+                                                             : nullptr;
     const int64_t soak = m ? m->rollout.soak_ms : 0;
     // Healthy once it ran a second without dying, whenever this node is a member by then (a
     // joiner is admitted after it installed the release: it reports then). The soak is the
@@ -522,12 +556,16 @@ struct ReleaseManager::Impl {
     if (now - switched_at > window) return;
     const int64_t max_error = m ? m->rollout.max_error_percent : 20;
     const plugins::PluginCalls c = o.plugin_calls ? o.plugin_calls() : plugins::PluginCalls{};
-    const uint64_t calls = c.calls >= calls_at_switch.calls ? c.calls - calls_at_switch.calls : c.calls;
-    const uint64_t failures = c.failures >= calls_at_switch.failures ? c.failures - calls_at_switch.failures : c.failures;
+    const uint64_t calls =
+        c.calls >= calls_at_switch.calls ? c.calls - calls_at_switch.calls : c.calls;
+    const uint64_t failures =
+        c.failures >= calls_at_switch.failures ? c.failures - calls_at_switch.failures : c.failures;
     if (static_cast<int64_t>(calls) >= kMinCallsForHealth &&
         static_cast<int64_t>(failures) * 100 > max_error * static_cast<int64_t>(calls)) {
-      GoBack(v, app.id, std::to_string(failures) + " of " + std::to_string(calls) +
-                            " plugin calls failed after the switch (more than " + std::to_string(max_error) + "%)");
+      GoBack(v, app.id,
+             std::to_string(failures) + " of " + std::to_string(calls) +
+                 " plugin calls failed after the switch (more than " + std::to_string(max_error) +
+                 "%)");
     }
   }
 
@@ -541,13 +579,15 @@ struct ReleaseManager::Impl {
         stalled.pop_front();
       }
     }
-    for (auto& [t, r] : due) r->Send(http::JsonError(503, "stalled", "test hook: answered late on purpose"));
+    for (auto& [t, r] : due)
+      r->Send(http::JsonError(503, "stalled", "test hook: answered late on purpose"));
   }
 
   void Loop() {
     std::unique_lock<std::mutex> lock(wake_mu);
     while (!stopping) {
-      wake_cv.wait_for(lock, std::chrono::milliseconds(o.tick_ms), [this] { return poked || stopping; });
+      wake_cv.wait_for(lock, std::chrono::milliseconds(o.tick_ms),
+                       [this] { return poked || stopping; });
       if (stopping) break;
       poked = false;
       lock.unlock();
@@ -609,8 +649,9 @@ Status ReleaseManager::Start() {
     // A restart resumes the recorded release from the store, before the ledger says more.
     std::lock_guard<std::mutex> lock(d.mu);
     const std::string id = d.record.running;
-    const bool gave_up = (d.record.attempting == id && d.record.attempts >= kRestartsBeforeGivingUp) ||
-                         d.record.failed.count(id) != 0;
+    const bool gave_up =
+        (d.record.attempting == id && d.record.attempts >= kRestartsBeforeGivingUp) ||
+        d.record.failed.count(id) != 0;
     if (!id.empty() && id.rfind("local-", 0) != 0 && !gave_up) {
       if (auto m = d.SavedManifest(id)) {
         auto app = d.BuildApp(id, m->version, m->files, &*m);
@@ -627,7 +668,8 @@ Status ReleaseManager::Start() {
             d.Save();
             PS_LOG(kInfo, "release") << "resumed release " << m->version;
           } else {
-            PS_LOG(kError, "release") << "recorded release " << m->version << " does not start: " << s.ToString();
+            PS_LOG(kError, "release")
+                << "recorded release " << m->version << " does not start: " << s.ToString();
           }
         }
       }
@@ -665,8 +707,9 @@ Status ReleaseManager::CheckBlobs(const protocol::Manifest& m) const {
     if (!bytes || static_cast<int64_t>(bytes->size()) != f.size) missing.push_back(f.path);
   }
   if (missing.empty()) return Status::Ok();
-  return Status::Error("missing", std::to_string(missing.size()) + " file(s) of the release are not in " +
-                                      blobs_dir() + " (first: " + missing.front() +
+  return Status::Error("missing", std::to_string(missing.size()) +
+                                      " file(s) of the release are not in " + blobs_dir() +
+                                      " (first: " + missing.front() +
                                       "); `peerstack release publish` puts them there");
 }
 
@@ -679,7 +722,8 @@ http::Response ReleaseManager::HandleBlob(const http::Request& request) {
   }
   constexpr std::string_view kPrefix = "/p2p/blob/";
   const std::string sha = request.path.substr(std::min(request.path.size(), kPrefix.size()));
-  if (!crypto::IsSha256Hex(sha)) return http::JsonError(400, "bad_hash", "GET /p2p/blob/<64 lower-case hex digits>");
+  if (!crypto::IsSha256Hex(sha))
+    return http::JsonError(400, "bad_hash", "GET /p2p/blob/<64 lower-case hex digits>");
   {
     std::lock_guard<std::mutex> lock(d.listed_mu);
     if (!d.listed.count(sha)) {
@@ -767,7 +811,8 @@ json::Value ReleaseManager::RolloutJson() const {
   json::Value rollout = nullptr;
   if (v.current.manifest) {
     const protocol::Manifest& m = *v.current.manifest;
-    const RolloutView rv = Evaluate(m.rollout, v.current.event, v.current.time_ms, v.members, v.current.reports);
+    const RolloutView rv =
+        Evaluate(m.rollout, v.current.event, v.current.time_ms, v.members, v.current.reports);
     json::Array stages;
     for (size_t k = 0; k < rv.stage_start_ms.size(); ++k) {
       stages.push_back(json::Object{{"stage", static_cast<int64_t>(k)},
@@ -775,14 +820,10 @@ json::Value ReleaseManager::RolloutJson() const {
                                     {"starts", rv.stage_start_ms[k]},
                                     {"started", rv.Started(static_cast<int64_t>(k), now)}});
     }
-    rollout = json::Object{{"version", v.current.version},
-                           {"event", v.current.event},
-                           {"halted", rv.halted},
-                           {"healthy", rv.healthy},
-                           {"failures", rv.failures},
-                           {"max_failures", m.rollout.max_failures},
-                           {"expires", m.expires_ms},
-                           {"expired", m.expires_ms < now},
+    rollout = json::Object{{"version", v.current.version}, {"event", v.current.event},
+                           {"halted", rv.halted},          {"healthy", rv.healthy},
+                           {"failures", rv.failures},      {"max_failures", m.rollout.max_failures},
+                           {"expires", m.expires_ms},      {"expired", m.expires_ms < now},
                            {"stages", std::move(stages)}};
     for (const std::string& key : v.member_keys) {
       const int64_t st = StageOf(key, v.current.event, m.rollout.stages);
@@ -800,12 +841,15 @@ json::Value ReleaseManager::RolloutJson() const {
         why = "switching or soaking (no report yet)";
       }
       if (version < 0) {
-        if (auto r = v.previous.reports.find(key); r != v.previous.reports.end() && r->second.status == "healthy") {
+        if (auto r = v.previous.reports.find(key);
+            r != v.previous.reports.end() && r->second.status == "healthy") {
           version = v.previous.version;
         }
       }
       nodes.push_back(json::Object{{"key", key},
-                                   {"url", key == d.o.self_key ? std::string("(this node)") : v.member_urls.count(key) ? v.member_urls.at(key) : std::string()},
+                                   {"url", key == d.o.self_key        ? std::string("(this node)")
+                                           : v.member_urls.count(key) ? v.member_urls.at(key)
+                                                                      : std::string()},
                                    {"stage", st},
                                    {"health", health},
                                    {"version", version},

@@ -57,7 +57,7 @@ struct NetworkView {
     std::string code;
     int64_t time_ms = 0;
     std::optional<protocol::Manifest> manifest;
-    std::string author_url;  // the member that published it
+    std::string author_url;                                         // the member that published it
     std::map<std::string, protocol::NetworkState::Report> reports;  // by member key
   };
   Release current, previous;
@@ -68,7 +68,7 @@ struct NetworkView {
 
 // What a node runs.
 struct App {
-  std::string id;  // release event hash, or "local-<code>" for the files it was started with
+  std::string id;       // release event hash, or "local-<code>" for the files it was started with
   int64_t version = 0;  // the release's, 0 for local files
   std::string code;
   std::vector<plugins::PluginFile> plugins;
@@ -78,15 +78,17 @@ struct App {
 };
 
 struct ReleaseManagerOptions {
-  const Clock* clock = nullptr;                // not owned
-  transport::Transport* transport = nullptr;   // not owned
+  const Clock* clock = nullptr;               // not owned
+  transport::Transport* transport = nullptr;  // not owned
   std::string data_dir;
   std::string plugins_dir, front_dir;  // the files the node was started with
   std::string self_key;                // hex
   bool dev = false;
   std::function<NetworkView()> view;
   // Emits a release-report event ("healthy" or "failed").
-  std::function<Status(const std::string& release, const std::string& status, const std::string& reason)> report;
+  std::function<Status(const std::string& release, const std::string& status,
+                       const std::string& reason)>
+      report;
   // Runs an app: the plugins (all or nothing; an error leaves the old ones), then the front.
   std::function<Status(const App&)> install;
   std::function<void(const std::string& code)> code_changed;

@@ -82,9 +82,12 @@ Target Decide(const RolloutView& view, bool is_member, int64_t my_stage, bool ru
 
 const char* ToString(Target t) {
   switch (t) {
-    case Target::kCurrent: return "current";
-    case Target::kPrevious: return "previous";
-    case Target::kKeep: return "keep";
+    case Target::kCurrent:
+      return "current";
+    case Target::kPrevious:
+      return "previous";
+    case Target::kKeep:
+      return "keep";
   }
   return "?";
 }

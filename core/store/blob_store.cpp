@@ -8,10 +8,13 @@
 
 namespace peerstack::store {
 
-Result<std::string> BlobStore::Put(const std::string& data) { return PutHashed(data, crypto::Sha256Hex(data)); }
+Result<std::string> BlobStore::Put(const std::string& data) {
+  return PutHashed(data, crypto::Sha256Hex(data));
+}
 
 Result<std::string> BlobStore::PutHashed(const std::string& data, const std::string& hash) {
-  if (!crypto::IsSha256Hex(hash)) return Status::Error("invalid_argument", "not a sha256 hex digest");
+  if (!crypto::IsSha256Hex(hash))
+    return Status::Error("invalid_argument", "not a sha256 hex digest");
   if (auto s = files::MakeDirs(dir_); !s.ok()) return s;
   const std::string path = dir_ + "/" + hash;
   if (files::Exists(path)) return hash;
@@ -20,7 +23,8 @@ Result<std::string> BlobStore::PutHashed(const std::string& data, const std::str
 }
 
 Result<std::string> BlobStore::PathOf(const std::string& hash) const {
-  if (!crypto::IsSha256Hex(hash)) return Status::Error("invalid_argument", "not a sha256 hex digest");
+  if (!crypto::IsSha256Hex(hash))
+    return Status::Error("invalid_argument", "not a sha256 hex digest");
   std::string path = dir_ + "/" + hash;
   if (!files::Exists(path)) return Status::Error("not_found", "no blob " + hash);
   return path;

@@ -23,7 +23,8 @@ Result<std::string> ReadSecret(const std::string& path) {
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     return Status::Error("insecure_file", path + " has mode " + mode +
                                               "; it must not be readable by others "
-                                              "(chmod 600 " + path + ")");
+                                              "(chmod 600 " +
+                                              path + ")");
   }
   auto data = files::ReadFile(path, kMaxSecretFile);
   if (!data) return data.status();
@@ -39,8 +40,8 @@ Result<crypto::SigningKey> LoadOrCreateNodeKey(const std::string& path, bool* cr
   if (!files::Exists(path)) {
     auto key = crypto::SigningKey::Generate();
     const auto& seed = key.seed();
-    if (auto s = files::WriteFileAtomic(path, crypto::HexEncode(seed.data(), seed.size()) + "\n",
-                                        0600);
+    if (auto s =
+            files::WriteFileAtomic(path, crypto::HexEncode(seed.data(), seed.size()) + "\n", 0600);
         !s.ok()) {
       return s;
     }

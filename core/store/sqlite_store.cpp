@@ -63,17 +63,27 @@ class SqliteStore final : public Store {
     Status status = Status::Ok();
     for (const EventRecord& e : batch.events) {
       Stmt st(db_, "INSERT OR IGNORE INTO events(hash, kind, body) VALUES (?1, ?2, ?3)");
-      if (!st.ok()) { status = Error("prepare"); break; }
+      if (!st.ok()) {
+        status = Error("prepare");
+        break;
+      }
       st.BindText(1, e.hash);
       st.BindText(2, e.kind);
       st.Bind(3, e.body);
-      if (sqlite3_step(st.get()) != SQLITE_DONE) { status = Error("insert event"); break; }
+      if (sqlite3_step(st.get()) != SQLITE_DONE) {
+        status = Error("insert event");
+        break;
+      }
     }
     for (const auto& [key, value] : batch.meta) {
       if (!status.ok()) break;
-      Stmt st(db_, "INSERT INTO meta(key, value) VALUES (?1, ?2) "
-                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-      if (!st.ok()) { status = Error("prepare"); break; }
+      Stmt st(db_,
+              "INSERT INTO meta(key, value) VALUES (?1, ?2) "
+              "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+      if (!st.ok()) {
+        status = Error("prepare");
+        break;
+      }
       st.BindText(1, key);
       st.Bind(2, value);
       if (sqlite3_step(st.get()) != SQLITE_DONE) status = Error("upsert meta");
@@ -139,8 +149,9 @@ class SqliteStore final : public Store {
   Status KvPut(const std::string& ns, const std::string& key, const std::string& value) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (!db_) return Closed();
-    Stmt st(db_, "INSERT INTO kv(ns, key, value) VALUES (?1, ?2, ?3) "
-                 "ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value");
+    Stmt st(db_,
+            "INSERT INTO kv(ns, key, value) VALUES (?1, ?2, ?3) "
+            "ON CONFLICT(ns, key) DO UPDATE SET value = excluded.value");
     if (!st.ok()) return Error("prepare");
     st.BindText(1, ns);
     st.Bind(2, key);
@@ -167,15 +178,17 @@ class SqliteStore final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     if (!db_) return Closed();
     // Blob comparison is memcmp order; substr() on a blob compares bytes.
-    Stmt st(db_, "SELECT key, value FROM kv WHERE ns = ?1 AND key >= ?2 "
-                 "AND substr(key, 1, length(?2)) = ?2 ORDER BY key LIMIT ?3");
+    Stmt st(db_,
+            "SELECT key, value FROM kv WHERE ns = ?1 AND key >= ?2 "
+            "AND substr(key, 1, length(?2)) = ?2 ORDER BY key LIMIT ?3");
     if (!st.ok()) return Error("prepare");
     st.BindText(1, ns);
     st.Bind(2, prefix);
     sqlite3_bind_int64(st.get(), 3, static_cast<sqlite3_int64>(limit));
     std::vector<std::pair<std::string, std::string>> out;
     int rc;
-    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) out.emplace_back(st.Column(0), st.Column(1));
+    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW)
+      out.emplace_back(st.Column(0), st.Column(1));
     if (rc != SQLITE_DONE) return Error("list kv");
     return out;
   }
@@ -213,9 +226,9 @@ class SqliteStore final : public Store {
 
 Result<StorePtr> OpenSqliteStore(const std::string& path) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
@@ -223,8 +236,8 @@ Result<StorePtr> OpenSqliteStore(const std::string& path) {
   }
   sqlite3_busy_timeout(db, 5000);
   auto store = std::make_unique<SqliteStore>(db);
-  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                          "PRAGMA foreign_keys=ON", kSchema}) {
+  for (const char* sql :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", kSchema}) {
     if (auto s = store->Exec(sql); !s.ok()) {
       return Status::Error(s.code(), "cannot prepare " + path + ": " + s.message());
     }

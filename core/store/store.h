@@ -45,8 +45,9 @@ class Store {
   // "not_found" when the key is absent.
   virtual Status KvDelete(const std::string& ns, const std::string& key) = 0;
   // Keys starting with prefix, in byte order, at most limit pairs.
-  virtual Result<std::vector<std::pair<std::string, std::string>>> KvList(
-      const std::string& ns, const std::string& prefix, size_t limit) = 0;
+  virtual Result<std::vector<std::pair<std::string, std::string>>> KvList(const std::string& ns,
+                                                                          const std::string& prefix,
+                                                                          size_t limit) = 0;
   // Flushes and closes; later calls fail with "closed". Also done by the destructor.
   virtual Status Close() = 0;
 };

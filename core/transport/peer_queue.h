@@ -48,9 +48,9 @@ struct Queued {
 enum class Pushed { kQueued, kReplaced, kDisplaced, kRefused };
 
 struct QueueCounters {
-  uint64_t sent = 0;      // finished with success
-  uint64_t failed = 0;    // finished with an error
-  uint64_t dropped = 0;   // displaced, refused, superseded or expired: never sent
+  uint64_t sent = 0;     // finished with success
+  uint64_t failed = 0;   // finished with an error
+  uint64_t dropped = 0;  // displaced, refused, superseded or expired: never sent
 };
 
 template <typename Payload>
@@ -121,7 +121,9 @@ class PeerQueue {
     size_t n = 0;
     for (auto* list : {&must_, &may_}) {
       const size_t before = list->size();
-      std::erase_if(*list, [&](const Queued<Payload>& q) { return now_ms - q.queued_ms > limits_.max_age_ms; });
+      std::erase_if(*list, [&](const Queued<Payload>& q) {
+        return now_ms - q.queued_ms > limits_.max_age_ms;
+      });
       n += before - list->size();
     }
     counters_.dropped += n;

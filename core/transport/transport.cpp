@@ -2,18 +2,17 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
-#include <map>
-#include <mutex>
-#include <optional>
-#include <thread>
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cctype>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "base/log.h"
 #include "http/exchange.h"
@@ -77,7 +76,8 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
   Status Admit(size_t* running, size_t cap, const char* what) {
     std::lock_guard<std::mutex> lock(mu);
     if (stopping || !started) return Status::Error("stopped", "the transport is not running");
-    if (*running >= cap) return Status::Error("busy", std::string("too many ") + what + " in flight");
+    if (*running >= cap)
+      return Status::Error("busy", std::string("too many ") + what + " in flight");
     ++*running;
     return Status::Ok();
   }
@@ -95,10 +95,11 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
 
   // The callback of a message's exchange. It holds the exchange weakly: the exchange's own
   // handlers keep it alive while it runs, and it must not keep itself alive.
-  std::function<void(http::Exchange::Outcome)> MessageDone(const std::string& key, const ExchangePtr& x,
+  std::function<void(http::Exchange::Outcome)> MessageDone(const std::string& key,
+                                                           const ExchangePtr& x,
                                                            const ConnectionPtr& c) {
-    return [weak = std::weak_ptr<Impl>(shared_from_this()), key, wx = std::weak_ptr<http::Exchange>(x),
-            c](http::Exchange::Outcome outcome) {
+    return [weak = std::weak_ptr<Impl>(shared_from_this()), key,
+            wx = std::weak_ptr<http::Exchange>(x), c](http::Exchange::Outcome outcome) {
       auto self = weak.lock();
       auto x2 = wx.lock();
       if (self && x2) self->OnMessageDone(key, x2, c, std::move(outcome));
@@ -212,7 +213,8 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
           }
         }
         Pump(it->first, p);  // a backoff may have ended
-        if (p.queue.idle() && p.open == 0 && !p.pump_posted && now - p.last_used_ms > kForgetPeerMs) {
+        if (p.queue.idle() && p.open == 0 && !p.pump_posted &&
+            now - p.last_used_ms > kForgetPeerMs) {
           it = peers.erase(it);
         } else {
           ++it;
@@ -220,10 +222,11 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
       }
     }
     sweep.expires_after(std::chrono::milliseconds(kSweepMs));
-    sweep.async_wait([weak = std::weak_ptr<Impl>(shared_from_this())](const boost::system::error_code& ec) {
-      if (ec) return;
-      if (auto self = weak.lock()) self->Sweep();
-    });
+    sweep.async_wait(
+        [weak = std::weak_ptr<Impl>(shared_from_this())](const boost::system::error_code& ec) {
+          if (ec) return;
+          if (auto self = weak.lock()) self->Sweep();
+        });
   }
 
   // With mu held: room for one more peer, forgetting one with nothing queued or in flight.
@@ -302,7 +305,8 @@ bool Transport::Send(Message m) {
     auto url = http::ParseUrl(m.peer);
     if (!url || url->target != "/" || (url->tls && !d.tls)) return false;
     if (!d.MakeRoom()) {
-      PS_LOG(kWarn, "transport") << "too many peers (" << d.o.max_peers << "); dropped a message to " << m.peer;
+      PS_LOG(kWarn, "transport") << "too many peers (" << d.o.max_peers
+                                 << "); dropped a message to " << m.peer;
       return false;
     }
     it = d.peers.emplace(m.peer, Impl::Peer(d.o.queue)).first;
@@ -310,8 +314,9 @@ bool Transport::Send(Message m) {
     it->second.last_used_ms = d.Now();
   }
   Impl::Peer& p = it->second;
-  const Pushed pushed = p.queue.Push(Outgoing{std::move(m.path), std::move(m.body), std::move(m.headers)},
-                                     m.droppable, std::move(m.supersedes), d.Now());
+  const Pushed pushed =
+      p.queue.Push(Outgoing{std::move(m.path), std::move(m.body), std::move(m.headers)},
+                   m.droppable, std::move(m.supersedes), d.Now());
   if (pushed == Pushed::kRefused) {
     PS_LOG(kDebug, "transport") << "queue for " << it->first << " is full; message refused";
     return false;
@@ -333,7 +338,8 @@ void Transport::Fetch(http::ClientRequest request, FetchCallback done) {
   Impl& d = *impl_;
   auto url = http::ParseUrl(request.url);
   if (!url) return done(url.status());
-  if (url->tls && !d.tls) return done(Status::Error("tls_failed", "TLS is not available: see the log"));
+  if (url->tls && !d.tls)
+    return done(Status::Error("tls_failed", "TLS is not available: see the log"));
   // Refusals are decided under the lock and told after it (done may call back in).
   if (Status s = d.Admit(&d.fetches, d.o.max_fetches, "requests"); !s.ok()) return done(s);
   {
@@ -371,7 +377,8 @@ void Transport::Resolve(const std::string& host, ResolveCallback done) {
   boost::system::error_code numeric;
   const asio::ip::address address = asio::ip::make_address(host, numeric);
   if (!numeric) return done(std::vector<std::string>{address.to_string()});  // nothing to look up
-  if (Status s = d.Admit(&d.lookups_running, d.o.max_lookups, "name lookups"); !s.ok()) return done(s);
+  if (Status s = d.Admit(&d.lookups_running, d.o.max_lookups, "name lookups"); !s.ok())
+    return done(s);
   // On the lookups' own loop (Asio runs one lookup at a time per loop: a name that takes
   // long must not delay peer traffic), with a deadline; an answer after it is dropped.
   struct Once {
@@ -395,16 +402,17 @@ void Transport::Resolve(const std::string& host, ResolveCallback done) {
   timer->async_wait([finish](const boost::system::error_code& ec) {
     if (!ec) finish(Status::Error("timeout", "name lookup timed out"));
   });
-  resolver->async_resolve(host, "80",
-                          [resolver, timer, finish](boost::system::error_code ec, tcp::resolver::results_type results) {
-                            timer->cancel();
-                            if (ec) return finish(Status::Error("resolve_failed", ec.message()));
-                            std::vector<std::string> addresses;
-                            for (const auto& entry : results) {
-                              addresses.push_back(entry.endpoint().address().to_string());
-                            }
-                            finish(std::move(addresses));
-                          });
+  resolver->async_resolve(
+      host, "80",
+      [resolver, timer, finish](boost::system::error_code ec, tcp::resolver::results_type results) {
+        timer->cancel();
+        if (ec) return finish(Status::Error("resolve_failed", ec.message()));
+        std::vector<std::string> addresses;
+        for (const auto& entry : results) {
+          addresses.push_back(entry.endpoint().address().to_string());
+        }
+        finish(std::move(addresses));
+      });
 }
 
 TransportStats Transport::stats() const {

@@ -48,11 +48,11 @@ struct TransportOptions {
   QueueLimits queue;
   size_t max_peers = 1024;
   size_t max_fetches = 32;
-  size_t max_lookups = 8;                           // Resolve() calls at once
-  std::chrono::milliseconds lookup_timeout{3000};   // a Resolve() answer after this is dropped
+  size_t max_lookups = 8;                          // Resolve() calls at once
+  std::chrono::milliseconds lookup_timeout{3000};  // a Resolve() answer after this is dropped
   std::chrono::milliseconds connect_timeout{1500};
   std::chrono::milliseconds request_timeout{3000};  // write + read, after the connect
-  std::chrono::milliseconds idle_timeout{15000};    // a kept-alive connection unused this long closes
+  std::chrono::milliseconds idle_timeout{15000};  // a kept-alive connection unused this long closes
   size_t max_response_bytes = 64 * 1024;
   std::string ca_file;  // trusted for https:// besides the system's CAs (PEM); empty: none
 };

@@ -79,7 +79,8 @@ class CommandProvider final : public Provider {
       std::smatch m;
       if (std::regex_search(buffer, m, re)) {
         std::string url = m[m.size() > 1 ? 1 : 0].str();
-        while (!url.empty() && (url.back() == '/' || url.back() == '.' || url.back() == ',')) url.pop_back();
+        while (!url.empty() && (url.back() == '/' || url.back() == '.' || url.back() == ','))
+          url.pop_back();
         PS_LOG(kInfo, "tunnel") << "command tunnel up at " << url;
         return url;
       }

@@ -10,13 +10,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
-#include <functional>
-#include <list>
-#include <map>
-#include <mutex>
-#include <thread>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -26,6 +19,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
+#include <functional>
+#include <list>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include "base/log.h"
 #include "crypto/encoding.h"
@@ -40,7 +39,9 @@ constexpr char kHelloDomain[] = "relay-hello";
 
 // For waits that really wait (poll): always the system's time.
 int64_t RealMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             SteadyClock::now().time_since_epoch())
+      .count();
 }
 
 int Connect(const std::string& host, uint16_t port, int timeout_ms) {
@@ -159,7 +160,8 @@ void SayThenReadLine(const std::shared_ptr<tcp::socket>& sock, std::string say, 
     asio::streambuf buf{512};
     std::string say;
     std::function<void(bool, std::string)> done;
-    Step(const std::shared_ptr<tcp::socket>& s, std::string text, std::function<void(bool, std::string)> d)
+    Step(const std::shared_ptr<tcp::socket>& s, std::string text,
+         std::function<void(bool, std::string)> d)
         : sock(s), timer(s->get_executor()), say(std::move(text)), done(std::move(d)) {}
   };
   auto step = std::make_shared<Step>(sock, std::move(say), std::move(done));
@@ -171,21 +173,24 @@ void SayThenReadLine(const std::shared_ptr<tcp::socket>& sock, std::string say, 
     }
   });
   auto read = [step] {
-    asio::async_read_until(*step->sock, step->buf, '\n', [step](const boost::system::error_code& ec, size_t n) {
-      step->timer.cancel();
-      if (ec || step->buf.size() != n) return step->done(false, "");
-      std::string line(asio::buffers_begin(step->buf.data()), asio::buffers_begin(step->buf.data()) + n - 1);
-      step->done(true, std::move(line));
-    });
+    asio::async_read_until(*step->sock, step->buf, '\n',
+                           [step](const boost::system::error_code& ec, size_t n) {
+                             step->timer.cancel();
+                             if (ec || step->buf.size() != n) return step->done(false, "");
+                             std::string line(asio::buffers_begin(step->buf.data()),
+                                              asio::buffers_begin(step->buf.data()) + n - 1);
+                             step->done(true, std::move(line));
+                           });
   };
   if (step->say.empty()) return read();
-  asio::async_write(*step->sock, asio::buffer(step->say), [step, read](const boost::system::error_code& ec, size_t) {
-    if (ec) {
-      step->timer.cancel();
-      return step->done(false, "");
-    }
-    read();
-  });
+  asio::async_write(*step->sock, asio::buffer(step->say),
+                    [step, read](const boost::system::error_code& ec, size_t) {
+                      if (ec) {
+                        step->timer.cancel();
+                        return step->done(false, "");
+                      }
+                      read();
+                    });
 }
 
 // Takes the descriptor out of an Asio socket for the blocking code that continues with it
@@ -285,7 +290,7 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
   int listener = -1;
   uint16_t port = 0;
   std::atomic<bool> stopping{false};
-  mutable std::mutex mu;  // nodes, pending
+  mutable std::mutex mu;                               // nodes, pending
   std::map<std::string, std::shared_ptr<Node>> nodes;  // by key
   std::map<std::string, Pending> pending;              // by connection id
   // Joiner slots by address: when the slot ends; then no new slot until end + cooldown. Kept
@@ -323,14 +328,16 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
       const std::string address = PeerAddress(fd);
       {
         std::lock_guard<std::mutex> lock(mu);
-        if (stopping || handshaking >= kMaxHandshakes || handshakes[address] >= kMaxHandshakesPerAddress) {
+        if (stopping || handshaking >= kMaxHandshakes ||
+            handshakes[address] >= kMaxHandshakesPerAddress) {
           ::close(fd);
           continue;
         }
         ++handshaking;
         ++handshakes[address];
       }
-      asio::post(loop->ioc(), [self = shared_from_this(), fd, address] { self->Handshake(fd, address); });
+      asio::post(loop->ioc(),
+                 [self = shared_from_this(), fd, address] { self->Handshake(fd, address); });
     }
   }
 
@@ -356,7 +363,8 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
                       const int own = ReleaseBlocking(*sock);
                       if (own < 0) return;
                       if (line.rfind("DATA ", 0) == 0) return self->Data(own, line.substr(5));
-                      if (line.rfind("HELLO ", 0) == 0) return self->StartNode(own, nonce, line.substr(6));
+                      if (line.rfind("HELLO ", 0) == 0)
+                        return self->StartNode(own, nonce, line.substr(6));
                       ::close(own);
                     });
   }
@@ -375,7 +383,8 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
       ::close(fd);
       return;
     }
-    if (!node_threads->Spawn([self = shared_from_this(), fd, nonce, rest] { self->Hello(fd, nonce, rest); })) {
+    if (!node_threads->Spawn(
+            [self = shared_from_this(), fd, nonce, rest] { self->Hello(fd, nonce, rest); })) {
       SendAll(fd, "ERR this relay is full\n");
       ::close(fd);
     }
@@ -386,9 +395,9 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
     auto k = crypto::HexDecode(rest.substr(0, sp));
     auto s = crypto::HexDecode(sp == std::string::npos ? "" : rest.substr(sp + 1));
     return k && s &&
-           crypto::VerifyWithDomain(std::string_view(reinterpret_cast<const char*>(k->data()), k->size()),
-                                    kHelloDomain, nonce,
-                                    std::string_view(reinterpret_cast<const char*>(s->data()), s->size()))
+           crypto::VerifyWithDomain(
+               std::string_view(reinterpret_cast<const char*>(k->data()), k->size()), kHelloDomain,
+               nonce, std::string_view(reinterpret_cast<const char*>(s->data()), s->size()))
                .ok();
   }
 
@@ -440,9 +449,11 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
       nodes[key] = node;
     }
     SendAll(fd, "OK http://" + o.public_host + ":" + std::to_string(node->port) + "\n");
-    PS_LOG(kInfo, "relay") << "relaying for " << key.substr(0, 16) << " on port " << node->port
-                           << (member ? "" : " (a joining node from " + node->address + ": until it is a member, " +
-                                                 std::to_string((node->joiner_until_ms - NowMs()) / 1000) + " s left)");
+    PS_LOG(kInfo, "relay")
+        << "relaying for " << key.substr(0, 16) << " on port " << node->port
+        << (member ? ""
+                   : " (a joining node from " + node->address + ": until it is a member, " +
+                         std::to_string((node->joiner_until_ms - NowMs()) / 1000) + " s left)");
     if (!node_threads->Spawn([self = shared_from_this(), node] { self->PublicLoop(node); })) {
       node->gone = true;  // cannot happen: two threads per node fit (see Start)
     }
@@ -458,17 +469,20 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
     for (const auto& entry : nodes) {
       if (entry.second->joiner_until_ms == 0) continue;
       ++joiners;
-      if (entry.second->address == node.address) return refused + " (one joining node per address at a time)";
+      if (entry.second->address == node.address)
+        return refused + " (one joining node per address at a time)";
     }
     for (auto it = joiner_slot_end.begin(); it != joiner_slot_end.end();) {  // forget old ones
-      it = now >= it->second + o.joiner_cooldown.count() ? joiner_slot_end.erase(it) : std::next(it);
+      it =
+          now >= it->second + o.joiner_cooldown.count() ? joiner_slot_end.erase(it) : std::next(it);
     }
     auto slot = joiner_slot_end.find(node.address);
     if (slot != joiner_slot_end.end() && now >= slot->second) {
       return refused + " (this address had a joiner slot recently)";
     }
     if (joiners >= o.max_joiner_slots) return refused + " (the slots for joining nodes are taken)";
-    if (slot == joiner_slot_end.end()) slot = joiner_slot_end.emplace(node.address, now + o.joiner_slot_time.count()).first;
+    if (slot == joiner_slot_end.end())
+      slot = joiner_slot_end.emplace(node.address, now + o.joiner_slot_time.count()).first;
     node.joiner_until_ms = slot->second;  // a reconnect continues the same slot
     return "";
   }
@@ -477,9 +491,9 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
   void SetLimits(Node& node, bool member) {
     node.max_connections = member ? o.max_connections_per_node
                                   : std::min(o.max_connections_per_node, o.joiner_connections);
-    node.limit = std::make_shared<ByteRate>(member ? o.max_bytes_per_second_per_node
-                                                   : std::min(o.max_bytes_per_second_per_node,
-                                                              o.joiner_bytes_per_second));
+    node.limit = std::make_shared<ByteRate>(
+        member ? o.max_bytes_per_second_per_node
+               : std::min(o.max_bytes_per_second_per_node, o.joiner_bytes_per_second));
   }
 
   static std::string PeerAddress(int fd) {
@@ -490,7 +504,8 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
       if (addr.ss_family == AF_INET) {
         ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, host, sizeof host);
       } else if (addr.ss_family == AF_INET6) {
-        ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&addr)->sin6_addr, host, sizeof host);
+        ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&addr)->sin6_addr, host,
+                    sizeof host);
       }
     }
     return host;
@@ -567,7 +582,8 @@ struct RelayServer::Impl : std::enable_shared_from_this<RelayServer::Impl> {
       return true;
     }
     if (NowMs() < node.joiner_until_ms) return true;
-    PS_LOG(kInfo, "relay") << "the joiner slot of " << node.key.substr(0, 16) << " is over: not a member";
+    PS_LOG(kInfo, "relay") << "the joiner slot of " << node.key.substr(0, 16)
+                           << " is over: not a member";
     return false;
   }
 
@@ -764,29 +780,34 @@ class RelayProvider final : public Provider {
     auto end = [s] { --s->forwarding; };
     resolver->async_resolve(
         s->host, std::to_string(s->port),
-        [s, id, sock, resolver, timer, end](const boost::system::error_code& ec, tcp::resolver::results_type results) {
+        [s, id, sock, resolver, timer, end](const boost::system::error_code& ec,
+                                            tcp::resolver::results_type results) {
           if (ec) {
             timer->cancel();
             return end();
           }
-          asio::async_connect(*sock, results, [s, id, sock, timer, end](const boost::system::error_code& ec2,
-                                                                       const tcp::endpoint&) {
-            timer->cancel();
-            if (ec2) return end();
-            boost::system::error_code ignored;
-            sock->set_option(tcp::no_delay(true), ignored);
-            SayThenReadLine(sock, "", 5000, [s, id, sock, end](bool ok, const std::string& line) {
-              if (!ok || line.rfind("CHALLENGE ", 0) != 0) return end();
-              auto data_line = std::make_shared<std::string>("DATA " + id + "\n");
-              asio::async_write(*sock, asio::buffer(*data_line),
-                                [s, sock, data_line, end](const boost::system::error_code& ec3, size_t) {
-                                  end();
-                                  if (ec3) return;
-                                  const int fd = ReleaseBlocking(*sock);
-                                  if (fd >= 0) s->deliver(fd);
-                                });
-            });
-          });
+          asio::async_connect(
+              *sock, results,
+              [s, id, sock, timer, end](const boost::system::error_code& ec2,
+                                        const tcp::endpoint&) {
+                timer->cancel();
+                if (ec2) return end();
+                boost::system::error_code ignored;
+                sock->set_option(tcp::no_delay(true), ignored);
+                SayThenReadLine(
+                    sock, "", 5000, [s, id, sock, end](bool ok, const std::string& line) {
+                      if (!ok || line.rfind("CHALLENGE ", 0) != 0) return end();
+                      auto data_line = std::make_shared<std::string>("DATA " + id + "\n");
+                      asio::async_write(
+                          *sock, asio::buffer(*data_line),
+                          [s, sock, data_line, end](const boost::system::error_code& ec3, size_t) {
+                            end();
+                            if (ec3) return;
+                            const int fd = ReleaseBlocking(*sock);
+                            if (fd >= 0) s->deliver(fd);
+                          });
+                    });
+              });
         });
   }
 
@@ -801,13 +822,15 @@ class RelayProvider final : public Provider {
 
 }  // namespace
 
-ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key, DeliverConnection deliver) {
+ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key,
+                              DeliverConnection deliver) {
   return std::make_unique<RelayProvider>(std::move(relays), key, std::move(deliver));
 }
 
 ProviderPtr MakeRelayProvider(std::vector<std::string> relays, const crypto::SigningKey& key,
                               DeliverConnection deliver) {
-  return MakeRelayProvider([relays = std::move(relays)] { return relays; }, key, std::move(deliver));
+  return MakeRelayProvider([relays = std::move(relays)] { return relays; }, key,
+                           std::move(deliver));
 }
 
 }  // namespace peerstack::tunnel

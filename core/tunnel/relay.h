@@ -36,7 +36,7 @@ namespace peerstack::tunnel {
 
 struct RelayServerOptions {
   std::string bind = "127.0.0.1";
-  uint16_t port = 0;               // control/data port; 0: any
+  uint16_t port = 0;                      // control/data port; 0: any
   std::string public_host = "127.0.0.1";  // host part of the URLs handed to relayed nodes
   std::function<bool(const std::string& key_hex)> is_member;
   size_t max_nodes = 16;
@@ -81,7 +81,8 @@ class RelayServer {
 // them among the members).
 using RelayCandidates = std::function<std::vector<std::string>()>;
 using DeliverConnection = std::function<bool(int fd)>;  // takes ownership of fd
-ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key, DeliverConnection deliver);
+ProviderPtr MakeRelayProvider(RelayCandidates relays, const crypto::SigningKey& key,
+                              DeliverConnection deliver);
 ProviderPtr MakeRelayProvider(std::vector<std::string> relays, const crypto::SigningKey& key,
                               DeliverConnection deliver);
 

@@ -1,9 +1,9 @@
 #include "tunnel/splicer.h"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -41,8 +41,9 @@ ByteRate::ByteRate(uint64_t per_second) : impl_(std::make_shared<Impl>()) {
 std::chrono::microseconds ByteRate::Take(size_t n) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   const auto now = Clock::now();
-  impl_->tokens = std::min(impl_->rate, impl_->tokens + std::chrono::duration<double>(now - impl_->last).count() *
-                                                           impl_->rate);
+  impl_->tokens = std::min(
+      impl_->rate,
+      impl_->tokens + std::chrono::duration<double>(now - impl_->last).count() * impl_->rate);
   impl_->last = now;
   impl_->tokens -= static_cast<double>(n);
   if (impl_->tokens >= 0) return std::chrono::microseconds(0);
@@ -64,7 +65,7 @@ struct Side {
 
 struct Pair {
   int fd[2];
-  std::string pending[2];  // read from side i, not yet written to side 1-i
+  std::string pending[2];         // read from side i, not yet written to side 1-i
   bool eof[2] = {false, false};   // side i sent FIN
   bool shut[2] = {false, false};  // we shut down writing to side i
   bool registered[2] = {true, true};
@@ -94,7 +95,7 @@ struct Splicer::Impl {
   std::vector<Pair*> incoming;
   std::unordered_set<Pair*> pairs;  // the loop thread's
   std::vector<Pair*> closed;        // freed after the current batch: later events may name them
-  size_t paused = 0;                 // pairs waiting for their byte rate
+  size_t paused = 0;                // pairs waiting for their byte rate
   std::vector<char> scratch = std::vector<char>(kReadSize);
   std::thread thread;
 
@@ -132,7 +133,9 @@ struct Splicer::Impl {
     }
   }
 
-  std::chrono::milliseconds SweepEvery() const { return std::min<std::chrono::milliseconds>(idle, std::chrono::seconds(1)); }
+  std::chrono::milliseconds SweepEvery() const {
+    return std::min<std::chrono::milliseconds>(idle, std::chrono::seconds(1));
+  }
 
   int Timeout() const {
     auto wait = SweepEvery();
@@ -140,8 +143,9 @@ struct Splicer::Impl {
     const auto now = Clock::now();
     for (const Pair* p : pairs) {
       if (p->paused_until > now) {
-        wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(p->paused_until - now) +
-                                  std::chrono::milliseconds(1));
+        wait = std::min(
+            wait, std::chrono::duration_cast<std::chrono::milliseconds>(p->paused_until - now) +
+                      std::chrono::milliseconds(1));
       }
     }
     return static_cast<int>(wait.count());
@@ -190,8 +194,9 @@ struct Splicer::Impl {
     // a large answer costs fewer wake-ups; a small one costs one read.
     // (A hang-up is read even while the byte rate pauses the pair: it would report itself in
     // a loop otherwise.)
-    for (int reads = 0; reads < kReadsPerEvent && (ev & (EPOLLIN | EPOLLHUP)) && !p->eof[i] &&
-                        p->pending[i].empty() && (p->paused_until == Clock::time_point{} || (ev & EPOLLHUP));
+    for (int reads = 0;
+         reads < kReadsPerEvent && (ev & (EPOLLIN | EPOLLHUP)) && !p->eof[i] &&
+         p->pending[i].empty() && (p->paused_until == Clock::time_point{} || (ev & EPOLLHUP));
          ++reads) {
       const ssize_t n = ::recv(p->fd[i], scratch.data(), scratch.size(), 0);
       if (n == 0) {
@@ -243,7 +248,8 @@ struct Splicer::Impl {
   void Update(Pair* p, int i) {
     const int j = 1 - i;
     uint32_t want = 0;
-    if (!p->eof[i] && p->pending[i].empty() && p->paused_until == Clock::time_point{}) want |= EPOLLIN;
+    if (!p->eof[i] && p->pending[i].empty() && p->paused_until == Clock::time_point{})
+      want |= EPOLLIN;
     if (!p->pending[j].empty()) want |= EPOLLOUT;
     epoll_event e{};
     e.events = want;

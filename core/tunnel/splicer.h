@@ -40,7 +40,8 @@ class Splicer {
 
   // Takes ownership of both sockets (any thread). on_close runs on the splicer's thread once
   // both are closed. `rate` may be null (no limit).
-  void Add(int a, int b, std::shared_ptr<ByteRate> rate = nullptr, std::function<void()> on_close = nullptr);
+  void Add(int a, int b, std::shared_ptr<ByteRate> rate = nullptr,
+           std::function<void()> on_close = nullptr);
   size_t pairs() const;
 
  private:

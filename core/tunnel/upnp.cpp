@@ -23,10 +23,12 @@ namespace peerstack::tunnel {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr int kConflict = 718;          // ConflictInMappingEntry
-constexpr int kOnlyPermanent = 725;     // OnlyPermanentLeasesSupported
+constexpr int kConflict = 718;       // ConflictInMappingEntry
+constexpr int kOnlyPermanent = 725;  // OnlyPermanentLeasesSupported
 
-std::string Url(const std::string& host, uint16_t port) { return "http://" + host + ":" + std::to_string(port); }
+std::string Url(const std::string& host, uint16_t port) {
+  return "http://" + host + ":" + std::to_string(port);
+}
 
 // Waits for a NAT-PMP answer for at most `budget` (libnatpmp alone would retry for a minute).
 int AwaitNatPmp(natpmp_t* n, natpmpresp_t* resp, std::chrono::milliseconds budget) {
@@ -38,7 +40,8 @@ int AwaitNatPmp(natpmp_t* n, natpmpresp_t* resp, std::chrono::milliseconds budge
     FD_SET(n->s, &fds);
     timeval tv{};
     getnatpmprequesttimeout(n, &tv);
-    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
     if (left.count() <= 0) return NATPMP_ERR_RECVFROM;
     const int64_t wait_us = std::min<int64_t>(left.count(), tv.tv_sec * 1000000 + tv.tv_usec);
     tv.tv_sec = wait_us / 1000000;
@@ -61,7 +64,8 @@ class UpnpProvider final : public Provider {
     Close();
     if (bind_ == "127.0.0.1" || bind_ == "localhost" || bind_ == "::1") {
       return Status::Error("loopback_only",
-                           "the public listener is on " + bind_ + ": a router cannot forward to it (use --bind 0.0.0.0)");
+                           "the public listener is on " + bind_ +
+                               ": a router cannot forward to it (use --bind 0.0.0.0)");
     }
     Result<std::string> url = Status::Error("unset", "");
     {
@@ -72,8 +76,8 @@ class UpnpProvider final : public Provider {
       } else {
         auto pmp = OpenNatPmp();
         if (!pmp) {
-          return Status::Error("no_port_mapping",
-                               "UPnP: " + upnp.status().message() + "; NAT-PMP: " + pmp.status().message());
+          return Status::Error("no_port_mapping", "UPnP: " + upnp.status().message() +
+                                                      "; NAT-PMP: " + pmp.status().message());
         }
         url = pmp;
       }
@@ -102,9 +106,11 @@ class UpnpProvider final : public Provider {
     std::lock_guard<std::mutex> lock(mu_);
     if (kind_ == Kind::kUpnp) {
       const std::string port = std::to_string(ext_port_);
-      const int r = UPNP_DeletePortMapping(control_url_.c_str(), service_.c_str(), port.c_str(), "TCP", nullptr);
+      const int r = UPNP_DeletePortMapping(control_url_.c_str(), service_.c_str(), port.c_str(),
+                                           "TCP", nullptr);
       PS_LOG(kInfo, "tunnel") << "upnp: removed the mapping of port " << ext_port_
-                              << (r == 0 ? "" : std::string(" (router said: ") + strupnperror(r) + ")");
+                              << (r == 0 ? ""
+                                         : std::string(" (router said: ") + strupnperror(r) + ")");
     } else if (kind_ == Kind::kNatPmp) {
       MapNatPmp(std::chrono::seconds(0));  // lifetime 0 deletes
       PS_LOG(kInfo, "tunnel") << "nat-pmp: removed the mapping of port " << ext_port_;
@@ -129,7 +135,8 @@ class UpnpProvider final : public Provider {
       if (cv_.wait_until(lock, renew_at_, [this] { return stop_renewing_; })) break;
       const Kind kind = kind_;
       lock.unlock();
-      const bool ok = kind == Kind::kUpnp ? AddUpnp(ext_port_) == 0 : MapNatPmp(lease_) == ext_port_;
+      const bool ok =
+          kind == Kind::kUpnp ? AddUpnp(ext_port_) == 0 : MapNatPmp(lease_) == ext_port_;
       lock.lock();
       if (!ok) {  // (a NAT-PMP answer with another port would be another URL)
         PS_LOG(kWarn, "tunnel") << "upnp: renewing the mapping of port " << ext_port_ << " failed";
@@ -137,8 +144,9 @@ class UpnpProvider final : public Provider {
         break;
       }
       renew_at_ = NextRenewal();
-      PS_LOG(kInfo, "tunnel") << (kind == Kind::kUpnp ? "upnp" : "nat-pmp") << ": renewed the mapping of port "
-                              << ext_port_ << " (lease " << lease_.count() << " s)";
+      PS_LOG(kInfo, "tunnel") << (kind == Kind::kUpnp ? "upnp" : "nat-pmp")
+                              << ": renewed the mapping of port " << ext_port_ << " (lease "
+                              << lease_.count() << " s)";
     }
   }
 
@@ -153,16 +161,18 @@ class UpnpProvider final : public Provider {
     freeUPNPDevlist(devs);
     if (found != 1) {
       if (found != 0) FreeUPNPUrls(&urls);
-      return Status::Error("no_igd", found == 0   ? "no Internet Gateway Device found"
-                                     : found == 2 ? "the gateway says it is not connected"
-                                                  : "a UPnP device answered, but it is not a gateway");
+      return Status::Error("no_igd", found == 0 ? "no Internet Gateway Device found"
+                                     : found == 2
+                                         ? "the gateway says it is not connected"
+                                         : "a UPnP device answered, but it is not a gateway");
     }
     control_url_ = urls.controlURL;
     service_ = data.first.servicetype;
     lan_ = lan;
     FreeUPNPUrls(&urls);
     char ext[40] = {0};
-    if (UPNP_GetExternalIPAddress(control_url_.c_str(), service_.c_str(), ext) != 0 || ext[0] == '\0') {
+    if (UPNP_GetExternalIPAddress(control_url_.c_str(), service_.c_str(), ext) != 0 ||
+        ext[0] == '\0') {
       return Status::Error("no_external_ip", "the gateway did not tell its external address");
     }
     // Same port outside as inside if free; otherwise a few random ones.
@@ -178,11 +188,15 @@ class UpnpProvider final : public Provider {
       if (r != kConflict) break;
       port = static_cast<uint16_t>(20000 + rng() % 40000);
     }
-    if (r != 0) return Status::Error("mapping_refused", std::string("the gateway refused the mapping: ") + strupnperror(r));
+    if (r != 0)
+      return Status::Error("mapping_refused",
+                           std::string("the gateway refused the mapping: ") + strupnperror(r));
     kind_ = Kind::kUpnp;
     ext_port_ = port;
-    PS_LOG(kInfo, "tunnel") << "upnp: " << ext << ":" << port << " -> " << lan_ << ":" << local_port_
-                            << (permanent_ ? " (permanent)" : " (lease " + std::to_string(lease_.count()) + " s)");
+    PS_LOG(kInfo, "tunnel") << "upnp: " << ext << ":" << port << " -> " << lan_ << ":"
+                            << local_port_
+                            << (permanent_ ? " (permanent)"
+                                           : " (lease " + std::to_string(lease_.count()) + " s)");
     return Url(ext, port);
   }
 
@@ -190,8 +204,8 @@ class UpnpProvider final : public Provider {
     const std::string ext = std::to_string(ext_port), in = std::to_string(local_port_);
     const std::string lease = permanent_ ? "0" : std::to_string(lease_.count());
     const std::string desc = "peerstack " + in;
-    return UPNP_AddPortMapping(control_url_.c_str(), service_.c_str(), ext.c_str(), in.c_str(), lan_.c_str(),
-                               desc.c_str(), "TCP", nullptr, lease.c_str());
+    return UPNP_AddPortMapping(control_url_.c_str(), service_.c_str(), ext.c_str(), in.c_str(),
+                               lan_.c_str(), desc.c_str(), "TCP", nullptr, lease.c_str());
   }
 
   Result<std::string> OpenNatPmp() {
@@ -201,12 +215,15 @@ class UpnpProvider final : public Provider {
     int r = sendpublicaddressrequest(&n);
     if (r >= 0) r = AwaitNatPmp(&n, &resp, std::chrono::milliseconds(2000));
     closenatpmp(&n);
-    if (r < 0) return Status::Error("no_nat_pmp", "the gateway does not answer NAT-PMP (error " + std::to_string(r) + ")");
+    if (r < 0)
+      return Status::Error("no_nat_pmp",
+                           "the gateway does not answer NAT-PMP (error " + std::to_string(r) + ")");
     char ext[INET_ADDRSTRLEN] = {0};
     ::inet_ntop(AF_INET, &resp.pnu.publicaddress.addr, ext, sizeof ext);
     ext_port_ = local_port_;
     const int mapped = MapNatPmp(lease_);
-    if (mapped <= 0) return Status::Error("mapping_refused", "the gateway refused the NAT-PMP mapping");
+    if (mapped <= 0)
+      return Status::Error("mapping_refused", "the gateway refused the NAT-PMP mapping");
     kind_ = Kind::kNatPmp;
     ext_port_ = static_cast<uint16_t>(mapped);
     PS_LOG(kInfo, "tunnel") << "nat-pmp: " << ext << ":" << ext_port_ << " -> port " << local_port_;
@@ -243,7 +260,8 @@ class UpnpProvider final : public Provider {
 
 }  // namespace
 
-ProviderPtr MakeUpnpProvider(std::string bind_address, uint16_t local_port, std::chrono::seconds lease) {
+ProviderPtr MakeUpnpProvider(std::string bind_address, uint16_t local_port,
+                             std::chrono::seconds lease) {
   return std::make_unique<UpnpProvider>(std::move(bind_address), local_port, lease);
 }
 

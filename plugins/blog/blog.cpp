@@ -6,11 +6,12 @@
 //
 //   GET    /api/blog/posts                    list, newest first, each with its comments (public)
 //   GET    /api/blog/posts/:id                one post with its comments                (public)
-//   POST   /api/blog/posts                    {"title", "body"} -> 201 with the post    (admin, publishers)
-//   PUT    /api/blog/posts/:id                {"title", "body"} -> the post             (admin, publishers)
-//   DELETE /api/blog/posts/:id                -> 204                                    (admin, publishers)
-//   POST   /api/blog/posts/:id/comments       {"body"} -> 201 with the comment          (admin, any member)
-//   DELETE /api/blog/comments/:node/:post/:n  -> 204 (this node's own comments only)   (admin)
+//   POST   /api/blog/posts                    {"title", "body"} -> 201 with the post    (admin,
+//   publishers) PUT    /api/blog/posts/:id                {"title", "body"} -> the post (admin,
+//   publishers) DELETE /api/blog/posts/:id                -> 204 (admin, publishers) POST
+//   /api/blog/posts/:id/comments       {"body"} -> 201 with the comment          (admin, any
+//   member) DELETE /api/blog/comments/:node/:post/:n  -> 204 (this node's own comments only)
+//   (admin)
 //
 // Posts written by blog 1.0 (in the node's own key/value store) are listed too and moved into
 // the replicated collection at the first write through the admin listener.
@@ -54,13 +55,15 @@ class Blog : public peerstack::sdk::Plugin {
     Private("PUT", "/posts/:id", [this](const Request& req, Response& res) { Update(req, res); });
     Private("DELETE", "/posts/:id", [this](const Request& req, Response& res) {
       Migrate();
-      if (!Posts().Delete(Key(ParseId(req.param("id"))))) throw HttpError(404, "not_found", "no such post");
+      if (!Posts().Delete(Key(ParseId(req.param("id")))))
+        throw HttpError(404, "not_found", "no such post");
       res.Status(204);
     });
-    Private("POST", "/posts/:id/comments", [this](const Request& req, Response& res) { Comment(req, res); });
+    Private("POST", "/posts/:id/comments",
+            [this](const Request& req, Response& res) { Comment(req, res); });
     Private("DELETE", "/comments/:node/:post/:n", [this](const Request& req, Response& res) {
-      const std::string key = std::string(req.param("node")) + "/" + std::string(req.param("post")) + "/" +
-                              std::string(req.param("n"));
+      const std::string key = std::string(req.param("node")) + "/" +
+                              std::string(req.param("post")) + "/" + std::string(req.param("n"));
       if (!Comments().Delete(key)) throw HttpError(404, "not_found", "no such comment");
       res.Status(204);
     });
@@ -153,7 +156,8 @@ class Blog : public peerstack::sdk::Plugin {
       std::stable_sort(list.begin(), list.end(), [](const Json& a, const Json& b) {
         const Json* ta = a.get("created");
         const Json* tb = b.get("created");
-        return (ta && ta->is_number() ? ta->as_number() : 0) < (tb && tb->is_number() ? tb->as_number() : 0);
+        return (ta && ta->is_number() ? ta->as_number() : 0) <
+               (tb && tb->is_number() ? tb->as_number() : 0);
       });
     }
     return out;
@@ -229,7 +233,8 @@ class Blog : public peerstack::sdk::Plugin {
     char key[96];
     std::snprintf(key, sizeof key, "%s/%012lld/%lld", node.c_str(), static_cast<long long>(id),
                   static_cast<long long>(now * 1000 + (++comment_seq_ % 1000)));
-    Json comment(Json::Object{{"post", Json(id)}, {"author", Json(node)}, {"body", Json(*body)}, {"created", Json(now)}});
+    Json comment(Json::Object{
+        {"post", Json(id)}, {"author", Json(node)}, {"body", Json(*body)}, {"created", Json(now)}});
     Comments().Put(key, comment.Dump());
     comment.as_object()["key"] = Json(std::string(key));
     res.Json(201, comment);

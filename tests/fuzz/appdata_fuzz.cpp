@@ -30,7 +30,8 @@ struct Fixture {
     o.random = [] { return uint64_t{7}; };
     o.durable = false;
     replica = std::move(appdata::Replica::Open(std::move(o))).value();
-    (void)replica->Declare("p", {{"c", appdata::Rule::kMembers, false}, {"own", appdata::Rule::kOwnKeys, false}});
+    (void)replica->Declare(
+        "p", {{"c", appdata::Rule::kMembers, false}, {"own", appdata::Rule::kOwnKeys, false}});
     appdata::Authority a;
     a.network_id = std::string(64, 'e');
     peer_hex = crypto::HexEncode(peer.public_key().data(), 32);

@@ -10,8 +10,8 @@
 #include <set>
 #include <thread>
 
-#include "crypto/encoding.h"
 #include "crypto/ed25519.h"
+#include "crypto/encoding.h"
 #include "support/test_node.h"
 
 namespace peerstack {
@@ -32,14 +32,17 @@ class AppDataTest : public ::testing::Test {
     if (!ports_.count(name)) ports_[name] = test::FreePort();
     ::mkdir(dir_.Sub(name).c_str(), 0755);
     auto node = std::make_unique<TestNode>(
-        dir_.Sub(name), test::NodeArgs(ports_[name], dir_.Sub("plugins"), dir_.Sub("front"), join.empty() ? "" : Url(join)));
+        dir_.Sub(name), test::NodeArgs(ports_[name], dir_.Sub("plugins"), dir_.Sub("front"),
+                                       join.empty() ? "" : Url(join)));
     std::string why;
     EXPECT_TRUE(node->Start(&why)) << why;
     auto& slot = nodes_[name];
     slot = std::move(node);
     return *slot;
   }
-  std::string Url(const std::string& name) { return "http://127.0.0.1:" + std::to_string(ports_.at(name)); }
+  std::string Url(const std::string& name) {
+    return "http://127.0.0.1:" + std::to_string(ports_.at(name));
+  }
   TestNode& N(const std::string& name) { return *nodes_.at(name); }
 
   int64_t Members(const std::string& name) {
@@ -78,7 +81,8 @@ class AppDataTest : public ::testing::Test {
     const int64_t* e = p ? p->find_int("entries") : nullptr;
     return e ? *e : -1;
   }
-  bool SameHash(const std::vector<std::string>& names, const std::string& plugin, const std::string& expect = "") {
+  bool SameHash(const std::vector<std::string>& names, const std::string& plugin,
+                const std::string& expect = "") {
     std::string first = expect.empty() ? Hash(names[0], plugin) : expect;
     if (first.empty()) return false;
     for (const auto& n : names) {
@@ -93,7 +97,8 @@ class AppDataTest : public ::testing::Test {
     for (const auto& p : posts.find("posts")->as_array()) out.insert(*p.find_string("title"));
     return out;
   }
-  std::optional<std::string> Value(const std::string& name, const std::string& coll, const std::string& key) {
+  std::optional<std::string> Value(const std::string& name, const std::string& coll,
+                                   const std::string& key) {
     auto r = N(name).Request("GET", "/api/notes/c/" + coll + "/" + key);
     if (!r || r->status != 200) return std::nullopt;
     return r->body;
@@ -108,8 +113,8 @@ TEST_F(AppDataTest, PostsOnTheAuthorsNodeAppearOnEveryNodeAndOnALaterJoiner) {
   const std::vector<std::string> five{"a", "b", "c", "d", "e"};
   Form(five);
   for (const char* title : {"One", "Two", "Three"}) {
-    auto r = N("a").Request("POST", "/api/blog/posts", std::string(R"({"title":")") + title + R"(","body":"text"})",
-                            true);
+    auto r = N("a").Request("POST", "/api/blog/posts",
+                            std::string(R"({"title":")") + title + R"(","body":"text"})", true);
     ASSERT_EQ(r->status, 201) << r->body;
   }
   const std::set<std::string> titles{"One", "Two", "Three"};
@@ -123,11 +128,20 @@ TEST_F(AppDataTest, PostsOnTheAuthorsNodeAppearOnEveryNodeAndOnALaterJoiner) {
       },
       20s))
       << N("e").Log();
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
   RecordProperty("posts_everywhere_ms", static_cast<int>(took.count()));
   // Two members comment on post 1 at once: both comments, everywhere (each writes its own keys).
-  std::thread tb([&] { EXPECT_EQ(N("b").Request("POST", "/api/blog/posts/1/comments", R"({"body":"from b"})", true)->status, 201); });
-  std::thread tc([&] { EXPECT_EQ(N("c").Request("POST", "/api/blog/posts/1/comments", R"({"body":"from c"})", true)->status, 201); });
+  std::thread tb([&] {
+    EXPECT_EQ(
+        N("b").Request("POST", "/api/blog/posts/1/comments", R"({"body":"from b"})", true)->status,
+        201);
+  });
+  std::thread tc([&] {
+    EXPECT_EQ(
+        N("c").Request("POST", "/api/blog/posts/1/comments", R"({"body":"from c"})", true)->status,
+        201);
+  });
   tb.join();
   tc.join();
   auto comments = [&](const std::string& n) {
@@ -147,7 +161,9 @@ TEST_F(AppDataTest, PostsOnTheAuthorsNodeAppearOnEveryNodeAndOnALaterJoiner) {
       20s));
   // A node that joins later gets every current post and comment.
   Start("f", "a");
-  ASSERT_TRUE(test::WaitFor([&] { return Titles("f") == titles && comments("f").size() == 2; }, 30s)) << N("f").Log();
+  ASSERT_TRUE(
+      test::WaitFor([&] { return Titles("f") == titles && comments("f").size() == 2; }, 30s))
+      << N("f").Log();
   EXPECT_TRUE(test::WaitFor([&] { return Hash("f", "blog") == Hash("a", "blog"); }, 10s));
 }
 
@@ -185,16 +201,22 @@ TEST_F(AppDataTest, ANodeFrozenAndANodeKilledDuringAThousandWritesCatchUp) {
     ~Thaw() { ::kill(pid, SIGCONT); }  // even when an assertion fails: the process is then stopped
   } thaw{frozen};
   ASSERT_EQ(N("e").Stop(SIGKILL), -SIGKILL);
-  auto r = N("a").Request("POST", "/api/notes/bulk/notes", R"({"n":1000,"size":200,"prefix":"w"})", true);
+  auto r = N("a").Request("POST", "/api/notes/bulk/notes", R"({"n":1000,"size":200,"prefix":"w"})",
+                          true);
   ASSERT_EQ(r->status, 200) << r->body;
   // The writer is not held up by the frozen peer: the others hold all 1000 soon.
-  ASSERT_TRUE(test::WaitFor([&] { return Entries("b", "notes") == 1000 && Entries("c", "notes") == 1000; }, 20s));
+  ASSERT_TRUE(test::WaitFor(
+      [&] { return Entries("b", "notes") == 1000 && Entries("c", "notes") == 1000; }, 20s));
   const std::string hash = Hash("a", "notes");
   ASSERT_TRUE(test::WaitFor([&] { return SameHash({"a", "b", "c"}, "notes", hash); }, 10s));
   // Back: the frozen one thaws, the killed one restarts; both catch up to the same data.
   ASSERT_EQ(::kill(frozen, SIGCONT), 0);
   Start("e");
-  ASSERT_TRUE(test::WaitFor([&] { return SameHash({"d", "e"}, "notes", hash); }, 30s))
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return SameHash({"d", "e"}, "notes", hash);
+      },
+      30s))
       << "d: " << Entries("d", "notes") << " e: " << Entries("e", "notes") << "\n"
       << N("e").Log();
 }
@@ -202,33 +224,46 @@ TEST_F(AppDataTest, ANodeFrozenAndANodeKilledDuringAThousandWritesCatchUp) {
 TEST_F(AppDataTest, RefusedWritesLeaveEveryDataHashUnchanged) {
   const std::vector<std::string> three{"a", "b", "c"};
   Form(three);
-  ASSERT_EQ(N("a").Request("POST", "/api/blog/posts", R"({"title":"By the author","body":""})", true)->status, 201);
+  ASSERT_EQ(N("a")
+                .Request("POST", "/api/blog/posts", R"({"title":"By the author","body":""})", true)
+                ->status,
+            201);
   ASSERT_EQ(N("b").Request("PUT", "/api/notes/c/notes/x", "shared", true)->status, 204);
-  ASSERT_TRUE(test::WaitFor([&] { return SameHash(three, "blog") && SameHash(three, "notes") && Value("c", "notes", "x"); }, 20s));
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return SameHash(three, "blog") && SameHash(three, "notes") && Value("c", "notes", "x");
+      },
+      20s));
   const std::string blog = Hash("a", "blog"), notes = Hash("a", "notes");
 
   // b is a member, not a publisher: its post is refused (403 with the reason), and so is a
   // comment key that is not its own, a public route's write to a collection not open to
   // them, an oversized value, a bad key.
-  auto post = N("b").Request("POST", "/api/blog/posts", R"({"title":"Not mine to write","body":""})", true);
+  auto post =
+      N("b").Request("POST", "/api/blog/posts", R"({"title":"Not mine to write","body":""})", true);
   EXPECT_EQ(post->status, 403) << post->body;
   EXPECT_NE(post->body.find("forbidden"), std::string::npos) << post->body;
   EXPECT_EQ(N("b").Request("PUT", "/api/notes/c/pub/x", "no", true)->status, 403);
   EXPECT_EQ(N("b").Request("PUT", "/api/notes/c/mine/someone-else%2Fx", "no", true)->status, 403);
-  EXPECT_EQ(N("b").Request("PUT", "/api/notes/c/notes/y", "no")->status, 403);     // public route
+  EXPECT_EQ(N("b").Request("PUT", "/api/notes/c/notes/y", "no")->status, 403);  // public route
   EXPECT_EQ(N("b").Request("PUT", "/api/notes/c/nosuch/y", "no", true)->status, 400);
-  EXPECT_EQ(N("b").Request("PUT", "/api/notes/c/notes/big", std::string(65 * 1024, 'x'), true)->status, 413);
+  EXPECT_EQ(
+      N("b").Request("PUT", "/api/notes/c/notes/big", std::string(65 * 1024, 'x'), true)->status,
+      413);
   // The collection that takes public writes does, from any visitor, signed by b.
   EXPECT_EQ(N("b").Request("PUT", "/api/notes/c/open/guestbook", "hi", false)->status, 204);
   // A stranger's app data message is refused before anything reads it.
   {
     const auto stranger = crypto::SigningKey::Generate();
-    const std::string raw = R"({"body":{"ops":[],"plugin":"notes","prev":0,"upto":5},"from":"http://127.0.0.1:9"})";
+    const std::string raw =
+        R"({"body":{"ops":[],"plugin":"notes","prev":0,"upto":5},"from":"http://127.0.0.1:9"})";
     const auto sig = stranger.SignWithDomain("p2p/appdata", raw);
     test::RawConnection conn(N("a").public_port());
-    conn.Send("POST /p2p/appdata HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(raw.size()) +
-              "\r\nX-Peerstack-Key: " + crypto::HexEncode(stranger.public_key().data(), 32) +
-              "\r\nX-Peerstack-Signature: " + crypto::HexEncode(sig.data(), sig.size()) + "\r\n\r\n" + raw);
+    conn.Send(
+        "POST /p2p/appdata HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(raw.size()) +
+        "\r\nX-Peerstack-Key: " + crypto::HexEncode(stranger.public_key().data(), 32) +
+        "\r\nX-Peerstack-Signature: " + crypto::HexEncode(sig.data(), sig.size()) + "\r\n\r\n" +
+        raw);
     auto answer = conn.ReadResponse();
     ASSERT_TRUE(answer.has_value());
     EXPECT_EQ(answer->status, 403) << answer->body;

@@ -8,21 +8,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
+#include <filesystem>
+#include <fstream>
 #include <map>
-#include <thread>
+#include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "bundle/bundle.h"
 #include "crypto/sha256.h"
-#include "protocol/genesis.h"
 #include "http/client.h"
 #include "json/json.h"
+#include "protocol/genesis.h"
 #include "support/test_node.h"
 
 namespace peerstack {
@@ -40,9 +40,12 @@ class DownloadTest : public ::testing::Test {
     test::WriteFile(dir_.Sub("app/front/index.html"), "<h1>the app</h1>");
     test::WriteFile(dir_.Sub("app/front/app.js"), "// v0\n");
   }
-  TestNode& Start(const std::string& name, const std::string& join = "", const std::vector<std::string>& extra = {}) {
+  TestNode& Start(const std::string& name, const std::string& join = "",
+                  const std::vector<std::string>& extra = {}) {
     ::mkdir(dir_.Sub(name).c_str(), 0755);
-    std::vector<std::string> args{"--plugins", dir_.Sub("app/plugins"), "--front", dir_.Sub("app/front"), "--tunnel", "direct"};
+    std::vector<std::string> args{"--plugins", dir_.Sub("app/plugins"),
+                                  "--front",   dir_.Sub("app/front"),
+                                  "--tunnel",  "direct"};
     if (!join.empty()) args.insert(args.end(), {"--join", join});
     args.insert(args.end(), extra.begin(), extra.end());
     auto node = std::make_unique<TestNode>(dir_.Sub(name), args);
@@ -50,13 +53,17 @@ class DownloadTest : public ::testing::Test {
     EXPECT_TRUE(node->Start(&why)) << why;
     return *(nodes_[name] = std::move(node));
   }
-  std::string Url(const std::string& name) { return "http://127.0.0.1:" + std::to_string(nodes_.at(name)->public_port()); }
+  std::string Url(const std::string& name) {
+    return "http://127.0.0.1:" + std::to_string(nodes_.at(name)->public_port());
+  }
   int64_t Members(const std::string& name) {
     const json::Value st = nodes_.at(name)->Status();
     return st.is_object() ? *st.find("network")->find_int("members") : -1;
   }
   // Downloads name's /download into path (mode 0755).
-  void Download(const std::string& name, const std::string& path) { DownloadFrom(Url(name) + "/download", path); }
+  void Download(const std::string& name, const std::string& path) {
+    DownloadFrom(Url(name) + "/download", path);
+  }
   void DownloadFrom(const std::string& url, const std::string& path) {
     auto r = Get(url);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -66,7 +73,8 @@ class DownloadTest : public ::testing::Test {
   }
 
   // A plain HTTP GET of a whole file (up to 1 GiB, 60 s).
-  static Result<http::ClientResponse> Get(const std::string& url, std::vector<http::Header> headers = {}) {
+  static Result<http::ClientResponse> Get(const std::string& url,
+                                          std::vector<http::Header> headers = {}) {
     http::ClientRequest req;
     req.url = url;
     req.headers = std::move(headers);
@@ -87,9 +95,11 @@ class DownloadTest : public ::testing::Test {
     std::string token = test::ReadFileOrEmpty(data + "/admin.token");
     while (!token.empty() && token.back() == '\n') token.pop_back();
     test::RawConnection c(static_cast<uint16_t>(*ports->find_int("admin")));
-    if (!c.Send("GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\n\r\n")) return nullptr;
+    if (!c.Send("GET /status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\n\r\n"))
+      return nullptr;
     auto r = c.ReadResponse();
-    auto st = r && r->status == 200 ? json::Parse(r->body) : Result<json::Value>(Status::Error("x", "x"));
+    auto st =
+        r && r->status == 200 ? json::Parse(r->body) : Result<json::Value>(Status::Error("x", "x"));
     const json::Value* rel = st.ok() ? st->find("release") : nullptr;
     const json::Value* run = rel && rel->is_object() ? rel->find("running") : nullptr;
     return run ? *run : json::Value(nullptr);
@@ -102,7 +112,9 @@ class DownloadTest : public ::testing::Test {
   }
   static uint16_t PublicPort(const std::string& data) {
     auto ports = json::Parse(test::ReadFileOrEmpty(data + "/ports.json"));
-    return ports.ok() && ports->find_int("public") ? static_cast<uint16_t>(*ports->find_int("public")) : 0;
+    return ports.ok() && ports->find_int("public")
+               ? static_cast<uint16_t>(*ports->find_int("public"))
+               : 0;
   }
 
   test::TempDir dir_;
@@ -112,11 +124,13 @@ class DownloadTest : public ::testing::Test {
 // The shared libraries ldd names for binary (the loader included), or why not.
 Result<std::vector<std::string>> SharedLibraries(const std::string& binary) {
   std::string out;
-  if (test::RunCommand({"ldd", binary}, &out) != 0) return Status::Error("ldd", "ldd " + binary + ": " + out);
+  if (test::RunCommand({"ldd", binary}, &out) != 0)
+    return Status::Error("ldd", "ldd " + binary + ": " + out);
   std::vector<std::string> libs;
   std::istringstream lines(out);
   for (std::string line; std::getline(lines, line);) {
-    if (line.find("not found") != std::string::npos) return Status::Error("ldd", binary + ": " + line);
+    if (line.find("not found") != std::string::npos)
+      return Status::Error("ldd", binary + ": " + line);
     size_t at = line.find("=> ");
     at = at == std::string::npos ? line.find('/') : at + 3;
     if (at == std::string::npos) continue;  // linux-vdso.so.1
@@ -126,8 +140,9 @@ Result<std::vector<std::string>> SharedLibraries(const std::string& binary) {
 }
 
 bool IsGlibc(const std::string& path) {
-  static const std::set<std::string> kGlibc = {"ld-linux-x86-64.so.2", "libc.so.6", "libm.so.6", "libpthread.so.0",
-                                               "libdl.so.2", "librt.so.1", "libresolv.so.2"};
+  static const std::set<std::string> kGlibc = {"ld-linux-x86-64.so.2", "libc.so.6",  "libm.so.6",
+                                               "libpthread.so.0",      "libdl.so.2", "librt.so.1",
+                                               "libresolv.so.2"};
   return kGlibc.count(std::filesystem::path(path).filename().string()) > 0;
 }
 
@@ -145,9 +160,12 @@ TEST_F(DownloadTest, AFriendRunsTheDownloadedFileAndBecomesAMemberServingTheSame
 
   // Run it as a friend would (its own data dir, a free port), nothing else given.
   const std::string data = dir_.Sub("friend");
-  test::Process friend_node(file, {"--data-dir", data, "--port", "0", "--admin-port", "0", "--bind", "127.0.0.1", "--tunnel", "direct"},
+  test::Process friend_node(file,
+                            {"--data-dir", data, "--port", "0", "--admin-port", "0", "--bind",
+                             "127.0.0.1", "--tunnel", "direct"},
                             dir_.Sub("friend.log"));
-  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 3; }, 30s)) << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 3; }, 30s))
+      << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
   const std::string log = test::ReadFileOrEmpty(dir_.Sub("friend.log"));
   EXPECT_NE(log.find("compare this fingerprint"), std::string::npos) << log;
   EXPECT_NE(log.find("all verified"), std::string::npos) << log;
@@ -171,10 +189,14 @@ TEST_F(DownloadTest, AFriendRunsTheDownloadedFileAndBecomesAMemberServingTheSame
   EXPECT_EQ(hello->status, 200);
   // Run again: it reuses its data dir (and needs no join).
   ASSERT_TRUE(friend_node.Stop(SIGTERM, 10s).has_value());
-  test::Process again(file, {"--data-dir", data, "--port", "0", "--admin-port", "0", "--bind", "127.0.0.1", "--tunnel", "direct"},
+  test::Process again(file,
+                      {"--data-dir", data, "--port", "0", "--admin-port", "0", "--bind",
+                       "127.0.0.1", "--tunnel", "direct"},
                       dir_.Sub("again.log"));
-  ASSERT_TRUE(test::WaitFor([&] { return !test::ReadFileOrEmpty(data + "/ports.json").empty(); }, 20s));
-  EXPECT_EQ(test::ReadFileOrEmpty(dir_.Sub("again.log")).find("joining through"), std::string::npos);
+  ASSERT_TRUE(
+      test::WaitFor([&] { return !test::ReadFileOrEmpty(data + "/ports.json").empty(); }, 20s));
+  EXPECT_EQ(test::ReadFileOrEmpty(dir_.Sub("again.log")).find("joining through"),
+            std::string::npos);
   EXPECT_EQ(Members("a"), 3);
 }
 
@@ -186,15 +208,19 @@ TEST_F(DownloadTest, AFriendRunsTheDownloadedFileAndBecomesAMemberServingTheSame
 // sees it join and serve what the others serve: the same page, the same plugin answer, the
 // same release.
 TEST_F(DownloadTest, TheFileRunsInAnEmptyRootThatHoldsOnlyGlibc) {
-  if (!PEERSTACK_PORTABLE_BUILD) GTEST_SKIP() << "this build's runtime needs shared libraries beyond glibc (PEERSTACK_PORTABLE=OFF: sanitizer and fuzz builds)";
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make the empty root (unshare --mount, chroot)";
+  if (!PEERSTACK_PORTABLE_BUILD)
+    GTEST_SKIP() << "this build's runtime needs shared libraries beyond glibc "
+                    "(PEERSTACK_PORTABLE=OFF: sanitizer and fuzz builds)";
+  if (::geteuid() != 0)
+    GTEST_SKIP() << "needs root to make the empty root (unshare --mount, chroot)";
   for (const char* tool : {"/usr/bin/unshare", "/usr/sbin/chroot", "/usr/bin/ldd"}) {
     if (::access(tool, X_OK) != 0) GTEST_SKIP() << tool << " is missing";
   }
   // The default network: admission by invitation; b joins with one, the friend with a link.
   std::string out;
   auto invite = [&](const std::string& at, const std::string& field) {
-    EXPECT_EQ(test::Cli({"invite", "--data-dir", nodes_.at(at)->data_dir(), "--json"}, &out), 0) << out;
+    EXPECT_EQ(test::Cli({"invite", "--data-dir", nodes_.at(at)->data_dir(), "--json"}, &out), 0)
+        << out;
     auto v = json::Parse(out);
     return v.ok() && v->find_string(field) ? *v->find_string(field) : std::string();
   };
@@ -202,9 +228,13 @@ TEST_F(DownloadTest, TheFileRunsInAnEmptyRootThatHoldsOnlyGlibc) {
   Start("b", Url("a"), {"--invite", invite("a", "token")});
   ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 2 && Members("b") == 2; }, 30s));
   // A release, so the file carries a signed manifest (the node's key is genesis's publisher).
-  const std::string v1 = test::MakeApp(dir_.Sub("v1"), {{"libhello.so", test::BuiltPlugin("hello")}},
-                                       {{"index.html", "<h1>the app, v1</h1>"}, {"app.js", "// v1\n"}});
-  ASSERT_EQ(test::PublishApp(v1, nodes_["a"]->data_dir(), {nodes_["a"]->data_dir() + "/node.key"}, dir_.Sub("r1.json"), {}, &out), 0) << out;
+  const std::string v1 =
+      test::MakeApp(dir_.Sub("v1"), {{"libhello.so", test::BuiltPlugin("hello")}},
+                    {{"index.html", "<h1>the app, v1</h1>"}, {"app.js", "// v1\n"}});
+  ASSERT_EQ(test::PublishApp(v1, nodes_["a"]->data_dir(), {nodes_["a"]->data_dir() + "/node.key"},
+                             dir_.Sub("r1.json"), {}, &out),
+            0)
+      << out;
   auto version = [&](const std::string& n) {
     const json::Value r = Release(n);
     const json::Value* run = r.is_object() ? r.find("running") : nullptr;
@@ -213,7 +243,8 @@ TEST_F(DownloadTest, TheFileRunsInAnEmptyRootThatHoldsOnlyGlibc) {
   ASSERT_TRUE(test::WaitFor([&] { return version("a") == 1 && version("b") == 1; }, 30s));
 
   const std::string root = dir_.Sub("root");
-  for (const char* d : {"proc", "dev", "tmp", "data"}) std::filesystem::create_directories(root + "/" + d);
+  for (const char* d : {"proc", "dev", "tmp", "data"})
+    std::filesystem::create_directories(root + "/" + d);
   const std::string link = invite("b", "link");
   ASSERT_NE(link.find("/download?invite="), std::string::npos) << out;
   DownloadFrom(link, root + "/blog.run");
@@ -232,16 +263,20 @@ TEST_F(DownloadTest, TheFileRunsInAnEmptyRootThatHoldsOnlyGlibc) {
     test::CopyFile(std::filesystem::canonical(lib).string(), root + lib);
   }
   for (const char* dev : {"null", "urandom"}) test::WriteFile(root + "/dev/" + dev, "");
-  const std::string script = "mount -t proc proc " + root + "/proc && mount --bind /dev/null " + root +
-                             "/dev/null && mount --bind /dev/urandom " + root + "/dev/urandom && exec chroot " + root +
-                             " /blog.run --data-dir /data --port 0 --admin-port 0 --bind 127.0.0.1 --tunnel direct";
+  const std::string script =
+      "mount -t proc proc " + root + "/proc && mount --bind /dev/null " + root +
+      "/dev/null && mount --bind /dev/urandom " + root + "/dev/urandom && exec chroot " + root +
+      " /blog.run --data-dir /data --port 0 --admin-port 0 --bind 127.0.0.1 --tunnel direct";
   // unshare and sh exec into chroot and the node: one process, killed by its PID.
-  test::Process friend_node("/usr/bin/unshare", {"--mount", "--", "/bin/sh", "-c", script}, dir_.Sub("friend.log"));
-  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 3; }, 30s)) << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+  test::Process friend_node("/usr/bin/unshare", {"--mount", "--", "/bin/sh", "-c", script},
+                            dir_.Sub("friend.log"));
+  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 3; }, 30s))
+      << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
   const std::string data = root + "/data";
   const json::Value ours = Release("a");
   ASSERT_TRUE(test::WaitFor([&] { return Running(data) == *ours.find("running"); }, 15s))
-      << json::Serialize(Running(data)) << " vs " << json::Serialize(ours) << "\n" << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+      << json::Serialize(Running(data)) << " vs " << json::Serialize(ours) << "\n"
+      << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
   const uint16_t port = PublicPort(data);
   ASSERT_NE(port, 0);
   EXPECT_EQ(Get(port, "/"), "<h1>the app, v1</h1>");
@@ -249,7 +284,8 @@ TEST_F(DownloadTest, TheFileRunsInAnEmptyRootThatHoldsOnlyGlibc) {
   // The same plugin answers (each node names itself in its answer).
   auto hello = [](uint16_t at) {
     auto v = json::Parse(Get(at, "/api/hello/"));
-    if (!v.ok() || !v->find_string("plugin") || !v->find_string("version")) return std::string("no answer");
+    if (!v.ok() || !v->find_string("plugin") || !v->find_string("version"))
+      return std::string("no answer");
     return *v->find_string("plugin") + " " + *v->find_string("version");
   };
   EXPECT_EQ(hello(port), "hello 1.0.0");
@@ -264,25 +300,35 @@ TEST_F(DownloadTest, TheFileRunsInAnEmptyRootThatHoldsOnlyGlibc) {
 TEST_F(DownloadTest, AFileOlderThanTheNetworksReleaseJoinsAndThenUpdates) {
   Start("a");
   const std::string key = nodes_["a"]->data_dir() + "/node.key";
-  const std::string v1 = test::MakeApp(dir_.Sub("v1"), {{"libhello.so", test::BuiltPlugin("hello")}}, {{"app.js", "// v1\n"}});
-  const std::string v2 = test::MakeApp(dir_.Sub("v2"), {{"libhello.so", test::BuiltPlugin("hello")}}, {{"app.js", "// v2\n"}});
+  const std::string v1 = test::MakeApp(
+      dir_.Sub("v1"), {{"libhello.so", test::BuiltPlugin("hello")}}, {{"app.js", "// v1\n"}});
+  const std::string v2 = test::MakeApp(
+      dir_.Sub("v2"), {{"libhello.so", test::BuiltPlugin("hello")}}, {{"app.js", "// v2\n"}});
   std::string out;
-  ASSERT_EQ(test::PublishApp(v1, nodes_["a"]->data_dir(), {key}, dir_.Sub("r1.json"), {}, &out), 0) << out;
-  ASSERT_TRUE(test::WaitFor([&] { return Get(nodes_["a"]->public_port(), "/app.js") == "// v1\n"; }, 30s));
+  ASSERT_EQ(test::PublishApp(v1, nodes_["a"]->data_dir(), {key}, dir_.Sub("r1.json"), {}, &out), 0)
+      << out;
+  ASSERT_TRUE(
+      test::WaitFor([&] { return Get(nodes_["a"]->public_port(), "/app.js") == "// v1\n"; }, 30s));
   const std::string file = dir_.Sub("old.run");
   Download("a", file);
-  ASSERT_EQ(test::PublishApp(v2, nodes_["a"]->data_dir(), {key}, dir_.Sub("r2.json"), {}, &out), 0) << out;
-  ASSERT_TRUE(test::WaitFor([&] { return Get(nodes_["a"]->public_port(), "/app.js") == "// v2\n"; }, 30s));
+  ASSERT_EQ(test::PublishApp(v2, nodes_["a"]->data_dir(), {key}, dir_.Sub("r2.json"), {}, &out), 0)
+      << out;
+  ASSERT_TRUE(
+      test::WaitFor([&] { return Get(nodes_["a"]->public_port(), "/app.js") == "// v2\n"; }, 30s));
   auto old = bundle::Read(file);
   ASSERT_TRUE(old.ok());
   ASSERT_EQ(old->manifest->version, 1);
 
   const std::string data = dir_.Sub("friend");
-  test::Process friend_node(file, {"--data-dir", data, "--port", "0", "--admin-port", "0", "--bind", "127.0.0.1", "--tunnel", "direct"},
+  test::Process friend_node(file,
+                            {"--data-dir", data, "--port", "0", "--admin-port", "0", "--bind",
+                             "127.0.0.1", "--tunnel", "direct"},
                             dir_.Sub("friend.log"));
-  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 2; }, 30s)) << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 2; }, 30s))
+      << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
   ASSERT_TRUE(test::WaitFor([&] { return Get(PublicPort(data), "/app.js") == "// v2\n"; }, 30s))
-      << json::Serialize(Running(data)) << "\n" << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+      << json::Serialize(Running(data)) << "\n"
+      << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
   EXPECT_EQ(Running(data), *Release("a").find("running"));
 }
 
@@ -292,7 +338,8 @@ TEST_F(DownloadTest, AFrozenMemberFirstOnTheCardCostsOneQuestionNotTheJoin) {
   Start("a");
   Start("b", Url("a"));
   Start("c", Url("a"));
-  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 3 && Members("b") == 3 && Members("c") == 3; }, 30s));
+  ASSERT_TRUE(test::WaitFor(
+      [&] { return Members("a") == 3 && Members("b") == 3 && Members("c") == 3; }, 30s));
   const std::string file = dir_.Sub("blog.run");
   Download("b", file);
   auto contents = bundle::Read(file);
@@ -305,10 +352,14 @@ TEST_F(DownloadTest, AFrozenMemberFirstOnTheCardCostsOneQuestionNotTheJoin) {
     ~Thaw() { ::kill(pid, SIGCONT); }
   } thaw{nodes_["b"]->process()->pid()};
   const auto t0 = std::chrono::steady_clock::now();
-  test::Process friend_node(file, {"--data-dir", dir_.Sub("friend"), "--port", "0", "--admin-port", "0", "--bind", "127.0.0.1", "--tunnel", "direct"},
+  test::Process friend_node(file,
+                            {"--data-dir", dir_.Sub("friend"), "--port", "0", "--admin-port", "0",
+                             "--bind", "127.0.0.1", "--tunnel", "direct"},
                             dir_.Sub("friend.log"));
-  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 4 && Members("c") == 4; }, 30s)) << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 4 && Members("c") == 4; }, 30s))
+      << test::ReadFileOrEmpty(dir_.Sub("friend.log"));
+  const auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   const std::string log = test::ReadFileOrEmpty(dir_.Sub("friend.log"));
   EXPECT_NE(log.find("asking " + Url("b") + " ... no answer (timeout"), std::string::npos) << log;
   EXPECT_EQ(log.find("joining through " + Url("b")), std::string::npos) << log;
@@ -351,10 +402,12 @@ TEST_F(DownloadTest, TwentyClientsAtOnceEachGetTheWholeFileAndABrokenOneResumes)
     EXPECT_EQ(ninth->status, 429);
     EXPECT_NE(ninth->header("retry-after"), nullptr);
   }
-  ASSERT_TRUE(test::WaitFor([&] {
-    auto r = fetch({});
-    return r.ok() && r->status == 200 && r->body == whole;
-  }, 10s));
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        auto r = fetch({});
+        return r.ok() && r->status == 200 && r->body == whole;
+      },
+      10s));
   std::atomic<int> busy{0}, failed{0};
   // A client told 429 comes back once another download finished (a slot may be free then),
   // or after the Retry-After the node sent (1 s), whichever comes first.
@@ -384,7 +437,9 @@ TEST_F(DownloadTest, TwentyClientsAtOnceEachGetTheWholeFileAndABrokenOneResumes)
           return;
         }
         if (!r.ok() || r->status != 429) {
-          std::cout << "client " << i << ": " << (r.ok() ? "status " + std::to_string(r->status) : r.status().ToString()) << "\n";
+          std::cout << "client " << i << ": "
+                    << (r.ok() ? "status " + std::to_string(r->status) : r.status().ToString())
+                    << "\n";
           failed++;
           return;
         }
@@ -417,8 +472,8 @@ TEST_F(DownloadTest, TwentyClientsAtOnceEachGetTheWholeFileAndABrokenOneResumes)
   for (const std::string& h : got) EXPECT_EQ(h, crypto::Sha256Hex(whole));
   EXPECT_GT(answered, 0);
   EXPECT_EQ(unanswered, 0);
-  std::cout << "20 clients: " << busy.load() << " answers 429 on the way, the app answered " << answered
-            << " times meanwhile, the slowest in "
+  std::cout << "20 clients: " << busy.load() << " answers 429 on the way, the app answered "
+            << answered << " times meanwhile, the slowest in "
             << std::chrono::duration_cast<std::chrono::milliseconds>(slowest).count() << " ms\n";
 
   // Resume after a break at byte n.
@@ -426,9 +481,12 @@ TEST_F(DownloadTest, TwentyClientsAtOnceEachGetTheWholeFileAndABrokenOneResumes)
   auto rest = fetch({{"range", "bytes=" + std::to_string(n) + "-"}, {"if-range", etag}});
   ASSERT_TRUE(rest.ok());
   EXPECT_EQ(rest->status, 206);
-  EXPECT_EQ(*rest->header("content-range"), "bytes " + std::to_string(n) + "-" + std::to_string(whole.size() - 1) + "/" + std::to_string(whole.size()));
+  EXPECT_EQ(*rest->header("content-range"), "bytes " + std::to_string(n) + "-" +
+                                                std::to_string(whole.size() - 1) + "/" +
+                                                std::to_string(whole.size()));
   EXPECT_TRUE(whole.substr(0, n) + rest->body == whole);
-  auto other = fetch({{"range", "bytes=" + std::to_string(n) + "-"}, {"if-range", "\"another-release\""}});
+  auto other =
+      fetch({{"range", "bytes=" + std::to_string(n) + "-"}, {"if-range", "\"another-release\""}});
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(other->status, 200);
   EXPECT_EQ(other->body.size(), whole.size());
@@ -443,7 +501,8 @@ TEST_F(DownloadTest, TwentyClientsAtOnceEachGetTheWholeFileAndABrokenOneResumes)
 TEST_F(DownloadTest, OnAnInviteNetworkTheLinksFileJoinsOnceAndThePlainFileIsRefused) {
   Start("a", "", {"--admission", "invite"});
   std::string out;
-  const std::vector<std::string> friend_args{"--port", "0", "--admin-port", "0", "--bind", "127.0.0.1", "--tunnel", "direct"};
+  const std::vector<std::string> friend_args{"--port", "0",         "--admin-port", "0",
+                                             "--bind", "127.0.0.1", "--tunnel",     "direct"};
   auto run = [&](const std::string& file, const std::string& name) {
     std::vector<std::string> args{"--data-dir", dir_.Sub(name)};
     args.insert(args.end(), friend_args.begin(), friend_args.end());
@@ -452,18 +511,28 @@ TEST_F(DownloadTest, OnAnInviteNetworkTheLinksFileJoinsOnceAndThePlainFileIsRefu
   const std::string plain = dir_.Sub("plain.run");
   Download("a", plain);
   auto uninvited = run(plain, "uninvited");
-  ASSERT_TRUE(test::WaitFor([&] { return test::ReadFileOrEmpty(dir_.Sub("uninvited.log")).find("admits members by invitation") != std::string::npos; }, 20s))
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return test::ReadFileOrEmpty(dir_.Sub("uninvited.log"))
+                   .find("admits members by invitation") != std::string::npos;
+      },
+      20s))
       << test::ReadFileOrEmpty(dir_.Sub("uninvited.log"));
   EXPECT_EQ(Members("a"), 1);
 
-  ASSERT_EQ(test::Cli({"invite", "--data-dir", nodes_["a"]->data_dir(), "--note", "for the test", "--json"}, &out), 0) << out;
+  ASSERT_EQ(test::Cli({"invite", "--data-dir", nodes_["a"]->data_dir(), "--note", "for the test",
+                       "--json"},
+                      &out),
+            0)
+      << out;
   auto made = json::Parse(out);
   ASSERT_TRUE(made.ok() && made->find_string("link")) << out;
   const std::string link = *made->find_string("link");
   EXPECT_EQ(link.rfind(Url("a") + "/download?invite=", 0), 0u) << link;
   auto fetch = [&](const std::string& url) { return Get(url); };
   auto invited_file = fetch(link);
-  ASSERT_TRUE(invited_file.ok() && invited_file->status == 200) << (invited_file.ok() ? invited_file->body.substr(0, 300) : "");
+  ASSERT_TRUE(invited_file.ok() && invited_file->status == 200)
+      << (invited_file.ok() ? invited_file->body.substr(0, 300) : "");
   const std::string file = dir_.Sub("invited.run");
   test::WriteFile(file, invited_file->body);
   ::chmod(file.c_str(), 0755);
@@ -471,12 +540,16 @@ TEST_F(DownloadTest, OnAnInviteNetworkTheLinksFileJoinsOnceAndThePlainFileIsRefu
   ASSERT_TRUE(contents.ok()) << contents.status().ToString();
   EXPECT_EQ(contents->card.invitation, *made->find_string("token"));
   auto invited = run(file, "invited");
-  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 2; }, 30s)) << test::ReadFileOrEmpty(dir_.Sub("invited.log"));
-  EXPECT_NE(test::ReadFileOrEmpty(dir_.Sub("invited.log")).find("with the invitation the file carries"), std::string::npos);
+  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 2; }, 30s))
+      << test::ReadFileOrEmpty(dir_.Sub("invited.log"));
+  EXPECT_NE(
+      test::ReadFileOrEmpty(dir_.Sub("invited.log")).find("with the invitation the file carries"),
+      std::string::npos);
   // Run again (stopped and restarted): still the same member, no second admission.
   ASSERT_TRUE(invited->Stop(SIGTERM, 10s).has_value());
   invited = run(file, "invited");
-  ASSERT_TRUE(test::WaitFor([&] { return Running(dir_.Sub("invited")).is_object(); }, 20s)) << test::ReadFileOrEmpty(dir_.Sub("invited.log"));
+  ASSERT_TRUE(test::WaitFor([&] { return Running(dir_.Sub("invited")).is_object(); }, 20s))
+      << test::ReadFileOrEmpty(dir_.Sub("invited.log"));
   EXPECT_EQ(Members("a"), 2);
 
   // Used now: the link is refused with the reason, and so is a made-up invitation.
@@ -495,10 +568,12 @@ TEST_F(DownloadTest, OnAnInviteNetworkTheLinksFileJoinsOnceAndThePlainFileIsRefu
   ASSERT_EQ(test::Cli({"invite", "--data-dir", nodes_["a"]->data_dir(), "--json"}, &out), 0) << out;
   auto second = json::Parse(out);
   ASSERT_TRUE(second.ok() && second->find_string("token")) << out;
-  std::vector<std::string> args{"--data-dir", dir_.Sub("uninvited"), "--invite", *second->find_string("token")};
+  std::vector<std::string> args{"--data-dir", dir_.Sub("uninvited"), "--invite",
+                                *second->find_string("token")};
   args.insert(args.end(), friend_args.begin(), friend_args.end());
   test::Process later(plain, args, dir_.Sub("later.log"));
-  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 3; }, 30s)) << test::ReadFileOrEmpty(dir_.Sub("later.log"));
+  ASSERT_TRUE(test::WaitFor([&] { return Members("a") == 3; }, 30s))
+      << test::ReadFileOrEmpty(dir_.Sub("later.log"));
 }
 
 TEST_F(DownloadTest, ADamagedOrForeignFileRefusesToRunAndWritesNothing) {
@@ -529,8 +604,10 @@ TEST_F(DownloadTest, ADamagedOrForeignFileRefusesToRunAndWritesNothing) {
       {"payload", {flipped(rt + 10), "payload does not match its hash"}},
       {"trailer", {flipped(bytes.size() - 5), "payload does not match its hash"}},
       {"truncated", {bytes.substr(0, bytes.size() - 1000), "no payload trailer"}},
-      {"foreign card", {bundle::Build(*runtime, foreign), "publisher keys are not the ones its genesis names"}},
-      {"another genesis", {bundle::Build(*runtime, other_genesis), "network id is not its genesis event's"}},
+      {"foreign card",
+       {bundle::Build(*runtime, foreign), "publisher keys are not the ones its genesis names"}},
+      {"another genesis",
+       {bundle::Build(*runtime, other_genesis), "network id is not its genesis event's"}},
   };
   for (const auto& [what, c] : cases) {
     SCOPED_TRACE(what);

@@ -124,9 +124,10 @@ TEST_F(ServerTest, ServesAnAdoptedConnectionLikeAnAcceptedOne) {
 TEST_F(ServerTest, AnswersPipelinedRequestsInOrder) {
   Start();
   RawConnection c(port());
-  ASSERT_TRUE(c.Send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
-                     "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyz"
-                     "GET /c HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+             "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyz"
+             "GET /c HTTP/1.1\r\nHost: h\r\n\r\n"));
   EXPECT_EQ(c.ReadResponse()->body, "GET /a 0");
   EXPECT_EQ(c.ReadResponse()->body, "POST /b 3");
   EXPECT_EQ(c.ReadResponse()->body, "GET /c 0");
@@ -150,7 +151,8 @@ TEST_F(ServerTest, CapsConnectionsPerAddress) {
   EXPECT_TRUE(test::WaitFor(
       [&] {
         RawConnection again(port());
-        return again.Send("GET /b HTTP/1.1\r\nHost: h\r\n\r\n") && again.ReadResponse(500ms).has_value();
+        return again.Send("GET /b HTTP/1.1\r\nHost: h\r\n\r\n") &&
+               again.ReadResponse(500ms).has_value();
       },
       5s));
 }
@@ -161,9 +163,10 @@ TEST_F(ServerTest, ClosesAfter413AndNeverExecutesTheSmuggledRequest) {
   Start(limits);
   RawConnection c(port());
   // The "body" holds a request that Pistache 0.0.5 would execute after its 413.
-  ASSERT_TRUE(c.Send("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 4096\r\n\r\n"
-                     "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n" +
-                     std::string(100, 'x')));
+  ASSERT_TRUE(
+      c.Send("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 4096\r\n\r\n"
+             "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n" +
+             std::string(100, 'x')));
   auto r = c.ReadResponse();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 413);
@@ -177,11 +180,10 @@ TEST_F(ServerTest, ClosesAfter413AndNeverExecutesTheSmuggledRequest) {
 
 TEST_F(ServerTest, RefusesDuplicateAndHugeContentLengthWithoutAllocating) {
   Start();
-  for (const std::string& headers :
-       {std::string("Content-Length: 5\r\nContent-Length: 5\r\n"),
-        std::string("Content-Length: 5\r\nContent-Length: 6\r\n"),
-        std::string("Content-Length: 99999999999999999999999999\r\n"),
-        std::string("Content-Length: -1\r\n")}) {
+  for (const std::string& headers : {std::string("Content-Length: 5\r\nContent-Length: 5\r\n"),
+                                     std::string("Content-Length: 5\r\nContent-Length: 6\r\n"),
+                                     std::string("Content-Length: 99999999999999999999999999\r\n"),
+                                     std::string("Content-Length: -1\r\n")}) {
     RawConnection c(port());
     ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nHost: h\r\n" + headers + "\r\nhello"));
     auto r = c.ReadResponse();
@@ -213,7 +215,8 @@ TEST_F(ServerTest, NeverLeaksExceptionText) {
   EXPECT_EQ(r->status, 500);
   EXPECT_EQ(r->body.find("secret"), std::string::npos);
   // A non-std exception does not abort the process either; the connection stays usable.
-  ASSERT_TRUE(c.Send("GET /throw-int HTTP/1.1\r\nHost: h\r\n\r\nGET /ok HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("GET /throw-int HTTP/1.1\r\nHost: h\r\n\r\nGET /ok HTTP/1.1\r\nHost: h\r\n\r\n"));
   EXPECT_EQ(c.ReadResponse()->status, 500);
   EXPECT_EQ(c.ReadResponse()->status, 200);
 }
@@ -269,8 +272,9 @@ TEST_F(ServerTest, Http10ClosesUnlessKeepAliveIsAsked) {
 TEST_F(ServerTest, HonoursConnectionCloseFromTheClient) {
   Start();
   RawConnection c(port());
-  ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
-                     "GET /second HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+             "GET /second HTTP/1.1\r\nHost: h\r\n\r\n"));
   EXPECT_EQ(c.ReadResponse()->headers["connection"], "close");
   std::string extra;
   EXPECT_TRUE(c.WaitClosed(3s, &extra));
@@ -281,7 +285,8 @@ TEST_F(ServerTest, HonoursConnectionCloseFromTheClient) {
 TEST_F(ServerTest, SendsContinueForExpect100) {
   Start();
   RawConnection c(port());
-  ASSERT_TRUE(c.Send("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
   auto cont = c.ReadResponse();
   ASSERT_TRUE(cont.has_value());
   EXPECT_EQ(cont->status, 100);
@@ -296,7 +301,7 @@ TEST_F(ServerTest, HeadResponsesCarryNoBody) {
   auto head = c.ReadResponse(5s, /*head_request=*/true);
   ASSERT_TRUE(head.has_value());
   EXPECT_EQ(head->headers["content-length"], "9");  // "HEAD /x 0"
-  EXPECT_EQ(c.ReadResponse()->body, "GET /y 0");  // framing intact after HEAD
+  EXPECT_EQ(c.ReadResponse()->body, "GET /y 0");    // framing intact after HEAD
 }
 
 TEST_F(ServerTest, RefusesConnectionsOverTheLimit) {
@@ -356,8 +361,9 @@ TEST_F(ServerTest, DeferredAnswersKeepPipelineOrder) {
 TEST_F(ServerTest, DeferredAnswerSentInsideTheHandlerOrDropped) {
   Start();
   RawConnection c(port());
-  ASSERT_TRUE(c.Send("GET /defer-now HTTP/1.1\r\nHost: h\r\n\r\n"
-                     "GET /defer-drop HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("GET /defer-now HTTP/1.1\r\nHost: h\r\n\r\n"
+             "GET /defer-drop HTTP/1.1\r\nHost: h\r\n\r\n"));
   EXPECT_EQ(c.ReadResponse()->body, "answered inside");
   auto dropped = c.ReadResponse();
   ASSERT_TRUE(dropped.has_value());

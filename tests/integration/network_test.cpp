@@ -34,7 +34,8 @@ class NetworkTest : public ::testing::Test {
     if (!ports_.count(name)) ports_[name] = test::FreePort();
     ::mkdir(dir_.Sub(name).c_str(), 0755);
     auto node = std::make_unique<TestNode>(
-        dir_.Sub(name), test::NodeArgs(ports_[name], dir_.Sub(plugins), dir_.Sub("front"), join_url));
+        dir_.Sub(name),
+        test::NodeArgs(ports_[name], dir_.Sub(plugins), dir_.Sub("front"), join_url));
     std::string why;
     EXPECT_TRUE(node->Start(&why)) << why;
     auto& slot = nodes_[name];
@@ -68,7 +69,8 @@ class NetworkTest : public ::testing::Test {
     std::string hash;
     for (const auto& n : names) {
       const json::Value net = Network(n);
-      if (!net.is_object() || *net.find_int("members") != static_cast<int64_t>(members)) return false;
+      if (!net.is_object() || *net.find_int("members") != static_cast<int64_t>(members))
+        return false;
       const std::string h = *net.find_string("state_hash");
       if (!hash.empty() && h != hash) return false;
       hash = h;
@@ -87,7 +89,8 @@ TEST_F(NetworkTest, FiveNodesJoinOneAfterAnotherAndAgree) {
   for (size_t i = 1; i < names.size(); ++i) {
     Start(names[i], Url("a"));
     ASSERT_TRUE(test::WaitFor([&] { return IsMember(names[i]); }, 20s))
-        << names[i] << " was not admitted:\n" << nodes_[names[i]]->Log();
+        << names[i] << " was not admitted:\n"
+        << nodes_[names[i]]->Log();
   }
   ASSERT_TRUE(test::WaitFor([&] { return Converged(names, 5); }, 20s));
   const std::set<std::string> ids = MemberIds("a");
@@ -95,13 +98,18 @@ TEST_F(NetworkTest, FiveNodesJoinOneAfterAnotherAndAgree) {
   for (const auto& n : names) EXPECT_EQ(MemberIds(n), ids) << n;
   // Every node's /nodes names the same network.
   const std::string network = *nodes_["a"]->GetJson("/nodes").find_string("network");
-  for (const auto& n : names) EXPECT_EQ(*nodes_[n]->GetJson("/nodes").find_string("network"), network);
+  for (const auto& n : names)
+    EXPECT_EQ(*nodes_[n]->GetJson("/nodes").find_string("network"), network);
 }
 
 TEST_F(NetworkTest, ThreeJoinersAtOnceAreAllAdmitted) {
   Start("a");
   for (const char* n : {"b", "c", "d"}) Start(n, Url("a"));
-  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c", "d"}, 4); }, 40s))
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return Converged({"a", "b", "c", "d"}, 4);
+      },
+      40s))
       << nodes_["b"]->Log();
 }
 
@@ -130,10 +138,11 @@ test::RawResponse PostMessage(uint16_t port, const std::string& type, const json
   const auto sig = key.SignWithDomain("p2p/" + type, raw);
   if (tamper) raw[raw.size() / 2] ^= 1;
   test::RawConnection c(port);
-  c.Send("POST /p2p/" + type + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
-         std::to_string(raw.size()) + "\r\nX-Peerstack-Key: " +
-         crypto::HexEncode(key.public_key().data(), 32) + "\r\nX-Peerstack-Signature: " +
-         crypto::HexEncode(sig.data(), sig.size()) + "\r\n\r\n" + raw);
+  c.Send("POST /p2p/" + type +
+         " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(raw.size()) +
+         "\r\nX-Peerstack-Key: " + crypto::HexEncode(key.public_key().data(), 32) +
+         "\r\nX-Peerstack-Signature: " + crypto::HexEncode(sig.data(), sig.size()) + "\r\n\r\n" +
+         raw);
   auto r = c.ReadResponse();
   return r ? *r : test::RawResponse{};
 }
@@ -156,23 +165,27 @@ TEST_F(NetworkTest, ForgedApprovalsReplaysAndForgeriesAdmitNobody) {
   }
   // A stale join request (a replay of an old one) and a request for another network.
   auto stale = protocol::MakeJoinRequest(attacker, "http://127.0.0.1:9", "x", network, "aa", 1000);
-  EXPECT_EQ(PostMessage(port, "join", json::Object{{"request", stale.ToJson()}}, attacker).status, 202);
+  EXPECT_EQ(PostMessage(port, "join", json::Object{{"request", stale.ToJson()}}, attacker).status,
+            202);
   // A forged certificate: the attacker approves its own request and authors the event.
-  auto own = protocol::MakeJoinRequest(attacker, "http://127.0.0.1:9", *Network("a").find_string("code_hash"),
-                                       network, "bb", 0);
+  auto own = protocol::MakeJoinRequest(attacker, "http://127.0.0.1:9",
+                                       *Network("a").find_string("code_hash"), network, "bb", 0);
   protocol::Event e;
   e.kind = "member-added";
   e.parents = {network};  // the genesis event: a real parent
-  e.body = protocol::Ledger::MemberAddedBody(own, {protocol::MakeApproval(attacker, network, own.Hash())});
+  e.body = protocol::Ledger::MemberAddedBody(
+      own, {protocol::MakeApproval(attacker, network, own.Hash())});
   const std::string wire = protocol::Encode(*protocol::Sign(std::move(e), attacker));
   EXPECT_EQ(PostMessage(port, "event", json::Object{{"event", wire}}, attacker).status, 202);
   // A forged approval for a join nobody sponsors.
-  EXPECT_EQ(PostMessage(port, "approval",
-                        json::Object{{"approval", protocol::MakeApproval(attacker, network, own.Hash()).ToJson()},
-                                     {"request", own.Hash()}},
-                        attacker)
-                .status,
-            202);
+  EXPECT_EQ(
+      PostMessage(
+          port, "approval",
+          json::Object{{"approval", protocol::MakeApproval(attacker, network, own.Hash()).ToJson()},
+                       {"request", own.Hash()}},
+          attacker)
+          .status,
+      202);
   // Malformed JSON with a valid signature: 400, nothing changes.
   {
     const std::string raw = "{\"body\":{},\"body\":{},\"from\":\"x\"}";
@@ -180,7 +193,8 @@ TEST_F(NetworkTest, ForgedApprovalsReplaysAndForgeriesAdmitNobody) {
     test::RawConnection c(port);
     c.Send("POST /p2p/sync HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(raw.size()) +
            "\r\nX-Peerstack-Key: " + crypto::HexEncode(attacker.public_key().data(), 32) +
-           "\r\nX-Peerstack-Signature: " + crypto::HexEncode(sig.data(), sig.size()) + "\r\n\r\n" + raw);
+           "\r\nX-Peerstack-Signature: " + crypto::HexEncode(sig.data(), sig.size()) + "\r\n\r\n" +
+           raw);
     EXPECT_EQ(c.ReadResponse()->status, 400);
   }
   // Give the nodes time to (not) act: a full anti-entropy round later nothing changed.
@@ -195,7 +209,8 @@ TEST_F(NetworkTest, PeerMessagesAreLimitedPerKeyAndInAllWith429AndRetryAfter) {
   const uint16_t port = nodes_["a"]->public_port();
   const std::string network = *Network("a").find_string("id");
   auto join_from = [&](const crypto::SigningKey& k) {
-    auto req = protocol::MakeJoinRequest(k, "http://127.0.0.1:9", "aa", network, crypto::RandomHex(8), 0);
+    auto req =
+        protocol::MakeJoinRequest(k, "http://127.0.0.1:9", "aa", network, crypto::RandomHex(8), 0);
     return PostMessage(port, "join", json::Object{{"request", req.ToJson()}}, k);
   };
   // One key: two joins a second, then 429 with Retry-After.
@@ -228,7 +243,11 @@ TEST_F(NetworkTest, AMemberKilledDuringAJoinRestartsAndCatchesUp) {
   // Kill b while c's join is in flight (it needs b's approval: quorum 2 of 2).
   nodes_["b"]->process()->Stop(SIGKILL, 5s);
   Start("b");
-  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c"}, 3); }, 40s))
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return Converged({"a", "b", "c"}, 3);
+      },
+      40s))
       << nodes_["c"]->Log() << nodes_["b"]->Log();
 }
 
@@ -247,20 +266,24 @@ TEST_F(NetworkTest, TheSponsorKilledMidJoinTenTimesLosesNoAdmission) {
       test::WaitFor(
           [&] {
             const json::Value st = nodes_["a"]->Status();
-            return !st.is_object() || *st.find("network")->find_int("pending_joins") > 0 || IsMember(name);
+            return !st.is_object() || *st.find("network")->find_int("pending_joins") > 0 ||
+                   IsMember(name);
           },
           5s);
     }
     ASSERT_TRUE(nodes_["a"]->Stop(SIGKILL, 5s).has_value());
     std::string check;
-    ASSERT_EQ(test::RunCommand({"sqlite3", dir_.Sub("a/data/state.db"), "PRAGMA integrity_check;"}, &check), 0);
+    ASSERT_EQ(test::RunCommand({"sqlite3", dir_.Sub("a/data/state.db"), "PRAGMA integrity_check;"},
+                               &check),
+              0);
     ASSERT_EQ(check, "ok\n");
     Start("a");
     ASSERT_TRUE(test::WaitFor([&] { return IsMember(name); }, 30s)) << nodes_[name]->Log();
     admitted.push_back(name);
     const std::set<std::string> ids = MemberIds("a");
     for (const std::string& n : admitted) {
-      EXPECT_TRUE(ids.count(*nodes_[n]->Status().find("node")->find_string("id"))) << n << " was lost";
+      EXPECT_TRUE(ids.count(*nodes_[n]->Status().find("node")->find_string("id")))
+          << n << " was lost";
     }
   }
   EXPECT_EQ(MemberIds("a").size(), 11u);
@@ -328,7 +351,8 @@ TEST_F(NetworkTest, AFrozenMemberStallsNeitherJoinsNorSyncForTheOthers) {
     Start(name, Url("a"));
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_TRUE(test::WaitFor([&] { return IsMember(name); }, 60s)) << nodes_[name]->Log();
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 t0);
   };
   const auto healthy = timed_join("d");
   ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c", "d"}, 4); }, 20s));
@@ -339,7 +363,8 @@ TEST_F(NetworkTest, AFrozenMemberStallsNeitherJoinsNorSyncForTheOthers) {
   // 1.5x, with 300 ms for the granularity of the joiner's own timer (100 ms ticks).
   EXPECT_LE(frozen.count(), healthy.count() * 3 / 2 + 300)
       << "healthy " << healthy.count() << " ms, frozen " << frozen.count() << " ms\n"
-      << nodes_["e"]->Log() << "\n---- a\n" << nodes_["a"]->Log();
+      << nodes_["e"]->Log() << "\n---- a\n"
+      << nodes_["a"]->Log();
   ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "d", "e"}, 5); }, 20s));
   // An operator's /sync on a healthy member is not held up by the frozen one.
   const auto sync_t0 = std::chrono::steady_clock::now();
@@ -357,7 +382,11 @@ TEST_F(NetworkTest, AFrozenMemberStallsNeitherJoinsNorSyncForTheOthers) {
   EXPECT_TRUE(test::WaitFor([&] { return !c_online_in_a(); }, 20s));
   // Thawed, it catches up (it missed e's admission) and is online again.
   ASSERT_EQ(::kill(nodes_["c"]->process()->pid(), SIGCONT), 0);
-  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c", "d", "e"}, 5); }, 30s))
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return Converged({"a", "b", "c", "d", "e"}, 5);
+      },
+      30s))
       << nodes_["c"]->Log();
   EXPECT_TRUE(test::WaitFor(c_online_in_a, 20s));
 }
@@ -387,7 +416,11 @@ TEST_F(NetworkTest, AMemberLeavesAndAnAbsentOneIsEvicted) {
   ASSERT_TRUE(test::WaitFor([&] { return offline_in("a") && offline_in("b"); }, 20s));
   auto evict = nodes_["a"]->Request("POST", "/evict", "{\"id\":\"" + d_id + "\"}", true);
   ASSERT_EQ(evict->status, 202) << evict->body;
-  ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b"}, 2); }, 20s))
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return Converged({"a", "b"}, 2);
+      },
+      20s))
       << nodes_["a"]->Log() << nodes_["b"]->Log();
   EXPECT_EQ(nodes_["a"]->Request("POST", "/evict", "{\"id\":\"nobody\"}", true)->status, 404);
 }
@@ -403,7 +436,8 @@ TEST_F(NetworkTest, ThePublisherReFormsTheNetworkWhenMostMembersAreGone) {
   nodes_["b"]->process()->Stop(SIGKILL, 5s);
   nodes_["c"]->process()->Stop(SIGKILL, 5s);
   const std::string a_id = *nodes_["a"]->Status().find("node")->find_string("id");
-  auto recovered = nodes_["a"]->Request("POST", "/recover", R"({"keep":[")" + a_id + R"("]})", true);
+  auto recovered =
+      nodes_["a"]->Request("POST", "/recover", R"({"keep":[")" + a_id + R"("]})", true);
   ASSERT_EQ(recovered->status, 200) << recovered->body;
   EXPECT_EQ(*Network("a").find_int("members"), 1);
   Start("d", Url("a"));

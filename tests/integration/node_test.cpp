@@ -1,7 +1,7 @@
 // The real peerstack binary, on port 0 in a temp data dir, as a user would run it.
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -85,9 +85,12 @@ TEST_F(NodeTest, ListsItselfInNodes) {
   EXPECT_FALSE(list[0].find_string("version")->empty());
   // `peerstack id` and `peerstack status` agree with the node.
   std::string out;
-  ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "id", "--data-dir", dir_.Sub("data")}, &out), 0);
+  ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "id", "--data-dir", dir_.Sub("data")}, &out),
+            0);
   EXPECT_NE(out.find(*list[0].find_string("id")), std::string::npos) << out;
-  ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out), 0)
+  ASSERT_EQ(
+      test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out),
+      0)
       << out;
   EXPECT_NE(out.find(*nodes.find_string("network")), std::string::npos) << out;
   EXPECT_NE(out.find("reached by direct"), std::string::npos) << out;  // which path reaches it
@@ -116,9 +119,9 @@ TEST_F(NodeTest, AnswersNotModifiedForAMatchingEtag) {
 
 TEST_F(NodeTest, RefusesPathTraversal) {
   StartNode();
-  for (const char* path : {"/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt",
-                           "/%2e%2e%2fsecret.txt", "/front/../../secret.txt",
-                           "/%252e%252e/secret.txt", "/..%5csecret.txt", "/app.js%00"}) {
+  for (const char* path :
+       {"/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/%2e%2e%2fsecret.txt",
+        "/front/../../secret.txt", "/%252e%252e/secret.txt", "/..%5csecret.txt", "/app.js%00"}) {
     auto r = test::HttpGet(public_port_, path);
     ASSERT_TRUE(r.has_value()) << path;
     EXPECT_TRUE(r->status == 400 || r->status == 404) << path << " -> " << r->status;
@@ -141,11 +144,11 @@ TEST_F(NodeTest, KeepsAConnectionOpenWithoutAConnectionHeader) {
 
 TEST_F(NodeTest, Answers413ToAnOversizeBodyAndDropsThePipelinedRequest) {
   StartNode();
-  const auto requests_before =
-      *Status().find("listeners")->find("public")->find_int("requests");
+  const auto requests_before = *Status().find("listeners")->find("public")->find_int("requests");
   RawConnection c(public_port_);
-  ASSERT_TRUE(c.Send("POST /nodes HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"
-                     "GET /nodes HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST /nodes HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n"
+             "GET /nodes HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto r = c.ReadResponse();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 413);
@@ -197,7 +200,8 @@ TEST_F(NodeTest, AdminNeedsTheToken) {
 
 TEST_F(NodeTest, AdminPathsAreNotOnThePublicPort) {
   StartNode();
-  for (const char* path : {"/status", "/sync", "/join", "/releases", "/invitations", "/status/", "/sync/x"}) {
+  for (const char* path :
+       {"/status", "/sync", "/join", "/releases", "/invitations", "/status/", "/sync/x"}) {
     auto r = test::HttpGet(public_port_, path, {"Authorization: Bearer " + Token()});
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->status, 404) << path;
@@ -243,10 +247,9 @@ TEST_F(NodeTest, KeepsSecretsPrivate) {
 TEST_F(NodeTest, RefusesASecondNodeOnTheSameDataDir) {
   StartNode();
   std::string out;
-  const int rc = test::RunCommand(
-      {test::PeerstackBinary(), "run", "--data-dir", dir_.Sub("data"), "--port", "0",
-       "--admin-port", "0", "--bind", "127.0.0.1"},
-      &out);
+  const int rc = test::RunCommand({test::PeerstackBinary(), "run", "--data-dir", dir_.Sub("data"),
+                                   "--port", "0", "--admin-port", "0", "--bind", "127.0.0.1"},
+                                  &out);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("another node is running"), std::string::npos) << out;
 }
@@ -257,13 +260,21 @@ TEST_F(NodeTest, RefusesASecondNodeOnTheSameDataDir) {
 TEST_F(NodeTest, AKilledNodesPortsFileIsNeverTakenForARunningNode) {
   StartNode();
   std::string out;
-  ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out), 0) << out;
+  ASSERT_EQ(
+      test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out),
+      0)
+      << out;
   ASSERT_EQ(node_->Stop(SIGKILL), -SIGKILL);
   ASSERT_FALSE(test::ReadFileOrEmpty(dir_.Sub("data/ports.json")).empty());
-  EXPECT_NE(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out), 0);
+  EXPECT_NE(
+      test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out),
+      0);
   EXPECT_NE(out.find("no node is running"), std::string::npos) << out;
   StartNode();
-  ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out), 0) << out;
+  ASSERT_EQ(
+      test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", dir_.Sub("data")}, &out),
+      0)
+      << out;
   const json::Value ports = *json::Parse(test::ReadFileOrEmpty(dir_.Sub("data/ports.json")));
   EXPECT_EQ(*ports.find_int("public"), node_->public_port());
 }
@@ -276,8 +287,9 @@ TEST_F(NodeTest, UnderSystemdLogLinesCarryTheJournalPriorityAndNoTime) {
   struct stat st {};
   ASSERT_EQ(::stat(dir_.Sub("node.log").c_str(), &st), 0);
   const std::string stream = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-  node_ = std::make_unique<test::TestNode>(dir_.path(), std::vector<std::string>{"--front", dir_.Sub("front")},
-                                           std::map<std::string, std::string>{{"JOURNAL_STREAM", stream}});
+  node_ = std::make_unique<test::TestNode>(
+      dir_.path(), std::vector<std::string>{"--front", dir_.Sub("front")},
+      std::map<std::string, std::string>{{"JOURNAL_STREAM", stream}});
   std::string why;
   ASSERT_TRUE(node_->Start(&why)) << why;
   const std::string log = node_->Log();
@@ -316,8 +328,9 @@ TEST_F(NodeTest, TellsTheServiceManagerWhenItIsReadyAndWhenItStops) {
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
   };
-  node_ = std::make_unique<test::TestNode>(dir_.path(), std::vector<std::string>{"--front", dir_.Sub("front")},
-                                           std::map<std::string, std::string>{{"NOTIFY_SOCKET", path}});
+  node_ = std::make_unique<test::TestNode>(
+      dir_.path(), std::vector<std::string>{"--front", dir_.Sub("front")},
+      std::map<std::string, std::string>{{"NOTIFY_SOCKET", path}});
   std::string why;
   ASSERT_TRUE(node_->Start(&why)) << why;
   const std::string ready = receive(10s);
@@ -334,49 +347,67 @@ TEST(Install, AStagedInstallGivesAWorkingDaemonUnitAndSdk) {
   test::TempDir dir;
   const std::string stage = dir.Sub("stage");
   std::string out;
-  ASSERT_EQ(test::RunCommand({"cmake", "--install", PEERSTACK_BUILD_DIR, "--prefix", stage}, &out), 0) << out;
-  for (const char* f : {"bin/peerstack", "share/peerstack/plugins/libhello.so", "share/peerstack/plugins/libblog.so",
-                        "share/peerstack/front/index.html", "lib/systemd/system/peerstack.service",
-                        "include/peerstack/plugin.h", "include/peerstack/plugin.hpp",
-                        "lib/cmake/PeerstackPluginSDK/PeerstackPluginSDKConfig.cmake", "lib/pkgconfig/peerstack-plugin.pc"}) {
+  ASSERT_EQ(test::RunCommand({"cmake", "--install", PEERSTACK_BUILD_DIR, "--prefix", stage}, &out),
+            0)
+      << out;
+  for (const char* f : {"bin/peerstack", "share/peerstack/plugins/libhello.so",
+                        "share/peerstack/plugins/libblog.so", "share/peerstack/front/index.html",
+                        "lib/systemd/system/peerstack.service", "include/peerstack/plugin.h",
+                        "include/peerstack/plugin.hpp",
+                        "lib/cmake/PeerstackPluginSDK/PeerstackPluginSDKConfig.cmake",
+                        "lib/pkgconfig/peerstack-plugin.pc"}) {
     EXPECT_FALSE(test::ReadFileOrEmpty(stage + "/" + f).empty()) << f;
   }
   const std::string unit = test::ReadFileOrEmpty(stage + "/lib/systemd/system/peerstack.service");
-  EXPECT_NE(unit.find("ExecStart=" + stage + "/bin/peerstack run --data-dir ${STATE_DIRECTORY} --plugins " + stage +
+  EXPECT_NE(unit.find("ExecStart=" + stage +
+                      "/bin/peerstack run --data-dir ${STATE_DIRECTORY} --plugins " + stage +
                       "/share/peerstack/plugins"),
             std::string::npos)
       << unit;
-  for (const char* line : {"Type=notify", "StateDirectory=peerstack", "DynamicUser=yes", "NoNewPrivileges=yes",
-                           "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "RestrictAddressFamilies="}) {
+  for (const char* line :
+       {"Type=notify", "StateDirectory=peerstack", "DynamicUser=yes", "NoNewPrivileges=yes",
+        "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "RestrictAddressFamilies="}) {
     EXPECT_NE(unit.find(line), std::string::npos) << line;
   }
   // The staged daemon serves the staged app.
   const std::string data = dir.Sub("data");
-  test::Process node(stage + "/bin/peerstack",
-                     {"run", "--data-dir", data, "--port", "0", "--admin-port", "0", "--bind", "127.0.0.1", "--tunnel",
-                      "direct", "--plugins", stage + "/share/peerstack/plugins", "--front", stage + "/share/peerstack/front"},
-                     dir.Sub("node.log"));
-  ASSERT_TRUE(test::WaitFor([&] { return !test::ReadFileOrEmpty(data + "/ports.json").empty(); }, 20s))
+  test::Process node(
+      stage + "/bin/peerstack",
+      {"run", "--data-dir", data, "--port", "0", "--admin-port", "0", "--bind", "127.0.0.1",
+       "--tunnel", "direct", "--plugins", stage + "/share/peerstack/plugins", "--front",
+       stage + "/share/peerstack/front"},
+      dir.Sub("node.log"));
+  ASSERT_TRUE(
+      test::WaitFor([&] { return !test::ReadFileOrEmpty(data + "/ports.json").empty(); }, 20s))
       << test::ReadFileOrEmpty(dir.Sub("node.log"));
   const json::Value ports = *json::Parse(test::ReadFileOrEmpty(data + "/ports.json"));
   const uint16_t port = static_cast<uint16_t>(*ports.find_int("public"));
-  EXPECT_TRUE(test::WaitFor([&] { auto r = test::HttpGet(port, "/api/hello/"); return r && r->status == 200; }, 20s))
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        auto r = test::HttpGet(port, "/api/hello/");
+        return r && r->status == 200;
+      },
+      20s))
       << test::ReadFileOrEmpty(dir.Sub("node.log"));
   EXPECT_EQ(test::HttpGet(port, "/")->status, 200);
   EXPECT_EQ(node.Stop(SIGTERM, 10s), 0);
   // A C plugin compiles with the pkg-config file alone.
-  ASSERT_EQ(test::RunCommand({"sh", "-c",
-                              "cc -shared -fPIC -o " + dir.Sub("libhello.so") + " $(PKG_CONFIG_PATH=" + stage +
-                                  "/lib/pkgconfig pkg-config --cflags peerstack-plugin) " + PEERSTACK_SOURCE_DIR +
-                                  "/plugins/hello/hello.c"},
-                             &out),
+  ASSERT_EQ(test::RunCommand(
+                {"sh", "-c",
+                 "cc -shared -fPIC -o " + dir.Sub("libhello.so") + " $(PKG_CONFIG_PATH=" + stage +
+                     "/lib/pkgconfig pkg-config --cflags peerstack-plugin) " +
+                     PEERSTACK_SOURCE_DIR + "/plugins/hello/hello.c"},
+                &out),
             0)
       << out;
   std::string analyze;
   if (test::RunCommand({"sh", "-c", "command -v systemd-analyze"}, &analyze) != 0) {
     GTEST_SKIP() << "systemd-analyze is not installed: the unit file was not verified";
   }
-  EXPECT_EQ(test::RunCommand({"systemd-analyze", "verify", stage + "/lib/systemd/system/peerstack.service"}, &out), 0)
+  EXPECT_EQ(
+      test::RunCommand(
+          {"systemd-analyze", "verify", stage + "/lib/systemd/system/peerstack.service"}, &out),
+      0)
       << out;
 }
 
@@ -392,7 +423,8 @@ TEST(Cli, HelpVersionAndBadFlags) {
   EXPECT_NE(out.find("--port"), std::string::npos);
   EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "frobnicate"}, &out), 2);
   test::TempDir empty;
-  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", empty.path()}, &out), 1);
+  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", empty.path()}, &out),
+            1);
   EXPECT_NE(out.find("no node is running"), std::string::npos);
 }
 

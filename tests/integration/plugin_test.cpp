@@ -6,14 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <set>
-
-#include <atomic>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "crypto/sha256.h"
@@ -81,8 +80,9 @@ TEST_F(PluginNodeTest, ServesHelloAndABlogWhosePostsSurviveARestart) {
   ASSERT_TRUE(created.has_value());
   ASSERT_EQ(created->status, 201) << created->body;
   EXPECT_EQ(created->headers["location"], "/api/blog/posts/1");
-  ASSERT_EQ(node_->Request("POST", "/api/blog/posts", R"({"title":"Second","body":""})", true)->status,
-            201);
+  ASSERT_EQ(
+      node_->Request("POST", "/api/blog/posts", R"({"title":"Second","body":""})", true)->status,
+      201);
   auto updated = node_->Request("PUT", "/api/blog/posts/2", R"({"title":"2nd","body":"b"})", true);
   EXPECT_EQ(updated->status, 200);
   EXPECT_EQ(node_->Request("POST", "/api/blog/posts", R"({"title":""})", true)->status, 400);
@@ -121,8 +121,8 @@ TEST_F(PluginNodeTest, AFullDiskFailsWritesClearlyAndLeavesNoPartialState) {
   StartNode();
   const std::string big(50 * 1024, 'x');  // the blog's posts are at most 60 KiB
   auto post = [&](const std::string& title) {
-    return node_->Request("POST", "/api/blog/posts", R"({"title":")" + title + R"(","body":")" + big + R"("})",
-                          true);
+    return node_->Request("POST", "/api/blog/posts",
+                          R"({"title":")" + title + R"(","body":")" + big + R"("})", true);
   };
   ASSERT_EQ(post("before")->status, 201);
   // Fill the disk.
@@ -151,7 +151,8 @@ TEST_F(PluginNodeTest, AFullDiskFailsWritesClearlyAndLeavesNoPartialState) {
     }
   }
   ASSERT_EQ(failures, 1) << "a full disk never failed a write";
-  EXPECT_NE(node_->Log().find("full"), std::string::npos) << "the log says the disk is full:\n" << node_->Log();
+  EXPECT_NE(node_->Log().find("full"), std::string::npos) << "the log says the disk is full:\n"
+                                                          << node_->Log();
   EXPECT_EQ(node_->Request("GET", "/")->status, 200);
   EXPECT_EQ(node_->Request("GET", "/nodes")->status, 200);
   const json::Value during = node_->GetJson("/api/blog/posts");
@@ -163,7 +164,8 @@ TEST_F(PluginNodeTest, AFullDiskFailsWritesClearlyAndLeavesNoPartialState) {
   acknowledged.push_back("after");
   ASSERT_EQ(node_->Stop(SIGTERM), 0);
   std::string check;
-  ASSERT_EQ(test::RunCommand({"sqlite3", data + "/state.db", "PRAGMA integrity_check;"}, &check), 0);
+  ASSERT_EQ(test::RunCommand({"sqlite3", data + "/state.db", "PRAGMA integrity_check;"}, &check),
+            0);
   EXPECT_EQ(check, "ok\n");
   StartNode();
   const json::Value after = node_->GetJson("/api/blog/posts");
@@ -193,9 +195,11 @@ TEST_F(PluginNodeTest, AHundredKillsMidWriteLoseNoAcknowledgedWrite) {
     m.version = *net.find_int("release") + 1;
     m.created_ms = 1;
     m.expires_ms = 4'000'000'000'000;
-    m.files = {{"plugin", "libblog.so", crypto::Sha256Hex(blog), static_cast<int64_t>(blog.size())}};
-    return json::Serialize(json::Object{{"manifest", m.ToJson()},
-                                        {"signatures", protocol::ToJson({protocol::SignManifest(*key, m)})}});
+    m.files = {
+        {"plugin", "libblog.so", crypto::Sha256Hex(blog), static_cast<int64_t>(blog.size())}};
+    return json::Serialize(
+        json::Object{{"manifest", m.ToJson()},
+                     {"signatures", protocol::ToJson({protocol::SignManifest(*key, m)})}});
   };
   auto write_request = [&](bool release, std::string* title) {
     std::string path = "/api/blog/posts", body;
@@ -209,7 +213,8 @@ TEST_F(PluginNodeTest, AHundredKillsMidWriteLoseNoAcknowledgedWrite) {
     return "POST " + path + " HTTP/1.1\r\nHost: x\r\n" + node_->AuthHeader() +
            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   };
-  auto record = [&](const std::optional<test::RawResponse>& r, bool release, const std::string& title) {
+  auto record = [&](const std::optional<test::RawResponse>& r, bool release,
+                    const std::string& title) {
     if (!r || r->status != 201) return;
     if (release) {
       auto v = json::Parse(r->body);
@@ -226,7 +231,8 @@ TEST_F(PluginNodeTest, AHundredKillsMidWriteLoseNoAcknowledgedWrite) {
     ASSERT_TRUE(posts.is_object()) << node_->Log();
     std::set<std::string> titles;
     for (const auto& p : posts.find("posts")->as_array()) titles.insert(*p.find_string("title"));
-    for (const std::string& t : acknowledged_posts) ASSERT_TRUE(titles.count(t)) << t << " was lost";
+    for (const std::string& t : acknowledged_posts)
+      ASSERT_TRUE(titles.count(t)) << t << " was lost";
     const int64_t release = *node_->Status().find("network")->find_int("release");
     ASSERT_GE(release, acknowledged_release);
     // A few writes answered, then one in flight when the process dies.
@@ -244,7 +250,9 @@ TEST_F(PluginNodeTest, AHundredKillsMidWriteLoseNoAcknowledgedWrite) {
     ASSERT_TRUE(node_->Stop(SIGKILL, 5s).has_value());
     record(c.ReadResponse(1s), rel, title);  // answered before it died: acknowledged
     std::string check;
-    ASSERT_EQ(test::RunCommand({"sqlite3", dir_.Sub("data/state.db"), "PRAGMA integrity_check;"}, &check), 0);
+    ASSERT_EQ(
+        test::RunCommand({"sqlite3", dir_.Sub("data/state.db"), "PRAGMA integrity_check;"}, &check),
+        0);
     ASSERT_EQ(check, "ok\n");
   }
   EXPECT_GE(acknowledged_posts.size(), 50u);
@@ -269,8 +277,8 @@ TEST_F(PluginNodeTest, PrivateRoutesAnswerOnlyOnTheAdminListener) {
 
 TEST_F(PluginNodeTest, RefusesBrokenPluginsWithTheirReasonAndServesTheRest) {
   test::CopyFile(test::BuiltPlugin("hello"), Plugins("libhello.so"));
-  for (const char* f : {"good", "wrong_major", "newer_minor", "no_entry", "bad_route",
-                        "init_fails", "undefined_symbol"}) {
+  for (const char* f : {"good", "wrong_major", "newer_minor", "no_entry", "bad_route", "init_fails",
+                        "undefined_symbol"}) {
     test::CopyFile(test::FixturePlugin(f), Plugins(std::string("lib") + f + ".so"));
   }
   // Sorted after libhello.so, so the real hello keeps its name.
@@ -356,11 +364,11 @@ TEST_F(PluginNodeTest, DevModeLoadsADroppedInPluginWithoutRestart) {
   StartNode({"--dev"});
   EXPECT_EQ(node_->Request("GET", "/api/hello/")->status, 404);
   test::CopyFile(test::BuiltPlugin("hello"), Plugins("libhello.so"));
-  EXPECT_TRUE(test::WaitFor(
-      [&] { return node_->Request("GET", "/api/hello/")->status == 200; }, 30s));
+  EXPECT_TRUE(
+      test::WaitFor([&] { return node_->Request("GET", "/api/hello/")->status == 200; }, 30s));
   std::filesystem::remove(Plugins("libhello.so"));
-  EXPECT_TRUE(test::WaitFor(
-      [&] { return node_->Request("GET", "/api/hello/")->status == 404; }, 30s));
+  EXPECT_TRUE(
+      test::WaitFor([&] { return node_->Request("GET", "/api/hello/")->status == 404; }, 30s));
 }
 
 TEST_F(PluginNodeTest, DevModeHotSwapFailsNoRequest) {
@@ -372,8 +380,8 @@ TEST_F(PluginNodeTest, DevModeHotSwapFailsNoRequest) {
   auto hammer = [&] {
     test::RawConnection c(node_->public_port());
     for (int i = 0; i < 200000 && !stop; ++i) {
-      auto r = c.Send("GET /api/hello/ HTTP/1.1\r\nHost: x\r\n\r\n") ? c.ReadResponse(5s)
-                                                                    : std::nullopt;
+      auto r =
+          c.Send("GET /api/hello/ HTTP/1.1\r\nHost: x\r\n\r\n") ? c.ReadResponse(5s) : std::nullopt;
       if (!r || r->status != 200) {
         ++failed;
         return;
@@ -404,30 +412,42 @@ TEST_F(PluginNodeTest, DevModeHotSwapFailsNoRequest) {
 TEST_F(PluginNodeTest, AnAppMadeByInitBuildsAgainstTheInstalledSdkAndServesBothRoutes) {
   std::string out;
   const std::string prefix = dir_.Sub("sdk");
-  ASSERT_EQ(test::RunCommand({"cmake", "--install", PEERSTACK_BUILD_DIR, "--prefix", prefix, "--component", "sdk"}, &out), 0)
+  ASSERT_EQ(test::RunCommand({"cmake", "--install", PEERSTACK_BUILD_DIR, "--prefix", prefix,
+                              "--component", "sdk"},
+                             &out),
+            0)
       << out;
   const std::string app = dir_.Sub("my-app");
   ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "init", app}, &out), 0) << out;
   EXPECT_NE(out.find("wrote the app my-app"), std::string::npos) << out;
   EXPECT_NE(test::RunCommand({test::PeerstackBinary(), "init", app}, &out), 0);
   EXPECT_NE(out.find("not empty"), std::string::npos) << out;
-  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "init", dir_.Sub("other"), "--name", "Bad Name"}, &out), 2);
+  EXPECT_EQ(test::RunCommand(
+                {test::PeerstackBinary(), "init", dir_.Sub("other"), "--name", "Bad Name"}, &out),
+            2);
   const std::string readme = test::ReadFileOrEmpty(app + "/README.md");
-  for (const char* step : {"cmake -S . -B build", "peerstack run --dev", "peerstack release create"}) {
+  for (const char* step :
+       {"cmake -S . -B build", "peerstack run --dev", "peerstack release create"}) {
     EXPECT_NE(readme.find(step), std::string::npos) << step;
   }
-  ASSERT_EQ(test::RunCommand({"cmake", "-S", app, "-B", app + "/build", "-DCMAKE_PREFIX_PATH=" + prefix}, &out), 0) << out;
+  ASSERT_EQ(test::RunCommand(
+                {"cmake", "-S", app, "-B", app + "/build", "-DCMAKE_PREFIX_PATH=" + prefix}, &out),
+            0)
+      << out;
   ASSERT_EQ(test::RunCommand({"cmake", "--build", app + "/build"}, &out), 0) << out;
   node_ = std::make_unique<test::TestNode>(
-      dir_.path(), std::vector<std::string>{"--dev", "--plugins", app + "/build/plugins", "--front", app + "/front"});
+      dir_.path(), std::vector<std::string>{"--dev", "--plugins", app + "/build/plugins", "--front",
+                                            app + "/front"});
   std::string why;
   ASSERT_TRUE(node_->Start(&why)) << why;
   auto page = node_->Request("GET", "/");
   ASSERT_TRUE(page.has_value());
   EXPECT_NE(page->body.find("/api/my-app/messages"), std::string::npos) << page->body;
-  ASSERT_TRUE(test::WaitFor([&] { return node_->Request("GET", "/api/my-app/messages")->status == 200; }, 30s))
+  ASSERT_TRUE(test::WaitFor(
+      [&] { return node_->Request("GET", "/api/my-app/messages")->status == 200; }, 30s))
       << node_->Log();
-  EXPECT_EQ(node_->Request("POST", "/api/my-app/messages", R"({"text":"hi"})")->status, 405);  // public: no
+  EXPECT_EQ(node_->Request("POST", "/api/my-app/messages", R"({"text":"hi"})")->status,
+            405);  // public: no
   auto posted = node_->Request("POST", "/api/my-app/messages", R"({"text":"hi"})", true);
   ASSERT_TRUE(posted.has_value());
   EXPECT_EQ(posted->status, 201) << posted->body << node_->Log();
@@ -459,11 +479,12 @@ TEST_F(PluginNodeTest, AnOutOfTreePluginBuiltAgainstTheInstalledSdkAnswers) {
   const std::string prefix10 = dir_.Sub("sdk-1.0");
   std::filesystem::copy(prefix, prefix10, std::filesystem::copy_options::recursive);
   for (const char* h : {"plugin.h", "plugin.hpp"}) {
-    std::filesystem::copy_file(std::string(PEERSTACK_SOURCE_DIR) + "/tests/fixtures/sdk-1.0/peerstack/" + h,
-                               prefix10 + "/include/peerstack/" + h,
-                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(
+        std::string(PEERSTACK_SOURCE_DIR) + "/tests/fixtures/sdk-1.0/peerstack/" + h,
+        prefix10 + "/include/peerstack/" + h, std::filesystem::copy_options::overwrite_existing);
   }
-  std::filesystem::copy(std::string(PEERSTACK_SOURCE_DIR) + "/plugin-sdk/examples/quickstart", dir_.Sub("greet10"));
+  std::filesystem::copy(std::string(PEERSTACK_SOURCE_DIR) + "/plugin-sdk/examples/quickstart",
+                        dir_.Sub("greet10"));
   ASSERT_EQ(test::RunCommand({"cmake", "-S", dir_.Sub("greet10"), "-B", dir_.Sub("greet10/build"),
                               "-DCMAKE_PREFIX_PATH=" + prefix10, "-DCMAKE_BUILD_TYPE=Release"},
                              &out),
@@ -474,11 +495,13 @@ TEST_F(PluginNodeTest, AnOutOfTreePluginBuiltAgainstTheInstalledSdkAnswers) {
   // then the 1.1 one replaces it.
   StartNode({"--dev"});
   test::CopyFile(dir_.Sub("greet10/build/libgreet.so"), Plugins("libgreet.so"));
-  ASSERT_TRUE(test::WaitFor([&] { return node_->Request("GET", "/api/greet/")->status == 200; },
-                            30s))
+  ASSERT_TRUE(
+      test::WaitFor([&] { return node_->Request("GET", "/api/greet/")->status == 200; }, 30s))
       << node_->Log();
-  const std::string sha10 = crypto::Sha256Hex(test::ReadFileOrEmpty(dir_.Sub("greet10/build/libgreet.so")));
-  const std::string sha11 = crypto::Sha256Hex(test::ReadFileOrEmpty(dir_.Sub("greet/build/libgreet.so")));
+  const std::string sha10 =
+      crypto::Sha256Hex(test::ReadFileOrEmpty(dir_.Sub("greet10/build/libgreet.so")));
+  const std::string sha11 =
+      crypto::Sha256Hex(test::ReadFileOrEmpty(dir_.Sub("greet/build/libgreet.so")));
   ASSERT_NE(sha10, sha11) << "the two headers made the same library";
   auto loaded_sha = [&] {
     const json::Value st = node_->Status();
@@ -501,9 +524,9 @@ TEST_F(PluginNodeTest, AnOutOfTreePluginBuiltAgainstTheInstalledSdkAnswers) {
   EXPECT_NE(g.find_string("greeting")->find("hi from "), std::string::npos);
   EXPECT_EQ(*node_->GetJson("/api/greet/ada").find_string("greeting"), "hi, ada");
   // Only the entry point is exported.
-  ASSERT_EQ(test::RunCommand({"nm", "-D", "--defined-only", dir_.Sub("greet/build/libgreet.so")},
-                             &out),
-            0);
+  ASSERT_EQ(
+      test::RunCommand({"nm", "-D", "--defined-only", dir_.Sub("greet/build/libgreet.so")}, &out),
+      0);
   EXPECT_NE(out.find("peerstack_plugin_entry"), std::string::npos);
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
 }

@@ -1,5 +1,7 @@
 // Peer relays in-process: a relay server, the relay provider of a "NATed" node, and the
 // node's public listener (an http::Server) reached only through the relay.
+#include "tunnel/relay.h"
+
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -14,7 +16,6 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "support/test_support.h"
-#include "tunnel/relay.h"
 
 namespace peerstack::tunnel {
 namespace {
@@ -66,7 +67,8 @@ class RelayTest : public ::testing::Test {
 
 TEST_F(RelayTest, AMemberIsReachableThroughTheRelay) {
   auto relay = MakeRelay();
-  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, Deliver());
+  auto provider =
+      MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, Deliver());
   auto url = provider->Open();
   ASSERT_TRUE(url.ok()) << url.status().ToString();
   EXPECT_TRUE(provider->Alive());
@@ -102,10 +104,12 @@ TEST_F(RelayTest, AMemberIsReachableThroughTheRelay) {
 TEST_F(RelayTest, OnlyMembersMayReserveARelay) {
   auto relay = MakeRelay();
   const auto stranger = crypto::SigningKey::Generate();
-  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, stranger, Deliver());
+  auto provider =
+      MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, stranger, Deliver());
   auto url = provider->Open();
   ASSERT_FALSE(url.ok());
-  EXPECT_NE(url.status().message().find("only members"), std::string::npos) << url.status().message();
+  EXPECT_NE(url.status().message().find("only members"), std::string::npos)
+      << url.status().message();
   EXPECT_EQ(relay->relayed_nodes(), 0u);
 }
 
@@ -115,7 +119,8 @@ TEST_F(RelayTest, OnlyMembersMayReserveARelay) {
 TEST_F(RelayTest, AJoiningNodeGetsATimeLimitedSlot) {
   auto relay = MakeRelay(64, 4, 500ms);
   const auto joiner = crypto::SigningKey::Generate(), other = crypto::SigningKey::Generate();
-  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, joiner, Deliver());
+  auto provider =
+      MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, joiner, Deliver());
   auto url = provider->Open();
   ASSERT_TRUE(url.ok()) << url.status().ToString();
   http::ClientRequest req;
@@ -133,18 +138,20 @@ TEST_F(RelayTest, AJoiningNodeGetsATimeLimitedSlot) {
   EXPECT_TRUE(test::WaitFor([&] { return relay->relayed_nodes() == 0; }, 5s));
   auto again = second->Open();
   ASSERT_FALSE(again.ok());
-  EXPECT_NE(again.status().message().find("had a joiner slot recently"), std::string::npos) << again.status().message();
+  EXPECT_NE(again.status().message().find("had a joiner slot recently"), std::string::npos)
+      << again.status().message();
   // Members are not affected.
-  auto member = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, Deliver());
+  auto member =
+      MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, Deliver());
   EXPECT_TRUE(member->Open().ok());
 }
 
 TEST_F(RelayTest, MovesToAnotherRelayWhenItsRelayDies) {
   auto first = MakeRelay();
   auto second = MakeRelay();
-  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(first->port()),
-                                     "127.0.0.1:" + std::to_string(second->port())},
-                                    member_, Deliver());
+  auto provider = MakeRelayProvider(
+      {"127.0.0.1:" + std::to_string(first->port()), "127.0.0.1:" + std::to_string(second->port())},
+      member_, Deliver());
   auto url = provider->Open();
   ASSERT_TRUE(url.ok());
   first->Stop();
@@ -161,7 +168,8 @@ TEST_F(RelayTest, MovesToAnotherRelayWhenItsRelayDies) {
 
 TEST_F(RelayTest, CapsConnectionsPerRelayedNode) {
   auto relay = MakeRelay(/*max_connections=*/1);
-  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, Deliver());
+  auto provider =
+      MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, Deliver());
   auto url = provider->Open();
   ASSERT_TRUE(url.ok());
   test::RawConnection first(PortOf(*url));
@@ -173,7 +181,8 @@ TEST_F(RelayTest, CapsConnectionsPerRelayedNode) {
 
 size_t ThreadCount() {
   size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task"))
+    ++n;
   return n;
 }
 
@@ -217,7 +226,8 @@ TEST_F(RelayTest, SilentStrangersCostNoThreadsAndAreCappedPerAddress) {
   EXPECT_LE(ThreadCount(), before + 1) << "no thread per connection:" << ThreadNames();
   for (const int fd : silent) ::close(fd);
   // Once they hang up, their address may handshake again: a member gets its port.
-  auto provider = MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, Deliver());
+  auto provider =
+      MakeRelayProvider({"127.0.0.1:" + std::to_string(relay->port())}, member_, Deliver());
   EXPECT_TRUE(test::WaitFor([&] { return provider->Open().ok(); }, 5s));
 }
 

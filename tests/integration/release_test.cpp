@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <set>
-#include <filesystem>
 #include <thread>
 
 #include "json/json.h"
@@ -37,19 +37,23 @@ class ReleaseTest : public ::testing::Test {
   }
 
   TestNode& Start(const std::string& name, const std::string& app, const std::string& join = "",
-                  std::vector<std::string> extra = {}, std::map<std::string, std::string> env = {}) {
+                  std::vector<std::string> extra = {},
+                  std::map<std::string, std::string> env = {}) {
     if (!ports_.count(name)) ports_[name] = test::FreePort();
     ::mkdir(dir_.Sub(name).c_str(), 0755);
     extra.insert(extra.begin(), {"--tunnel", "direct"});
     auto node = std::make_unique<TestNode>(
-        dir_.Sub(name), test::NodeArgs(ports_[name], app + "/plugins", app + "/front", join, extra), env);
+        dir_.Sub(name), test::NodeArgs(ports_[name], app + "/plugins", app + "/front", join, extra),
+        env);
     std::string why;
     EXPECT_TRUE(node->Start(&why)) << why;
     auto& slot = nodes_[name];
     slot = std::move(node);
     return *slot;
   }
-  std::string Url(const std::string& name) { return "http://127.0.0.1:" + std::to_string(ports_.at(name)); }
+  std::string Url(const std::string& name) {
+    return "http://127.0.0.1:" + std::to_string(ports_.at(name));
+  }
   std::string DataDir(const std::string& name) { return nodes_.at(name)->data_dir(); }
   std::string Key(const std::string& name) { return DataDir(name) + "/node.key"; }
 
@@ -94,12 +98,18 @@ class ReleaseTest : public ::testing::Test {
   int releases_ = 0;
 };
 
-TEST_F(ReleaseTest, APublishedReleaseRollsOutUnderLoadWithoutAFailedRequestAndAnOfflineNodeCatchesUp) {
+TEST_F(ReleaseTest,
+       APublishedReleaseRollsOutUnderLoadWithoutAFailedRequestAndAnOfflineNodeCatchesUp) {
   const std::string v0 = V0();
   Start("a", v0);
   Start("b", v0, Url("a"));
   Start("c", v0, Url("a"));
-  ASSERT_TRUE(test::WaitFor([&] { return AllMembers({"a", "b", "c"}); }, 30s)) << nodes_["c"]->Log();
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return AllMembers({"a", "b", "c"});
+      },
+      30s))
+      << nodes_["c"]->Log();
   ASSERT_EQ(nodes_["c"]->Stop(SIGTERM), 0);  // offline during the release
 
   // Load on a and b: plugin calls and frontend files, counting every answer that is not 200.
@@ -121,12 +131,15 @@ TEST_F(ReleaseTest, APublishedReleaseRollsOutUnderLoadWithoutAFailedRequestAndAn
     }
   }
   ASSERT_TRUE(test::WaitFor([&] { return requests > 40; }, 10s));
-  const std::string v1 = MakeApp("v1", {{"libhello.so", test::BuiltPlugin("hello")}, {"libgood.so", test::FixturePlugin("good")}},
-                                 {{"index.html", "<h1>v1</h1>"}, {"app.js", "// v1\n"}, {"assets/new.css", "b{}"}});
+  const std::string v1 = MakeApp(
+      "v1",
+      {{"libhello.so", test::BuiltPlugin("hello")}, {"libgood.so", test::FixturePlugin("good")}},
+      {{"index.html", "<h1>v1</h1>"}, {"app.js", "// v1\n"}, {"assets/new.css", "b{}"}});
   std::string out;
   ASSERT_EQ(Publish(v1, "a", {Key("a")}, {}, &out), 0) << out;
   EXPECT_NE(out.find("published release 1"), std::string::npos) << out;
-  ASSERT_TRUE(test::WaitFor([&] { return Get("a", "/app.js") == "// v1\n" && Get("b", "/app.js") == "// v1\n"; }, 20s))
+  ASSERT_TRUE(test::WaitFor(
+      [&] { return Get("a", "/app.js") == "// v1\n" && Get("b", "/app.js") == "// v1\n"; }, 20s))
       << nodes_["b"]->Log();
   const int before = requests;
   ASSERT_TRUE(test::WaitFor([&] { return requests > before + 40; }, 10s));
@@ -147,14 +160,16 @@ TEST_F(ReleaseTest, APublishedReleaseRollsOutUnderLoadWithoutAFailedRequestAndAn
   // c comes back: it learns of the release from the ledger and catches up by itself.
   std::string why;
   ASSERT_TRUE(nodes_["c"]->Start(&why)) << why;
-  ASSERT_TRUE(test::WaitFor([&] { return Get("c", "/app.js") == "// v1\n"; }, 20s)) << nodes_["c"]->Log();
+  ASSERT_TRUE(test::WaitFor([&] { return Get("c", "/app.js") == "// v1\n"; }, 20s))
+      << nodes_["c"]->Log();
   // Everyone reports healthy: /nodes shows each member's release, `release status` says so.
   ASSERT_TRUE(test::WaitFor(
       [&] {
         const json::Value nodes = nodes_["a"]->GetJson("/nodes");
         if (!nodes.is_object()) return false;
         int on_1 = 0;
-        for (const auto& n : nodes.find("nodes")->as_array()) on_1 += n.find_int("release") && *n.find_int("release") == 1;
+        for (const auto& n : nodes.find("nodes")->as_array())
+          on_1 += n.find_int("release") && *n.find_int("release") == 1;
         return on_1 == 3;
       },
       20s));
@@ -175,26 +190,31 @@ TEST_F(ReleaseTest, AFrozenMemberStallsNoOneElsesSwitchAndCatchesUpWhenItThaws) 
     pid_t pid;
     ~Thaw() { ::kill(pid, SIGCONT); }
   } thaw{nodes_["c"]->process()->pid()};
-  const std::string v1 = MakeApp("v1", {{"libhello.so", test::BuiltPlugin("hello")}},
-                                 {{"index.html", "<h1>v1</h1>"}, {"app.js", std::string(50000, 'j')}});
+  const std::string v1 =
+      MakeApp("v1", {{"libhello.so", test::BuiltPlugin("hello")}},
+              {{"index.html", "<h1>v1</h1>"}, {"app.js", std::string(50000, 'j')}});
   std::string out;
   const auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(Publish(v1, "a", {Key("a")}, {}, &out), 0) << out;
   for (const char* n : {"a", "b", "d"}) {
-    ASSERT_TRUE(test::WaitFor([&] { return Get(n, "/index.html") == "<h1>v1</h1>"; }, 20s)) << n << nodes_[n]->Log();
+    ASSERT_TRUE(test::WaitFor([&] { return Get(n, "/index.html") == "<h1>v1</h1>"; }, 20s))
+        << n << nodes_[n]->Log();
   }
   // Well inside the fetch deadline a frozen peer could cost (2 s + size / 256 KiB/s).
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
   ::kill(nodes_["c"]->process()->pid(), SIGCONT);
-  ASSERT_TRUE(test::WaitFor([&] { return Get("c", "/index.html") == "<h1>v1</h1>"; }, 30s)) << nodes_["c"]->Log();
+  ASSERT_TRUE(test::WaitFor([&] { return Get("c", "/index.html") == "<h1>v1</h1>"; }, 30s))
+      << nodes_["c"]->Log();
   EXPECT_EQ(Get("c", "/app.js"), std::string(50000, 'j'));
 }
 
 TEST_F(ReleaseTest, AJoinerWhoseCodeIsBehindInstallsTheReleaseItIsToldAndJoins) {
   const std::string v0 = V0();
   Start("a", v0);
-  const std::string v1 = MakeApp("v1", {{"libgood.so", test::FixturePlugin("good")}}, {{"index.html", "v1"}});
-  const std::string v2 = MakeApp("v2", {{"libgood.so", test::FixturePlugin("good")}}, {{"index.html", "v2"}, {"app.js", "2"}});
+  const std::string v1 =
+      MakeApp("v1", {{"libgood.so", test::FixturePlugin("good")}}, {{"index.html", "v1"}});
+  const std::string v2 = MakeApp("v2", {{"libgood.so", test::FixturePlugin("good")}},
+                                 {{"index.html", "v2"}, {"app.js", "2"}});
   std::string out;
   ASSERT_EQ(Publish(v1, "a", {Key("a")}, {}, &out), 0) << out;
   ASSERT_TRUE(test::WaitFor([&] { return RunningVersion("a") == 1; }, 20s));
@@ -202,7 +222,8 @@ TEST_F(ReleaseTest, AJoinerWhoseCodeIsBehindInstallsTheReleaseItIsToldAndJoins) 
   ASSERT_TRUE(test::WaitFor([&] { return RunningVersion("a") == 2; }, 20s));
   // x has the files of release 0, which the network no longer accepts (only 2 and 1).
   Start("x", v0, Url("a"));
-  ASSERT_TRUE(test::WaitFor([&] { return Members("x") == 2 && Members("a") == 2; }, 30s)) << nodes_["x"]->Log();
+  ASSERT_TRUE(test::WaitFor([&] { return Members("x") == 2 && Members("a") == 2; }, 30s))
+      << nodes_["x"]->Log();
   EXPECT_EQ(RunningVersion("x"), 2);
   EXPECT_EQ(Get("x", "/app.js"), "2");
   const std::string log = nodes_["x"]->Log();
@@ -218,8 +239,9 @@ TEST_F(ReleaseTest, PeersThatServeTamperedOrStalledBlobsAreDroppedForTheNext) {
   Start("c", v0, Url("a"));
   Start("d", v0, Url("a"));
   ASSERT_TRUE(test::WaitFor([&] { return AllMembers({"a", "b", "c", "d"}); }, 30s));
-  const std::string v1 = MakeApp("v1", {{"libhello.so", test::BuiltPlugin("hello")}},
-                                 {{"index.html", "<h1>v1</h1>"}, {"app.js", std::string(100000, 'v')}});
+  const std::string v1 =
+      MakeApp("v1", {{"libhello.so", test::BuiltPlugin("hello")}},
+              {{"index.html", "<h1>v1</h1>"}, {"app.js", std::string(100000, 'v')}});
   // c has the bytes already (an honest mirror): put them in its store.
   store::BlobStore c_blobs(DataDir("c") + "/blobs");
   for (const char* f : {"front/index.html", "front/app.js", "plugins/libhello.so"}) {
@@ -228,7 +250,8 @@ TEST_F(ReleaseTest, PeersThatServeTamperedOrStalledBlobsAreDroppedForTheNext) {
   std::string out;
   ASSERT_EQ(Publish(v1, "a", {Key("a")}, {}, &out), 0) << out;
   for (const char* n : {"a", "b", "c", "d"}) {
-    ASSERT_TRUE(test::WaitFor([&] { return Get(n, "/index.html") == "<h1>v1</h1>"; }, 40s)) << n << nodes_[n]->Log();
+    ASSERT_TRUE(test::WaitFor([&] { return Get(n, "/index.html") == "<h1>v1</h1>"; }, 40s))
+        << n << nodes_[n]->Log();
   }
   // b and d asked the author first: its bytes did not hash to the manifest's, and nothing of
   // them was served; what they serve is the real file.
@@ -254,15 +277,20 @@ TEST_F(ReleaseTest, TheLedgerRefusesWhatPublishersDidNotSignAndTheNodeKeepsServi
   }
   EXPECT_NE(Cli({"keygen", pub[0]}, &out), 0) << "never overwrites a key";
   const std::string v0 = V0();
-  Start("a", v0, "", {"--publisher-key", pub[0] + "," + pub[1] + "," + pub[2], "--publisher-threshold", "2"});
-  const std::string v1 = MakeApp("v1", {{"libhello.so", test::BuiltPlugin("hello")}}, {{"index.html", "v1"}});
+  Start("a", v0, "",
+        {"--publisher-key", pub[0] + "," + pub[1] + "," + pub[2], "--publisher-threshold", "2"});
+  const std::string v1 =
+      MakeApp("v1", {{"libhello.so", test::BuiltPlugin("hello")}}, {{"index.html", "v1"}});
   EXPECT_NE(Publish(v1, "a", {pub[0]}, {}, &out), 0);
   EXPECT_NE(out.find("needs 2"), std::string::npos) << out;
   EXPECT_NE(Publish(v1, "a", {pub[0], pub[3]}, {}, &out), 0);
   EXPECT_NE(out.find("not a publisher"), std::string::npos) << out;
-  EXPECT_NE(Publish(v1, "a", {pub[0], Key("a")}, {}, &out), 0) << "the node's key is no publisher here";
+  EXPECT_NE(Publish(v1, "a", {pub[0], Key("a")}, {}, &out), 0)
+      << "the node's key is no publisher here";
   // The same publishers' signatures over a manifest for another network.
-  EXPECT_NE(Publish(v1, "a", {pub[0], pub[1]}, {"--network", std::string(64, 'e'), "--version", "1"}, &out), 0);
+  EXPECT_NE(Publish(v1, "a", {pub[0], pub[1]},
+                    {"--network", std::string(64, 'e'), "--version", "1"}, &out),
+            0);
   EXPECT_NE(out.find("for network"), std::string::npos) << out;
   EXPECT_EQ(Get("a", "/index.html"), "<h1>v0</h1>") << "nothing refused changed what runs";
 
@@ -273,7 +301,8 @@ TEST_F(ReleaseTest, TheLedgerRefusesWhatPublishersDidNotSignAndTheNodeKeepsServi
   EXPECT_NE(out.find("no rollback"), std::string::npos) << out;
 
   // Expired: the node says so and keeps serving it.
-  const std::string v2 = MakeApp("v2", {{"libhello.so", test::BuiltPlugin("hello")}}, {{"index.html", "v2"}});
+  const std::string v2 =
+      MakeApp("v2", {{"libhello.so", test::BuiltPlugin("hello")}}, {{"index.html", "v2"}});
   ASSERT_EQ(Publish(v2, "a", {pub[0], pub[1]}, {"--expires", "1s"}, &out), 0) << out;
   ASSERT_TRUE(test::WaitFor(
       [&] {
@@ -285,7 +314,8 @@ TEST_F(ReleaseTest, TheLedgerRefusesWhatPublishersDidNotSignAndTheNodeKeepsServi
 
   // A release listing a "plugin" that is not one: it does not start, the node reports the
   // failure and keeps serving release 2.
-  const std::string v3 = MakeApp("v3", {{"libhello.so", test::BuiltPlugin("hello")}}, {{"index.html", "v3"}});
+  const std::string v3 =
+      MakeApp("v3", {{"libhello.so", test::BuiltPlugin("hello")}}, {{"index.html", "v3"}});
   test::WriteFile(v3 + "/plugins/libnotes.so", "not a shared library\n");
   ASSERT_EQ(Publish(v3, "a", {pub[1], pub[2]}, {}, &out), 0) << out;
   ASSERT_TRUE(test::WaitFor([&] { return !Release("a").find("failed")->as_array().empty(); }, 20s));
@@ -297,15 +327,25 @@ TEST_F(ReleaseTest, TheLedgerRefusesWhatPublishersDidNotSignAndTheNodeKeepsServi
 
   // Rotation after a lost key: the current threshold signs the change to {k4}, 1 of 1.
   const std::string rot = dir_.Sub("rotate.json");
-  ASSERT_EQ(Cli({"release", "rotate", "--publisher-key", pub[3], "--threshold", "1", "--data-dir", DataDir("a"), "-o", rot}, &out), 0) << out;
+  ASSERT_EQ(Cli({"release", "rotate", "--publisher-key", pub[3], "--threshold", "1", "--data-dir",
+                 DataDir("a"), "-o", rot},
+                &out),
+            0)
+      << out;
   ASSERT_EQ(Cli({"release", "sign", rot, "--key", pub[3]}, &out), 0);
-  EXPECT_NE(Cli({"release", "publish", rot, "--data-dir", DataDir("a")}, &out), 0) << "the new key alone cannot";
+  EXPECT_NE(Cli({"release", "publish", rot, "--data-dir", DataDir("a")}, &out), 0)
+      << "the new key alone cannot";
   EXPECT_NE(out.find("not a publisher"), std::string::npos) << out;
-  ASSERT_EQ(Cli({"release", "rotate", "--publisher-key", pub[3], "--threshold", "1", "--data-dir", DataDir("a"), "-o", rot}, &out), 0) << out;
+  ASSERT_EQ(Cli({"release", "rotate", "--publisher-key", pub[3], "--threshold", "1", "--data-dir",
+                 DataDir("a"), "-o", rot},
+                &out),
+            0)
+      << out;
   ASSERT_EQ(Cli({"release", "sign", rot, "--key", pub[0]}, &out), 0);
   ASSERT_EQ(Cli({"release", "sign", rot, "--key", pub[1]}, &out), 0);
   ASSERT_EQ(Cli({"release", "publish", rot, "--data-dir", DataDir("a")}, &out), 0) << out;
-  const std::string v4 = MakeApp("v4", {{"libhello.so", test::BuiltPlugin("hello")}}, {{"index.html", "v4"}});
+  const std::string v4 =
+      MakeApp("v4", {{"libhello.so", test::BuiltPlugin("hello")}}, {{"index.html", "v4"}});
   EXPECT_NE(Publish(v4, "a", {pub[0], pub[1]}, {}, &out), 0) << "the old keys sign nothing now";
   ASSERT_EQ(Publish(v4, "a", {pub[3]}, {}, &out), 0) << out;
   ASSERT_TRUE(test::WaitFor([&] { return Get("a", "/index.html") == "v4"; }, 20s));
@@ -318,10 +358,15 @@ TEST_F(ReleaseTest, AStagedRolloutHaltsOnFailuresAndItsFirstStageGoesBack) {
   for (size_t i = 1; i < names.size(); ++i) Start(names[i], v0, Url("a"));
   ASSERT_TRUE(test::WaitFor([&] { return AllMembers(names); }, 40s));
   // Release 1's plugin fails every call: the first stage sees it under traffic.
-  const std::string v1 = MakeApp("v1", {{"libhello.so", test::BuiltPlugin("hello")}, {"liberrors.so", test::FixturePlugin("errors")}},
+  const std::string v1 = MakeApp("v1",
+                                 {{"libhello.so", test::BuiltPlugin("hello")},
+                                  {"liberrors.so", test::FixturePlugin("errors")}},
                                  {{"index.html", "<h1>v1</h1>"}, {"app.js", "// v0\n"}});
   std::string out;
-  ASSERT_EQ(Publish(v1, "a", {Key("a")}, {"--stages", "2", "--soak", "60s", "--max-failures", "1"}, &out), 0) << out;
+  ASSERT_EQ(
+      Publish(v1, "a", {Key("a")}, {"--stages", "2", "--soak", "60s", "--max-failures", "1"}, &out),
+      0)
+      << out;
   // The stages, as every node computes them.
   std::map<std::string, int64_t> stage_of_key;
   ASSERT_TRUE(test::WaitFor(
@@ -329,7 +374,8 @@ TEST_F(ReleaseTest, AStagedRolloutHaltsOnFailuresAndItsFirstStageGoesBack) {
         const json::Value r = nodes_["a"]->GetJson("/releases", true);
         const json::Value* nodes = r.is_object() ? r.find("nodes") : nullptr;
         if (!nodes || nodes->as_array().size() != names.size()) return false;
-        for (const auto& n : nodes->as_array()) stage_of_key[*n.find_string("key")] = *n.find_int("stage");
+        for (const auto& n : nodes->as_array())
+          stage_of_key[*n.find_string("key")] = *n.find_int("stage");
         return true;
       },
       10s));
@@ -391,7 +437,9 @@ TEST_F(ReleaseTest, AStagedRolloutHaltsOnFailuresAndItsFirstStageGoesBack) {
 TEST_F(ReleaseTest, ANodeThatKeepsDyingWhileStartingAReleaseGoesBackToThePreviousOne) {
   const std::string v0 = V0();
   Start("a", v0);
-  const std::string v1 = MakeApp("v1", {{"libhello.so", test::BuiltPlugin("hello")}, {"libaborts.so", test::FixturePlugin("aborts")}},
+  const std::string v1 = MakeApp("v1",
+                                 {{"libhello.so", test::BuiltPlugin("hello")},
+                                  {"libaborts.so", test::FixturePlugin("aborts")}},
                                  {{"index.html", "v1"}});
   std::string out;
   ASSERT_EQ(Publish(v1, "a", {Key("a")}, {}, &out), 0) << out;

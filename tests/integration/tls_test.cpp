@@ -25,14 +25,17 @@ class TlsTest : public ::testing::Test {
     // A CA and a certificate for "localhost" signed by it.
     const std::string d = dir_.path();
     test::WriteFile(d + "/ext.cnf", "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n");
-    const std::string script =
-        "set -e; cd '" + d + "';"
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem"
-        " -days 2 -subj /CN=peerstack-test-ca 2>/dev/null;"
-        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr"
-        " -subj /CN=localhost 2>/dev/null;"
-        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2"
-        " -extfile ext.cnf 2>/dev/null";
+    const std::string script = "set -e; cd '" + d +
+                               "';"
+                               "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                               "-nodes -keyout ca.key -out ca.pem"
+                               " -days 2 -subj /CN=peerstack-test-ca 2>/dev/null;"
+                               "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                               "-keyout srv.key -out srv.csr"
+                               " -subj /CN=localhost 2>/dev/null;"
+                               "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key "
+                               "-CAcreateserial -out srv.pem -days 2"
+                               " -extfile ext.cnf 2>/dev/null";
     ASSERT_EQ(test::RunCommand({"sh", "-c", script}, &out), 0) << out;
     // Member a serves plain HTTP on its port; socat terminates TLS in front of it.
     a_port_ = test::FreePort();
@@ -40,8 +43,8 @@ class TlsTest : public ::testing::Test {
     proxy_ = std::make_unique<test::Process>(
         "/usr/bin/socat",
         std::vector<std::string>{"OPENSSL-LISTEN:" + std::to_string(tls_port_) +
-                                     ",bind=127.0.0.1,reuseaddr,fork,cert=" + d + "/srv.pem,key=" + d +
-                                     "/srv.key,verify=0",
+                                     ",bind=127.0.0.1,reuseaddr,fork,cert=" + d +
+                                     "/srv.pem,key=" + d + "/srv.key,verify=0",
                                  "TCP:127.0.0.1:" + std::to_string(a_port_)},
         d + "/socat.log");
     ASSERT_TRUE(test::WaitFor([&] { return test::RawConnection(tls_port_).connected(); }, 5s));
@@ -84,18 +87,22 @@ TEST_F(TlsTest, ANodeThatTrustsTheCaJoinsAMemberBehindHttps) {
   auto b = Node("b", {"--join", AUrl(), "--ca-file", dir_.Sub("ca.pem")});
   ASSERT_TRUE(test::WaitFor([&] { return IsMember(*b); }, 20s)) << b->Log() << a_->Log();
   // a knows b; and a itself was reachable at its https URL (its own check went through TLS).
-  EXPECT_TRUE(test::WaitFor([&] { return *a_->Status().find("network")->find_int("members") == 2; }, 10s));
+  EXPECT_TRUE(
+      test::WaitFor([&] { return *a_->Status().find("network")->find_int("members") == 2; }, 10s));
   EXPECT_EQ(*a_->Status().find("tunnel")->find_string("url"), AUrl());
 }
 
 TEST_F(TlsTest, AnUntrustedCertificateOrAnotherNameIsRefusedWithTheReason) {
   auto untrusting = Node("c", {"--join", AUrl()});  // the system's CAs only
   auto wrong_name = Node("d", {"--join", AUrl("127.0.0.1"), "--ca-file", dir_.Sub("ca.pem")});
-  ASSERT_TRUE(test::WaitFor([&] { return !LastError(*untrusting).empty() && !LastError(*wrong_name).empty(); }, 10s));
+  ASSERT_TRUE(test::WaitFor(
+      [&] { return !LastError(*untrusting).empty() && !LastError(*wrong_name).empty(); }, 10s));
   EXPECT_NE(LastError(*untrusting).find("tls_failed"), std::string::npos) << LastError(*untrusting);
-  EXPECT_NE(LastError(*untrusting).find("certificate"), std::string::npos) << LastError(*untrusting);
+  EXPECT_NE(LastError(*untrusting).find("certificate"), std::string::npos)
+      << LastError(*untrusting);
   EXPECT_NE(LastError(*wrong_name).find("tls_failed"), std::string::npos) << LastError(*wrong_name);
-  EXPECT_NE(untrusting->Log().find("cannot reach " + AUrl()), std::string::npos) << untrusting->Log();
+  EXPECT_NE(untrusting->Log().find("cannot reach " + AUrl()), std::string::npos)
+      << untrusting->Log();
   EXPECT_FALSE(IsMember(*untrusting));
   EXPECT_FALSE(IsMember(*wrong_name));
   EXPECT_EQ(*a_->Status().find("network")->find_int("members"), 1);

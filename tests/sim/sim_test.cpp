@@ -1,17 +1,15 @@
 // The protocol engine under the deterministic simulator. Every test runs many seeds; a
 // failure names its seed, and SimConfig with that seed reproduces it exactly.
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
-
-#include <stdlib.h>
-#include <unistd.h>
-
-#include <filesystem>
 
 #include "release/rollout.h"
 #include "sim/simulator.h"
@@ -182,7 +180,8 @@ TEST(Simulation, GossipMessagesGrowAsNLogN) {
     const double changes = static_cast<double>(n - 1);
     const double per_change = static_cast<double>(sim.stats().event_messages) / changes;
     const double nlogn = static_cast<double>(n) * std::log2(static_cast<double>(n));
-    EXPECT_LT(per_change / nlogn, 1.0) << "N=" << n << ": " << per_change << " event messages per change";
+    EXPECT_LT(per_change / nlogn, 1.0)
+        << "N=" << n << ": " << per_change << " event messages per change";
   }
 }
 
@@ -298,12 +297,13 @@ TEST(Simulation, ASilentMinorityNeverStallsAJoin) {
   }
   const Spread h = SpreadOf(healthy_times), s = SpreadOf(silent_times);
   const Spread t = SpreadOf(catch_up_times);
-  std::printf("[ figures  ] %zu joins: healthy median %lld ms, max %lld; with silent members "
-              "median %lld ms, max %lld (worst ratio %.2f); thawed members caught up in median "
-              "%lld ms, max %lld\n",
-              healthy_times.size(), static_cast<long long>(h.median), static_cast<long long>(h.max),
-              static_cast<long long>(s.median), static_cast<long long>(s.max), worst_ratio,
-              static_cast<long long>(t.median), static_cast<long long>(t.max));
+  std::printf(
+      "[ figures  ] %zu joins: healthy median %lld ms, max %lld; with silent members "
+      "median %lld ms, max %lld (worst ratio %.2f); thawed members caught up in median "
+      "%lld ms, max %lld\n",
+      healthy_times.size(), static_cast<long long>(h.median), static_cast<long long>(h.max),
+      static_cast<long long>(s.median), static_cast<long long>(s.max), worst_ratio,
+      static_cast<long long>(t.median), static_cast<long long>(t.max));
 }
 
 // Traffic to a silent member waits in the senders' queues for it and nowhere else: those
@@ -324,7 +324,7 @@ TEST(Simulation, ASilentPeerCostsOnlyItsOwnQueue) {
     c.founders = 10;
     c.joins_from_ms = 2000;
     c.join_spacing_ms = 500;
-    c.run_ms = 45000;  // past the 30 s age limit and a 16 s backoff
+    c.run_ms = 45000;             // past the 30 s age limit and a 16 s backoff
     const bool small = seed > 5;  // the last ones with a capacity that binds
     if (small) c.transport.queue.capacity = 8;
     Simulator healthy(c);
@@ -367,12 +367,12 @@ TEST(Simulation, ASilentPeerCostsOnlyItsOwnQueue) {
     spread_healthy = std::max(spread_healthy, spread_h);
     spread_silent = std::max(spread_silent, spread_s);
   }
-  std::printf("[ figures  ] towards a silent member: at most %zu queued per sender (capacity 128); "
-              "longest wait to the others %lld ms (%lld without silent members); last event "
-              "everywhere within %lld ms (%lld)\n",
-              peak_default, static_cast<long long>(wait_silent),
-              static_cast<long long>(wait_healthy), static_cast<long long>(spread_silent),
-              static_cast<long long>(spread_healthy));
+  std::printf(
+      "[ figures  ] towards a silent member: at most %zu queued per sender (capacity 128); "
+      "longest wait to the others %lld ms (%lld without silent members); last event "
+      "everywhere within %lld ms (%lld)\n",
+      peak_default, static_cast<long long>(wait_silent), static_cast<long long>(wait_healthy),
+      static_cast<long long>(spread_silent), static_cast<long long>(spread_healthy));
 }
 
 // ---- releases (the release model: simulator.h) -----------------------------------------
@@ -444,11 +444,11 @@ TEST(Simulation, ReleaseReachesEveryNodeThroughLossAndAHealedPartition) {
     total.fetches_failed += sim.release_stats().fetches_failed;
   }
   EXPECT_GT(total.fetches_failed, 0u);  // the faults did cost fetches
-  std::printf("[ figures  ] %llu fetches, %llu failed; the last node switched at %lld ms (heal at "
-              "6000)\n",
-              static_cast<unsigned long long>(total.fetches),
-              static_cast<unsigned long long>(total.fetches_failed),
-              static_cast<long long>(latest));
+  std::printf(
+      "[ figures  ] %llu fetches, %llu failed; the last node switched at %lld ms (heal at "
+      "6000)\n",
+      static_cast<unsigned long long>(total.fetches),
+      static_cast<unsigned long long>(total.fetches_failed), static_cast<long long>(latest));
 }
 
 // v1, then v2 300 ms later while v1 is still spreading; v2's blobs are at the publisher and

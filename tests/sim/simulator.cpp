@@ -33,11 +33,13 @@ std::string UrlOf(size_t i) { return "sim://" + std::to_string(i); }
 // As the daemon queues them (core/node/network_service.cpp): probes and syncs may be dropped
 // under pressure, and a newer sync to a peer replaces the one still waiting.
 bool Droppable(const std::string& type) {
-  return type == "ping" || type == "pingreq" || type == "ack" || type == "sync" || type == "appdata" ||
-         type == "appsync" || type == "appops";
+  return type == "ping" || type == "pingreq" || type == "ack" || type == "sync" ||
+         type == "appdata" || type == "appsync" || type == "appops";
 }
 
-bool AppType(const std::string& type) { return type == "appdata" || type == "appsync" || type == "appops"; }
+bool AppType(const std::string& type) {
+  return type == "appdata" || type == "appsync" || type == "appops";
+}
 
 constexpr char kAppPlugin[] = "sim";
 
@@ -65,12 +67,12 @@ struct Simulator::Link {
 // The release model's state of one node (core/release/manager.cpp's, reduced).
 struct Simulator::NodeRelease {
   // On "disk": kept across crashes.
-  std::set<std::string> blobs;                // sha256 of the blobs held
-  std::string running = kGenesisRelease;      // release event hash, or "genesis"
+  std::set<std::string> blobs;            // sha256 of the blobs held
+  std::string running = kGenesisRelease;  // release event hash, or "genesis"
   std::string code = kGenesisCode;
-  std::string before = kGenesisRelease;       // what ran before the last switch
-  std::set<std::string> failed;               // releases that failed here
-  std::set<std::string> healthy;              // releases reported healthy from here
+  std::string before = kGenesisRelease;  // what ran before the last switch
+  std::set<std::string> failed;          // releases that failed here
+  std::set<std::string> healthy;         // releases reported healthy from here
   // In memory: a crash forgets it (a restart starts the watch anew, as the daemon's resume).
   int64_t switched_at = 0;
   std::map<std::string, size_t> in_flight;        // sha256 -> the peer asked
@@ -80,9 +82,9 @@ struct Simulator::NodeRelease {
 
 // The app data model's state of one node (see AppDataConfig).
 struct Simulator::NodeApp {
-  std::string db;                       // its database file: the "disk", kept across crashes
+  std::string db;  // its database file: the "disk", kept across crashes
   std::unique_ptr<SkewedClock> clock;
-  std::unique_ptr<SeededRandom> rng;    // its peer choices and its writes
+  std::unique_ptr<SeededRandom> rng;          // its peer choices and its writes
   std::unique_ptr<appdata::Replica> replica;  // open while the process runs
   size_t events_seen = static_cast<size_t>(-1);
   uint64_t written = 0;
@@ -100,8 +102,8 @@ struct Simulator::Node {
   int64_t start_at = 0;
   int64_t down_until = 0;
   int64_t admitted_at = -1;
-  uint64_t generation = 0;   // lives: a crash ends one, and the queues with it
-  uint64_t tick_serial = 0;  // only the latest tick scheduled runs
+  uint64_t generation = 0;        // lives: a crash ends one, and the queues with it
+  uint64_t tick_serial = 0;       // only the latest tick scheduled runs
   std::map<size_t, Link> queues;  // by destination; only the busy or failing ones
   NodeRelease release;
   std::unique_ptr<NodeApp> app;  // with AppDataConfig::writes > 0
@@ -151,8 +153,8 @@ Simulator::Simulator(SimConfig config)
     ScheduleTick(static_cast<int64_t>(i % 100), i);
   }
   for (size_t i = founders; i < config_.nodes; ++i) {
-    nodes_[i]->start_at = config_.joins_from_ms +
-                          static_cast<int64_t>(i - founders + 1) * config_.join_spacing_ms;
+    nodes_[i]->start_at =
+        config_.joins_from_ms + static_cast<int64_t>(i - founders + 1) * config_.join_spacing_ms;
     ScheduleTick(nodes_[i]->start_at, i);
   }
   // Silent founders: never node 0 (every joiner's seed), and few enough that the others
@@ -241,7 +243,8 @@ void Simulator::AppTick(size_t i) {
     const std::string key = "k" + std::to_string(a.rng->Next() % std::max<size_t>(1, c.keys));
     Status st = c.delete_one_in > 0 && a.rng->Next() % static_cast<uint64_t>(c.delete_one_in) == 0
                     ? a.replica->Delete(kAppPlugin, "notes", key)
-                    : a.replica->Put(kAppPlugin, "notes", key, "v" + std::to_string(i) + "." + std::to_string(a.written));
+                    : a.replica->Put(kAppPlugin, "notes", key,
+                                     "v" + std::to_string(i) + "." + std::to_string(a.written));
     if (st.ok()) {
       ++a.written;
       ++stats_.app_writes;
@@ -479,7 +482,7 @@ void Simulator::Crash(size_t i, int64_t down_ms) {
   Node& n = *nodes_[i];
   n.up = false;
   n.engine.reset();
-  n.queues.clear();  // with the process; what is on the wire still arrives
+  n.queues.clear();             // with the process; what is on the wire still arrives
   n.release.in_flight.clear();  // and the fetcher's memory
   n.release.tried.clear();
   n.release.retry_at.clear();
@@ -501,8 +504,8 @@ void Simulator::Restart(size_t i) {
     auto ledger = protocol::Ledger::FromGenesis(n.persisted.front());
     for (size_t k = 1; k < n.persisted.size(); ++k) (void)ledger->Add(n.persisted[k]);
     if (ledger->IsMember(crypto::HexEncode(n.key->public_key().data(), 32))) {
-      n.engine = std::make_unique<protocol::Engine>(ec, *n.key, std::move(ledger).value(),
-                                                    n.rng.get());
+      n.engine =
+          std::make_unique<protocol::Engine>(ec, *n.key, std::move(ledger).value(), n.rng.get());
       n.up = true;
       return;
     }
@@ -582,8 +585,8 @@ void Simulator::Arrive(Delivery& d) {
     if (!d.lost) ++stats_.dropped;
     if (d.completes) {
       if (n.silent) {  // it took the connection and never answers
-        Delivery t = MakeDelivery(d.taken_at + config_.transport.request_timeout_ms,
-                                  Kind::kTimeout, d.peer, d.node);
+        Delivery t = MakeDelivery(d.taken_at + config_.transport.request_timeout_ms, Kind::kTimeout,
+                                  d.peer, d.node);
         t.generation = d.generation;
         Push(std::move(t));
       } else {  // nobody listens there: refused at once
@@ -598,7 +601,8 @@ void Simulator::Arrive(Delivery& d) {
     if (d.peer != kNobody && n.app && n.app->replica && l && l->IsMember(key_of(d.peer))) {
       HeardFrom(d.node, d.peer);
       std::vector<appdata::Outgoing> out;
-      (void)n.app->replica->Receive(key_of(d.peer), nodes_[d.peer]->url, d.envelope.type, d.envelope.body, &out);
+      (void)n.app->replica->Receive(key_of(d.peer), nodes_[d.peer]->url, d.envelope.type,
+                                    d.envelope.body, &out);
       AppEmit(d.node, out);
     }
   } else if (!d.lost) {
@@ -653,7 +657,8 @@ void Simulator::Attack() {
       }
       protocol::Event e;
       e.kind = "member-added";
-      const protocol::Ledger* l = nodes_[target]->engine ? nodes_[target]->engine->ledger() : nullptr;
+      const protocol::Ledger* l =
+          nodes_[target]->engine ? nodes_[target]->engine->ledger() : nullptr;
       if (!l) return;
       e.parents = l->Heads();
       e.time_ms = now_;
@@ -674,7 +679,8 @@ bool Simulator::Converged() const {
     if (h != hash) return false;
   }
   if (nodes_.front()->engine->ledger()->state().members.size() != nodes_.size()) return false;
-  return config_.appdata.writes == 0 || (now_ >= config_.appdata.writes_until_ms && CheckAppData().empty());
+  return config_.appdata.writes == 0 ||
+         (now_ >= config_.appdata.writes_until_ms && CheckAppData().empty());
 }
 
 namespace {
@@ -783,8 +789,8 @@ std::string Simulator::CheckSafety() const {
     for (size_t k = 1; k < n->persisted.size(); ++k) {
       auto r = ledger->Add(n->persisted[k]);
       if (!r) {
-        return "node " + std::to_string(n->index) + " stored an invalid event: " +
-               r.status().message();
+        return "node " + std::to_string(n->index) +
+               " stored an invalid event: " + r.status().message();
       }
     }
     for (const protocol::Member& m : ledger->state().members) {
@@ -854,8 +860,8 @@ void Simulator::Publish(size_t plan) {
   if (!published.ok() || out.new_events.empty()) {
     if (releases_.violation.empty()) {
       releases_.violation = "at " + std::to_string(now_) + " ms release " +
-                            std::to_string(m.version) + " was not published: " +
-                            published.message();
+                            std::to_string(m.version) +
+                            " was not published: " + published.message();
     }
     return;
   }

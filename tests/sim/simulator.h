@@ -129,9 +129,9 @@ struct TransportModel {
 
 // One release to publish (see the header comment).
 struct ReleasePlan {
-  int64_t at_ms = 1000;      // when it is published
-  size_t files = 3;          // fake files (alternately a plugin and a front file)
-  int64_t file_bytes = 20000;  // the first file's size; each next one 1000 bytes more
+  int64_t at_ms = 1000;             // when it is published
+  size_t files = 3;                 // fake files (alternately a plugin and a front file)
+  int64_t file_bytes = 20000;       // the first file's size; each next one 1000 bytes more
   protocol::RolloutPolicy rollout;  // the policy's defaults: one stage, no soak, 1 failure halts
   std::vector<size_t> holders;   // besides the publisher, nodes that hold its blobs from the start
   std::vector<size_t> fails_on;  // nodes where it fails after the switch
@@ -145,10 +145,10 @@ struct ReleaseConfig {
   size_t parallel_fetches = 4;
   int64_t fetch_timeout_ms = 2000;  // plus size / min_rate_bytes_per_s
   int64_t min_rate_bytes_per_s = 256 * 1024;
-  int64_t retry_after_ms = 500;     // once every peer failed a blob (the fetcher's)
-  int64_t bytes_per_ms = 1000;      // how fast an answer's body travels (1 MB/s)
-  int64_t watch_ms = 10000;         // the health watch lasts max(watch_ms, soak_ms)
-  int64_t fail_after_ms = 500;      // a failing release is noticed this long after the switch
+  int64_t retry_after_ms = 500;  // once every peer failed a blob (the fetcher's)
+  int64_t bytes_per_ms = 1000;   // how fast an answer's body travels (1 MB/s)
+  int64_t watch_ms = 10000;      // the health watch lasts max(watch_ms, soak_ms)
+  int64_t fail_after_ms = 500;   // a failing release is noticed this long after the switch
 };
 
 // Links cut on schedule: every link between a node of `a` and one of `b` is down from
@@ -173,7 +173,7 @@ struct LinkCut {
 // collection "notes" of plugin "sim", any member may write it. Converged (app data too):
 // every live node holds the same data hash.
 struct AppDataConfig {
-  std::string dir;  // required when writes > 0: where the nodes' databases go
+  std::string dir;    // required when writes > 0: where the nodes' databases go
   size_t writes = 0;  // at most this many in all
   int64_t writes_from_ms = 1000;
   int64_t writes_until_ms = 6000;
@@ -185,8 +185,8 @@ struct AppDataConfig {
 
 struct SimConfig {
   uint64_t seed = 1;
-  size_t nodes = 5;                 // including the genesis node
-  size_t founders = 1;              // nodes that are members from genesis (the rest join)
+  size_t nodes = 5;     // including the genesis node
+  size_t founders = 1;  // nodes that are members from genesis (the rest join)
   // Joiner i (i >= founders) starts at joins_from_ms + (i - founders + 1) * join_spacing_ms
   // (spacing 0: all at once).
   int64_t join_spacing_ms = 300;
@@ -210,7 +210,7 @@ struct SimConfig {
   std::vector<LinkCut> cuts;
   ReleaseConfig release;
   AppDataConfig appdata;
-  int64_t run_ms = 20000;   // total simulated time
+  int64_t run_ms = 20000;  // total simulated time
   int64_t tick_ms = 100;
 };
 
@@ -220,7 +220,7 @@ struct SimStats {
   uint64_t event_messages = 0;  // gossip pushes
   uint64_t sync_messages = 0;   // anti-entropy
   uint64_t probe_messages = 0;  // liveness probes (periodic; not counted in messages)
-  uint64_t dropped = 0;          // lost, cut off, or to a node down or silent
+  uint64_t dropped = 0;         // lost, cut off, or to a node down or silent
   uint64_t forged_injected = 0;
   // The outgoing queues (all pairs together).
   uint64_t queue_dropped = 0;     // never sent: displaced, refused, superseded or expired
@@ -258,12 +258,12 @@ struct ReleaseSwitch {
 };
 
 struct ReleaseStats {
-  uint64_t fetches = 0;          // started
-  uint64_t fetches_failed = 0;   // lacking peer, refused, lost, cut off, silent peer
+  uint64_t fetches = 0;         // started
+  uint64_t fetches_failed = 0;  // lacking peer, refused, lost, cut off, silent peer
   uint64_t blobs_fetched = 0;
   uint64_t healthy_reports = 0;  // made (Engine::ReportRelease accepted them)
   uint64_t failed_reports = 0;
-  uint64_t go_backs = 0;         // a release failed on a node, which went back
+  uint64_t go_backs = 0;  // a release failed on a node, which went back
 };
 
 class Simulator {
@@ -347,8 +347,8 @@ class Simulator {
     bool lost = false;       // kArrive: the network lost it (the exchange still succeeds)
     int64_t taken_at = 0;    // kArrive: when the sender's queue let it go; kFetch: when asked
     protocol::Envelope envelope;
-    std::string blob;        // kFetch, kFetched: the blob's sha256
-    bool found = false;      // kFetched: the peer answered with the blob
+    std::string blob;    // kFetch, kFetched: the blob's sha256
+    bool found = false;  // kFetched: the peer answered with the blob
     bool operator>(const Delivery& o) const { return std::tie(at, seq) > std::tie(o.at, o.seq); }
   };
 
@@ -427,8 +427,8 @@ class Simulator {
     explicit Releases(uint64_t seed) : rng(seed) {}
     SeededRandom rng;  // shuffles the fetch peers
     std::vector<PublishedRelease> published;
-    std::map<std::string, size_t> by_event;        // event hash -> index in published
-    std::map<std::string, int64_t> blob_bytes;     // sha256 -> size
+    std::map<std::string, size_t> by_event;     // event hash -> index in published
+    std::map<std::string, int64_t> blob_bytes;  // sha256 -> size
     std::vector<ReleaseSwitch> switches;
     std::string violation;  // the first step where a node ran no whole release
     ReleaseStats stats;

@@ -29,7 +29,8 @@ std::string MakeApp(const std::string& root, const std::map<std::string, std::st
   std::filesystem::create_directories(root + "/front");
   for (const auto& [file, from] : plugins) CopyFile(from, root + "/plugins/" + file);
   for (const auto& [path, content] : front) {
-    std::filesystem::create_directories(std::filesystem::path(root + "/front/" + path).parent_path());
+    std::filesystem::create_directories(
+        std::filesystem::path(root + "/front/" + path).parent_path());
     WriteFile(root + "/front/" + path, content);
   }
   return root;
@@ -41,10 +42,12 @@ int Cli(const std::vector<std::string>& args, std::string* out) {
   return RunCommand(argv, out);
 }
 
-int PublishApp(const std::string& app, const std::string& data_dir, const std::vector<std::string>& keys,
-               const std::string& file, const std::vector<std::string>& create_args, std::string* out) {
-  std::vector<std::string> create{"release", "create", "--plugins", app + "/plugins", "--front", app + "/front",
-                                  "--data-dir", data_dir, "-o", file};
+int PublishApp(const std::string& app, const std::string& data_dir,
+               const std::vector<std::string>& keys, const std::string& file,
+               const std::vector<std::string>& create_args, std::string* out) {
+  std::vector<std::string> create{
+      "release", "create", "--plugins", app + "/plugins", "--front", app + "/front", "--data-dir",
+      data_dir,  "-o",     file};
   create.insert(create.end(), create_args.begin(), create_args.end());
   if (int rc = Cli(create, out); rc != 0) return rc;
   for (const std::string& k : keys) {
@@ -53,15 +56,16 @@ int PublishApp(const std::string& app, const std::string& data_dir, const std::v
   return Cli({"release", "publish", file, "--data-dir", data_dir, "--no-wait"}, out);
 }
 
-TestNode::TestNode(std::string dir, std::vector<std::string> extra_args, std::map<std::string, std::string> env)
+TestNode::TestNode(std::string dir, std::vector<std::string> extra_args,
+                   std::map<std::string, std::string> env)
     : dir_(std::move(dir)), extra_args_(std::move(extra_args)), env_(std::move(env)) {}
 
 TestNode::~TestNode() = default;
 
 bool TestNode::Start(std::string* why) {
   ::unlink((data_dir() + "/ports.json").c_str());
-  std::vector<std::string> args{"run", "--data-dir", data_dir(), "--admin-port", "0", "--bind",
-                                "127.0.0.1"};
+  std::vector<std::string> args{"run", "--data-dir", data_dir(), "--admin-port",
+                                "0",   "--bind",     "127.0.0.1"};
   if (std::find(extra_args_.begin(), extra_args_.end(), "--port") == extra_args_.end()) {
     args.insert(args.end(), {"--port", "0"});
   }
@@ -103,8 +107,8 @@ std::optional<RawResponse> TestNode::Request(const std::string& method, const st
   std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   if (admin) req += AuthHeader() + "\r\n";
   if (!body.empty() || method == "POST" || method == "PUT") {
-    req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-           "\r\n";
+    req +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
   req += "\r\n" + body;
   if (!c.Send(req)) return std::nullopt;
@@ -118,9 +122,11 @@ json::Value TestNode::GetJson(const std::string& path, bool admin) const {
   return v.ok() ? *v : json::Value(nullptr);
 }
 
-std::vector<std::string> NodeArgs(uint16_t port, const std::string& plugins, const std::string& front,
-                                  const std::string& join, const std::vector<std::string>& extra) {
-  std::vector<std::string> args{"--port", std::to_string(port), "--plugins", plugins, "--front", front};
+std::vector<std::string> NodeArgs(uint16_t port, const std::string& plugins,
+                                  const std::string& front, const std::string& join,
+                                  const std::vector<std::string>& extra) {
+  std::vector<std::string> args{"--port", std::to_string(port), "--plugins", plugins, "--front",
+                                front};
   if (!join.empty()) args.insert(args.end(), {"--join", join});
   args.insert(args.end(), extra.begin(), extra.end());
   return args;

@@ -2,8 +2,8 @@
 // JSON requests. Used by every integration test that needs a node.
 #pragma once
 
-#include <memory>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,8 +13,8 @@
 namespace peerstack::test {
 
 // Paths of things the build made (set by CMake).
-std::string BuiltPlugin(const std::string& name);   // build/plugins/lib<name>.so
-std::string FixturePlugin(const std::string& name); // build/tests/fixtures/plugins/lib<name>.so
+std::string BuiltPlugin(const std::string& name);    // build/plugins/lib<name>.so
+std::string FixturePlugin(const std::string& name);  // build/tests/fixtures/plugins/lib<name>.so
 void CopyFile(const std::string& from, const std::string& to);
 
 // An app folder at root: root/plugins (file name -> path of a built plugin) and root/front
@@ -26,8 +26,9 @@ int Cli(const std::vector<std::string>& args, std::string* out);
 // What a publisher runs: `release create` (app's files, create_args) into file, `release
 // sign` with each key, `release publish --no-wait` through the node of data_dir. The exit
 // status of the first command that failed (0 when all passed), its output in *out.
-int PublishApp(const std::string& app, const std::string& data_dir, const std::vector<std::string>& keys,
-               const std::string& file, const std::vector<std::string>& create_args, std::string* out);
+int PublishApp(const std::string& app, const std::string& data_dir,
+               const std::vector<std::string>& keys, const std::string& file,
+               const std::vector<std::string>& create_args, std::string* out);
 
 class TestNode {
  public:
@@ -66,7 +67,8 @@ class TestNode {
 
 // The flags of a node that answers on a fixed port (so it can restart at the same URL) and
 // runs the app of `plugins` and `front`, joining `join` when it is not empty, then `extra`.
-std::vector<std::string> NodeArgs(uint16_t port, const std::string& plugins, const std::string& front,
-                                  const std::string& join = "", const std::vector<std::string>& extra = {});
+std::vector<std::string> NodeArgs(uint16_t port, const std::string& plugins,
+                                  const std::string& front, const std::string& join = "",
+                                  const std::vector<std::string>& extra = {});
 
 }  // namespace peerstack::test

@@ -1,6 +1,5 @@
 #include "support/test_support.h"
 
-#include <atomic>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>

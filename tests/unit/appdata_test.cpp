@@ -16,7 +16,9 @@ namespace {
 
 const std::string kNet(64, 'e');
 
-std::string Hex(const crypto::SigningKey& k) { return crypto::HexEncode(k.public_key().data(), 32); }
+std::string Hex(const crypto::SigningKey& k) {
+  return crypto::HexEncode(k.public_key().data(), 32);
+}
 
 // Replicas of one network in one process, delivering each other's messages by hand.
 class Cluster {
@@ -28,7 +30,9 @@ class Cluster {
     }
     authority_.keys[Hex(keys_[0])].publisher = {{0, INT64_MAX}};  // node 0 publishes
     authority_.network_id = kNet;
-    for (size_t i = 0; i < n; ++i) replicas_.push_back(Open(i, dir.empty() ? ":memory:" : dir + "/" + std::to_string(i) + ".db"));
+    for (size_t i = 0; i < n; ++i)
+      replicas_.push_back(
+          Open(i, dir.empty() ? ":memory:" : dir + "/" + std::to_string(i) + ".db"));
     Share();
   }
 
@@ -40,17 +44,19 @@ class Cluster {
     auto r = Replica::Open(std::move(o));
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     auto replica = std::move(r).value();
-    EXPECT_TRUE(replica->Declare("p", {{"c", Rule::kMembers, false},
-                                       {"pub", Rule::kPublishers, false},
-                                       {"own", Rule::kOwnKeys, false},
-                                       {"open", Rule::kMembers, true}})
+    EXPECT_TRUE(replica
+                    ->Declare("p", {{"c", Rule::kMembers, false},
+                                    {"pub", Rule::kPublishers, false},
+                                    {"own", Rule::kOwnKeys, false},
+                                    {"open", Rule::kMembers, true}})
                     .ok());
     return replica;
   }
 
   std::vector<Peer> Peers() const {
     std::vector<Peer> p;
-    for (size_t i = 0; i < keys_.size(); ++i) p.push_back({Hex(keys_[i]), Url(i), online_.count(i) == 0});
+    for (size_t i = 0; i < keys_.size(); ++i)
+      p.push_back({Hex(keys_[i]), Url(i), online_.count(i) == 0});
     return p;
   }
   void Share() {
@@ -72,7 +78,8 @@ class Cluster {
       auto body = json::Parse(m.body);
       EXPECT_TRUE(body.ok());
       std::vector<Outgoing> out;
-      EXPECT_TRUE(replicas_[to]->Receive(Hex(keys_[from]), Url(from), m.type, *body, &out).ok()) << m.type;
+      EXPECT_TRUE(replicas_[to]->Receive(Hex(keys_[from]), Url(from), m.type, *body, &out).ok())
+          << m.type;
       for (auto& o : out) queue.emplace_back(to, std::move(o));
     }
     return bytes;
@@ -105,8 +112,8 @@ class Cluster {
     return *v;
   }
   // A signed op by key k, as a peer would send it.
-  Op MakeOp(const crypto::SigningKey& k, const std::string& coll, const std::string& key, const std::string& value,
-            int64_t seq, int64_t t) {
+  Op MakeOp(const crypto::SigningKey& k, const std::string& coll, const std::string& key,
+            const std::string& value, int64_t seq, int64_t t) {
     Op op;
     op.network = kNet;
     op.plugin = "p";
@@ -119,11 +126,13 @@ class Cluster {
   }
   // Delivers one op to replica `to` as a pull answer from node `from` would carry it.
   void Send(size_t from, size_t to, const Op& op) {
-    const std::string body = "{\"more\":false,\"plugins\":{\"p\":[{\"a\":\"" + op.author + "\",\"from\":" +
-                             std::to_string(op.seq - 1) + ",\"ops\":[" + Wire(op) + "],\"upto\":" +
-                             std::to_string(op.seq) + "}]}}";
+    const std::string body = "{\"more\":false,\"plugins\":{\"p\":[{\"a\":\"" + op.author +
+                             "\",\"from\":" + std::to_string(op.seq - 1) + ",\"ops\":[" + Wire(op) +
+                             "],\"upto\":" + std::to_string(op.seq) + "}]}}";
     std::vector<Outgoing> out;
-    EXPECT_TRUE(replicas_[to]->Receive(Hex(keys_[from]), Url(from), "appops", *json::Parse(body), &out).ok());
+    EXPECT_TRUE(replicas_[to]
+                    ->Receive(Hex(keys_[from]), Url(from), "appops", *json::Parse(body), &out)
+                    .ok());
   }
 
   FakeClock clock_;
@@ -145,9 +154,9 @@ TEST(AppDataOp, SignsEveryFieldAndReadsStrictly) {
   EXPECT_EQ(Wire(*parsed), Wire(op));
   // Any field changed: the signature no longer holds.
   for (auto mutate : std::vector<std::function<void(Op&)>>{
-           [](Op& o) { o.key = "k/2"; },    [](Op& o) { o.value = "other"; }, [](Op& o) { o.seq = 2; },
-           [](Op& o) { o.t = 6; },          [](Op& o) { o.l = 1; },          [](Op& o) { o.deleted = true; },
-           [](Op& o) { o.plugin = "q"; },   [](Op& o) { o.collection = "d"; },
+           [](Op& o) { o.key = "k/2"; }, [](Op& o) { o.value = "other"; }, [](Op& o) { o.seq = 2; },
+           [](Op& o) { o.t = 6; }, [](Op& o) { o.l = 1; }, [](Op& o) { o.deleted = true; },
+           [](Op& o) { o.plugin = "q"; }, [](Op& o) { o.collection = "d"; },
            [](Op& o) { o.network = std::string(64, 'f'); }}) {
     Op changed = op;
     mutate(changed);
@@ -183,8 +192,8 @@ TEST(AppDataOp, SignsEveryFieldAndReadsStrictly) {
 }
 
 TEST(AppDataOp, Base64AndUtf8HaveOneSpelling) {
-  for (const std::string& s : {std::string(), std::string("f"), std::string("fo"), std::string("foo"),
-                               std::string("\x00\xff\x10", 3)}) {
+  for (const std::string& s : {std::string(), std::string("f"), std::string("fo"),
+                               std::string("foo"), std::string("\x00\xff\x10", 3)}) {
     EXPECT_EQ(crypto::Base64Decode(crypto::Base64Encode(s)), s);
   }
   EXPECT_EQ(crypto::Base64Encode("foob"), "Zm9vYg==");
@@ -227,8 +236,9 @@ TEST(AppDataReplica, TheSameOpsInAnyOrderGiveTheSameDataHash) {
   std::vector<std::pair<size_t, Op>> ops;
   for (int k = 0; k < 30; ++k) {
     const size_t author = 1 + k % 3;
-    ops.emplace_back(author, c.MakeOp(c.keys_[author], "c", "k" + std::to_string(k % 7), "v" + std::to_string(k),
-                                      k / 3 + 1, c.clock_.WallMs() - 1000 + k % 5));
+    ops.emplace_back(
+        author, c.MakeOp(c.keys_[author], "c", "k" + std::to_string(k % 7), "v" + std::to_string(k),
+                         k / 3 + 1, c.clock_.WallMs() - 1000 + k % 5));
   }
   // Replica 0 gets them in order, the others reversed or interleaved; all end the same.
   for (const auto& [a, op] : ops) c.Send(a, 0, op);
@@ -285,11 +295,19 @@ TEST(AppDataReplica, RefusesBadOpsAndLeavesTheDataAsItWas) {
   EXPECT_EQ(c.R(0).Counters().ops_stale, stale_before + 1);
   // Malformed messages: refused as a whole.
   std::vector<Outgoing> out;
-  EXPECT_EQ(c.R(0).Receive(Hex(c.keys_[1]), Cluster::Url(1), "appdata", *json::Parse(R"({"ops":5})"), &out).code(),
+  EXPECT_EQ(
+      c.R(0)
+          .Receive(Hex(c.keys_[1]), Cluster::Url(1), "appdata", *json::Parse(R"({"ops":5})"), &out)
+          .code(),
+      "bad_message");
+  EXPECT_EQ(c.R(0)
+                .Receive(Hex(c.keys_[1]), Cluster::Url(1), "appops",
+                         *json::Parse(R"({"more":false,"plugins":{"p":[{"a":1}]}})"), &out)
+                .code(),
             "bad_message");
-  EXPECT_EQ(c.R(0).Receive(Hex(c.keys_[1]), Cluster::Url(1), "appops", *json::Parse(R"({"more":false,"plugins":{"p":[{"a":1}]}})"), &out).code(),
-            "bad_message");
-  EXPECT_EQ(c.R(0).Receive(Hex(c.keys_[1]), Cluster::Url(1), "appnope", json::Object{}, &out).code(), "bad_message");
+  EXPECT_EQ(
+      c.R(0).Receive(Hex(c.keys_[1]), Cluster::Url(1), "appnope", json::Object{}, &out).code(),
+      "bad_message");
   EXPECT_EQ(c.R(0).DataHash("p"), before);
   EXPECT_EQ(c.Get(0, "x"), "1");
   // Local writes that the rules forbid, or that are too large, never become ops.
@@ -340,10 +358,12 @@ TEST(AppDataReplica, AMemberCannotMakeAnotherSkipAThirdAuthorsOps) {
   // for 0 does not move, so its next pulls still ask for them.
   std::vector<Outgoing> out;
   const std::string author = Hex(c.keys_[0]);
-  Op far = c.MakeOp(c.keys_[0], "c", "other", "x", 3, c.clock_.WallMs() - 10);  // a real op of 0, seq 3
+  Op far =
+      c.MakeOp(c.keys_[0], "c", "other", "x", 3, c.clock_.WallMs() - 10);  // a real op of 0, seq 3
   const std::string claim = "{\"more\":false,\"plugins\":{\"p\":[{\"a\":\"" + author +
                             "\",\"from\":0,\"ops\":[" + Wire(far) + "],\"upto\":5}]}}";
-  ASSERT_TRUE(c.R(1).Receive(Hex(c.keys_[2]), Cluster::Url(2), "appops", *json::Parse(claim), &out).ok());
+  ASSERT_TRUE(
+      c.R(1).Receive(Hex(c.keys_[2]), Cluster::Url(2), "appops", *json::Parse(claim), &out).ok());
   for (int round = 0; round < 6 && !c.Get(1, "k"); ++round) c.Round();
   EXPECT_EQ(c.Get(1, "k"), "by 0");
 }
@@ -357,7 +377,8 @@ TEST(AppDataReplica, AFloodingAuthorIsSlowedAndItsOpsArriveLater) {
   c.Share();
   // The author writes 120 ops; the receiver takes 50 per window, refuses the rest ("rate")
   // and its mark stays below them, so later pulls bring them once the window passed.
-  for (int i = 0; i < 120; ++i) ASSERT_TRUE(c.R(0).Put("p", "c", "k" + std::to_string(i), "v").ok());
+  for (int i = 0; i < 120; ++i)
+    ASSERT_TRUE(c.R(0).Put("p", "c", "k" + std::to_string(i), "v").ok());
   c.Round();
   EXPECT_GT(c.R(1).Counters().refused.at("rate"), 0u);
   EXPECT_FALSE(c.Agree());
@@ -375,7 +396,8 @@ TEST(AppDataReplica, AFloodingAuthorIsSlowedAndItsOpsArriveLater) {
 TEST(AppDataReplica, ANodeBackAfterThousandsOfWritesFetchesThemOnceInBoundedAnswers) {
   Cluster c(2);
   c.down_.insert(1);
-  for (int i = 0; i < 3000; ++i) ASSERT_TRUE(c.R(0).Put("p", "c", "k" + std::to_string(i), std::string(300, 'v')).ok());
+  for (int i = 0; i < 3000; ++i)
+    ASSERT_TRUE(c.R(0).Put("p", "c", "k" + std::to_string(i), std::string(300, 'v')).ok());
   c.Round();  // the pushes to 1 are lost
   c.down_.clear();
   size_t largest = 0, total = 0;
@@ -392,7 +414,10 @@ TEST(AppDataReplica, ANodeBackAfterThousandsOfWritesFetchesThemOnceInBoundedAnsw
       largest = std::max(largest, m.body.size());
       total += m.body.size();
       std::vector<Outgoing> more;
-      ASSERT_TRUE(c.R(to).Receive(Hex(c.keys_[from]), Cluster::Url(from), m.type, *json::Parse(m.body), &more).ok());
+      ASSERT_TRUE(
+          c.R(to)
+              .Receive(Hex(c.keys_[from]), Cluster::Url(from), m.type, *json::Parse(m.body), &more)
+              .ok());
       for (auto& o : more) queue.emplace_back(to, std::move(o));
     }
   }
@@ -412,7 +437,8 @@ TEST(AppDataReplica, PushesThatOvertakeEachOtherStillMoveTheMarkSoPullsSendNothi
   small.max_batch_bytes = 2000;  // a few ops per push
   c.replicas_[0] = c.Open(0, ":memory:", std::move(small));
   c.Share();
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c.R(0).Put("p", "c", "k" + std::to_string(i), std::string(400, 'v')).ok());
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(c.R(0).Put("p", "c", "k" + std::to_string(i), std::string(400, 'v')).ok());
   std::vector<Outgoing> out;
   c.R(0).Tick(&out);
   std::vector<std::pair<size_t, Outgoing>> pushes;
@@ -431,7 +457,10 @@ TEST(AppDataReplica, PushesThatOvertakeEachOtherStillMoveTheMarkSoPullsSendNothi
   ASSERT_EQ(pull.size(), 1u);
   EXPECT_EQ(pull[0].type, "appsync");
   std::vector<Outgoing> answer;
-  ASSERT_TRUE(c.R(0).Receive(Hex(c.keys_[1]), Cluster::Url(1), "appsync", *json::Parse(pull[0].body), &answer).ok());
+  ASSERT_TRUE(
+      c.R(0)
+          .Receive(Hex(c.keys_[1]), Cluster::Url(1), "appsync", *json::Parse(pull[0].body), &answer)
+          .ok());
   EXPECT_TRUE(answer.empty()) << answer[0].body.substr(0, 200);
 }
 
@@ -465,8 +494,8 @@ TEST(AppDataReplica, TombstonesExpireAndANodeAwayLongerFetchesEverythingAgain) {
   c.clock_.Advance(1000);
   c.R(1).Tick(&pull);
   ASSERT_FALSE(pull.empty());
-  EXPECT_EQ(json::Parse(pull.back().body)->find("marks")->find("p")->as_object().size(), 0u) << pull.back().body
-      << json::Serialize(c.R(1).StatusJson());
+  EXPECT_EQ(json::Parse(pull.back().body)->find("marks")->find("p")->as_object().size(), 0u)
+      << pull.back().body << json::Serialize(c.R(1).StatusJson());
   c.Round();
   c.Round();
   for (size_t i = 0; i < 2; ++i) {

@@ -1,8 +1,8 @@
+#include "node/config.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
-
-#include "node/config.h"
 
 namespace peerstack::node {
 namespace {
@@ -60,15 +60,21 @@ TEST(RunConfig, ExplainsBadInput) {
   EXPECT_NE(s.message().find("unknown provider 'ngrok'"), std::string::npos);
   EXPECT_FALSE(ParseRunConfig({"--tunnel", ","}, FakeEnv{}.fn(), &g).ok());
   EXPECT_FALSE(ParseRunConfig({"--upnp-lease", "0"}, FakeEnv{}.fn(), &g).ok());
-  EXPECT_NE(ParseRunConfig({"--upnp-lease", "19"}, FakeEnv{}.fn(), &g).message().find("20-604800"), std::string::npos);
-  ASSERT_TRUE(ParseRunConfig({"--tunnel", "upnp,relay", "--upnp-lease", "120"}, FakeEnv{}.fn(), &g).ok());
+  EXPECT_NE(ParseRunConfig({"--upnp-lease", "19"}, FakeEnv{}.fn(), &g).message().find("20-604800"),
+            std::string::npos);
+  ASSERT_TRUE(
+      ParseRunConfig({"--tunnel", "upnp,relay", "--upnp-lease", "120"}, FakeEnv{}.fn(), &g).ok());
   EXPECT_EQ(g.tunnel, "upnp,relay");
   EXPECT_EQ(g.upnp_lease_s, 120);
   Config h;
-  ASSERT_TRUE(ParseRunConfig({"--relay-connections", "8", "--relay-rate", "65536"}, FakeEnv{}.fn(), &h).ok());
+  ASSERT_TRUE(
+      ParseRunConfig({"--relay-connections", "8", "--relay-rate", "65536"}, FakeEnv{}.fn(), &h)
+          .ok());
   EXPECT_EQ(h.relay_connections, 8u);
   EXPECT_EQ(h.relay_rate, 65536u);
-  EXPECT_NE(ParseRunConfig({"--relay-connections", "0"}, FakeEnv{}.fn(), &h).message().find("1-4096"), std::string::npos);
+  EXPECT_NE(
+      ParseRunConfig({"--relay-connections", "0"}, FakeEnv{}.fn(), &h).message().find("1-4096"),
+      std::string::npos);
   EXPECT_FALSE(ParseRunConfig({"--relay-rate", "10"}, FakeEnv{}.fn(), &h).ok());
 }
 

@@ -60,7 +60,8 @@ TEST(Ed25519, RejectsMalleatedSignatureWithSPlusL) {
   // S' = S + L (little-endian addition over the 32-byte S half).
   static constexpr uint8_t kL[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58,
                                      0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
-                                     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
+                                     0,    0,    0,    0,    0,    0,    0,    0,
+                                     0,    0,    0,    0,    0,    0,    0,    0x10};
   unsigned carry = 0;
   for (int i = 0; i < 32; ++i) {
     const unsigned sum = static_cast<uint8_t>(sig[32 + i]) + kL[i] + carry;
@@ -97,7 +98,7 @@ TEST(Ed25519, RejectsWrongLengths) {
 
 TEST(Ed25519, RejectsSmallOrderAndNonCanonicalKeys) {
   const std::vector<std::string> weak = {
-      std::string(32, '\0'),  // order 4
+      std::string(32, '\0'),                                                      // order 4
       Unhex("0100000000000000000000000000000000000000000000000000000000000000"),  // identity
       Unhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),  // order 8
       Unhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),  // order 8

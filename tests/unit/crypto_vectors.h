@@ -17,11 +17,11 @@
 namespace peerstack::test {
 
 struct Ed25519Vector {
-    const char* name;
-    const char* secret_hex;     // 32 bytes (64 hex chars)
-    const char* public_hex;     // 32 bytes (64 hex chars)
-    const char* message_hex;    // any length, may be empty
-    const char* signature_hex;  // 64 bytes (128 hex chars)
+  const char* name;
+  const char* secret_hex;     // 32 bytes (64 hex chars)
+  const char* public_hex;     // 32 bytes (64 hex chars)
+  const char* message_hex;    // any length, may be empty
+  const char* signature_hex;  // 64 bytes (128 hex chars)
 };
 
 inline constexpr Ed25519Vector kEd25519Vectors[] = {
@@ -80,10 +80,10 @@ inline constexpr Ed25519Vector kEd25519Vectors[] = {
 };
 
 struct Sha256Vector {
-    const char* name;
-    const char* message;     // ASCII text; the hashed input is this repeated
-    std::size_t repeat;      // `repeat` times (1 for ordinary vectors)
-    const char* digest_hex;  // 32 bytes (64 hex chars)
+  const char* name;
+  const char* message;     // ASCII text; the hashed input is this repeated
+  std::size_t repeat;      // `repeat` times (1 for ordinary vectors)
+  const char* digest_hex;  // 32 bytes (64 hex chars)
 };
 
 inline constexpr Sha256Vector kSha256Vectors[] = {

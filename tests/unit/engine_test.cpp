@@ -1,4 +1,6 @@
 // Engine behaviour that is easier to pin down with one engine than in the simulator.
+#include "protocol/engine.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include <set>
 
 #include "crypto/encoding.h"
-#include "protocol/engine.h"
 #include "engine_wires.h"
 
 namespace peerstack::protocol {
@@ -55,8 +56,8 @@ TEST(Engine, StrangersCannotUseSyncAnswersAsAReflector) {
 TEST(Engine, TheSponsorAsksMembersAdmittedWhileAJoinIsPending) {
   for (bool reversed : {false, true}) {
     SCOPED_TRACE(reversed ? "each output delivered in reverse" : "in order");
-    const std::vector<std::string> urls = {"http://a", "http://b", "http://c", "http://d",
-                                           "http://j1", "http://j2"};
+    const std::vector<std::string> urls = {"http://a", "http://b",  "http://c",
+                                           "http://d", "http://j1", "http://j2"};
     std::vector<crypto::SigningKey> keys;
     for (size_t i = 0; i < urls.size(); ++i) keys.push_back(crypto::SigningKey::Generate());
     GenesisParams params;
@@ -102,7 +103,8 @@ TEST(Engine, TheSponsorAsksMembersAdmittedWhileAJoinIsPending) {
 // a joiner whose clock is off is refused by everyone, with the reason.
 TEST(Engine, AClockAnHourOffRefusesTheJoinsItJudgesAndIsRefusedWhenItJoins) {
   constexpr int64_t kHour = 3600 * 1000;
-  const std::vector<std::string> urls = {"http://a", "http://b", "http://c", "http://j", "http://k"};
+  const std::vector<std::string> urls = {"http://a", "http://b", "http://c", "http://j",
+                                         "http://k"};
   std::vector<crypto::SigningKey> keys;
   for (size_t i = 0; i < urls.size(); ++i) keys.push_back(crypto::SigningKey::Generate());
   GenesisParams params;
@@ -120,8 +122,8 @@ TEST(Engine, AClockAnHourOffRefusesTheJoinsItJudgesAndIsRefusedWhenItJoins) {
     EngineConfig config;
     config.url = urls[i];
     if (i < 3) {
-      engines.push_back(std::make_unique<Engine>(config, keys[i], std::move(Ledger::FromGenesis(genesis)).value(),
-                                                 &random));
+      engines.push_back(std::make_unique<Engine>(
+          config, keys[i], std::move(Ledger::FromGenesis(genesis)).value(), &random));
     } else {
       engines.push_back(std::make_unique<Engine>(config, keys[i], urls[0], &random));
     }
@@ -140,7 +142,8 @@ TEST(Engine, AClockAnHourOffRefusesTheJoinsItJudgesAndIsRefusedWhenItJoins) {
         if (!net.engines.count(e.to)) continue;
         Output o2;
         net.engines.at(e.to)->Receive(e, now + net.Skew(e.to), &o2);
-        if (e.to == urls[who]) refusals->insert(refusals->end(), o2.refusals.begin(), o2.refusals.end());
+        if (e.to == urls[who])
+          refusals->insert(refusals->end(), o2.refusals.begin(), o2.refusals.end());
         net.Post(o2);
       }
     }
@@ -149,7 +152,8 @@ TEST(Engine, AClockAnHourOffRefusesTheJoinsItJudgesAndIsRefusedWhenItJoins) {
   // j (right clock): a and b approve, c refuses; 2 of 3 is the quorum.
   EXPECT_TRUE(joined(3, &refusals_j));
   ASSERT_FALSE(refusals_j.empty());
-  EXPECT_NE(refusals_j[0].find("60 min behind this member's clock"), std::string::npos) << refusals_j[0];
+  EXPECT_NE(refusals_j[0].find("60 min behind this member's clock"), std::string::npos)
+      << refusals_j[0];
   // k (an hour behind): refused by all, and told why; never admitted.
   EXPECT_FALSE(joined(4, &refusals_k));
   ASSERT_FALSE(refusals_k.empty());

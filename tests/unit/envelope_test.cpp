@@ -32,17 +32,23 @@ TEST(Envelope, RefusesUnsignedTamperedAndReplayedAsAnotherType) {
   tampered[tampered.size() / 2] ^= 1;
   EXPECT_EQ(Verify("join", tampered, &s.key_hex, &s.sig_hex).code(), "bad_signature");
   EXPECT_EQ(Verify("approval", s.body, &s.key_hex, &s.sig_hex).code(), "bad_signature");
-  const std::string other = crypto::HexEncode(crypto::SigningKey::Generate().public_key().data(), 32);
+  const std::string other =
+      crypto::HexEncode(crypto::SigningKey::Generate().public_key().data(), 32);
   EXPECT_EQ(Verify("join", s.body, &other, &s.sig_hex).code(), "bad_signature");
-  EXPECT_EQ(Verify("join", std::string(kMaxEnvelopeBytes + 1, ' '), &s.key_hex, &s.sig_hex).code(), "too_large");
+  EXPECT_EQ(Verify("join", std::string(kMaxEnvelopeBytes + 1, ' '), &s.key_hex, &s.sig_hex).code(),
+            "too_large");
 }
 
 TEST(Envelope, OpensOnlyTheExactShape) {
   const std::string key = "00";
-  EXPECT_EQ(Open("sync", R"({"body":{},"body":{},"from":"x"})", key, nullptr, "").status().code(), "bad_json");
-  EXPECT_EQ(Open("sync", R"({"body":{},"from":"x"} x)", key, nullptr, "").status().code(), "bad_json");
-  EXPECT_EQ(Open("sync", R"({"body":{},"from":"x","extra":1})", key, nullptr, "").status().code(), "bad_message");
-  EXPECT_EQ(Open("sync", R"({"body":[],"from":"x"})", key, nullptr, "").status().code(), "bad_message");
+  EXPECT_EQ(Open("sync", R"({"body":{},"body":{},"from":"x"})", key, nullptr, "").status().code(),
+            "bad_json");
+  EXPECT_EQ(Open("sync", R"({"body":{},"from":"x"} x)", key, nullptr, "").status().code(),
+            "bad_json");
+  EXPECT_EQ(Open("sync", R"({"body":{},"from":"x","extra":1})", key, nullptr, "").status().code(),
+            "bad_message");
+  EXPECT_EQ(Open("sync", R"({"body":[],"from":"x"})", key, nullptr, "").status().code(),
+            "bad_message");
   EXPECT_EQ(Open("sync", R"({"body":{}})", key, nullptr, "").status().code(), "bad_message");
 }
 

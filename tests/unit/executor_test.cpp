@@ -1,8 +1,9 @@
+#include "plugins/executor.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 
-#include "plugins/executor.h"
 #include "support/test_support.h"
 
 namespace peerstack::plugins {
@@ -52,7 +53,12 @@ TEST(Executor, StopReturnsWhileACallIsStuckAndTimesOutQueuedWork) {
   std::atomic<bool> release{false};
   std::atomic<int> started{0};
   for (int i = 0; i < 2; ++i) {
-    ex->Submit([&] { ++started; test::WaitFor([&] { return release.load(); }, 20s); }, [] {});
+    ex->Submit(
+        [&] {
+          ++started;
+          test::WaitFor([&] { return release.load(); }, 20s);
+        },
+        [] {});
   }
   ASSERT_TRUE(test::WaitFor([&] { return started.load() == 2; }, 5s));
   std::atomic<int> queued_timed_out{0};
@@ -72,7 +78,12 @@ TEST(Executor, RefusesWorkWhenTheQueueIsFull) {
   Executor ex(o);
   std::atomic<bool> release{false};
   std::atomic<int> started{0};
-  ex.Submit([&] { ++started; test::WaitFor([&] { return release.load(); }, 20s); }, [] {});
+  ex.Submit(
+      [&] {
+        ++started;
+        test::WaitFor([&] { return release.load(); }, 20s);
+      },
+      [] {});
   ASSERT_TRUE(test::WaitFor([&] { return started.load() == 1; }, 5s));
   EXPECT_TRUE(ex.Submit([] {}, [] {}));
   EXPECT_TRUE(ex.Submit([] {}, [] {}));

@@ -74,7 +74,8 @@ class Trickler {
     thread_ = std::thread([this] {
       const int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) return;
-      const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kBlob.size()) + "\r\n\r\n";
+      const std::string head =
+          "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kBlob.size()) + "\r\n\r\n";
       bool ok = ::send(c, head.data(), head.size(), MSG_NOSIGNAL) > 0;
       for (size_t i = 0; ok && i < kBlob.size() && !stop_; ++i) {
         ok = ::send(c, &kBlob[i], 1, MSG_NOSIGNAL) == 1;
@@ -158,7 +159,8 @@ class FetcherTest : public ::testing::Test {
         5s);
     EXPECT_TRUE(refused);
     if (!refused) return false;
-    EXPECT_NE(fetcher.stats().errors.back().find("store:"), std::string::npos) << fetcher.stats().errors.back();
+    EXPECT_NE(fetcher.stats().errors.back().find("store:"), std::string::npos)
+        << fetcher.stats().errors.back();
     EXPECT_FALSE(fetcher.Have(sha_));
     return true;
   }
@@ -206,7 +208,8 @@ TEST_F(FetcherTest, APeerThatTricklesOrSaysNothingIsDroppedAtTheDeadline) {
   EXPECT_LT(trickler.sent_.load(), kBlob.size());
   EXPECT_EQ(good.requests, 1);
   ASSERT_FALSE(fetcher_->stats().errors.empty());
-  EXPECT_NE(fetcher_->stats().errors[0].find("too slow"), std::string::npos) << fetcher_->stats().errors[0];
+  EXPECT_NE(fetcher_->stats().errors[0].find("too slow"), std::string::npos)
+      << fetcher_->stats().errors[0];
 }
 
 TEST_F(FetcherTest, WhenEveryPeerFailsItPausesThenAsksAgain) {
@@ -218,7 +221,8 @@ TEST_F(FetcherTest, WhenEveryPeerFailsItPausesThenAsksAgain) {
   ASSERT_TRUE(test::WaitFor(
       [&] {
         fetcher_->Pump(wanted, {flipped.url()});
-        return flipped.requests >= 1 && fetcher_->stats().in_flight == 0 && fetcher_->stats().refused == 1;
+        return flipped.requests >= 1 && fetcher_->stats().in_flight == 0 &&
+               fetcher_->stats().refused == 1;
       },
       5s));
   // Tried once; the next pumps within retry_after_ms ask nobody.
@@ -251,10 +255,15 @@ TEST_F(FetcherTest, AFullDiskKeepsNoPartialBlobAndTheNextTryStoresIt) {
   BlobFetcher fetcher(QuickRetry());
   ASSERT_TRUE(StoreRefuses(fetcher, good.url()));
   size_t left = 0;
-  for (const auto& e : std::filesystem::directory_iterator(mnt)) left += e.path().filename().string().size() > 0;
+  for (const auto& e : std::filesystem::directory_iterator(mnt))
+    left += e.path().filename().string().size() > 0;
   EXPECT_EQ(left, 0u) << "no temp file or partial blob stays behind";
   unmount.Now();  // room again (the directory below the mount is empty and writable)
-  ASSERT_TRUE(test::WaitFor([&] { return fetcher.Pump({{sha_, static_cast<int64_t>(kBlob.size())}}, {good.url()}); }, 5s));
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return fetcher.Pump({{sha_, static_cast<int64_t>(kBlob.size())}}, {good.url()});
+      },
+      5s));
   EXPECT_EQ(*blobs_.Get(sha_, 1 << 20), kBlob);
 }
 
@@ -267,7 +276,11 @@ TEST_F(FetcherTest, AStoreThatRefusesTheBytesKeepsNothingAndTriesAgainLater) {
   EXPECT_EQ(fetcher.stats().refused, 0u) << "not the peer's fault";
   // Space again: the next try stores it, from the same peer.
   ::unlink(dir_.Sub("blobs").c_str());
-  ASSERT_TRUE(test::WaitFor([&] { return fetcher.Pump({{sha_, static_cast<int64_t>(kBlob.size())}}, {good.url()}); }, 5s));
+  ASSERT_TRUE(test::WaitFor(
+      [&] {
+        return fetcher.Pump({{sha_, static_cast<int64_t>(kBlob.size())}}, {good.url()});
+      },
+      5s));
   EXPECT_EQ(*blobs_.Get(sha_, 1 << 20), kBlob);
   EXPECT_EQ(good.requests, 2);
 }

@@ -8,7 +8,6 @@
 
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <map>

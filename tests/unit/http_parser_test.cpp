@@ -81,18 +81,20 @@ TEST(RequestParser, ReportsHeadCompleteWhileBodyIsPending) {
 }
 
 TEST(RequestParser, RefusesDuplicateOrConflictingContentLength) {
-  EXPECT_EQ(ErrorFor("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"),
-            400);
-  EXPECT_EQ(ErrorFor("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
-            400);
+  EXPECT_EQ(
+      ErrorFor("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"),
+      400);
+  EXPECT_EQ(
+      ErrorFor("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+      400);
   EXPECT_EQ(ErrorFor("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1, 2\r\n\r\n"), 400);
 }
 
 TEST(RequestParser, RefusesInvalidContentLength) {
   for (const char* v : {"-1", "+5", "0x10", "1 2", "", "99999999999999999999999"}) {
-    EXPECT_EQ(ErrorFor(std::string("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: ") + v +
-                       "\r\n\r\n"),
-              400)
+    EXPECT_EQ(
+        ErrorFor(std::string("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: ") + v + "\r\n\r\n"),
+        400)
         << v;
   }
 }
@@ -110,9 +112,9 @@ TEST(RequestParser, RefusesOversizeHeadersAndTooManyFields) {
   Limits limits;
   limits.max_header_bytes = 256;
   limits.max_headers = 5;
-  EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(300, 'a') + "\r\n\r\n",
-                     limits),
-            431);
+  EXPECT_EQ(
+      ErrorFor("GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(300, 'a') + "\r\n\r\n", limits),
+      431);
   // Without an end in sight the limit also applies.
   EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nX: " + std::string(300, 'a'), limits), 431);
   std::string many = "GET / HTTP/1.1\r\nHost: h\r\n";
@@ -131,16 +133,16 @@ TEST(RequestParser, RefusesMalformedRequestLines) {
 }
 
 TEST(RequestParser, RefusesSmugglingShapes) {
-  EXPECT_EQ(ErrorFor("GET / HTTP/1.1\nHost: h\n\n"), 400);                         // bare LF
-  EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n"), 400);     // obs-fold
-  EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: h\r\nX : a\r\n\r\n"), 400);          // space
-  EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01\r\n\r\n"), 400);       // control
+  EXPECT_EQ(ErrorFor("GET / HTTP/1.1\nHost: h\n\n"), 400);                      // bare LF
+  EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n"), 400);  // obs-fold
+  EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: h\r\nX : a\r\n\r\n"), 400);       // space
+  EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: h\r\nX: a\x01\r\n\r\n"), 400);    // control
   EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n"), 400);
   EXPECT_EQ(ErrorFor("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
   EXPECT_EQ(ErrorFor("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
                      "Content-Length: 5\r\n\r\n"),
             400);
-  EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\n\r\n"), 400);                              // no Host
+  EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\n\r\n"), 400);  // no Host
   EXPECT_EQ(ErrorFor("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
 }
 
@@ -148,8 +150,7 @@ TEST(RequestParser, AcceptsHttp10WithoutHostAndAbsoluteForm) {
   RequestParser p(Limits{});
   ASSERT_EQ(ParseAll(p, "GET /x HTTP/1.0\r\n\r\n").state, State::kRequest);
   EXPECT_EQ(p.request().version_minor, 0);
-  ASSERT_EQ(ParseAll(p, "GET http://h:1/a/b?q HTTP/1.1\r\nHost: h\r\n\r\n").state,
-            State::kRequest);
+  ASSERT_EQ(ParseAll(p, "GET http://h:1/a/b?q HTTP/1.1\r\nHost: h\r\n\r\n").state, State::kRequest);
   EXPECT_EQ(p.request().path, "/a/b");
   EXPECT_EQ(p.request().query, "q");
 }
@@ -239,7 +240,7 @@ TEST(RequestParser, ConsumesChunkedFramingAsItArrives) {
   const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
   Outcome o = ParseAll(p, head + "4\r\nabcd\r\n2");
   EXPECT_EQ(o.state, State::kNeedMore);
-  EXPECT_TRUE(p.head_complete());  // the body timeout applies from here on
+  EXPECT_TRUE(p.head_complete());          // the body timeout applies from here on
   EXPECT_EQ(o.consumed, head.size() + 9);  // all but the unfinished size line
   o = ParseAll(p, "2\r\nef");
   EXPECT_EQ(o.state, State::kNeedMore);
@@ -298,15 +299,15 @@ TEST(RequestParser, RefusesAChunkedBodyOverTheLimit) {
 
 TEST(RequestParser, RefusesMalformedChunkSizes) {
   const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
-  for (const char* bad : {"\r\n", "x\r\n", "-1\r\n", "+5\r\n", "0x5\r\n", " 5\r\n",
-                          "5 \r\n", "5,\r\n", "5\x01\r\n", "5;a\x7f\r\n", "5\n",
-                          "5\rhello\r\n", "10000000000000000\r\n"}) {
+  for (const char* bad :
+       {"\r\n", "x\r\n", "-1\r\n", "+5\r\n", "0x5\r\n", " 5\r\n", "5 \r\n", "5,\r\n", "5\x01\r\n",
+        "5;a\x7f\r\n", "5\n", "5\rhello\r\n", "10000000000000000\r\n"}) {
     EXPECT_EQ(ErrorFor(head + bad + "hello\r\n0\r\n\r\n"), 400) << bad;
   }
   // Leading zeros are fine, as are extensions after white space.
   EXPECT_EQ(ErrorFor(head + "000000000000000000005 ;x=\"y z\"\r\nhello\r\n0\r\n\r\n"), 0);
   EXPECT_EQ(ErrorFor(head + "5;" + std::string(1100, 'e') + "\r\nhello\r\n0\r\n\r\n"), 400);
-  EXPECT_EQ(ErrorFor(head + "5\r\nhelloXY0\r\n\r\n"), 400);   // data not followed by CRLF
+  EXPECT_EQ(ErrorFor(head + "5\r\nhelloXY0\r\n\r\n"), 400);  // data not followed by CRLF
   EXPECT_EQ(ErrorFor(head + "5\r\nhello\r\r0\r\n\r\n"), 400);
   EXPECT_EQ(ErrorFor(head + "0\r\nbad trailer\r\n\r\n"), 400);
   EXPECT_EQ(ErrorFor(head + "0\r\nX: a\r\n folded\r\n\r\n"), 400);
@@ -348,8 +349,7 @@ TEST(RequestParser, CountsLeadingBlankLinesAcrossCalls) {
   // Fed one at a time (an idle client keeping the connection alive), the limit still holds.
   RequestParser p(Limits{});
   State last;
-  FeedInPieces(p, "\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", {2, 4, 6, 8, 10},
-               &last);
+  FeedInPieces(p, "\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", {2, 4, 6, 8, 10}, &last);
   EXPECT_EQ(last, State::kError);
   EXPECT_EQ(p.error_status(), 400);
 }

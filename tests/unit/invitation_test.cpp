@@ -2,6 +2,8 @@
 // on a network that admits by invitation, and members judging joins: a missing, reused,
 // expired, forged or foreign invitation, one made by a member who left, and one invitation
 // used at two sponsors at once.
+#include "protocol/invitation.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -9,13 +11,14 @@
 #include "crypto/encoding.h"
 #include "engine_wires.h"
 #include "protocol/engine.h"
-#include "protocol/invitation.h"
 #include "protocol/ledger.h"
 
 namespace peerstack::protocol {
 namespace {
 
-std::string Hex(const crypto::SigningKey& k) { return crypto::HexEncode(k.public_key().data(), 32); }
+std::string Hex(const crypto::SigningKey& k) {
+  return crypto::HexEncode(k.public_key().data(), 32);
+}
 
 class CountingRandom final : public Random {
  public:
@@ -30,13 +33,14 @@ constexpr int64_t kDay = 86'400'000;
 
 TEST(InvitationToken, RoundTripsAndRefusesWhatIsNotOne) {
   const auto key = crypto::SigningKey::Generate();
-  const Invitation inv = MakeInvitation(key, std::string(64, 'a'), std::string(32, 'b'), kNow + kDay, "for Ana");
+  const Invitation inv =
+      MakeInvitation(key, std::string(64, 'a'), std::string(32, 'b'), kNow + kDay, "for Ana");
   auto back = ParseInvitationToken(InvitationToken(inv));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->Hash(), inv.Hash());
   EXPECT_EQ(back->note, "for Ana");
-  for (const std::string& bad : {std::string(), std::string("zz"), std::string(3000, 'a'), crypto::HexEncode("{}"),
-                                 crypto::HexEncode("[1,2]")}) {
+  for (const std::string& bad : {std::string(), std::string("zz"), std::string(3000, 'a'),
+                                 crypto::HexEncode("{}"), crypto::HexEncode("[1,2]")}) {
     EXPECT_EQ(ParseInvitationToken(bad).status().code(), "bad_invitation") << bad.substr(0, 20);
   }
   // Any change to the signed fields breaks the signature.
@@ -44,7 +48,8 @@ TEST(InvitationToken, RoundTripsAndRefusesWhatIsNotOne) {
   forged.expires_ms += kDay;
   auto f = ParseInvitationToken(InvitationToken(forged));
   EXPECT_EQ(f.status().code(), "bad_invitation");
-  EXPECT_NE(f.status().message().find("not signed by the member it names"), std::string::npos) << f.status().message();
+  EXPECT_NE(f.status().message().find("not signed by the member it names"), std::string::npos)
+      << f.status().message();
   Invitation long_note = inv;
   long_note.note = std::string(kMaxInvitationNote + 1, 'x');
   EXPECT_EQ(ParseInvitation(long_note.ToJson()).status().code(), "bad_invitation");
@@ -62,7 +67,8 @@ class InviteEngineTest : public ::testing::Test {
     for (size_t i = 0; i < 3; ++i) {
       EngineConfig config;
       config.url = kUrls[i];
-      engines_[i] = std::make_unique<Engine>(config, keys_[i], std::move(Ledger::FromGenesis(genesis_)).value(), &random_);
+      engines_[i] = std::make_unique<Engine>(
+          config, keys_[i], std::move(Ledger::FromGenesis(genesis_)).value(), &random_);
       net_.engines[kUrls[i]] = engines_[i].get();
     }
   }
@@ -75,7 +81,8 @@ class InviteEngineTest : public ::testing::Test {
     net_.engines[kUrls[i]] = engines_[i].get();
   }
   // Ticks the joiners (a few rounds) and delivers everything; what each was refused.
-  std::map<size_t, std::vector<std::string>> Run(const std::vector<size_t>& joiners, int64_t now = kNow) {
+  std::map<size_t, std::vector<std::string>> Run(const std::vector<size_t>& joiners,
+                                                 int64_t now = kNow) {
     std::map<size_t, std::vector<std::string>> refusals;
     for (int t = 0; t < 3; ++t) {
       for (size_t j : joiners) {
@@ -88,7 +95,8 @@ class InviteEngineTest : public ::testing::Test {
         Output out;
         net_.engines.at(e.to)->Receive(e, now + t * 3000, &out);
         for (size_t j : joiners) {
-          if (e.to == kUrls[j]) refusals[j].insert(refusals[j].end(), out.refusals.begin(), out.refusals.end());
+          if (e.to == kUrls[j])
+            refusals[j].insert(refusals[j].end(), out.refusals.begin(), out.refusals.end());
         }
         net_.Post(out);
       }
@@ -107,8 +115,8 @@ class InviteEngineTest : public ::testing::Test {
     return false;
   }
 
-  const std::vector<std::string> kUrls = {"http://a", "http://b", "http://c", "http://j", "http://k", "http://l",
-                                          "http://m"};
+  const std::vector<std::string> kUrls = {"http://a", "http://b", "http://c", "http://j",
+                                          "http://k", "http://l", "http://m"};
   std::vector<crypto::SigningKey> keys_;
   std::string genesis_;
   CountingRandom random_;
@@ -139,7 +147,8 @@ TEST_F(InviteEngineTest, MembersAdmitOnlyWithAValidUnusedInvitationAndSayWhy) {
   EXPECT_FALSE(engines_[6]->is_member());
   EXPECT_TRUE(Has(r[6], "expired")) << (r[6].empty() ? "no refusal" : r[6][0]);
   EXPECT_EQ(engines_[0]->ledger()->state().members.size(), 4u);
-  for (size_t i : {1, 2, 4}) EXPECT_EQ(engines_[i]->ledger()->StateHash(), engines_[0]->ledger()->StateHash()) << i;
+  for (size_t i : {1, 2, 4})
+    EXPECT_EQ(engines_[i]->ledger()->StateHash(), engines_[0]->ledger()->StateHash()) << i;
 }
 
 TEST_F(InviteEngineTest, AForgedInvitationOrOneOfAMemberWhoLeftIsRefused) {
@@ -150,7 +159,8 @@ TEST_F(InviteEngineTest, AForgedInvitationOrOneOfAMemberWhoLeftIsRefused) {
   EXPECT_FALSE(engines_[3]->is_member());
   // A forged request gets no answer at all from a member that cannot verify it... but the
   // invitation is checked after the request's own signature, so the joiner hears why.
-  EXPECT_TRUE(Has(r[3], "not signed by the member it names")) << (r[3].empty() ? "no refusal" : r[3][0]);
+  EXPECT_TRUE(Has(r[3], "not signed by the member it names"))
+      << (r[3].empty() ? "no refusal" : r[3][0]);
 
   const Invitation by_c = InviteBy(2);
   Output out;
@@ -175,7 +185,8 @@ TEST_F(InviteEngineTest, OneInvitationAtTwoSponsorsAtOnceAdmitsOneNode) {
   const size_t refused = engines_[3]->is_member() ? 4 : 3;
   EXPECT_FALSE(r[refused].empty());
   EXPECT_EQ(engines_[0]->ledger()->state().members.size(), 4u);
-  for (size_t i = 1; i < 3; ++i) EXPECT_EQ(engines_[i]->ledger()->StateHash(), engines_[0]->ledger()->StateHash());
+  for (size_t i = 1; i < 3; ++i)
+    EXPECT_EQ(engines_[i]->ledger()->StateHash(), engines_[0]->ledger()->StateHash());
 }
 
 TEST_F(InviteEngineTest, OnlyAMemberOfAnInviteNetworkMakesInvitations) {

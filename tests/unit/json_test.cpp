@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "json/json.h"
+
+#include <gtest/gtest.h>
 
 namespace peerstack::json {
 namespace {

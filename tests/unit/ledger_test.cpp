@@ -1,4 +1,6 @@
 // The validity rules of member-added events, one by one, with keys the test holds.
+#include "protocol/ledger.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -6,12 +8,13 @@
 
 #include "crypto/encoding.h"
 #include "protocol/invitation.h"
-#include "protocol/ledger.h"
 
 namespace peerstack::protocol {
 namespace {
 
-std::string Hex(const crypto::SigningKey& k) { return crypto::HexEncode(k.public_key().data(), 32); }
+std::string Hex(const crypto::SigningKey& k) {
+  return crypto::HexEncode(k.public_key().data(), 32);
+}
 
 class LedgerTest : public ::testing::Test {
  protected:
@@ -27,9 +30,11 @@ class LedgerTest : public ::testing::Test {
     ledger_.emplace(std::move(Ledger::FromGenesis(genesis_)).value());
   }
 
-  JoinRequest Request(size_t joiner, const std::string& code = "c0de", json::Value invitation = nullptr) {
+  JoinRequest Request(size_t joiner, const std::string& code = "c0de",
+                      json::Value invitation = nullptr) {
     return MakeJoinRequest(keys_[joiner], "http://k" + std::to_string(joiner), code,
-                           ledger_->network_id(), "n" + std::to_string(joiner), 2000, std::move(invitation));
+                           ledger_->network_id(), "n" + std::to_string(joiner), 2000,
+                           std::move(invitation));
   }
 
   // A member-added event for `joiner`, authored by `author`, approved by `approvers`, its
@@ -39,7 +44,8 @@ class LedgerTest : public ::testing::Test {
                     json::Value invitation = nullptr) {
     const JoinRequest req = Request(joiner, code, std::move(invitation));
     std::vector<Approval> approvals;
-    for (size_t a : approvers) approvals.push_back(MakeApproval(keys_[a], ledger_->network_id(), req.Hash()));
+    for (size_t a : approvers)
+      approvals.push_back(MakeApproval(keys_[a], ledger_->network_id(), req.Hash()));
     Event e;
     e.kind = "member-added";
     e.parents = parents.empty() ? ledger_->Heads() : parents;
@@ -96,7 +102,8 @@ TEST_F(LedgerTest, RefusesApprovalsForAnotherRequest) {
   Event e;
   e.kind = "member-added";
   e.parents = ledger_->Heads();
-  e.body = Ledger::MemberAddedBody(req, {MakeApproval(keys_[0], ledger_->network_id(), other.Hash())});
+  e.body =
+      Ledger::MemberAddedBody(req, {MakeApproval(keys_[0], ledger_->network_id(), other.Hash())});
   EXPECT_NE(AddError(Encode(*Sign(std::move(e), keys_[0]))).find("approval signature"),
             std::string::npos);
 }
@@ -173,7 +180,8 @@ std::string AddressEvent(const Ledger& l, const crypto::SigningKey& author, cons
 
 TEST_F(LedgerTest, AddressEventsMoveAMemberWithARisingSequence) {
   ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
-  ASSERT_EQ(*ledger_->Add(AddressEvent(*ledger_, keys_[1], "http://moved:1", 1)), Ledger::Added::kAdded);
+  ASSERT_EQ(*ledger_->Add(AddressEvent(*ledger_, keys_[1], "http://moved:1", 1)),
+            Ledger::Added::kAdded);
   EXPECT_EQ(ledger_->state().FindMemberByKey(Hex(keys_[1]))->url, "http://moved:1");
   EXPECT_NE(AddError(AddressEvent(*ledger_, keys_[1], "http://old", 1)).find("not above 1"),
             std::string::npos);
@@ -200,11 +208,13 @@ std::string RemovedEvent(const Ledger& l, const crypto::SigningKey& author, cons
 }
 
 TEST_F(LedgerTest, AMemberLeavesAloneAndMayJoinAgain) {
-  EXPECT_NE(AddError(RemovedEvent(*ledger_, keys_[0], Hex(keys_[0]), "leave", {})).find("last member"),
-            std::string::npos);
+  EXPECT_NE(
+      AddError(RemovedEvent(*ledger_, keys_[0], Hex(keys_[0]), "leave", {})).find("last member"),
+      std::string::npos);
   ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
   // Only the member itself can leave.
-  EXPECT_NE(AddError(RemovedEvent(*ledger_, keys_[0], Hex(keys_[1]), "leave", {})).find("only a member itself"),
+  EXPECT_NE(AddError(RemovedEvent(*ledger_, keys_[0], Hex(keys_[1]), "leave", {}))
+                .find("only a member itself"),
             std::string::npos);
   ASSERT_EQ(*ledger_->Add(RemovedEvent(*ledger_, keys_[1], Hex(keys_[1]), "leave", {})),
             Ledger::Added::kAdded);
@@ -233,9 +243,10 @@ TEST_F(LedgerTest, EvictionNeedsAQuorumOfOtherMembersEvictionApprovals) {
                                   {MakeEvictionApproval(keys_[3], net, target)}))
                 .find("cannot approve its eviction"),
             std::string::npos);
-  EXPECT_NE(AddError(RemovedEvent(*ledger_, keys_[0], target, "evicted",
-                                  {MakeApproval(keys_[0], net, target), MakeApproval(keys_[1], net, target),
-                                   MakeApproval(keys_[2], net, target)}))
+  EXPECT_NE(AddError(RemovedEvent(
+                         *ledger_, keys_[0], target, "evicted",
+                         {MakeApproval(keys_[0], net, target), MakeApproval(keys_[1], net, target),
+                          MakeApproval(keys_[2], net, target)}))
                 .find("approval signature"),
             std::string::npos);
   ASSERT_EQ(*ledger_->Add(RemovedEvent(*ledger_, keys_[0], target, "evicted",
@@ -264,11 +275,13 @@ Manifest MakeManifest(const std::string& network, int64_t version, char fill = '
   m.version = version;
   m.created_ms = 1000;
   m.expires_ms = 99000;
-  m.files = {{"front", "index.html", std::string(64, fill), 10}, {"plugin", "libblog.so", std::string(64, 'b'), 20}};
+  m.files = {{"front", "index.html", std::string(64, fill), 10},
+             {"plugin", "libblog.so", std::string(64, 'b'), 20}};
   return m;
 }
 
-std::string Event_(const Ledger& l, const crypto::SigningKey& author, const std::string& kind, json::Value body) {
+std::string Event_(const Ledger& l, const crypto::SigningKey& author, const std::string& kind,
+                   json::Value body) {
   Event e;
   e.kind = kind;
   e.parents = l.Heads();
@@ -290,13 +303,16 @@ TEST_F(LedgerTest, ReleasesChangeTheAcceptedCodesWithoutRollback) {
   // During the rollout both run: the release in force and the one before (the genesis code).
   EXPECT_EQ(ledger_->state().AcceptedCodes(), (std::vector<std::string>{m.CodeHash(), "c0de"}));
   // No rollback: the same version, or a lower one, is refused.
-  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[0], {&keys_[0]}, MakeManifest(ledger_->network_id(), 1, 'c')))
+  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[0], {&keys_[0]},
+                                  MakeManifest(ledger_->network_id(), 1, 'c')))
                 .find("no rollback"),
             std::string::npos);
   EXPECT_EQ(*ledger_->Add(Admit(2, 0, {0, 1}, {}, "c0de")), Ledger::Added::kAdded);
   const Manifest m2 = MakeManifest(ledger_->network_id(), 2, 'c');
-  ASSERT_EQ(*ledger_->Add(ReleaseEvent(*ledger_, keys_[0], {&keys_[0]}, m2)), Ledger::Added::kAdded);
-  EXPECT_EQ(ledger_->state().AcceptedCodes(), (std::vector<std::string>{m2.CodeHash(), m.CodeHash()}));
+  ASSERT_EQ(*ledger_->Add(ReleaseEvent(*ledger_, keys_[0], {&keys_[0]}, m2)),
+            Ledger::Added::kAdded);
+  EXPECT_EQ(ledger_->state().AcceptedCodes(),
+            (std::vector<std::string>{m2.CodeHash(), m.CodeHash()}));
   // Two releases on, the genesis code is no longer accepted.
   EXPECT_NE(AddError(Admit(3, 0, {0, 1, 2}, {}, "c0de")).find("code hash"), std::string::npos);
   EXPECT_EQ(*ledger_->Add(Admit(3, 0, {0, 1, 2}, {}, m.CodeHash())), Ledger::Added::kAdded);
@@ -312,15 +328,18 @@ TEST_F(LedgerTest, ReleasesNeedTheThresholdOfPublishersAndTheirOwnNetwork) {
   p.code_hash = "c0de";
   p.publishers = {Hex(keys_[3]), Hex(keys_[4]), Hex(keys_[5])};
   p.publisher_threshold = 2;
-  Ledger l = std::move(Ledger::FromGenesis(Encode(*MakeGenesis(keys_[0], "http://k0", 1000, p)))).value();
+  Ledger l =
+      std::move(Ledger::FromGenesis(Encode(*MakeGenesis(keys_[0], "http://k0", 1000, p)))).value();
   auto error = [&](const std::string& wire) {
     auto r = l.Add(wire);
     return r.ok() ? std::string() : r.status().message();
   };
   const Manifest m = MakeManifest(l.network_id(), 1);
   EXPECT_NE(error(ReleaseEvent(l, keys_[0], {&keys_[3]}, m)).find("needs 2"), std::string::npos);
-  EXPECT_NE(error(ReleaseEvent(l, keys_[0], {&keys_[3], &keys_[3]}, m)).find("duplicate"), std::string::npos);
-  EXPECT_NE(error(ReleaseEvent(l, keys_[0], {&keys_[3], &keys_[0]}, m)).find("not a publisher"), std::string::npos);
+  EXPECT_NE(error(ReleaseEvent(l, keys_[0], {&keys_[3], &keys_[3]}, m)).find("duplicate"),
+            std::string::npos);
+  EXPECT_NE(error(ReleaseEvent(l, keys_[0], {&keys_[3], &keys_[0]}, m)).find("not a publisher"),
+            std::string::npos);
   // The same publisher keys signed a manifest for another network: not valid here.
   const Manifest elsewhere = MakeManifest(std::string(64, 'e'), 1);
   EXPECT_NE(error(ReleaseEvent(l, keys_[0], {&keys_[3], &keys_[4]}, elsewhere)).find("for network"),
@@ -333,9 +352,11 @@ TEST_F(LedgerTest, APublisherSetChangeNeedsTheCurrentThreshold) {
   ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
   const std::vector<std::string> keys = {Hex(keys_[3]), Hex(keys_[4])};
   auto change = [&](const crypto::SigningKey& signer, int64_t seq) {
-    const auto sig = signer.SignWithDomain("publisher-set", PublisherSetPayload(ledger_->network_id(), keys, 2, seq));
+    const auto sig = signer.SignWithDomain(
+        "publisher-set", PublisherSetPayload(ledger_->network_id(), keys, 2, seq));
     return Event_(*ledger_, keys_[1], "publishers",
-                  Ledger::PublishersBody(keys, 2, seq, {{Hex(signer), crypto::HexEncode(sig.data(), sig.size())}}));
+                  Ledger::PublishersBody(
+                      keys, 2, seq, {{Hex(signer), crypto::HexEncode(sig.data(), sig.size())}}));
   };
   // Signed by a key that is not a publisher yet (the new one itself): refused.
   EXPECT_NE(AddError(change(keys_[3], 1)).find("not a publisher"), std::string::npos);
@@ -345,9 +366,12 @@ TEST_F(LedgerTest, APublisherSetChangeNeedsTheCurrentThreshold) {
   EXPECT_NE(AddError(change(keys_[0], 1)).find("not rising"), std::string::npos);
   // The old (lost) key signs nothing any more; the new pair does.
   const Manifest m = MakeManifest(ledger_->network_id(), 1);
-  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[1], {&keys_[0]}, m)).find("not a publisher"), std::string::npos);
-  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[1], {&keys_[3]}, m)).find("needs 2"), std::string::npos);
-  EXPECT_EQ(*ledger_->Add(ReleaseEvent(*ledger_, keys_[1], {&keys_[3], &keys_[4]}, m)), Ledger::Added::kAdded);
+  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[1], {&keys_[0]}, m)).find("not a publisher"),
+            std::string::npos);
+  EXPECT_NE(AddError(ReleaseEvent(*ledger_, keys_[1], {&keys_[3]}, m)).find("needs 2"),
+            std::string::npos);
+  EXPECT_EQ(*ledger_->Add(ReleaseEvent(*ledger_, keys_[1], {&keys_[3], &keys_[4]}, m)),
+            Ledger::Added::kAdded);
 }
 
 TEST_F(LedgerTest, AKeySpelledInUpperCaseIsNotASecondPublisher) {
@@ -369,7 +393,8 @@ TEST_F(LedgerTest, AKeySpelledInUpperCaseIsNotASecondPublisher) {
   e.kind = "release";
   e.parents = ledger_->Heads();
   e.body = Ledger::ReleaseBody(m, {SignManifest(keys_[0], m), sig});
-  EXPECT_NE(AddError(Encode(*Sign(std::move(e), keys_[1]))).find("not a publisher"), std::string::npos);
+  EXPECT_NE(AddError(Encode(*Sign(std::move(e), keys_[1]))).find("not a publisher"),
+            std::string::npos);
 }
 
 TEST_F(LedgerTest, AManifestMayNotMakeAFileADirectoryToo) {
@@ -397,7 +422,8 @@ TEST_F(LedgerTest, ReleaseReportsComeFromMembersOncePerStatus) {
     return Event_(*ledger_, keys_[author], "release-report", Ledger::ReportBody(of, status, "why"));
   };
   EXPECT_NE(AddError(report(4, hash, "healthy")).find("not a member"), std::string::npos);
-  EXPECT_NE(AddError(report(1, std::string(64, 'f'), "healthy")).find("not among"), std::string::npos);
+  EXPECT_NE(AddError(report(1, std::string(64, 'f'), "healthy")).find("not among"),
+            std::string::npos);
   EXPECT_NE(AddError(report(1, hash, "fine")).find("healthy or failed"), std::string::npos);
   ASSERT_EQ(*ledger_->Add(report(1, hash, "healthy")), Ledger::Added::kAdded);
   EXPECT_NE(AddError(report(1, hash, "healthy")).find("made already"), std::string::npos);
@@ -418,7 +444,8 @@ TEST_F(LedgerTest, ThePublisherReFormsANetworkWhoseMembersAreGone) {
     Event e;
     e.kind = "recovery";
     e.parents = ledger_->Heads();
-    e.body = Ledger::RecoveryBody(keep, epoch, {{Hex(signer), crypto::HexEncode(sig.data(), sig.size())}});
+    e.body = Ledger::RecoveryBody(keep, epoch,
+                                  {{Hex(signer), crypto::HexEncode(sig.data(), sig.size())}});
     return Encode(*Sign(std::move(e), author));
   };
   // Only publishers sign recoveries.
@@ -453,19 +480,25 @@ class InviteLedgerTest : public LedgerTest {
   }
   // A member-added event for joiner, authored and approved by `author` alone (a quorum while
   // the network has one member), on `parents` (default: the heads).
-  std::string Admit(size_t joiner, size_t author, json::Value invitation, std::vector<std::string> parents = {}) {
-    return LedgerTest::Admit(joiner, author, {author}, std::move(parents), "c0de", std::move(invitation));
+  std::string Admit(size_t joiner, size_t author, json::Value invitation,
+                    std::vector<std::string> parents = {}) {
+    return LedgerTest::Admit(joiner, author, {author}, std::move(parents), "c0de",
+                             std::move(invitation));
   }
 };
 
 TEST_F(InviteLedgerTest, AMemberAddedNeedsAnUnusedUnexpiredInvitationOfAMember) {
   EXPECT_NE(AddError(Admit(1, 0, nullptr)).find("carries none"), std::string::npos);
-  EXPECT_NE(AddError(Admit(1, 0, Invite(0, std::string(32, '1'), kNow - 1).ToJson())).find("expired"), std::string::npos);
-  EXPECT_NE(AddError(Admit(1, 0, Invite(3, std::string(32, '1')).ToJson())).find("not a member"), std::string::npos);
+  EXPECT_NE(
+      AddError(Admit(1, 0, Invite(0, std::string(32, '1'), kNow - 1).ToJson())).find("expired"),
+      std::string::npos);
+  EXPECT_NE(AddError(Admit(1, 0, Invite(3, std::string(32, '1')).ToJson())).find("not a member"),
+            std::string::npos);
   Invitation forged = Invite(0, std::string(32, '1'));
   forged.note = "changed";
   EXPECT_NE(AddError(Admit(1, 0, forged.ToJson())).find("not signed"), std::string::npos);
-  Invitation foreign = MakeInvitation(keys_[0], std::string(64, 'e'), std::string(32, '1'), kNow + kDay, "");
+  Invitation foreign =
+      MakeInvitation(keys_[0], std::string(64, 'e'), std::string(32, '1'), kNow + kDay, "");
   EXPECT_NE(AddError(Admit(1, 0, foreign.ToJson())).find("another network"), std::string::npos);
   EXPECT_EQ(ledger_->state().members.size(), 1u);
 
@@ -517,7 +550,8 @@ TEST_F(InviteLedgerTest, AnOpenNetworkTakesNoInvitationsAndAGenesisWithoutTheRul
   p.code_hash = "c0de";
   Found(p);
   EXPECT_EQ(ledger_->state().params.admission, "open");
-  EXPECT_NE(AddError(Admit(1, 0, Invite(0, std::string(32, '1')).ToJson())).find("carries one"), std::string::npos);
+  EXPECT_NE(AddError(Admit(1, 0, Invite(0, std::string(32, '1')).ToJson())).find("carries one"),
+            std::string::npos);
   ASSERT_EQ(AddError(Admit(1, 0, nullptr)), "");
   EXPECT_TRUE(ledger_->IsMember(Hex(keys_[1])));
 }

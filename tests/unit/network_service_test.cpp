@@ -23,17 +23,24 @@ class FlakyStore final : public store::Store {
     if (full) return Status::Error("io_error", "database or disk is full");
     return inner_->Write(b);
   }
-  Result<std::optional<store::EventRecord>> GetEvent(const std::string& h) override { return inner_->GetEvent(h); }
+  Result<std::optional<store::EventRecord>> GetEvent(const std::string& h) override {
+    return inner_->GetEvent(h);
+  }
   Result<std::vector<store::EventRecord>> Events() override { return inner_->Events(); }
-  Result<std::optional<std::string>> GetMeta(const std::string& k) override { return inner_->GetMeta(k); }
+  Result<std::optional<std::string>> GetMeta(const std::string& k) override {
+    return inner_->GetMeta(k);
+  }
   Result<std::optional<std::string>> KvGet(const std::string& ns, const std::string& k) override {
     return inner_->KvGet(ns, k);
   }
   Status KvPut(const std::string& ns, const std::string& k, const std::string& v) override {
     return inner_->KvPut(ns, k, v);
   }
-  Status KvDelete(const std::string& ns, const std::string& k) override { return inner_->KvDelete(ns, k); }
-  Result<std::vector<std::pair<std::string, std::string>>> KvList(const std::string& ns, const std::string& p,
+  Status KvDelete(const std::string& ns, const std::string& k) override {
+    return inner_->KvDelete(ns, k);
+  }
+  Result<std::vector<std::pair<std::string, std::string>>> KvList(const std::string& ns,
+                                                                  const std::string& p,
                                                                   size_t limit) override {
     return inner_->KvList(ns, p, limit);
   }

@@ -62,8 +62,8 @@ class PluginHostTest : public ::testing::Test {
     host_->Start();
   }
   // A request through the host, answered at once or later (deferred): the answer.
-  std::optional<http::Response> Call(const std::string& method, const std::string& path, const std::string& body,
-                                     bool admin) {
+  std::optional<http::Response> Call(const std::string& method, const std::string& path,
+                                     const std::string& body, bool admin) {
     http::Request r;
     r.method = method;
     r.target = r.path = path;
@@ -86,7 +86,8 @@ class PluginHostTest : public ::testing::Test {
     ro.db_path = dir_.Sub("state.db");
     ro.clock = &clock_;
     ro.key = std::make_unique<crypto::SigningKey>(crypto::SigningKey::Generate());
-    const std::string self = crypto::HexEncode(ro.key->public_key().data(), ro.key->public_key().size());
+    const std::string self =
+        crypto::HexEncode(ro.key->public_key().data(), ro.key->public_key().size());
     ro.random = [] { return uint64_t{4}; };
     auto r = appdata::Replica::Open(std::move(ro));
     EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -114,10 +115,12 @@ TEST_F(PluginHostTest, LoadsPluginsAndReportsThemAsValues) {
   ASSERT_EQ(set.loaded.size(), 2u);
   EXPECT_EQ(set.loaded[0].name, "blog");  // by name
   EXPECT_EQ(set.loaded[1].name, "hello");
-  EXPECT_EQ(set.loaded[1].sha256, crypto::Sha256Hex(test::ReadFileOrEmpty(dir_.Sub("plugins/libhello.so"))));
+  EXPECT_EQ(set.loaded[1].sha256,
+            crypto::Sha256Hex(test::ReadFileOrEmpty(dir_.Sub("plugins/libhello.so"))));
   EXPECT_TRUE(set.loaded[1].nonblocking);
   bool private_post = false;
-  for (const PluginRoute& r : set.loaded[0].routes) private_post |= r.method == "POST" && r.is_private;
+  for (const PluginRoute& r : set.loaded[0].routes)
+    private_post |= r.method == "POST" && r.is_private;
   EXPECT_TRUE(private_post);
   ASSERT_EQ(set.failed.size(), 1u);
   EXPECT_EQ(set.failed[0].file, "libwrong_major.so");
@@ -133,7 +136,8 @@ TEST_F(PluginHostTest, ServesRoutesDirectlyOrOnItsWorkersAndKeepsPrivateOnesPriv
   auto hello = Call("GET", "/api/hello/", "", false);  // non-blocking: answered on this thread
   ASSERT_TRUE(hello.has_value());
   EXPECT_EQ(hello->status, 200);
-  auto created = Call("POST", "/api/blog/posts", R"({"title":"t","body":"b"})", true);  // on a worker
+  auto created =
+      Call("POST", "/api/blog/posts", R"({"title":"t","body":"b"})", true);  // on a worker
   ASSERT_TRUE(created.has_value());
   EXPECT_EQ(created->status, 201) << created->body;
   auto listed = Call("GET", "/api/blog/posts", "", false);

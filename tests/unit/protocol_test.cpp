@@ -55,8 +55,8 @@ TEST(Events, SignatureIsBoundToTheKind) {
 
 TEST(Events, DecodeRefusesExtraOrMissingFields) {
   EXPECT_FALSE(Decode("{}").ok());
-  EXPECT_FALSE(Decode(R"({"author":"","body":{},"kind":"k","parents":[],"sig":"","time":1,"x":1})")
-                   .ok());
+  EXPECT_FALSE(
+      Decode(R"({"author":"","body":{},"kind":"k","parents":[],"sig":"","time":1,"x":1})").ok());
   EXPECT_FALSE(Decode("not json").ok());
 }
 

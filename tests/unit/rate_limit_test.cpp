@@ -19,7 +19,7 @@ TEST(RateLimit, SeveralPerKeyAndATotalPerSecond) {
   EXPECT_TRUE(limit.Admit("a", 10));
   EXPECT_FALSE(limit.Admit("a", 20));  // two per key
   EXPECT_TRUE(limit.Admit("b", 30));
-  EXPECT_FALSE(limit.Admit("c", 40));  // three in all this second
+  EXPECT_FALSE(limit.Admit("c", 40));   // three in all this second
   EXPECT_TRUE(limit.Admit("c", 1000));  // a new second
 }
 

@@ -1,9 +1,9 @@
 // The staged rollout's rules (core/release/rollout.h): pure functions of the ledger's reports.
+#include "release/rollout.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
-
-#include "release/rollout.h"
 
 namespace peerstack::release {
 namespace {
@@ -12,7 +12,8 @@ using Report = protocol::NetworkState::Report;
 
 std::vector<std::string> Keys(int n) {
   std::vector<std::string> k;
-  for (int i = 0; i < n; ++i) k.push_back(std::string(63, 'a') + static_cast<char>('0' + i % 10) + std::to_string(i));
+  for (int i = 0; i < n; ++i)
+    k.push_back(std::string(63, 'a') + static_cast<char>('0' + i % 10) + std::to_string(i));
   return k;
 }
 
@@ -59,7 +60,8 @@ TEST(RolloutTest, AStageStartsWhenEnoughOfTheOneBeforeIsHealthyForTheSoakTime) {
   }
   ASSERT_GE(stage0.size(), 2u);
   const size_t need = (stage0.size() + 1) / 2;
-  for (size_t i = 0; i < need; ++i) reports[stage0[i]] = {"healthy", "", 500 + static_cast<int64_t>(i)};
+  for (size_t i = 0; i < need; ++i)
+    reports[stage0[i]] = {"healthy", "", 500 + static_cast<int64_t>(i)};
   v = Evaluate(p, "rel", 100, Members(keys), reports);
   const int64_t at = 500 + static_cast<int64_t>(need) - 1 + 1000;
   EXPECT_FALSE(v.Started(1, at - 1));

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "http/router.h"
+
+#include <gtest/gtest.h>
 
 namespace peerstack::http {
 namespace {

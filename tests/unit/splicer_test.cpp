@@ -68,7 +68,8 @@ bool AtEof(int fd) {
 
 std::string Pattern(size_t n, int seed) {
   std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + static_cast<size_t>(seed)) % 251);
+  for (size_t i = 0; i < n; ++i)
+    s[i] = static_cast<char>((i * 131 + static_cast<size_t>(seed)) % 251);
   return s;
 }
 

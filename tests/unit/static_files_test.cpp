@@ -1,8 +1,9 @@
+#include "http/static_files.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "http/static_files.h"
 #include "support/test_support.h"
 
 namespace peerstack::http {
@@ -68,10 +69,10 @@ TEST_F(StaticFilesTest, FallsBackToIndexForClientRoutesOnly) {
 }
 
 TEST_F(StaticFilesTest, RefusesTraversalInEveryEncoding) {
-  for (const char* path : {"/../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E/secret.txt",
-                           "/docs/../../secret.txt", "/..%2fsecret.txt", "/%2e%2e%2fsecret.txt",
-                           "/docs/%2e%2e/%2e%2e/secret.txt", "/..\\secret.txt", "/%00",
-                           "/app.js%00.html", "/%zz", "/./app.js"}) {
+  for (const char* path :
+       {"/../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E/secret.txt", "/docs/../../secret.txt",
+        "/..%2fsecret.txt", "/%2e%2e%2fsecret.txt", "/docs/%2e%2e/%2e%2e/secret.txt",
+        "/..\\secret.txt", "/%00", "/app.js%00.html", "/%zz", "/./app.js"}) {
     const Response r = Get(path);
     EXPECT_TRUE(r.status == 400 || r.status == 404) << path << " -> " << r.status;
     EXPECT_EQ(r.body.find("TOP-SECRET"), std::string::npos) << path;

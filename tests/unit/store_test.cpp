@@ -1,3 +1,5 @@
+#include "store/store.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -8,7 +10,6 @@
 #include "crypto/sha256.h"
 #include "store/blob_store.h"
 #include "store/key_file.h"
-#include "store/store.h"
 #include "support/test_support.h"
 
 namespace peerstack::store {

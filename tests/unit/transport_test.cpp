@@ -25,11 +25,10 @@ TransportOptions Opts(const Clock* clock) {
   return o;
 }
 
-QueueLimits Limits(size_t capacity, size_t in_flight = 2, int64_t max_age_ms = 30000, int64_t backoff_min_ms = 1000,
-                   int64_t backoff_max_ms = 30000) {
+QueueLimits Limits(size_t capacity, size_t in_flight = 2, int64_t max_age_ms = 30000,
+                   int64_t backoff_min_ms = 1000, int64_t backoff_max_ms = 30000) {
   return QueueLimits{capacity, in_flight, max_age_ms, backoff_min_ms, backoff_max_ms};
 }
-
 
 TEST(PeerQueue, MessagesThatMustArriveGoAheadOfDroppableOnes) {
   PeerQueue<int> q;
@@ -73,12 +72,12 @@ TEST(PeerQueue, InFlightIsCappedAndOneAtATimeWhileThePeerFails) {
   EXPECT_TRUE(q.Take(0));
   EXPECT_TRUE(q.Take(0));
   EXPECT_FALSE(q.Take(0));  // two in flight
-  q.Done(false, 10);         // a timeout: backoff 100 ms
+  q.Done(false, 10);        // a timeout: backoff 100 ms
   EXPECT_TRUE(q.backing_off(50));
   EXPECT_FALSE(q.Take(50));
   q.Done(false, 20);  // the second fails too: 200 ms from 20
   EXPECT_FALSE(q.Take(200));
-  ASSERT_TRUE(q.Take(220));  // backoff over: one message
+  ASSERT_TRUE(q.Take(220));   // backoff over: one message
   EXPECT_FALSE(q.Take(220));  // only one while failing
   q.Done(false, 300);         // third failure: capped at 350
   EXPECT_FALSE(q.Take(649));
@@ -115,7 +114,7 @@ TEST(PeerQueue, AnOldMessageBehindASupersedingOneStillExpires) {
   PeerQueue<int> q(Limits(128, 2, 1000));
   q.Push(1, true, "sync", 0);
   q.Push(2, true, "", 100);
-  q.Push(3, true, "sync", 900);  // replaces 1 in its place, with its own time
+  q.Push(3, true, "sync", 900);   // replaces 1 in its place, with its own time
   EXPECT_EQ(q.Expire(1101), 1u);  // 2 is too old although 3, before it, is not
   EXPECT_EQ(q.Take(1101)->payload, 3);
 }

@@ -1,3 +1,5 @@
+#include "tunnel/tunnel.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -5,7 +7,6 @@
 #include <mutex>
 
 #include "support/test_support.h"
-#include "tunnel/tunnel.h"
 
 namespace peerstack::tunnel {
 namespace {
@@ -21,7 +22,8 @@ struct Knobs {
 
 class FakeProvider final : public Provider {
  public:
-  FakeProvider(std::string name, std::string url, Knobs* k) : name_(std::move(name)), url_(std::move(url)), k_(k) {}
+  FakeProvider(std::string name, std::string url, Knobs* k)
+      : name_(std::move(name)), url_(std::move(url)), k_(k) {}
   std::string name() const override { return name_; }
   Result<std::string> Open() override {
     if (!k_->opens) return Status::Error("down", name_ + " is down");
@@ -41,7 +43,9 @@ class ManagerTest : public ::testing::Test {
     ManagerOptions o;
     o.providers.push_back(std::make_unique<FakeProvider>("direct", "http://direct", &direct_));
     o.providers.push_back(std::make_unique<FakeProvider>("relay", "http://relay", &relay_));
-    o.verify = [this](const std::string& url) { return url != "http://unverified" ? Reach::kConfirmed : Reach::kRefuted; };
+    o.verify = [this](const std::string& url) {
+      return url != "http://unverified" ? Reach::kConfirmed : Reach::kRefuted;
+    };
     o.on_change = [this](const std::string& url, const std::string& p) {
       std::lock_guard<std::mutex> lock(mu_);
       changes_.push_back(p + " " + url);
@@ -96,7 +100,9 @@ TEST_F(ManagerTest, NeverTakesAnUnverifiedUrl) {
   ManagerOptions o;
   Knobs k;
   o.providers.push_back(std::make_unique<FakeProvider>("command", "http://unverified", &k));
-  o.verify = [](const std::string& url) { return url != "http://unverified" ? Reach::kConfirmed : Reach::kRefuted; };
+  o.verify = [](const std::string& url) {
+    return url != "http://unverified" ? Reach::kConfirmed : Reach::kRefuted;
+  };
   o.check_interval = 20ms;
   Manager m(std::move(o));
   m.Start();
@@ -180,8 +186,9 @@ TEST(ManagerBackoff, AttemptsSlowDownWhileUnreachableAndCheckNowRestarts) {
 }
 
 TEST(CommandProvider, TakesTheUrlTheProgramPrintsAndStopsIt) {
-  auto p = MakeCommandProvider("echo starting; echo 'your url is: https://fox.example.net/x/ ok'; exec sleep 30",
-                               "", 8080, 5s);
+  auto p = MakeCommandProvider(
+      "echo starting; echo 'your url is: https://fox.example.net/x/ ok'; exec sleep 30", "", 8080,
+      5s);
   auto url = p->Open();
   ASSERT_TRUE(url.ok()) << url.status().ToString();
   EXPECT_EQ(*url, "https://fox.example.net/x");
@@ -191,8 +198,9 @@ TEST(CommandProvider, TakesTheUrlTheProgramPrintsAndStopsIt) {
 }
 
 TEST(CommandProvider, ReplacesThePortAndHonoursAPattern) {
-  auto p = MakeCommandProvider("echo 'listening on {port}, public tcp://bore.pub:4711 (http://ignored)'; exec sleep 30",
-                               R"(public (tcp://[^ ]+))", 9000, 5s);
+  auto p = MakeCommandProvider(
+      "echo 'listening on {port}, public tcp://bore.pub:4711 (http://ignored)'; exec sleep 30",
+      R"(public (tcp://[^ ]+))", 9000, 5s);
   auto url = p->Open();
   ASSERT_TRUE(url.ok()) << url.status().ToString();
   EXPECT_EQ(*url, "tcp://bore.pub:4711");

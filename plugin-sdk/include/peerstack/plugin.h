@@ -57,8 +57,8 @@ typedef enum ps_status {
   PS_ERR_INTERNAL = 4,    /* anything else; details go to the log */
   PS_ERR_UNSUPPORTED = 5, /* not available in this host or context */
   /* ABI 1.1 (returned only by the 1.1 members below) */
-  PS_ERR_FORBIDDEN = 6,   /* a replicated collection's rule does not let this node write */
-  PS_ERR_BUSY = 7         /* over a rate limit: try again later */
+  PS_ERR_FORBIDDEN = 6, /* a replicated collection's rule does not let this node write */
+  PS_ERR_BUSY = 7       /* over a rate limit: try again later */
 } ps_status;
 
 typedef enum ps_log_level {
@@ -177,13 +177,14 @@ typedef struct ps_host_api {
    * public route to a collection without PS_REP_PUBLIC_WRITES), PS_ERR_BUSY (this node writes
    * faster than its peers accept), PS_ERR_UNSUPPORTED (this node is not a member yet, or
    * during the entry call). */
-  ps_status (*rep_get)(ps_host* host, ps_str collection, ps_str key, ps_bytes_sink sink, void* user);
+  ps_status (*rep_get)(ps_host* host, ps_str collection, ps_str key, ps_bytes_sink sink,
+                       void* user);
   ps_status (*rep_put)(ps_host* host, ps_str collection, ps_str key, ps_str value);
   ps_status (*rep_delete)(ps_host* host, ps_str collection, ps_str key);
   /* Calls sink for every live key starting with prefix, in byte order of keys, at most limit
    * keys and 32 MiB of keys and values (at least one key). */
-  ps_status (*rep_list)(ps_host* host, ps_str collection, ps_str prefix, size_t limit, ps_kv_sink sink,
-                        void* user);
+  ps_status (*rep_list)(ps_host* host, ps_str collection, ps_str prefix, size_t limit,
+                        ps_kv_sink sink, void* user);
   /* A number that grows whenever the collection changes here (a local write or one merged
    * from another node): poll it to learn of changes. 0 for an undeclared collection. */
   uint64_t (*rep_changes)(ps_host* host, ps_str collection);
@@ -233,8 +234,8 @@ typedef struct ps_collection {
  */
 typedef struct ps_plugin {
   size_t struct_size;
-  uint32_t abi_major; /* PEERSTACK_PLUGIN_ABI_MAJOR the plugin was built with */
-  uint32_t abi_minor; /* PEERSTACK_PLUGIN_ABI_MINOR the plugin was built with */
+  uint32_t abi_major;  /* PEERSTACK_PLUGIN_ABI_MAJOR the plugin was built with */
+  uint32_t abi_minor;  /* PEERSTACK_PLUGIN_ABI_MINOR the plugin was built with */
   const char* name;    /* [a-z0-9][a-z0-9_-]{0,31}, unique in a node */
   const char* version; /* semantic version, e.g. "1.2.0" */
   const ps_route* routes;

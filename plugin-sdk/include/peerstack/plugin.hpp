@@ -168,13 +168,27 @@ class Json {
     for (char c : s) {
       const auto u = static_cast<unsigned char>(c);
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           if (u < 0x20) {
             out += "\\u00";
@@ -191,8 +205,12 @@ class Json {
  private:
   void Write(std::string& out) const {
     switch (v_.index()) {
-      case 0: out += "null"; break;
-      case 1: out += as_bool() ? "true" : "false"; break;
+      case 0:
+        out += "null";
+        break;
+      case 1:
+        out += as_bool() ? "true" : "false";
+        break;
       case 2: {
         const double d = as_number();
         char buf[32];
@@ -209,7 +227,9 @@ class Json {
         out += buf;
         break;
       }
-      case 3: Quote(out, as_string()); break;
+      case 3:
+        Quote(out, as_string());
+        break;
       case 4: {
         out.push_back('[');
         bool first = true;
@@ -247,7 +267,9 @@ class Json {
       return false;
     }
     void SkipWs() {
-      while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\n' || s[pos] == '\r' || s[pos] == '\t')) ++pos;
+      while (pos < s.size() &&
+             (s[pos] == ' ' || s[pos] == '\n' || s[pos] == '\r' || s[pos] == '\t'))
+        ++pos;
     }
     bool Literal(std::string_view word) {
       if (s.substr(pos, word.size()) != word) return Fail("bad literal");
@@ -259,9 +281,18 @@ class Json {
       SkipWs();
       if (pos >= s.size()) return Fail("unexpected end");
       const char c = s[pos];
-      if (c == 'n') { *out = nullptr; return Literal("null"); }
-      if (c == 't') { *out = true; return Literal("true"); }
-      if (c == 'f') { *out = false; return Literal("false"); }
+      if (c == 'n') {
+        *out = nullptr;
+        return Literal("null");
+      }
+      if (c == 't') {
+        *out = true;
+        return Literal("true");
+      }
+      if (c == 'f') {
+        *out = false;
+        return Literal("false");
+      }
       if (c == '"') {
         std::string str;
         if (!String(&str)) return false;
@@ -272,14 +303,24 @@ class Json {
         ++pos;
         Array arr;
         SkipWs();
-        if (pos < s.size() && s[pos] == ']') { ++pos; *out = std::move(arr); return true; }
+        if (pos < s.size() && s[pos] == ']') {
+          ++pos;
+          *out = std::move(arr);
+          return true;
+        }
         while (true) {
           Json item;
           if (!Value(&item, depth + 1)) return false;
           arr.push_back(std::move(item));
           SkipWs();
-          if (pos < s.size() && s[pos] == ',') { ++pos; continue; }
-          if (pos < s.size() && s[pos] == ']') { ++pos; break; }
+          if (pos < s.size() && s[pos] == ',') {
+            ++pos;
+            continue;
+          }
+          if (pos < s.size() && s[pos] == ']') {
+            ++pos;
+            break;
+          }
           return Fail("expected , or ]");
         }
         *out = std::move(arr);
@@ -289,7 +330,11 @@ class Json {
         ++pos;
         Object obj;
         SkipWs();
-        if (pos < s.size() && s[pos] == '}') { ++pos; *out = std::move(obj); return true; }
+        if (pos < s.size() && s[pos] == '}') {
+          ++pos;
+          *out = std::move(obj);
+          return true;
+        }
         while (true) {
           SkipWs();
           std::string key;
@@ -301,8 +346,14 @@ class Json {
           if (!Value(&item, depth + 1)) return false;
           if (!obj.emplace(std::move(key), std::move(item)).second) return Fail("duplicate key");
           SkipWs();
-          if (pos < s.size() && s[pos] == ',') { ++pos; continue; }
-          if (pos < s.size() && s[pos] == '}') { ++pos; break; }
+          if (pos < s.size() && s[pos] == ',') {
+            ++pos;
+            continue;
+          }
+          if (pos < s.size() && s[pos] == '}') {
+            ++pos;
+            break;
+          }
           return Fail("expected , or }");
         }
         *out = std::move(obj);
@@ -358,10 +409,14 @@ class Json {
       for (int i = 0; i < 4; ++i) {
         const char h = s[pos++];
         v <<= 4;
-        if (h >= '0' && h <= '9') v |= static_cast<uint32_t>(h - '0');
-        else if (h >= 'a' && h <= 'f') v |= static_cast<uint32_t>(h - 'a' + 10);
-        else if (h >= 'A' && h <= 'F') v |= static_cast<uint32_t>(h - 'A' + 10);
-        else return Fail("bad escape");
+        if (h >= '0' && h <= '9')
+          v |= static_cast<uint32_t>(h - '0');
+        else if (h >= 'a' && h <= 'f')
+          v |= static_cast<uint32_t>(h - 'a' + 10);
+        else if (h >= 'A' && h <= 'F')
+          v |= static_cast<uint32_t>(h - 'A' + 10);
+        else
+          return Fail("bad escape");
       }
       *out = v;
       return true;
@@ -379,14 +434,30 @@ class Json {
         if (pos >= s.size()) break;
         const char e = s[pos++];
         switch (e) {
-          case '"': out->push_back('"'); break;
-          case '\\': out->push_back('\\'); break;
-          case '/': out->push_back('/'); break;
-          case 'b': out->push_back('\b'); break;
-          case 'f': out->push_back('\f'); break;
-          case 'n': out->push_back('\n'); break;
-          case 'r': out->push_back('\r'); break;
-          case 't': out->push_back('\t'); break;
+          case '"':
+            out->push_back('"');
+            break;
+          case '\\':
+            out->push_back('\\');
+            break;
+          case '/':
+            out->push_back('/');
+            break;
+          case 'b':
+            out->push_back('\b');
+            break;
+          case 'f':
+            out->push_back('\f');
+            break;
+          case 'n':
+            out->push_back('\n');
+            break;
+          case 'r':
+            out->push_back('\r');
+            break;
+          case 't':
+            out->push_back('\t');
+            break;
           case 'u': {
             uint32_t cp = 0;
             if (!Hex4(&cp)) return false;
@@ -402,7 +473,8 @@ class Json {
             Utf8(out, cp);
             break;
           }
-          default: return Fail("bad escape");
+          default:
+            return Fail("bad escape");
         }
       }
       return Fail("unterminated string");
@@ -428,10 +500,12 @@ class HttpError : public std::runtime_error {
 };
 
 namespace detail {
-inline void AppendSink(void* user, ps_str bytes) { static_cast<std::string*>(user)->append(FromPs(bytes)); }
+inline void AppendSink(void* user, ps_str bytes) {
+  static_cast<std::string*>(user)->append(FromPs(bytes));
+}
 inline void PairSink(void* user, ps_str key, ps_str value) {
-  static_cast<std::vector<std::pair<std::string, std::string>>*>(user)->emplace_back(std::string(FromPs(key)),
-                                                                                     std::string(FromPs(value)));
+  static_cast<std::vector<std::pair<std::string, std::string>>*>(user)->emplace_back(
+      std::string(FromPs(key)), std::string(FromPs(value)));
 }
 }  // namespace detail
 
@@ -470,7 +544,8 @@ class Replicated {
     Check(st, "delete");
     return true;
   }
-  std::vector<std::pair<std::string, std::string>> List(std::string_view prefix = {}, size_t limit = 1000) const {
+  std::vector<std::pair<std::string, std::string>> List(std::string_view prefix = {},
+                                                        size_t limit = 1000) const {
     Supported();
     std::vector<std::pair<std::string, std::string>> out;
     Check(api_->rep_list(host_, ToPs(name_), ToPs(prefix), limit, &detail::PairSink, &out), "list");
@@ -484,20 +559,29 @@ class Replicated {
 
  private:
   void Supported() const {
-    if (api_->abi_minor < 1 || api_->struct_size < offsetof(ps_host_api, rep_changes) + sizeof(api_->rep_changes)) {
-      throw HttpError(501, "unsupported", "this node's host is older than plugin ABI 1.1: no replicated collections");
+    if (api_->abi_minor < 1 ||
+        api_->struct_size < offsetof(ps_host_api, rep_changes) + sizeof(api_->rep_changes)) {
+      throw HttpError(501, "unsupported",
+                      "this node's host is older than plugin ABI 1.1: no replicated collections");
     }
   }
   void Check(ps_status st, const char* what) const {
     const std::string where = "collection " + name_ + ": " + what;
     switch (st) {
-      case PS_OK: return;
-      case PS_ERR_INVALID: throw HttpError(400, "invalid", where + ": invalid collection or key");
-      case PS_ERR_TOO_LARGE: throw HttpError(413, "too_large", where + ": too large");
-      case PS_ERR_FORBIDDEN: throw HttpError(403, "forbidden", where + ": this node may not write it");
-      case PS_ERR_BUSY: throw HttpError(429, "busy", where + ": too many writes, try again shortly");
-      case PS_ERR_UNSUPPORTED: throw HttpError(503, "not_member", where + ": this node is not a member yet");
-      default: throw std::runtime_error(where + " failed");
+      case PS_OK:
+        return;
+      case PS_ERR_INVALID:
+        throw HttpError(400, "invalid", where + ": invalid collection or key");
+      case PS_ERR_TOO_LARGE:
+        throw HttpError(413, "too_large", where + ": too large");
+      case PS_ERR_FORBIDDEN:
+        throw HttpError(403, "forbidden", where + ": this node may not write it");
+      case PS_ERR_BUSY:
+        throw HttpError(429, "busy", where + ": too many writes, try again shortly");
+      case PS_ERR_UNSUPPORTED:
+        throw HttpError(503, "not_member", where + ": this node is not a member yet");
+      default:
+        throw std::runtime_error(where + " failed");
     }
   }
 
@@ -557,7 +641,9 @@ class Host {
     return out;
   }
   // A replicated collection the plugin declared (Plugin::Collection). ABI 1.1.
-  sdk::Replicated Replicated(std::string name) const { return sdk::Replicated(api_, host_, std::move(name)); }
+  sdk::Replicated Replicated(std::string name) const {
+    return sdk::Replicated(api_, host_, std::move(name));
+  }
   const ps_host_api* api() const { return api_; }
   ps_host* handle() const { return host_; }
 
@@ -570,7 +656,8 @@ class Host {
         std::string(FromPs(key)), std::string(FromPs(value)));
   }
   static void Check(ps_status st, const char* what) {
-    if (st == PS_ERR_TOO_LARGE) throw HttpError(413, "too_large", std::string(what) + ": too large");
+    if (st == PS_ERR_TOO_LARGE)
+      throw HttpError(413, "too_large", std::string(what) + ": too large");
     if (st == PS_ERR_INVALID) throw HttpError(400, "invalid", std::string(what) + ": invalid");
     if (st != PS_OK) throw std::runtime_error(std::string(what) + " failed");
   }
@@ -743,7 +830,8 @@ class Plugin {
   // Declares a replicated collection (ABI 1.1) and who may write it; public_writes lets
   // handlers of public routes write to it too. Use it through host().Replicated(name).
   void Collection(std::string name, Rule rule, bool public_writes = false) {
-    collections_.emplace_back(std::move(name), static_cast<uint32_t>(rule) | (public_writes ? PS_REP_PUBLIC_WRITES : 0u));
+    collections_.emplace_back(
+        std::move(name), static_cast<uint32_t>(rule) | (public_writes ? PS_REP_PUBLIC_WRITES : 0u));
   }
 
  private:
@@ -805,10 +893,10 @@ const ps_plugin* Entry(const ps_host_api* api, ps_host* host) {
 }  // namespace peerstack::sdk
 
 // Defines the plugin's entry point for class T (derived from peerstack::sdk::Plugin).
-#define PEERSTACK_PLUGIN(T)                                                                   \
-  extern "C" PEERSTACK_PLUGIN_EXPORT const ps_plugin* peerstack_plugin_entry(                 \
-      const ps_host_api* api, ps_host* host) {                                                \
-    return ::peerstack::sdk::detail::Entry<T>(api, host);                                     \
+#define PEERSTACK_PLUGIN(T)                                                   \
+  extern "C" PEERSTACK_PLUGIN_EXPORT const ps_plugin* peerstack_plugin_entry( \
+      const ps_host_api* api, ps_host* host) {                                \
+    return ::peerstack::sdk::detail::Entry<T>(api, host);                     \
   }
 
 #endif  // PEERSTACK_PLUGIN_HPP_
