@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds Peerstack and runs every test (unit and integration) with CTest; then builds the
+# Checks the C and C++ files' format (scripts/check-format.sh: clang-format 14, .clang-format),
+# builds Peerstack and runs every test (unit and integration) with CTest; then builds the
 # same tests with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) and runs them
 # again, so the bad-input suites also prove the absence of memory errors and UB.
 # PEERSTACK_SKIP_SANITIZERS=1 skips the second pass (quicker local runs). Last, the libFuzzer
@@ -11,6 +12,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${PEERSTACK_JOBS:-2}
+
+echo "== format (scripts/check-format.sh)"
+"$root/scripts/install-deps.sh" --format
+"$root/scripts/check-format.sh"
 
 lab=()
 if [[ $(id -u) -eq 0 ]]; then lab=(--lab); fi
