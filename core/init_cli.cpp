@@ -6,6 +6,7 @@
 #include <iostream>
 #include <string>
 
+#include "appdata/op.h"
 #include "base/files.h"
 #include "release_cli.h"
 
@@ -166,17 +167,6 @@ peerstack release create --plugins build/plugins --front front -o release.json &
 ```
 )tpl";
 
-bool ValidName(const std::string& n) {
-  if (n.empty() || n.size() > 32) return false;
-  for (size_t i = 0; i < n.size(); ++i) {
-    const char c = n[i];
-    const bool ok =
-        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '_' || c == '-'));
-    if (!ok) return false;
-  }
-  return true;
-}
-
 std::string Fill(std::string text, const std::string& name) {
   for (size_t at; (at = text.find("@NAME@")) != std::string::npos;) text.replace(at, 6, name);
   return text;
@@ -213,7 +203,7 @@ int Init(const std::vector<std::string>& args) {
     while (!name.empty() && (name[0] == '_' || name[0] == '-')) name.erase(0, 1);
     if (name.size() > 32) name.resize(32);
   }
-  if (!ValidName(name)) {
+  if (!appdata::ValidCollectionName(name)) {  // a plugin's name follows the same rule
     return Fail(
         "the app's name '" + name + "' is not [a-z0-9][a-z0-9_-]{0,31}: give one with --name", 2);
   }

@@ -36,6 +36,30 @@ class PluginNodeTest : public ::testing::Test {
   std::string Plugins(const std::string& file = "") const {
     return file.empty() ? dir_.Sub("plugins") : dir_.Sub("plugins/" + file);
   }
+  // The SDK of this build installed into dir_/name, as a user would install it.
+  ::testing::AssertionResult InstallSdk(const std::string& name, std::string* prefix) {
+    std::string out;
+    *prefix = dir_.Sub(name);
+    if (test::RunCommand(
+            {"cmake", "--install", PEERSTACK_BUILD_DIR, "--prefix", *prefix, "--component", "sdk"},
+            &out) != 0) {
+      return ::testing::AssertionFailure() << out;
+    }
+    return ::testing::AssertionSuccess();
+  }
+  // Configures and builds the out-of-tree project in src (into src/build) against the SDK in
+  // prefix.
+  static ::testing::AssertionResult BuildAgainst(const std::string& src,
+                                                 const std::string& prefix) {
+    std::string out;
+    if (test::RunCommand({"cmake", "-S", src, "-B", src + "/build", "-DCMAKE_PREFIX_PATH=" + prefix,
+                          "-DCMAKE_BUILD_TYPE=Release"},
+                         &out) != 0 ||
+        test::RunCommand({"cmake", "--build", src + "/build"}, &out) != 0) {
+      return ::testing::AssertionFailure() << out;
+    }
+    return ::testing::AssertionSuccess();
+  }
   void StartNode(std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"--front", dir_.Sub("front"), "--plugins", Plugins()};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -410,13 +434,8 @@ TEST_F(PluginNodeTest, DevModeHotSwapFailsNoRequest) {
 // its page, its public route, its private one (a replicated write); and refuses a non-empty
 // directory or a bad name.
 TEST_F(PluginNodeTest, AnAppMadeByInitBuildsAgainstTheInstalledSdkAndServesBothRoutes) {
-  std::string out;
-  const std::string prefix = dir_.Sub("sdk");
-  ASSERT_EQ(test::RunCommand({"cmake", "--install", PEERSTACK_BUILD_DIR, "--prefix", prefix,
-                              "--component", "sdk"},
-                             &out),
-            0)
-      << out;
+  std::string out, prefix;
+  ASSERT_TRUE(InstallSdk("sdk", &prefix));
   const std::string app = dir_.Sub("my-app");
   ASSERT_EQ(test::RunCommand({test::PeerstackBinary(), "init", app}, &out), 0) << out;
   EXPECT_NE(out.find("wrote the app my-app"), std::string::npos) << out;
@@ -430,11 +449,7 @@ TEST_F(PluginNodeTest, AnAppMadeByInitBuildsAgainstTheInstalledSdkAndServesBothR
        {"cmake -S . -B build", "peerstack run --dev", "peerstack release create"}) {
     EXPECT_NE(readme.find(step), std::string::npos) << step;
   }
-  ASSERT_EQ(test::RunCommand(
-                {"cmake", "-S", app, "-B", app + "/build", "-DCMAKE_PREFIX_PATH=" + prefix}, &out),
-            0)
-      << out;
-  ASSERT_EQ(test::RunCommand({"cmake", "--build", app + "/build"}, &out), 0) << out;
+  ASSERT_TRUE(BuildAgainst(app, prefix));
   node_ = std::make_unique<test::TestNode>(
       dir_.path(), std::vector<std::string>{"--dev", "--plugins", app + "/build/plugins", "--front",
                                             app + "/front"});
@@ -459,21 +474,11 @@ TEST_F(PluginNodeTest, AnAppMadeByInitBuildsAgainstTheInstalledSdkAndServesBothR
 
 TEST_F(PluginNodeTest, AnOutOfTreePluginBuiltAgainstTheInstalledSdkAnswers) {
   // Install the SDK from this build, then build the quick-start example as a user would.
-  std::string out;
-  const std::string prefix = dir_.Sub("sdk");
-  ASSERT_EQ(test::RunCommand({"cmake", "--install", PEERSTACK_BUILD_DIR, "--prefix", prefix,
-                              "--component", "sdk"},
-                             &out),
-            0)
-      << out;
+  std::string out, prefix;
+  ASSERT_TRUE(InstallSdk("sdk", &prefix));
   std::filesystem::copy(std::string(PEERSTACK_SOURCE_DIR) + "/plugin-sdk/examples/quickstart",
                         dir_.Sub("greet"));
-  ASSERT_EQ(test::RunCommand({"cmake", "-S", dir_.Sub("greet"), "-B", dir_.Sub("greet/build"),
-                              "-DCMAKE_PREFIX_PATH=" + prefix, "-DCMAKE_BUILD_TYPE=Release"},
-                             &out),
-            0)
-      << out;
-  ASSERT_EQ(test::RunCommand({"cmake", "--build", dir_.Sub("greet/build")}, &out), 0) << out;
+  ASSERT_TRUE(BuildAgainst(dir_.Sub("greet"), prefix));
   // The same source against the ABI 1.0 headers (tests/fixtures/sdk-1.0): it still builds,
   // and today's host still loads what it makes.
   const std::string prefix10 = dir_.Sub("sdk-1.0");
@@ -485,12 +490,7 @@ TEST_F(PluginNodeTest, AnOutOfTreePluginBuiltAgainstTheInstalledSdkAnswers) {
   }
   std::filesystem::copy(std::string(PEERSTACK_SOURCE_DIR) + "/plugin-sdk/examples/quickstart",
                         dir_.Sub("greet10"));
-  ASSERT_EQ(test::RunCommand({"cmake", "-S", dir_.Sub("greet10"), "-B", dir_.Sub("greet10/build"),
-                              "-DCMAKE_PREFIX_PATH=" + prefix10, "-DCMAKE_BUILD_TYPE=Release"},
-                             &out),
-            0)
-      << out;
-  ASSERT_EQ(test::RunCommand({"cmake", "--build", dir_.Sub("greet10/build")}, &out), 0) << out;
+  ASSERT_TRUE(BuildAgainst(dir_.Sub("greet10"), prefix10));
   // Dropped into a running dev-mode node: it answers without a restart; first the 1.0 build,
   // then the 1.1 one replaces it.
   StartNode({"--dev"});
