@@ -1038,14 +1038,6 @@ Status Replica::Receive(const std::string& from_key, const std::string& from_url
   return bad("not an app data message");
 }
 
-Status Replica::MergeOne(const json::Value& op) {
-  Impl& d = *impl_;
-  std::lock_guard<std::mutex> lock(d.mu);
-  Impl::Merged merged = d.MergeAll(json::Array{op});
-  return merged.committed && !merged.taken.empty() ? Status::Ok()
-                                                   : Status::Error("refused", "the op was refused");
-}
-
 std::string Replica::DataHash(const std::string& plugin) {
   Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);

@@ -176,8 +176,6 @@ class Replica {
   // one of the three types' shape (nothing is changed by a malformed message).
   Status Receive(const std::string& from_key, const std::string& from_url, const std::string& type,
                  const json::Value& body, std::vector<Outgoing>* out);
-  // Merges one op as if a peer had sent it (tests): "refused" when it was not taken.
-  Status MergeOne(const json::Value& op);
 
   // ---- What it holds.
   std::string DataHash(const std::string& plugin);
