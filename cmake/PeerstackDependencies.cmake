@@ -19,6 +19,7 @@ option(PEERSTACK_PORTABLE "Link every dependency statically: the runtime needs o
   ${_portable_default})
 
 find_package(Boost 1.74 REQUIRED)
+find_package(CLI11 2.1 REQUIRED CONFIG)  # header-only (Debian libcli11-dev)
 add_library(Peerstack::dep::boost ALIAS Boost::headers)
 
 # A Debian library as an imported target: its .a when portable, else what pkg-config says.

@@ -10,6 +10,7 @@ packages=(
   libboost-dev libboost-system-dev libboost-filesystem-dev
   libsqlite3-dev libminiupnpc-dev libnatpmp-dev libssl-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev help2man
   curl socat openssl
 )
 # Benchmarks need nginx and wrk (--bench, bench/*/run.sh asks); the NAT lab (tests/netns/,

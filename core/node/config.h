@@ -1,9 +1,8 @@
-// The node's configuration: the `peerstack run` flags and environment of docs/design.md
-// section 10, with their defaults. Parsing is here (not in main.cpp) so tests can use it.
+// The node's configuration with its defaults: what `peerstack run` sets from its flags,
+// environment and config file (core/cli/cli.cpp defines them; docs/operations.md lists them).
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,19 +43,11 @@ struct Config {
   int64_t plugin_timeout_ms = 10000;  // a plugin call longer than this is answered 504
 };
 
-// Applies PEERSTACK_DATA_DIR, PEERSTACK_PORT, PEERSTACK_ADMIN_PORT, NETWORK_NODE_URL and
-// PEERSTACK_LOG_LEVEL from env (a getenv-like function), then the flags in args (which
-// override the environment). Errors say which flag or variable is wrong.
 // "a,b,,c" -> {"a", "b", "c"} (for --tunnel and --relay-via).
 std::vector<std::string> SplitList(const std::string& text);
 
-using GetEnv = std::function<const char*(const char*)>;
-Status ParseRunConfig(const std::vector<std::string>& args, const GetEnv& env, Config* config);
-
-// Only --data-dir (and PEERSTACK_DATA_DIR), for `peerstack id` and `peerstack status`.
-Status ParseDataDirOnly(const std::vector<std::string>& args, const GetEnv& env, Config* config,
-                        std::vector<std::string>* rest);
-
-extern const char kRunHelp[];
+// What no single flag can check: a data dir, no more signatures than publisher keys, two
+// different ports. The error names the flags.
+Status CheckConfig(const Config& config);
 
 }  // namespace peerstack::node

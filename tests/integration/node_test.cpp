@@ -355,8 +355,14 @@ TEST(Install, AStagedInstallGivesAWorkingDaemonUnitAndSdk) {
                         "lib/systemd/system/peerstack.service", "include/peerstack/plugin.h",
                         "include/peerstack/plugin.hpp",
                         "lib/cmake/PeerstackPluginSDK/PeerstackPluginSDKConfig.cmake",
-                        "lib/pkgconfig/peerstack-plugin.pc"}) {
+                        "lib/pkgconfig/peerstack-plugin.pc", "share/man/man1/peerstack.1"}) {
     EXPECT_FALSE(test::ReadFileOrEmpty(stage + "/" + f).empty()) << f;
+  }
+  // The man page has every command's section (help2man, from `peerstack help --all`).
+  const std::string man = test::ReadFileOrEmpty(stage + "/share/man/man1/peerstack.1");
+  for (const char* section : {".SH \"PEERSTACK RUN\"", ".SH \"PEERSTACK RELEASE CREATE\"",
+                              "PEERSTACK_ADMIN_PORT", ".SH \"PEERSTACK INIT\""}) {
+    EXPECT_NE(man.find(section), std::string::npos) << section;
   }
   const std::string unit = test::ReadFileOrEmpty(stage + "/lib/systemd/system/peerstack.service");
   EXPECT_NE(unit.find("ExecStart=" + stage +
@@ -422,6 +428,18 @@ TEST(Cli, HelpVersionAndBadFlags) {
   EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "run", "--port", "x"}, &out), 2);
   EXPECT_NE(out.find("--port"), std::string::npos);
   EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "frobnicate"}, &out), 2);
+  EXPECT_NE(out.find("unknown command 'frobnicate'"), std::string::npos) << out;
+  // -h, `help CMD` and `CMD --help` are the same text; `release` alone is bad usage.
+  std::string dash_h, help_cmd;
+  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "release", "create", "-h"}, &dash_h), 0);
+  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "help", "release", "create"}, &help_cmd), 0);
+  EXPECT_EQ(dash_h, help_cmd);
+  EXPECT_NE(dash_h.find("--max-error-percent P"), std::string::npos) << dash_h;
+  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "release"}, &out), 2);
+  EXPECT_NE(out.find("needs a command: create, sign, publish, status, rotate"), std::string::npos)
+      << out;
+  EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "invite", "--expires", "91d"}, &out), 2);
+  EXPECT_NE(out.find("--expires: must be a duration 1s-90d"), std::string::npos) << out;
   test::TempDir empty;
   EXPECT_EQ(test::RunCommand({test::PeerstackBinary(), "status", "--data-dir", empty.path()}, &out),
             1);

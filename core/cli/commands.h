@@ -1,11 +1,11 @@
-// The publisher's commands (docs/releases.md): `peerstack keygen FILE` and
-// `peerstack release create|sign|publish|status|rotate`. Each returns the exit code.
+// The commands behind the flags cli.cpp defines (docs/operations.md, "Commands";
+// docs/releases.md): each takes its parsed, checked values and returns the exit code.
 #pragma once
 
 #include <string>
-#include <vector>
 
 #include "base/result.h"
+#include "cli/command_line.h"
 #include "json/json.h"
 
 namespace peerstack::cli {
@@ -19,9 +19,16 @@ Result<json::Value> Admin(const std::string& data_dir, const std::string& method
 // Prints "peerstack: message" on stderr; returns code (the exit code).
 int Fail(const std::string& message, int code = 1);
 
-int Keygen(const std::vector<std::string>& args);
-int Release(const std::vector<std::string>& args);
+int Keygen(const Values& values);
 // `peerstack invite`: an invitation from the running member (admin POST /invitations).
-int Invite(const std::vector<std::string>& args);
+int Invite(const Values& values);
+int ReleaseCreate(const Values& values);
+int ReleaseSign(const Values& values);
+int ReleasePublish(const Values& values);
+int ReleaseStatus(const Values& values);
+int ReleaseRotate(const Values& values);
+// `peerstack init DIR [--name NAME]`: a new app's starting point (docs/plugin-sdk.md, "Start a
+// new app").
+int Init(const Values& values);
 
 }  // namespace peerstack::cli

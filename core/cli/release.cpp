@@ -1,6 +1,6 @@
 // `peerstack keygen` and `peerstack release ...`: what a publisher runs (docs/releases.md).
 
-#include "release_cli.h"
+#include "protocol/release.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -17,97 +17,18 @@
 
 #include "base/files.h"
 #include "base/log.h"
+#include "cli/commands.h"
 #include "crypto/encoding.h"
 #include "http/client.h"
 #include "json/json.h"
 #include "node/config.h"
 #include "node/node.h"
-#include "protocol/release.h"
 #include "release/app_files.h"
 #include "store/blob_store.h"
 #include "store/key_file.h"
 
 namespace peerstack::cli {
 namespace {
-
-constexpr const char kReleaseHelp[] =
-    "usage: peerstack release COMMAND ...\n"
-    "\n"
-    "  create  --plugins DIR --front DIR [--version N] [--expires 30d] [--stages N]\n"
-    "          [--soak 30s] [--healthy-percent P] [--max-failures N] [--max-error-percent P]\n"
-    "          [--network ID | --data-dir DIR] -o FILE\n"
-    "          hash every file of the app into a manifest (unsigned) in FILE\n"
-    "  sign    FILE --key KEYFILE       add this publisher key's signature (offline)\n"
-    "  publish FILE [--data-dir DIR] [--no-wait] [--timeout 10m]\n"
-    "          hand the files to the local node and start the rollout; shows progress\n"
-    "  status  [--data-dir DIR] [--json] per member: stage, health, version, why behind\n"
-    "  rotate  --publisher-key LIST --threshold N [--data-dir DIR] -o FILE\n"
-    "          a change of the publisher set, to sign with the current keys and publish\n"
-    "\n"
-    "The node is the one whose data dir is DIR (default .peerstack, env PEERSTACK_DATA_DIR).\n";
-
-constexpr const char kKeygenHelp[] =
-    "usage: peerstack keygen FILE\n"
-    "\n"
-    "Makes a new Ed25519 publisher key in FILE (mode 0600; refuses to overwrite) and prints\n"
-    "its public key. Keep it off the nodes: it signs releases (`peerstack release sign`).\n";
-
-// --flag value / --flag=value; positional arguments in *positional.
-struct Args {
-  std::map<std::string, std::string> flags;
-  std::vector<std::string> positional;
-  std::string error;
-  bool Has(const std::string& f) const { return flags.count(f) != 0; }
-  std::string Get(const std::string& f, std::string fallback = "") const {
-    auto it = flags.find(f);
-    return it == flags.end() ? fallback : it->second;
-  }
-};
-
-Args ParseArgs(const std::vector<std::string>& args, const std::vector<std::string>& switches) {
-  Args a;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& x = args[i];
-    if (x.rfind("-", 0) != 0 || x == "-") {
-      a.positional.push_back(x);
-      continue;
-    }
-    std::string name = x, value;
-    if (auto eq = x.find('='); eq != std::string::npos) {
-      name = x.substr(0, eq);
-      value = x.substr(eq + 1);
-    } else if (std::find(switches.begin(), switches.end(), x) != switches.end()) {
-      value = "1";
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      a.error = x + " needs a value";
-    }
-    a.flags[name] = value;
-  }
-  return a;
-}
-
-// "30d", "12h", "30m", "45s", "500ms" or plain milliseconds.
-bool ParseDuration(const std::string& text, int64_t* ms) {
-  static const std::pair<const char*, int64_t> kUnits[] = {
-      {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
-  int64_t n = 0;
-  auto r = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (r.ec != std::errc() || n < 0) return false;
-  const std::string unit(r.ptr, text.data() + text.size());
-  if (unit.empty()) {
-    *ms = n;
-    return true;
-  }
-  for (const auto& [u, f] : kUnits) {
-    if (unit == u) {
-      *ms = n * f;
-      return true;
-    }
-  }
-  return false;
-}
 
 bool ParseInt(const std::string& text, int64_t lo, int64_t hi, int64_t* out) {
   int64_t n = 0;
@@ -118,11 +39,7 @@ bool ParseInt(const std::string& text, int64_t lo, int64_t hi, int64_t* out) {
   return true;
 }
 
-std::string DataDir(const Args& a) {
-  if (a.Has("--data-dir")) return a.Get("--data-dir");
-  if (const char* v = std::getenv("PEERSTACK_DATA_DIR"); v && *v) return v;
-  return ".peerstack";
-}
+std::string DataDir(const Values& a) { return a.Get("data-dir"); }
 
 Result<json::Value> ReadJsonFile(const std::string& path) {
   auto text = files::ReadFile(path, 8u << 20);
@@ -139,38 +56,23 @@ Status WriteJsonFile(const std::string& path, const json::Value& v) {
 
 std::string Hex(const crypto::PublicKey& k) { return crypto::HexEncode(k.data(), k.size()); }
 
-int Create(const Args& a) {
-  if (!a.Has("-o")) return Fail("release create needs -o FILE", 2);
-  const std::string plugins = a.Get("--plugins"), front = a.Get("--front");
+int Create(const Values& a) {
+  if (!a.Has("output")) return Fail("release create needs -o FILE", 2);
+  const std::string plugins = a.Get("plugins"), front = a.Get("front");
   if (plugins.empty() && front.empty())
     return Fail("release create needs --plugins DIR and/or --front DIR", 2);
+  // Ranges and units were checked with the flags (cli.cpp); the defaults are the manifest's.
   protocol::Manifest m;
-  int64_t expires_ms = 30LL * 86400000;
-  if (a.Has("--expires") &&
-      (!ParseDuration(a.Get("--expires"), &expires_ms) ||
-       a.Get("--expires").find_first_not_of("0123456789") == std::string::npos)) {
-    return Fail("--expires: a duration with its unit, such as 30d, 12h or 90m", 2);
-  }
-  auto policy_int = [&](const char* flag, int64_t lo, int64_t hi, int64_t* out) {
-    return !a.Has(flag) || ParseInt(a.Get(flag), lo, hi, out);
-  };
-  if (!policy_int("--stages", 1, 16, &m.rollout.stages)) return Fail("--stages: 1 to 16", 2);
-  if (!policy_int("--healthy-percent", 1, 100, &m.rollout.healthy_percent))
-    return Fail("--healthy-percent: 1 to 100", 2);
-  if (!policy_int("--max-failures", 1, 1000000, &m.rollout.max_failures))
-    return Fail("--max-failures: at least 1", 2);
-  if (!policy_int("--max-error-percent", 1, 100, &m.rollout.max_error_percent))
-    return Fail("--max-error-percent: 1 to 100", 2);
-  if (a.Has("--soak") &&
-      (!ParseDuration(a.Get("--soak"), &m.rollout.soak_ms) || m.rollout.soak_ms > 86400000)) {
-    return Fail("--soak: a duration up to 1d", 2);
-  }
+  int64_t expires_ms = 0;
+  ParseDuration(a.Get("expires"), &expires_ms);
+  ParseDuration(a.Get("soak"), &m.rollout.soak_ms);
+  m.rollout.stages = std::stoll(a.Get("stages"));
+  m.rollout.healthy_percent = std::stoll(a.Get("healthy-percent"));
+  m.rollout.max_failures = std::stoll(a.Get("max-failures"));
+  m.rollout.max_error_percent = std::stoll(a.Get("max-error-percent"));
   // The network and the next version: given, or asked of the local node.
-  std::string network = a.Get("--network");
-  int64_t version = 0;
-  if (a.Has("--version") && !ParseInt(a.Get("--version"), 1, INT64_MAX / 2, &version)) {
-    return Fail("--version: a whole number above the release in force", 2);
-  }
+  std::string network = a.Get("network");
+  int64_t version = a.Has("version") ? std::stoll(a.Get("version")) : 0;
   if (network.empty() || version == 0) {
     auto st = Admin(DataDir(a), "GET", "/status");
     if (!st) return Fail(st.status().message() + " (or give --network ID and --version N)");
@@ -202,7 +104,7 @@ int Create(const Args& a) {
       {"manifest", m.ToJson()},
       {"signatures", json::Array{}},
       {"sources", json::Object{{"plugins", absolute(plugins)}, {"front", absolute(front)}}}};
-  if (auto s = WriteJsonFile(a.Get("-o"), file); !s.ok()) return Fail(s.message());
+  if (auto s = WriteJsonFile(a.Get("output"), file); !s.ok()) return Fail(s.message());
   size_t n_plugins = 0;
   for (const auto& f : m.files) n_plugins += f.role == "plugin";
   std::cout << "release " << m.version << " for network " << network.substr(0, 16) << ": "
@@ -211,18 +113,18 @@ int Create(const Args& a) {
             << "rollout: " << m.rollout.stages << " stage(s), soak " << m.rollout.soak_ms / 1000
             << " s, halt after " << m.rollout.max_failures << " failure(s); expires in "
             << expires_ms / 86400000 << " day(s)\n"
-            << "wrote " << a.Get("-o") << " (unsigned: run `peerstack release sign " << a.Get("-o")
-            << " --key KEY`)\n";
+            << "wrote " << a.Get("output") << " (unsigned: run `peerstack release sign "
+            << a.Get("output") << " --key KEY`)\n";
   return 0;
 }
 
-int Sign(const Args& a) {
-  if (a.positional.size() != 1 || !a.Has("--key"))
+int Sign(const Values& a) {
+  if (a.positional.size() != 1 || !a.Has("key"))
     return Fail("usage: peerstack release sign FILE --key KEYFILE", 2);
   const std::string path = a.positional[0];
   auto file = ReadJsonFile(path);
   if (!file) return Fail(file.status().message());
-  auto key = store::LoadKey(a.Get("--key"));
+  auto key = store::LoadKey(a.Get("key"));
   if (!key) return Fail(key.status().message());
   const std::string pub = Hex(key->public_key());
   const std::string* kind = file->find_string("kind");
@@ -327,7 +229,7 @@ int Follow(const std::string& data_dir, int64_t version, int64_t timeout_ms) {
   return 0;
 }
 
-int Publish(const Args& a) {
+int Publish(const Values& a) {
   if (a.positional.size() != 1)
     return Fail("usage: peerstack release publish FILE [--data-dir DIR]", 2);
   const std::string data_dir = DataDir(a);
@@ -389,17 +291,16 @@ int Publish(const Args& a) {
   if (!r) return Fail(r.status().message());
   std::cout << "published release " << m->version << " (code " << m->CodeHash().substr(0, 16)
             << "); the network fetches it from this node and its peers\n";
-  if (a.Has("--no-wait")) return 0;
-  int64_t timeout_ms = 600000;
-  if (a.Has("--timeout") && !ParseDuration(a.Get("--timeout"), &timeout_ms))
-    return Fail("--timeout: a duration", 2);
+  if (a.Has("no-wait")) return 0;
+  int64_t timeout_ms = 0;
+  ParseDuration(a.Get("timeout"), &timeout_ms);
   return Follow(data_dir, m->version, timeout_ms);
 }
 
-int StatusOf(const Args& a) {
+int StatusOf(const Values& a) {
   auto r = Admin(DataDir(a), "GET", "/releases");
   if (!r) return Fail(r.status().message());
-  if (a.Has("--json")) {
+  if (a.Has("json")) {
     std::cout << json::Serialize(*r) << "\n";
     return 0;
   }
@@ -448,15 +349,15 @@ int StatusOf(const Args& a) {
   return 0;
 }
 
-int Rotate(const Args& a) {
-  if (!a.Has("-o") || !a.Has("--publisher-key") || !a.Has("--threshold")) {
+int Rotate(const Values& a) {
+  if (!a.Has("output") || !a.Has("publisher-key") || !a.Has("threshold")) {
     return Fail(
         "usage: peerstack release rotate --publisher-key LIST --threshold N [--data-dir DIR] -o "
         "FILE",
         2);
   }
   std::vector<std::string> keys;
-  for (const std::string& k : node::SplitList(a.Get("--publisher-key"))) {
+  for (const std::string& k : node::SplitList(a.Get("publisher-key"))) {
     if (k.size() == 64 && crypto::HexDecode(k)) {
       std::string lower = k;
       for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -469,7 +370,7 @@ int Rotate(const Args& a) {
       keys.push_back(Hex(key->public_key()));
   }
   int64_t threshold = 0;
-  if (!ParseInt(a.Get("--threshold"), 1, static_cast<int64_t>(keys.size()), &threshold)) {
+  if (!ParseInt(a.Get("threshold"), 1, static_cast<int64_t>(keys.size()), &threshold)) {
     return Fail("--threshold: 1 to the number of keys", 2);
   }
   auto st = Admin(DataDir(a), "GET", "/status");
@@ -484,11 +385,11 @@ int Rotate(const Args& a) {
   const json::Value file =
       json::Object{{"kind", "publishers"},   {"network", *network}, {"publishers", std::move(list)},
                    {"threshold", threshold}, {"seq", *next},        {"signatures", json::Array{}}};
-  if (auto s = WriteJsonFile(a.Get("-o"), file); !s.ok()) return Fail(s.message());
-  std::cout << "wrote " << a.Get("-o") << ": " << keys.size() << " publisher(s), threshold "
+  if (auto s = WriteJsonFile(a.Get("output"), file); !s.ok()) return Fail(s.message());
+  std::cout << "wrote " << a.Get("output") << ": " << keys.size() << " publisher(s), threshold "
             << threshold
             << "; sign it with the current publisher keys, then `peerstack release publish "
-            << a.Get("-o") << "`\n";
+            << a.Get("output") << "`\n";
   return 0;
 }
 
@@ -542,51 +443,26 @@ Result<json::Value> Admin(const std::string& data_dir, const std::string& method
   return v;
 }
 
-int Keygen(const std::vector<std::string>& args) {
-  for (const auto& x : args) {
-    if (x == "--help" || x == "-h") {
-      std::cout << kKeygenHelp;
-      return 0;
-    }
-  }
-  if (args.size() != 1) return Fail(std::string("keygen needs one FILE\n") + kKeygenHelp, 2);
-  if (files::Exists(args[0])) return Fail(args[0] + " exists; not overwriting a key");
+int Keygen(const Values& a) {
+  if (a.positional.size() != 1)
+    return Fail("keygen needs one FILE (see peerstack keygen --help)", 2);
+  const std::string& path = a.positional[0];
+  if (files::Exists(path)) return Fail(path + " exists; not overwriting a key");
   bool created = false;
-  auto key = store::LoadOrCreateNodeKey(args[0], &created);
+  auto key = store::LoadOrCreateNodeKey(path, &created);
   if (!key) return Fail(key.status().message());
-  std::cout << "wrote " << args[0] << " (0600)\npublic_key " << Hex(key->public_key()) << "\n";
+  std::cout << "wrote " << path << " (0600)\npublic_key " << Hex(key->public_key()) << "\n";
   return 0;
 }
 
-constexpr const char kInviteHelp[] =
-    "usage: peerstack invite [--expires 7d] [--note TEXT] [--data-dir DIR] [--json]\n"
-    "\n"
-    "Asks the running member in DIR for an invitation to its network (a network that admits by\n"
-    "invitation: docs/operations.md, \"Invitations\"): single use, valid for --expires (default "
-    "7d,\n"
-    "at most 90d), signed by this member, with an optional note (at most 200 bytes). Prints the\n"
-    "link a friend downloads the app from (the invitation travels inside the file) and the token\n"
-    "for `peerstack run --join URL --invite TOKEN`.\n";
-
-int Invite(const std::vector<std::string>& args) {
-  const Args a = ParseArgs(args, {"--json", "--help", "-h"});
-  if (a.Has("--help") || a.Has("-h")) {
-    std::cout << kInviteHelp;
-    return 0;
-  }
-  if (!a.error.empty() || !a.positional.empty())
-    return Fail((a.error.empty() ? "unexpected " + a.positional[0] : a.error) + "\n" + kInviteHelp,
-                2);
-  int64_t ttl_ms = 7 * 86400000LL;
-  if (a.Has("--expires") &&
-      (!ParseDuration(a.Get("--expires"), &ttl_ms) || ttl_ms < 1000 || ttl_ms > 90 * 86400000LL)) {
-    return Fail("--expires: a duration from 1s to 90d, such as 7d, 12h or 90m", 2);
-  }
+int Invite(const Values& a) {
+  int64_t ttl_ms = 0;
+  ParseDuration(a.Get("expires"), &ttl_ms);  // checked with the flag
   json::Object body{{"expires_in", ttl_ms / 1000}};
-  if (a.Has("--note")) body.emplace("note", a.Get("--note"));
+  if (a.Has("note")) body.emplace("note", a.Get("note"));
   auto r = Admin(DataDir(a), "POST", "/invitations", json::Serialize(json::Value(std::move(body))));
   if (!r) return Fail(r.status().message());
-  if (a.Has("--json")) {
+  if (a.Has("json")) {
     std::cout << json::Serialize(*r) << "\n";
     return 0;
   }
@@ -601,24 +477,10 @@ int Invite(const std::vector<std::string>& args) {
   return 0;
 }
 
-int Release(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << kReleaseHelp;
-    return args.empty() ? 2 : 0;
-  }
-  const std::string cmd = args[0];
-  const Args a = ParseArgs({args.begin() + 1, args.end()}, {"--no-wait", "--json", "--help", "-h"});
-  if (a.Has("--help") || a.Has("-h")) {
-    std::cout << kReleaseHelp;
-    return 0;
-  }
-  if (!a.error.empty()) return Fail(a.error, 2);
-  if (cmd == "create") return Create(a);
-  if (cmd == "sign") return Sign(a);
-  if (cmd == "publish") return Publish(a);
-  if (cmd == "status") return StatusOf(a);
-  if (cmd == "rotate") return Rotate(a);
-  return Fail("unknown release command '" + cmd + "'\n" + kReleaseHelp, 2);
-}
+int ReleaseCreate(const Values& a) { return Create(a); }
+int ReleaseSign(const Values& a) { return Sign(a); }
+int ReleasePublish(const Values& a) { return Publish(a); }
+int ReleaseStatus(const Values& a) { return StatusOf(a); }
+int ReleaseRotate(const Values& a) { return Rotate(a); }
 
 }  // namespace peerstack::cli

@@ -1,5 +1,3 @@
-#include "init_cli.h"
-
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -8,19 +6,10 @@
 
 #include "appdata/op.h"
 #include "base/files.h"
-#include "release_cli.h"
+#include "cli/commands.h"
 
 namespace peerstack::cli {
 namespace {
-
-constexpr const char kInitHelp[] =
-    "usage: peerstack init DIR [--name NAME]\n"
-    "\n"
-    "Writes a new app into DIR (which must not exist or be empty): a C++ plugin with a public\n"
-    "and a private route (plugin.cpp), its CMakeLists.txt (the installed plugin SDK), a\n"
-    "front/ page that calls it, and a README with the commands to build it, run it with\n"
-    "--dev and publish a release. NAME (default: DIR's name) is the plugin's name, mounted at\n"
-    "/api/NAME/: [a-z0-9][a-z0-9_-]{0,31}.\n";
 
 // @NAME@ is replaced by the app's name.
 constexpr const char kCMake[] =
@@ -174,25 +163,11 @@ std::string Fill(std::string text, const std::string& name) {
 
 }  // namespace
 
-int Init(const std::vector<std::string>& args) {
-  std::string dir, name;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      std::cout << kInitHelp;
-      return 0;
-    }
-    if (a == "--name" && i + 1 < args.size()) {
-      name = args[++i];
-    } else if (a.rfind("--name=", 0) == 0) {
-      name = a.substr(7);
-    } else if (!a.empty() && a[0] != '-' && dir.empty()) {
-      dir = a;
-    } else {
-      return Fail("unexpected argument '" + a + "'\n" + kInitHelp, 2);
-    }
-  }
-  if (dir.empty()) return Fail(std::string("init needs a directory\n") + kInitHelp, 2);
+int Init(const Values& a) {
+  if (a.positional.size() != 1)
+    return Fail("init needs one directory (see peerstack init --help)", 2);
+  const std::string dir = a.positional[0];
+  std::string name = a.Get("name");
   if (name.empty()) {
     for (char c : std::filesystem::path(dir).lexically_normal().filename().string()) {
       const char lower = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
