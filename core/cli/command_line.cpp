@@ -15,6 +15,9 @@ bool IsHelpFlag(const CLI::Option* opt) {
   return opt->check_lname("help") || opt->check_lname("help-all");
 }
 
+// A flag takes no value (CLI11 2.1 gives flags a type size of 1 and an expected count of 0).
+bool IsFlag(const CLI::Option* opt) { return opt->get_expected_max() == 0; }
+
 bool IsPositional(const CLI::Option* opt) {
   return opt->get_lnames().empty() && opt->get_snames().empty();
 }
@@ -64,7 +67,7 @@ class Formatter : public CLI::Formatter {
     label("SUBCOMMAND", "COMMAND");
   }
   std::string make_option_opts(const CLI::Option* opt) const override {
-    if (opt->get_type_size() == 0) return "";
+    if (IsFlag(opt)) return "";
     return " " + TypeOf(opt);
   }
   std::string make_option_desc(const CLI::Option* opt) const override {
@@ -176,6 +179,13 @@ const std::vector<std::string>& CommandLine::EnvOf(const CLI::Option* opt) {
   return it == env_.end() ? kNone : it->second;
 }
 
+std::string CommandLine::DefaultEnv(const CLI::Option* opt) {
+  std::string env = "PEERSTACK_";
+  for (char c : opt->get_lnames().front())
+    env += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return env;
+}
+
 void CommandLine::AssignEnvNames() {
   if (env_assigned_) return;
   env_assigned_ = true;
@@ -185,10 +195,7 @@ void CommandLine::AssignEnvNames() {
     for (CLI::Option* opt : app->get_options()) {
       if (IsHelpFlag(opt) || IsPositional(opt) || env_.count(opt) || opt->get_lnames().empty())
         continue;
-      std::string env = "PEERSTACK_";
-      for (char c : opt->get_lnames().front())
-        env += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      env_[opt] = {env};
+      env_[opt] = {DefaultEnv(opt)};
     }
   }
 }
@@ -201,20 +208,23 @@ std::string CommandLine::PathOf(const CLI::App* cmd) {
 }
 
 // CLI11's errors in the words of the rest of peerstack, with where to read more.
-std::string CommandLine::Explain(CLI::App* cmd, const CLI::ParseError& e,
-                                 const std::vector<std::string>& args) {
+std::string CommandLine::Explain(CLI::App* cmd, const CLI::ParseError& e) {
   const std::string path = PathOf(cmd);
   const std::string see = " (see peerstack " + (path.empty() ? "" : path + " ") + "--help)";
   const std::string m = e.what();
   if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
-    for (const std::string& x : args) {
-      if (x.size() > 1 && x[0] == '-' && m.find(x) != std::string::npos)
-        return "unknown flag " + x.substr(0, x.find('=')) + see;
+    // "The following arguments were not expected: Y X", last first (parse reads a reversed
+    // list): a flag among them, else the first.
+    const size_t colon = m.rfind(": ");
+    std::istringstream words(colon == std::string::npos ? "" : m.substr(colon + 2));
+    std::vector<std::string> extras;
+    for (std::string w; words >> w;) extras.insert(extras.begin(), w);
+    for (const std::string& x : extras) {
+      if (x.size() > 1 && x[0] == '-') return "unknown flag " + x.substr(0, x.find('=')) + see;
     }
-    for (const std::string& x : args) {
-      if (m.find(x) != std::string::npos) {
-        return (cmd == &root_ ? "unknown command '" : "unexpected argument '") + x + "'" + see;
-      }
+    if (!extras.empty()) {
+      return (cmd == &root_ ? "unknown command '" : "unexpected argument '") + extras.front() +
+             "'" + see;
     }
     return m + see;
   }
@@ -241,10 +251,22 @@ Result<CLI::App*> CommandLine::Parse(const std::vector<std::string>& args, const
     return Status::Error("help", Help(cmd));
   } catch (const CLI::ParseError& e) {
     while (!cmd->get_subcommands().empty()) cmd = cmd->get_subcommands().front();
-    return Status::Error("bad_flag", Explain(cmd, e, args));
+    return Status::Error("bad_flag", Explain(cmd, e));
   }
   while (!cmd->get_subcommands().empty()) cmd = cmd->get_subcommands().front();
   if (auto s = Layer(cmd, env); !s.ok()) return s;
+  // A flag's value, from wherever it came, must read as true or false.
+  for (CLI::App* app : Chain(cmd)) {
+    for (CLI::Option* opt : app->get_options()) {
+      if (!IsFlag(opt) || opt->count() == 0 || IsHelpFlag(opt)) continue;
+      try {
+        (void)opt->as<bool>();
+      } catch (const CLI::Error&) {
+        return Status::Error("bad_flag", opt->get_name() + ": true or false, got '" +
+                                             opt->reduced_results().back() + "'");
+      }
+    }
+  }
   return cmd;
 }
 
@@ -318,8 +340,22 @@ Status CommandLine::Layer(CLI::App* cmd, const GetEnv& env) {
         continue;
       }
       if (opt->count() > 0 || opt == config->second) continue;
+      // A flag whose variable names its command (another command's flag has its name and
+      // another meaning) is read from that command's section only.
+      if (const auto& names = EnvOf(opt);
+          !own_section && (names.empty() || names.front() != DefaultEnv(opt))) {
+        return Status::Error("bad_flag", where + ": other commands take --" + name +
+                                             " with another meaning: put it in a [" + section +
+                                             "] section");
+      }
+      std::vector<std::string> inputs = item.inputs;
+      if (inputs.size() > 1 && opt->get_items_expected_max() <= 1) {  // ["a", "b"] for a list
+        std::string joined;
+        for (const std::string& i : inputs) joined += (joined.empty() ? "" : ",") + i;
+        inputs = {joined};
+      }
       try {
-        Apply(opt, item.inputs);
+        Apply(opt, inputs);
       } catch (const CLI::Error& e) {
         return Status::Error("bad_flag", where + ": " + e.what());
       }
@@ -333,7 +369,7 @@ Values CommandLine::ValuesOf(const CLI::App* cmd) {
   for (const CLI::Option* opt : cmd->get_options()) {
     if (IsHelpFlag(opt)) continue;
     if (opt->count() == 0) {  // its default
-      if (!IsPositional(opt) && opt->get_type_size() != 0 && !opt->get_default_str().empty()) {
+      if (!IsPositional(opt) && !IsFlag(opt) && !opt->get_default_str().empty()) {
         v.flags[opt->get_lnames().front()] = opt->get_default_str();
       }
       continue;
@@ -344,12 +380,12 @@ Values CommandLine::ValuesOf(const CLI::App* cmd) {
     }
     const std::string name =
         opt->get_lnames().empty() ? opt->get_snames().front() : opt->get_lnames().front();
-    if (opt->get_type_size() == 0) {
+    if (IsFlag(opt)) {
       if (opt->as<bool>()) v.flags[name] = "1";
       continue;
     }
-    std::string joined;
-    for (const std::string& r : opt->results()) joined += (joined.empty() ? "" : ",") + r;
+    std::string joined;  // the values left by the option's policy (one, unless a list)
+    for (const std::string& r : opt->reduced_results()) joined += (joined.empty() ? "" : ",") + r;
     v.flags[name] = joined;
   }
   return v;
@@ -385,7 +421,7 @@ std::string CommandLine::FlagTable(const CLI::App* cmd) {
       for (const std::string& s : opt->get_snames()) names += "-" + s + ", ";
       for (const std::string& l : opt->get_lnames()) names += "--" + l + ", ";
       names.resize(names.size() - 2);
-      if (!TypeOf(opt).empty() && opt->get_type_size() != 0) names += " " + TypeOf(opt);
+      if (!TypeOf(opt).empty() && !IsFlag(opt)) names += " " + TypeOf(opt);
     }
     std::string env;
     for (const std::string& e : EnvOf(opt)) env += (env.empty() ? "`" : ", `") + e + "`";
@@ -415,6 +451,7 @@ bool ParseDuration(const std::string& text, int64_t* ms) {
   }
   for (const auto& [u, f] : kUnits) {
     if (unit == u) {
+      if (n > INT64_MAX / f) return false;
       *ms = n * f;
       return true;
     }

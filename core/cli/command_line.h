@@ -66,8 +66,8 @@ class CommandLine {
 
  private:
   void AssignEnvNames();
-  std::string Explain(CLI::App* cmd, const CLI::ParseError& e,
-                      const std::vector<std::string>& args);
+  static std::string DefaultEnv(const CLI::Option* opt);  // PEERSTACK_<FLAG>
+  std::string Explain(CLI::App* cmd, const CLI::ParseError& e);
   Status Layer(CLI::App* cmd, const GetEnv& env);
 
   CLI::App root_;
