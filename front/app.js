@@ -156,6 +156,25 @@
     });
   }
 
+  // The download links only where this node offers the file (a node in --dev mode, or one
+  // still installing its release, has none): one byte of it tells.
+  async function checkDownload() {
+    var res = null, body = null;
+    try {
+      res = await fetch('/download', { headers: { 'Range': 'bytes=0-0' }, cache: 'no-store' });
+      if (!res.ok) { try { body = await res.json(); } catch (e) { body = null; } }
+    } catch (e) { res = null; }
+    var ok = res !== null && res.ok;
+    document.querySelectorAll('.download-link').forEach(function (el) { el.hidden = !ok; });
+    document.body.dataset.download = ok ? 'yes' : 'no';
+    var note = document.getElementById('no-download');
+    if (note) {
+      note.hidden = ok;
+      note.textContent = ok ? '' : 'This node offers no download now: ' +
+        (res ? errorMessage(res, body) : 'it does not answer');
+    }
+  }
+
   document.addEventListener('visibilitychange', function () {
     if (document.visibilityState === 'visible' && !inFlight) {
       clearTimeout(timer);
@@ -163,5 +182,6 @@
     }
   });
 
+  checkDownload();
   loop();
 })();

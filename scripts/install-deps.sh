@@ -18,17 +18,22 @@ packages=(
 # npm for localtunnel (an installed `node`/`npm` is used as is); the fuzz harnesses
 # (tests/fuzz/, --fuzz, scripts/test.sh and bench/fuzz/run.sh ask) need clang-14 and its
 # libFuzzer and sanitizer runtimes; the format check (--format, scripts/test.sh asks) needs
-# clang-format-14.
+# clang-format-14; the browser tests (tests/e2e/, --browser, scripts/test.sh asks) need
+# Debian's chromium and Node.js with npm (for puppeteer-core).
 for flag in "$@"; do
   case $flag in
     --bench) packages+=(nginx-light wrk) ;;
     --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
     --format) packages+=(clang-format-14) ;;
+    --browser)
+      packages+=(chromium)
+      command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+      ;;
     --lab)
       packages+=(iproute2 nftables miniupnpd-nftables jq procps)
       command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
       ;;
-    *) echo "install-deps: unknown option $flag (known: --bench, --lab, --fuzz, --format)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown option $flag (known: --bench, --lab, --fuzz, --format, --browser)" >&2; exit 2 ;;
   esac
 done
 

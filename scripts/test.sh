@@ -8,7 +8,8 @@
 # seed corpus (CTest label fuzz; PEERSTACK_FUZZ_SECONDS each, 10 by default); a crash fails
 # the script. PEERSTACK_SKIP_FUZZ=1 skips that step.
 # The NAT lab tests (label netns: network namespaces, so root) run in the first pass only; as
-# root this script installs their packages too, otherwise they report themselves skipped.
+# root this script installs their packages too, otherwise they report themselves skipped. The
+# browser tests (label e2e) need Chromium and puppeteer-core, which it installs first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${PEERSTACK_JOBS:-2}
@@ -16,6 +17,20 @@ jobs=${PEERSTACK_JOBS:-2}
 echo "== format (scripts/check-format.sh)"
 "$root/scripts/install-deps.sh" --format
 "$root/scripts/check-format.sh"
+
+# The browser tests' Chromium and puppeteer-core (tests/e2e/): when they cannot be installed,
+# those tests report themselves skipped, with the reason.
+if "$root/scripts/install-deps.sh" --browser; then
+  want=$(node -p "require('$root/tests/e2e/package.json').dependencies['puppeteer-core']")
+  have=$(node -p "require('$root/tests/e2e/node_modules/puppeteer-core/package.json').version" \
+    2>/dev/null || true)
+  if [[ "$have" != "$want" ]]; then
+    (cd "$root/tests/e2e" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null) ||
+      echo "test: npm ci in tests/e2e failed: the browser tests will report themselves skipped"
+  fi
+else
+  echo "test: Chromium could not be installed: the browser tests will report themselves skipped"
+fi
 
 lab=()
 if [[ $(id -u) -eq 0 ]]; then lab=(--lab); fi

@@ -326,6 +326,13 @@ void Define(CommandLine* cl, node::Config* run) {
          "name)")
       ->type_name("NAME");
 
+  CLI::App* dashboard =
+      cl->Add(root, "dashboard",
+              "print a link that logs in to the running node's dashboard (its admin listener): it "
+              "works once, for five minutes");
+  Flag(dashboard, "--open", "open the link in the desktop's browser (xdg-open)");
+  AddDataDir(cl, dashboard);
+
   CLI::App* help = cl->Add(root, "help", "print the help of a command (or of them all)");
   Option(help, "COMMAND", "a command, such as `run` or `release create`")
       ->allow_extra_args()
@@ -549,6 +556,22 @@ int RunBundle(std::vector<std::string> args) {
   return Run(config);
 }
 
+int DashboardCommand(const Values& a) {
+  auto r = Admin(a.Get("data-dir"), "POST", "/dashboard/codes");
+  if (!r) return Fail(r.status().message());
+  const std::string* url = r->find_string("url");
+  if (!url) return Fail("the node's answer is malformed");
+  std::cout << *url << "\n";
+  if (a.Has("open")) {
+    // The link is ours (digits, letters, ':', '/', '?', '='): no shell quoting needed beyond this.
+    const std::string cmd = "xdg-open '" + *url + "' >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      return Fail("could not open a browser (xdg-open); open the link above by hand");
+    }
+  }
+  return 0;
+}
+
 int HelpCommand(CommandLine* cl, const Values& a) {
   if (a.Has("markdown")) {
     std::cout << FlagTables(cl);
@@ -636,6 +659,7 @@ int Main(std::vector<std::string> args) {
   if (path == "release publish") return ReleasePublish(values);
   if (path == "release status") return ReleaseStatus(values);
   if (path == "release rotate") return ReleaseRotate(values);
+  if (path == "dashboard") return DashboardCommand(values);
   if (path == "help") return HelpCommand(&cl, values);
   std::cout << cl.Help(cl.root());
   return 2;

@@ -12,6 +12,7 @@
 // Handlers run on the server's worker threads, several at once.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -35,9 +36,10 @@ struct ServerOptions {
 struct ServerStats {
   uint64_t connections = 0;  // accepted since start
   uint64_t open_connections = 0;
-  uint64_t requests = 0;  // handled by the handler
-  uint64_t rejected = 0;  // refused by the parser (4xx/5xx, connection closed)
-  uint64_t timeouts = 0;  // connections closed by a timeout
+  uint64_t requests = 0;               // handled by the handler
+  uint64_t rejected = 0;               // refused by the parser (4xx/5xx, connection closed)
+  uint64_t timeouts = 0;               // connections closed by a timeout
+  std::array<uint64_t, 6> by_class{};  // answers sent by status class: [2] = 2xx, ...
 };
 
 class Server {

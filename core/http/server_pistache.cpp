@@ -11,6 +11,7 @@
 #include <pistache/transport.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -78,6 +79,11 @@ struct Shared : std::enable_shared_from_this<Shared> {
   std::atomic<bool> stopping{false};
   std::atomic<int> inflight{0};
   std::atomic<uint64_t> connections{0}, requests{0}, rejected{0}, timeouts{0};
+  std::array<std::atomic<uint64_t>, 6> by_class{};  // answers by status / 100
+  void Count(int status) {
+    by_class[status >= 100 && status < 600 ? status / 100 : 0].fetch_add(1,
+                                                                         std::memory_order_relaxed);
+  }
 
   void Serve(const ConnectionPtr& conn);  // conn->mu held
   bool ProcessInput(const ConnectionPtr& conn);
@@ -199,6 +205,7 @@ bool Shared::ProcessInput(const ConnectionPtr& conn) {
     if (state == RequestParser::State::kError) {
       Response r = JsonError(c.parser.error_status(), "bad_request", c.parser.error_message());
       AppendResponse(c.out, r, false, false, false);
+      Count(r.status);
       c.closing = true;
       rejected.fetch_add(1, std::memory_order_relaxed);
       PS_LOG(kDebug, "http") << options.name << ": " << c.parser.error_status() << " "
@@ -253,6 +260,7 @@ void Shared::Finish(Connection& c, const Response& resp, bool head_only, bool ke
                     bool http10) {
   if (resp.close || stopping.load(std::memory_order_relaxed)) keep_alive = false;
   AppendResponse(c.out, resp, head_only, keep_alive, keep_alive && http10);
+  Count(resp.status);
   if (resp.hold) c.holds.push_back(resp.hold);
   if (!keep_alive) c.closing = true;
 }
@@ -594,6 +602,7 @@ class PistacheServer final : public Server {
     ServerStats s;
     s.connections = shared_->connections.load();
     s.requests = shared_->requests.load();
+    for (size_t i = 0; i < s.by_class.size(); ++i) s.by_class[i] = shared_->by_class[i].load();
     s.rejected = shared_->rejected.load();
     s.timeouts = shared_->timeouts.load();
     std::lock_guard<std::mutex> lock(shared_->registry_mu);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/rate_limit.h"
 #include "crypto/encoding.h"
 #include "crypto/random.h"
@@ -111,6 +112,8 @@ struct NetworkService::Impl {
   mutable std::mutex mu;  // engine, last_seen, refusals
   std::unique_ptr<protocol::Engine> engine;
   std::vector<std::string> refusals;
+  int64_t join_started_ms = 0;  // steady: when this node asked to join (0: it did not)
+  metrics::AtomicHistogram join_seconds{{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}};
   size_t ledger_size = 0;  // events in the ledger at the last Drive (on_change when it moves)
 
   std::mutex limits_mu;  // the /p2p/<type> limits
@@ -191,6 +194,10 @@ struct NetworkService::Impl {
       for (const std::string& key : added) {
         PS_LOG(kInfo, "network") << "member added: " << protocol::NodeIdForHex(key)
                                  << (key == key_hex ? " (this node)" : "");
+        if (key == key_hex && join_started_ms > 0) {
+          join_seconds.Observe(static_cast<double>(o.clock->SteadyMs() - join_started_ms) / 1000);
+          join_started_ms = 0;
+        }
       }
     }
     // The ledger grew (events stored above, or a joiner's ledger arrived): tell the release
@@ -422,6 +429,7 @@ Result<std::string> NetworkService::Join(const std::string& given_url) {
   }
   d.engine = std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key, url, &d.random);
   d.refusals.clear();
+  d.join_started_ms = d.o.clock->SteadyMs();
   protocol::Output out;
   d.engine->Tick(d.WallMs(), &out);
   (void)d.Drive(out);  // a joiner stores nothing until it is admitted
@@ -624,9 +632,10 @@ Result<protocol::Invitation> NetworkService::Invite(int64_t ttl_ms, const std::s
   std::lock_guard<std::mutex> lock(d.mu);
   if (!d.engine) return Status::Error("not_member", "this node is not a member");
   auto inv = d.engine->Invite(d.WallMs() + ttl_ms, note);
-  if (inv)
+  if (inv) {
     PS_LOG(kInfo, "network") << "made invitation " << inv->Hash().substr(0, 12)
                              << (note.empty() ? "" : " (" + note + ")");
+  }
   return inv;
 }
 
@@ -729,12 +738,47 @@ json::Value NetworkService::NodesJson() const {
                                    {"last_seen", last},
                                    {"version", self ? d.o.version : std::string()},
                                    {"release", ReleaseOf(l->state(), m.key)},
-                                   {"via", m.via.empty() ? std::string("direct") : m.via}});
+                                   {"via", m.via.empty() ? std::string("direct") : m.via},
+                                   {"agrees", [&]() -> json::Value {
+                                      if (self) return true;
+                                      const std::optional<bool> a = d.engine->Agrees(m.url);
+                                      return a ? json::Value(*a) : json::Value(nullptr);
+                                    }()}});
     }
   }
   return json::Object{{"network", l ? l->network_id() : std::string()},
                       {"admission", l ? l->state().params.admission : std::string()},
                       {"nodes", std::move(nodes)}};
+}
+
+void NetworkService::WriteMetrics(metrics::Writer& w) const {
+  const Impl& d = *impl_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  const protocol::Ledger* l = d.engine ? d.engine->ledger() : nullptr;
+  const int64_t now = d.WallMs();
+  double online = 0, offline = 0;
+  if (l) {
+    for (const protocol::Member& m : l->state().members) {
+      (m.key == d.key_hex || d.engine->IsOnline(m.url, now) ? online : offline) += 1;
+    }
+  }
+  w.Family("peerstack_members", "gauge",
+           "Members of the network, by liveness as this node sees it.");
+  w.Sample("peerstack_members", {{"liveness", "online"}}, online);
+  w.Sample("peerstack_members", {{"liveness", "offline"}}, offline);
+  w.Gauge("peerstack_member", "1 when this node is a member of its network.",
+          d.engine && d.engine->is_member() ? 1 : 0);
+  w.Gauge("peerstack_events_stored", "Events in this node's copy of the ledger.",
+          l ? static_cast<double>(l->size()) : 0);
+  w.Gauge("peerstack_release_version", "The release the network's ledger has in force.",
+          l ? static_cast<double>(l->state().release_version) : 0);
+  w.Gauge("peerstack_joins_pending", "Join requests waiting for approvals.",
+          d.engine ? static_cast<double>(d.engine->pending_joins()) : 0);
+  w.Gauge("peerstack_join_refusals_recent", "Join refusals this node was told of (the last 16).",
+          static_cast<double>(d.refusals.size()));
+  w.Family("peerstack_join_duration_seconds", "histogram",
+           "From this node's join request to its admission.");
+  w.Histogram("peerstack_join_duration_seconds", d.join_seconds.Read());
 }
 
 json::Value NetworkService::StatusJson() const {
@@ -746,6 +790,7 @@ json::Value NetworkService::StatusJson() const {
       {"id", l ? l->network_id() : std::string()},
       {"state_hash", l ? l->StateHash() : std::string()},
       {"members", l ? l->state().members.size() : 0},
+      {"quorum", l ? l->state().Quorum() : 0},
       {"events", l ? l->size() : 0},
       {"member", d.engine && d.engine->is_member()},
       {"pending_joins", d.engine ? d.engine->pending_joins() : 0},

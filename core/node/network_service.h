@@ -37,6 +37,10 @@
 #include "store/store.h"
 #include "transport/transport.h"
 
+namespace peerstack::metrics {
+class Writer;
+}
+
 namespace peerstack::node {
 
 struct NetworkOptions {
@@ -158,6 +162,8 @@ class NetworkService {
 
   json::Value NodesJson() const;   // the /nodes contract
   json::Value StatusJson() const;  // for /status: network id, state hash, members, joins
+  // Members by liveness, events stored, release version, joins (docs/operations.md, Metrics).
+  void WriteMetrics(metrics::Writer& w) const;
   std::string network_id() const;
   bool is_member() const;
   // Is this public key (hex) a member of the network? (For the relay's reservations.)

@@ -14,10 +14,12 @@
 
 #include "base/files.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/service.h"
 #include "bundle/bundle.h"
 #include "crypto/encoding.h"
 #include "crypto/random.h"
+#include "dashboard/dashboard.h"
 #include "http/client.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -44,9 +46,9 @@ namespace {
 
 // Routes that exist only on the admin listener. The public listener answers them 404 so the
 // SPA fallback cannot make them look like pages (and nothing about them leaks).
-constexpr const char* kAdminOnlyPaths[] = {"/status",  "/sync",       "/join",
-                                           "/leave",   "/evict",      "/releases",
-                                           "/recover", "/publishers", "/invitations"};
+constexpr const char* kAdminOnlyPaths[] = {"/status",      "/sync",     "/join",    "/leave",
+                                           "/evict",       "/releases", "/recover", "/publishers",
+                                           "/invitations", "/metrics",  "/login",   "/dashboard"};
 
 }  // namespace
 
@@ -68,6 +70,7 @@ struct Node::Impl {
   std::unique_ptr<AppDataService> appdata;
   std::unique_ptr<Reachability> reachability;  // /p2p/identity, /p2p/reach, witnesses, relays
   std::unique_ptr<release::ReleaseManager> releases;  // what runs; fetching, switching, reports
+  std::unique_ptr<dashboard::Dashboard> dashboard;    // the operator's page and its sessions
   // Relayed connections are handed to the public server from the relay provider's threads,
   // which may outlive the server by a few seconds at shutdown: they go through this gate.
   struct AdoptGate {
@@ -179,6 +182,77 @@ struct Node::Impl {
     };
   }
 
+  // GET /metrics (docs/operations.md, "Metrics"): each module writes its own figures.
+  std::string MetricsText() const {
+    metrics::Writer w;
+    w.Gauge("peerstack_build_info", "The node's version (the value is always 1).", 1,
+            {{"version", version}});
+    w.Gauge("peerstack_uptime_seconds", "Seconds since the node started.",
+            static_cast<double>(clock.SteadyMs() - started_ms) / 1000);
+    w.Family("peerstack_http_requests_total", "counter",
+             "HTTP answers sent, by listener and status class.");
+    for (const auto& [name, server] :
+         {std::pair<const char*, const http::ServerPtr*>{"public", &public_server},
+          {"admin", &admin_server}}) {
+      if (!*server) continue;
+      const http::ServerStats st = (*server)->stats();
+      for (size_t c = 1; c <= 5; ++c) {
+        w.Sample("peerstack_http_requests_total",
+                 {{"listener", name}, {"code", std::to_string(c) + "xx"}},
+                 static_cast<double>(st.by_class[c]));
+      }
+    }
+    w.Family("peerstack_http_open_connections", "gauge", "Connections open now, by listener.");
+    for (const auto& [name, server] :
+         {std::pair<const char*, const http::ServerPtr*>{"public", &public_server},
+          {"admin", &admin_server}}) {
+      if (*server) {
+        w.Sample("peerstack_http_open_connections", {{"listener", name}},
+                 static_cast<double>((*server)->stats().open_connections));
+      }
+    }
+    network->WriteMetrics(w);
+    {
+      const json::Value rel = releases ? releases->StatusJson() : json::Value(nullptr);
+      const json::Value* run = rel.is_object() ? rel.find("running") : nullptr;
+      const int64_t* v = run && run->is_object() ? run->find_int("version") : nullptr;
+      w.Gauge("peerstack_release_running", "The release this node runs (0: its own files).",
+              v ? static_cast<double>(*v) : 0);
+    }
+    w.Family("peerstack_tunnel_up", "gauge",
+             "1 for the provider this node is reached through, 0 for the others configured.");
+    const tunnel::State ts = tunnels ? tunnels->state() : tunnel::State{};
+    for (const std::string& p : SplitList(config.tunnel)) {
+      w.Sample("peerstack_tunnel_up", {{"provider", p}}, ts.provider == p ? 1 : 0);
+    }
+    if (relay) {
+      w.Counter("peerstack_relay_bytes_total",
+                "Bytes this node relayed for members behind NAT, both directions.",
+                static_cast<double>(relay->relayed_bytes()));
+      w.Gauge("peerstack_relay_nodes", "Members this node relays for now.",
+              static_cast<double>(relay->relayed_nodes()));
+    }
+    {
+      const transport::TransportStats st = transport->stats();
+      uint64_t sent = 0, failed = 0, dropped = 0;
+      for (const transport::PeerStats& p : st.peers) {
+        sent += p.counters.sent;
+        failed += p.counters.failed;
+        dropped += p.counters.dropped;
+      }
+      w.Family("peerstack_peer_messages_total", "counter",
+               "Messages to peers, by outcome (dropped: waited too long or the queue was full).");
+      w.Sample("peerstack_peer_messages_total", {{"outcome", "sent"}}, static_cast<double>(sent));
+      w.Sample("peerstack_peer_messages_total", {{"outcome", "failed"}},
+               static_cast<double>(failed));
+      w.Sample("peerstack_peer_messages_total", {{"outcome", "dropped"}},
+               static_cast<double>(dropped));
+    }
+    if (plugin_host) plugin_host->WriteMetrics(w);
+    metrics::WriteProcess(w);
+    return w.text();
+  }
+
   // Outgoing peer traffic: per peer what waits, what is in flight, and how it went.
   json::Value TransportJson() const {
     const transport::TransportStats st = transport->stats();
@@ -241,6 +315,21 @@ struct Node::Impl {
       return http::JsonResponse(200, json::Serialize(StatusJson()));
     });
     admin_router.Add("GET", "/nodes", nodes);
+    // A one-time login code for the dashboard (`peerstack dashboard` prints the link).
+    admin_router.Add("POST", "/dashboard/codes", [this](const http::Request&) {
+      const std::string code = dashboard->NewCode();
+      return http::JsonResponse(
+          201, json::Serialize(
+                   json::Object{{"code", code},
+                                {"url", "http://127.0.0.1:" + std::to_string(admin_server->port()) +
+                                            "/login?code=" + code}}));
+    });
+    admin_router.Add("GET", "/metrics", [this](const http::Request&) {
+      http::Response resp;
+      resp.body = MetricsText();
+      resp.set("content-type", "text/plain; version=0.0.4; charset=utf-8");
+      return resp;
+    });
     AddNetworkAdminRoutes(admin_router, *network, *releases);
     admin_router.AddPrefix("*", "/api/", [this](const http::Request& r) {
       return plugin_host->Handle(r, /*admin=*/true);
@@ -409,11 +498,16 @@ struct Node::Impl {
     return resp;
   }
 
+  // The dashboard's files and login need nothing; every other route the bearer token, or the
+  // dashboard's session cookie (and its CSRF token when the request changes state).
   http::Response AdminHandle(const http::Request& r) const {
+    if (auto page = dashboard->Handle(r)) return std::move(*page);
     const std::string* auth = r.header("authorization");
     constexpr std::string_view kBearer = "Bearer ";
-    if (!auth || auth->compare(0, kBearer.size(), kBearer) != 0 ||
-        !crypto::ConstantTimeEqual(std::string_view(*auth).substr(kBearer.size()), admin_token)) {
+    const bool bearer =
+        auth && auth->compare(0, kBearer.size(), kBearer) == 0 &&
+        crypto::ConstantTimeEqual(std::string_view(*auth).substr(kBearer.size()), admin_token);
+    if (!bearer && !dashboard->Authorizes(r)) {
       http::Response resp =
           http::JsonError(401, "unauthorized", "send Authorization: Bearer <DATA_DIR/admin.token>");
       resp.set("www-authenticate", "Bearer");
@@ -445,6 +539,7 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   auto token = store::LoadOrCreateToken(impl->Path(kTokenFile));
   if (!token) return token.status();
   impl->admin_token = std::move(token).value();
+  impl->dashboard = std::make_unique<dashboard::Dashboard>(&impl->clock);
 
   auto store = store::OpenSqliteStore(impl->Path(kStoreFile));
   if (!store) return store.status();

@@ -17,6 +17,7 @@
 
 #include "base/files.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "crypto/encoding.h"
 #include "crypto/sha256.h"
 #include "http/static_files.h"
@@ -128,6 +129,7 @@ struct Loaded {
   std::atomic<bool> demoted{false};  // broke that promise: back to the worker pool
   std::atomic<uint64_t> calls{0};
   std::atomic<uint64_t> failures{0};  // 500 (plugin error) or 504 (time limit)
+  metrics::AtomicHistogram latency{{0.001, 0.005, 0.025, 0.1, 0.5, 2.5, 10}};  // of handle()
   std::vector<Route> routes;
   std::vector<appdata::CollectionSpec> collections;  // ABI 1.1
   const ps_plugin* desc = nullptr;
@@ -898,6 +900,8 @@ http::Response PluginHost::Impl::Invoke(Loaded& p, uint32_t route_id, const http
   req.is_admin = admin ? 1 : 0;
   ps_response resp;
   ps_status st = PS_ERR_INTERNAL;
+  // Measured, not used for decisions: the steady clock directly.
+  const auto started = std::chrono::steady_clock::now();
   {
     std::unique_lock<std::timed_mutex> serial(p.serial, std::defer_lock);
     if (!p.concurrent) {
@@ -916,6 +920,8 @@ http::Response PluginHost::Impl::Invoke(Loaded& p, uint32_t route_id, const http
     tl_private_call = false;
   }
   p.calls.fetch_add(1, std::memory_order_relaxed);
+  p.latency.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (st != PS_OK) {
     p.failures.fetch_add(1, std::memory_order_relaxed);
     PS_LOG(kError, "plugins") << p.name << ": " << request.method << " " << request.path
@@ -1045,6 +1051,27 @@ void PluginHost::SetNetworkId(const std::string& id) {
 
 Status PluginHost::Replace(const std::vector<PluginFile>& set, bool best_effort) {
   return impl_->Replace(set, best_effort);
+}
+
+void PluginHost::WriteMetrics(metrics::Writer& w) const {
+  auto snapshot = impl_->Snapshot();
+  w.Family("peerstack_plugin_calls_total", "counter",
+           "Calls into a plugin's handler, by plugin and version.");
+  for (const auto& [name, p] : snapshot->by_name)
+    w.Sample("peerstack_plugin_calls_total", {{"plugin", name}, {"version", p->version}},
+             static_cast<double>(p->calls.load(std::memory_order_relaxed)));
+  w.Family("peerstack_plugin_errors_total", "counter",
+           "Plugin calls answered 500 (the plugin failed) or 504 (it took too long).");
+  for (const auto& [name, p] : snapshot->by_name)
+    w.Sample("peerstack_plugin_errors_total", {{"plugin", name}, {"version", p->version}},
+             static_cast<double>(p->failures.load(std::memory_order_relaxed)));
+  w.Family("peerstack_plugin_call_duration_seconds", "histogram",
+           "How long a plugin's handler ran, by plugin.");
+  for (const auto& [name, p] : snapshot->by_name)
+    w.Histogram("peerstack_plugin_call_duration_seconds", p->latency.Read(),
+                {{"plugin", name}, {"version", p->version}});
+  w.Gauge("peerstack_plugins_refused", "Plugin files found but not loaded (see /status).",
+          static_cast<double>(Plugins().failed.size()));
 }
 
 PluginCalls PluginHost::Calls() const {

@@ -32,6 +32,10 @@
 #include "json/json.h"
 #include "store/store.h"
 
+namespace peerstack::metrics {
+class Writer;
+}
+
 namespace peerstack::plugins {
 
 // What plugins can ask about the node (PS_INFO_*).
@@ -117,6 +121,9 @@ class PluginHost {
   Status Replace(const std::vector<PluginFile>& set, bool best_effort = false);
   // Calls and failures of the plugins running now, since each was loaded.
   PluginCalls Calls() const;
+  // peerstack_plugin_calls_total, _errors_total, _call_duration_seconds (by plugin and
+  // version) and peerstack_plugins_refused.
+  void WriteMetrics(metrics::Writer& w) const;
   // What plugins get for PS_INFO_PUBLIC_URL from now on.
   void SetPublicUrl(const std::string& url);
   // What plugins get for PS_INFO_NETWORK_ID from now on.

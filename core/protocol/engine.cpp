@@ -406,6 +406,7 @@ void Engine::OnSync(const Envelope& in, int64_t now, Output* out) {
   if (!member_url) {
     if (!stranger_syncs_.Admit(in.from, now)) return;
   }
+  NoteHeads(in.from, in.body.find("heads"), now);
   std::vector<std::string> heads;
   if (const json::Value* h = in.body.find("heads"); h && h->is_array()) {
     for (const json::Value& v : h->as_array()) {
@@ -438,6 +439,7 @@ void Engine::OnSync(const Envelope& in, int64_t now, Output* out) {
 void Engine::OnEvents(const Envelope& in, int64_t now, Output* out) {
   const json::Value* events = in.body.find("events");
   if (!events || !events->is_array()) return;
+  NoteHeads(in.from, in.body.find("heads"), now);
   const auto& list = events->as_array();
   if (!ledger_) {
     // A joiner learning the network: the first event must be a genesis.
@@ -649,6 +651,25 @@ void Engine::SyncWithAll(Output* out) {
 }
 
 // ---- liveness (SWIM) --------------------------------------------------------------------
+
+void Engine::NoteHeads(const std::string& url, const json::Value* heads, int64_t now) {
+  auto it = liveness_.find(url);  // members only (Heard made the entry)
+  if (it == liveness_.end() || !heads || !heads->is_array() || heads->as_array().size() > 64)
+    return;
+  std::vector<std::string> named;
+  for (const json::Value& h : heads->as_array()) {
+    if (h.is_string()) named.push_back(h.as_string());
+  }
+  std::sort(named.begin(), named.end());
+  it->second.heads = std::move(named);
+  it->second.heads_ms = now;
+}
+
+std::optional<bool> Engine::Agrees(const std::string& url) const {
+  auto it = liveness_.find(url);
+  if (!ledger_ || it == liveness_.end() || it->second.heads_ms == 0) return std::nullopt;
+  return it->second.heads == ledger_->Heads();
+}
 
 void Engine::Heard(const std::string& url, int64_t now) {
   if (!ledger_) return;

@@ -148,9 +148,16 @@ class Engine {
   struct PeerLiveness {
     int64_t last_heard_ms = 0;  // any message, ack or indirect ack
     bool suspect = false;       // the last probe got no answer, direct or indirect
+    // The heads its last sync or events message named (sorted), and when: the same heads as
+    // ours mean the same state (the dashboard's agreement).
+    std::vector<std::string> heads;
+    int64_t heads_ms = 0;
   };
   const std::map<std::string, PeerLiveness>& liveness() const { return liveness_; }
   bool IsOnline(const std::string& url, int64_t now_ms) const;
+  // Whether the member at url last named the heads this node holds now; nullopt when it has
+  // named none yet.
+  std::optional<bool> Agrees(const std::string& url) const;
 
  private:
   struct Pending {
@@ -170,6 +177,7 @@ class Engine {
   void OnApproval(const Envelope& in, int64_t now, Output* out);
   void OnEvent(const Envelope& in, Output* out);
   void OnSync(const Envelope& in, int64_t now, Output* out);
+  void NoteHeads(const std::string& url, const json::Value* heads, int64_t now);
   void OnEvents(const Envelope& in, int64_t now, Output* out);
   void OnRefused(const Envelope& in, Output* out);
   void OnEvict(const Envelope& in, Output* out);

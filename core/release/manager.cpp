@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "crypto/encoding.h"
 #include "crypto/random.h"
+#include "protocol/event.h"
 #include "release/app_files.h"
 #include "release/fetcher.h"
 #include "release/rollout.h"
@@ -847,6 +848,7 @@ json::Value ReleaseManager::RolloutJson() const {
         }
       }
       nodes.push_back(json::Object{{"key", key},
+                                   {"id", protocol::NodeIdForHex(key)},
                                    {"url", key == d.o.self_key        ? std::string("(this node)")
                                            : v.member_urls.count(key) ? v.member_urls.at(key)
                                                                       : std::string()},

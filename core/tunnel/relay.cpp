@@ -654,6 +654,11 @@ size_t RelayServer::relayed_nodes() const {
   return impl_->nodes.size();
 }
 
+uint64_t RelayServer::relayed_bytes() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->splicer ? impl_->splicer->bytes() : 0;
+}
+
 // ---- the relay provider (on the node behind NAT) -------------------------------------------
 
 namespace {

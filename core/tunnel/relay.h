@@ -67,6 +67,7 @@ class RelayServer {
   void Stop();
   uint16_t port() const;
   size_t relayed_nodes() const;
+  uint64_t relayed_bytes() const;  // copied between relayed nodes and their clients
 
  private:
   struct Impl;

@@ -91,7 +91,8 @@ struct Splicer::Impl {
   int wake = -1;
   std::atomic<bool> stopping{false};
   std::atomic<size_t> count{0};
-  std::mutex mu;  // incoming
+  std::atomic<uint64_t> bytes{0};  // copied, both directions
+  std::mutex mu;                   // incoming
   std::vector<Pair*> incoming;
   std::unordered_set<Pair*> pairs;  // the loop thread's
   std::vector<Pair*> closed;        // freed after the current batch: later events may name them
@@ -242,6 +243,7 @@ struct Splicer::Impl {
       done += static_cast<size_t>(n);
     }
     buf.erase(0, done);
+    bytes.fetch_add(done, std::memory_order_relaxed);
     return true;
   }
 
@@ -342,5 +344,6 @@ void Splicer::Add(int a, int b, std::shared_ptr<ByteRate> rate, std::function<vo
 }
 
 size_t Splicer::pairs() const { return impl_->count; }
+uint64_t Splicer::bytes() const { return impl_->bytes.load(std::memory_order_relaxed); }
 
 }  // namespace peerstack::tunnel

@@ -43,6 +43,7 @@ class Splicer {
   void Add(int a, int b, std::shared_ptr<ByteRate> rate = nullptr,
            std::function<void()> on_close = nullptr);
   size_t pairs() const;
+  uint64_t bytes() const;  // copied so far, both directions
 
  private:
   struct Impl;

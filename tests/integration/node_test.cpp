@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "json/json.h"
+#include "support/prometheus.h"
 #include "support/test_node.h"
 
 namespace peerstack {
@@ -209,6 +210,43 @@ TEST_F(NodeTest, AdminPathsAreNotOnThePublicPort) {
   }
   // A client route that merely starts like an admin path is the SPA's.
   EXPECT_EQ(test::HttpGet(public_port_, "/statuses")->status, 200);
+}
+
+// GET /metrics: the Prometheus text format (read strictly), the figures the docs list, only on
+// the admin listener and only with the token.
+TEST_F(NodeTest, ExportsMetricsOnTheAdminListenerOnly) {
+  StartNode();
+  ASSERT_EQ(test::HttpGet(public_port_, "/")->status, 200);  // a public 2xx to count
+  EXPECT_EQ(test::HttpGet(public_port_, "/metrics", {"Authorization: Bearer " + Token()})->status,
+            404);
+  EXPECT_EQ(test::HttpGet(admin_port_, "/metrics")->status, 401);
+  auto r = test::HttpGet(admin_port_, "/metrics", {"Authorization: Bearer " + Token()});
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->status, 200);
+  EXPECT_EQ(r->headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+  test::PromPage page;
+  std::string error;
+  ASSERT_TRUE(test::ParsePrometheus(r->body, &page, &error)) << error << "\n" << r->body;
+  ASSERT_NE(page.Find("peerstack_build_info"), nullptr);
+  EXPECT_FALSE(page.Find("peerstack_build_info")->labels.at("version").empty());
+  EXPECT_EQ(page.Find("peerstack_members", {{"liveness", "online"}})->value, 1);
+  EXPECT_EQ(page.Find("peerstack_members", {{"liveness", "offline"}})->value, 0);
+  EXPECT_GE(
+      page.Find("peerstack_http_requests_total", {{"listener", "public"}, {"code", "2xx"}})->value,
+      1);
+  EXPECT_GE(
+      page.Find("peerstack_http_requests_total", {{"listener", "admin"}, {"code", "4xx"}})->value,
+      1);
+  EXPECT_GE(page.Find("peerstack_events_stored")->value, 1);
+  EXPECT_EQ(page.Find("peerstack_tunnel_up", {{"provider", "direct"}})->value, 1);
+  EXPECT_GT(page.Find("peerstack_process_resident_memory_bytes")->value, 1e6);
+  EXPECT_GT(page.Find("peerstack_process_open_fds")->value, 3);
+  for (const char* family :
+       {"peerstack_release_version", "peerstack_release_running", "peerstack_join_duration_seconds",
+        "peerstack_peer_messages_total", "peerstack_plugin_calls_total",
+        "peerstack_plugin_errors_total", "peerstack_plugin_call_duration_seconds"}) {
+    EXPECT_TRUE(page.types.count(family)) << family;
+  }
 }
 
 TEST_F(NodeTest, KeepsItsIdentityAndNetworkAcrossRestarts) {
