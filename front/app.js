@@ -85,6 +85,7 @@
     shortId(els.network, data.network);
     if (els.fingerprint) els.fingerprint.textContent = fingerprint(data.network) || '…';
     if (els.admission) els.admission.hidden = data.admission !== 'invite';
+    if (typeof data.download === 'boolean') showDownload(data.download);
 
     var nodes = Array.isArray(data.nodes) ? data.nodes : [];
     var frag = document.createDocumentFragment();
@@ -156,22 +157,16 @@
     });
   }
 
-  // The download links only where this node offers the file (a node in --dev mode, or one
-  // still installing its release, has none): one byte of it tells.
-  async function checkDownload() {
-    var res = null, body = null;
-    try {
-      res = await fetch('/download', { headers: { 'Range': 'bytes=0-0' }, cache: 'no-store' });
-      if (!res.ok) { try { body = await res.json(); } catch (e) { body = null; } }
-    } catch (e) { res = null; }
-    var ok = res !== null && res.ok;
-    document.querySelectorAll('.download-link').forEach(function (el) { el.hidden = !ok; });
-    document.body.dataset.download = ok ? 'yes' : 'no';
+  // The download links only where this node offers the file (`download` in /nodes: a node in
+  // --dev mode, or one still installing its release, has none).
+  function showDownload(available) {
+    document.querySelectorAll('.download-link').forEach(function (el) { el.hidden = !available; });
+    document.body.dataset.download = available ? 'yes' : 'no';
     var note = document.getElementById('no-download');
     if (note) {
-      note.hidden = ok;
-      note.textContent = ok ? '' : 'This node offers no download now: ' +
-        (res ? errorMessage(res, body) : 'it does not answer');
+      note.hidden = available;
+      note.textContent = available ? '' :
+        'This node offers no download now (it runs no release yet, or runs in dev mode).';
     }
   }
 
@@ -182,6 +177,5 @@
     }
   });
 
-  checkDownload();
   loop();
 })();

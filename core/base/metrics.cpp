@@ -3,6 +3,7 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -15,9 +16,9 @@ std::string Number(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   if (std::isnan(v)) return "NaN";
   if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<int64_t>(v));
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
+  char buf[32];  // the shortest text that reads back as v, whatever the process's locale
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 // A label value: backslash, double quote and newline escaped.
@@ -46,8 +47,9 @@ std::string LabelText(const Labels& labels) {
 }  // namespace
 
 AtomicHistogram::AtomicHistogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
-  if (bounds_.size() > kMaxBuckets) bounds_.resize(kMaxBuckets);
   std::sort(bounds_.begin(), bounds_.end());
+  bounds_.erase(std::unique(bounds_.begin(), bounds_.end()), bounds_.end());
+  if (bounds_.size() > kMaxBuckets) bounds_.resize(kMaxBuckets);
 }
 
 void AtomicHistogram::Observe(double seconds) {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -563,7 +564,9 @@ int DashboardCommand(const Values& a) {
   if (!url) return Fail("the node's answer is malformed");
   std::cout << *url << "\n";
   if (a.Has("open")) {
-    // The link is ours (digits, letters, ':', '/', '?', '='): no shell quoting needed beyond this.
+    // Only a link of the form the node makes goes to the shell (nothing in it to quote).
+    static const std::regex kLink("http://127\\.0\\.0\\.1:[0-9]{1,5}/login\\?code=[0-9a-f]{64}");
+    if (!std::regex_match(*url, kLink)) return Fail("the node sent a link of an unknown form");
     const std::string cmd = "xdg-open '" + *url + "' >/dev/null 2>&1";
     if (std::system(cmd.c_str()) != 0) {
       return Fail("could not open a browser (xdg-open); open the link above by hand");

@@ -9,25 +9,43 @@
 namespace peerstack::dashboard {
 namespace {
 
-constexpr const char kCookie[] = "peerstack_session";
-
-// The value of cookie `name` in the Cookie header, or "".
-std::string CookieOf(const http::Request& r, std::string_view name) {
-  const std::string* h = r.header("cookie");
-  if (!h) return "";
-  std::string_view rest(*h);
-  while (!rest.empty()) {
-    size_t end = rest.find(';');
-    std::string_view part = rest.substr(0, end);
-    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-    if (part.size() > name.size() && part.substr(0, name.size()) == name &&
-        part[name.size()] == '=') {
-      return std::string(part.substr(name.size() + 1));
+// The cookie's name carries the admin port the browser talks to (from Host): two nodes on one
+// machine keep a session each.
+std::string CookieName(const http::Request& r) {
+  const std::string* host = r.header("host");
+  std::string port = "0";
+  if (host) {
+    const size_t colon = host->rfind(':');
+    if (colon != std::string::npos && host->find(']', colon) == std::string::npos) {
+      port = host->substr(colon + 1);
     }
-    if (end == std::string_view::npos) break;
-    rest.remove_prefix(end + 1);
   }
-  return "";
+  for (char c : port) {
+    if (c < '0' || c > '9') return "peerstack_session_0";
+  }
+  return "peerstack_session_" + port;
+}
+
+// Every value of cookie `name` in the Cookie headers (a page elsewhere on 127.0.0.1 may have
+// set another one with a longer path, which the browser then sends first).
+std::vector<std::string> CookiesOf(const http::Request& r, std::string_view name) {
+  std::vector<std::string> out;
+  for (const http::Header& h : r.headers) {
+    if (h.name != "cookie") continue;
+    std::string_view rest(h.value);
+    while (!rest.empty() && out.size() < 8) {
+      size_t end = rest.find(';');
+      std::string_view part = rest.substr(0, end);
+      while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+      if (part.size() > name.size() && part.substr(0, name.size()) == name &&
+          part[name.size()] == '=') {
+        out.emplace_back(part.substr(name.size() + 1));
+      }
+      if (end == std::string_view::npos) break;
+      rest.remove_prefix(end + 1);
+    }
+  }
+  return out;
 }
 
 std::string QueryValue(const std::string& query, std::string_view key) {
@@ -58,6 +76,11 @@ http::Response Page(int status, const std::string& title, const std::string& tex
 
 bool Safe(const std::string& method) { return method == "GET" || method == "HEAD"; }
 
+http::Response NoStore(http::Response r) {
+  r.set("cache-control", "no-store");
+  return r;
+}
+
 }  // namespace
 
 Dashboard::Dashboard(const Clock* clock, Limits limits) : clock_(clock), limits_(limits) {}
@@ -79,26 +102,26 @@ size_t Dashboard::sessions() const {
 }
 
 Dashboard::Session* Dashboard::Find(const http::Request& r) {
-  const std::string id = CookieOf(r, kCookie);
-  if (id.size() != 64) return nullptr;
   const int64_t now = clock_->SteadyMs();
   Session* found = nullptr;
-  for (Session& s : sessions_) {  // every one compared, in constant time
-    if (crypto::ConstantTimeEqual(s.id, id) && s.expires_ms > now) found = &s;
+  for (const std::string& id : CookiesOf(r, CookieName(r))) {
+    if (id.size() != 64) continue;
+    for (Session& s : sessions_) {  // every one compared, in constant time
+      if (crypto::ConstantTimeEqual(s.id, id) && s.expires_ms > now) found = &s;
+    }
   }
   return found;
 }
 
-bool Dashboard::Authorizes(const http::Request& r) {
+Dashboard::Access Dashboard::Check(const http::Request& r) {
   std::lock_guard<std::mutex> lock(mu_);
   Session* s = Find(r);
-  if (!s) return false;
-  if (!Safe(r.method)) {
-    const std::string* csrf = r.header("x-csrf-token");
-    if (!csrf || !crypto::ConstantTimeEqual(*csrf, s->csrf)) return false;
-  }
+  if (!s) return Access::kNone;
+  const std::string* csrf = r.header("x-csrf-token");
+  if (!csrf || csrf->size() != s->csrf.size() || !crypto::ConstantTimeEqual(*csrf, s->csrf))
+    return Access::kBadToken;
   s->expires_ms = clock_->SteadyMs() + limits_.session_ttl_ms;
-  return true;
+  return Access::kGranted;
 }
 
 http::Response Dashboard::Login(const http::Request& r) {
@@ -122,32 +145,38 @@ http::Response Dashboard::Login(const http::Request& r) {
                   sessions_.end());
   if (sessions_.size() >= limits_.max_sessions) sessions_.erase(sessions_.begin());
   sessions_.push_back({crypto::RandomHex(32), crypto::RandomHex(32), now + limits_.session_ttl_ms});
+  // The token travels in the fragment, which no server sees; the page moves it to
+  // sessionStorage and out of the address bar. The cookie lives as long as the browser's
+  // session; the node forgets the session after session_ttl_ms without a request.
   http::Response resp;
   resp.status = 303;
-  resp.set("location", "/");
-  resp.set("set-cookie", std::string(kCookie) + "=" + sessions_.back().id +
-                             "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
-                             std::to_string(limits_.session_ttl_ms / 1000));
-  resp.set("cache-control", "no-store");
-  return resp;
+  resp.set("location", "/#csrf=" + sessions_.back().csrf);
+  resp.set("set-cookie",
+           CookieName(r) + "=" + sessions_.back().id + "; Path=/; HttpOnly; SameSite=Strict");
+  resp.set("referrer-policy", "no-referrer");
+  return NoStore(std::move(resp));
 }
 
 std::optional<http::Response> Dashboard::Handle(const http::Request& r) {
   if (r.path == "/login") {
-    if (!Safe(r.method)) return http::JsonError(405, "method_not_allowed", "GET /login?code=...");
+    // GET only: a HEAD (a link preview, a prefetch) must not use the code up.
+    if (r.method != "GET") return http::JsonError(405, "method_not_allowed", "GET /login?code=...");
     return Login(r);
   }
-  if (r.path == "/dashboard/session") {
-    std::lock_guard<std::mutex> lock(mu_);
-    Session* s = Find(r);
-    if (!s) {
-      return http::JsonError(401, "no_session",
-                             "log in with the link `peerstack dashboard` prints");
+  if (r.path == "/dashboard/session") {  // the page asks whether its session still holds
+    switch (Check(r)) {
+      case Access::kNone:
+        return NoStore(http::JsonError(401, "no_session",
+                                       "log in with the link `peerstack dashboard` prints"));
+      case Access::kBadToken:
+        return NoStore(
+            http::JsonError(403, "bad_csrf", "this page lost its session's token: log in again"));
+      case Access::kGranted:
+        break;
     }
-    http::Response resp = http::JsonResponse(
-        200, json::Serialize(json::Object{{"csrf", s->csrf}, {"sessions", sessions_.size()}}));
-    resp.set("cache-control", "no-store");
-    return resp;
+    std::lock_guard<std::mutex> lock(mu_);
+    return NoStore(
+        http::JsonResponse(200, json::Serialize(json::Object{{"sessions", sessions_.size()}})));
   }
   const std::string path = r.path == "/" ? "/index.html" : r.path;
   for (size_t i = 0; i < kAssetCount; ++i) {

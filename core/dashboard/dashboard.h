@@ -3,11 +3,13 @@
 //
 // Login: `peerstack dashboard` asks the node (bearer token, POST /dashboard/codes) for a
 // one-time code and prints http://127.0.0.1:ADMIN/login?code=CODE. GET /login exchanges the
-// code (once, within 5 minutes) for a session: an HttpOnly, SameSite=Strict cookie. A request
-// with the session's cookie may use every admin route; one that changes state (any method but
-// GET and HEAD) must also carry the session's CSRF token in X-CSRF-Token, which the page reads
-// from GET /dashboard/session. The bearer token keeps working for scripts. None of this is on
-// the public listener (tunnelled requests arrive there, from loopback too).
+// code (once, within 5 minutes) for a session: an HttpOnly, SameSite=Strict cookie named for
+// the admin port, and the session's CSRF token, handed over once in the redirect's fragment
+// (/#csrf=TOKEN), which the page keeps in sessionStorage (its origin, port included). Every
+// request of the page carries both: the cookie alone is worth nothing (browsers send
+// 127.0.0.1's cookies to every port of it, other local servers included), and the token alone
+// neither. The bearer token keeps working for scripts. None of this is on the public listener
+// (tunnelled requests arrive there, from loopback too).
 #pragma once
 
 #include <cstdint>
@@ -37,9 +39,13 @@ class Dashboard {
   // The dashboard's own paths: its files (/, /dashboard/*.js, ...), GET /login and GET
   // /dashboard/session. nullopt for every other path.
   std::optional<http::Response> Handle(const http::Request& request);
-  // Whether the request's session cookie (and, when it changes state, its CSRF token) lets it
-  // use the admin routes. Refreshes the session.
-  bool Authorizes(const http::Request& request);
+  enum class Access {
+    kNone,      // no live session named by the cookie: 401
+    kBadToken,  // a session, but not its CSRF token in X-CSRF-Token: 403
+    kGranted,   // both: the admin routes (and the session is refreshed)
+  };
+  Access Check(const http::Request& request);
+  bool Authorizes(const http::Request& request) { return Check(request) == Access::kGranted; }
   size_t sessions() const;
 
  private:

@@ -322,6 +322,7 @@ Status NetworkService::Start(const std::string& self_url, const std::string& via
     PS_LOG(kInfo, "network") << "asking " << d.o.join_url << " to admit this node";
     d.engine =
         std::make_unique<protocol::Engine>(d.EngineConfigFor(), *d.o.key, d.o.join_url, &d.random);
+    d.join_started_ms = d.o.clock->SteadyMs();
   }
   d.ticker = std::thread([impl = impl_] { impl->TickLoop(); });
   return Status::Ok();
@@ -741,7 +742,7 @@ json::Value NetworkService::NodesJson() const {
                                    {"via", m.via.empty() ? std::string("direct") : m.via},
                                    {"agrees", [&]() -> json::Value {
                                       if (self) return true;
-                                      const std::optional<bool> a = d.engine->Agrees(m.url);
+                                      const std::optional<bool> a = d.engine->Agrees(m.url, now);
                                       return a ? json::Value(*a) : json::Value(nullptr);
                                     }()}});
     }

@@ -48,7 +48,9 @@ namespace {
 // SPA fallback cannot make them look like pages (and nothing about them leaks).
 constexpr const char* kAdminOnlyPaths[] = {"/status",      "/sync",     "/join",    "/leave",
                                            "/evict",       "/releases", "/recover", "/publishers",
-                                           "/invitations", "/metrics",  "/login",   "/dashboard"};
+                                           "/invitations", "/metrics"};
+// (The dashboard's /login and /dashboard/... are not among them: on the public listener those
+// are the app's own paths; the dashboard is never there.)
 
 }  // namespace
 
@@ -113,6 +115,7 @@ struct Node::Impl {
   int64_t started_ms = 0;  // clock.SteadyMs() at Start
   int64_t started_wall_ms = 0;
   std::atomic<bool> network_started{false};
+  std::atomic<bool> admin_ready{false};  // every part wired: the admin routes may run
 
   std::string Path(const char* name) const { return config.data_dir + "/" + name; }
 
@@ -234,12 +237,7 @@ struct Node::Impl {
     }
     {
       const transport::TransportStats st = transport->stats();
-      uint64_t sent = 0, failed = 0, dropped = 0;
-      for (const transport::PeerStats& p : st.peers) {
-        sent += p.counters.sent;
-        failed += p.counters.failed;
-        dropped += p.counters.dropped;
-      }
+      const uint64_t sent = st.totals.sent, failed = st.totals.failed, dropped = st.totals.dropped;
       w.Family("peerstack_peer_messages_total", "counter",
                "Messages to peers, by outcome (dropped: waited too long or the queue was full).");
       w.Sample("peerstack_peer_messages_total", {{"outcome", "sent"}}, static_cast<double>(sent));
@@ -266,7 +264,8 @@ struct Node::Impl {
                                    {"sent", p.counters.sent},
                                    {"failed", p.counters.failed},
                                    {"dropped", p.counters.dropped},
-                                   {"last_error", p.last_error}});
+                                   {"last_error", p.last_error},
+                                   {"rtt_ms", p.rtt_ms}});
     }
     return json::Object{{"connections_opened", st.connections_opened},
                         {"exchanges", st.exchanges},
@@ -286,8 +285,12 @@ struct Node::Impl {
   }
 
   void WireRoutes() {
+    // The /nodes contract, and whether this node offers its /download now (the public page
+    // shows the link only then; building the file is left to the first real download).
     auto nodes = [this](const http::Request&) {
-      return http::JsonResponse(200, json::Serialize(network->NodesJson()));
+      json::Value v = network->NodesJson();
+      v.as_object().emplace("download", releases->running().has_value());
+      return http::JsonResponse(200, json::Serialize(v));
     };
     public_router.Add("GET", "/nodes", nodes);
     const http::Handler not_found = [](const http::Request&) {
@@ -500,14 +503,27 @@ struct Node::Impl {
 
   // The dashboard's files and login need nothing; every other route the bearer token, or the
   // dashboard's session cookie (and its CSRF token when the request changes state).
+  // Until Start has wired every part (the admin listener serves first), the routes wait.
   http::Response AdminHandle(const http::Request& r) const {
+    if (!admin_ready.load()) {
+      http::Response resp = http::JsonError(503, "starting", "the node is starting; retry shortly");
+      resp.set("retry-after", "1");
+      return resp;
+    }
     if (auto page = dashboard->Handle(r)) return std::move(*page);
     const std::string* auth = r.header("authorization");
     constexpr std::string_view kBearer = "Bearer ";
     const bool bearer =
         auth && auth->compare(0, kBearer.size(), kBearer) == 0 &&
         crypto::ConstantTimeEqual(std::string_view(*auth).substr(kBearer.size()), admin_token);
-    if (!bearer && !dashboard->Authorizes(r)) {
+    // A session may not make login codes: only the token's holder hands out sessions.
+    const auto access = bearer || r.path == "/dashboard/codes" ? dashboard::Dashboard::Access::kNone
+                                                               : dashboard->Check(r);
+    if (!bearer && access == dashboard::Dashboard::Access::kBadToken) {
+      return http::JsonError(403, "bad_csrf",
+                             "the dashboard's session token is missing or wrong: log in again");
+    }
+    if (!bearer && access != dashboard::Dashboard::Access::kGranted) {
       http::Response resp =
           http::JsonError(401, "unauthorized", "send Authorization: Bearer <DATA_DIR/admin.token>");
       resp.set("www-authenticate", "Bearer");
@@ -751,6 +767,7 @@ Status Node::Start() {
   d.plugin_host->SetNetworkId(d.network->network_id());
   const std::string ports = json::Serialize(
       json::Object{{"admin", d.admin_server->port()}, {"public", d.public_server->port()}});
+  d.admin_ready = true;
   if (auto s = files::WriteFileAtomic(d.Path(kPortsFile), ports + "\n", 0644); !s.ok()) return s;
   PS_LOG(kInfo, "node") << "serving " << d.SelfUrl() << " (public " << d.config.bind << ":"
                         << d.public_server->port() << ", admin 127.0.0.1:" << d.admin_server->port()

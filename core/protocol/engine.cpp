@@ -665,9 +665,11 @@ void Engine::NoteHeads(const std::string& url, const json::Value* heads, int64_t
   it->second.heads_ms = now;
 }
 
-std::optional<bool> Engine::Agrees(const std::string& url) const {
+std::optional<bool> Engine::Agrees(const std::string& url, int64_t now_ms) const {
   auto it = liveness_.find(url);
-  if (!ledger_ || it == liveness_.end() || it->second.heads_ms == 0) return std::nullopt;
+  if (!ledger_ || it == liveness_.end() || it->second.heads_ms == 0 ||
+      now_ms - it->second.heads_ms > 60000)
+    return std::nullopt;
   return it->second.heads == ledger_->Heads();
 }
 

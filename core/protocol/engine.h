@@ -156,8 +156,8 @@ class Engine {
   const std::map<std::string, PeerLiveness>& liveness() const { return liveness_; }
   bool IsOnline(const std::string& url, int64_t now_ms) const;
   // Whether the member at url last named the heads this node holds now; nullopt when it has
-  // named none yet.
-  std::optional<bool> Agrees(const std::string& url) const;
+  // named none in the last minute.
+  std::optional<bool> Agrees(const std::string& url, int64_t now_ms) const;
 
  private:
   struct Pending {

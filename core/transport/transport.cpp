@@ -50,6 +50,7 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
     bool pump_posted = false;
     int64_t last_used_ms = 0;
     std::string last_error;
+    int64_t rtt_ms = -1;  // of the last answered message, from its start (-1: none yet)
   };
 
   TransportOptions o;
@@ -69,6 +70,14 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
   size_t fetches = 0;
   bool started = false, stopping = false;
   uint64_t connections_opened = 0, exchanges = 0;
+  QueueCounters forgotten;  // of peers no longer kept: totals never go down
+
+  void Forget(const Peer& p) {
+    const QueueCounters c = p.queue.counters();
+    forgotten.sent += c.sent;
+    forgotten.failed += c.failed;
+    forgotten.dropped += c.dropped;
+  }
 
   int64_t Now() const { return o.clock->SteadyMs(); }
 
@@ -98,12 +107,13 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
   std::function<void(http::Exchange::Outcome)> MessageDone(const std::string& key,
                                                            const ExchangePtr& x,
                                                            const ConnectionPtr& c) {
-    return [weak = std::weak_ptr<Impl>(shared_from_this()), key,
-            wx = std::weak_ptr<http::Exchange>(x), c](http::Exchange::Outcome outcome) {
-      auto self = weak.lock();
-      auto x2 = wx.lock();
-      if (self && x2) self->OnMessageDone(key, x2, c, std::move(outcome));
-    };
+    return
+        [weak = std::weak_ptr<Impl>(shared_from_this()), key, wx = std::weak_ptr<http::Exchange>(x),
+         c, started = Now()](http::Exchange::Outcome outcome) {
+          auto self = weak.lock();
+          auto x2 = wx.lock();
+          if (self && x2) self->OnMessageDone(key, x2, c, std::move(outcome), started);
+        };
   }
 
   // With mu held, on the loop thread: start every message the peer may take now.
@@ -136,7 +146,7 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void OnMessageDone(const std::string& key, const ExchangePtr& x, const ConnectionPtr& c,
-                     http::Exchange::Outcome outcome) {
+                     http::Exchange::Outcome outcome, int64_t started_ms) {
     std::lock_guard<std::mutex> lock(mu);
     if (stopping) return;
     auto it = peers.find(key);
@@ -155,6 +165,7 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
     const Result<http::ClientResponse>& r = outcome.response;
     if (r.ok()) {
       ++exchanges;
+      p.rtt_ms = now - started_ms;
       if (!p.last_error.empty()) {
         PS_LOG(kInfo, "transport") << key << " answers again";
       }
@@ -215,6 +226,7 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
         Pump(it->first, p);  // a backoff may have ended
         if (p.queue.idle() && p.open == 0 && !p.pump_posted &&
             now - p.last_used_ms > kForgetPeerMs) {
+          Forget(p);
           it = peers.erase(it);
         } else {
           ++it;
@@ -238,6 +250,7 @@ struct Transport::Impl : std::enable_shared_from_this<Impl> {
         for (const Idle& c : p.idle) CloseConn(p, c.conn);
         p.idle.clear();
         if (p.open == 0) {
+          Forget(p);
           peers.erase(it);
           return true;
         }
@@ -421,6 +434,7 @@ TransportStats Transport::stats() const {
   TransportStats s;
   s.connections_opened = d.connections_opened;
   s.exchanges = d.exchanges;
+  s.totals = d.forgotten;
   const int64_t now = d.Now();
   for (const auto& [key, p] : d.peers) {
     PeerStats ps;
@@ -430,7 +444,11 @@ TransportStats Transport::stats() const {
     ps.connections = p.open;
     ps.backing_off = p.queue.backing_off(now);
     ps.counters = p.queue.counters();
+    s.totals.sent += ps.counters.sent;
+    s.totals.failed += ps.counters.failed;
+    s.totals.dropped += ps.counters.dropped;
     ps.last_error = p.last_error;
+    ps.rtt_ms = p.rtt_ms;
     s.peers.push_back(std::move(ps));
   }
   return s;

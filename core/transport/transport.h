@@ -65,11 +65,13 @@ struct PeerStats {
   bool backing_off = false;
   QueueCounters counters;
   std::string last_error;  // of the last failed exchange, empty after a success
+  int64_t rtt_ms = -1;     // the last answered message took this long (-1: none answered yet)
 };
 
 struct TransportStats {
   uint64_t connections_opened = 0;
   uint64_t exchanges = 0;  // requests answered (any status)
+  QueueCounters totals;    // every message since start, forgotten peers' included
   std::vector<PeerStats> peers;
 };
 

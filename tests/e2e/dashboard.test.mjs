@@ -127,7 +127,7 @@ async function main() {
   await pageA.goto(url);
   check(new URL(pageA.url()).pathname === '/', 'the login link lands on the dashboard');
   const cookies = await ctxA.cookies('http://127.0.0.1:' + a.admin);
-  const session = cookies.find((k) => k.name === 'peerstack_session');
+  const session = cookies.find((k) => k.name === 'peerstack_session_' + a.admin);
   check(session && session.httpOnly && session.sameSite === 'Strict', 'an HttpOnly, SameSite=Strict cookie');
   await waitFor('two peers on a\'s page', async () => (await rows(pageA)).length === 2);
   const r1 = await rows(pageA);
@@ -136,6 +136,9 @@ async function main() {
   await waitFor('agreement of both members', async () =>
     (await pageA.$eval('#agreement', (e) => e.textContent)).startsWith('2 of 2 members'));
   check(true, 'the page says both members hold the same state');
+  await waitFor('a round trip to b', async () =>
+    /^\d+ ms$/.test(await pageA.$eval('#peers tr[data-id="' + b.id + '"] .rtt', (e) => e.textContent)));
+  check(true, 'the round trip to b is shown');
   await pageA.evaluate(() => window.scrollTo(0, 0));
   await pageA.screenshot({ path: path.join(OUT, 'dashboard.png') });
 
@@ -150,15 +153,20 @@ async function main() {
   await waitFor('the login notice', async () => pageX.$eval('#login', (e) => !e.hidden));
   check(true, 'without a session the page asks to log in');
   // Nothing of it on the public listener (where tunnelled requests arrive).
-  for (const p of ['/login?code=' + '0'.repeat(64), '/dashboard/session', '/dashboard.js', '/metrics']) {
-    const pr = await fetch(a.url + p);
-    check(pr.status === 404, 'public ' + p + ' is 404');
+  // On the public listener /login and /dashboard/... are the app's paths (its index.html):
+  // no session, no token, no dashboard.
+  for (const p of ['/login?code=' + '0'.repeat(64), '/dashboard/session', '/dashboard.js']) {
+    const pr = await fetch(a.url + p, { redirect: 'manual' });
+    const text = await pr.text();
+    check(pr.status !== 303 && !pr.headers.get('set-cookie') && !text.includes('csrf') &&
+      !text.includes('Peerstack dashboard') && !text.includes('POLL_MS'), 'public ' + p + ' is not the dashboard\'s');
   }
+  check((await fetch(a.url + '/metrics')).status === 404, 'public /metrics is 404');
   const front = await (await fetch(a.url + '/')).text();
   check(!front.includes('Peerstack dashboard'), 'the public / is the app, not the dashboard');
   // The public page shows its download link only when the node offers the file (a --dev
   // node has none: it runs no release), and says why not.
-  const dl = await fetch(a.url + '/download', { headers: { range: 'bytes=0-0' } });
+  const dl = await fetch(a.url + '/download', { method: 'HEAD' });
   const pub = await ctxX.newPage();
   await pub.goto(a.url + '/');
   await waitFor('the public page\'s download check', async () =>
@@ -167,9 +175,16 @@ async function main() {
   const why = await pub.$eval('#no-download', (e) => e.textContent);
   check(dl.ok ? linkShown : !linkShown && why.startsWith('This node offers no download now'),
     'the download link is there only when /download answers (' + dl.status + ')');
-  // With the cookie but without the CSRF token, a change is refused.
-  const csrfless = await pageA.evaluate(async () => (await fetch('/leave', { method: 'POST' })).status);
-  check(csrfless === 401, 'a POST without the CSRF token is refused (401)');
+  // The cookie alone (what any server on 127.0.0.1 could collect) is worth nothing: without
+  // the session's token, reads and changes are refused.
+  const csrfless = await pageA.evaluate(async () => [
+    (await fetch('/leave', { method: 'POST' })).status, (await fetch('/status')).status]);
+  check(csrfless[0] === 403 && csrfless[1] === 403, 'the cookie without the token is refused (403)');
+  check(!(new URL(pageA.url()).hash), 'the token left the address bar');
+  const mint = await pageA.evaluate(async () => (await fetch('/dashboard/codes', {
+    method: 'POST', headers: { 'x-csrf-token': sessionStorage.getItem('peerstack-session-token') },
+  })).status);
+  check(mint === 401, 'a session cannot make login codes (401)');
 
   // Join from c's page: c was asking nobody; now a admits it.
   const ctxC = await browser.createBrowserContext();

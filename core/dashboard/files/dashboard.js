@@ -5,7 +5,15 @@
 'use strict';
 
 const POLL_MS = 1000;
-let csrf = '';
+// The session's token: handed over once in the login redirect's fragment, kept for this tab in
+// sessionStorage (this origin only, port included) and sent with every request. The cookie
+// alone, which browsers send to every port of 127.0.0.1, opens nothing.
+const TOKEN_KEY = 'peerstack-session-token';
+if (location.hash.startsWith('#csrf=')) {
+  sessionStorage.setItem(TOKEN_KEY, location.hash.slice(6));
+  history.replaceState(null, '', location.pathname);
+}
+let csrf = sessionStorage.getItem(TOKEN_KEY) || '';
 let lastOk = 0;
 let selfId = '';
 
@@ -41,8 +49,7 @@ function duration(ms) {
 
 // A JSON request on the admin listener; throws an Error with the node's message.
 async function api(method, path, body) {
-  const headers = {};
-  if (method !== 'GET') headers['x-csrf-token'] = csrf;
+  const headers = { 'x-csrf-token': csrf };
   if (body !== undefined) headers['content-type'] = 'application/json';
   const r = await fetch(path, {
     method, headers, credentials: 'same-origin',
@@ -111,9 +118,11 @@ function whyBehind(node, rollout) {
   return '';
 }
 
-function renderPeers(nodes, releases) {
+function renderPeers(nodes, releases, st) {
   const byId = {};
   for (const r of (releases && releases.nodes) || []) byId[r.id] = r;
+  const rtt = {};  // by URL: how long the last message to it took
+  for (const p of (st.transport && st.transport.peers) || []) rtt[p.peer] = p.rtt_ms;
   const tbody = $('#peers tbody');
   tbody.replaceChildren();
   for (const n of nodes.nodes || []) {
@@ -128,6 +137,7 @@ function renderPeers(nodes, releases) {
       el('td', n.via === 'direct' ? 'direct' : 'relay via ' + n.via, 'path'),
       el('td', n.online ? 'online' : 'offline', n.online ? 'ok online' : 'bad online'),
       el('td', self ? 'now' : ago(n.last_seen)),
+      el('td', self ? '' : rtt[n.url] >= 0 ? rtt[n.url] + ' ms' : '—', 'rtt'),
       el('td', n.version || '—'),
       el('td', rel.version !== undefined ? rel.version : (n.release || '—')),
       el('td', state, state === 'same' ? 'ok state' : state === 'differs' ? 'warn state' : 'state'),
@@ -183,21 +193,21 @@ function renderReleases(releases, st) {
 
 async function refresh() {
   try {
-    if (!csrf) csrf = (await api('GET', '/dashboard/session')).csrf;
     const [st, nodes, releases] = await Promise.all([
       api('GET', '/status'), api('GET', '/nodes'), api('GET', '/releases')]);
     $('#login').hidden = true;
     $('#main').hidden = false;
     renderNode(st);
-    renderPeers(nodes, releases);
+    renderPeers(nodes, releases, st);
     renderJoins(st);
     renderReleases(releases, st);
     lastOk = Date.now();
     $('#live').textContent = 'live';
     $('#live').className = 'ok';
   } catch (e) {
-    if (e.status === 401) {
+    if (e.status === 401 || e.status === 403) {
       csrf = '';
+      sessionStorage.removeItem(TOKEN_KEY);
       $('#login').hidden = false;
       $('#main').hidden = true;
       $('#live').textContent = 'not logged in';
