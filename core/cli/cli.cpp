@@ -373,11 +373,10 @@ int Run(const node::Config& config) {
 }
 
 int Id(const Values& a) {
-  node::Config config;
-  config.data_dir = a.Get("data-dir");
-  const std::string path = config.data_dir + "/" + node::kKeyFile;
+  const std::string data_dir = a.Get("data-dir");
+  const std::string path = data_dir + "/" + node::kKeyFile;
   if (!peerstack::files::Exists(path)) {
-    return Fail("no node key in " + config.data_dir + " (start the node once with peerstack run)");
+    return Fail("no node key in " + data_dir + " (start the node once with peerstack run)");
   }
   bool created = false;
   auto key = peerstack::store::LoadOrCreateNodeKey(path, &created);

@@ -56,7 +56,9 @@ Status WriteJsonFile(const std::string& path, const json::Value& v) {
 
 std::string Hex(const crypto::PublicKey& k) { return crypto::HexEncode(k.data(), k.size()); }
 
-int Create(const Values& a) {
+}  // namespace
+
+int ReleaseCreate(const Values& a) {
   if (!a.Has("output")) return Fail("release create needs -o FILE", 2);
   const std::string plugins = a.Get("plugins"), front = a.Get("front");
   if (plugins.empty() && front.empty())
@@ -118,7 +120,7 @@ int Create(const Values& a) {
   return 0;
 }
 
-int Sign(const Values& a) {
+int ReleaseSign(const Values& a) {
   if (a.positional.size() != 1 || !a.Has("key"))
     return Fail("usage: peerstack release sign FILE --key KEYFILE", 2);
   const std::string path = a.positional[0];
@@ -178,7 +180,7 @@ int Sign(const Values& a) {
 }
 
 // Prints the rollout until every member reports on this release, it halts, or time runs out.
-int Follow(const std::string& data_dir, int64_t version, int64_t timeout_ms) {
+static int Follow(const std::string& data_dir, int64_t version, int64_t timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::string last;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -229,7 +231,7 @@ int Follow(const std::string& data_dir, int64_t version, int64_t timeout_ms) {
   return 0;
 }
 
-int Publish(const Values& a) {
+int ReleasePublish(const Values& a) {
   if (a.positional.size() != 1)
     return Fail("usage: peerstack release publish FILE [--data-dir DIR]", 2);
   const std::string data_dir = DataDir(a);
@@ -297,7 +299,7 @@ int Publish(const Values& a) {
   return Follow(data_dir, m->version, timeout_ms);
 }
 
-int StatusOf(const Values& a) {
+int ReleaseStatus(const Values& a) {
   auto r = Admin(DataDir(a), "GET", "/releases");
   if (!r) return Fail(r.status().message());
   if (a.Has("json")) {
@@ -349,7 +351,7 @@ int StatusOf(const Values& a) {
   return 0;
 }
 
-int Rotate(const Values& a) {
+int ReleaseRotate(const Values& a) {
   if (!a.Has("output") || !a.Has("publisher-key") || !a.Has("threshold")) {
     return Fail(
         "usage: peerstack release rotate --publisher-key LIST --threshold N [--data-dir DIR] -o "
@@ -392,8 +394,6 @@ int Rotate(const Values& a) {
             << a.Get("output") << "`\n";
   return 0;
 }
-
-}  // namespace
 
 int Fail(const std::string& message, int code) {
   std::cerr << "peerstack: " << message << "\n";
@@ -476,11 +476,5 @@ int Invite(const Values& a) {
             << "  token: " << *token << "\n";
   return 0;
 }
-
-int ReleaseCreate(const Values& a) { return Create(a); }
-int ReleaseSign(const Values& a) { return Sign(a); }
-int ReleasePublish(const Values& a) { return Publish(a); }
-int ReleaseStatus(const Values& a) { return StatusOf(a); }
-int ReleaseRotate(const Values& a) { return Rotate(a); }
 
 }  // namespace peerstack::cli

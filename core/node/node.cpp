@@ -192,11 +192,11 @@ struct Node::Impl {
             {{"version", version}});
     w.Gauge("peerstack_uptime_seconds", "Seconds since the node started.",
             static_cast<double>(clock.SteadyMs() - started_ms) / 1000);
+    const std::pair<const char*, const http::ServerPtr*> listeners[] = {{"public", &public_server},
+                                                                        {"admin", &admin_server}};
     w.Family("peerstack_http_requests_total", "counter",
              "HTTP answers sent, by listener and status class.");
-    for (const auto& [name, server] :
-         {std::pair<const char*, const http::ServerPtr*>{"public", &public_server},
-          {"admin", &admin_server}}) {
+    for (const auto& [name, server] : listeners) {
       if (!*server) continue;
       const http::ServerStats st = (*server)->stats();
       for (size_t c = 1; c <= 5; ++c) {
@@ -206,22 +206,15 @@ struct Node::Impl {
       }
     }
     w.Family("peerstack_http_open_connections", "gauge", "Connections open now, by listener.");
-    for (const auto& [name, server] :
-         {std::pair<const char*, const http::ServerPtr*>{"public", &public_server},
-          {"admin", &admin_server}}) {
+    for (const auto& [name, server] : listeners) {
       if (*server) {
         w.Sample("peerstack_http_open_connections", {{"listener", name}},
                  static_cast<double>((*server)->stats().open_connections));
       }
     }
     network->WriteMetrics(w);
-    {
-      const json::Value rel = releases ? releases->StatusJson() : json::Value(nullptr);
-      const json::Value* run = rel.is_object() ? rel.find("running") : nullptr;
-      const int64_t* v = run && run->is_object() ? run->find_int("version") : nullptr;
-      w.Gauge("peerstack_release_running", "The release this node runs (0: its own files).",
-              v ? static_cast<double>(*v) : 0);
-    }
+    w.Gauge("peerstack_release_running", "The release this node runs (0: its own files).",
+            static_cast<double>(releases ? releases->running_version().value_or(0) : 0));
     w.Family("peerstack_tunnel_up", "gauge",
              "1 for the provider this node is reached through, 0 for the others configured.");
     const tunnel::State ts = tunnels ? tunnels->state() : tunnel::State{};
@@ -289,7 +282,7 @@ struct Node::Impl {
     // shows the link only then; building the file is left to the first real download).
     auto nodes = [this](const http::Request&) {
       json::Value v = network->NodesJson();
-      v.as_object().emplace("download", releases->running().has_value());
+      v.as_object().emplace("download", releases->running_version().has_value());
       return http::JsonResponse(200, json::Serialize(v));
     };
     public_router.Add("GET", "/nodes", nodes);

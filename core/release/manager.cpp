@@ -773,6 +773,13 @@ std::optional<App> ReleaseManager::running() const {
   return it->second;
 }
 
+std::optional<int64_t> ReleaseManager::running_version() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->apps.find(impl_->running);
+  if (it == impl_->apps.end()) return std::nullopt;
+  return it->second.version;
+}
+
 json::Value ReleaseManager::StatusJson() const {
   const Impl& d = *impl_;
   std::lock_guard<std::mutex> lock(d.mu);

@@ -126,6 +126,8 @@ class ReleaseManager {
   json::Value RolloutJson() const;  // for GET /releases: the rollout, member by member
   // What runs now (for /download), or nullopt while nothing does.
   std::optional<App> running() const;
+  // The running release's version (0: its own files), or nullopt while nothing runs; no copy.
+  std::optional<int64_t> running_version() const;
 
  private:
   struct Impl;
