@@ -35,10 +35,20 @@ Result<Envelope> Open(std::string_view type, std::string_view body, const std::s
     return Status::Error("bad_message", "a message is {\"body\": {...}, \"from\": URL}");
   }
   Envelope e{*from, self_url, std::string(type), *inner};
-  if (ledger) {
-    if (const Member* m = ledger->state().FindMemberByKey(key_hex)) e.from = m->url;
-  }
+  BindSender(&e, key_hex, ledger);
   return e;
+}
+
+void BindSender(Envelope* e, const std::string& key_hex, const Ledger* ledger) {
+  if (!ledger) return;
+  const Member* m = ledger->state().FindMemberByKey(key_hex);
+  if (!m || e->from == m->url) return;
+  if (e->type == "sync") {
+    bool anyones = false;
+    for (const Member& other : ledger->state().members) anyones |= other.url == e->from;
+    if (!anyones) return;
+  }
+  e->from = m->url;
 }
 
 }  // namespace peerstack::protocol

@@ -9,8 +9,7 @@
 // Opening is two steps so that a receiver can spend its budget checks between them: Verify
 // checks the signature over the raw bytes before anything parses them; Open then parses
 // strictly (whole document, no duplicate keys, no trailing data, exactly those two fields)
-// and binds the sender: when the key is a member's, the envelope comes from that member's
-// URL in the ledger, whatever "from" says, so nobody can make another member look alive.
+// and binds the sender (BindSender).
 // Thread-safe: free functions over their arguments.
 #pragma once
 
@@ -38,6 +37,16 @@ Sealed Seal(const Envelope& e, const crypto::SigningKey& key);
 // "too_large" (over kMaxEnvelopeBytes), "unsigned", "bad_signature".
 Status Verify(std::string_view type, const std::string& body, const std::string* key_hex,
               const std::string* sig_hex);
+
+// Binds a verified envelope to its sender's key: when the key is a member's, the envelope
+// comes from that member's URL in the ledger, whatever "from" says, so nobody can make
+// another member look alive or send answers there. One exception: a sync from a member's key
+// naming a URL that is no member's keeps it. That is a member that moved and lost what it
+// knew (admitted, then stopped before it learnt so, and restarted elsewhere as a joiner): it
+// must hear the ledger at its new URL to learn that it is a member and announce where it
+// now is. It is answered like any non-member's sync, under the same budget. The daemon
+// (through Open) and the simulator both use this rule. ledger may be null.
+void BindSender(Envelope* e, const std::string& key_hex, const Ledger* ledger);
 
 // After Verify: "bad_json", "bad_message". ledger may be null (a node still joining).
 Result<Envelope> Open(std::string_view type, std::string_view body, const std::string& key_hex,

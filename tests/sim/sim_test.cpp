@@ -225,6 +225,50 @@ TEST(Simulation, LivenessSuspectsCrashedMembersAndUsesIndirectProbes) {
   }
 }
 
+// A joiner that the members admit but that stops before it hears so, then starts again from
+// scratch at another URL (a node run again on another port), must still end up a member at
+// its new URL: the members answer its sync there although its key is a member's whose ledger
+// URL is the dead old one (protocol::BindSender), it learns it was admitted and announces
+// where it now is.
+TEST(Simulation, AJoinerStoppedBeforeItLearnsItsAdmissionRejoinsAtANewUrl) {
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    SimConfig c;
+    c.seed = seed;
+    c.nodes = 5;
+    c.founders = 4;
+    c.run_ms = 60000;
+    Simulator sim(c);
+    const size_t j = 4;
+    // Step until a member holds j's admission while j does not (bounded: 10 s of sim time).
+    bool caught = false;
+    for (int step = 0; step < 10000 && !caught; ++step) {
+      sim.RunUntil(sim.now() + 1);
+      const protocol::Ledger* mine = sim.ledger_of(j);
+      for (size_t m = 0; m < c.founders && !caught; ++m) {
+        const protocol::Ledger* theirs = sim.ledger_of(m);
+        caught =
+            theirs && theirs->IsMember(sim.key_of(j)) && !(mine && mine->IsMember(sim.key_of(j)));
+      }
+    }
+    ASSERT_TRUE(caught) << "seed " << seed;
+    const std::string old_url = sim.url_of(j);
+    sim.MoveNow(j, /*down_ms=*/500);
+    // Until every node, j too, holds j at its new URL in one state (bounded: 30 s).
+    auto settled = [&] {
+      if (!sim.CheckConvergence().empty()) return false;
+      for (size_t m = 0; m < c.nodes; ++m) {
+        const protocol::Member* me = sim.ledger_of(m)->state().FindMemberByKey(sim.key_of(j));
+        if (!me || me->url != sim.url_of(j)) return false;
+      }
+      return true;
+    };
+    for (int step = 0; step < 300 && !settled(); ++step) sim.RunUntil(sim.now() + 100);
+    EXPECT_NE(sim.url_of(j), old_url);
+    EXPECT_TRUE(settled()) << "seed " << seed << ": " << sim.CheckConvergence();
+    EXPECT_EQ(sim.CheckSafety(), "") << "seed " << seed;
+  }
+}
+
 // How long each joiner took from its start until its key was in its own ledger (-1: never).
 std::vector<int64_t> JoinTimes(const Simulator& sim, const SimConfig& c) {
   std::vector<int64_t> out;

@@ -6,6 +6,7 @@
 #include "crypto/encoding.h"
 #include "crypto/sha256.h"
 #include "protocol/app_authority.h"
+#include "protocol/envelope.h"
 #include "release/rollout.h"
 
 namespace peerstack::sim {
@@ -94,6 +95,7 @@ struct Simulator::Node {
   size_t index = 0;
   std::string url;
   std::unique_ptr<crypto::SigningKey> key;
+  std::string key_hex;
   std::unique_ptr<SeededRandom> rng;
   std::unique_ptr<protocol::Engine> engine;
   std::vector<std::string> persisted;  // the node's "disk": events in the order stored
@@ -103,6 +105,7 @@ struct Simulator::Node {
   int64_t down_until = 0;
   int64_t admitted_at = -1;
   uint64_t generation = 0;        // lives: a crash ends one, and the queues with it
+  bool move_on_restart = false;   // MoveNow: restarts at a new URL with an empty disk
   uint64_t tick_serial = 0;       // only the latest tick scheduled runs
   std::map<size_t, Link> queues;  // by destination; only the busy or failing ones
   NodeRelease release;
@@ -120,6 +123,7 @@ Simulator::Simulator(SimConfig config)
     n->index = i;
     n->url = UrlOf(i);
     n->key = std::make_unique<crypto::SigningKey>(KeyFrom(keys));
+    n->key_hex = crypto::HexEncode(n->key->public_key().data(), 32);
     n->rng = std::make_unique<SeededRandom>(config.seed * 31 + i);
     legit_keys_.insert(crypto::HexEncode(n->key->public_key().data(), 32));
     by_url_[n->url] = i;
@@ -492,8 +496,20 @@ void Simulator::Crash(size_t i, int64_t down_ms) {
   ScheduleTick(n.down_until, i);
 }
 
+void Simulator::MoveNow(size_t node, int64_t down_ms) {
+  Crash(node, down_ms);
+  nodes_[node]->move_on_restart = true;
+}
+
 void Simulator::Restart(size_t i) {
   Node& n = *nodes_[i];
+  if (n.move_on_restart) {  // nobody answers at the old URL any more
+    n.move_on_restart = false;
+    by_url_.erase(n.url);
+    n.url = UrlOf(i) + "." + std::to_string(n.generation);
+    by_url_[n.url] = i;
+    n.persisted.clear();
+  }
   protocol::EngineConfig ec;
   ec.url = n.url;
   ec.code_hash = n.release.code;  // the recorded release's (release.json)
@@ -606,7 +622,11 @@ void Simulator::Arrive(Delivery& d) {
       AppEmit(d.node, out);
     }
   } else if (!d.lost) {
-    if (d.peer != kNobody) HeardFrom(d.node, d.peer);
+    if (d.peer != kNobody) {
+      HeardFrom(d.node, d.peer);
+      // As the daemon's envelope is opened: a member's key speaks from its ledger URL.
+      protocol::BindSender(&d.envelope, key_of(d.peer), n.engine->ledger());
+    }
     protocol::Output out;
     n.engine->Receive(d.envelope, now_, &out);
     Emit(d.node, out);
@@ -1178,8 +1198,8 @@ const protocol::Ledger* Simulator::ledger_of(size_t node) const {
   return n->engine ? n->engine->ledger() : nullptr;
 }
 
-std::string Simulator::key_of(size_t node) const {
-  return crypto::HexEncode(nodes_[node]->key->public_key().data(), 32);
-}
+const std::string& Simulator::key_of(size_t node) const { return nodes_[node]->key_hex; }
+
+const std::string& Simulator::url_of(size_t node) const { return nodes_[node]->url; }
 
 }  // namespace peerstack::sim

@@ -295,6 +295,10 @@ class Simulator {
   void RunUntil(int64_t until_ms);
   void SetLinkDown(size_t a, size_t b, bool down);
   void CrashNow(size_t node, int64_t down_ms);
+  // The same, but it restarts at a new URL with nothing stored (a node started again from
+  // scratch on another port); nobody answers at the old one.
+  void MoveNow(size_t node, int64_t down_ms);
+  const std::string& url_of(size_t node) const;
   bool SeesOnline(size_t observer, size_t target) const;
   int64_t now() const { return now_; }
 
@@ -314,7 +318,7 @@ class Simulator {
   // App data: every live node (up, not silent) holds the same data hash; and one node's.
   std::string CheckAppData() const;
   std::string app_data_hash(size_t node) const;
-  std::string key_of(size_t node) const;
+  const std::string& key_of(size_t node) const;
 
  private:
   struct Node;

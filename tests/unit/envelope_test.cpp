@@ -66,5 +66,23 @@ TEST(Envelope, AMembersMessageComesFromItsLedgerUrlWhateverItSays) {
   EXPECT_EQ(Open("ping", t.body, t.key_hex, &*ledger, "http://me")->from, "http://somewhere-else");
 }
 
+// A member that lost its state and answers elsewhere asks to sync from its new URL: answered
+// there (as a stranger would be), never at another member's URL.
+TEST(Envelope, AMembersSyncFromAUrlOfNoMemberKeepsItsUrl) {
+  const auto key = crypto::SigningKey::Generate();
+  const auto other = crypto::SigningKey::Generate();
+  GenesisParams params;
+  params.founders.emplace_back(crypto::HexEncode(other.public_key().data(), 32), "http://other");
+  auto ledger = Ledger::FromGenesis(Encode(*MakeGenesis(key, "http://member", 0, params)));
+  ASSERT_TRUE(ledger.ok());
+  const Sealed moved = Seal(Envelope{"http://moved", "", "sync", json::Object{}}, key);
+  EXPECT_EQ(Open("sync", moved.body, moved.key_hex, &*ledger, "http://me")->from, "http://moved");
+  const Sealed posing = Seal(Envelope{"http://other", "", "sync", json::Object{}}, key);
+  EXPECT_EQ(Open("sync", posing.body, posing.key_hex, &*ledger, "http://me")->from,
+            "http://member");
+  const Sealed ping = Seal(Envelope{"http://moved", "", "ping", json::Object{}}, key);
+  EXPECT_EQ(Open("ping", ping.body, ping.key_hex, &*ledger, "http://me")->from, "http://member");
+}
+
 }  // namespace
 }  // namespace peerstack::protocol
