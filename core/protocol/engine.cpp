@@ -26,6 +26,7 @@ Engine::Engine(EngineConfig config, crypto::SigningKey key, Ledger ledger, Rando
       ledger_(std::move(ledger)) {
   key_hex_ = crypto::HexEncode(key_.public_key().data(), key_.public_key().size());
   ledger_->set_verify_cache(config_.verify_cache);
+  ledger_->set_event_pool(config_.event_pool);
 }
 
 Engine::Engine(EngineConfig config, crypto::SigningKey key, std::string seed_url, Random* random)
@@ -448,6 +449,7 @@ void Engine::OnEvents(const Envelope& in, int64_t now, Output* out) {
     if (!l) return;
     ledger_ = std::move(l).value();
     ledger_->set_verify_cache(config_.verify_cache);
+    ledger_->set_event_pool(config_.event_pool);
     out->new_events.push_back(list.front().as_string());
     for (size_t i = 1; i < list.size(); ++i) {
       if (list[i].is_string()) Accept(list[i].as_string(), in.from, out);

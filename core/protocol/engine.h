@@ -75,6 +75,8 @@ struct EngineConfig {
   size_t probe_helpers = 3;
   // Memoises signature checks; not owned, may be null, may be shared between engines.
   crypto::VerifyCache* verify_cache = nullptr;
+  // Shares parsed events with other engines' ledgers (the simulator); not owned, may be null.
+  EventPool* event_pool = nullptr;
   // The invitation this node presents when it asks to join (an Invitation's JSON), or null.
   json::Value invitation;
 };

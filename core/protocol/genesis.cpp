@@ -147,10 +147,11 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
 }
 
 const Member* NetworkState::FindMemberByKey(const std::string& key_hex) const {
-  for (const Member& m : members) {
-    if (m.key == key_hex) return &m;
-  }
-  return nullptr;
+  const std::string id = NodeIdForHex(key_hex);
+  if (id.empty()) return nullptr;
+  auto it = std::lower_bound(members.begin(), members.end(), id,
+                             [](const Member& m, const std::string& v) { return m.id < v; });
+  return it != members.end() && it->id == id && it->key == key_hex ? &*it : nullptr;
 }
 
 size_t QuorumOf(const GenesisParams& params, size_t members) {

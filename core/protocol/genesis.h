@@ -89,6 +89,7 @@ struct NetworkState {
   static std::vector<std::string> AcceptedCodesOf(const ReleaseRef& release,
                                                   const ReleaseRef& previous);
 
+  // By binary search on id (members are sorted by id).
   const Member* FindMemberByKey(const std::string& key_hex) const;
   // ceil(num/den x members): approvals a join needs.
   size_t Quorum() const { return QuorumOf(params, members.size()); }

@@ -25,7 +25,7 @@ Result<Ledger> Ledger::FromGenesis(const std::string& wire) {
   l.genesis_publishers_ = l.state_.publishers;
   l.genesis_threshold_ = l.state_.params.publisher_threshold;
   const std::string hash = HashOf(wire);
-  l.events_.emplace(hash, Node{wire, std::move(event).value(), 0});
+  l.events_.emplace(hash, std::make_shared<const Node>(Node{wire, std::move(event).value(), 0}));
   l.heads_.insert(hash);
   l.RebuildState();
   return l;
@@ -33,7 +33,7 @@ Result<Ledger> Ledger::FromGenesis(const std::string& wire) {
 
 const std::string* Ledger::Wire(const std::string& hash) const {
   auto it = events_.find(hash);
-  return it == events_.end() ? nullptr : &it->second.wire;
+  return it == events_.end() ? nullptr : &it->second->wire;
 }
 
 json::Value Ledger::MemberAddedBody(const JoinRequest& request,
@@ -111,7 +111,7 @@ std::set<std::string> Ledger::Ancestors(const std::vector<std::string>& from) co
     todo.pop_front();
     auto it = events_.find(h);
     if (it == events_.end() || !seen.insert(h).second) continue;
-    for (const std::string& p : it->second.event.parents) todo.push_back(p);
+    for (const std::string& p : it->second->event.parents) todo.push_back(p);
   }
   return seen;
 }
@@ -146,7 +146,7 @@ Ledger::History Ledger::MembershipHistory() const {
 Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes, History* history) const {
   std::vector<std::pair<int64_t, const std::string*>> order;
   order.reserve(hashes.size());
-  for (const std::string& h : hashes) order.emplace_back(events_.at(h).depth, &h);
+  for (const std::string& h : hashes) order.emplace_back(events_.at(h)->depth, &h);
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first < b.first : *a.second < *b.second;
   });
@@ -154,103 +154,115 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes, History* 
   m.accepted_code = state_.params.code_hash;
   m.release.code = state_.params.code_hash;
   m.previous.version = -1;
-  for (const auto& [depth, hash] : order) {
-    const Event& e = events_.at(*hash).event;
-    if (e.kind == "recovery") {
-      const int64_t epoch = *e.body.find_int("epoch");
-      if (epoch <= m.recovery_epoch) continue;
-      m.recovery_epoch = epoch;
-      std::set<std::string> keep;
-      for (const json::Value& k : e.body.find("keep")->as_array()) keep.insert(k.as_string());
-      for (auto it = m.members.begin(); it != m.members.end();) {
-        if (keep.count(it->first)) {
-          ++it;
-        } else {
-          m.address.erase(it->first);
-          it = m.members.erase(it);
-        }
-      }
-    } else if (e.kind == "release") {
-      auto manifest = ParseManifest(*e.body.find("manifest"));
-      if (std::tie(manifest->version, *hash) > std::tie(m.release_version, m.release_hash)) {
-        m.release_version = manifest->version;
-        m.release_hash = *hash;
-        m.accepted_code = manifest->CodeHash();
-        m.previous = m.release;
-        m.release = {*hash, manifest->version, m.accepted_code, e.time_ms};
-      }
-    } else if (e.kind == "publishers") {
-      const int64_t seq = *e.body.find_int("seq");
-      if (seq <= m.publishers_seq) continue;
-      m.publishers_seq = seq;
-      m.publishers.clear();
-      for (const json::Value& k : e.body.find("publishers")->as_array())
-        m.publishers.push_back(k.as_string());
-      m.publisher_threshold = *e.body.find_int("threshold");
-    } else if (e.kind == "release-report") {
-      const std::string release = *e.body.find_string("release");
-      const std::string status = *e.body.find_string("status");
-      m.reported.emplace(e.author, release, status);
-      if (!m.members.count(e.author)) continue;
-      NetworkState::Report& r = m.reports[release][e.author];
-      // A failure stands once reported; a later healthy report does not hide it.
-      if (r.status == "failed") continue;
-      r = {status, *e.body.find_string("reason"), e.time_ms};
-    } else if (e.kind == "genesis") {
-      m.publishers = genesis_publishers_;
-      m.publisher_threshold = genesis_threshold_;
-      for (const json::Value& g : e.body.find("members")->as_array()) {
-        const std::string key = *g.find_string("key");
-        m.members.emplace(key,
-                          Member{NodeIdForHex(key), key, *g.find_string("url"), e.time_ms, ""});
-      }
-    } else if (e.kind == "member-added") {
-      const json::Value* req = e.body.find("request");
-      const std::string key = *req->find_string("key");
-      if (const json::Value* inv = req->find("invitation");
-          inv && state_.params.admission == "invite") {
-        auto parsed = ParseInvitation(*inv);  // Add checked it
-        if (!parsed || m.invitations_used.count(parsed->Hash()) || m.members.count(key)) continue;
-        m.invitations_used.emplace(parsed->Hash(), key);
-      }
-      m.members.emplace(key,
-                        Member{NodeIdForHex(key), key, *req->find_string("url"), e.time_ms, ""});
-    } else if (e.kind == "member-removed") {
-      const std::string key = *e.body.find_string("key");
-      m.members.erase(key);
-      m.address.erase(key);
-    } else if (e.kind == "address") {
-      auto it = m.members.find(e.author);
-      if (it == m.members.end()) continue;
-      const int64_t seq = *e.body.find_int("seq");
-      auto cur = m.address.find(e.author);
-      if (cur != m.address.end() &&
-          std::tie(cur->second.first, cur->second.second) >= std::tie(seq, *hash)) {
-        continue;
-      }
-      m.address[e.author] = {seq, *hash};
-      it->second.url = *e.body.find_string("url");
-      const std::string* via = e.body.find_string("via");
-      it->second.via = via ? *via : std::string();
-    }
-    if (history && (e.kind == "genesis" || e.kind == "member-added" || e.kind == "member-removed" ||
-                    e.kind == "recovery" || e.kind == "publishers")) {
-      history->Observe(m.members, m.publishers, e.time_ms);
-    }
-  }
+  for (const auto& [depth, hash] : order) Apply(m, events_.at(*hash)->event, *hash, history);
   return m;
 }
 
-std::set<std::string> Ledger::MembersAt(const std::vector<std::string>& parents) const {
-  std::set<std::string> keys;
-  for (const auto& [key, m] : Replay(Ancestors(parents)).members) keys.insert(key);
-  return keys;
+void Ledger::Apply(Membership& m, const Event& e, const std::string& hash, History* history) const {
+  if (e.kind == "recovery") {
+    const int64_t epoch = *e.body.find_int("epoch");
+    if (epoch <= m.recovery_epoch) return;
+    m.recovery_epoch = epoch;
+    std::set<std::string> keep;
+    for (const json::Value& k : e.body.find("keep")->as_array()) keep.insert(k.as_string());
+    for (auto it = m.members.begin(); it != m.members.end();) {
+      if (keep.count(it->first)) {
+        ++it;
+      } else {
+        m.address.erase(it->first);
+        it = m.members.erase(it);
+      }
+    }
+  } else if (e.kind == "release") {
+    m.releases.insert(hash);
+    auto manifest = ParseManifest(*e.body.find("manifest"));
+    if (std::tie(manifest->version, hash) > std::tie(m.release_version, m.release_hash)) {
+      m.release_version = manifest->version;
+      m.release_hash = hash;
+      m.accepted_code = manifest->CodeHash();
+      m.previous = m.release;
+      m.release = {hash, manifest->version, m.accepted_code, e.time_ms};
+    }
+  } else if (e.kind == "publishers") {
+    const int64_t seq = *e.body.find_int("seq");
+    if (seq <= m.publishers_seq) return;
+    m.publishers_seq = seq;
+    m.publishers.clear();
+    for (const json::Value& k : e.body.find("publishers")->as_array())
+      m.publishers.push_back(k.as_string());
+    m.publisher_threshold = *e.body.find_int("threshold");
+  } else if (e.kind == "release-report") {
+    const std::string release = *e.body.find_string("release");
+    const std::string status = *e.body.find_string("status");
+    m.reported.emplace(e.author, release, status);
+    if (!m.members.count(e.author)) return;
+    NetworkState::Report& r = m.reports[release][e.author];
+    // A failure stands once reported; a later healthy report does not hide it.
+    if (r.status == "failed") return;
+    r = {status, *e.body.find_string("reason"), e.time_ms};
+  } else if (e.kind == "genesis") {
+    m.publishers = genesis_publishers_;
+    m.publisher_threshold = genesis_threshold_;
+    for (const json::Value& g : e.body.find("members")->as_array()) {
+      const std::string key = *g.find_string("key");
+      m.members.emplace(key, Member{NodeIdForHex(key), key, *g.find_string("url"), e.time_ms, ""});
+    }
+  } else if (e.kind == "member-added") {
+    const json::Value* req = e.body.find("request");
+    const std::string key = *req->find_string("key");
+    if (const json::Value* inv = req->find("invitation");
+        inv && state_.params.admission == "invite") {
+      auto parsed = ParseInvitation(*inv);  // Add checked it
+      if (!parsed || m.invitations_used.count(parsed->Hash()) || m.members.count(key)) return;
+      m.invitations_used.emplace(parsed->Hash(), key);
+    }
+    m.members.emplace(key, Member{NodeIdForHex(key), key, *req->find_string("url"), e.time_ms, ""});
+  } else if (e.kind == "member-removed") {
+    const std::string key = *e.body.find_string("key");
+    m.members.erase(key);
+    m.address.erase(key);
+  } else if (e.kind == "address") {
+    const int64_t seq = *e.body.find_int("seq");
+    int64_t& highest = m.address_seq[e.author];
+    highest = std::max(highest, seq);
+    auto it = m.members.find(e.author);
+    if (it == m.members.end()) return;
+    auto cur = m.address.find(e.author);
+    if (cur != m.address.end() &&
+        std::tie(cur->second.first, cur->second.second) >= std::tie(seq, hash)) {
+      return;
+    }
+    m.address[e.author] = {seq, hash};
+    it->second.url = *e.body.find_string("url");
+    const std::string* via = e.body.find_string("via");
+    it->second.via = via ? *via : std::string();
+  }
+  if (history && (e.kind == "genesis" || e.kind == "member-added" || e.kind == "member-removed" ||
+                  e.kind == "recovery" || e.kind == "publishers")) {
+    history->Observe(m.members, m.publishers, e.time_ms);
+  }
+}
+
+const Ledger::Membership& Ledger::At(const std::vector<std::string>& parents,
+                                     std::optional<Membership>* scratch) const {
+  if (parents.size() == heads_.size() &&
+      std::all_of(parents.begin(), parents.end(),
+                  [&](const std::string& p) { return heads_.count(p) != 0; })) {
+    return current_;  // (Add refused duplicate parents)
+  }
+  *scratch = Replay(Ancestors(parents));
+  return **scratch;
 }
 
 void Ledger::RebuildState() {
   std::set<std::string> all;
-  for (const auto& [h, n] : events_) all.insert(h);
+  last_ = {-1, ""};
+  for (const auto& [h, n] : events_) {
+    all.insert(h);
+    last_ = std::max(last_, std::make_pair(n->depth, h));
+  }
   current_ = Replay(all);
+  state_hash_.clear();
   state_.members.clear();
   for (const auto& [key, m] : current_.members) state_.members.push_back(m);
   state_.release_version = current_.release_version;
@@ -270,7 +282,59 @@ void Ledger::RebuildState() {
             [](const Member& a, const Member& b) { return a.id < b.id; });
 }
 
-Status Ledger::ValidateAddress(const Event& e) const {
+void Ledger::SyncMember(const std::string& key) {
+  const std::string id = NodeIdForHex(key);
+  auto it = std::lower_bound(state_.members.begin(), state_.members.end(), id,
+                             [](const Member& m, const std::string& v) { return m.id < v; });
+  const bool present = it != state_.members.end() && it->id == id;
+  auto cur = current_.members.find(key);
+  if (cur == current_.members.end()) {
+    if (present) state_.members.erase(it);
+  } else if (present) {
+    *it = cur->second;
+  } else {
+    state_.members.insert(it, cur->second);
+  }
+}
+
+void Ledger::UpdateState(const Event& e) {
+  state_hash_.clear();
+  if (e.kind == "member-added") {
+    SyncMember(*e.body.find("request")->find_string("key"));
+    if (state_.invitations_used.size() != current_.invitations_used.size())
+      state_.invitations_used = current_.invitations_used;
+  } else if (e.kind == "member-removed") {
+    SyncMember(*e.body.find_string("key"));
+  } else if (e.kind == "address") {
+    SyncMember(e.author);
+  } else if (e.kind == "publishers") {
+    state_.publishers = current_.publishers;
+    state_.params.publisher_threshold = current_.publisher_threshold;
+    state_.publishers_seq = current_.publishers_seq;
+  } else if (e.kind == "release-report") {
+    const std::string& release = *e.body.find_string("release");
+    auto r = current_.reports.find(release);
+    if (r == current_.reports.end()) return;
+    if (release != current_.release.event && release != current_.previous.event) return;
+    auto mine = r->second.find(e.author);
+    if (mine != r->second.end()) state_.reports[release][e.author] = mine->second;
+  } else {
+    RebuildState();  // release, recovery: rare, and they change much at once
+  }
+}
+
+const std::string& Ledger::StateHash() const {
+  if (state_hash_.empty()) state_hash_ = state_.StateHash();
+  return state_hash_;
+}
+
+std::string Ledger::RebuiltStateHash() const {
+  Ledger fresh = *this;
+  fresh.RebuildState();
+  return fresh.StateHash();
+}
+
+Status Ledger::ValidateAddress(const Event& e, const Membership& at) const {
   if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
   const std::string* url = e.body.find_string("url");
   const int64_t* seq = e.body.find_int("seq");
@@ -279,17 +343,9 @@ Status Ledger::ValidateAddress(const Event& e) const {
   if (!url || !seq || e.body.as_object().size() != fields) return Bad("address needs url and seq");
   if (via && (!via->is_string() || via->as_string().size() > 32)) return Bad("bad via");
   if (url->empty() || url->size() > 2048) return Bad("address URL empty or too long");
-  const std::set<std::string> ancestors = Ancestors(e.parents);
-  if (!Replay(ancestors).members.count(e.author)) {
-    return Bad("author was not a member at the event's parents");
-  }
-  int64_t highest = 0;
-  for (const std::string& h : ancestors) {
-    const Event& a = events_.at(h).event;
-    if (a.kind == "address" && a.author == e.author) {
-      highest = std::max(highest, *a.body.find_int("seq"));
-    }
-  }
+  if (!at.members.count(e.author)) return Bad("author was not a member at the event's parents");
+  auto seen = at.address_seq.find(e.author);
+  const int64_t highest = seen == at.address_seq.end() ? 0 : seen->second;
   if (*seq <= highest) {
     return Bad("address sequence " + std::to_string(*seq) + " is not above " +
                std::to_string(highest));
@@ -297,7 +353,7 @@ Status Ledger::ValidateAddress(const Event& e) const {
   return Status::Ok();
 }
 
-Status Ledger::ValidateMemberAdded(const Event& e) const {
+Status Ledger::ValidateMemberAdded(const Event& e, const Membership& at) const {
   if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
   const json::Value* req_json = e.body.find("request");
   const json::Value* approvals_json = e.body.find("approvals");
@@ -313,13 +369,11 @@ Status Ledger::ValidateMemberAdded(const Event& e) const {
   if (request->network != state_.network_id) return Bad("request is for another network");
   if (request->protocol != kProtocolVersion) return Bad("request has another protocol version");
   if (NodeIdForHex(request->key).empty()) return Bad("request key is not a public key");
-  const Membership at = Replay(Ancestors(e.parents));
   if (const auto codes = NetworkState::AcceptedCodesOf(at.release, at.previous);
       !codes.empty() && std::find(codes.begin(), codes.end(), request->code) == codes.end()) {
     return Bad("request code hash is not an accepted one (the release in force or the one before)");
   }
-  std::set<std::string> members;
-  for (const auto& [k, m] : at.members) members.insert(k);
+  const auto& members = at.members;
   if (!members.count(e.author)) return Bad("author was not a member at the event's parents");
   if (members.count(request->key)) return Bad("joiner was already a member");
   if (state_.params.admission != "invite" && !request->invitation.is_null()) {
@@ -384,7 +438,7 @@ Status Ledger::CheckPublisherSignatures(
   return Status::Ok();
 }
 
-Status Ledger::ValidateRelease(const Event& e) const {
+Status Ledger::ValidateRelease(const Event& e, const Membership& at) const {
   if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
   const json::Value* mj = e.body.find("manifest");
   const json::Value* sj = e.body.find("signatures");
@@ -393,7 +447,6 @@ Status Ledger::ValidateRelease(const Event& e) const {
   }
   auto manifest = ParseManifest(*mj);
   if (!manifest) return Bad(manifest.status().message());
-  const Membership at = Replay(Ancestors(e.parents));
   if (!at.members.count(e.author)) return Bad("author was not a member at the event's parents");
   if (manifest->network != state_.network_id) {
     return Bad("the manifest is for network " + manifest->network.substr(0, 16) + ", not this one");
@@ -408,7 +461,7 @@ Status Ledger::ValidateRelease(const Event& e) const {
                                   });
 }
 
-Status Ledger::ValidateRecovery(const Event& e) const {
+Status Ledger::ValidateRecovery(const Event& e, const Membership& at) const {
   if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
   const int64_t* epoch = e.body.find_int("epoch");
   const json::Value* keep = e.body.find("keep");
@@ -417,7 +470,6 @@ Status Ledger::ValidateRecovery(const Event& e) const {
       e.body.as_object().size() != 3) {
     return Bad("recovery needs epoch, keep and signatures");
   }
-  const Membership at = Replay(Ancestors(e.parents));
   if (*epoch <= at.recovery_epoch) return Bad("recovery epoch is not rising");
   std::vector<std::string> keys;
   size_t kept_members = 0;
@@ -437,7 +489,7 @@ Status Ledger::ValidateRecovery(const Event& e) const {
       });
 }
 
-Status Ledger::ValidatePublishers(const Event& e) const {
+Status Ledger::ValidatePublishers(const Event& e, const Membership& at) const {
   if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
   const json::Value* keys_json = e.body.find("publishers");
   const int64_t* seq = e.body.find_int("seq");
@@ -458,7 +510,6 @@ Status Ledger::ValidatePublishers(const Event& e) const {
   if (keys.empty() || keys.size() > 64) return Bad("a publisher set has 1 to 64 keys");
   if (*threshold < 1 || *threshold > static_cast<int64_t>(keys.size()))
     return Bad("publisher threshold out of range");
-  const Membership at = Replay(Ancestors(e.parents));
   if (*seq <= at.publishers_seq) return Bad("publisher-set sequence is not rising");
   const std::set<std::string> current(at.publishers.begin(), at.publishers.end());
   if (!at.members.count(e.author) && !current.count(e.author)) {
@@ -471,7 +522,7 @@ Status Ledger::ValidatePublishers(const Event& e) const {
       });
 }
 
-Status Ledger::ValidateReport(const Event& e) const {
+Status Ledger::ValidateReport(const Event& e, const Membership& at) const {
   if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
   const std::string* release = e.body.find_string("release");
   const std::string* status = e.body.find_string("status");
@@ -481,17 +532,15 @@ Status Ledger::ValidateReport(const Event& e) const {
   }
   if (*status != "healthy" && *status != "failed") return Bad("status must be healthy or failed");
   if (reason->size() > 256) return Bad("reason longer than 256 bytes");
-  const std::set<std::string> ancestors = Ancestors(e.parents);
-  if (!ancestors.count(*release) || events_.at(*release).event.kind != "release") {
+  if (!at.releases.count(*release)) {
     return Bad("the reported release is not among the event's ancestors");
   }
-  const Membership at = Replay(ancestors);
   if (!at.members.count(e.author)) return Bad("author was not a member at the event's parents");
   if (at.reported.count({e.author, *release, *status})) return Bad("this report was made already");
   return Status::Ok();
 }
 
-Status Ledger::ValidateMemberRemoved(const Event& e) const {
+Status Ledger::ValidateMemberRemoved(const Event& e, const Membership& at) const {
   if (auto s = VerifySignature(e, cache_); !s.ok()) return Bad("author signature: " + s.message());
   const std::string* key = e.body.find_string("key");
   const std::string* reason = e.body.find_string("reason");
@@ -500,7 +549,7 @@ Status Ledger::ValidateMemberRemoved(const Event& e) const {
       e.body.as_object().size() != 3) {
     return Bad("member-removed needs key, reason and approvals");
   }
-  const std::set<std::string> members = MembersAt(e.parents);
+  const auto& members = at.members;
   if (!members.count(*key)) return Bad("the removed key was not a member at the event's parents");
   if (!members.count(e.author)) return Bad("author was not a member at the event's parents");
   if (members.size() == 1) return Bad("the last member cannot be removed");
@@ -535,41 +584,85 @@ Status Ledger::ValidateMemberRemoved(const Event& e) const {
 Result<Ledger::Added> Ledger::Add(const std::string& wire) {
   const std::string hash = HashOf(wire);
   if (events_.count(hash)) return Added::kDuplicate;
-  auto decoded = Decode(wire);
-  if (!decoded) return decoded.status();
-  Event& e = *decoded;
-  if (e.kind != "member-added" && e.kind != "address" && e.kind != "member-removed" &&
-      e.kind != "release" && e.kind != "recovery" && e.kind != "publishers" &&
-      e.kind != "release-report") {
-    return Bad("unknown or misplaced event kind '" + e.kind + "'");
+  // Held by a ledger of the pool: parsed, and valid wherever its parents are.
+  std::shared_ptr<const Node> node = pool_ ? pool_->Find(hash) : nullptr;
+  if (node) {
+    for (const std::string& p : node->event.parents) {
+      if (!events_.count(p)) return Added::kMissingParents;
+    }
+  } else {
+    auto decoded = Decode(wire);
+    if (!decoded) return decoded.status();
+    Event& e = *decoded;
+    if (e.kind != "member-added" && e.kind != "address" && e.kind != "member-removed" &&
+        e.kind != "release" && e.kind != "recovery" && e.kind != "publishers" &&
+        e.kind != "release-report") {
+      return Bad("unknown or misplaced event kind '" + e.kind + "'");
+    }
+    if (e.parents.empty() || e.parents.size() > kMaxParents) return Bad("bad parent count");
+    if (std::set<std::string>(e.parents.begin(), e.parents.end()).size() != e.parents.size()) {
+      return Bad("duplicate parent");
+    }
+    int64_t depth = 0;
+    for (const std::string& p : e.parents) {
+      auto it = events_.find(p);
+      if (it == events_.end()) return Added::kMissingParents;
+      depth = std::max(depth, it->second->depth + 1);
+    }
+    // Valid once, valid everywhere: the hash fixes the event and all its ancestors.
+    const std::string verdict = "peerstack/valid-event/" + hash;
+    if (!cache_ || !cache_->Contains(verdict)) {
+      std::optional<Membership> scratch;
+      const Membership& at = At(e.parents, &scratch);
+      Status valid = e.kind == "address"          ? ValidateAddress(e, at)
+                     : e.kind == "member-removed" ? ValidateMemberRemoved(e, at)
+                     : e.kind == "release"        ? ValidateRelease(e, at)
+                     : e.kind == "recovery"       ? ValidateRecovery(e, at)
+                     : e.kind == "publishers"     ? ValidatePublishers(e, at)
+                     : e.kind == "release-report" ? ValidateReport(e, at)
+                                                  : ValidateMemberAdded(e, at);
+      if (!valid.ok()) return valid;
+      if (cache_) cache_->Insert(verdict);
+    }
+    node = std::make_shared<const Node>(Node{wire, std::move(e), depth});
+    if (pool_) pool_->Insert(hash, node);
   }
-  if (e.parents.empty() || e.parents.size() > kMaxParents) return Bad("bad parent count");
-  if (std::set<std::string>(e.parents.begin(), e.parents.end()).size() != e.parents.size()) {
-    return Bad("duplicate parent");
-  }
-  int64_t depth = 0;
-  for (const std::string& p : e.parents) {
-    auto it = events_.find(p);
-    if (it == events_.end()) return Added::kMissingParents;
-    depth = std::max(depth, it->second.depth + 1);
-  }
-  Status valid = e.kind == "address"          ? ValidateAddress(e)
-                 : e.kind == "member-removed" ? ValidateMemberRemoved(e)
-                 : e.kind == "release"        ? ValidateRelease(e)
-                 : e.kind == "recovery"       ? ValidateRecovery(e)
-                 : e.kind == "publishers"     ? ValidatePublishers(e)
-                 : e.kind == "release-report" ? ValidateReport(e)
-                                              : ValidateMemberAdded(e);
-  if (!valid.ok()) return valid;
-  auto [it, inserted] = events_.emplace(hash, Node{wire, std::move(e), depth});
-  for (const std::string& p : it->second.event.parents) heads_.erase(p);
+  const Node& added = *events_.emplace(hash, node).first->second;
+  for (const std::string& p : added.event.parents) heads_.erase(p);
   heads_.insert(hash);
-  RebuildState();
+  if (auto key = std::make_pair(added.depth, hash); key > last_) {
+    // The next in replay order: fold it into the state as it is.
+    Apply(current_, added.event, hash, nullptr);
+    last_ = std::move(key);
+    UpdateState(added.event);
+  } else {
+    RebuildState();
+  }
   return Added::kAdded;
+}
+
+std::shared_ptr<const Ledger::Node> EventPool::Find(const std::string& hash) {
+  auto it = events_.find(hash);
+  return it == events_.end() ? nullptr : it->second.lock();
+}
+
+void EventPool::Insert(const std::string& hash, const std::shared_ptr<const Ledger::Node>& node) {
+  events_[hash] = node;
+  // Now and then forget the events no ledger holds any more (amortised O(1) per insert).
+  if (++inserts_since_sweep_ >= events_.size()) {
+    inserts_since_sweep_ = 0;
+    std::erase_if(events_, [](const auto& e) { return e.second.expired(); });
+  }
 }
 
 std::vector<std::string> Ledger::Missing(const std::vector<std::string>& their_heads, size_t limit,
                                          std::vector<std::string>* unknown) const {
+  if (their_heads.size() == heads_.size() &&
+      std::all_of(their_heads.begin(), their_heads.end(),
+                  [&](const std::string& h) { return heads_.count(h) != 0; }) &&
+      std::set<std::string>(their_heads.begin(), their_heads.end()).size() == heads_.size()) {
+    return {};  // the same heads: nothing to send (the usual sync)
+  }
   std::vector<std::string> known;
   for (const std::string& h : their_heads) {
     if (events_.count(h)) {
@@ -581,13 +674,13 @@ std::vector<std::string> Ledger::Missing(const std::vector<std::string>& their_h
   const std::set<std::string> theirs = Ancestors(known);
   std::vector<std::pair<int64_t, std::string>> order;
   for (const auto& [h, node] : events_) {
-    if (!theirs.count(h)) order.emplace_back(node.depth, h);
+    if (!theirs.count(h)) order.emplace_back(node->depth, h);
   }
   std::sort(order.begin(), order.end());
   std::vector<std::string> out;
   for (const auto& [d, h] : order) {
     if (out.size() >= limit) break;
-    out.push_back(events_.at(h).wire);
+    out.push_back(events_.at(h)->wire);
   }
   return out;
 }

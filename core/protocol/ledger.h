@@ -43,11 +43,20 @@
 // concurrent admissions the first in that order decides the record), a member-removed
 // removes it, an address moves its author when its sequence is higher. Two ledgers with the
 // same events have the same StateHash(). Not thread-safe (the engine serialises access).
+//
+// Cost (docs/protocol.md, "Ledger cost"): an event whose parents are all the current heads is
+// judged against the current state, and one that sorts after every event held is folded into
+// it in place, so the usual event costs what its own checks cost, not what the ledger holds.
+// Only a concurrent event (parents behind the heads, or sorting before the last one) replays
+// its ancestors or the ledger. With a VerifyCache, an event found valid once is not judged
+// again (its hash fixes its ancestors, hence the verdict), in this ledger or another.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -62,11 +71,15 @@
 
 namespace peerstack::protocol {
 
+class EventPool;
+
 class Ledger {
  public:
   static Result<Ledger> FromGenesis(const std::string& wire);
   // Optional: memoises signature checks (shared with the engine; not owned).
   void set_verify_cache(crypto::VerifyCache* cache) { cache_ = cache; }
+  // Optional: shares parsed events with other ledgers (not owned; see EventPool).
+  void set_event_pool(EventPool* pool) { pool_ = pool; }
 
   enum class Added { kAdded, kDuplicate, kMissingParents };
   // Validates and adds one event (its canonical wire bytes). An invalid event is an error
@@ -74,7 +87,10 @@ class Ledger {
   Result<Added> Add(const std::string& wire);
 
   const NetworkState& state() const { return state_; }
-  std::string StateHash() const { return state_.StateHash(); }
+  const std::string& StateHash() const;
+  // The state hash replayed from every event anew (what the incremental state must equal;
+  // for tests and the simulator's checks).
+  std::string RebuiltStateHash() const;
   const std::string& network_id() const { return state_.network_id; }
   std::vector<std::string> Heads() const { return {heads_.begin(), heads_.end()}; }
   bool Has(const std::string& hash) const { return events_.count(hash) != 0; }
@@ -125,12 +141,14 @@ class Ledger {
   };
   History MembershipHistory() const;
 
- private:
+  // An event as held: its wire bytes, parsed, and its depth (1 + its deepest parent's).
   struct Node {
     std::string wire;
     Event event;
     int64_t depth = 0;
   };
+
+ private:
   // Membership as of a set of events: replay them in (depth, hash) order.
   struct Membership {
     std::map<std::string, Member> members;                           // by key
@@ -147,30 +165,60 @@ class Ledger {
     std::set<std::tuple<std::string, std::string, std::string>>
         reported;                                         // (author, release, status)
     std::map<std::string, std::string> invitations_used;  // invitation hash -> admitted key
+    // Every author's highest address sequence, member or not at the time (what a new
+    // address must rise above), and the release events folded.
+    std::map<std::string, int64_t> address_seq;
+    std::set<std::string> releases;
   };
   Membership Replay(const std::set<std::string>& hashes, History* history = nullptr) const;
+  // Folds one event into m (the next in replay order).
+  void Apply(Membership& m, const Event& e, const std::string& hash, History* history) const;
   std::set<std::string> Ancestors(const std::vector<std::string>& from) const;
-  std::set<std::string> MembersAt(const std::vector<std::string>& parents) const;
-  Status ValidateMemberAdded(const Event& e) const;
-  Status ValidateAddress(const Event& e) const;
-  Status ValidateMemberRemoved(const Event& e) const;
-  Status ValidateRelease(const Event& e) const;
-  Status ValidateRecovery(const Event& e) const;
-  Status ValidatePublishers(const Event& e) const;
-  Status ValidateReport(const Event& e) const;
+  // The membership as of these parents: the current one when they are exactly the heads,
+  // else replayed into *scratch.
+  const Membership& At(const std::vector<std::string>& parents,
+                       std::optional<Membership>* scratch) const;
+  Status ValidateMemberAdded(const Event& e, const Membership& at) const;
+  Status ValidateAddress(const Event& e, const Membership& at) const;
+  Status ValidateMemberRemoved(const Event& e, const Membership& at) const;
+  Status ValidateRelease(const Event& e, const Membership& at) const;
+  Status ValidateRecovery(const Event& e, const Membership& at) const;
+  Status ValidatePublishers(const Event& e, const Membership& at) const;
+  Status ValidateReport(const Event& e, const Membership& at) const;
   // Distinct publishers of the set in force at `at`, each verified, at least its threshold.
   Status CheckPublisherSignatures(
       const Membership& at, const json::Value& list, const std::string& what,
       const std::function<Status(const std::string&, const std::string&)>& verify) const;
   void RebuildState();
+  // After Apply of e into current_: the same change in state_.
+  void UpdateState(const Event& e);
+  void SyncMember(const std::string& key);
 
-  std::unordered_map<std::string, Node> events_;
+  // Immutable once added, so copies of a ledger (and ledgers sharing a pool) share them.
+  std::unordered_map<std::string, std::shared_ptr<const Node>> events_;
   std::set<std::string> heads_;
   NetworkState state_;
+  mutable std::string state_hash_;  // of state_; empty: not computed since it changed
   Membership current_;
+  std::pair<int64_t, std::string> last_;  // (depth, hash) of the last event in replay order
   std::vector<std::string> genesis_publishers_;
   int64_t genesis_threshold_ = 1;
   crypto::VerifyCache* cache_ = nullptr;
+  EventPool* pool_ = nullptr;
+};
+
+// Events that some ledger found valid and holds, by hash, shared by every ledger given the
+// pool: the simulator's thousands of nodes each hold the same events, parsed once. An event
+// found here is valid in any ledger that has its parents (its hash fixes its ancestors). Held
+// weakly: an event lives as long as a ledger holds it. Not thread-safe.
+class EventPool {
+ public:
+  std::shared_ptr<const Ledger::Node> Find(const std::string& hash);
+  void Insert(const std::string& hash, const std::shared_ptr<const Ledger::Node>& node);
+
+ private:
+  std::unordered_map<std::string, std::weak_ptr<const Ledger::Node>> events_;
+  size_t inserts_since_sweep_ = 0;
 };
 
 }  // namespace peerstack::protocol

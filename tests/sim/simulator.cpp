@@ -98,7 +98,8 @@ struct Simulator::Node {
   std::string key_hex;
   std::unique_ptr<SeededRandom> rng;
   std::unique_ptr<protocol::Engine> engine;
-  std::vector<std::string> persisted;  // the node's "disk": events in the order stored
+  // The node's "disk": events in the order stored (interned in Simulator::wires_).
+  std::vector<const std::string*> persisted;
   bool up = false;
   bool silent = false;  // frozen: receives, sends and ticks nothing
   int64_t start_at = 0;
@@ -136,6 +137,7 @@ Simulator::Simulator(SimConfig config)
   protocol::EngineConfig ec;
   ec.code_hash = code;
   ec.verify_cache = &verify_cache_;
+  ec.event_pool = &event_pool_;
   // Node 0 creates the network; nodes 1..founders-1 are founding members with it.
   const size_t founders = std::max<size_t>(1, std::min(config_.founders, config_.nodes));
   protocol::GenesisParams params;
@@ -148,7 +150,7 @@ Simulator::Simulator(SimConfig config)
   const std::string wire = protocol::Encode(*genesis);
   const protocol::Ledger founded = std::move(protocol::Ledger::FromGenesis(wire)).value();
   for (size_t i = 0; i < founders; ++i) {
-    nodes_[i]->persisted.push_back(wire);
+    nodes_[i]->persisted.push_back(Keep(wire));
     ec.url = nodes_[i]->url;
     nodes_[i]->engine =
         std::make_unique<protocol::Engine>(ec, *nodes_[i]->key, founded, nodes_[i]->rng.get());
@@ -463,7 +465,7 @@ void Simulator::Route(protocol::Envelope e) {
 void Simulator::Emit(size_t from, protocol::Output& out) {
   Node& n = *nodes_[from];
   // Persist first, then send: what is acknowledged is on "disk".
-  for (const std::string& w : out.new_events) n.persisted.push_back(w);
+  for (const std::string& w : out.new_events) n.persisted.push_back(Keep(w));
   // Queue all, then start them (the transport pumps after the whole output is queued, so a
   // second sync in one output replaces the first before either goes out).
   std::vector<size_t> touched;
@@ -514,11 +516,13 @@ void Simulator::Restart(size_t i) {
   ec.url = n.url;
   ec.code_hash = n.release.code;  // the recorded release's (release.json)
   ec.verify_cache = &verify_cache_;
+  ec.event_pool = &event_pool_;
   n.release.switched_at = now_;  // the daemon's resume starts the health watch anew
   AppOpen(i);
   if (!n.persisted.empty()) {
-    auto ledger = protocol::Ledger::FromGenesis(n.persisted.front());
-    for (size_t k = 1; k < n.persisted.size(); ++k) (void)ledger->Add(n.persisted[k]);
+    auto ledger = protocol::Ledger::FromGenesis(*n.persisted.front());
+    ledger->set_event_pool(&event_pool_);
+    for (size_t k = 1; k < n.persisted.size(); ++k) (void)ledger->Add(*n.persisted[k]);
     if (ledger->IsMember(crypto::HexEncode(n.key->public_key().data(), 32))) {
       n.engine =
           std::make_unique<protocol::Engine>(ec, *n.key, std::move(ledger).value(), n.rng.get());
@@ -578,6 +582,7 @@ void Simulator::Handle(Delivery& d) {
       ec.url = n.url;
       ec.code_hash = n.release.code;
       ec.verify_cache = &verify_cache_;
+      ec.event_pool = &event_pool_;
       n.engine = std::make_unique<protocol::Engine>(ec, *n.key, UrlOf(0), n.rng.get());
       n.up = true;
     } else if (n.down_until != 0 && now_ >= n.down_until) {
@@ -800,14 +805,21 @@ std::string Simulator::CheckConvergence() const {
 }
 
 std::string Simulator::CheckSafety() const {
+  crypto::VerifyCache safety_cache(1 << 20);
   for (const auto& n : nodes_) {
     // Replaying a node's stored events into a fresh ledger must accept every one of them:
     // nothing entered without a valid certificate as of its parents.
     if (n->persisted.empty()) continue;
-    auto ledger = protocol::Ledger::FromGenesis(n->persisted.front());
+    // The state the engine holds, folded event by event, is the one replayed from scratch.
+    if (const protocol::Ledger* live = n->engine ? n->engine->ledger() : nullptr;
+        live && live->StateHash() != live->RebuiltStateHash()) {
+      return "node " + std::to_string(n->index) + ": its incremental state is not the replayed one";
+    }
+    auto ledger = protocol::Ledger::FromGenesis(*n->persisted.front());
+    ledger->set_verify_cache(&safety_cache);  // its own: every signature checked once here
     if (!ledger) return "node " + std::to_string(n->index) + ": bad genesis";
     for (size_t k = 1; k < n->persisted.size(); ++k) {
-      auto r = ledger->Add(n->persisted[k]);
+      auto r = ledger->Add(*n->persisted[k]);
       if (!r) {
         return "node " + std::to_string(n->index) +
                " stored an invalid event: " + r.status().message();
@@ -1196,6 +1208,12 @@ const std::string& Simulator::running_code(size_t node) const { return nodes_[no
 const protocol::Ledger* Simulator::ledger_of(size_t node) const {
   const auto& n = nodes_[node];
   return n->engine ? n->engine->ledger() : nullptr;
+}
+
+const std::string* Simulator::Keep(const std::string& wire) {
+  auto [it, fresh] = wires_.try_emplace(protocol::HashOf(wire));
+  if (fresh) it->second = std::make_unique<const std::string>(wire);
+  return it->second.get();
 }
 
 const std::string& Simulator::key_of(size_t node) const { return nodes_[node]->key_hex; }

@@ -95,6 +95,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "appdata/replica.h"
@@ -425,6 +426,10 @@ class Simulator {
   // One memo of verified signatures for all nodes: a pure function memoised, so it changes
   // the simulator's speed, not what any node decides.
   crypto::VerifyCache verify_cache_{1 << 20};
+  protocol::EventPool event_pool_;  // every engine's ledger shares parsed events
+  // Every event any node stored, by hash: the nodes' disks point here.
+  std::unordered_map<std::string, std::unique_ptr<const std::string>> wires_;
+  const std::string* Keep(const std::string& wire);
   SimStats stats_;
   // The release model's network-wide part (per node: Node::release).
   struct Releases {
