@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "crypto/encoding.h"
 
@@ -78,6 +79,39 @@ std::vector<std::string> Engine::OtherMemberUrls() const {
     if (m.key != key_hex_ && !m.url.empty()) urls.push_back(m.url);
   }
   return urls;
+}
+
+std::vector<std::string> Engine::RandomMemberUrls(size_t k, const std::string& except) {
+  std::vector<std::string> picked;
+  if (!ledger_ || k == 0) return picked;
+  const std::vector<Member>& members = ledger_->state().members;
+  auto eligible = [&](const Member& m) {
+    return m.key != key_hex_ && !m.url.empty() && m.url != except;
+  };
+  if (members.size() <= 4 * k + 4) {
+    // Few members: draw from the list of the eligible ones.
+    std::vector<const std::string*> urls;
+    for (const Member& m : members) {
+      if (eligible(m)) urls.push_back(&m.url);
+    }
+    while (picked.size() < k && !urls.empty()) {
+      const size_t i = random_->Next() % urls.size();
+      picked.push_back(*urls[i]);
+      urls[i] = urls.back();
+      urls.pop_back();
+    }
+    return picked;
+  }
+  // Many: draw indices, skipping ourselves, `except` and repeats (at most 3 in 4 members
+  // are ever excluded here, so the expected draws stay below 4 per pick; the cap only
+  // bounds the worst case).
+  std::set<size_t> used;
+  for (size_t draws = 0; picked.size() < k && draws < 64 * k; ++draws) {
+    const size_t i = random_->Next() % members.size();
+    if (!eligible(members[i]) || !used.insert(i).second) continue;
+    picked.push_back(members[i].url);
+  }
+  return picked;
 }
 
 void Engine::Receive(const Envelope& in, int64_t now, Output* out) {
@@ -328,10 +362,9 @@ void Engine::SendJoinRequest(int64_t now, Output* out) {
       key_, config_.url, config_.code_hash, ledger_->network_id(), RandomHex(16), now,
       ledger_->state().params.admission == "invite" ? config_.invitation : json::Value(nullptr));
   // A retry goes to a random member (the previous sponsor may be gone).
-  std::vector<std::string> urls = OtherMemberUrls();
   std::string target = seed_url_;
-  if (join_backoff_ms_ > config_.join_retry_ms && !urls.empty()) {
-    target = urls[random_->Next() % urls.size()];
+  if (join_backoff_ms_ > config_.join_retry_ms) {
+    if (auto urls = RandomMemberUrls(1); !urls.empty()) target = urls.front();
   }
   Send(out, target, "join", json::Object{{"request", my_request_->ToJson()}});
 }
@@ -339,18 +372,13 @@ void Engine::SendJoinRequest(int64_t now, Output* out) {
 // ---- spreading events -----------------------------------------------------------------
 
 void Engine::Gossip(const std::string& wire, const std::string& except, Output* out) {
-  std::vector<std::string> urls = OtherMemberUrls();
-  urls.erase(std::remove(urls.begin(), urls.end(), except), urls.end());
   size_t fanout = config_.fanout;
   if (fanout == 0) {
     const double n = static_cast<double>(ledger_->state().members.size());
     fanout = static_cast<size_t>(std::ceil(std::log(std::max(2.0, n)))) + 1;
   }
-  for (size_t i = 0; i < fanout && !urls.empty(); ++i) {
-    const size_t pick = random_->Next() % urls.size();
-    Send(out, urls[pick], "event", json::Object{{"event", wire}});
-    urls[pick] = urls.back();
-    urls.pop_back();
+  for (const std::string& url : RandomMemberUrls(fanout, except)) {
+    Send(out, url, "event", json::Object{{"event", wire}});
   }
 }
 
@@ -737,14 +765,9 @@ void Engine::Probe(int64_t now, Output* out) {
     if (!probe_->indirect && now - probe_->sent_ms >= config_.probe_timeout_ms) {
       // No direct answer: ask a few others to probe the target for us.
       probe_->indirect = true;
-      std::vector<std::string> helpers = OtherMemberUrls();
-      helpers.erase(std::remove(helpers.begin(), helpers.end(), probe_->target), helpers.end());
-      for (size_t i = 0; i < config_.probe_helpers && !helpers.empty(); ++i) {
-        const size_t pick = random_->Next() % helpers.size();
-        Send(out, helpers[pick], "pingreq",
+      for (const std::string& helper : RandomMemberUrls(config_.probe_helpers, probe_->target)) {
+        Send(out, helper, "pingreq",
              json::Object{{"seq", static_cast<int64_t>(probe_->seq)}, {"target", probe_->target}});
-        helpers[pick] = helpers.back();
-        helpers.pop_back();
       }
     }
     if (now < next_probe_ms_) return;
@@ -754,17 +777,29 @@ void Engine::Probe(int64_t now, Output* out) {
   relays_.clear();  // helpers' pending probes are one interval old: forget them
   probe_.reset();
   next_probe_ms_ = now + config_.probe_interval_ms;
-  // Round-robin over a shuffled list (SWIM): every member is probed within one pass.
-  if (probe_order_.empty()) {
-    probe_order_ = OtherMemberUrls();
-    for (size_t i = probe_order_.size(); i > 1; --i) {
-      std::swap(probe_order_[i - 1], probe_order_[random_->Next() % i]);
+  // Round-robin over the members in a random order (SWIM): every member is probed within one
+  // pass. The order is start + i x stride (mod n) with a random stride prime to n, so a pass
+  // costs no memory at any n; a change of the member count starts a new pass.
+  const std::vector<Member>& members = ledger_->state().members;
+  if (members.size() < 2) return;
+  const Member* target = nullptr;
+  for (int tries = 0; tries < 3 && !target; ++tries) {
+    if (pass_.i >= pass_.n || pass_.n != members.size()) {
+      pass_ = {members.size(), random_->Next() % members.size(), 1, 0};
+      if (pass_.n > 2) {
+        do {
+          pass_.stride = 1 + random_->Next() % (pass_.n - 1);
+        } while (std::gcd(pass_.stride, pass_.n) != 1);
+      }
+    }
+    for (; pass_.i < pass_.n && !target; ++pass_.i) {
+      const Member& m = members[(pass_.start + pass_.i * pass_.stride) % pass_.n];
+      if (m.key != key_hex_ && !m.url.empty()) target = &m;
     }
   }
-  if (probe_order_.empty()) return;
+  if (!target) return;
   Probing p;
-  p.target = probe_order_.back();
-  probe_order_.pop_back();
+  p.target = target->url;
   p.seq = next_seq_++;
   p.sent_ms = now;
   Send(out, p.target, "ping", json::Object{{"seq", static_cast<int64_t>(p.seq)}});
@@ -797,12 +832,10 @@ void Engine::Tick(int64_t now, Output* out) {
   }
   if (ledger_ && now >= next_sync_ms_) {
     // Anti-entropy: compare with one random member.
-    std::vector<std::string> urls = OtherMemberUrls();
-    if (!urls.empty()) {
+    if (auto urls = RandomMemberUrls(1); !urls.empty()) {
       json::Array heads;
       for (const std::string& h : ledger_->Heads()) heads.push_back(h);
-      Send(out, urls[random_->Next() % urls.size()], "sync",
-           json::Object{{"heads", std::move(heads)}});
+      Send(out, urls.front(), "sync", json::Object{{"heads", std::move(heads)}});
     }
     next_sync_ms_ = now + config_.sync_interval_ms;
   }

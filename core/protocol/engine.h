@@ -202,6 +202,8 @@ class Engine {
   void AskNewMembers(Output* out);
   void SendJoinRequest(int64_t now, Output* out);
   std::vector<std::string> OtherMemberUrls() const;
+  // Up to k distinct random other members' URLs (not `except`), in O(k) at any member count.
+  std::vector<std::string> RandomMemberUrls(size_t k, const std::string& except = "");
   std::string RandomHex(size_t bytes);
   void Send(Output* out, const std::string& to, std::string type, json::Value body) const;
 
@@ -230,7 +232,9 @@ class Engine {
   };
   std::map<std::string, PeerLiveness> liveness_;
   std::optional<Probing> probe_;
-  std::vector<std::string> probe_order_;  // the rest of the current round-robin pass
+  struct Pass {  // the current round-robin pass: members[(start + i x stride) % n]
+    size_t n = 0, start = 0, stride = 1, i = 0;
+  } pass_;
   uint64_t next_seq_ = 1;
   int64_t next_probe_ms_ = 0;
   // ping-req we are helping with: our ping seq -> (requester URL, requester's seq).
