@@ -250,8 +250,8 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
   p.created_ms = now;
   Pending& mine = pending_.emplace(hash, std::move(p)).first->second;
   if (sponsor == config_.url) {
-    // Ask every other member for its approval.
-    for (const std::string& url : OtherMemberUrls()) {
+    // Ask every other member (or the join's committee) for its approval.
+    for (const std::string& url : ApproverUrls(hash, mine)) {
       mine.asked.insert(url);
       Send(out, url, "join",
            json::Object{{"request", request->ToJson()}, {"sponsor", config_.url}});
@@ -265,12 +265,33 @@ void Engine::OnJoin(const Envelope& in, int64_t now, Output* out) {
 // asking them, a join whose quorum needs every member that answers (the others silent or
 // gone) stalls whenever another join completes first, until the joiner retries with a fresh
 // request (2 s, then to a random member, maybe a silent one).
-void Engine::AskNewMembers(Output* out) {
+const std::set<std::string>* Engine::CommitteeFor(const std::string& hash, Pending& p) {
+  const std::vector<Member>& members = ledger_->state().members;
+  if (members.size() <= kCommitteeSize) return nullptr;
+  if (p.committee_at != ledger_->size()) {  // as of our heads now (Add changes the size)
+    std::vector<std::string_view> keys;
+    keys.reserve(members.size());
+    for (const Member& m : members) keys.push_back(m.key);
+    p.committee = CommitteeOf(hash, keys);
+    p.committee_at = ledger_->size();
+  }
+  return &p.committee;
+}
+
+std::vector<std::string> Engine::ApproverUrls(const std::string& hash, Pending& p) {
+  const std::set<std::string>* committee = CommitteeFor(hash, p);
+  if (!committee) return OtherMemberUrls();
   std::vector<std::string> urls;
+  for (const Member& m : ledger_->state().members) {
+    if (m.key != key_hex_ && !m.url.empty() && committee->count(m.key)) urls.push_back(m.url);
+  }
+  return urls;
+}
+
+void Engine::AskNewMembers(Output* out) {
   for (auto& [hash, p] : pending_) {
     if (p.done || p.sponsor != config_.url || ledger_->IsMember(p.request.key)) continue;
-    if (urls.empty()) urls = OtherMemberUrls();
-    for (const std::string& url : urls) {
+    for (const std::string& url : ApproverUrls(hash, p)) {
       if (url == p.request.url || !p.asked.insert(url).second) continue;
       Send(out, url, "join",
            json::Object{{"request", p.request.ToJson()}, {"sponsor", config_.url}});
@@ -316,12 +337,15 @@ void Engine::MaybeComplete(const std::string& hash, int64_t now, Output* out) {
   Pending& p = pending_.at(hash);
   if (p.done || !ledger_) return;
   // Approvals count only from current members (the certificate is checked against the
-  // event's parents: our heads).
+  // event's parents: our heads), and in a large network only from the join's committee.
+  const std::set<std::string>* committee = CommitteeFor(hash, p);
   std::vector<Approval> valid;
   for (const auto& [key, a] : p.approvals) {
-    if (ledger_->IsMember(key)) valid.push_back(a);
+    if (ledger_->IsMember(key) && (!committee || committee->count(key))) valid.push_back(a);
   }
-  if (valid.size() < ledger_->state().Quorum()) return;
+  const size_t needed =
+      committee ? QuorumOf(ledger_->state().params, kCommitteeSize) : ledger_->state().Quorum();
+  if (valid.size() < needed) return;
   auto wire = EmitOwn("member-added", Ledger::MemberAddedBody(p.request, valid), now, out);
   if (!wire) return;
   p.done = true;

@@ -8,7 +8,8 @@
 //     and every member challenges the joiner's URL, approves once the joiner answers with
 //     its key, and sends the approval to the sponsor; the sponsor emits member-added once it
 //     holds ceil(ratio x members) approvals (members admitted meanwhile count, so it asks
-//     them too), and tells the joiner;
+//     them too), and tells the joiner; in a network of more than kCommitteeSize members the
+//     sponsor asks only the join's committee (protocol/join.h) and needs a quorum of it;
 //   - new events spread by push gossip (each node forwards a new event once, to ~ln N + 1
 //     random members: N log N messages per change) and by periodic pull anti-entropy
 //     (send my heads to a random member, receive what I lack), which also catches up nodes
@@ -169,6 +170,10 @@ class Engine {
     bool answered = false;
     std::map<std::string, Approval> approvals;  // collected by the sponsor, by approver
     std::set<std::string> asked;                // the sponsor forwarded the request to (URLs)
+    // The sponsor's view of the join's committee (networks over kCommitteeSize members), and
+    // the ledger size it was computed at.
+    std::set<std::string> committee;
+    size_t committee_at = 0;
     int64_t created_ms = 0;
     bool done = false;
   };
@@ -200,6 +205,10 @@ class Engine {
   void MaybeComplete(const std::string& request_hash, int64_t now, Output* out);
   // Sponsor: forwards the joins it collects approvals for to members added since.
   void AskNewMembers(Output* out);
+  // The join's committee as of our heads (null: the network is small enough for all).
+  const std::set<std::string>* CommitteeFor(const std::string& hash, Pending& p);
+  // Whom the sponsor asks to approve: the committee's members, or every other member.
+  std::vector<std::string> ApproverUrls(const std::string& hash, Pending& p);
   void SendJoinRequest(int64_t now, Output* out);
   std::vector<std::string> OtherMemberUrls() const;
   // Up to k distinct random other members' URLs (not `except`), in O(k) at any member count.

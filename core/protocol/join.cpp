@@ -1,5 +1,7 @@
 #include "protocol/join.h"
 
+#include <algorithm>
+
 #include "crypto/encoding.h"
 #include "crypto/sha256.h"
 #include "protocol/event.h"
@@ -168,6 +170,26 @@ Status VerifyChallenge(const std::string& key_hex, const std::string& nonce,
                        const std::string& request_hash, const std::string& sig_hex) {
   return VerifyHexSignature(key_hex, kChallengeDomain, ChallengePayload(nonce, request_hash),
                             sig_hex);
+}
+
+std::set<std::string> CommitteeOf(std::string_view request_hash,
+                                  const std::vector<std::string_view>& member_keys) {
+  if (member_keys.size() <= kCommitteeSize) return {member_keys.begin(), member_keys.end()};
+  std::string prefix("peerstack/committee/v1");
+  prefix.push_back('\0');
+  prefix.append(request_hash);
+  prefix.push_back('\0');
+  std::vector<std::pair<crypto::Digest, std::string_view>> ranked;
+  ranked.reserve(member_keys.size());
+  for (std::string_view key : member_keys) {
+    std::string input = prefix;
+    input.append(key);
+    ranked.emplace_back(crypto::Sha256(input), key);
+  }
+  std::nth_element(ranked.begin(), ranked.begin() + kCommitteeSize, ranked.end());
+  std::set<std::string> committee;
+  for (size_t i = 0; i < kCommitteeSize; ++i) committee.emplace(ranked[i].second);
+  return committee;
 }
 
 }  // namespace peerstack::protocol

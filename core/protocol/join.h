@@ -11,10 +11,19 @@
 //
 // A member-added event carries the request and a quorum of approvals (the certificate).
 // Every signature is over canonical JSON with its own domain, so none can pass as another.
+//
+// In a network of more than kCommitteeSize members a certificate may instead carry a
+// quorum of the join's committee: the kCommitteeSize members whose SHA-256 over
+// ("peerstack/committee/v1", request hash, key) is smallest, a rule every node computes the
+// same way from the members as of the event's parents. Certificates then stop growing with
+// the network (at most 171 approvals, about 41 KB). docs/protocol.md, "Committees", gives
+// the safety argument.
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -70,6 +79,13 @@ std::string SignChallenge(const crypto::SigningKey& key, const std::string& nonc
                           const std::string& request_hash);
 Status VerifyChallenge(const std::string& key_hex, const std::string& nonce,
                        const std::string& request_hash, const std::string& sig_hex);
+
+// A join's committee: of these member keys (hex), the kCommitteeSize whose
+// SHA-256("peerstack/committee/v1" 0 request_hash 0 key) is smallest; all of them when there
+// are no more than that.
+constexpr size_t kCommitteeSize = 256;
+std::set<std::string> CommitteeOf(std::string_view request_hash,
+                                  const std::vector<std::string_view>& member_keys);
 
 // Helpers shared by the protocol files.
 Status VerifyHexSignature(const std::string& key_hex, std::string_view domain,

@@ -410,11 +410,23 @@ Status Ledger::ValidateMemberAdded(const Event& e, const Membership& at) const {
     }
   }
   const size_t quorum = QuorumOf(state_.params, members.size());
-  if (approvers.size() < quorum) {
+  if (approvers.size() >= quorum) return Status::Ok();
+  if (members.size() <= kCommitteeSize) {
     return Bad("certificate has " + std::to_string(approvers.size()) + " approvals, needs " +
                std::to_string(quorum));
   }
-  return Status::Ok();
+  // A larger network: a quorum of the join's committee will do.
+  std::vector<std::string_view> keys;
+  keys.reserve(members.size());
+  for (const auto& [k, m] : members) keys.push_back(k);
+  const std::set<std::string> committee = CommitteeOf(request_hash, keys);
+  size_t in_committee = 0;
+  for (const std::string& a : approvers) in_committee += committee.count(a);
+  const size_t committee_quorum = QuorumOf(state_.params, kCommitteeSize);
+  if (in_committee >= committee_quorum) return Status::Ok();
+  return Bad("certificate has " + std::to_string(in_committee) +
+             " approvals of the join's committee, needs " + std::to_string(committee_quorum) +
+             " (or " + std::to_string(quorum) + " of all members)");
 }
 
 Status Ledger::CheckPublisherSignatures(

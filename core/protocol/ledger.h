@@ -3,7 +3,8 @@
 // Events are added only when their parents are present; each is validated against its
 // ancestors alone, so every node judges it the same way. A member-added event is valid when
 // its author and every approver were members as of its parents, the approvals are distinct,
-// correctly signed over the request, and at least ceil(num/den x members-at-parents), the
+// correctly signed over the request, and at least ceil(num/den x members-at-parents) (or,
+// past kCommitteeSize members, that share of the join's committee: protocol/join.h), the
 // request is correctly signed for this network, protocol and accepted code, and the joiner
 // was not yet a member at the parents. On a network that admits by invitation the request
 // also carries an invitation that CheckInvitation (protocol/invitation.h) accepts as of the

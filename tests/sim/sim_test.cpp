@@ -269,6 +269,36 @@ TEST(Simulation, AJoinerStoppedBeforeItLearnsItsAdmissionRejoinsAtANewUrl) {
   }
 }
 
+// Past kCommitteeSize members a join asks only its committee and carries a quorum of it: the
+// certificate stays at 171 approvals whatever N, and the join still completes with frozen
+// members among the committee (a fifth of the network silent from the start).
+TEST(Simulation, AJoinIntoALargeNetworkNeedsOnlyItsCommittee) {
+  for (uint64_t seed = 1; seed <= 2; ++seed) {
+    SimConfig c;
+    c.seed = seed;
+    c.nodes = 321;
+    c.founders = 320;
+    c.silent = 64;
+    c.silent_from_ms = 0;
+    c.join_spacing_ms = 1000;
+    c.run_ms = 30000;
+    Simulator sim(c);
+    sim.Run(/*stop_when_converged=*/true);
+    ASSERT_EQ(sim.CheckConvergence(), "") << "seed " << seed;
+    ASSERT_EQ(sim.silent_nodes().size(), 64u);
+    const protocol::Ledger* l = sim.ledger_of(320);
+    ASSERT_NE(l, nullptr);
+    size_t approvals = 0;
+    for (const std::string& w : l->AllInOrder()) {
+      auto e = protocol::Decode(w);
+      if (e.ok() && e->kind == "member-added")
+        approvals = e->body.find("approvals")->as_array().size();
+    }
+    EXPECT_EQ(approvals, 171u) << "seed " << seed;
+    EXPECT_EQ(sim.CheckSafety(), "") << "seed " << seed;
+  }
+}
+
 // How long each joiner took from its start until its key was in its own ledger (-1: never).
 std::vector<int64_t> JoinTimes(const Simulator& sim, const SimConfig& c) {
   std::vector<int64_t> out;

@@ -479,6 +479,57 @@ TEST_F(LedgerTest, ReleaseReportsComeFromMembersOncePerStatus) {
   EXPECT_EQ(ledger_->state().reports.at(hash).at(Hex(keys_[1])).status, "failed");
 }
 
+// Past kCommitteeSize members a certificate may carry a quorum of the join's committee
+// instead of a quorum of all members: 171 of the 256 members the rule picks, not any 171,
+// and not 170 of them plus others; a quorum of all members is still enough.
+TEST(LedgerCommittee, ALargeNetworkAdmitsWithAQuorumOfTheJoinsCommittee) {
+  std::vector<crypto::SigningKey> keys;
+  for (int i = 0; i < 301; ++i) keys.push_back(crypto::SigningKey::Generate());
+  GenesisParams p;
+  for (int i = 1; i < 300; ++i)
+    p.founders.emplace_back(Hex(keys[i]), "http://m" + std::to_string(i));
+  const Ledger founded =
+      std::move(Ledger::FromGenesis(Encode(*MakeGenesis(keys[0], "http://m0", 0, p)))).value();
+  const JoinRequest req =
+      MakeJoinRequest(keys[300], "http://joiner", "", founded.network_id(), "n", 1000);
+  std::vector<std::string_view> member_keys;
+  for (const Member& m : founded.state().members) member_keys.push_back(m.key);
+  const std::set<std::string> committee = CommitteeOf(req.Hash(), member_keys);
+  ASSERT_EQ(committee.size(), kCommitteeSize);
+  EXPECT_EQ(CommitteeOf(req.Hash(), member_keys), committee);  // the same rule everywhere
+  std::vector<size_t> in, out;
+  for (size_t i = 0; i < 300; ++i) (committee.count(Hex(keys[i])) ? in : out).push_back(i);
+  const size_t quorum = QuorumOf(p, kCommitteeSize);
+  ASSERT_EQ(quorum, 171u);
+  auto admit = [&](const std::vector<size_t>& approvers) {
+    std::vector<Approval> approvals;
+    for (size_t a : approvers)
+      approvals.push_back(MakeApproval(keys[a], founded.network_id(), req.Hash()));
+    Event e;
+    e.kind = "member-added";
+    e.parents = founded.Heads();
+    e.body = Ledger::MemberAddedBody(req, approvals);
+    Ledger l = founded;
+    auto r = l.Add(Encode(*Sign(std::move(e), keys[approvers.front()])));
+    return r.ok() ? std::string() : r.status().message();
+  };
+  auto first = [](const std::vector<size_t>& v, size_t n) {
+    return std::vector<size_t>(v.begin(), v.begin() + static_cast<ptrdiff_t>(n));
+  };
+  EXPECT_EQ(admit(first(in, quorum)), "");
+  std::vector<size_t> short_mixed = first(in, quorum - 1);
+  for (size_t i : first(out, 29)) short_mixed.push_back(i);  // 170 + 29 others: 199 < 200
+  EXPECT_NE(admit(short_mixed).find("170 approvals of the join's committee, needs 171 (or 200"),
+            std::string::npos)
+      << admit(short_mixed);
+  std::vector<size_t> anyone = first(out, out.size());  // 171 with 44 outside the committee
+  for (size_t i : first(in, quorum - out.size())) anyone.push_back(i);
+  EXPECT_NE(admit(anyone).find("127 approvals of the join's committee"), std::string::npos);
+  std::vector<size_t> everyone = first(out, out.size());
+  for (size_t i : first(in, 200 - out.size())) everyone.push_back(i);  // 200 of all members
+  EXPECT_EQ(admit(everyone), "");
+}
+
 TEST_F(LedgerTest, ThePublisherReFormsANetworkWhoseMembersAreGone) {
   ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
   ASSERT_EQ(*ledger_->Add(Admit(2, 1, {0, 1})), Ledger::Added::kAdded);
