@@ -81,7 +81,7 @@ std::string NetworkState::StateHash() const {
 }
 
 Result<NetworkState> StateFromGenesis(const std::string& wire) {
-  auto decoded = Decode(wire);
+  auto decoded = Decode(wire, kMaxGenesisBytes);
   if (!decoded) return decoded.status();
   const Event& e = *decoded;
   if (e.kind != "genesis") return Bad("not a genesis event");
@@ -132,6 +132,7 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
     return Bad("publisher threshold out of range");
   }
   std::set<std::string> seen;
+  std::vector<Member> founders;
   for (const json::Value& member : members->as_array()) {
     const std::string* k = member.find_string("key");
     const std::string* u = member.find_string("url");
@@ -139,19 +140,77 @@ Result<NetworkState> StateFromGenesis(const std::string& wire) {
     const std::string id = NodeIdForHex(*k);
     if (id.empty()) return Bad("a member key is not a public key");
     if (!seen.insert(*k).second) return Bad("a founding member is listed twice");
-    state.members.push_back(Member{id, *k, *u, e.time_ms, ""});
+    founders.push_back(Member{id, *k, *u, e.time_ms, ""});
   }
-  std::sort(state.members.begin(), state.members.end(),
-            [](const Member& a, const Member& b) { return a.id < b.id; });
+  state.members = MemberList(std::move(founders));
   return state;
 }
 
 const Member* NetworkState::FindMemberByKey(const std::string& key_hex) const {
+  return members.FindByKey(key_hex);
+}
+
+namespace {
+
+const std::shared_ptr<const std::vector<Member>>& NoMembers() {
+  static const auto* none =
+      new std::shared_ptr<const std::vector<Member>>(std::make_shared<std::vector<Member>>());
+  return *none;
+}
+
+auto ById(std::vector<Member>& rows, const std::string& id) {
+  return std::lower_bound(rows.begin(), rows.end(), id,
+                          [](const Member& m, const std::string& v) { return m.id < v; });
+}
+
+}  // namespace
+
+MemberList::MemberList() : rows_(NoMembers()) {}
+
+MemberList::MemberList(std::vector<Member> rows) {
+  std::sort(rows.begin(), rows.end(), [](const Member& a, const Member& b) { return a.id < b.id; });
+  rows_ = std::make_shared<std::vector<Member>>(std::move(rows));
+}
+
+const Member* MemberList::FindByKey(std::string_view key_hex) const {
   const std::string id = NodeIdForHex(key_hex);
   if (id.empty()) return nullptr;
-  auto it = std::lower_bound(members.begin(), members.end(), id,
+  auto it = std::lower_bound(rows_->begin(), rows_->end(), id,
                              [](const Member& m, const std::string& v) { return m.id < v; });
-  return it != members.end() && it->id == id && it->key == key_hex ? &*it : nullptr;
+  return it != rows_->end() && it->id == id && it->key == key_hex ? &*it : nullptr;
+}
+
+std::vector<Member>& MemberList::Edit() {
+  if (rows_.use_count() > 1 || rows_ == NoMembers()) {
+    rows_ = std::make_shared<std::vector<Member>>(*rows_);
+  }
+  // Ours alone now, and made non-const (every vector here is): the const is only how it is
+  // shared.
+  return const_cast<std::vector<Member>&>(*rows_);
+}
+
+void MemberList::Put(Member m) {
+  std::vector<Member>& rows = Edit();
+  auto it = ById(rows, m.id);
+  if (it != rows.end() && it->id == m.id) {
+    *it = std::move(m);
+  } else {
+    rows.insert(it, std::move(m));
+  }
+}
+
+void MemberList::Erase(std::string_view key_hex) {
+  if (!FindByKey(key_hex)) return;
+  std::vector<Member>& rows = Edit();
+  rows.erase(ById(rows, NodeIdForHex(key_hex)));
+}
+
+void MemberList::Keep(const std::set<std::string>& keys) {
+  std::vector<Member> kept;
+  for (const Member& m : *rows_) {
+    if (keys.count(m.key)) kept.push_back(m);
+  }
+  if (kept.size() != rows_->size()) rows_ = std::make_shared<std::vector<Member>>(std::move(kept));
 }
 
 size_t QuorumOf(const GenesisParams& params, size_t members) {

@@ -9,7 +9,10 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -40,6 +43,11 @@ struct GenesisParams {
 Result<Event> MakeGenesis(const crypto::SigningKey& key, const std::string& url, int64_t time_ms,
                           const GenesisParams& params = {});
 
+// A genesis may name many founders (the simulator founds networks of thousands at once), so
+// it may be larger than other events (256 KiB); what travels is still capped by the message
+// limit (protocol/envelope.h).
+constexpr size_t kMaxGenesisBytes = 16 << 20;
+
 // ceil(num/den x members), at least 1: the approvals a join or an eviction needs.
 size_t QuorumOf(const GenesisParams& params, size_t members);
 
@@ -51,6 +59,37 @@ struct Member {
   std::string via;  // how the member says it is reached ("direct", "command", ...); may be empty
 };
 
+// The members, sorted by id, shared copy-on-write: copies of a state share one vector, and
+// so do the simulator's ledgers that made the same change (Ledger's EventPool). Reads as a
+// const std::vector<Member>; a change copies the vector first when another holder shares it.
+class MemberList {
+ public:
+  MemberList();
+  explicit MemberList(std::vector<Member> rows);  // sorts by id
+  explicit MemberList(std::shared_ptr<const std::vector<Member>> rows) : rows_(std::move(rows)) {}
+  operator const std::vector<Member>&() const { return *rows_; }
+  const std::vector<Member>& rows() const { return *rows_; }
+  std::vector<Member>::const_iterator begin() const { return rows_->begin(); }
+  std::vector<Member>::const_iterator end() const { return rows_->end(); }
+  size_t size() const { return rows_->size(); }
+  bool empty() const { return rows_->empty(); }
+  const Member& operator[](size_t i) const { return (*rows_)[i]; }
+  const Member& front() const { return rows_->front(); }
+
+  // By binary search on NodeIdFor(key); null for a key that is no member's (or not a key).
+  const Member* FindByKey(std::string_view key_hex) const;
+  size_t count(std::string_view key_hex) const { return FindByKey(key_hex) ? 1 : 0; }
+  // Changes. Put inserts or replaces the member with m.id; Erase removes the key's member.
+  void Put(Member m);
+  void Erase(std::string_view key_hex);
+  void Keep(const std::set<std::string>& keys);  // removes every member not in keys
+  const std::shared_ptr<const std::vector<Member>>& shared() const { return rows_; }
+
+ private:
+  std::vector<Member>& Edit();                       // a vector of our own
+  std::shared_ptr<const std::vector<Member>> rows_;  // never null
+};
+
 struct NetworkState {
   std::string network_id;  // hash of the genesis event
   // Invitations used so far: invitation hash -> the key of the member it admitted.
@@ -58,7 +97,7 @@ struct NetworkState {
   int64_t created_ms = 0;
   GenesisParams params;
   std::vector<std::string> publishers;  // hex public keys
-  std::vector<Member> members;          // sorted by id
+  MemberList members;                   // sorted by id
   // The release in force: its manifest version (0: none yet) and the code hash joiners must
   // present (the genesis code until a release replaces it).
   int64_t release_version = 0;

@@ -18,7 +18,7 @@ constexpr size_t kMaxApprovals = 4096;
 Result<Ledger> Ledger::FromGenesis(const std::string& wire) {
   auto st = StateFromGenesis(wire);
   if (!st) return st.status();
-  auto event = Decode(wire);
+  auto event = Decode(wire, kMaxGenesisBytes);
   if (!event) return event.status();
   Ledger l;
   l.state_ = std::move(st).value();
@@ -116,8 +116,8 @@ std::set<std::string> Ledger::Ancestors(const std::vector<std::string>& from) co
   return seen;
 }
 
-void Ledger::History::Observe(const std::map<std::string, Member>& members,
-                              const std::vector<std::string>& publishers, int64_t t) {
+void Ledger::History::Observe(const MemberList& members, const std::vector<std::string>& publishers,
+                              int64_t t) {
   auto update = [t](std::map<std::string, std::vector<Span>>& spans,
                     const std::set<std::string>& now) {
     for (auto& [key, list] : spans) {
@@ -130,7 +130,7 @@ void Ledger::History::Observe(const std::map<std::string, Member>& members,
     }
   };
   std::set<std::string> keys;
-  for (const auto& [k, m] : members) keys.insert(k);
+  for (const Member& m : members) keys.insert(m.key);
   update(member, keys);
   update(publisher, std::set<std::string>(publishers.begin(), publishers.end()));
 }
@@ -141,6 +141,19 @@ Ledger::History Ledger::MembershipHistory() const {
   History history;
   (void)Replay(all, &history);
   return history;
+}
+
+template <typename F>
+void Ledger::ChangeMembers(Membership& m, const std::string& hash, F change) const {
+  if (pool_) {
+    if (EventPool::Rows after = pool_->Step(m.members.shared(), hash)) {
+      m.members = MemberList(std::move(after));
+      return;
+    }
+  }
+  const EventPool::Rows before = m.members.shared();  // also keeps it from being edited in place
+  change(m.members);
+  if (pool_) pool_->RememberStep(before, hash, m.members.shared());
 }
 
 Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes, History* history) const {
@@ -165,14 +178,10 @@ void Ledger::Apply(Membership& m, const Event& e, const std::string& hash, Histo
     m.recovery_epoch = epoch;
     std::set<std::string> keep;
     for (const json::Value& k : e.body.find("keep")->as_array()) keep.insert(k.as_string());
-    for (auto it = m.members.begin(); it != m.members.end();) {
-      if (keep.count(it->first)) {
-        ++it;
-      } else {
-        m.address.erase(it->first);
-        it = m.members.erase(it);
-      }
+    for (const Member& gone : m.members) {
+      if (!keep.count(gone.key)) m.address.erase(gone.key);
     }
+    ChangeMembers(m, hash, [&](MemberList& list) { list.Keep(keep); });
   } else if (e.kind == "release") {
     m.releases.insert(hash);
     auto manifest = ParseManifest(*e.body.find("manifest"));
@@ -203,10 +212,14 @@ void Ledger::Apply(Membership& m, const Event& e, const std::string& hash, Histo
   } else if (e.kind == "genesis") {
     m.publishers = genesis_publishers_;
     m.publisher_threshold = genesis_threshold_;
-    for (const json::Value& g : e.body.find("members")->as_array()) {
-      const std::string key = *g.find_string("key");
-      m.members.emplace(key, Member{NodeIdForHex(key), key, *g.find_string("url"), e.time_ms, ""});
-    }
+    ChangeMembers(m, hash, [&](MemberList& list) {
+      std::vector<Member> founders;
+      for (const json::Value& g : e.body.find("members")->as_array()) {
+        const std::string key = *g.find_string("key");
+        founders.push_back(Member{NodeIdForHex(key), key, *g.find_string("url"), e.time_ms, ""});
+      }
+      list = MemberList(std::move(founders));
+    });
   } else if (e.kind == "member-added") {
     const json::Value* req = e.body.find("request");
     const std::string key = *req->find_string("key");
@@ -216,26 +229,31 @@ void Ledger::Apply(Membership& m, const Event& e, const std::string& hash, Histo
       if (!parsed || m.invitations_used.count(parsed->Hash()) || m.members.count(key)) return;
       m.invitations_used.emplace(parsed->Hash(), key);
     }
-    m.members.emplace(key, Member{NodeIdForHex(key), key, *req->find_string("url"), e.time_ms, ""});
+    if (m.members.count(key)) return;  // of two concurrent admissions the first decides
+    ChangeMembers(m, hash, [&](MemberList& list) {
+      list.Put(Member{NodeIdForHex(key), key, *req->find_string("url"), e.time_ms, ""});
+    });
   } else if (e.kind == "member-removed") {
     const std::string key = *e.body.find_string("key");
-    m.members.erase(key);
     m.address.erase(key);
+    if (m.members.count(key)) ChangeMembers(m, hash, [&](MemberList& list) { list.Erase(key); });
   } else if (e.kind == "address") {
     const int64_t seq = *e.body.find_int("seq");
     int64_t& highest = m.address_seq[e.author];
     highest = std::max(highest, seq);
-    auto it = m.members.find(e.author);
-    if (it == m.members.end()) return;
+    const Member* member = m.members.FindByKey(e.author);
+    if (!member) return;
     auto cur = m.address.find(e.author);
     if (cur != m.address.end() &&
         std::tie(cur->second.first, cur->second.second) >= std::tie(seq, hash)) {
       return;
     }
     m.address[e.author] = {seq, hash};
-    it->second.url = *e.body.find_string("url");
+    Member moved = *member;
+    moved.url = *e.body.find_string("url");
     const std::string* via = e.body.find_string("via");
-    it->second.via = via ? *via : std::string();
+    moved.via = via ? *via : std::string();
+    ChangeMembers(m, hash, [&](MemberList& list) { list.Put(std::move(moved)); });
   }
   if (history && (e.kind == "genesis" || e.kind == "member-added" || e.kind == "member-removed" ||
                   e.kind == "recovery" || e.kind == "publishers")) {
@@ -263,8 +281,7 @@ void Ledger::RebuildState() {
   }
   current_ = Replay(all);
   state_hash_.clear();
-  state_.members.clear();
-  for (const auto& [key, m] : current_.members) state_.members.push_back(m);
+  state_.members = current_.members;
   state_.release_version = current_.release_version;
   state_.accepted_code = current_.accepted_code;
   state_.release = current_.release;
@@ -278,35 +295,14 @@ void Ledger::RebuildState() {
     auto it = current_.reports.find(*h);
     if (!h->empty() && it != current_.reports.end()) state_.reports[*h] = it->second;
   }
-  std::sort(state_.members.begin(), state_.members.end(),
-            [](const Member& a, const Member& b) { return a.id < b.id; });
-}
-
-void Ledger::SyncMember(const std::string& key) {
-  const std::string id = NodeIdForHex(key);
-  auto it = std::lower_bound(state_.members.begin(), state_.members.end(), id,
-                             [](const Member& m, const std::string& v) { return m.id < v; });
-  const bool present = it != state_.members.end() && it->id == id;
-  auto cur = current_.members.find(key);
-  if (cur == current_.members.end()) {
-    if (present) state_.members.erase(it);
-  } else if (present) {
-    *it = cur->second;
-  } else {
-    state_.members.insert(it, cur->second);
-  }
 }
 
 void Ledger::UpdateState(const Event& e) {
   state_hash_.clear();
-  if (e.kind == "member-added") {
-    SyncMember(*e.body.find("request")->find_string("key"));
+  if (e.kind == "member-added" || e.kind == "member-removed" || e.kind == "address") {
+    state_.members = current_.members;  // shared: no copy
     if (state_.invitations_used.size() != current_.invitations_used.size())
       state_.invitations_used = current_.invitations_used;
-  } else if (e.kind == "member-removed") {
-    SyncMember(*e.body.find_string("key"));
-  } else if (e.kind == "address") {
-    SyncMember(e.author);
   } else if (e.kind == "publishers") {
     state_.publishers = current_.publishers;
     state_.params.publisher_threshold = current_.publisher_threshold;
@@ -418,7 +414,7 @@ Status Ledger::ValidateMemberAdded(const Event& e, const Membership& at) const {
   // A larger network: a quorum of the join's committee will do.
   std::vector<std::string_view> keys;
   keys.reserve(members.size());
-  for (const auto& [k, m] : members) keys.push_back(k);
+  for (const Member& m : members) keys.push_back(m.key);
   const std::set<std::string> committee = CommitteeOf(request_hash, keys);
   size_t in_committee = 0;
   for (const std::string& a : approvers) in_committee += committee.count(a);
@@ -656,6 +652,24 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
 std::shared_ptr<const Ledger::Node> EventPool::Find(const std::string& hash) {
   auto it = events_.find(hash);
   return it == events_.end() ? nullptr : it->second.lock();
+}
+
+EventPool::Rows EventPool::Step(const Rows& before, const std::string& event_hash) {
+  auto it = steps_.find({before.get(), event_hash});
+  if (it == steps_.end()) return nullptr;
+  // The address may belong to a list freed since and made anew: only the same live list.
+  if (it->second.before.lock() != before) return nullptr;
+  return it->second.after.lock();
+}
+
+void EventPool::RememberStep(const Rows& before, const std::string& event_hash, const Rows& after) {
+  steps_[{before.get(), event_hash}] = {before, after};
+  if (++steps_since_sweep_ >= steps_.size()) {
+    steps_since_sweep_ = 0;
+    std::erase_if(steps_, [](const auto& s) {
+      return s.second.before.expired() || s.second.after.expired();
+    });
+  }
 }
 
 void EventPool::Insert(const std::string& hash, const std::shared_ptr<const Ledger::Node>& node) {

@@ -137,8 +137,7 @@ class Ledger {
   struct History {
     using Span = std::pair<int64_t, int64_t>;
     std::map<std::string, std::vector<Span>> member, publisher;
-    void Observe(const std::map<std::string, Member>& members,
-                 const std::vector<std::string>& publishers, int64_t t);
+    void Observe(const MemberList& members, const std::vector<std::string>& publishers, int64_t t);
   };
   History MembershipHistory() const;
 
@@ -152,7 +151,7 @@ class Ledger {
  private:
   // Membership as of a set of events: replay them in (depth, hash) order.
   struct Membership {
-    std::map<std::string, Member> members;                           // by key
+    MemberList members;
     std::map<std::string, std::pair<int64_t, std::string>> address;  // key -> (seq, hash)
     int64_t release_version = 0;
     std::string release_hash;
@@ -193,7 +192,10 @@ class Ledger {
   void RebuildState();
   // After Apply of e into current_: the same change in state_.
   void UpdateState(const Event& e);
-  void SyncMember(const std::string& key);
+  // m.members after the change `change` that event `hash` makes (a function of the list and
+  // the event alone): taken from the pool when a ledger made that step from the same list.
+  template <typename F>
+  void ChangeMembers(Membership& m, const std::string& hash, F change) const;
 
   // Immutable once added, so copies of a ledger (and ledgers sharing a pool) share them.
   std::unordered_map<std::string, std::shared_ptr<const Node>> events_;
@@ -217,9 +219,30 @@ class EventPool {
   std::shared_ptr<const Ledger::Node> Find(const std::string& hash);
   void Insert(const std::string& hash, const std::shared_ptr<const Ledger::Node>& node);
 
+  // Member lists: the list an event's change made of another list, so that ledgers making
+  // the same change share the result instead of each copying the list.
+  using Rows = std::shared_ptr<const std::vector<Member>>;
+  Rows Step(const Rows& before, const std::string& event_hash);
+  void RememberStep(const Rows& before, const std::string& event_hash, const Rows& after);
+
  private:
   std::unordered_map<std::string, std::weak_ptr<const Ledger::Node>> events_;
   size_t inserts_since_sweep_ = 0;
+  struct StepKey {
+    const void* before;
+    std::string event;
+    bool operator==(const StepKey&) const = default;
+  };
+  struct StepHash {
+    size_t operator()(const StepKey& k) const {
+      return std::hash<const void*>()(k.before) ^ std::hash<std::string>()(k.event);
+    }
+  };
+  struct StepRows {  // weak: a list lives as long as a ledger holds it
+    std::weak_ptr<const std::vector<Member>> before, after;
+  };
+  std::unordered_map<StepKey, StepRows, StepHash> steps_;
+  size_t steps_since_sweep_ = 0;
 };
 
 }  // namespace peerstack::protocol

@@ -482,6 +482,27 @@ TEST_F(LedgerTest, ReleaseReportsComeFromMembersOncePerStatus) {
 // Past kCommitteeSize members a certificate may carry a quorum of the join's committee
 // instead of a quorum of all members: 171 of the 256 members the rule picks, not any 171,
 // and not 170 of them plus others; a quorum of all members is still enough.
+// A copy of a member list shares its rows until one of them changes; the other is untouched.
+TEST(MemberList, CopiesShareRowsUntilOneChanges) {
+  const auto a = crypto::SigningKey::Generate();
+  const auto b = crypto::SigningKey::Generate();
+  MemberList list({Member{NodeIdForHex(Hex(a)), Hex(a), "http://a", 1, ""}});
+  MemberList copy = list;
+  EXPECT_EQ(copy.shared(), list.shared());
+  copy.Put(Member{NodeIdForHex(Hex(b)), Hex(b), "http://b", 2, ""});
+  EXPECT_NE(copy.shared(), list.shared());
+  EXPECT_EQ(list.size(), 1u);
+  ASSERT_EQ(copy.size(), 2u);
+  EXPECT_TRUE(std::is_sorted(copy.begin(), copy.end(),
+                             [](const Member& x, const Member& y) { return x.id < y.id; }));
+  EXPECT_EQ(copy.FindByKey(Hex(b))->url, "http://b");
+  EXPECT_EQ(list.FindByKey(Hex(b)), nullptr);
+  copy.Erase(Hex(a));
+  EXPECT_EQ(copy.size(), 1u);
+  EXPECT_EQ(list.FindByKey(Hex(a))->url, "http://a");
+  EXPECT_EQ(list.FindByKey("not a key"), nullptr);
+}
+
 TEST(LedgerCommittee, ALargeNetworkAdmitsWithAQuorumOfTheJoinsCommittee) {
   std::vector<crypto::SigningKey> keys;
   for (int i = 0; i < 301; ++i) keys.push_back(crypto::SigningKey::Generate());
