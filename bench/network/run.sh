@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The network's figures: simulated convergence and messages per change (sim_bench: a growing
-# network up to N = 100, then one join into established networks up to N = 1000, which takes
-# about a minute and 2.6 GB), and join-to-converged latency with real processes on loopback
-# (join_bench).
+# network up to N = 100, then one join into established networks of N = 10 to 10,000, each N
+# in a process of its own so that its peak memory is its own: about 35 s and 3 GB in all),
+# and join-to-converged latency with real processes on loopback (join_bench, N = 10, 30, 100:
+# a few minutes, most of it building the networks).
 #   bench/network/run.sh [--reps R]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,7 +13,11 @@ echo "Simulator (seed 42, sequential joins 400 ms apart, delays 1-40 ms):"
 "$build/bench/sim/sim_bench" 10 30 100
 echo
 echo "Simulator, one join into an established network of N-1 founding members:"
-"$build/bench/sim/sim_bench" --one-join 10 100 1000
+header=
+for n in 10 100 1000 3000 10000; do
+  "$build/bench/sim/sim_bench" --one-join $header "$n"
+  header=--no-header
+done
 echo
 echo "Real processes on loopback, join-to-converged:"
-"$build/bench/network/join_bench" "$@" 3 5 10
+"$build/bench/network/join_bench" "$@" 10 30 100

@@ -107,6 +107,7 @@ struct Simulator::Node {
   int64_t admitted_at = -1;
   uint64_t generation = 0;        // lives: a crash ends one, and the queues with it
   bool move_on_restart = false;   // MoveNow: restarts at a new URL with an empty disk
+  uint64_t event_bytes_in = 0;    // event wires delivered to it (event and events messages)
   uint64_t tick_serial = 0;       // only the latest tick scheduled runs
   std::map<size_t, Link> queues;  // by destination; only the busy or failing ones
   NodeRelease release;
@@ -627,6 +628,14 @@ void Simulator::Arrive(Delivery& d) {
       AppEmit(d.node, out);
     }
   } else if (!d.lost) {
+    if (const std::string* w = d.envelope.body.find_string("event");
+        w && d.envelope.type == "event") {
+      n.event_bytes_in += w->size();
+    } else if (const json::Value* l = d.envelope.body.find("events");
+               l && l->is_array() && d.envelope.type == "events") {
+      for (const json::Value& v : l->as_array())
+        n.event_bytes_in += v.is_string() ? v.as_string().size() : 0;
+    }
     if (d.peer != kNobody) {
       HeardFrom(d.node, d.peer);
       // As the daemon's envelope is opened: a member's key speaks from its ledger URL.
@@ -1231,5 +1240,7 @@ const std::string* Simulator::Keep(const std::string& wire) {
 const std::string& Simulator::key_of(size_t node) const { return nodes_[node]->key_hex; }
 
 const std::string& Simulator::url_of(size_t node) const { return nodes_[node]->url; }
+
+uint64_t Simulator::event_bytes_in(size_t node) const { return nodes_[node]->event_bytes_in; }
 
 }  // namespace peerstack::sim

@@ -300,6 +300,9 @@ class Simulator {
   // scratch on another port); nobody answers at the old one.
   void MoveNow(size_t node, int64_t down_ms);
   const std::string& url_of(size_t node) const;
+  // The bytes of events delivered to the node so far (gossip and anti-entropy answers, the
+  // genesis included): what it downloaded of the ledger, duplicates counted.
+  uint64_t event_bytes_in(size_t node) const;
   bool SeesOnline(size_t observer, size_t target) const;
   int64_t now() const { return now_; }
 
