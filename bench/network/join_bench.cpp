@@ -73,9 +73,10 @@ int main(int argc, char** argv) {
     }
   }
   if (sizes.empty()) sizes = {3, 5, 10};
-  std::printf("| N | p50 ms | p90 ms | max ms | runs |\n|---|---|---|---|---|\n");
+  std::printf(
+      "| N | p50 ms | p90 ms | max ms | admitted p50 ms | runs |\n|---|---|---|---|---|---|\n");
   for (size_t n : sizes) {
-    std::vector<double> ms;
+    std::vector<double> ms, admitted_ms;
     for (int r = 0; r < reps; ++r) {
       Net net;
       ::mkdir(net.dir.Sub("plugins").c_str(), 0755);
@@ -91,15 +92,28 @@ int main(int argc, char** argv) {
         return 1;
       }
       const auto start = Clock::now();
-      if (!net.Add(true) ||
-          !test::WaitFor([&] { return net.Converged(n); }, std::chrono::seconds(30))) {
+      // First the joiner itself holding N members (admitted), then every node.
+      auto admitted = [&] {
+        const json::Value st = net.nodes.back()->Status();
+        const json::Value* nw = st.is_object() ? st.find("network") : nullptr;
+        const int64_t* m = nw ? nw->find_int("members") : nullptr;
+        return m && *m == static_cast<int64_t>(n);
+      };
+      if (!net.Add(true) || !test::WaitFor(admitted, std::chrono::seconds(30))) {
+        std::fprintf(stderr, "N=%zu: the joiner was not admitted\n", n);
+        return 1;
+      }
+      admitted_ms.push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+      if (!test::WaitFor([&] { return net.Converged(n); }, std::chrono::seconds(30))) {
         std::fprintf(stderr, "N=%zu: the last join did not converge\n", n);
         return 1;
       }
       ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
     }
-    std::printf("| %zu | %.0f | %.0f | %.0f | %d |\n", n, Percentile(ms, 0.5), Percentile(ms, 0.9),
-                *std::max_element(ms.begin(), ms.end()), reps);
+    std::printf("| %zu | %.0f | %.0f | %.0f | %.0f | %d |\n", n, Percentile(ms, 0.5),
+                Percentile(ms, 0.9), *std::max_element(ms.begin(), ms.end()),
+                Percentile(admitted_ms, 0.5), reps);
     std::fflush(stdout);
   }
   return 0;
