@@ -173,6 +173,8 @@ struct Node::Impl {
                                {"admin", admin_server ? admin_server->port() : 0}}},
         {"listeners",
          json::Object{{"public", stats_json(public_server)}, {"admin", stats_json(admin_server)}}},
+        {"downloads", json::Object{{"in_flight", static_cast<int64_t>(downloads.load())},
+                                   {"limit", static_cast<int64_t>(kMaxDownloads)}}},
         {"plugins", plugin_host ? plugin_host->StatusJson() : json::Value(nullptr)},
         {"appdata", appdata ? appdata->StatusJson() : json::Value(nullptr)},
         {"release", releases ? releases->StatusJson() : json::Value(nullptr)},

@@ -803,12 +803,14 @@ void Engine::Probe(int64_t now, Output* out) {
   next_probe_ms_ = now + config_.probe_interval_ms;
   // Round-robin over the members in a random order (SWIM): every member is probed within one
   // pass. The order is start + i x stride (mod n) with a random stride prime to n, so a pass
-  // costs no memory at any n; a change of the member count starts a new pass.
+  // costs no memory at any n. n stays as the pass began: members admitted meanwhile wait for
+  // the next pass, and a member list that shifted (a leave and a join) may skip or repeat a
+  // few in this one.
   const std::vector<Member>& members = ledger_->state().members;
   if (members.size() < 2) return;
   const Member* target = nullptr;
   for (int tries = 0; tries < 3 && !target; ++tries) {
-    if (pass_.i >= pass_.n || pass_.n != members.size()) {
+    if (pass_.i >= pass_.n) {
       pass_ = {members.size(), random_->Next() % members.size(), 1, 0};
       if (pass_.n > 2) {
         do {
@@ -817,7 +819,9 @@ void Engine::Probe(int64_t now, Output* out) {
       }
     }
     for (; pass_.i < pass_.n && !target; ++pass_.i) {
-      const Member& m = members[(pass_.start + pass_.i * pass_.stride) % pass_.n];
+      const size_t at = (pass_.start + pass_.i * pass_.stride) % pass_.n;
+      if (at >= members.size()) continue;  // members left during the pass
+      const Member& m = members[at];
       if (m.key != key_hex_ && !m.url.empty()) target = &m;
     }
   }

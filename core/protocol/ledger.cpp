@@ -95,8 +95,9 @@ json::Value Ledger::MemberRemovedBody(const std::string& key, const std::string&
 }
 
 int64_t Ledger::AddressSeq(const std::string& key_hex) const {
-  auto it = current_.address.find(key_hex);
-  return it == current_.address.end() ? 0 : it->second.first;
+  // Every announcement counts, made while a member before (what a new one must rise above).
+  auto it = current_.address_seq.find(key_hex);
+  return it == current_.address_seq.end() ? 0 : it->second;
 }
 
 bool Ledger::IsMember(const std::string& key_hex) const {
@@ -326,6 +327,7 @@ const std::string& Ledger::StateHash() const {
 
 std::string Ledger::RebuiltStateHash() const {
   Ledger fresh = *this;
+  fresh.pool_ = nullptr;  // replayed by itself, not from the lists the fold made
   fresh.RebuildState();
   return fresh.StateHash();
 }

@@ -273,6 +273,20 @@ TEST_F(LedgerTest, AMemberLeavesAloneAndMayJoinAgain) {
   EXPECT_TRUE(ledger_->IsMember(Hex(keys_[1])));
 }
 
+// A member that announced addresses, left and came back announces with a sequence above its
+// old ones (AddressSeq remembers them), or the ledger would refuse every announcement.
+TEST_F(LedgerTest, AMemberBackAfterLeavingAnnouncesAboveItsOldSequences) {
+  ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
+  ASSERT_EQ(AddError(AddressEvent(*ledger_, keys_[1], "http://a", 3)), "");
+  ASSERT_EQ(AddError(RemovedEvent(*ledger_, keys_[1], Hex(keys_[1]), "leave", {})), "");
+  ASSERT_EQ(AddError(Admit(1, 0, {0})), "");
+  EXPECT_EQ(ledger_->AddressSeq(Hex(keys_[1])), 3);
+  EXPECT_EQ(AddError(AddressEvent(*ledger_, keys_[1], "http://b",
+                                  ledger_->AddressSeq(Hex(keys_[1])) + 1)),
+            "");
+  EXPECT_EQ(ledger_->state().FindMemberByKey(Hex(keys_[1]))->url, "http://b");
+}
+
 TEST_F(LedgerTest, EvictionNeedsAQuorumOfOtherMembersEvictionApprovals) {
   ASSERT_EQ(*ledger_->Add(Admit(1, 0, {0})), Ledger::Added::kAdded);
   ASSERT_EQ(*ledger_->Add(Admit(2, 1, {0, 1})), Ledger::Added::kAdded);
