@@ -269,10 +269,7 @@ const std::set<std::string>* Engine::CommitteeFor(const std::string& hash, Pendi
   const std::vector<Member>& members = ledger_->state().members;
   if (members.size() <= kCommitteeSize) return nullptr;
   if (p.committee_at != ledger_->size()) {  // as of our heads now (Add changes the size)
-    std::vector<std::string_view> keys;
-    keys.reserve(members.size());
-    for (const Member& m : members) keys.push_back(m.key);
-    p.committee = CommitteeOf(hash, keys);
+    p.committee = CommitteeOf(hash, members);
     p.committee_at = ledger_->size();
   }
   return &p.committee;
@@ -454,9 +451,7 @@ void Engine::OnSync(const Envelope& in, int64_t now, Output* out) {
   // Answers go to the URL the message names. For members that URL is bound to their key (the
   // transport checks it); anyone else could name a victim's URL, so non-members get at most
   // one answer per URL every 2 s and 20 a second in all: no reflection amplifier.
-  bool member_url = false;
-  for (const Member& m : ledger_->state().members) member_url |= m.url == in.from;
-  if (!member_url) {
+  if (!ledger_->state().FindMemberByUrl(in.from)) {
     if (!stranger_syncs_.Admit(in.from, now)) return;
   }
   NoteHeads(in.from, in.body.find("heads"), now);

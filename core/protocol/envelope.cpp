@@ -43,11 +43,7 @@ void BindSender(Envelope* e, const std::string& key_hex, const Ledger* ledger) {
   if (!ledger) return;
   const Member* m = ledger->state().FindMemberByKey(key_hex);
   if (!m || e->from == m->url) return;
-  if (e->type == "sync") {
-    bool anyones = false;
-    for (const Member& other : ledger->state().members) anyones |= other.url == e->from;
-    if (!anyones) return;
-  }
+  if (e->type == "sync" && !ledger->state().FindMemberByUrl(e->from)) return;
   e->from = m->url;
 }
 

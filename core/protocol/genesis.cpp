@@ -150,6 +150,13 @@ const Member* NetworkState::FindMemberByKey(const std::string& key_hex) const {
   return members.FindByKey(key_hex);
 }
 
+const Member* NetworkState::FindMemberByUrl(std::string_view url) const {
+  for (const Member& m : members) {
+    if (m.url == url) return &m;
+  }
+  return nullptr;
+}
+
 namespace {
 
 const std::shared_ptr<const std::vector<Member>>& NoMembers() {

@@ -130,6 +130,8 @@ struct NetworkState {
 
   // By binary search on id (members are sorted by id).
   const Member* FindMemberByKey(const std::string& key_hex) const;
+  // The member answering at url, or null (a scan: URLs are not indexed).
+  const Member* FindMemberByUrl(std::string_view url) const;
   // ceil(num/den x members): approvals a join needs.
   size_t Quorum() const { return QuorumOf(params, members.size()); }
   // sha256 over the canonical JSON of the state: equal on two nodes iff their states agree.

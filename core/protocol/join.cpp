@@ -5,6 +5,7 @@
 #include "crypto/encoding.h"
 #include "crypto/sha256.h"
 #include "protocol/event.h"
+#include "protocol/genesis.h"
 
 namespace peerstack::protocol {
 namespace {
@@ -173,18 +174,22 @@ Status VerifyChallenge(const std::string& key_hex, const std::string& nonce,
 }
 
 std::set<std::string> CommitteeOf(std::string_view request_hash,
-                                  const std::vector<std::string_view>& member_keys) {
-  if (member_keys.size() <= kCommitteeSize) return {member_keys.begin(), member_keys.end()};
+                                  const std::vector<Member>& members) {
+  if (members.size() <= kCommitteeSize) {
+    std::set<std::string> all;
+    for (const Member& m : members) all.insert(m.key);
+    return all;
+  }
   std::string prefix("peerstack/committee/v1");
   prefix.push_back('\0');
   prefix.append(request_hash);
   prefix.push_back('\0');
   std::vector<std::pair<crypto::Digest, std::string_view>> ranked;
-  ranked.reserve(member_keys.size());
-  for (std::string_view key : member_keys) {
+  ranked.reserve(members.size());
+  for (const Member& m : members) {
     std::string input = prefix;
-    input.append(key);
-    ranked.emplace_back(crypto::Sha256(input), key);
+    input.append(m.key);
+    ranked.emplace_back(crypto::Sha256(input), m.key);
   }
   std::nth_element(ranked.begin(), ranked.begin() + kCommitteeSize, ranked.end());
   std::set<std::string> committee;

@@ -80,12 +80,14 @@ std::string SignChallenge(const crypto::SigningKey& key, const std::string& nonc
 Status VerifyChallenge(const std::string& key_hex, const std::string& nonce,
                        const std::string& request_hash, const std::string& sig_hex);
 
-// A join's committee: of these member keys (hex), the kCommitteeSize whose
+struct Member;  // protocol/genesis.h
+
+// A join's committee: of these members' keys (hex), the kCommitteeSize whose
 // SHA-256("peerstack/committee/v1" 0 request_hash 0 key) is smallest; all of them when there
 // are no more than that.
 constexpr size_t kCommitteeSize = 256;
 std::set<std::string> CommitteeOf(std::string_view request_hash,
-                                  const std::vector<std::string_view>& member_keys);
+                                  const std::vector<Member>& members);
 
 // Helpers shared by the protocol files.
 Status VerifyHexSignature(const std::string& key_hex, std::string_view domain,

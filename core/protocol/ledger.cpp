@@ -262,13 +262,14 @@ void Ledger::Apply(Membership& m, const Event& e, const std::string& hash, Histo
   }
 }
 
+bool Ledger::AreHeads(const std::vector<std::string>& hashes) const {
+  return hashes.size() == heads_.size() &&
+         std::set<std::string>(hashes.begin(), hashes.end()) == heads_;
+}
+
 const Ledger::Membership& Ledger::At(const std::vector<std::string>& parents,
                                      std::optional<Membership>* scratch) const {
-  if (parents.size() == heads_.size() &&
-      std::all_of(parents.begin(), parents.end(),
-                  [&](const std::string& p) { return heads_.count(p) != 0; })) {
-    return current_;  // (Add refused duplicate parents)
-  }
+  if (AreHeads(parents)) return current_;
   *scratch = Replay(Ancestors(parents));
   return **scratch;
 }
@@ -414,10 +415,7 @@ Status Ledger::ValidateMemberAdded(const Event& e, const Membership& at) const {
                std::to_string(quorum));
   }
   // A larger network: a quorum of the join's committee will do.
-  std::vector<std::string_view> keys;
-  keys.reserve(members.size());
-  for (const Member& m : members) keys.push_back(m.key);
-  const std::set<std::string> committee = CommitteeOf(request_hash, keys);
+  const std::set<std::string> committee = CommitteeOf(request_hash, members);
   size_t in_committee = 0;
   for (const std::string& a : approvers) in_committee += committee.count(a);
   const size_t committee_quorum = QuorumOf(state_.params, kCommitteeSize);
@@ -619,21 +617,16 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
       if (it == events_.end()) return Added::kMissingParents;
       depth = std::max(depth, it->second->depth + 1);
     }
-    // Valid once, valid everywhere: the hash fixes the event and all its ancestors.
-    const std::string verdict = "peerstack/valid-event/" + hash;
-    if (!cache_ || !cache_->Contains(verdict)) {
-      std::optional<Membership> scratch;
-      const Membership& at = At(e.parents, &scratch);
-      Status valid = e.kind == "address"          ? ValidateAddress(e, at)
-                     : e.kind == "member-removed" ? ValidateMemberRemoved(e, at)
-                     : e.kind == "release"        ? ValidateRelease(e, at)
-                     : e.kind == "recovery"       ? ValidateRecovery(e, at)
-                     : e.kind == "publishers"     ? ValidatePublishers(e, at)
-                     : e.kind == "release-report" ? ValidateReport(e, at)
-                                                  : ValidateMemberAdded(e, at);
-      if (!valid.ok()) return valid;
-      if (cache_) cache_->Insert(verdict);
-    }
+    std::optional<Membership> scratch;
+    const Membership& at = At(e.parents, &scratch);
+    Status valid = e.kind == "address"          ? ValidateAddress(e, at)
+                   : e.kind == "member-removed" ? ValidateMemberRemoved(e, at)
+                   : e.kind == "release"        ? ValidateRelease(e, at)
+                   : e.kind == "recovery"       ? ValidateRecovery(e, at)
+                   : e.kind == "publishers"     ? ValidatePublishers(e, at)
+                   : e.kind == "release-report" ? ValidateReport(e, at)
+                                                : ValidateMemberAdded(e, at);
+    if (!valid.ok()) return valid;
     node = std::make_shared<const Node>(Node{wire, std::move(e), depth});
     if (pool_) pool_->Insert(hash, node);
   }
@@ -656,6 +649,18 @@ std::shared_ptr<const Ledger::Node> EventPool::Find(const std::string& hash) {
   return it == events_.end() ? nullptr : it->second.lock();
 }
 
+namespace {
+
+// Forgets what no ledger holds any more, once per map's size of inserts: amortised O(1).
+template <typename Map, typename Gone>
+void SweepNowAndThen(Map& map, size_t& inserts, Gone gone) {
+  if (++inserts < map.size()) return;
+  inserts = 0;
+  std::erase_if(map, gone);
+}
+
+}  // namespace
+
 EventPool::Rows EventPool::Step(const Rows& before, const std::string& event_hash) {
   auto it = steps_.find({before.get(), event_hash});
   if (it == steps_.end()) return nullptr;
@@ -666,31 +671,19 @@ EventPool::Rows EventPool::Step(const Rows& before, const std::string& event_has
 
 void EventPool::RememberStep(const Rows& before, const std::string& event_hash, const Rows& after) {
   steps_[{before.get(), event_hash}] = {before, after};
-  if (++steps_since_sweep_ >= steps_.size()) {
-    steps_since_sweep_ = 0;
-    std::erase_if(steps_, [](const auto& s) {
-      return s.second.before.expired() || s.second.after.expired();
-    });
-  }
+  SweepNowAndThen(steps_, steps_since_sweep_, [](const auto& s) {
+    return s.second.before.expired() || s.second.after.expired();
+  });
 }
 
 void EventPool::Insert(const std::string& hash, const std::shared_ptr<const Ledger::Node>& node) {
   events_[hash] = node;
-  // Now and then forget the events no ledger holds any more (amortised O(1) per insert).
-  if (++inserts_since_sweep_ >= events_.size()) {
-    inserts_since_sweep_ = 0;
-    std::erase_if(events_, [](const auto& e) { return e.second.expired(); });
-  }
+  SweepNowAndThen(events_, inserts_since_sweep_, [](const auto& e) { return e.second.expired(); });
 }
 
 std::vector<std::string> Ledger::Missing(const std::vector<std::string>& their_heads, size_t limit,
                                          std::vector<std::string>* unknown) const {
-  if (their_heads.size() == heads_.size() &&
-      std::all_of(their_heads.begin(), their_heads.end(),
-                  [&](const std::string& h) { return heads_.count(h) != 0; }) &&
-      std::set<std::string>(their_heads.begin(), their_heads.end()).size() == heads_.size()) {
-    return {};  // the same heads: nothing to send (the usual sync)
-  }
+  if (AreHeads(their_heads)) return {};  // the same heads: nothing to send (the usual sync)
   std::vector<std::string> known;
   for (const std::string& h : their_heads) {
     if (events_.count(h)) {

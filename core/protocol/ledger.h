@@ -49,8 +49,8 @@
 // judged against the current state, and one that sorts after every event held is folded into
 // it in place, so the usual event costs what its own checks cost, not what the ledger holds.
 // Only a concurrent event (parents behind the heads, or sorting before the last one) replays
-// its ancestors or the ledger. With a VerifyCache, an event found valid once is not judged
-// again (its hash fixes its ancestors, hence the verdict), in this ledger or another.
+// its ancestors or the ledger. With an EventPool, an event another ledger of the pool found
+// valid is not judged again (its hash fixes its ancestors, hence the verdict).
 #pragma once
 
 #include <cstdint>
@@ -178,6 +178,8 @@ class Ledger {
   // else replayed into *scratch.
   const Membership& At(const std::vector<std::string>& parents,
                        std::optional<Membership>* scratch) const;
+  // Whether these are exactly our heads.
+  bool AreHeads(const std::vector<std::string>& hashes) const;
   Status ValidateMemberAdded(const Event& e, const Membership& at) const;
   Status ValidateAddress(const Event& e, const Membership& at) const;
   Status ValidateMemberRemoved(const Event& e, const Membership& at) const;

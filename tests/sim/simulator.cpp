@@ -815,7 +815,9 @@ std::string Simulator::CheckConvergence() const {
 }
 
 std::string Simulator::CheckSafety() const {
+  // Its own pool and cache: every event and signature judged here once, apart from the engines.
   crypto::VerifyCache safety_cache(1 << 20);
+  protocol::EventPool safety_pool;
   // Nodes that stored the same events in the same order are replayed once (at N = 1000 most
   // of them did). Of the nodes holding the same heads, the first 64 have their folded state
   // compared with the replayed one (each comparison costs O(N): all of them would make the
@@ -838,7 +840,8 @@ std::string Simulator::CheckSafety() const {
     if (!replayed.insert(n->persisted).second) continue;
     auto ledger = protocol::Ledger::FromGenesis(*n->persisted.front());
     if (!ledger) return "node " + std::to_string(n->index) + ": bad genesis";
-    ledger->set_verify_cache(&safety_cache);  // its own: every signature checked once here
+    ledger->set_verify_cache(&safety_cache);
+    ledger->set_event_pool(&safety_pool);
     for (size_t k = 1; k < n->persisted.size(); ++k) {
       auto r = ledger->Add(*n->persisted[k]);
       if (!r) {
