@@ -175,6 +175,12 @@ void DefineRun(CommandLine* cl, CLI::App* root, node::Config* c) {
          "the invitation this node presents when it joins (from `peerstack invite`; a whole "
          "...?invite=TOKEN link works too)")
       ->type_name("TOKEN");
+  run->add_option("--checkpoint-every", c->checkpoint_every,
+                  "propose a checkpoint (after which older events are pruned) once N events "
+                  "are held above the last; 0: never propose one")
+      ->type_name("N")
+      ->check(Between(0, int64_t{1} << 40))
+      ->capture_default_str();
   run->add_option("--threads", c->threads, "public listener worker threads; 0 = one per core")
       ->type_name("N")
       ->check(Between(0, 256))

@@ -38,6 +38,9 @@ struct Config {
   // member's invitation) or "open"; empty: the default.
   std::string admission;
   std::string invite;  // the invitation token this node presents when joining (--invite)
+  // Propose a checkpoint once this many events are held above the last (0: never propose;
+  // checkpoints of others are still approved and adopted). docs/protocol.md, "Checkpoints".
+  int64_t checkpoint_every = 1000;
   log::Level log_level = log::Level::kInfo;
   size_t threads = 0;                 // public listener workers; 0 = one per core
   int64_t plugin_timeout_ms = 10000;  // a plugin call longer than this is answered 504

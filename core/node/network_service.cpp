@@ -88,6 +88,8 @@ constexpr TypeLimit kTypeLimits[] = {
     {"ack", 10, 200, 100},
     {"evict", 10, 200, 20},
     {"evictapproval", 10, 200, 50},
+    {"ckptpropose", 5, 100, 20},
+    {"ckptapproval", 10, 200, 50},
     // App data (members only): pushes of a writer's ops, marks, answers with ops.
     {"appdata", 0, 0, 200},
     {"appsync", 0, 0, 50},
@@ -165,6 +167,7 @@ struct NetworkService::Impl {
     ec.via = self_via;
     ec.code_hash = o.code_hash;
     ec.sync_interval_ms = o.sync_interval_ms;
+    ec.checkpoint_every = o.checkpoint_every;
     ec.verify_cache = &verify_cache;
     ec.invitation = o.invitation;
     return ec;
@@ -174,9 +177,22 @@ struct NetworkService::Impl {
   // when the store refused (a full disk): nothing is sent, and the caller must not
   // acknowledge.
   Status Drive(protocol::Output& out) {
-    if (!out.new_events.empty()) {
+    if (!out.new_events.empty() || out.rebased) {
       store::WriteBatch batch;
       std::vector<std::string> added;  // keys of admitted members, for the log
+      if (out.rebased && engine && engine->ledger()) {
+        // A new checkpoint: the store keeps the genesis, the package and what is above it.
+        const protocol::Ledger& l = *engine->ledger();
+        batch.replace_events = true;
+        batch.events.push_back({protocol::HashOf(l.genesis_wire()), "genesis", l.genesis_wire()});
+        for (const std::string& w : l.AllInOrder()) {
+          auto e = protocol::Decode(w);
+          batch.events.push_back({protocol::HashOf(w), e ? e->kind : "unknown", w});
+        }
+        batch.meta.emplace_back("checkpoint", json::Serialize(l.CheckpointPackage()));
+        PS_LOG(kInfo, "network") << "checkpoint " << l.checkpoint_seq() << ": " << l.size()
+                                 << " events kept";
+      }
       for (const std::string& w : out.new_events) {
         auto e = protocol::Decode(w);
         batch.events.push_back({protocol::HashOf(w), e ? e->kind : "unknown", w});
@@ -270,14 +286,26 @@ Status NetworkService::Start(const std::string& self_url, const std::string& via
     if (events->front().kind != "genesis") {
       return Status::Error("bad_state", "the first stored event is not a genesis event");
     }
-    auto ledger = protocol::Ledger::FromGenesis(events->front().body);
+    // Standing on a checkpoint: its package, verified from the genesis, then what is above.
+    auto package = d.o.store->GetMeta("checkpoint");
+    if (!package) return package.status();
+    Result<protocol::Ledger> ledger = Status::Error("bad_state", "no ledger");
+    if (*package && !(*package)->empty()) {
+      auto parsed = json::Parse(**package, {.max_bytes = protocol::kMaxEnvelopeBytes});
+      if (!parsed)
+        return Status::Error("bad_state", "stored checkpoint: " + parsed.status().message());
+      ledger = protocol::Ledger::FromCheckpoint(events->front().body, *parsed);
+    } else {
+      ledger = protocol::Ledger::FromGenesis(events->front().body);
+    }
     if (!ledger) {
-      return Status::Error("bad_state", "stored genesis is invalid: " + ledger.status().message());
+      return Status::Error("bad_state",
+                           "stored genesis or checkpoint is invalid: " + ledger.status().message());
     }
     ledger->set_verify_cache(&d.verify_cache);
     for (size_t i = 1; i < events->size(); ++i) {
       auto r = ledger->Add((*events)[i].body);
-      if (!r || *r != protocol::Ledger::Added::kAdded) {
+      if (!r || *r == protocol::Ledger::Added::kMissingParents) {
         PS_LOG(kError, "network") << "stored event " << (*events)[i].hash
                                   << " is not valid here; skipped";
       }
@@ -811,6 +839,7 @@ json::Value NetworkService::StatusJson() const {
       {"join_refusals", std::move(refusals)},
       {"admission", l ? l->state().params.admission : std::string()},
       {"invitations_used", l ? l->state().invitations_used.size() : 0},
+      {"checkpoint", d.engine ? d.engine->CheckpointStatus() : json::Value()},
   };
 }
 

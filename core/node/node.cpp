@@ -659,6 +659,7 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   no.code_hash = impl->releases->initial_code();
   no.any_code = config.dev;
   no.join_url = config.join_url;
+  no.checkpoint_every = static_cast<size_t>(config.checkpoint_every);
   no.version = impl->version;
   impl->network = std::make_unique<NetworkService>(std::move(no));
   AppDataOptions ado;

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "crypto/encoding.h"
+#include "protocol/checkpoint.h"
 
 namespace peerstack::protocol {
 namespace {
@@ -26,6 +27,7 @@ Engine::Engine(EngineConfig config, crypto::SigningKey key, Ledger ledger, Rando
       random_(random),
       ledger_(std::move(ledger)) {
   key_hex_ = crypto::HexEncode(key_.public_key().data(), key_.public_key().size());
+  stored_checkpoint_ = ledger_->checkpoint_hash();  // what it was loaded from is stored
   ledger_->set_verify_cache(config_.verify_cache);
   ledger_->set_event_pool(config_.event_pool);
 }
@@ -143,12 +145,17 @@ void Engine::Receive(const Envelope& in, int64_t now, Output* out) {
     OnEvict(in, out);
   else if (t == "evictapproval")
     OnEvictApproval(in, now, out);
+  else if (t == "ckptpropose")
+    OnCheckpointPropose(in, now, out);
+  else if (t == "ckptapproval")
+    OnCheckpointApproval(in, now, out);
   // "accepted" needs no action: the member-added event itself makes us a member.
   if (!early_joins_.empty() && is_member()) {
     std::vector<Envelope> early = std::move(early_joins_);
     early_joins_.clear();
     for (const Envelope& e : early) OnJoin(e, now, out);
   }
+  Settle(now, out);
 }
 
 // ---- member side of a join -------------------------------------------------------------
@@ -409,11 +416,7 @@ void Engine::Accept(const std::string& wire, const std::string& from, Output* ou
   if (!added) return;  // invalid: dropped
   if (*added == Ledger::Added::kMissingParents) {
     if (orphans_.size() < kMaxOrphans) orphans_.emplace(HashOf(wire), wire);
-    Send(out, from, "sync", json::Object{{"heads", [&] {
-                                            json::Array a;
-                                            for (auto& h : ledger_->Heads()) a.push_back(h);
-                                            return a;
-                                          }()}});
+    Send(out, from, "sync", SyncBody());
     return;
   }
   if (*added != Ledger::Added::kAdded) return;
@@ -463,7 +466,19 @@ void Engine::OnSync(const Envelope& in, int64_t now, Output* out) {
   }
   std::vector<std::string> unknown;
   json::Array events;
+  // Behind our checkpoint and holding none of what is above it (a joiner, a node down across
+  // it): the package, then the events above the cut.
+  // Or on another checkpoint of our sequence, with a larger hash: ours is the one that stays.
+  const int64_t* their_checkpoint = in.body.find_int("checkpoint");
+  const int64_t theirs = their_checkpoint ? *their_checkpoint : 0;
+  const std::string* their_base = in.body.find_string("base");
+  const bool package = (ledger_->checkpoint_seq() > theirs &&
+                        std::none_of(heads.begin(), heads.end(),
+                                     [&](const std::string& h) { return ledger_->Has(h); })) ||
+                       (theirs > 0 && theirs == ledger_->checkpoint_seq() && their_base &&
+                        ledger_->checkpoint_hash() < *their_base);
   if (heads.empty()) {
+    if (ledger_->checkpoint_seq() > 0) events.push_back(ledger_->genesis_wire());
     for (const std::string& w : ledger_->AllInOrder()) {
       if (events.size() >= config_.sync_batch) break;
       events.push_back(w);
@@ -476,11 +491,13 @@ void Engine::OnSync(const Envelope& in, int64_t now, Output* out) {
   json::Array mine;
   for (const std::string& h : ledger_->Heads()) mine.push_back(h);
   if (!events.empty() || !unknown.empty()) {
-    Send(out, in.from, "events", json::Object{{"events", std::move(events)}, {"heads", mine}});
+    json::Object body{{"events", std::move(events)}, {"heads", mine}};
+    if (package) body.emplace("checkpoint", ledger_->CheckpointPackage());
+    Send(out, in.from, "events", std::move(body));
   }
   // They have events we lack: ask for them (our heads tell them what we have).
   if (!unknown.empty() && is_member()) {
-    Send(out, in.from, "sync", json::Object{{"heads", std::move(mine)}});
+    Send(out, in.from, "sync", SyncBody());
   }
 }
 
@@ -489,10 +506,14 @@ void Engine::OnEvents(const Envelope& in, int64_t now, Output* out) {
   if (!events || !events->is_array()) return;
   NoteHeads(in.from, in.body.find("heads"), now);
   const auto& list = events->as_array();
+  const json::Value* package = in.body.find("checkpoint");
+  if (package && !package->is_object()) package = nullptr;
   if (!ledger_) {
-    // A joiner learning the network: the first event must be a genesis.
+    // A joiner learning the network: the first event must be a genesis, and a checkpoint
+    // package (when the network has one) is verified from it.
     if (list.empty() || !list.front().is_string()) return;
-    auto l = Ledger::FromGenesis(list.front().as_string());
+    auto l = package ? Ledger::FromCheckpoint(list.front().as_string(), *package)
+                     : Ledger::FromGenesis(list.front().as_string());
     if (!l) return;
     ledger_ = std::move(l).value();
     ledger_->set_verify_cache(config_.verify_cache);
@@ -509,6 +530,7 @@ void Engine::OnEvents(const Envelope& in, int64_t now, Output* out) {
     }
     return;
   }
+  if (package) Adopt(*package, now, out);
   for (const json::Value& w : list) {
     if (w.is_string()) Accept(w.as_string(), in.from, out);
   }
@@ -597,10 +619,11 @@ void Engine::OnEvictApproval(const Envelope& in, int64_t now, Output* out) {
   Broadcast(*wire, out);
 }
 
-Result<std::string> Engine::EmitOwn(std::string kind, json::Value body, int64_t now, Output* out) {
+Result<std::string> Engine::EmitOwn(std::string kind, json::Value body, int64_t now, Output* out,
+                                    const std::vector<std::string>* parents) {
   Event e;
   e.kind = std::move(kind);
-  e.parents = ledger_->Heads();
+  e.parents = parents ? *parents : ledger_->Heads();
   e.time_ms = now;
   e.body = std::move(body);
   auto signed_event = Sign(std::move(e), key_);
@@ -692,11 +715,8 @@ void Engine::SyncWithAll(Output* out) {
     if (!seed_url_.empty()) Send(out, seed_url_, "sync", json::Object{{"heads", json::Array{}}});
     return;
   }
-  json::Array heads;
-  for (const std::string& h : ledger_->Heads()) heads.push_back(h);
-  for (const std::string& url : OtherMemberUrls()) {
-    Send(out, url, "sync", json::Object{{"heads", heads}});
-  }
+  const json::Value body = SyncBody();
+  for (const std::string& url : OtherMemberUrls()) Send(out, url, "sync", body);
 }
 
 // ---- liveness (SWIM) --------------------------------------------------------------------
@@ -833,6 +853,7 @@ void Engine::Probe(int64_t now, Output* out) {
 
 void Engine::Tick(int64_t now, Output* out) {
   Probe(now, out);
+  TickCheckpoint(now, out);
   // Admitted with the URL of our join request: say how we are reached if that differs
   // (the path may have changed while we waited, or it is not direct).
   // (At most every 10 s: a mismatch that persists, say another process with our key, must
@@ -855,11 +876,7 @@ void Engine::Tick(int64_t now, Output* out) {
   }
   if (ledger_ && now >= next_sync_ms_) {
     // Anti-entropy: compare with one random member.
-    if (auto urls = RandomMemberUrls(1); !urls.empty()) {
-      json::Array heads;
-      for (const std::string& h : ledger_->Heads()) heads.push_back(h);
-      Send(out, urls.front(), "sync", json::Object{{"heads", std::move(heads)}});
-    }
+    if (auto urls = RandomMemberUrls(1); !urls.empty()) Send(out, urls.front(), "sync", SyncBody());
     next_sync_ms_ = now + config_.sync_interval_ms;
   }
   // Forget joins that can no longer complete.
@@ -870,6 +887,7 @@ void Engine::Tick(int64_t now, Output* out) {
       ++it;
     }
   }
+  Settle(now, out);
 }
 
 Result<Invitation> Engine::Invite(int64_t expires_ms, std::string note) {
@@ -884,6 +902,236 @@ Result<Invitation> Engine::Invite(int64_t expires_ms, std::string note) {
         "bad_request", "the note is longer than " + std::to_string(kMaxInvitationNote) + " bytes");
   }
   return MakeInvitation(key_, ledger_->network_id(), RandomHex(16), expires_ms, std::move(note));
+}
+
+// ---- checkpoints ---------------------------------------------------------------------------
+
+json::Value Engine::SyncBody() const {
+  json::Array heads;
+  if (ledger_) {
+    for (const std::string& h : ledger_->Heads()) heads.push_back(h);
+  }
+  json::Value body = json::Object{{"checkpoint", ledger_ ? ledger_->checkpoint_seq() : 0},
+                                  {"heads", std::move(heads)}};
+  if (ledger_ && ledger_->checkpoint_seq() > 0) {
+    body.as_object().emplace("base", ledger_->checkpoint_hash());
+  }
+  return body;
+}
+
+std::vector<std::string> Engine::CheckpointSignerUrls(int64_t seq) const {
+  const MemberList& signers = ledger_->checkpoint_signers();
+  std::set<std::string> committee;
+  if (signers.size() > kCommitteeSize) {
+    committee = CommitteeOf(CheckpointCommitteeSeed(ledger_->network_id(), seq), signers);
+  }
+  std::vector<std::string> urls;
+  for (const Member& s : signers) {
+    if (s.key == key_hex_ || (!committee.empty() && !committee.count(s.key))) continue;
+    const Member* now = ledger_->state().FindMemberByKey(s.key);  // signers that left: gone
+    if (now && !now->url.empty()) urls.push_back(now->url);
+  }
+  return urls;
+}
+
+void Engine::TickCheckpoint(int64_t now, Output* out) {
+  if (!is_member() || config_.checkpoint_every == 0 ||
+      ledger_->events_since_checkpoint() < config_.checkpoint_every) {
+    checkpoint_due_ms_ = -1;
+    return;
+  }
+  const int64_t seq = ledger_->checkpoint_seq() + 1;
+  if (checkpoint_due_ms_ < 0) checkpoint_due_ms_ = now;
+  // The proposers are the signers still members (they approve as they propose).
+  if (!ledger_->checkpoint_signers().count(key_hex_)) return;
+  if (proposer_rank_.first != seq) {
+    std::vector<Member> proposers;
+    for (const Member& m : ledger_->checkpoint_signers()) {
+      if (ledger_->IsMember(m.key)) proposers.push_back(m);
+    }
+    proposer_rank_ = {seq, ProposerRank(ledger_->network_id(), seq, proposers, key_hex_)};
+  }
+  if (now - checkpoint_due_ms_ <
+      static_cast<int64_t>(proposer_rank_.second) * config_.checkpoint_fallback_ms) {
+    return;
+  }
+  if (!proposing_ || proposing_->seq != seq) {
+    // What we signed for this sequence, if anything (we never sign two); else our heads.
+    CheckpointProposal p;
+    if (auto lock = checkpoint_locks_.find(seq); lock != checkpoint_locks_.end()) {
+      p = lock->second.proposal;
+    } else {
+      auto made = ledger_->ProposeCheckpoint();
+      if (!made) return;
+      p = std::move(made).value();
+    }
+    proposing_ = Proposing{seq, p.Hash(), {}, -1000000};
+    proposing_->candidates[proposing_->current].proposal = p;
+  }
+  MaybeEmitCheckpoint(now, out);  // our own approval may complete it (a lock expired)
+  if (!proposing_) return;
+  if (now - proposing_->sent_ms < config_.checkpoint_fallback_ms) return;  // asked: wait
+  proposing_->sent_ms = now;
+  const Candidate& c = proposing_->candidates.at(proposing_->current);
+  const json::Value body = json::Object{{"proposal", c.proposal.ToJson()}};
+  for (const std::string& url : CheckpointSignerUrls(seq)) {
+    const Member* m = ledger_->state().FindMemberByUrl(url);
+    if (m && c.approvals.count(m->key)) continue;
+    Send(out, url, "ckptpropose", body);
+  }
+}
+
+namespace {
+// A lock on a proposal that made no checkpoint in this long is released (its votes split).
+constexpr int64_t kLockIntervals = 4;
+}  // namespace
+
+const Engine::Lock& Engine::LockOn(const CheckpointProposal& p, int64_t now) {
+  auto it = checkpoint_locks_.find(p.seq);
+  if (it != checkpoint_locks_.end() && !(it->second.proposal == p) &&
+      now - it->second.at_ms >= kLockIntervals * config_.checkpoint_fallback_ms) {
+    checkpoint_locks_.erase(it);
+    it = checkpoint_locks_.end();
+  }
+  if (it == checkpoint_locks_.end()) {
+    it = checkpoint_locks_
+             .emplace(p.seq, Lock{p, MakeCheckpointApproval(key_, ledger_->network_id(), p), now})
+             .first;
+  }
+  return it->second;
+}
+
+void Engine::OnCheckpointPropose(const Envelope& in, int64_t now, Output* out) {
+  if (!is_member()) return;
+  const json::Value* pj = in.body.find("proposal");
+  if (!pj) return;
+  auto p = ParseCheckpointProposal(*pj);
+  if (!p || p->seq != ledger_->checkpoint_seq() + 1) return;
+  if (!ledger_->checkpoint_signers().count(key_hex_)) return;
+  if (Status s = ledger_->CheckProposal(*p); !s.ok()) {
+    if (s.code() == "missing") Send(out, in.from, "sync", SyncBody());  // then ask again
+    return;
+  }
+  // Our approval of what we signed: another proposal when we signed that one first (the
+  // proposer may take it up).
+  const Lock& lock = LockOn(*p, now);
+  Send(out, in.from, "ckptapproval",
+       json::Object{{"approval", lock.approval.ToJson()}, {"proposal", lock.proposal.ToJson()}});
+}
+
+void Engine::OnCheckpointApproval(const Envelope& in, int64_t now, Output* out) {
+  if (!proposing_ || !is_member()) return;
+  const json::Value* pj = in.body.find("proposal");
+  const json::Value* aj = in.body.find("approval");
+  if (!pj || !aj) return;
+  auto p = ParseCheckpointProposal(*pj);
+  auto a = ParseApproval(*aj);
+  if (!p || !a || p->seq != proposing_->seq) return;
+  if (!ledger_->checkpoint_signers().count(a->approver)) return;
+  if (!VerifyCheckpointApproval(*a, ledger_->network_id(), *p, config_.verify_cache).ok()) return;
+  const std::string hash = p->Hash();
+  if (proposing_->candidates.size() >= 8 && !proposing_->candidates.count(hash)) return;
+  Candidate& c = proposing_->candidates[hash];
+  c.proposal = *p;
+  c.approvals[a->approver] = *a;
+  // Ask for the proposal most members signed: a slower proposer's may be ahead of ours.
+  if (hash != proposing_->current &&
+      c.approvals.size() > proposing_->candidates.at(proposing_->current).approvals.size() &&
+      ledger_->CheckProposal(*p).ok()) {
+    proposing_->current = hash;
+    proposing_->sent_ms = -1000000;
+  }
+  MaybeEmitCheckpoint(now, out);
+}
+
+void Engine::MaybeEmitCheckpoint(int64_t now, Output* out) {
+  Candidate& c = proposing_->candidates.at(proposing_->current);
+  const size_t signers = ledger_->checkpoint_signers().size();
+  const size_t need = QuorumOf(ledger_->state().params, std::min(signers, kCommitteeSize));
+  // The proposer signs last, when its approval completes a quorum, and only what it has not
+  // refused by signing another proposal: two proposers asking at once do not both lock on
+  // their own.
+  const bool signer = ledger_->checkpoint_signers().count(key_hex_) > 0;
+  if (c.approvals.size() + (signer && !c.approvals.count(key_hex_)) < need) return;
+  if (signer && !c.approvals.count(key_hex_)) {
+    const Lock& lock = LockOn(c.proposal, now);
+    if (!(lock.proposal == c.proposal)) return;
+    c.approvals[key_hex_] = lock.approval;
+    if (c.approvals.size() < need) return;
+  }
+  std::vector<Approval> list;
+  for (const auto& [key, a] : c.approvals) list.push_back(a);
+  const CheckpointProposal p = c.proposal;
+  auto wire = EmitOwn("checkpoint", Ledger::CheckpointBody(p, list), now, out, &p.cut);
+  if (!wire) return;  // not yet a quorum as the ledger counts it (a committee): keep asking
+  proposing_.reset();
+  Gossip(*wire, "", out);
+}
+
+void Engine::Adopt(const json::Value& package, int64_t now, Output* out) {
+  if (!ledger_->Prefers(package)) return;
+  auto l = Ledger::FromCheckpoint(ledger_->genesis_wire(), package);
+  if (!l) return;
+  l->set_verify_cache(config_.verify_cache);
+  l->set_event_pool(config_.event_pool);
+  // What we hold above its cut stays; our own events it cannot take (concurrent with its
+  // cut, or above another checkpoint of the same sequence) are signed anew on top of it
+  // (those whose effect it already has are refused there as repeats).
+  std::vector<std::string> ours;
+  for (const std::string& w : ledger_->AllInOrder()) {
+    auto r = l->Add(w);
+    if (r && *r != Ledger::Added::kMissingParents) continue;
+    if (auto e = Decode(w); e && e->author == key_hex_ && e->kind != "checkpoint")
+      ours.push_back(w);
+  }
+  ledger_ = std::move(l).value();
+  for (const std::string& w : ours) {
+    auto e = Decode(w);
+    if (auto wire = EmitOwn(e->kind, e->body, now, out)) Gossip(*wire, "", out);
+  }
+}
+
+json::Value Engine::CheckpointStatus() const {
+  if (!ledger_) return nullptr;
+  json::Object o{{"seq", ledger_->checkpoint_seq()},
+                 {"hash", ledger_->checkpoint_hash()},
+                 {"events_above", ledger_->events_since_checkpoint()},
+                 {"every", config_.checkpoint_every}};
+  if (proposing_) {
+    json::Array candidates;
+    for (const auto& [hash, c] : proposing_->candidates) {
+      candidates.push_back(json::Object{{"proposal", hash},
+                                        {"approvals", c.approvals.size()},
+                                        {"asking", hash == proposing_->current}});
+    }
+    o.emplace("proposing",
+              json::Object{{"seq", proposing_->seq}, {"candidates", std::move(candidates)}});
+  }
+  json::Array signed_seqs;
+  for (const auto& [seq, lock] : checkpoint_locks_) {
+    signed_seqs.push_back(json::Object{{"seq", seq}, {"proposal", lock.proposal.Hash()}});
+  }
+  o.emplace("signed", std::move(signed_seqs));
+  return o;
+}
+
+void Engine::Settle(int64_t now, Output* out) {
+  if (!ledger_) return;
+  if (ledger_->checkpoint_hash() != stored_checkpoint_) {
+    stored_checkpoint_ = ledger_->checkpoint_hash();
+    out->rebased = true;
+    const int64_t seq = ledger_->checkpoint_seq();
+    if (proposing_ && proposing_->seq <= seq) proposing_.reset();
+    checkpoint_locks_.erase(checkpoint_locks_.begin(), checkpoint_locks_.upper_bound(seq));
+    checkpoint_due_ms_ = -1;
+    orphans_.clear();  // what waited for parents below the cut waits for ever
+  }
+  // Our events that a checkpoint voided (concurrent with it): signed anew above it.
+  for (const std::string& w : ledger_->TakeVoided()) {
+    auto e = Decode(w);
+    if (!e || e->author != key_hex_ || e->kind == "checkpoint") continue;
+    if (auto wire = EmitOwn(e->kind, e->body, now, out)) Gossip(*wire, "", out);
+  }
 }
 
 }  // namespace peerstack::protocol

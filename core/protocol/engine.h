@@ -59,6 +59,10 @@ struct Output {
   std::vector<Envelope> messages;
   std::vector<std::string> new_events;  // wire bytes, parents first: persist these first
   std::vector<std::string> refusals;    // reasons this node's own join was refused (joiner)
+  // The ledger now stands on a newer checkpoint (it added one, or adopted a package): store
+  // its genesis, CheckpointPackage() and AllInOrder() in place of everything stored (the
+  // events of new_events are among them or pruned).
+  bool rebased = false;
 };
 
 struct EngineConfig {
@@ -80,6 +84,11 @@ struct EngineConfig {
   EventPool* event_pool = nullptr;
   // The invitation this node presents when it asks to join (an Invitation's JSON), or null.
   json::Value invitation;
+  // Checkpoints (docs/protocol.md): the next one is due once this many events are held above
+  // the last (0: this node never proposes one; it still approves and adopts them). The
+  // proposer ranked r for it proposes after r x checkpoint_fallback_ms without one.
+  size_t checkpoint_every = 0;
+  int64_t checkpoint_fallback_ms = 5000;
 };
 
 class Engine {
@@ -135,6 +144,11 @@ class Engine {
   // see that member online; with a quorum of approvals this node emits member-removed.
   Status StartEviction(const std::string& key_hex, int64_t now_ms, Output* out);
 
+  // Checkpoints, for status pages: the one stood on (seq, hash), events above it, and a
+  // round under way (the proposals this node asks approvals for, with their counts; the
+  // sequences it has signed).
+  json::Value CheckpointStatus() const;
+
   bool is_member() const;
   const Ledger* ledger() const { return ledger_ ? &*ledger_ : nullptr; }
   const std::string& url() const { return config_.url; }
@@ -189,10 +203,24 @@ class Engine {
   void OnRefused(const Envelope& in, Output* out);
   void OnEvict(const Envelope& in, Output* out);
   void OnEvictApproval(const Envelope& in, int64_t now, Output* out);
+  // Checkpoints: propose when due and ranked, approve (once per sequence), emit at a quorum.
+  void TickCheckpoint(int64_t now, Output* out);
+  void OnCheckpointPropose(const Envelope& in, int64_t now, Output* out);
+  void OnCheckpointApproval(const Envelope& in, int64_t now, Output* out);
+  void MaybeEmitCheckpoint(int64_t now, Output* out);
+  std::vector<std::string> CheckpointSignerUrls(int64_t seq) const;
+  // Replaces the ledger by the one a newer checkpoint's package makes (kept: our events
+  // above its cut).
+  void Adopt(const json::Value& package, int64_t now, Output* out);
+  // After a message or a tick: a new checkpoint is reported for storage, and our events it
+  // voided are signed anew on top of it.
+  void Settle(int64_t now, Output* out);
+  json::Value SyncBody() const;
   void Broadcast(const std::string& wire, Output* out);
   // Signs an event of ours on top of the current heads, adds it, queues it for storage;
   // returns its wire bytes.
-  Result<std::string> EmitOwn(std::string kind, json::Value body, int64_t now, Output* out);
+  Result<std::string> EmitOwn(std::string kind, json::Value body, int64_t now, Output* out,
+                              const std::vector<std::string>* parents = nullptr);
   void OnPing(const Envelope& in, Output* out);
   void OnPingReq(const Envelope& in, Output* out);
   void OnAck(const Envelope& in, int64_t now, Output* out);
@@ -248,6 +276,31 @@ class Engine {
   int64_t next_probe_ms_ = 0;
   // ping-req we are helping with: our ping seq -> (requester URL, requester's seq).
   std::map<uint64_t, std::pair<std::string, uint64_t>> relays_;
+  // Checkpoints.
+  std::string stored_checkpoint_;  // the checkpoint last reported in Output::rebased (hash)
+  int64_t checkpoint_due_ms_ = -1;
+  std::pair<int64_t, size_t> proposer_rank_{-1, 0};  // (seq, our rank for it)
+  struct Candidate {
+    CheckpointProposal proposal;
+    std::map<std::string, Approval> approvals;  // by approver key
+  };
+  struct Proposing {
+    int64_t seq = 0;
+    std::string current;                          // the candidate we ask for (its hash)
+    std::map<std::string, Candidate> candidates;  // by proposal hash
+    int64_t sent_ms = -1000000;
+  };
+  std::optional<Proposing> proposing_;
+  // What we signed, per sequence, and when. One proposal per sequence until the lock
+  // expires (kLockMs without the checkpoint: its votes split, docs/protocol.md).
+  struct Lock {
+    CheckpointProposal proposal;
+    Approval approval;
+    int64_t at_ms = 0;
+  };
+  std::map<int64_t, Lock> checkpoint_locks_;
+  // Signs p for its sequence unless we hold an unexpired lock on another; the lock.
+  const Lock& LockOn(const CheckpointProposal& p, int64_t now);
   // Joiner state.
   std::string seed_url_;
   bool joining_ = false;  // constructed to join (and not left since): ask until admitted

@@ -27,6 +27,7 @@ Result<Ledger> Ledger::FromGenesis(const std::string& wire) {
   const std::string hash = HashOf(wire);
   l.events_.emplace(hash, std::make_shared<const Node>(Node{wire, std::move(event).value(), 0}));
   l.heads_.insert(hash);
+  l.genesis_wire_ = wire;
   l.RebuildState();
   return l;
 }
@@ -165,10 +166,18 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes, History* 
     return a.first != b.first ? a.first < b.first : *a.second < *b.second;
   });
   Membership m;
-  m.accepted_code = state_.params.code_hash;
-  m.release.code = state_.params.code_hash;
-  m.previous.version = -1;
-  for (const auto& [depth, hash] : order) Apply(m, events_.at(*hash)->event, *hash, history);
+  if (base_) {
+    m = base_->after;
+    if (history) history->Observe(m.members, m.publishers, 0);
+  } else {
+    m.accepted_code = state_.params.code_hash;
+    m.release.code = state_.params.code_hash;
+    m.previous.version = -1;
+  }
+  for (const auto& [depth, hash] : order) {
+    if (base_ && base_->cut.count(*hash)) continue;  // folded into the base
+    Apply(m, events_.at(*hash)->event, *hash, history);
+  }
   return m;
 }
 
@@ -221,6 +230,10 @@ void Ledger::Apply(Membership& m, const Event& e, const std::string& hash, Histo
       }
       list = MemberList(std::move(founders));
     });
+    m.checkpoint_members = m.members;
+  } else if (e.kind == "checkpoint") {
+    // No effect on the fold: a checkpoint takes effect as the ledger's base (Rebase), where
+    // it names its cut's members as the next one's signers.
   } else if (e.kind == "member-added") {
     const json::Value* req = e.body.find("request");
     const std::string key = *req->find_string("key");
@@ -300,6 +313,7 @@ void Ledger::RebuildState() {
 }
 
 void Ledger::UpdateState(const Event& e) {
+  if (e.kind == "checkpoint") return;  // the state is the same; Rebase prunes
   state_hash_.clear();
   if (e.kind == "member-added" || e.kind == "member-removed" || e.kind == "address") {
     state_.members = current_.members;  // shared: no copy
@@ -593,18 +607,21 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
   const std::string hash = HashOf(wire);
   if (events_.count(hash)) return Added::kDuplicate;
   // Held by a ledger of the pool: parsed, and valid wherever its parents are.
+  // Not a checkpoint: whether one is the next depends on the checkpoint a ledger stands on.
   std::shared_ptr<const Node> node = pool_ ? pool_->Find(hash) : nullptr;
+  if (node && node->event.kind == "checkpoint") node = nullptr;
   if (node) {
     for (const std::string& p : node->event.parents) {
       if (!events_.count(p)) return Added::kMissingParents;
     }
+    if (auto s = CheckCover(node->event.parents); !s.ok()) return s;
   } else {
     auto decoded = Decode(wire);
     if (!decoded) return decoded.status();
     Event& e = *decoded;
     if (e.kind != "member-added" && e.kind != "address" && e.kind != "member-removed" &&
         e.kind != "release" && e.kind != "recovery" && e.kind != "publishers" &&
-        e.kind != "release-report") {
+        e.kind != "release-report" && e.kind != "checkpoint") {
       return Bad("unknown or misplaced event kind '" + e.kind + "'");
     }
     if (e.parents.empty() || e.parents.size() > kMaxParents) return Bad("bad parent count");
@@ -617,6 +634,7 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
       if (it == events_.end()) return Added::kMissingParents;
       depth = std::max(depth, it->second->depth + 1);
     }
+    if (auto s = CheckCover(e.parents); !s.ok()) return s;
     std::optional<Membership> scratch;
     const Membership& at = At(e.parents, &scratch);
     Status valid = e.kind == "address"          ? ValidateAddress(e, at)
@@ -625,6 +643,7 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
                    : e.kind == "recovery"       ? ValidateRecovery(e, at)
                    : e.kind == "publishers"     ? ValidatePublishers(e, at)
                    : e.kind == "release-report" ? ValidateReport(e, at)
+                   : e.kind == "checkpoint"     ? ValidateCheckpoint(e, at)
                                                 : ValidateMemberAdded(e, at);
     if (!valid.ok()) return valid;
     node = std::make_shared<const Node>(Node{wire, std::move(e), depth});
@@ -640,6 +659,16 @@ Result<Ledger::Added> Ledger::Add(const std::string& wire) {
     UpdateState(added.event);
   } else {
     RebuildState();
+  }
+  if (base_) {
+    uint32_t mask = 0;
+    for (const std::string& p : added.event.parents) mask |= cover_.at(p);
+    cover_.emplace(hash, mask);
+  }
+  if (added.event.kind != "checkpoint") {
+    ++above_checkpoint_;
+  } else {
+    Rebase(hash);  // valid: the next checkpoint
   }
   return Added::kAdded;
 }
@@ -707,5 +736,453 @@ std::vector<std::string> Ledger::Missing(const std::vector<std::string>& their_h
 }
 
 std::vector<std::string> Ledger::AllInOrder() const { return Missing({}, SIZE_MAX, nullptr); }
+
+// ---- checkpoints ---------------------------------------------------------------------------
+
+namespace {
+
+json::Value RefToJson(const NetworkState::ReleaseRef& r) {
+  return json::Object{
+      {"code", r.code}, {"event", r.event}, {"time", r.time_ms}, {"version", r.version}};
+}
+
+// Strict readers for a checkpoint's state (its digest was checked first: a failure here is a
+// state no honest quorum signed, or another version's).
+struct Reader {
+  bool ok = true;
+  const json::Value* Field(const json::Value& o, std::string_view k, json::Value::Type t) {
+    const json::Value* v = o.is_object() ? o.find(k) : nullptr;
+    if (!v || v->type() != t) {
+      ok = false;
+      return nullptr;
+    }
+    return v;
+  }
+  std::string Str(const json::Value& o, std::string_view k) {
+    const json::Value* v = Field(o, k, json::Value::Type::kString);
+    return v ? v->as_string() : std::string();
+  }
+  int64_t Int(const json::Value& o, std::string_view k) {
+    const json::Value* v = Field(o, k, json::Value::Type::kInt);
+    return v ? v->as_int() : 0;
+  }
+  const json::Array& Arr(const json::Value& o, std::string_view k) {
+    static const json::Array kEmpty;
+    const json::Value* v = Field(o, k, json::Value::Type::kArray);
+    return v ? v->as_array() : kEmpty;
+  }
+  const json::Object& Obj(const json::Value& o, std::string_view k) {
+    static const json::Object kEmpty;
+    const json::Value* v = Field(o, k, json::Value::Type::kObject);
+    return v ? v->as_object() : kEmpty;
+  }
+  std::string AsStr(const json::Value& v) {
+    if (!v.is_string()) {
+      ok = false;
+      return {};
+    }
+    return v.as_string();
+  }
+  int64_t AsInt(const json::Value& v) {
+    if (!v.is_int()) {
+      ok = false;
+      return 0;
+    }
+    return v.as_int();
+  }
+  NetworkState::ReleaseRef Ref(const json::Value& o, std::string_view k) {
+    static const json::Value kNull;
+    const json::Value* v = Field(o, k, json::Value::Type::kObject);
+    const json::Value& r = v ? *v : kNull;
+    if (!v) return {};
+    return {Str(r, "event"), Int(r, "version"), Str(r, "code"), Int(r, "time")};
+  }
+};
+
+std::vector<std::string> KeysOf(const std::vector<Member>& members) {
+  std::vector<std::string> keys;
+  keys.reserve(members.size());
+  for (const Member& m : members) keys.push_back(m.key);
+  return keys;
+}
+
+MemberList MembersOfKeys(const std::vector<std::string>& keys) {
+  std::vector<Member> rows;
+  rows.reserve(keys.size());
+  for (const std::string& k : keys) rows.push_back(Member{NodeIdForHex(k), k, "", 0, ""});
+  return MemberList(std::move(rows));
+}
+
+}  // namespace
+
+json::Value Ledger::StateJson(const Membership& m) {
+  json::Array members;
+  for (const Member& r : m.members) {
+    members.push_back(
+        json::Object{{"joined", r.joined_ms}, {"key", r.key}, {"url", r.url}, {"via", r.via}});
+  }
+  json::Array signers;
+  for (const Member& r : m.checkpoint_members) signers.push_back(r.key);
+  json::Object address;
+  for (const auto& [k, v] : m.address) address.emplace(k, json::Array{v.first, v.second});
+  json::Object address_seq;
+  for (const auto& [k, v] : m.address_seq) address_seq.emplace(k, v);
+  json::Object reports;
+  for (const auto& [release, by] : m.reports) {
+    json::Object o;
+    for (const auto& [author, r] : by) {
+      o.emplace(author,
+                json::Object{{"reason", r.reason}, {"status", r.status}, {"time", r.time_ms}});
+    }
+    reports.emplace(release, std::move(o));
+  }
+  json::Array reported;
+  for (const auto& [a, r, st] : m.reported) reported.push_back(json::Array{a, r, st});
+  json::Object invitations;
+  for (const auto& [h, k] : m.invitations_used) invitations.emplace(h, k);
+  return json::Object{
+      {"accepted_code", m.accepted_code},
+      {"address", std::move(address)},
+      {"address_seq", std::move(address_seq)},
+      {"checkpoint_members", std::move(signers)},
+      {"checkpoint_seq", m.checkpoint_seq},
+      {"invitations_used", std::move(invitations)},
+      {"members", std::move(members)},
+      {"previous", RefToJson(m.previous)},
+      {"publisher_threshold", m.publisher_threshold},
+      {"publishers", json::Array(m.publishers.begin(), m.publishers.end())},
+      {"publishers_seq", m.publishers_seq},
+      {"recovery_epoch", m.recovery_epoch},
+      {"release", RefToJson(m.release)},
+      {"release_hash", m.release_hash},
+      {"release_version", m.release_version},
+      {"releases", json::Array(m.releases.begin(), m.releases.end())},
+      {"reported", std::move(reported)},
+      {"reports", std::move(reports)},
+      {"version", 1},
+  };
+}
+
+Result<Ledger::Membership> Ledger::MembershipFromJson(const json::Value& v) {
+  Reader r;
+  Membership m;
+  if (r.Int(v, "version") != 1) return Bad("a checkpoint state of another version");
+  m.accepted_code = r.Str(v, "accepted_code");
+  for (const auto& [k, a] : r.Obj(v, "address")) {
+    if (!a.is_array() || a.as_array().size() != 2) return Bad("checkpoint state: bad address");
+    m.address[k] = {r.AsInt(a.as_array()[0]), r.AsStr(a.as_array()[1])};
+  }
+  for (const auto& [k, seq] : r.Obj(v, "address_seq")) m.address_seq[k] = r.AsInt(seq);
+  std::vector<std::string> signers;
+  for (const json::Value& k : r.Arr(v, "checkpoint_members")) signers.push_back(r.AsStr(k));
+  m.checkpoint_members = MembersOfKeys(signers);
+  m.checkpoint_seq = r.Int(v, "checkpoint_seq");
+  for (const auto& [h, k] : r.Obj(v, "invitations_used")) m.invitations_used[h] = r.AsStr(k);
+  std::vector<Member> rows;
+  for (const json::Value& row : r.Arr(v, "members")) {
+    Member mem;
+    mem.key = r.Str(row, "key");
+    mem.id = NodeIdForHex(mem.key);
+    mem.url = r.Str(row, "url");
+    mem.joined_ms = r.Int(row, "joined");
+    mem.via = r.Str(row, "via");
+    if (mem.id.empty()) return Bad("checkpoint state: a member key is not a key");
+    rows.push_back(std::move(mem));
+  }
+  m.members = MemberList(std::move(rows));
+  m.previous = r.Ref(v, "previous");
+  m.publisher_threshold = r.Int(v, "publisher_threshold");
+  for (const json::Value& k : r.Arr(v, "publishers")) m.publishers.push_back(r.AsStr(k));
+  m.publishers_seq = r.Int(v, "publishers_seq");
+  m.recovery_epoch = r.Int(v, "recovery_epoch");
+  m.release = r.Ref(v, "release");
+  m.release_hash = r.Str(v, "release_hash");
+  m.release_version = r.Int(v, "release_version");
+  for (const json::Value& h : r.Arr(v, "releases")) m.releases.insert(r.AsStr(h));
+  for (const json::Value& t : r.Arr(v, "reported")) {
+    if (!t.is_array() || t.as_array().size() != 3) return Bad("checkpoint state: bad report");
+    const auto& a = t.as_array();
+    m.reported.emplace(r.AsStr(a[0]), r.AsStr(a[1]), r.AsStr(a[2]));
+  }
+  for (const auto& [release, by] : r.Obj(v, "reports")) {
+    if (!by.is_object()) return Bad("checkpoint state: bad reports");
+    for (const auto& [author, rep] : by.as_object()) {
+      m.reports[release][author] = {r.Str(rep, "status"), r.Str(rep, "reason"), r.Int(rep, "time")};
+    }
+  }
+  if (!r.ok) return Bad("checkpoint state: a field is missing or of another type");
+  // What was read is what was signed: the same JSON again (no field ignored or reordered).
+  if (StateJson(m) != v) return Bad("checkpoint state is not in canonical form");
+  return m;
+}
+
+Status Ledger::CheckCover(const std::vector<std::string>& parents) const {
+  if (!base_) return Status::Ok();
+  uint32_t mask = 0;
+  for (const std::string& p : parents) {
+    auto it = cover_.find(p);
+    if (it != cover_.end()) mask |= it->second;
+  }
+  const uint32_t full = (uint32_t{1} << base_->cut.size()) - 1;
+  if (mask == full) return Status::Ok();
+  return Bad("the event does not descend from every event of checkpoint " +
+             std::to_string(base_->seq) + "'s cut (it is older than the checkpoint)");
+}
+
+Result<CheckpointProposal> Ledger::ProposeCheckpoint() const {
+  if (heads_.size() > 16) return Status::Error("too_many_heads", "more than 16 heads");
+  CheckpointProposal p;
+  p.seq = current_.checkpoint_seq + 1;
+  p.cut.assign(heads_.begin(), heads_.end());  // a std::set: sorted
+  for (const std::string& h : p.cut) p.depths.push_back(events_.at(h)->depth);
+  p.state = StateDigest(StateJson(current_));
+  p.members = MembersDigest(current_.members);
+  return p;
+}
+
+Status Ledger::CheckProposal(const CheckpointProposal& p) const {
+  for (size_t i = 0; i < p.cut.size(); ++i) {
+    auto it = events_.find(p.cut[i]);
+    if (it == events_.end()) return Status::Error("missing", "a cut event is not held here");
+    if (it->second->depth != p.depths[i]) return Bad("a cut event's depth is not the one stated");
+  }
+  if (auto s = CheckCover(p.cut); !s.ok()) return s;
+  std::optional<Membership> scratch;
+  const Membership& at = At(p.cut, &scratch);
+  if (p.seq != at.checkpoint_seq + 1) {
+    return Bad("checkpoint " + std::to_string(p.seq) + " is not the next one (" +
+               std::to_string(at.checkpoint_seq + 1) + ")");
+  }
+  if (p.members != MembersDigest(at.members))
+    return Bad("the cut's members are not the ones stated");
+  if (p.state != StateDigest(StateJson(at))) return Bad("the cut's state is not the one stated");
+  return Status::Ok();
+}
+
+json::Value Ledger::CheckpointBody(const CheckpointProposal& p,
+                                   const std::vector<Approval>& approvals) {
+  json::Array list;
+  for (const Approval& a : approvals) list.push_back(a.ToJson());
+  return json::Object{{"approvals", std::move(list)}, {"proposal", p.ToJson()}};
+}
+
+namespace {
+
+// A checkpoint event's proposal: signed by its author, body {approvals, proposal}, parents
+// its cut.
+Result<CheckpointProposal> ProposalOf(const Event& e, crypto::VerifyCache* cache) {
+  if (auto s = VerifySignature(e, cache); !s.ok()) return Bad("author signature: " + s.message());
+  const json::Value* pj = e.body.find("proposal");
+  const json::Value* aj = e.body.find("approvals");
+  if (!pj || !aj || e.body.as_object().size() != 2) {
+    return Bad("checkpoint needs exactly approvals and a proposal");
+  }
+  auto p = ParseCheckpointProposal(*pj);
+  if (!p) return p.status();
+  if (e.parents != p->cut) return Bad("a checkpoint's parents are its cut");
+  return p;
+}
+
+}  // namespace
+
+Status Ledger::ValidateCheckpoint(const Event& e, const Membership& at) const {
+  auto p = ProposalOf(e, cache_);
+  if (!p) return p.status();
+  if (!at.members.count(e.author)) return Bad("author was not a member at the event's parents");
+  if (auto s = CheckProposal(*p); !s.ok()) return Bad(s.message());
+  return CheckCheckpointApprovals(*e.body.find("approvals"), state_.network_id, *p,
+                                  at.checkpoint_members, state_.params, cache_);
+}
+
+void Ledger::Rebase(const std::string& k_hash) {
+  const Node& k = *events_.at(k_hash);
+  const std::set<std::string> below = Ancestors(k.event.parents);
+  auto base = std::make_shared<Base>();
+  base->seq = *k.event.body.find("proposal")->find_int("seq");
+  base->at_cut = Replay(below);
+  base->after = After(base->at_cut, base->seq);
+  base->cut.insert(k.event.parents.begin(), k.event.parents.end());
+  if (base_) base->chain = base_->chain;
+  base->chain.emplace_back(k.wire, KeysOf(base->at_cut.checkpoint_members));
+  base->cut_state = StateJson(base->at_cut);
+  base->hash = k_hash;
+  // Keep the cut and what descends from all of it through kept events; void the rest.
+  std::vector<std::pair<int64_t, const std::string*>> order;
+  for (const auto& [h, n] : events_) order.emplace_back(n->depth, &h);
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : *a.second < *b.second;
+  });
+  std::unordered_map<std::string, uint32_t> cover;
+  size_t bit = 0;
+  for (const std::string& c : base->cut) cover[c] = uint32_t{1} << bit++;
+  const uint32_t full = (uint32_t{1} << base->cut.size()) - 1;
+  std::unordered_map<std::string, std::shared_ptr<const Node>> kept;
+  for (const auto& [depth, hash] : order) {
+    const auto& node = events_.at(*hash);
+    if (base->cut.count(*hash)) {
+      kept.emplace(*hash, node);
+      continue;
+    }
+    if (below.count(*hash)) continue;  // pruned: its effect is in the base
+    uint32_t mask = 0;
+    bool parents_kept = true;
+    for (const std::string& p : node->event.parents) {
+      auto it = cover.find(p);
+      if (it == cover.end()) {
+        parents_kept = false;
+        break;
+      }
+      mask |= it->second;
+    }
+    if (parents_kept && mask == full) {
+      cover.emplace(*hash, mask);
+      kept.emplace(*hash, node);
+    } else {
+      voided_.push_back(node->wire);
+    }
+  }
+  events_ = std::move(kept);
+  cover_ = std::move(cover);
+  above_checkpoint_ = 0;
+  for (const auto& [h, n] : events_) {
+    above_checkpoint_ += !base->cut.count(h) && n->event.kind != "checkpoint";
+  }
+  heads_.clear();
+  std::set<std::string> parents;
+  for (const auto& [h, n] : events_)
+    parents.insert(n->event.parents.begin(), n->event.parents.end());
+  for (const auto& [h, n] : events_) {
+    if (!parents.count(h)) heads_.insert(h);
+  }
+  base_ = std::move(base);
+  RebuildState();
+}
+
+Ledger::Membership Ledger::After(const Membership& at_cut, int64_t seq) {
+  Membership m = at_cut;
+  m.checkpoint_seq = seq;
+  m.checkpoint_members = at_cut.members;  // who signs the next one
+  return m;
+}
+
+const std::string& Ledger::checkpoint_hash() const {
+  static const std::string kNone;
+  return base_ ? base_->hash : kNone;
+}
+
+bool Ledger::Prefers(const json::Value& package) const {
+  const json::Value* chain = package.find("chain");
+  if (!chain || !chain->is_array() || chain->as_array().empty()) return false;
+  const std::string* wire = chain->as_array().back().find_string("event");
+  if (!wire) return false;
+  const int64_t seq = static_cast<int64_t>(chain->as_array().size());  // links 1..s
+  if (seq != checkpoint_seq()) return seq > checkpoint_seq();
+  return HashOf(*wire) < checkpoint_hash();
+}
+
+json::Value Ledger::CheckpointPackage() const {
+  if (!base_) return nullptr;
+  json::Array chain;
+  for (const auto& [wire, signers] : base_->chain) {
+    chain.push_back(
+        json::Object{{"event", wire}, {"signers", json::Array(signers.begin(), signers.end())}});
+  }
+  json::Array cut;
+  for (const std::string& h : base_->cut) cut.push_back(events_.at(h)->wire);
+  return json::Object{
+      {"chain", std::move(chain)}, {"cut", std::move(cut)}, {"state", base_->cut_state}};
+}
+
+Result<Ledger> Ledger::FromCheckpoint(const std::string& genesis_wire, const json::Value& package) {
+  auto l = FromGenesis(genesis_wire);
+  if (!l) return l.status();
+  const json::Value* chain = package.find("chain");
+  const json::Value* cut = package.find("cut");
+  const json::Value* state = package.find("state");
+  if (!chain || !chain->is_array() || chain->as_array().empty() || !cut || !cut->is_array() ||
+      !state || package.as_object().size() != 3) {
+    return Bad("a checkpoint package has chain, cut and state");
+  }
+  // Link by link: checkpoint s signed by a quorum of the members checkpoint s - 1 named.
+  auto base = std::make_shared<Base>();
+  std::string named = MembersDigest(l->current_.members);  // the founders
+  std::optional<CheckpointProposal> last;
+  Event last_event;
+  for (const json::Value& link : chain->as_array()) {
+    const std::string* wire = link.find_string("event");
+    const json::Value* signers = link.find("signers");
+    if (!wire || !signers || !signers->is_array()) return Bad("a chain link has event and signers");
+    auto e = Decode(*wire);
+    if (!e) return e.status();
+    if (e->kind != "checkpoint") return Bad("a chain link is not a checkpoint");
+    auto p = ProposalOf(*e, nullptr);
+    if (!p) return p.status();
+    if (p->seq != (last ? last->seq : 0) + 1) return Bad("the chain skips a checkpoint");
+    std::vector<std::string> keys;
+    for (const json::Value& k : signers->as_array()) {
+      if (!k.is_string()) return Bad("signers are keys");
+      keys.push_back(k.as_string());
+    }
+    const MemberList signer_list = MembersOfKeys(keys);
+    if (MembersDigest(signer_list) != named) {
+      return Bad("checkpoint " + std::to_string(p->seq) +
+                 "'s signers are not the members the checkpoint before it named");
+    }
+    if (auto s = CheckCheckpointApprovals(*e->body.find("approvals"), l->network_id(), *p,
+                                          signer_list, l->state_.params, nullptr);
+        !s.ok()) {
+      return Bad("checkpoint " + std::to_string(p->seq) + ": " + s.message());
+    }
+    named = p->members;
+    base->chain.emplace_back(*wire, std::move(keys));
+    last = std::move(p).value();
+    last_event = std::move(e).value();
+  }
+  // The state at the last cut: the one its quorum signed.
+  if (StateDigest(*state) != last->state) return Bad("the checkpoint state is not the signed one");
+  auto at = MembershipFromJson(*state);
+  if (!at) return at.status();
+  if (MembersDigest(at->members) != last->members) return Bad("the state's members are not named");
+  if (!at->members.count(last_event.author)) return Bad("the checkpoint's author is no member");
+  if (at->checkpoint_seq != last->seq - 1 ||
+      MembersDigest(at->checkpoint_members) !=
+          MembersDigest(MembersOfKeys(base->chain.back().second))) {
+    return Bad("the checkpoint state's signers are not its chain's");
+  }
+  base->seq = last->seq;
+  base->at_cut = std::move(at).value();
+  base->after = After(base->at_cut, base->seq);
+  base->cut.insert(last->cut.begin(), last->cut.end());
+  base->cut_state = *state;
+  base->hash = HashOf(base->chain.back().first);
+  // The cut's events, by their hashes; their depths are the signed ones.
+  l->events_.clear();
+  l->cover_.clear();
+  if (cut->as_array().size() != last->cut.size()) return Bad("the package lacks cut events");
+  int64_t depth = 0;
+  for (const json::Value& w : cut->as_array()) {
+    if (!w.is_string()) return Bad("a cut event is wire bytes");
+    const std::string h = HashOf(w.as_string());
+    auto pos = std::find(last->cut.begin(), last->cut.end(), h);
+    if (pos == last->cut.end() || l->events_.count(h)) return Bad("an event not of the cut");
+    auto e = Decode(w.as_string(), kMaxGenesisBytes);
+    if (!e) return e.status();
+    const int64_t d = last->depths[pos - last->cut.begin()];
+    depth = std::max(depth, d + 1);
+    l->cover_[h] = uint32_t{1} << (pos - last->cut.begin());
+    l->events_.emplace(h,
+                       std::make_shared<const Node>(Node{w.as_string(), std::move(e).value(), d}));
+  }
+  // The cut is sorted, as is a std::set: bit i is the i-th cut event both here and in Rebase.
+  const std::string k_wire = base->chain.back().first;
+  const std::string k_hash = HashOf(k_wire);
+  l->cover_[k_hash] = (uint32_t{1} << last->cut.size()) - 1;
+  l->events_.emplace(k_hash,
+                     std::make_shared<const Node>(Node{k_wire, std::move(last_event), depth}));
+  l->heads_ = {k_hash};
+  l->base_ = std::move(base);
+  l->RebuildState();
+  return l;
+}
 
 }  // namespace peerstack::protocol

@@ -62,9 +62,11 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
+#include "protocol/checkpoint.h"
 #include "protocol/event.h"
 #include "protocol/genesis.h"
 #include "protocol/join.h"
@@ -131,6 +133,48 @@ class Ledger {
   // The highest address sequence of a member (0 if it never announced one).
   int64_t AddressSeq(const std::string& key_hex) const;
 
+  // ---- Checkpoints (docs/protocol.md, "Checkpoints") ----
+  // A checkpoint event (kind "checkpoint", parents = its cut) carries a CheckpointProposal
+  // and a quorum of approvals (protocol/checkpoint.h). Once one with the next sequence is
+  // added, the ledger stands on it: the state folded at the cut becomes the base, the events
+  // below the cut are pruned, and so are the events that do not descend from every cut event
+  // (concurrent with the checkpoint: void, on every node that holds it; their authors sign
+  // them anew, TakeVoided). From then on an event is added only when it descends from every
+  // cut event. The state is the base folded with the events above the cut, in (depth, hash)
+  // order: what a full replay gives, since every such event is deeper than the cut.
+  int64_t checkpoint_seq() const { return base_ ? base_->seq : 0; }
+  // The hash of the checkpoint event the ledger stands on (empty: the genesis). Only the
+  // next checkpoint is added as an event; of two with the same sequence (possible only when
+  // a proposal's lock expired), every node ends on the one with the smaller hash: a node on
+  // the other adopts its package (Engine).
+  const std::string& checkpoint_hash() const;
+  // Whether a package's checkpoint is one this ledger should move to: a higher sequence, or
+  // the same with a smaller hash. False for anything unreadable (FromCheckpoint judges it).
+  bool Prefers(const json::Value& package) const;
+  // Events held above the checkpoint (or the genesis), checkpoint events not counted: what
+  // the next one would prune.
+  size_t events_since_checkpoint() const { return above_checkpoint_; }
+  // Who signs the next checkpoint: the members the last one named (the founders before any).
+  const MemberList& checkpoint_signers() const { return current_.checkpoint_members; }
+  // The next checkpoint at the current heads; an error when there are more than 16 heads.
+  Result<CheckpointProposal> ProposeCheckpoint() const;
+  // Whether p is the next checkpoint and states what this ledger folds at p's cut ("missing"
+  // when a cut event is not held here).
+  Status CheckProposal(const CheckpointProposal& p) const;
+  static json::Value CheckpointBody(const CheckpointProposal& p,
+                                    const std::vector<Approval>& approvals);
+  // What carries the checkpoint this ledger stands on to a node without the events below it:
+  // every checkpoint event from the first with the keys that signed it, the state at the cut
+  // and the cut's events. Null when the ledger stands on the genesis.
+  json::Value CheckpointPackage() const;
+  // A ledger standing on the checkpoint of a package, verified from the genesis: each
+  // checkpoint by a quorum of the members the one before it named, the state and member
+  // digests of the last one, the cut events by their hashes.
+  static Result<Ledger> FromCheckpoint(const std::string& genesis_wire, const json::Value& package);
+  // Events a checkpoint voided here since the last call (wire bytes).
+  std::vector<std::string> TakeVoided() { return std::exchange(voided_, {}); }
+  const std::string& genesis_wire() const { return genesis_wire_; }
+
   // Who was a member, and who a publisher, when: per key, spans [from, to) of event times
   // (to = INT64_MAX while it lasts) as the events replay into the state, so every node with
   // the same events computes the same history. For app data's write rules (appdata/).
@@ -169,7 +213,20 @@ class Ledger {
     // address must rise above), and the release events folded.
     std::map<std::string, int64_t> address_seq;
     std::set<std::string> releases;
+    int64_t checkpoint_seq = 0;
+    MemberList checkpoint_members;  // named by the last checkpoint: who signs the next
   };
+  // The canonical JSON of a folded state (a checkpoint's state) and back.
+  static json::Value StateJson(const Membership& m);
+  static Result<Membership> MembershipFromJson(const json::Value& v);
+  // Stands on the checkpoint event k (just added): prunes, voids, rebuilds.
+  void Rebase(const std::string& k_hash);
+  // The state at a checkpoint's cut, standing on it (its sequence, its cut's members to sign
+  // the next).
+  static Membership After(const Membership& at_cut, int64_t seq);
+  Status ValidateCheckpoint(const Event& e, const Membership& at) const;
+  // Standing on a checkpoint, an event must descend from every cut event.
+  Status CheckCover(const std::vector<std::string>& parents) const;
   Membership Replay(const std::set<std::string>& hashes, History* history = nullptr) const;
   // Folds one event into m (the next in replay order).
   void Apply(Membership& m, const Event& e, const std::string& hash, History* history) const;
@@ -210,6 +267,23 @@ class Ledger {
   int64_t genesis_threshold_ = 1;
   crypto::VerifyCache* cache_ = nullptr;
   EventPool* pool_ = nullptr;
+  std::string genesis_wire_;
+  // The checkpoint the ledger stands on.
+  struct Base {
+    int64_t seq = 0;
+    Membership at_cut;          // the state folded up to the cut (the checkpoint's state)
+    Membership after;           // at_cut standing on the checkpoint: what the fold starts from
+    std::set<std::string> cut;  // held, their effect in at_cut
+    // The checkpoint events from the first, each with the keys that signed it.
+    std::vector<std::pair<std::string, std::vector<std::string>>> chain;
+    json::Value cut_state;  // StateJson(at_cut), as the package carries it
+    std::string hash;       // of the checkpoint event
+  };
+  std::shared_ptr<const Base> base_;
+  // Of each event above the cut: which cut events (bits) it descends from.
+  std::unordered_map<std::string, uint32_t> cover_;
+  std::vector<std::string> voided_;
+  size_t above_checkpoint_ = 0;
 };
 
 // Events that some ledger found valid and holds, by hash, shared by every ledger given the

@@ -61,7 +61,11 @@ class SqliteStore final : public Store {
     if (!db_) return Closed();
     if (auto s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
     Status status = Status::Ok();
+    if (batch.replace_events) {
+      if (Status s = Exec("DELETE FROM events"); !s.ok()) status = s;
+    }
     for (const EventRecord& e : batch.events) {
+      if (!status.ok()) break;
       Stmt st(db_, "INSERT OR IGNORE INTO events(hash, kind, body) VALUES (?1, ?2, ?3)");
       if (!st.ok()) {
         status = Error("prepare");

@@ -27,6 +27,9 @@ struct EventRecord {
 struct WriteBatch {
   std::vector<EventRecord> events;                        // inserted if not yet present
   std::vector<std::pair<std::string, std::string>> meta;  // upserted
+  // Every stored event is deleted first, in the same transaction: a checkpoint's pruning
+  // (the batch then holds the genesis and the events kept).
+  bool replace_events = false;
 };
 
 class Store {

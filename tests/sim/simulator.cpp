@@ -100,14 +100,16 @@ struct Simulator::Node {
   std::unique_ptr<protocol::Engine> engine;
   // The node's "disk": events in the order stored (interned in Simulator::wires_).
   std::vector<const std::string*> persisted;
+  std::string checkpoint;  // the package of the checkpoint stored (JSON), or empty
   bool up = false;
   bool silent = false;  // frozen: receives, sends and ticks nothing
   int64_t start_at = 0;
   int64_t down_until = 0;
   int64_t admitted_at = -1;
-  uint64_t generation = 0;        // lives: a crash ends one, and the queues with it
-  bool move_on_restart = false;   // MoveNow: restarts at a new URL with an empty disk
-  uint64_t event_bytes_in = 0;    // event wires delivered to it (event and events messages)
+  uint64_t generation = 0;       // lives: a crash ends one, and the queues with it
+  bool move_on_restart = false;  // MoveNow: restarts at a new URL with an empty disk
+  uint64_t event_bytes_in = 0;   // event wires and checkpoint packages delivered to it
+  uint64_t event_bytes_at_admission = 0;
   uint64_t tick_serial = 0;       // only the latest tick scheduled runs
   std::map<size_t, Link> queues;  // by destination; only the busy or failing ones
   NodeRelease release;
@@ -135,10 +137,6 @@ Simulator::Simulator(SimConfig config)
   side_.assign(config_.nodes, 0);
   peak_queued_to_.assign(config_.nodes, 0);
 
-  protocol::EngineConfig ec;
-  ec.code_hash = code;
-  ec.verify_cache = &verify_cache_;
-  ec.event_pool = &event_pool_;
   // Node 0 creates the network; nodes 1..founders-1 are founding members with it.
   const size_t founders = std::max<size_t>(1, std::min(config_.founders, config_.nodes));
   protocol::GenesisParams params;
@@ -152,9 +150,8 @@ Simulator::Simulator(SimConfig config)
   const protocol::Ledger founded = std::move(protocol::Ledger::FromGenesis(wire)).value();
   for (size_t i = 0; i < founders; ++i) {
     nodes_[i]->persisted.push_back(Keep(wire));
-    ec.url = nodes_[i]->url;
-    nodes_[i]->engine =
-        std::make_unique<protocol::Engine>(ec, *nodes_[i]->key, founded, nodes_[i]->rng.get());
+    nodes_[i]->engine = std::make_unique<protocol::Engine>(
+        EngineConfigFor(*nodes_[i]), *nodes_[i]->key, founded, nodes_[i]->rng.get());
     nodes_[i]->up = true;
     nodes_[i]->admitted_at = 0;
     ScheduleTick(static_cast<int64_t>(i % 100), i);
@@ -465,8 +462,16 @@ void Simulator::Route(protocol::Envelope e) {
 
 void Simulator::Emit(size_t from, protocol::Output& out) {
   Node& n = *nodes_[from];
-  // Persist first, then send: what is acknowledged is on "disk".
-  for (const std::string& w : out.new_events) n.persisted.push_back(Keep(w));
+  // Persist first, then send: what is acknowledged is on "disk". A new checkpoint replaces
+  // what is stored by its package and the events above its cut.
+  if (out.rebased && n.engine && n.engine->ledger()) {
+    const protocol::Ledger& l = *n.engine->ledger();
+    n.persisted = {Keep(l.genesis_wire())};
+    for (const std::string& w : l.AllInOrder()) n.persisted.push_back(Keep(w));
+    n.checkpoint = json::Serialize(l.CheckpointPackage());
+  } else {
+    for (const std::string& w : out.new_events) n.persisted.push_back(Keep(w));
+  }
   // Queue all, then start them (the transport pumps after the whole output is queued, so a
   // second sync in one output replaces the first before either goes out).
   std::vector<size_t> touched;
@@ -480,7 +485,10 @@ void Simulator::Emit(size_t from, protocol::Output& out) {
 
 void Simulator::NoteAdmitted(size_t i) {
   Node& n = *nodes_[i];
-  if (n.admitted_at < 0 && n.engine && n.engine->is_member()) n.admitted_at = now_;
+  if (n.admitted_at < 0 && n.engine && n.engine->is_member()) {
+    n.admitted_at = now_;
+    n.event_bytes_at_admission = n.event_bytes_in;
+  }
 }
 
 void Simulator::CrashNow(size_t node, int64_t down_ms) { Crash(node, down_ms); }
@@ -504,6 +512,39 @@ void Simulator::MoveNow(size_t node, int64_t down_ms) {
   nodes_[node]->move_on_restart = true;
 }
 
+protocol::EngineConfig Simulator::EngineConfigFor(const Node& n) {
+  protocol::EngineConfig ec;
+  ec.url = n.url;
+  ec.code_hash = n.release.code;  // the recorded release's (release.json)
+  ec.verify_cache = &verify_cache_;
+  ec.event_pool = &event_pool_;
+  ec.checkpoint_every = config_.checkpoint_every;
+  ec.checkpoint_fallback_ms = config_.checkpoint_fallback_ms;
+  return ec;
+}
+
+Result<protocol::Ledger> Simulator::LoadDisk(const Node& n, protocol::EventPool* pool,
+                                             crypto::VerifyCache* cache, bool strict) const {
+  Result<protocol::Ledger> ledger = Status::Error("empty", "nothing stored");
+  if (n.checkpoint.empty()) {
+    ledger = protocol::Ledger::FromGenesis(*n.persisted.front());
+  } else {
+    auto package = json::Parse(n.checkpoint, {.max_bytes = 64 << 20});
+    if (!package) return package.status();
+    ledger = protocol::Ledger::FromCheckpoint(*n.persisted.front(), *package);
+  }
+  if (!ledger) return Status::Error("bad_disk", "stored checkpoint: " + ledger.status().message());
+  ledger->set_verify_cache(cache);
+  ledger->set_event_pool(pool);
+  for (size_t k = 1; k < n.persisted.size(); ++k) {
+    auto r = ledger->Add(*n.persisted[k]);
+    if (!r && strict) {
+      return Status::Error("bad_disk", "stored an invalid event: " + r.status().message());
+    }
+  }
+  return ledger;
+}
+
 void Simulator::Restart(size_t i) {
   Node& n = *nodes_[i];
   if (n.move_on_restart) {  // nobody answers at the old URL any more
@@ -512,19 +553,14 @@ void Simulator::Restart(size_t i) {
     n.url = UrlOf(i) + "." + std::to_string(n.generation);
     by_url_[n.url] = i;
     n.persisted.clear();
+    n.checkpoint.clear();
   }
-  protocol::EngineConfig ec;
-  ec.url = n.url;
-  ec.code_hash = n.release.code;  // the recorded release's (release.json)
-  ec.verify_cache = &verify_cache_;
-  ec.event_pool = &event_pool_;
+  const protocol::EngineConfig ec = EngineConfigFor(n);
   n.release.switched_at = now_;  // the daemon's resume starts the health watch anew
   AppOpen(i);
   if (!n.persisted.empty()) {
-    auto ledger = protocol::Ledger::FromGenesis(*n.persisted.front());
-    ledger->set_event_pool(&event_pool_);
-    for (size_t k = 1; k < n.persisted.size(); ++k) (void)ledger->Add(*n.persisted[k]);
-    if (ledger->IsMember(crypto::HexEncode(n.key->public_key().data(), 32))) {
+    auto ledger = LoadDisk(n, &event_pool_, nullptr, /*strict=*/false);
+    if (ledger && ledger->IsMember(crypto::HexEncode(n.key->public_key().data(), 32))) {
       n.engine =
           std::make_unique<protocol::Engine>(ec, *n.key, std::move(ledger).value(), n.rng.get());
       n.up = true;
@@ -579,12 +615,8 @@ void Simulator::Handle(Delivery& d) {
   if (!n.up) {
     if (n.persisted.empty() && !n.engine && now_ >= n.start_at && n.down_until == 0) {
       // A joiner starting: it knows the genesis node's URL (its seed).
-      protocol::EngineConfig ec;
-      ec.url = n.url;
-      ec.code_hash = n.release.code;
-      ec.verify_cache = &verify_cache_;
-      ec.event_pool = &event_pool_;
-      n.engine = std::make_unique<protocol::Engine>(ec, *n.key, UrlOf(0), n.rng.get());
+      n.engine =
+          std::make_unique<protocol::Engine>(EngineConfigFor(n), *n.key, UrlOf(0), n.rng.get());
       n.up = true;
     } else if (n.down_until != 0 && now_ >= n.down_until) {
       Restart(d.node);
@@ -635,6 +667,9 @@ void Simulator::Arrive(Delivery& d) {
                l && l->is_array() && d.envelope.type == "events") {
       for (const json::Value& v : l->as_array())
         n.event_bytes_in += v.is_string() ? v.as_string().size() : 0;
+      if (const json::Value* package = d.envelope.body.find("checkpoint")) {
+        n.event_bytes_in += json::Serialize(*package).size();
+      }
     }
     if (d.peer != kNobody) {
       HeardFrom(d.node, d.peer);
@@ -662,6 +697,45 @@ void Simulator::Attack() {
     Route(protocol::Envelope{attacker, to, std::move(type), std::move(body)});
   };
   const crypto::SigningKey& evil = attacker_keys_[net_rng_.Next() % attacker_keys_.size()];
+  // With checkpoints, one forgery in three is a checkpoint's.
+  if (config_.checkpoint_every > 0 && net_rng_.Next() % 3 == 0) {
+    const protocol::Ledger* l = nodes_[target]->engine ? nodes_[target]->engine->ledger() : nullptr;
+    if (!l) return;
+    if (net_rng_.Next() % 2 == 0) {
+      // The true state at the target's heads, "approved" by the attacker's keys.
+      auto p = l->ProposeCheckpoint();
+      if (!p) return;
+      std::vector<protocol::Approval> approvals;
+      for (const auto& k : attacker_keys_) {
+        approvals.push_back(protocol::MakeCheckpointApproval(k, l->network_id(), *p));
+      }
+      protocol::Event e;
+      e.kind = "checkpoint";
+      e.parents = p->cut;
+      e.time_ms = now_;
+      e.body = protocol::Ledger::CheckpointBody(*p, approvals);
+      auto signed_event = protocol::Sign(std::move(e), evil);
+      send("event", json::Object{{"event", protocol::Encode(*signed_event)}});
+      return;
+    }
+    // A real checkpoint's package whose state names the attacker a member.
+    for (const auto& n : nodes_) {
+      const protocol::Ledger* held = n->engine ? n->engine->ledger() : nullptr;
+      if (!held || held->checkpoint_seq() == 0) continue;
+      json::Value package = held->CheckpointPackage();
+      json::Array& members = package.as_object()["state"].as_object()["members"].as_array();
+      members.push_back(json::Object{
+          {"joined", now_},
+          {"key", crypto::HexEncode(evil.public_key().data(), evil.public_key().size())},
+          {"url", attacker},
+          {"via", ""}});
+      send("events", json::Object{{"checkpoint", std::move(package)},
+                                  {"events", json::Array{held->genesis_wire()}},
+                                  {"heads", json::Array{}}});
+      return;
+    }
+    return;
+  }
   switch (net_rng_.Next() % 5) {
     case 0:  // replay a captured request as is (stale later, or of an admitted member)
       send("join", json::Object{{"request", captured}});
@@ -822,7 +896,7 @@ std::string Simulator::CheckSafety() const {
   // of them did). Of the nodes holding the same heads, the first 64 have their folded state
   // compared with the replayed one (each comparison costs O(N): all of them would make the
   // check O(N^2) at N = 10,000; every node of the tests' networks is compared).
-  std::set<std::vector<const std::string*>> replayed;
+  std::set<std::pair<std::vector<const std::string*>, std::string>> replayed;
   std::map<std::vector<std::string>, std::pair<std::string, size_t>> rebuilt;  // heads -> (hash, n)
   for (const auto& n : nodes_) {
     if (n->persisted.empty()) continue;
@@ -837,18 +911,9 @@ std::string Simulator::CheckSafety() const {
     }
     // Replaying a node's stored events into a fresh ledger must accept every one of them:
     // nothing entered without a valid certificate as of its parents.
-    if (!replayed.insert(n->persisted).second) continue;
-    auto ledger = protocol::Ledger::FromGenesis(*n->persisted.front());
-    if (!ledger) return "node " + std::to_string(n->index) + ": bad genesis";
-    ledger->set_verify_cache(&safety_cache);
-    ledger->set_event_pool(&safety_pool);
-    for (size_t k = 1; k < n->persisted.size(); ++k) {
-      auto r = ledger->Add(*n->persisted[k]);
-      if (!r) {
-        return "node " + std::to_string(n->index) +
-               " stored an invalid event: " + r.status().message();
-      }
-    }
+    if (!replayed.insert({n->persisted, n->checkpoint}).second) continue;
+    auto ledger = LoadDisk(*n, &safety_pool, &safety_cache, /*strict=*/true);
+    if (!ledger) return "node " + std::to_string(n->index) + ": " + ledger.status().message();
     for (const protocol::Member& m : ledger->state().members) {
       if (!legit_keys_.count(m.key)) {
         return "node " + std::to_string(n->index) + " admitted a key nobody legit holds";
@@ -1229,6 +1294,10 @@ const std::string& Simulator::running_release(size_t node) const {
 
 const std::string& Simulator::running_code(size_t node) const { return nodes_[node]->release.code; }
 
+const protocol::Engine* Simulator::engine_of(size_t node) const {
+  return nodes_[node]->engine.get();
+}
+
 const protocol::Ledger* Simulator::ledger_of(size_t node) const {
   const auto& n = nodes_[node];
   return n->engine ? n->engine->ledger() : nullptr;
@@ -1245,5 +1314,8 @@ const std::string& Simulator::key_of(size_t node) const { return nodes_[node]->k
 const std::string& Simulator::url_of(size_t node) const { return nodes_[node]->url; }
 
 uint64_t Simulator::event_bytes_in(size_t node) const { return nodes_[node]->event_bytes_in; }
+uint64_t Simulator::event_bytes_at_admission(size_t node) const {
+  return nodes_[node]->event_bytes_at_admission;
+}
 
 }  // namespace peerstack::sim

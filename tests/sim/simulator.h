@@ -213,6 +213,9 @@ struct SimConfig {
   AppDataConfig appdata;
   int64_t run_ms = 20000;  // total simulated time
   int64_t tick_ms = 100;
+  // Checkpoints (EngineConfig::checkpoint_every, checkpoint_fallback_ms); 0: none proposed.
+  size_t checkpoint_every = 0;
+  int64_t checkpoint_fallback_ms = 2000;
 };
 
 struct SimStats {
@@ -303,6 +306,7 @@ class Simulator {
   // The bytes of events delivered to the node so far (gossip and anti-entropy answers, the
   // genesis included): what it downloaded of the ledger, duplicates counted.
   uint64_t event_bytes_in(size_t node) const;
+  uint64_t event_bytes_at_admission(size_t node) const;  // what it had received when admitted
   bool SeesOnline(size_t observer, size_t target) const;
   int64_t now() const { return now_; }
 
@@ -319,6 +323,7 @@ class Simulator {
   const std::string& running_code(size_t node) const;
   // The node's ledger (null while it has none: a joiner before its first sync, or down).
   const protocol::Ledger* ledger_of(size_t node) const;
+  const protocol::Engine* engine_of(size_t node) const;  // null while down
   // App data: every live node (up, not silent) holds the same data hash; and one node's.
   std::string CheckAppData() const;
   std::string app_data_hash(size_t node) const;
@@ -433,6 +438,11 @@ class Simulator {
   // Every event any node stored, by hash: the nodes' disks point here.
   std::unordered_map<std::string, std::unique_ptr<const std::string>> wires_;
   const std::string* Keep(const std::string& wire);
+  // The engine configuration of node n (its URL, code, the shared cache and pool).
+  protocol::EngineConfig EngineConfigFor(const Node& n);
+  // The ledger on node n's disk: its checkpoint package (if any), then its events.
+  Result<protocol::Ledger> LoadDisk(const Node& n, protocol::EventPool* pool,
+                                    crypto::VerifyCache* cache, bool strict) const;
   SimStats stats_;
   // The release model's network-wide part (per node: Node::release).
   struct Releases {
