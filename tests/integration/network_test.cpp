@@ -30,12 +30,13 @@ class NetworkTest : public ::testing::Test {
 
   // Starts node `name` on a fixed port (so it can restart at the same URL).
   TestNode& Start(const std::string& name, const std::string& join_url = "",
-                  const std::string& plugins = "plugins") {
+                  const std::string& plugins = "plugins",
+                  const std::vector<std::string>& extra = {}) {
     if (!ports_.count(name)) ports_[name] = test::FreePort();
     ::mkdir(dir_.Sub(name).c_str(), 0755);
     auto node = std::make_unique<TestNode>(
         dir_.Sub(name),
-        test::NodeArgs(ports_[name], dir_.Sub(plugins), dir_.Sub("front"), join_url));
+        test::NodeArgs(ports_[name], dir_.Sub(plugins), dir_.Sub("front"), join_url, extra));
     std::string why;
     EXPECT_TRUE(node->Start(&why)) << why;
     auto& slot = nodes_[name];
@@ -382,6 +383,7 @@ TEST_F(NetworkTest, AFrozenMemberStallsNeitherJoinsNorSyncForTheOthers) {
   EXPECT_TRUE(test::WaitFor([&] { return !c_online_in_a(); }, 20s));
   // Thawed, it catches up (it missed e's admission) and is online again.
   ASSERT_EQ(::kill(nodes_["c"]->process()->pid(), SIGCONT), 0);
+  const auto c_back = std::chrono::steady_clock::now();
   ASSERT_TRUE(test::WaitFor(
       [&] {
         return Converged({"a", "b", "c", "d", "e"}, 5);
@@ -389,6 +391,85 @@ TEST_F(NetworkTest, AFrozenMemberStallsNeitherJoinsNorSyncForTheOthers) {
       30s))
       << nodes_["c"]->Log();
   EXPECT_TRUE(test::WaitFor(c_online_in_a, 20s));
+}
+
+// Checkpoints between real processes (one is due at every event): joins make several; a
+// member killed (kill -9) across two of them restarts from its store, a member frozen
+// (SIGSTOP) across two more thaws; both catch up from the latest checkpoint's package, and
+// every node holds only the events above it.
+TEST_F(NetworkTest, CheckpointsPruneAndAMemberKilledOrFrozenAcrossTwoCatchesUp) {
+  const std::vector<std::string> every{"--checkpoint-every", "1"};
+  auto checkpoint = [&](const std::string& name) -> int64_t {
+    const json::Value n = Network(name);
+    const json::Value* c = n.is_object() ? n.find("checkpoint") : nullptr;
+    return c && c->is_object() ? *c->find_int("seq") : -1;
+  };
+  std::vector<std::string> names{"a"};
+  auto dump = [&] {  // every node's checkpoint status, and a's log
+    std::string all;
+    for (const auto& n : names) {
+      const json::Value net = Network(n);
+      const json::Value* c = net.is_object() ? net.find("checkpoint") : nullptr;
+      all += n + ": " + (c ? json::Serialize(*c) : std::string("-")) + "\n";
+    }
+    return all + nodes_["a"]->Log();
+  };
+  Start("a", "", "plugins", every);
+  auto join = [&](const std::string& name) {
+    Start(name, Url("a"), "plugins", every);
+    ASSERT_TRUE(test::WaitFor([&] { return IsMember(name); }, 30s)) << nodes_[name]->Log();
+    names.push_back(name);
+  };
+  for (const char* n : {"b", "c", "d", "e"}) join(n);
+  ASSERT_TRUE(test::WaitFor([&] { return Converged(names, names.size()); }, 20s));
+  ASSERT_TRUE(test::WaitFor([&] { return checkpoint("a") >= 1; }, 30s)) << nodes_["a"]->Log();
+  // b killed while two more checkpoints are made.
+  nodes_["b"]->process()->Stop(SIGKILL, 5s);
+  auto others = [&](const std::string& away) {
+    std::vector<std::string> v;
+    for (const auto& n : names) {
+      if (n != away) v.push_back(n);
+    }
+    return v;
+  };
+  // Each join, then the checkpoint it makes due.
+  auto join_and_checkpoint = [&](const std::string& name) {
+    const int64_t before = checkpoint("a");
+    join(name);
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(test::WaitFor([&] { return checkpoint("a") > before; }, 30s)) << dump();
+    std::printf("%s admitted, checkpoint %lld %lld ms later\n", name.c_str(),
+                static_cast<long long>(checkpoint("a")),
+                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::steady_clock::now() - t0)
+                                           .count()));
+  };
+  for (const char* n : {"f", "g"}) join_and_checkpoint(n);
+  Start("b", "", "plugins", every);
+  const auto b_back = std::chrono::steady_clock::now();
+  ASSERT_TRUE(test::WaitFor(
+      [&] { return Converged(names, names.size()) && checkpoint("b") == checkpoint("a"); }, 40s))
+      << dump() << nodes_["b"]->Log();
+  const auto ms = [](auto since) {
+    return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::steady_clock::now() - since)
+                                      .count());
+  };
+  std::printf("b (killed) caught up %lld ms after its restart\n", ms(b_back));
+  // c frozen while two more are made.
+  ASSERT_EQ(::kill(nodes_["c"]->process()->pid(), SIGSTOP), 0);
+  for (const char* n : {"h", "i"}) join_and_checkpoint(n);
+  ASSERT_TRUE(test::WaitFor([&] { return Converged(others("c"), names.size()); }, 40s)) << dump();
+  ASSERT_EQ(::kill(nodes_["c"]->process()->pid(), SIGCONT), 0);
+  const auto c_back = std::chrono::steady_clock::now();
+  ASSERT_TRUE(test::WaitFor(
+      [&] { return Converged(names, names.size()) && checkpoint("c") == checkpoint("a"); }, 40s))
+      << dump() << nodes_["c"]->Log();
+  std::printf("c (frozen) caught up %lld ms after it thawed\n", ms(c_back));
+  // Nobody holds much more than what is above the last checkpoint.
+  for (const auto& n : names) {
+    EXPECT_LE(*Network(n).find_int("events"), 20) << n;
+  }
 }
 
 TEST_F(NetworkTest, AMemberLeavesAndAnAbsentOneIsEvicted) {
