@@ -194,6 +194,11 @@ struct NetworkService::Impl {
                                  << " events kept";
       }
       for (const std::string& w : out.new_events) {
+        // After a checkpoint, only what the ledger kept (the rest is pruned or void).
+        if (out.rebased && engine && engine->ledger() &&
+            !engine->ledger()->Has(protocol::HashOf(w))) {
+          continue;
+        }
         auto e = protocol::Decode(w);
         batch.events.push_back({protocol::HashOf(w), e ? e->kind : "unknown", w});
         if (e && e->kind == "member-added") {
@@ -291,7 +296,7 @@ Status NetworkService::Start(const std::string& self_url, const std::string& via
     if (!package) return package.status();
     Result<protocol::Ledger> ledger = Status::Error("bad_state", "no ledger");
     if (*package && !(*package)->empty()) {
-      auto parsed = json::Parse(**package, {.max_bytes = protocol::kMaxEnvelopeBytes});
+      auto parsed = json::Parse(**package, {.max_bytes = size_t{256} << 20});
       if (!parsed)
         return Status::Error("bad_state", "stored checkpoint: " + parsed.status().message());
       ledger = protocol::Ledger::FromCheckpoint(events->front().body, *parsed);

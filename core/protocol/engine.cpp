@@ -466,15 +466,13 @@ void Engine::OnSync(const Envelope& in, int64_t now, Output* out) {
   }
   std::vector<std::string> unknown;
   json::Array events;
-  // Behind our checkpoint and holding none of what is above it (a joiner, a node down across
-  // it): the package, then the events above the cut.
-  // Or on another checkpoint of our sequence, with a larger hash: ours is the one that stays.
+  // Behind our checkpoint (a joiner, a node down across it): the package, then the events
+  // above the cut. Or on another checkpoint of our sequence, with a larger hash: ours is the
+  // one that stays.
   const int64_t* their_checkpoint = in.body.find_int("checkpoint");
   const int64_t theirs = their_checkpoint ? *their_checkpoint : 0;
   const std::string* their_base = in.body.find_string("base");
-  const bool package = (ledger_->checkpoint_seq() > theirs &&
-                        std::none_of(heads.begin(), heads.end(),
-                                     [&](const std::string& h) { return ledger_->Has(h); })) ||
+  const bool package = ledger_->checkpoint_seq() > theirs ||
                        (theirs > 0 && theirs == ledger_->checkpoint_seq() && their_base &&
                         ledger_->checkpoint_hash() < *their_base);
   if (heads.empty()) {
@@ -530,7 +528,7 @@ void Engine::OnEvents(const Envelope& in, int64_t now, Output* out) {
     }
     return;
   }
-  if (package) Adopt(*package, now, out);
+  if (package) Adopt(*package, in.from, now, out);
   for (const json::Value& w : list) {
     if (w.is_string()) Accept(w.as_string(), in.from, out);
   }
@@ -919,19 +917,10 @@ json::Value Engine::SyncBody() const {
   return body;
 }
 
-std::vector<std::string> Engine::CheckpointSignerUrls(int64_t seq) const {
+std::set<std::string> Engine::CheckpointCommittee(int64_t seq) const {
   const MemberList& signers = ledger_->checkpoint_signers();
-  std::set<std::string> committee;
-  if (signers.size() > kCommitteeSize) {
-    committee = CommitteeOf(CheckpointCommitteeSeed(ledger_->network_id(), seq), signers);
-  }
-  std::vector<std::string> urls;
-  for (const Member& s : signers) {
-    if (s.key == key_hex_ || (!committee.empty() && !committee.count(s.key))) continue;
-    const Member* now = ledger_->state().FindMemberByKey(s.key);  // signers that left: gone
-    if (now && !now->url.empty()) urls.push_back(now->url);
-  }
-  return urls;
+  if (signers.size() <= kCommitteeSize) return {};
+  return CommitteeOf(CheckpointCommitteeSeed(ledger_->network_id(), seq), signers);
 }
 
 void Engine::TickCheckpoint(int64_t now, Output* out) {
@@ -974,10 +963,12 @@ void Engine::TickCheckpoint(int64_t now, Output* out) {
   proposing_->sent_ms = now;
   const Candidate& c = proposing_->candidates.at(proposing_->current);
   const json::Value body = json::Object{{"proposal", c.proposal.ToJson()}};
-  for (const std::string& url : CheckpointSignerUrls(seq)) {
-    const Member* m = ledger_->state().FindMemberByUrl(url);
-    if (m && c.approvals.count(m->key)) continue;
-    Send(out, url, "ckptpropose", body);
+  const std::set<std::string> committee = CheckpointCommittee(seq);
+  for (const Member& signer : ledger_->checkpoint_signers()) {
+    if (signer.key == key_hex_ || c.approvals.count(signer.key)) continue;
+    if (!committee.empty() && !committee.count(signer.key)) continue;
+    const Member* now = ledger_->state().FindMemberByKey(signer.key);  // signers gone: skipped
+    if (now && !now->url.empty()) Send(out, now->url, "ckptpropose", body);
   }
 }
 
@@ -1003,14 +994,21 @@ const Engine::Lock& Engine::LockOn(const CheckpointProposal& p, int64_t now) {
 
 void Engine::OnCheckpointPropose(const Envelope& in, int64_t now, Output* out) {
   if (!is_member()) return;
+  // From a signer (its URL is bound to its key: protocol/envelope.h), to a signer.
+  const Member* from = ledger_->state().FindMemberByUrl(in.from);
+  if (!from || !ledger_->checkpoint_signers().count(from->key)) return;
+  if (!ledger_->checkpoint_signers().count(key_hex_)) return;
   const json::Value* pj = in.body.find("proposal");
   if (!pj) return;
   auto p = ParseCheckpointProposal(*pj);
   if (!p || p->seq != ledger_->checkpoint_seq() + 1) return;
-  if (!ledger_->checkpoint_signers().count(key_hex_)) return;
-  if (Status s = ledger_->CheckProposal(*p); !s.ok()) {
-    if (s.code() == "missing") Send(out, in.from, "sync", SyncBody());  // then ask again
-    return;
+  auto held = checkpoint_locks_.find(p->seq);
+  const bool checked = held != checkpoint_locks_.end() && held->second.proposal == *p;
+  if (!checked) {  // a repeat of what we signed needs no second fold
+    if (Status s = ledger_->CheckProposal(*p); !s.ok()) {
+      if (s.code() == "missing") Send(out, in.from, "sync", SyncBody());  // then ask again
+      return;
+    }
   }
   // Our approval of what we signed: another proposal when we signed that one first (the
   // proposer may take it up).
@@ -1020,7 +1018,7 @@ void Engine::OnCheckpointPropose(const Envelope& in, int64_t now, Output* out) {
 }
 
 void Engine::OnCheckpointApproval(const Envelope& in, int64_t now, Output* out) {
-  if (!proposing_ || !is_member()) return;
+  if (!proposing_ || !is_member() || !ledger_->state().FindMemberByUrl(in.from)) return;
   const json::Value* pj = in.body.find("proposal");
   const json::Value* aj = in.body.find("approval");
   if (!pj || !aj) return;
@@ -1048,16 +1046,22 @@ void Engine::MaybeEmitCheckpoint(int64_t now, Output* out) {
   Candidate& c = proposing_->candidates.at(proposing_->current);
   const size_t signers = ledger_->checkpoint_signers().size();
   const size_t need = QuorumOf(ledger_->state().params, std::min(signers, kCommitteeSize));
+  // Counted as the ledger counts: past kCommitteeSize signers, the committee's approvals.
+  const std::set<std::string> committee = CheckpointCommittee(proposing_->seq);
+  auto counts = [&](const std::string& key) { return committee.empty() || committee.count(key); };
+  size_t have = 0;
+  for (const auto& [key, a] : c.approvals) have += counts(key) ? 1 : 0;
   // The proposer signs last, when its approval completes a quorum, and only what it has not
   // refused by signing another proposal: two proposers asking at once do not both lock on
   // their own.
-  const bool signer = ledger_->checkpoint_signers().count(key_hex_) > 0;
-  if (c.approvals.size() + (signer && !c.approvals.count(key_hex_)) < need) return;
-  if (signer && !c.approvals.count(key_hex_)) {
+  const bool mine = ledger_->checkpoint_signers().count(key_hex_) > 0 &&
+                    !c.approvals.count(key_hex_) && counts(key_hex_);
+  if (have + (mine ? 1 : 0) < need) return;
+  if (mine) {
     const Lock& lock = LockOn(c.proposal, now);
     if (!(lock.proposal == c.proposal)) return;
     c.approvals[key_hex_] = lock.approval;
-    if (c.approvals.size() < need) return;
+    if (++have < need) return;
   }
   std::vector<Approval> list;
   for (const auto& [key, a] : c.approvals) list.push_back(a);
@@ -1068,21 +1072,28 @@ void Engine::MaybeEmitCheckpoint(int64_t now, Output* out) {
   Gossip(*wire, "", out);
 }
 
-void Engine::Adopt(const json::Value& package, int64_t now, Output* out) {
-  if (!ledger_->Prefers(package)) return;
-  auto l = Ledger::FromCheckpoint(ledger_->genesis_wire(), package);
+void Engine::Adopt(const json::Value& package, const std::string& from, int64_t now, Output* out) {
+  // From a member (a stranger's package would cost us its whole chain's signatures), and one
+  // that extends or replaces our checkpoint as Prefers says.
+  if (!ledger_->state().FindMemberByUrl(from) || !ledger_->Prefers(package)) return;
+  auto l = Ledger::FromCheckpoint(ledger_->genesis_wire(), package, config_.verify_cache);
   if (!l) return;
   l->set_verify_cache(config_.verify_cache);
   l->set_event_pool(config_.event_pool);
-  // What we hold above its cut stays; our own events it cannot take (concurrent with its
-  // cut, or above another checkpoint of the same sequence) are signed anew on top of it
-  // (those whose effect it already has are refused there as repeats).
+  // What we hold above its cut stays. Our own events it cannot take may be below its cut
+  // (their effect is in its state) or concurrent with it: of those, the kinds a repeat of
+  // which the ledger refuses (a sequence, version or report already in force) are signed
+  // anew on top of it; joins and removals are not (their requester asks again).
   std::vector<std::string> ours;
   for (const std::string& w : ledger_->AllInOrder()) {
     auto r = l->Add(w);
     if (r && *r != Ledger::Added::kMissingParents) continue;
-    if (auto e = Decode(w); e && e->author == key_hex_ && e->kind != "checkpoint")
+    auto e = Decode(w);
+    if (e && e->author == key_hex_ &&
+        (e->kind == "address" || e->kind == "release-report" || e->kind == "release" ||
+         e->kind == "publishers")) {
       ours.push_back(w);
+    }
   }
   ledger_ = std::move(l).value();
   for (const std::string& w : ours) {

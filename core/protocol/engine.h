@@ -208,10 +208,11 @@ class Engine {
   void OnCheckpointPropose(const Envelope& in, int64_t now, Output* out);
   void OnCheckpointApproval(const Envelope& in, int64_t now, Output* out);
   void MaybeEmitCheckpoint(int64_t now, Output* out);
-  std::vector<std::string> CheckpointSignerUrls(int64_t seq) const;
+  // Past kCommitteeSize signers, checkpoint seq's committee (empty: every signer counts).
+  std::set<std::string> CheckpointCommittee(int64_t seq) const;
   // Replaces the ledger by the one a newer checkpoint's package makes (kept: our events
   // above its cut).
-  void Adopt(const json::Value& package, int64_t now, Output* out);
+  void Adopt(const json::Value& package, const std::string& from, int64_t now, Output* out);
   // After a message or a tick: a new checkpoint is reported for storage, and our events it
   // voided are signed anew on top of it.
   void Settle(int64_t now, Output* out);
@@ -292,7 +293,8 @@ class Engine {
   };
   std::optional<Proposing> proposing_;
   // What we signed, per sequence, and when. One proposal per sequence until the lock
-  // expires (kLockMs without the checkpoint: its votes split, docs/protocol.md).
+  // expires (4 fallback intervals without the checkpoint: its votes split,
+  // docs/protocol.md).
   struct Lock {
     CheckpointProposal proposal;
     Approval approval;

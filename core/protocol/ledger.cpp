@@ -168,7 +168,7 @@ Ledger::Membership Ledger::Replay(const std::set<std::string>& hashes, History* 
   Membership m;
   if (base_) {
     m = base_->after;
-    if (history) history->Observe(m.members, m.publishers, 0);
+    if (history) *history = base_->history;
   } else {
     m.accepted_code = state_.params.code_hash;
     m.release.code = state_.params.code_hash;
@@ -935,7 +935,10 @@ Result<CheckpointProposal> Ledger::ProposeCheckpoint() const {
   p.seq = current_.checkpoint_seq + 1;
   p.cut.assign(heads_.begin(), heads_.end());  // a std::set: sorted
   for (const std::string& h : p.cut) p.depths.push_back(events_.at(h)->depth);
-  p.state = StateDigest(StateJson(current_));
+  std::set<std::string> all;
+  for (const auto& [h, n] : events_) all.insert(h);
+  const auto [m, history] = FoldWithHistory(all);
+  p.state = StateDigest(CutJson(m, history));
   p.members = MembersDigest(current_.members);
   return p;
 }
@@ -947,15 +950,16 @@ Status Ledger::CheckProposal(const CheckpointProposal& p) const {
     if (it->second->depth != p.depths[i]) return Bad("a cut event's depth is not the one stated");
   }
   if (auto s = CheckCover(p.cut); !s.ok()) return s;
-  std::optional<Membership> scratch;
-  const Membership& at = At(p.cut, &scratch);
+  const auto [at, history] = FoldWithHistory(Ancestors(p.cut));
   if (p.seq != at.checkpoint_seq + 1) {
     return Bad("checkpoint " + std::to_string(p.seq) + " is not the next one (" +
                std::to_string(at.checkpoint_seq + 1) + ")");
   }
   if (p.members != MembersDigest(at.members))
     return Bad("the cut's members are not the ones stated");
-  if (p.state != StateDigest(StateJson(at))) return Bad("the cut's state is not the one stated");
+  if (p.state != StateDigest(CutJson(at, history))) {
+    return Bad("the cut's state is not the one stated");
+  }
   return Status::Ok();
 }
 
@@ -999,12 +1003,12 @@ void Ledger::Rebase(const std::string& k_hash) {
   const std::set<std::string> below = Ancestors(k.event.parents);
   auto base = std::make_shared<Base>();
   base->seq = *k.event.body.find("proposal")->find_int("seq");
-  base->at_cut = Replay(below);
+  base->at_cut = Replay(below, &base->history);
   base->after = After(base->at_cut, base->seq);
   base->cut.insert(k.event.parents.begin(), k.event.parents.end());
   if (base_) base->chain = base_->chain;
   base->chain.emplace_back(k.wire, KeysOf(base->at_cut.checkpoint_members));
-  base->cut_state = StateJson(base->at_cut);
+  base->cut_state = CutJson(base->at_cut, base->history);
   base->hash = k_hash;
   // Keep the cut and what descends from all of it through kept events; void the rest.
   std::vector<std::pair<int64_t, const std::string*>> order;
@@ -1065,6 +1069,54 @@ Ledger::Membership Ledger::After(const Membership& at_cut, int64_t seq) {
   return m;
 }
 
+json::Value Ledger::HistoryJson(const History& h) {
+  auto spans = [](const std::map<std::string, std::vector<History::Span>>& by_key) {
+    json::Object o;
+    for (const auto& [key, list] : by_key) {
+      json::Array a;
+      for (const auto& [from, to] : list) a.push_back(json::Array{from, to});
+      o.emplace(key, std::move(a));
+    }
+    return o;
+  };
+  return json::Object{{"member", spans(h.member)}, {"publisher", spans(h.publisher)}};
+}
+
+Result<Ledger::History> Ledger::HistoryFromJson(const json::Value& v) {
+  History h;
+  auto read = [&](std::string_view name, std::map<std::string, std::vector<History::Span>>& out) {
+    const json::Value* o = v.find(name);
+    if (!o || !o->is_object()) return false;
+    for (const auto& [key, list] : o->as_object()) {
+      if (!list.is_array()) return false;
+      for (const json::Value& span : list.as_array()) {
+        if (!span.is_array() || span.as_array().size() != 2 || !span.as_array()[0].is_int() ||
+            !span.as_array()[1].is_int()) {
+          return false;
+        }
+        out[key].emplace_back(span.as_array()[0].as_int(), span.as_array()[1].as_int());
+      }
+    }
+    return true;
+  };
+  if (!v.is_object() || v.as_object().size() != 2 || !read("member", h.member) ||
+      !read("publisher", h.publisher)) {
+    return Bad("checkpoint state: bad membership history");
+  }
+  return h;
+}
+
+json::Value Ledger::CutJson(const Membership& m, const History& h) {
+  return json::Object{{"history", HistoryJson(h)}, {"state", StateJson(m)}};
+}
+
+std::pair<Ledger::Membership, Ledger::History> Ledger::FoldWithHistory(
+    const std::set<std::string>& hashes) const {
+  History history;
+  Membership m = Replay(hashes, &history);
+  return {std::move(m), std::move(history)};
+}
+
 const std::string& Ledger::checkpoint_hash() const {
   static const std::string kNone;
   return base_ ? base_->hash : kNone;
@@ -1073,11 +1125,19 @@ const std::string& Ledger::checkpoint_hash() const {
 bool Ledger::Prefers(const json::Value& package) const {
   const json::Value* chain = package.find("chain");
   if (!chain || !chain->is_array() || chain->as_array().empty()) return false;
-  const std::string* wire = chain->as_array().back().find_string("event");
-  if (!wire) return false;
-  const int64_t seq = static_cast<int64_t>(chain->as_array().size());  // links 1..s
-  if (seq != checkpoint_seq()) return seq > checkpoint_seq();
-  return HashOf(*wire) < checkpoint_hash();
+  const auto& links = chain->as_array();
+  const size_t ours = base_ ? base_->chain.size() : 0;
+  if (links.size() < ours) return false;
+  auto wire = [&](size_t i) { return links[i].find_string("event"); };
+  for (size_t i = 0; i + 1 < ours; ++i) {  // our chain but its last link: the same events
+    const std::string* w = wire(i);
+    if (!w || *w != base_->chain[i].first) return false;
+  }
+  if (ours == 0) return true;
+  const std::string* last = wire(ours - 1);
+  if (!last) return false;
+  if (*last == base_->chain.back().first) return links.size() > ours;
+  return HashOf(*last) < base_->hash;  // another checkpoint of our sequence, the smaller hash
 }
 
 json::Value Ledger::CheckpointPackage() const {
@@ -1093,7 +1153,8 @@ json::Value Ledger::CheckpointPackage() const {
       {"chain", std::move(chain)}, {"cut", std::move(cut)}, {"state", base_->cut_state}};
 }
 
-Result<Ledger> Ledger::FromCheckpoint(const std::string& genesis_wire, const json::Value& package) {
+Result<Ledger> Ledger::FromCheckpoint(const std::string& genesis_wire, const json::Value& package,
+                                      crypto::VerifyCache* cache) {
   auto l = FromGenesis(genesis_wire);
   if (!l) return l.status();
   const json::Value* chain = package.find("chain");
@@ -1115,7 +1176,7 @@ Result<Ledger> Ledger::FromCheckpoint(const std::string& genesis_wire, const jso
     auto e = Decode(*wire);
     if (!e) return e.status();
     if (e->kind != "checkpoint") return Bad("a chain link is not a checkpoint");
-    auto p = ProposalOf(*e, nullptr);
+    auto p = ProposalOf(*e, cache);
     if (!p) return p.status();
     if (p->seq != (last ? last->seq : 0) + 1) return Bad("the chain skips a checkpoint");
     std::vector<std::string> keys;
@@ -1129,7 +1190,7 @@ Result<Ledger> Ledger::FromCheckpoint(const std::string& genesis_wire, const jso
                  "'s signers are not the members the checkpoint before it named");
     }
     if (auto s = CheckCheckpointApprovals(*e->body.find("approvals"), l->network_id(), *p,
-                                          signer_list, l->state_.params, nullptr);
+                                          signer_list, l->state_.params, cache);
         !s.ok()) {
       return Bad("checkpoint " + std::to_string(p->seq) + ": " + s.message());
     }
@@ -1140,8 +1201,15 @@ Result<Ledger> Ledger::FromCheckpoint(const std::string& genesis_wire, const jso
   }
   // The state at the last cut: the one its quorum signed.
   if (StateDigest(*state) != last->state) return Bad("the checkpoint state is not the signed one");
-  auto at = MembershipFromJson(*state);
+  const json::Value* state_json = state->find("state");
+  const json::Value* history_json = state->find("history");
+  if (!state_json || !history_json || state->as_object().size() != 2) {
+    return Bad("a checkpoint state has history and state");
+  }
+  auto at = MembershipFromJson(*state_json);
   if (!at) return at.status();
+  auto history = HistoryFromJson(*history_json);
+  if (!history) return history.status();
   if (MembersDigest(at->members) != last->members) return Bad("the state's members are not named");
   if (!at->members.count(last_event.author)) return Bad("the checkpoint's author is no member");
   if (at->checkpoint_seq != last->seq - 1 ||
@@ -1151,6 +1219,7 @@ Result<Ledger> Ledger::FromCheckpoint(const std::string& genesis_wire, const jso
   }
   base->seq = last->seq;
   base->at_cut = std::move(at).value();
+  base->history = std::move(history).value();
   base->after = After(base->at_cut, base->seq);
   base->cut.insert(last->cut.begin(), last->cut.end());
   base->cut_state = *state;
@@ -1158,14 +1227,17 @@ Result<Ledger> Ledger::FromCheckpoint(const std::string& genesis_wire, const jso
   // The cut's events, by their hashes; their depths are the signed ones.
   l->events_.clear();
   l->cover_.clear();
-  if (cut->as_array().size() != last->cut.size()) return Bad("the package lacks cut events");
+  if (cut->as_array().size() != last->cut.size()) {
+    return Bad("the package holds " + std::to_string(cut->as_array().size()) +
+               " cut events, the checkpoint names " + std::to_string(last->cut.size()));
+  }
   int64_t depth = 0;
   for (const json::Value& w : cut->as_array()) {
     if (!w.is_string()) return Bad("a cut event is wire bytes");
     const std::string h = HashOf(w.as_string());
     auto pos = std::find(last->cut.begin(), last->cut.end(), h);
     if (pos == last->cut.end() || l->events_.count(h)) return Bad("an event not of the cut");
-    auto e = Decode(w.as_string(), kMaxGenesisBytes);
+    auto e = Decode(w.as_string());
     if (!e) return e.status();
     const int64_t d = last->depths[pos - last->cut.begin()];
     depth = std::max(depth, d + 1);

@@ -148,8 +148,11 @@ class Ledger {
   // a proposal's lock expired), every node ends on the one with the smaller hash: a node on
   // the other adopts its package (Engine).
   const std::string& checkpoint_hash() const;
-  // Whether a package's checkpoint is one this ledger should move to: a higher sequence, or
-  // the same with a smaller hash. False for anything unreadable (FromCheckpoint judges it).
+  // Whether a package's checkpoint is one this ledger should move to: its chain holds ours
+  // (the same checkpoint events up to our sequence, but for our last one, which another of
+  // the same sequence with a smaller hash may replace) and goes further, or replaces our
+  // last one so. A ledger on a checkpoint thus never takes a chain forked below it, whoever
+  // signed that chain's links. False for anything unreadable (FromCheckpoint judges it).
   bool Prefers(const json::Value& package) const;
   // Events held above the checkpoint (or the genesis), checkpoint events not counted: what
   // the next one would prune.
@@ -164,13 +167,14 @@ class Ledger {
   static json::Value CheckpointBody(const CheckpointProposal& p,
                                     const std::vector<Approval>& approvals);
   // What carries the checkpoint this ledger stands on to a node without the events below it:
-  // every checkpoint event from the first with the keys that signed it, the state at the cut
-  // and the cut's events. Null when the ledger stands on the genesis.
+  // every checkpoint event from the first with the keys of the set that signed it, the state at the
+  // cut and the cut's events. Null when the ledger stands on the genesis.
   json::Value CheckpointPackage() const;
   // A ledger standing on the checkpoint of a package, verified from the genesis: each
   // checkpoint by a quorum of the members the one before it named, the state and member
   // digests of the last one, the cut events by their hashes.
-  static Result<Ledger> FromCheckpoint(const std::string& genesis_wire, const json::Value& package);
+  static Result<Ledger> FromCheckpoint(const std::string& genesis_wire, const json::Value& package,
+                                       crypto::VerifyCache* cache = nullptr);
   // Events a checkpoint voided here since the last call (wire bytes).
   std::vector<std::string> TakeVoided() { return std::exchange(voided_, {}); }
   const std::string& genesis_wire() const { return genesis_wire_; }
@@ -216,9 +220,15 @@ class Ledger {
     int64_t checkpoint_seq = 0;
     MemberList checkpoint_members;  // named by the last checkpoint: who signs the next
   };
-  // The canonical JSON of a folded state (a checkpoint's state) and back.
+  // The canonical JSON of a folded state and back; a checkpoint's state is the fold and the
+  // membership history up to its cut ({"history", "state"}: CutJson), digest-signed together.
   static json::Value StateJson(const Membership& m);
   static Result<Membership> MembershipFromJson(const json::Value& v);
+  static json::Value HistoryJson(const History& h);
+  static Result<History> HistoryFromJson(const json::Value& v);
+  static json::Value CutJson(const Membership& m, const History& h);
+  // The fold and the history as of these events.
+  std::pair<Membership, History> FoldWithHistory(const std::set<std::string>& hashes) const;
   // Stands on the checkpoint event k (just added): prunes, voids, rebuilds.
   void Rebase(const std::string& k_hash);
   // The state at a checkpoint's cut, standing on it (its sequence, its cut's members to sign
@@ -273,10 +283,11 @@ class Ledger {
     int64_t seq = 0;
     Membership at_cut;          // the state folded up to the cut (the checkpoint's state)
     Membership after;           // at_cut standing on the checkpoint: what the fold starts from
+    History history;            // who was a member and a publisher when, up to the cut
     std::set<std::string> cut;  // held, their effect in at_cut
-    // The checkpoint events from the first, each with the keys that signed it.
+    // The checkpoint events from the first, each with the keys of the set that signed it.
     std::vector<std::pair<std::string, std::vector<std::string>>> chain;
-    json::Value cut_state;  // StateJson(at_cut), as the package carries it
+    json::Value cut_state;  // CutJson(at_cut, history), as the package carries it
     std::string hash;       // of the checkpoint event
   };
   std::shared_ptr<const Base> base_;

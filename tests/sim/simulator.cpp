@@ -723,7 +723,8 @@ void Simulator::Attack() {
       const protocol::Ledger* held = n->engine ? n->engine->ledger() : nullptr;
       if (!held || held->checkpoint_seq() == 0) continue;
       json::Value package = held->CheckpointPackage();
-      json::Array& members = package.as_object()["state"].as_object()["members"].as_array();
+      json::Array& members =
+          package.as_object()["state"].as_object()["state"].as_object()["members"].as_array();
       members.push_back(json::Object{
           {"joined", now_},
           {"key", crypto::HexEncode(evil.public_key().data(), evil.public_key().size())},

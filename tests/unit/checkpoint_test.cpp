@@ -76,8 +76,12 @@ TEST_F(CheckpointTest, AQuorumOfTheFoundersMakesTheFirstAndTheLedgerPrunesBelowI
   auto p = ledger_->ProposeCheckpoint();
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->seq, 1);
+  const Ledger::History history = ledger_->MembershipHistory();
   // The first checkpoint is signed by the members the genesis names: key 0 alone.
   Add(Checkpoint(*p, {0}));
+  // Who was a member when (app data's write rules) survives the pruning.
+  EXPECT_EQ(ledger_->MembershipHistory().member, history.member);
+  EXPECT_EQ(ledger_->MembershipHistory().publisher, history.publisher);
   EXPECT_EQ(ledger_->checkpoint_seq(), 1);
   EXPECT_EQ(ledger_->StateHash(), before);
   EXPECT_EQ(ledger_->size(), 2u);  // the cut (one event) and the checkpoint
@@ -92,6 +96,7 @@ TEST_F(CheckpointTest, AQuorumOfTheFoundersMakesTheFirstAndTheLedgerPrunesBelowI
   EXPECT_EQ(fresh->StateHash(), ledger_->StateHash());
   EXPECT_EQ(fresh->Heads(), ledger_->Heads());
   EXPECT_EQ(fresh->RebuiltStateHash(), ledger_->StateHash());
+  EXPECT_EQ(fresh->MembershipHistory().member, ledger_->MembershipHistory().member);
   // The second is signed by the members the first named (three: two of them needed).
   auto p2 = ledger_->ProposeCheckpoint();
   ASSERT_TRUE(p2.ok());
@@ -159,7 +164,7 @@ TEST_F(CheckpointTest, ATamperedPackageIsRefused) {
   };
   {  // a state naming another member
     json::Value p = good;
-    p.as_object()["state"].as_object()["members"].as_array().push_back(
+    p.as_object()["state"].as_object()["state"].as_object()["members"].as_array().push_back(
         json::Object{{"joined", 1}, {"key", Hex(keys_[6])}, {"url", "http://evil"}, {"via", ""}});
     refused(p, "not the signed one");
   }
@@ -225,6 +230,36 @@ TEST_F(CheckpointTest, AnEventConcurrentWithTheCheckpointIsVoidInEitherOrder) {
   ASSERT_TRUE(
       after.Add(Event("address", Ledger::AddressBody("http://moved", 2), 1, after.Heads())).ok());
   EXPECT_EQ(after.state().FindMemberByKey(Hex(keys_[1]))->url, "http://moved");
+}
+
+// A node on a checkpoint takes only a package that extends its chain (or replaces its last
+// checkpoint by one of the same sequence with a smaller hash): a chain forked below it, even
+// one whose every link is validly signed (by a past signer set), is not taken.
+TEST_F(CheckpointTest, ANodeOnACheckpointTakesOnlyAChainThatExtendsItsOwn) {
+  Found(1);
+  const Ledger genesis_only = *ledger_;
+  Add(Admit(1, {0}));
+  Add(Checkpoint(*ledger_->ProposeCheckpoint(), {0}));
+  Add(Admit(2, {0, 1}));
+  Add(Checkpoint(*ledger_->ProposeCheckpoint(), {0, 1}));
+  const Ledger ours = *ledger_;
+  // Ours, one checkpoint further: taken.
+  Add(Admit(3, {0, 1, 2}));
+  Add(Checkpoint(*ledger_->ProposeCheckpoint(), {0, 1, 2}));
+  EXPECT_TRUE(ours.Prefers(ledger_->CheckpointPackage()));
+  EXPECT_FALSE(ledger_->Prefers(ours.CheckpointPackage()));  // behind: not taken
+  // The founder alone (the first checkpoint's signer set) forks the chain at the first link
+  // and makes it longer: valid from the genesis, so a joiner would take it; we do not.
+  ledger_.emplace(genesis_only);
+  Add(Admit(5, {0}));
+  Add(Checkpoint(*ledger_->ProposeCheckpoint(), {0}));
+  Add(Admit(6, {0, 5}));
+  Add(Checkpoint(*ledger_->ProposeCheckpoint(), {0, 5}));
+  Add(Admit(7, {0, 5, 6}));
+  Add(Checkpoint(*ledger_->ProposeCheckpoint(), {0, 5, 6}));
+  const json::Value forked = ledger_->CheckpointPackage();
+  ASSERT_TRUE(Ledger::FromCheckpoint(genesis_, forked).ok());
+  EXPECT_FALSE(ours.Prefers(forked));
 }
 
 TEST(CheckpointProposal, ParsingIsStrict) {
