@@ -302,11 +302,13 @@ TEST_F(NetworkTest, AStoppedNodeCatchesUpThroughSyncAndThroughTheTimer) {
   Start("e", Url("b"));
   ASSERT_TRUE(test::WaitFor([&] { return IsMember("e"); }, 30s)) << nodes_["e"]->Log();
   Start("c");
-  // An operator's /sync brings c up to date at once.
+  // An operator's /sync brings c up to date at once: when it returns, c holds d's and e's
+  // admissions (the genesis and four member-added events; its first anti-entropy round may
+  // have brought them already, so `added` may be 0).
   auto sync = nodes_["c"]->Request("GET", "/sync", "", true);
   ASSERT_EQ(sync->status, 200);
   auto report = json::Parse(sync->body);
-  EXPECT_GE(*report->find_int("added"), 1) << sync->body;
+  EXPECT_GE(*report->find_int("events"), 5) << sync->body;
   ASSERT_TRUE(test::WaitFor([&] { return Converged({"a", "b", "c", "d", "e"}, 5); }, 20s));
   // b is away while f joins; b catches up by itself (the anti-entropy timer), no /sync.
   ASSERT_EQ(nodes_["b"]->Stop(SIGTERM), 0);
