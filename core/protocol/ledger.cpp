@@ -25,9 +25,9 @@ Result<Ledger> Ledger::FromGenesis(const std::string& wire) {
   l.genesis_publishers_ = l.state_.publishers;
   l.genesis_threshold_ = l.state_.params.publisher_threshold;
   const std::string hash = HashOf(wire);
-  l.events_.emplace(hash, std::make_shared<const Node>(Node{wire, std::move(event).value(), 0}));
+  l.genesis_ = std::make_shared<const Node>(Node{wire, std::move(event).value(), 0});
+  l.events_.emplace(hash, l.genesis_);
   l.heads_.insert(hash);
-  l.genesis_wire_ = wire;
   l.RebuildState();
   return l;
 }
