@@ -180,27 +180,24 @@ struct NetworkService::Impl {
     if (!out.new_events.empty() || out.rebased) {
       store::WriteBatch batch;
       std::vector<std::string> added;  // keys of admitted members, for the log
-      if (out.rebased && engine && engine->ledger()) {
-        // A new checkpoint: the store keeps the genesis, the package and what is above it.
-        const protocol::Ledger& l = *engine->ledger();
+      auto record = [&](const std::string& w) {
+        auto e = protocol::Decode(w);
+        batch.events.push_back({protocol::HashOf(w), e ? e->kind : "unknown", w});
+        return e;
+      };
+      const protocol::Ledger* l = engine ? engine->ledger() : nullptr;
+      const bool rebased = out.rebased && l;
+      if (rebased) {
+        // A new checkpoint: the store keeps the genesis, the package and what is above it
+        // (new_events among them, or pruned).
         batch.replace_events = true;
-        batch.events.push_back({protocol::HashOf(l.genesis_wire()), "genesis", l.genesis_wire()});
-        for (const std::string& w : l.AllInOrder()) {
-          auto e = protocol::Decode(w);
-          batch.events.push_back({protocol::HashOf(w), e ? e->kind : "unknown", w});
-        }
-        batch.meta.emplace_back("checkpoint", json::Serialize(l.CheckpointPackage()));
-        PS_LOG(kInfo, "network") << "checkpoint " << l.checkpoint_seq() << ": " << l.size()
+        for (const std::string& w : l->StoredEvents()) record(w);
+        batch.meta.emplace_back("checkpoint", json::Serialize(l->CheckpointPackage()));
+        PS_LOG(kInfo, "network") << "checkpoint " << l->checkpoint_seq() << ": " << l->size()
                                  << " events kept";
       }
       for (const std::string& w : out.new_events) {
-        // After a checkpoint, only what the ledger kept (the rest is pruned or void).
-        if (out.rebased && engine && engine->ledger() &&
-            !engine->ledger()->Has(protocol::HashOf(w))) {
-          continue;
-        }
-        auto e = protocol::Decode(w);
-        batch.events.push_back({protocol::HashOf(w), e ? e->kind : "unknown", w});
+        auto e = rebased ? protocol::Decode(w) : record(w);
         if (e && e->kind == "member-added") {
           const std::string* key = e->body.find("request")->find_string("key");
           if (key) added.push_back(*key);

@@ -1089,15 +1089,19 @@ void Engine::Adopt(const json::Value& package, const std::string& from, int64_t 
     auto r = l->Add(w);
     if (r && *r != Ledger::Added::kMissingParents) continue;
     auto e = Decode(w);
-    if (e && e->author == key_hex_ &&
-        (e->kind == "address" || e->kind == "release-report" || e->kind == "release" ||
-         e->kind == "publishers")) {
+    if (e && (e->kind == "address" || e->kind == "release-report" || e->kind == "release" ||
+              e->kind == "publishers")) {
       ours.push_back(w);
     }
   }
   ledger_ = std::move(l).value();
-  for (const std::string& w : ours) {
+  SignAnew(ours, now, out);
+}
+
+void Engine::SignAnew(const std::vector<std::string>& wires, int64_t now, Output* out) {
+  for (const std::string& w : wires) {
     auto e = Decode(w);
+    if (!e || e->author != key_hex_ || e->kind == "checkpoint") continue;
     if (auto wire = EmitOwn(e->kind, e->body, now, out)) Gossip(*wire, "", out);
   }
 }
@@ -1138,11 +1142,7 @@ void Engine::Settle(int64_t now, Output* out) {
     orphans_.clear();  // what waited for parents below the cut waits for ever
   }
   // Our events that a checkpoint voided (concurrent with it): signed anew above it.
-  for (const std::string& w : ledger_->TakeVoided()) {
-    auto e = Decode(w);
-    if (!e || e->author != key_hex_ || e->kind == "checkpoint") continue;
-    if (auto wire = EmitOwn(e->kind, e->body, now, out)) Gossip(*wire, "", out);
-  }
+  SignAnew(ledger_->TakeVoided(), now, out);
 }
 
 }  // namespace peerstack::protocol

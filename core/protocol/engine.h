@@ -216,6 +216,8 @@ class Engine {
   // After a message or a tick: a new checkpoint is reported for storage, and our events it
   // voided are signed anew on top of it.
   void Settle(int64_t now, Output* out);
+  // Of these events, ours (not checkpoints) signed again on the current heads and spread.
+  void SignAnew(const std::vector<std::string>& wires, int64_t now, Output* out);
   json::Value SyncBody() const;
   void Broadcast(const std::string& wire, Output* out);
   // Signs an event of ours on top of the current heads, adds it, queues it for storage;

@@ -737,6 +737,12 @@ std::vector<std::string> Ledger::Missing(const std::vector<std::string>& their_h
 
 std::vector<std::string> Ledger::AllInOrder() const { return Missing({}, SIZE_MAX, nullptr); }
 
+std::vector<std::string> Ledger::StoredEvents() const {
+  std::vector<std::string> all = AllInOrder();
+  if (base_) all.insert(all.begin(), genesis_->wire);
+  return all;
+}
+
 // ---- checkpoints ---------------------------------------------------------------------------
 
 namespace {

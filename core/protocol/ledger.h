@@ -105,8 +105,12 @@ class Ledger {
   // (parents first); at most `limit`. Heads we do not know are reported in *unknown.
   std::vector<std::string> Missing(const std::vector<std::string>& their_heads, size_t limit,
                                    std::vector<std::string>* unknown) const;
-  // Every event, parents first (genesis first): what to persist or replay.
+  // Every event held, parents first (genesis first until a checkpoint prunes it).
   std::vector<std::string> AllInOrder() const;
+  // What a node stores: the genesis and every event held, parents first (with
+  // CheckpointPackage() once the ledger stands on a checkpoint: FromCheckpoint on the
+  // genesis and the package, then Add each of these, gives this ledger again).
+  std::vector<std::string> StoredEvents() const;
 
   // The member-added event body for a certificate (used by the engine, checked by Add).
   static json::Value MemberAddedBody(const JoinRequest& request,

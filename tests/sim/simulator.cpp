@@ -466,8 +466,8 @@ void Simulator::Emit(size_t from, protocol::Output& out) {
   // what is stored by its package and the events above its cut.
   if (out.rebased && n.engine && n.engine->ledger()) {
     const protocol::Ledger& l = *n.engine->ledger();
-    n.persisted = {Keep(l.genesis_wire())};
-    for (const std::string& w : l.AllInOrder()) n.persisted.push_back(Keep(w));
+    n.persisted.clear();
+    for (const std::string& w : l.StoredEvents()) n.persisted.push_back(Keep(w));
     n.checkpoint = json::Serialize(l.CheckpointPackage());
   } else {
     for (const std::string& w : out.new_events) n.persisted.push_back(Keep(w));
