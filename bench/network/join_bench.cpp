@@ -1,5 +1,7 @@
 // Join-to-converged latency with real peerstack processes on loopback. For each N, a network
-// of N-1 nodes is built (joins 8 at a time, each batch waited for), then the clock starts, node N
+// of N-1 nodes is built (joins 8 at a time, each batch waited for) and left to settle (until
+// no node has a checkpoint due: with the daemon's defaults, a network holding 32 events or more
+// makes one after 10 s of quiet, as an established network has), then the clock starts, node N
 // is launched with --join, and it stops when every node's admin /status reports N members with one
 // state hash (each node polled until it shows N members, then no more: the time is when the
 // last one did). Repeated on fresh networks; prints p50, p90 and max per N.
@@ -61,6 +63,19 @@ struct Net {
     return true;
   }
 
+  // Every node holds fewer events above its checkpoint than make one due when quiet.
+  bool Settled() const {
+    for (const auto& n : nodes) {
+      const json::Value st = n->Status();
+      const json::Value* net = st.is_object() ? st.find("network") : nullptr;
+      const json::Value* c = net ? net->find("checkpoint") : nullptr;
+      const int64_t* above = c ? c->find_int("events_above") : nullptr;
+      const int64_t* quiet = c ? c->find_int("quiet_events") : nullptr;
+      if (!above || !quiet || *above >= *quiet) return false;
+    }
+    return true;
+  }
+
   bool Converged(size_t members) const {
     std::string hash;
     for (const auto& n : nodes) {
@@ -110,6 +125,8 @@ int main(int argc, char** argv) {
         for (size_t batch = 0; ok && batch < 8 && i + 1 < n; ++batch, ++i) ok = net.Add(true);
         ok = ok && test::WaitFor([&] { return net.Converged(i); }, std::chrono::seconds(60));
       }
+      ok = ok && test::WaitFor([&] { return net.Settled() && net.Converged(n - 1); },
+                               std::chrono::seconds(90));
       if (!ok) {
         std::fprintf(stderr, "N=%zu: could not build the network\n", n);
         return 1;

@@ -181,6 +181,13 @@ void DefineRun(CommandLine* cl, CLI::App* root, node::Config* c) {
       ->type_name("N")
       ->check(Between(0, int64_t{1} << 40))
       ->capture_default_str();
+  run->add_option("--checkpoint-quiet", c->checkpoint_quiet_ms,
+                  "propose one sooner, once 32 events are held above the last and none came "
+                  "for MS milliseconds (a settled network's next joiner then verifies one "
+                  "checkpoint); 0: only by --checkpoint-every")
+      ->type_name("MS")
+      ->check(Between(0, int64_t{1} << 40))
+      ->capture_default_str();
   run->add_option("--threads", c->threads, "public listener worker threads; 0 = one per core")
       ->type_name("N")
       ->check(Between(0, 256))

@@ -41,6 +41,8 @@ struct Config {
   // Propose a checkpoint once this many events are held above the last (0: never propose;
   // checkpoints of others are still approved and adopted). docs/protocol.md, "Checkpoints".
   int64_t checkpoint_every = 1000;
+  // Or sooner, once 32 are held above it and none came for this long (0: not sooner).
+  int64_t checkpoint_quiet_ms = 10000;
   log::Level log_level = log::Level::kInfo;
   size_t threads = 0;                 // public listener workers; 0 = one per core
   int64_t plugin_timeout_ms = 10000;  // a plugin call longer than this is answered 504

@@ -168,6 +168,7 @@ struct NetworkService::Impl {
     ec.code_hash = o.code_hash;
     ec.sync_interval_ms = o.sync_interval_ms;
     ec.checkpoint_every = o.checkpoint_every;
+    ec.checkpoint_quiet_ms = o.checkpoint_quiet_ms;
     ec.verify_cache = &verify_cache;
     ec.invitation = o.invitation;
     return ec;

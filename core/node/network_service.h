@@ -51,7 +51,8 @@ struct NetworkOptions {
   std::string join_url;   // empty: create (or keep) our own network
   std::string version;
   int64_t sync_interval_ms = 1000;
-  size_t checkpoint_every = 0;  // protocol::EngineConfig::checkpoint_every
+  size_t checkpoint_every = 0;      // protocol::EngineConfig::checkpoint_every
+  int64_t checkpoint_quiet_ms = 0;  // protocol::EngineConfig::checkpoint_quiet_ms
   // Genesis (a new network): the publisher keys (hex) and how many must sign a release;
   // empty: this node's key alone.
   std::vector<std::string> publishers;

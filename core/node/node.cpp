@@ -660,6 +660,7 @@ Result<std::unique_ptr<Node>> Node::Open(const Config& config, std::string versi
   no.any_code = config.dev;
   no.join_url = config.join_url;
   no.checkpoint_every = static_cast<size_t>(config.checkpoint_every);
+  no.checkpoint_quiet_ms = config.checkpoint_quiet_ms;
   no.version = impl->version;
   impl->network = std::make_unique<NetworkService>(std::move(no));
   AppDataOptions ado;

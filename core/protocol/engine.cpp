@@ -924,8 +924,12 @@ std::set<std::string> Engine::CheckpointCommittee(int64_t seq) const {
 }
 
 void Engine::TickCheckpoint(int64_t now, Output* out) {
-  if (!is_member() || config_.checkpoint_every == 0 ||
-      ledger_->events_since_checkpoint() < config_.checkpoint_every) {
+  const size_t above = ledger_ ? ledger_->events_since_checkpoint() : 0;
+  if (above != quiet_since_.first) quiet_since_ = {above, now};
+  const bool full = above >= config_.checkpoint_every;
+  const bool quiet = config_.checkpoint_quiet_ms > 0 && above >= config_.checkpoint_quiet_events &&
+                     now - quiet_since_.second >= config_.checkpoint_quiet_ms;
+  if (!is_member() || config_.checkpoint_every == 0 || (!full && !quiet)) {
     checkpoint_due_ms_ = -1;
     return;
   }
@@ -1111,7 +1115,9 @@ json::Value Engine::CheckpointStatus() const {
   json::Object o{{"seq", ledger_->checkpoint_seq()},
                  {"hash", ledger_->checkpoint_hash()},
                  {"events_above", ledger_->events_since_checkpoint()},
-                 {"every", config_.checkpoint_every}};
+                 {"every", config_.checkpoint_every},
+                 {"quiet_ms", config_.checkpoint_quiet_ms},
+                 {"quiet_events", config_.checkpoint_quiet_events}};
   if (proposing_) {
     json::Array candidates;
     for (const auto& [hash, c] : proposing_->candidates) {

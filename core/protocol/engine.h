@@ -89,6 +89,12 @@ struct EngineConfig {
   // proposer ranked r for it proposes after r x checkpoint_fallback_ms without one.
   size_t checkpoint_every = 0;
   int64_t checkpoint_fallback_ms = 5000;
+  // A quiet ledger makes one sooner: once checkpoint_quiet_events are held above the last and
+  // no event came for checkpoint_quiet_ms (0: not sooner), so that the next joiner of a
+  // network that has settled verifies one checkpoint, not the events since the last. At least
+  // that many events per checkpoint keeps the chain a joiner verifies short beside them.
+  int64_t checkpoint_quiet_ms = 0;
+  size_t checkpoint_quiet_events = 32;
 };
 
 class Engine {
@@ -282,6 +288,7 @@ class Engine {
   // Checkpoints.
   std::string stored_checkpoint_;  // the checkpoint last reported in Output::rebased (hash)
   int64_t checkpoint_due_ms_ = -1;
+  std::pair<size_t, int64_t> quiet_since_{0, 0};     // (events above the checkpoint, since when)
   std::pair<int64_t, size_t> proposer_rank_{-1, 0};  // (seq, our rank for it)
   struct Candidate {
     CheckpointProposal proposal;

@@ -827,5 +827,38 @@ TEST(Simulation, AJoinerAfterACheckpointStartsFromItsPackage) {
   }
 }
 
+// Checkpoints every 1,000 events never come in a network of 16, but a quiet one makes them
+// sooner: with 1.5 s of quiet after at least 6 events, joins 4 s apart leave gaps for them,
+// later joiners start from a package, and a network without the quiet rule has none.
+TEST(Simulation, AQuietNetworkCheckpointsSoonerForItsNextJoiner) {
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    SimConfig c;
+    c.seed = seed;
+    c.nodes = 12;
+    c.founders = 3;
+    c.join_spacing_ms = 4000;
+    c.run_ms = 80000;
+    c.checkpoint_every = 1000;
+    c.checkpoint_quiet_events = 6;
+    uint64_t bytes[2] = {0, 0};
+    for (int quiet = 0; quiet < 2; ++quiet) {
+      c.checkpoint_quiet_ms = quiet ? 1500 : 0;
+      Simulator sim(c);
+      SettleWithCheckpoints(sim, c);
+      ExpectHolds(sim, seed);
+      bytes[quiet] = sim.event_bytes_at_admission(c.nodes - 1);
+      for (size_t i = 0; i < c.nodes; ++i) {
+        ASSERT_NE(sim.ledger_of(i), nullptr) << "seed " << seed;
+        if (quiet) {
+          EXPECT_GE(sim.ledger_of(i)->checkpoint_seq(), 1) << "seed " << seed << " node " << i;
+        } else {
+          EXPECT_EQ(sim.ledger_of(i)->checkpoint_seq(), 0) << "seed " << seed << " node " << i;
+        }
+      }
+    }
+    EXPECT_LT(bytes[1], bytes[0]) << "seed " << seed;
+  }
+}
+
 }  // namespace
 }  // namespace peerstack::sim

@@ -520,6 +520,8 @@ protocol::EngineConfig Simulator::EngineConfigFor(const Node& n) {
   ec.event_pool = &event_pool_;
   ec.checkpoint_every = config_.checkpoint_every;
   ec.checkpoint_fallback_ms = config_.checkpoint_fallback_ms;
+  ec.checkpoint_quiet_ms = config_.checkpoint_quiet_ms;
+  ec.checkpoint_quiet_events = config_.checkpoint_quiet_events;
   return ec;
 }
 

@@ -216,6 +216,8 @@ struct SimConfig {
   // Checkpoints (EngineConfig::checkpoint_every, checkpoint_fallback_ms); 0: none proposed.
   size_t checkpoint_every = 0;
   int64_t checkpoint_fallback_ms = 2000;
+  int64_t checkpoint_quiet_ms = 0;      // EngineConfig::checkpoint_quiet_ms
+  size_t checkpoint_quiet_events = 32;  // EngineConfig::checkpoint_quiet_events
 };
 
 struct SimStats {
